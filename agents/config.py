@@ -1,0 +1,50 @@
+"""Config sections owned by agents/: the teacher endpoint and the budget caps."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from store.schema import Strict
+
+
+class LocalTeacherConfig(Strict):
+    model_path: str | None = Field(default=None, description="GGUF file; default: packaged SmolLM2-135M")
+    n_ctx: int = Field(default=4096, gt=0)
+    n_threads: int | None = None
+    startup_timeout: float = Field(default=120.0, gt=0)
+
+
+class TeacherConfig(Strict):
+    provider: Literal["openai", "local", "oracle"] = "openai"
+    model: str = "gpt-4o-mini"
+    base_url: str | None = Field(default=None, description="OpenAI-compatible endpoint; OPENAI_BASE_URL honoured")
+    api_key_env: str = Field(default="OPENAI_API_KEY", description="name of the env variable holding the key")
+    temperature: float = Field(default=0.0, ge=0.0, le=2.0)
+    synth_temperature: float = Field(default=0.9, ge=0.0, le=2.0, description="for writing new samples")
+    max_tokens: int = Field(default=512, gt=0)
+    timeout: float = Field(default=60.0, gt=0)
+    max_retries: int = Field(default=4, ge=0)
+    backoff_base: float = Field(default=0.5, ge=0)
+    backoff_max: float = Field(default=20.0, ge=0)
+    max_concurrency: int = Field(default=4, gt=0)
+    structured_output: Literal["function_calling", "json_schema", "json_mode"] = "function_calling"
+    price_input_per_1m: float = Field(default=0.0, ge=0)
+    price_output_per_1m: float = Field(default=0.0, ge=0)
+    self_consistency: int = Field(default=1, ge=1, description="votes per annotation (majority wins)")
+    demonstrations: int = Field(default=4, ge=0, description="labelled neighbours shown to the annotator")
+    cache_path: str | None = Field(default=None, description="shared answer cache; default: run dir")
+    local: LocalTeacherConfig = Field(default_factory=LocalTeacherConfig)
+
+
+class BudgetConfig(Strict):
+    max_calls: int | None = Field(default=None, gt=0)
+    max_tokens: int | None = Field(default=None, gt=0)
+    max_usd: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _one_cap(self) -> BudgetConfig:
+        if self.max_calls is None and self.max_tokens is None and self.max_usd is None:
+            raise ValueError("budget: set at least one of max_calls, max_tokens, max_usd")
+        return self

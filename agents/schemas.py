@@ -1,0 +1,70 @@
+"""Pydantic schemas for every teacher answer the code parses (structured output)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import BaseModel, Field, create_model
+
+
+class LabelAnswer(BaseModel):
+    """The teacher's label for one text, reasoning first."""
+
+    rationale: str = Field(description="short step-by-step reasoning that leads to the label")
+    label: str = Field(description="exactly one of the allowed labels")
+    confidence: float = Field(default=1.0, ge=0.0, le=1.0, description="0..1")
+
+
+class OutputAnswer(BaseModel):
+    """The teacher's target output for one input (generation tasks)."""
+
+    rationale: str = Field(default="", description="short reasoning about what a good output needs")
+    output: str = Field(min_length=1, description="the output for the input")
+    confidence: float = Field(default=1.0, ge=0.0, le=1.0)
+
+
+class SynthSample(BaseModel):
+    text: str = Field(min_length=1, description="a new input text")
+    difficulty: Literal["easy", "hard"] = Field(description="easy or hard for a small model")
+
+
+class SynthBatch(BaseModel):
+    """New inputs written by the teacher (text only: labels come from the annotator)."""
+
+    samples: list[SynthSample] = Field(min_length=1)
+
+
+class WeaknessItem(BaseModel):
+    description: str = Field(description="what the student gets wrong and why")
+    labels: list[str] = Field(default_factory=list, description="labels involved")
+    clusters: list[int] = Field(default_factory=list, description="cluster ids involved")
+    example_ids: list[str] = Field(default_factory=list, description="ids of examples showing it")
+    suggestion: str = Field(default="", description="what kind of new training examples would fix it")
+
+
+class WeaknessReport(BaseModel):
+    """The analyst's structured diagnosis of the student."""
+
+    analysis: str = Field(description="step-by-step analysis of correct vs. wrong predictions")
+    weaknesses: list[WeaknessItem] = Field(default_factory=list)
+
+
+class JudgeAnswer(BaseModel):
+    """Teacher-as-judge score of a student output against a rubric."""
+
+    reason: str = Field(description="brief justification")
+    score: int = Field(ge=1, le=5, description="1 (bad) .. 5 (excellent)")
+
+
+@lru_cache(maxsize=32)
+def label_answer_schema(labels: tuple[str, ...]) -> type[LabelAnswer]:
+    """LabelAnswer whose `label` is restricted to the label set (an enum in the JSON schema)."""
+    lit = Literal[labels]  # type: ignore[valid-type]
+    model = create_model(
+        "LabelAnswer",
+        __base__=LabelAnswer,
+        label=(lit, Field(description="exactly one of: " + ", ".join(labels))),
+    )
+    model.__doc__ = LabelAnswer.__doc__
+    return model

@@ -1,0 +1,122 @@
+"""Base layer shared by every package: the user-error type, the strict config base, the data
+record and the config sections that describe the task, the data and the store.
+
+Nothing here imports another distillgraph package, so agents/, trainer/ and graph/ can all use it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class UserError(Exception):
+    """An error the user can fix (bad config, missing file, empty data, teacher unreachable).
+
+    The CLI prints it as one line and exits with code 2, without a traceback.
+    """
+
+
+class Strict(BaseModel):
+    """Config base: unknown keys are errors, values are validated on assignment."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+Split = Literal["pool", "seed", "dev", "test", "synthetic"]
+
+
+def content_id(text: str, prefix: str = "") -> str:
+    """Stable example id: a hash of the content, so runs and resumes agree."""
+    digest = hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()[:16]
+    return f"{prefix}{digest}"
+
+
+class Example(BaseModel):
+    """One example. `label` is a classification label, `output` a generation target."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    text: str
+    split: Split = "pool"
+    label: str | None = None
+    output: str | None = None
+    domain: str | None = None
+
+    @property
+    def target(self) -> str | None:
+        return self.label if self.label is not None else self.output
+
+
+class TaskConfig(Strict):
+    type: Literal["classification", "generation"] = "classification"
+    name: str = "task"
+    instruction: str = Field(
+        default="Classify the text into one of the labels.",
+        description="What the student must do; shown to the teacher in every prompt.",
+    )
+    labels: dict[str, str] = Field(
+        default_factory=dict, description="classification: label -> description (may be empty string)"
+    )
+    rationale: bool = Field(
+        default=False, description="causal-lm student learns the teacher's rationale before the answer"
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> TaskConfig:
+        if self.type == "classification" and len(self.labels) < 2:
+            raise ValueError("task.labels: a classification task needs at least 2 labels")
+        return self
+
+    @property
+    def label_names(self) -> list[str]:
+        return list(self.labels)
+
+
+class BBCConfig(Strict):
+    task: Literal["topic", "headline"] = "topic"
+    pool_size: int = Field(default=1200, gt=0)
+    dev_size: int = Field(default=150, ge=0)
+    test_size: int = Field(default=300, ge=0)
+    seed_per_label: int = Field(default=0, ge=0, description="gold seed examples per topic (0 = cold start)")
+    imbalance: float = Field(default=10.0, ge=1.0, description="largest / smallest topic in the pool")
+    split_seed: int = 0
+
+
+class DataConfig(Strict):
+    source: Literal["files", "bbc"] = "files"
+    bbc: BBCConfig = Field(default_factory=BBCConfig)
+    pool: str | None = None
+    seed: str | None = None
+    dev: str | None = None
+    test: str | None = None
+    text_field: str = "text"
+    label_field: str = "label"
+    output_field: str = "output"
+    domain_field: str | None = None
+    max_pool: int | None = Field(default=None, gt=0, description="keep at most this many pool examples")
+    max_text_chars: int = Field(default=20000, gt=0, description="longer texts are cut (with a warning)")
+
+    @model_validator(mode="after")
+    def _check(self) -> DataConfig:
+        if self.source == "files" and not self.pool:
+            raise ValueError("data.pool: required when data.source is 'files'")
+        return self
+
+
+class StoreConfig(Strict):
+    embedding_model: str | None = Field(default=None, description="path or hub id; default: packaged MiniLM")
+    embedding_dtype: Literal["auto", "bfloat16", "float32"] = "auto"
+    batch_size: int = Field(default=64, gt=0)
+    max_seq_length: int = Field(default=256, gt=0)
+    n_clusters: int | Literal["auto"] = "auto"
+    k_min: int = Field(default=3, ge=2)
+    k_max: int = Field(default=10, ge=2)
+    use_domains: bool = Field(default=False, description="use data.domain_field as the clusters")
+    representatives: int = Field(default=5, gt=0, description="kept per cluster (nearest to centroid)")
+    chroma_url: str | None = Field(default=None, description="http://host:port of a shared Chroma server")
+    collection: str = Field(default="distillgraph", min_length=3)
+    seed: int = 0

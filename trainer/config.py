@@ -1,0 +1,44 @@
+"""Config section owned by trainer/: the student model and how it is trained.
+
+Names follow peft (r, lora_alpha, lora_dropout, target_modules) and transformers' TrainingArguments
+(learning_rate, num_train_epochs, per_device_train_batch_size, ...).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from store.schema import Strict
+
+
+class StudentConfig(Strict):
+    kind: Literal["classifier", "causal-lm", "embedding-probe"] = "classifier"
+    base_model: str | None = Field(
+        default=None,
+        description="HF id or local path; default: packaged MiniLM (classifier) or SmolLM2 GGUF (causal-lm)",
+    )
+    gguf_file: str | None = Field(default=None, description="file name inside base_model for GGUF weights")
+    # peft
+    r: int = Field(default=8, gt=0)
+    lora_alpha: int = Field(default=16, gt=0)
+    lora_dropout: float = Field(default=0.1, ge=0, lt=1)
+    target_modules: list[str] | None = Field(default=None, description="default: query,value / q_proj,v_proj")
+    # training
+    learning_rate: float = Field(default=2e-3, gt=0)
+    num_train_epochs: float = Field(default=6, gt=0)
+    per_device_train_batch_size: int = Field(default=16, gt=0)
+    gradient_accumulation_steps: int = Field(default=1, gt=0)
+    max_length: int = Field(default=128, gt=0)
+    weight_decay: float = Field(default=0.0, ge=0)
+    warmup_ratio: float = Field(default=0.1, ge=0, lt=1)
+    seed: int = 0
+    continue_training: bool = Field(
+        default=False, description="false: fresh adapter each round on all data; true: continue last adapter"
+    )
+    eval_batch_size: int = Field(default=64, gt=0)
+    max_new_tokens: int = Field(default=48, gt=0, description="causal-lm generation length")
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    bf16: Literal["auto", "on", "off"] = "auto"
+    probe_C: float = Field(default=10.0, gt=0, description="embedding-probe: inverse regularisation")
