@@ -14,6 +14,14 @@ class LocalTeacherConfig(Strict):
     n_ctx: int = Field(default=4096, gt=0)
     n_threads: int | None = None
     startup_timeout: float = Field(default=120.0, gt=0)
+    chat_format: str | None = Field(
+        default=None, description="llama.cpp chat format; default: the chat template stored in the GGUF"
+    )
+    extra_buffers: bool = Field(
+        default=False,
+        description="llama.cpp extra weight buffers (AMX / repacking); off because the AMX path crashed "
+        "(SIGSEGV in ggml_backend_amx_mul_mat) on a VM that advertises AMX",
+    )
 
 
 class TeacherConfig(Strict):
@@ -29,7 +37,15 @@ class TeacherConfig(Strict):
     backoff_base: float = Field(default=0.5, ge=0)
     backoff_max: float = Field(default=20.0, ge=0)
     max_concurrency: int = Field(default=4, gt=0)
-    structured_output: Literal["function_calling", "json_schema", "json_mode"] = "function_calling"
+    structured_output: Literal["function_calling", "json_schema", "json_mode"] = Field(
+        default="function_calling",
+        description="function_calling works with OpenAI, vLLM and llama.cpp (which answers json_schema with 500)",
+    )
+    send_max_tokens: bool | None = Field(
+        default=None,
+        description="also send max_tokens in the request body (llama.cpp ignores max_completion_tokens); "
+        "default: on for every endpoint except api.openai.com",
+    )
     price_input_per_1m: float = Field(default=0.0, ge=0)
     price_output_per_1m: float = Field(default=0.0, ge=0)
     self_consistency: int = Field(default=1, ge=1, description="votes per annotation (majority wins)")

@@ -61,6 +61,10 @@ class TaskConfig(Strict):
     labels: dict[str, str] = Field(
         default_factory=dict, description="classification: label -> description (may be empty string)"
     )
+    rubric: str = Field(
+        default="Accurate, faithful to the input, specific and fluent.",
+        description="generation: what a good output is (used by the teacher-as-judge scorer)",
+    )
     rationale: bool = Field(
         default=False, description="causal-lm student learns the teacher's rationale before the answer"
     )
@@ -77,7 +81,8 @@ class TaskConfig(Strict):
 
 
 class BBCConfig(Strict):
-    task: Literal["topic", "headline"] = "topic"
+    """The bundled BBC corpus; task.type picks topic classification or headline generation."""
+
     pool_size: int = Field(default=1200, gt=0)
     dev_size: int = Field(default=150, ge=0)
     test_size: int = Field(default=300, ge=0)
@@ -108,7 +113,10 @@ class DataConfig(Strict):
 
 
 class StoreConfig(Strict):
-    embedding_model: str | None = Field(default=None, description="path or hub id; default: packaged MiniLM")
+    embedding_model: str | None = Field(
+        default=None,
+        description="path or hub id; default: packaged MiniLM; 'hash' or 'hash:<dim>' = model-free test embedder",
+    )
     embedding_dtype: Literal["auto", "bfloat16", "float32"] = "auto"
     batch_size: int = Field(default=64, gt=0)
     max_seq_length: int = Field(default=256, gt=0)

@@ -6,7 +6,7 @@ Names follow peft (r, lora_alpha, lora_dropout, target_modules) and transformers
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -33,6 +33,7 @@ class StudentConfig(Strict):
     max_length: int = Field(default=128, gt=0)
     weight_decay: float = Field(default=0.0, ge=0)
     warmup_ratio: float = Field(default=0.1, ge=0, lt=1)
+    max_grad_norm: float = Field(default=1.0, gt=0, description="gradient clipping (L2 norm)")
     seed: int = 0
     continue_training: bool = Field(
         default=False, description="false: fresh adapter each round on all data; true: continue last adapter"
@@ -42,3 +43,23 @@ class StudentConfig(Strict):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     bf16: Literal["auto", "on", "off"] = "auto"
     probe_C: float = Field(default=10.0, gt=0, description="embedding-probe: inverse regularisation")
+
+    def resolved(self) -> StudentConfig:
+        """A copy with the per-kind defaults filled in for every field the user did not set.
+
+        The class defaults suit the MiniLM classifier (measured: lr 2e-3 x 6 epochs at 200 examples);
+        a causal LM wants a smaller learning rate, fewer epochs, smaller batches and longer sequences.
+        """
+        overrides = {k: v for k, v in KIND_DEFAULTS.get(self.kind, {}).items() if k not in self.model_fields_set}
+        return self.model_copy(update=overrides)
+
+
+KIND_DEFAULTS: dict[str, dict[str, Any]] = {
+    "causal-lm": {
+        "learning_rate": 5e-4,
+        "num_train_epochs": 3,
+        "per_device_train_batch_size": 8,
+        "max_length": 512,
+        "eval_batch_size": 16,
+    },
+}

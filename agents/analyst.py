@@ -1,0 +1,211 @@
+"""The analyst: where is the student weak, and how should this round's budget be spread?
+
+Pure functions (error statistics, BalDistill's adaptive balancing, the head/tail split) plus the one
+LLM-facing call that asks the teacher for a structured weakness report (EvoKD).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from agents.records import ClusterPlan, Weakness
+from agents.schemas import WeaknessReport
+
+
+@dataclass
+class ErrorStats:
+    per_label: dict[str, float]
+    per_cluster: dict[int, float]
+    cluster_sizes: dict[int, int]
+    confusions: list[tuple[str, str, int]]
+    correct: list[dict[str, Any]] = field(default_factory=list)
+    wrong: list[dict[str, Any]] = field(default_factory=list)
+
+
+def error_stats(
+    ids: list[str],
+    texts: list[str],
+    gold: list[str],
+    pred: list[str | None],
+    clusters: list[int],
+    correct_flags: list[bool] | None = None,
+) -> ErrorStats:
+    """Split predictions into correct and wrong; error rates per label and per cluster; confusions.
+
+    `correct_flags` lets generation tasks say what counts as wrong (e.g. chrF below a threshold).
+    """
+    flags = correct_flags if correct_flags is not None else [g == p for g, p in zip(gold, pred, strict=True)]
+    by_label: dict[str, list[bool]] = defaultdict(list)
+    by_cluster: dict[int, list[bool]] = defaultdict(list)
+    confusions: Counter[tuple[str, str]] = Counter()
+    correct, wrong = [], []
+    for i, ok in enumerate(flags):
+        by_label[gold[i]].append(ok)
+        by_cluster[clusters[i]].append(ok)
+        row = {"id": ids[i], "text": texts[i], "target": gold[i], "predicted": pred[i] or "(unparseable)", "cluster": clusters[i]}
+        (correct if ok else wrong).append(row)
+        if not ok:
+            confusions[(gold[i], pred[i] or "(unparseable)")] += 1
+    return ErrorStats(
+        per_label={k: 1 - sum(v) / len(v) for k, v in sorted(by_label.items())},
+        per_cluster={k: 1 - sum(v) / len(v) for k, v in sorted(by_cluster.items())},
+        cluster_sizes={k: len(v) for k, v in sorted(by_cluster.items())},
+        confusions=[(g, p, n) for (g, p), n in confusions.most_common()],
+        correct=correct,
+        wrong=wrong,
+    )
+
+
+def adaptive_shares(natural: dict[int, float], stage: int, stages: int) -> dict[int, float]:
+    """BalDistill's adaptive balancing: at stage i of K, share = natural·(K−i)/K + uniform·i/K."""
+    total = sum(natural.values()) or 1.0
+    n = len(natural)
+    k = max(stages, 1)
+    i = min(max(stage, 0), k)
+    return {c: (v / total) * (k - i) / k + (1.0 / n) * (i / k) for c, v in natural.items()}
+
+
+def boost_by_error(shares: dict[int, float], errors: dict[int, float], boost: float) -> dict[int, float]:
+    """Raise the share of clusters where the student errs: share·(1 + boost·error), renormalised."""
+    raised = {c: s * (1.0 + boost * errors.get(c, 0.0)) for c, s in shares.items()}
+    total = sum(raised.values()) or 1.0
+    return {c: v / total for c, v in raised.items()}
+
+
+def integer_quotas(shares: dict[int, float], n: int) -> dict[int, int]:
+    """Largest-remainder rounding: quotas that sum to exactly n (ties broken by cluster id)."""
+    raw = {c: s * n for c, s in shares.items()}
+    quotas = {c: int(math.floor(v)) for c, v in raw.items()}
+    left = n - sum(quotas.values())
+    for c in sorted(raw, key=lambda c: (-(raw[c] - quotas[c]), c))[: max(left, 0)]:
+        quotas[c] += 1
+    return quotas
+
+
+def allocate(
+    *,
+    samples: int,
+    natural: dict[int, float],
+    errors: dict[int, float],
+    available: dict[int, int],
+    stage: int,
+    stages: int,
+    error_boost: float,
+    tail_factor: float,
+    synthesis: str,
+    can_synthesize: bool,
+    weakness_clusters: set[int] | None = None,
+    names: dict[int, str] | None = None,
+) -> list[ClusterPlan]:
+    """Spread `samples` over clusters and split each quota into select (pool) and synthesize.
+
+    Head clusters (enough unlabelled pool for their quota) are served by active selection; tail
+    clusters by teacher synthesis (BalDistill). A cluster named in a weakness gets a quarter of its
+    quota synthesised as targeted samples (EvoKD). Without synthesis, what a cluster's pool cannot
+    cover goes to the others.
+    """
+    names = names or {}
+    weakness_clusters = weakness_clusters or set()
+    balanced = adaptive_shares(natural, stage, stages)
+    shares = boost_by_error(balanced, errors, error_boost)
+    quotas = integer_quotas(shares, samples)
+    synth_ok = can_synthesize and synthesis != "off"
+    plans: dict[int, ClusterPlan] = {}
+    spill = 0
+    for c in sorted(natural):
+        q, avail = quotas[c], available.get(c, 0)
+        kind = "head" if avail >= tail_factor * max(q, 1) else "tail"
+        reason = [f"stage {stage}/{stages}: balanced share {balanced[c]:.2f}", f"error {errors.get(c, 0.0):.2f} -> share {shares[c]:.2f}"]
+        if synthesis == "only" and synth_ok:
+            sel, syn = 0, q
+            reason.append("synthesis only")
+        elif kind == "tail" and synth_ok:
+            sel = min(avail, q // 2)
+            syn = q - sel
+            reason.append(f"tail: pool has {avail} unlabelled for quota {q}, synthesize {syn}")
+        else:
+            sel = min(avail, q)
+            syn = 0
+            if c in weakness_clusters and synth_ok and q >= 2:
+                syn = max(1, q // 4)
+                sel = min(avail, q - syn)
+                reason.append(f"weakness: {syn} targeted synthetic samples")
+            spill += q - sel - syn
+            if q - sel - syn > 0:
+                reason.append(f"pool exhausted: {q - sel - syn} moved to other clusters")
+        plans[c] = ClusterPlan(
+            cluster=c, name=names.get(c, f"c{c}"), kind=kind, natural_share=round(natural[c] / (sum(natural.values()) or 1), 4),
+            share=round(shares[c], 4), error=round(errors.get(c, 0.0), 4), quota=q, select=sel, synthesize=syn,
+            available=avail, reason="; ".join(reason),
+        )
+    # spill-over: clusters with pool left take what others could not use, most erring first
+    for c in sorted(plans, key=lambda c: (-errors.get(c, 0.0), c)):
+        if spill <= 0:
+            break
+        room = plans[c].available - plans[c].select
+        extra = min(room, spill)
+        if extra > 0:
+            plans[c].select += extra
+            plans[c].quota += extra
+            plans[c].reason += f"; +{extra} spill-over"
+            spill -= extra
+    return [plans[c] for c in sorted(plans)]
+
+
+def samples_for_budget(budget_calls: float, cost_select: float, cost_synth: float, synth_fraction: float) -> int:
+    """How many samples a round's budget buys, given the expected select/synthesize mix."""
+    unit = (1 - synth_fraction) * cost_select + synth_fraction * cost_synth
+    return max(0, int(budget_calls // unit)) if unit > 0 else 0
+
+
+def weakness_request_vars(stats: ErrorStats, metrics: str, cluster_names: dict[int, str], n_examples: int) -> dict[str, Any]:
+    """Variables for the `analyst` prompt (wrong and correct examples, error tables)."""
+    return {
+        "metrics": metrics,
+        "per_label": [{"name": k, "error": v} for k, v in stats.per_label.items()],
+        "per_cluster": [
+            {"id": c, "name": cluster_names.get(c, f"c{c}"), "error": e, "size": stats.cluster_sizes[c]}
+            for c, e in stats.per_cluster.items()
+        ],
+        "confusions": [{"gold": g, "pred": p, "count": n} for g, p, n in stats.confusions[:8]],
+        "wrong": stats.wrong[:n_examples],
+        "correct": stats.correct[:n_examples],
+    }
+
+
+def weaknesses_from_report(report: WeaknessReport, known_ids: set[str], labels: set[str], clusters: set[int]) -> list[Weakness]:
+    """Keep only what refers to real labels, clusters and example ids (the teacher may invent some)."""
+    out = []
+    for w in report.weaknesses:
+        out.append(
+            Weakness(
+                description=w.description.strip()[:500],
+                labels=[lb for lb in w.labels if lb in labels] if labels else [],
+                clusters=[c for c in w.clusters if c in clusters],
+                example_ids=[i for i in w.example_ids if i in known_ids],
+                suggestion=w.suggestion.strip()[:500],
+                origin="teacher",
+            )
+        )
+    return [w for w in out if w.description]
+
+
+def weaknesses_from_stats(stats: ErrorStats, names: dict[int, str], top: int = 3) -> list[Weakness]:
+    """Fallback when the teacher cannot be asked: the worst clusters and confusions, from numbers."""
+    out = []
+    for c, err in sorted(stats.per_cluster.items(), key=lambda kv: -kv[1])[:top]:
+        if err <= 0:
+            continue
+        ids = [w["id"] for w in stats.wrong if w["cluster"] == c][:5]
+        conf = Counter((w["target"], w["predicted"]) for w in stats.wrong if w["cluster"] == c).most_common(1)
+        desc = f"error rate {err:.2f} in cluster {names.get(c, c)}"
+        labels = []
+        if conf:
+            (g, p), n = conf[0]
+            desc += f"; most often {g} predicted as {p} ({n}x)"
+            labels = [g]
+        out.append(Weakness(description=desc, labels=labels, clusters=[c], example_ids=ids, origin="stats"))
+    return out

@@ -1,0 +1,240 @@
+"""The teacher budget ledger: hard caps on calls, tokens and dollars that concurrency cannot overspend.
+
+Every teacher call first *reserves* an estimate (1 call, prompt chars/4 + max_tokens tokens) and then
+*settles* with the actual usage. A reservation fails when `spent + outstanding reservations + estimate`
+would pass any cap, so however many calls are in flight the caps hold.
+
+Two kinds of counters, on purpose:
+- `spent` counts every answer the run USES, replayed cache answers included. A resumed or repeated run
+  therefore charges exactly the same amounts in the same order, takes the same decisions and stops at the
+  same place as the original run.
+- `paid` counts only fresh HTTP answers actually paid for in this process (what the provider bills);
+  `cache_hits` the answers this process replayed. Both start at zero in every process: a loaded state
+  moves its `paid` into `paid_earlier`, so the whole run's bill stays known.
+
+The ledger is stored in the checkpointed graph state (`to_dict` / `state=`), so a resumed run goes on
+counting from where it stopped. Reservations are in-flight only and never persisted.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from agents.config import BudgetConfig
+
+NODES = ("analyst", "generator", "annotator", "judge", "bootstrap")
+FAILURE_KINDS = ("429", "5xx", "timeout", "connection", "parse", "http", "budget")
+
+
+@dataclass
+class Amount:
+    """Calls, tokens and dollars: one row of the ledger."""
+
+    calls: int = 0
+    tokens: int = 0
+    usd: float = 0.0
+
+    def add(self, other: Amount, sign: int = 1) -> None:
+        self.calls += sign * other.calls
+        self.tokens += sign * other.tokens
+        self.usd += sign * other.usd
+
+
+@dataclass
+class NodeRow:
+    """Per-node breakdown: what the node used (cache included), paid and replayed from the cache."""
+
+    spent: Amount = field(default_factory=Amount)
+    paid: Amount = field(default_factory=Amount)
+    cache_hits: int = 0
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """A held estimate; hand it back to `settle` or `release` exactly once."""
+
+    node: str
+    amount: Amount
+
+
+def estimate_prompt_tokens(messages: Iterable[dict[str, Any]]) -> int:
+    """Cheap, tokenizer-free estimate (chars/4, rounded up) used for reservations before a call."""
+    chars = sum(len(str(m.get("content") or "")) for m in messages)
+    return math.ceil(chars / 4)
+
+
+class BudgetLedger:
+    """Thread-safe ledger with caps from `BudgetConfig` (any subset of calls, tokens, usd)."""
+
+    def __init__(
+        self,
+        cfg: BudgetConfig,
+        price_in_per_1m: float = 0.0,
+        price_out_per_1m: float = 0.0,
+        state: dict | None = None,
+    ):
+        self.cfg = cfg
+        self.price_in = price_in_per_1m
+        self.price_out = price_out_per_1m
+        self._lock = threading.Lock()
+        self._outstanding = Amount()
+        self.spent = Amount()
+        self.paid = Amount()
+        self.paid_earlier = Amount()
+        self.cache_hits = 0
+        self.skipped = 0
+        self.failures: dict[str, int] = {k: 0 for k in FAILURE_KINDS}
+        self.nodes: dict[str, NodeRow] = {n: NodeRow() for n in NODES}
+        if state:
+            self._load(state)
+
+    # -- prices -------------------------------------------------------------------------------------------
+
+    def cost(self, input_tokens: int, output_tokens: int) -> float:
+        """Dollars for a call with this usage at the configured prices per 1M tokens."""
+        return (input_tokens * self.price_in + output_tokens * self.price_out) / 1_000_000
+
+    def _amount(self, calls: int, input_tokens: int, output_tokens: int) -> Amount:
+        return Amount(calls, input_tokens + output_tokens, self.cost(input_tokens, output_tokens))
+
+    # -- reserve / settle ---------------------------------------------------------------------------------
+
+    def _fits(self, extra: Amount) -> bool:
+        """Does spent + outstanding + extra stay within every cap? (call with the lock held)"""
+        total = Amount()
+        total.add(self.spent)
+        total.add(self._outstanding)
+        total.add(extra)
+        cfg = self.cfg
+        return (
+            (cfg.max_calls is None or total.calls <= cfg.max_calls)
+            and (cfg.max_tokens is None or total.tokens <= cfg.max_tokens)
+            and (cfg.max_usd is None or total.usd <= cfg.max_usd + 1e-12)
+        )
+
+    def reserve(self, node: str, input_tokens: int, output_tokens: int, calls: int = 1) -> Reservation | None:
+        """Hold an estimate for one call; None (and a 'budget' skip counted) when it does not fit."""
+        amount = self._amount(calls, input_tokens, output_tokens)
+        with self._lock:
+            if not self._fits(amount):
+                self.skipped += 1
+                return None
+            self._outstanding.add(amount)
+            return Reservation(node, amount)
+
+    def release(self, reservation: Reservation) -> None:
+        """Give a reservation back unused (the call failed without an answer, or was never made)."""
+        with self._lock:
+            self._outstanding.add(reservation.amount, -1)
+
+    def settle(
+        self,
+        reservation: Reservation,
+        input_tokens: int,
+        output_tokens: int,
+        *,
+        calls: int = 1,
+        cached: bool = False,
+        usd: float | None = None,
+    ) -> None:
+        """Replace the reservation by the actual usage; cached answers go to `spent` but not to `paid`."""
+        actual = self._amount(calls, input_tokens, output_tokens)
+        if usd is not None:
+            actual.usd = usd
+        with self._lock:
+            self._outstanding.add(reservation.amount, -1)
+            row = self.nodes.setdefault(reservation.node, NodeRow())
+            self.spent.add(actual)
+            row.spent.add(actual)
+            if cached:
+                self.cache_hits += 1
+                row.cache_hits += 1
+            else:
+                self.paid.add(actual)
+                row.paid.add(actual)
+
+    def record_failure(self, kind: str) -> None:
+        """Count a failed attempt by kind (429, 5xx, timeout, connection, parse, http, budget)."""
+        with self._lock:
+            self.failures[kind] = self.failures.get(kind, 0) + 1
+
+    # -- questions the graph asks -----------------------------------------------------------------------
+
+    def can_afford(self, calls: int = 1, tokens: int = 0) -> bool:
+        """Would a call of this size fit now? Dollars are priced at the dearer of the two prices."""
+        amount = Amount(calls, tokens, tokens * max(self.price_in, self.price_out) / 1_000_000)
+        with self._lock:
+            return self._fits(amount)
+
+    def remaining(self) -> dict[str, float]:
+        """What is left under each configured cap (only the caps that are set)."""
+        with self._lock:
+            used = Amount()
+            used.add(self.spent)
+            used.add(self._outstanding)
+        out: dict[str, float] = {}
+        if self.cfg.max_calls is not None:
+            out["calls"] = self.cfg.max_calls - used.calls
+        if self.cfg.max_tokens is not None:
+            out["tokens"] = self.cfg.max_tokens - used.tokens
+        if self.cfg.max_usd is not None:
+            out["usd"] = self.cfg.max_usd - used.usd
+        return out
+
+    def fraction_spent(self) -> float:
+        """Share of the tightest cap already spent (0..1); the number progress bars show."""
+        with self._lock:
+            return self._fraction_unlocked()
+
+    @property
+    def exhausted(self) -> bool:
+        """True once any cap has nothing left (not even one more call fits)."""
+        return any(v <= 0 for v in self.remaining().values())
+
+    # -- persistence --------------------------------------------------------------------------------------
+
+    def to_dict(self) -> dict:
+        """JSON-friendly snapshot (no reservations) for the checkpointed graph state and the trace."""
+        with self._lock:
+            return {
+                "spent": asdict(self.spent),
+                "paid": asdict(self.paid),
+                "paid_earlier": asdict(self.paid_earlier),
+                "cache_hits": self.cache_hits,
+                "skipped_budget": self.skipped,
+                "failures": dict(self.failures),
+                "nodes": {name: asdict(row) for name, row in self.nodes.items()},
+                "fraction_spent": self._fraction_unlocked(),
+            }
+
+    def _fraction_unlocked(self) -> float:
+        caps = [(self.spent.calls, self.cfg.max_calls), (self.spent.tokens, self.cfg.max_tokens)]
+        caps.append((self.spent.usd, self.cfg.max_usd))
+        return min(1.0, max(used / cap for used, cap in caps if cap is not None))
+
+    def _load(self, state: dict) -> None:
+        self.spent = Amount(**state.get("spent", {}))
+        self.paid_earlier = Amount(**state.get("paid_earlier", {}))
+        self.paid_earlier.add(Amount(**state.get("paid", {})))
+        self.skipped = int(state.get("skipped_budget", 0))
+        self.failures.update({k: int(v) for k, v in state.get("failures", {}).items()})
+        for name, row in state.get("nodes", {}).items():
+            self.nodes[name] = NodeRow(spent=Amount(**row.get("spent", {})))
+
+    # -- convenient read-only views --------------------------------------------------------------------
+
+    @property
+    def paid_calls(self) -> int:
+        return self.paid.calls
+
+    @property
+    def paid_tokens(self) -> int:
+        return self.paid.tokens
+
+    @property
+    def paid_usd(self) -> float:
+        return self.paid.usd

@@ -1,0 +1,84 @@
+"""The generator's LLM-facing half: the teacher writes new inputs for a cluster (EvoKD: easy + hard).
+
+Selecting from the pool is pure scoring + diversity (trainer/selection.py); this module only asks
+for new texts. Labels are NOT written here: the annotator labels them in separate calls.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from agents.records import Candidate
+from agents.schemas import SynthBatch
+from agents.teacher import TeacherRequest, TeacherResult
+from prompts import PromptLibrary
+from store.schema import TaskConfig, content_id
+
+
+@dataclass
+class SynthJob:
+    cluster: int
+    cluster_name: str
+    n: int
+    weakness: str
+    examples: list[dict[str, Any]]
+    errors: list[dict[str, Any]]
+
+
+def split_easy_hard(n: int, easy_fraction: float) -> tuple[int, int]:
+    """(hard, easy) counts for n samples; at least one easy sample once n >= 2 (EvoKD's ablation)."""
+    easy = int(round(n * easy_fraction))
+    if n >= 2 and easy_fraction > 0:
+        easy = max(easy, 1)
+    return n - easy, easy
+
+
+def synth_requests(
+    jobs: list[SynthJob], *, task: TaskConfig, prompts: PromptLibrary, per_call: int, easy_fraction: float,
+    round_: int, temperature: float,
+) -> list[tuple[SynthJob, TeacherRequest]]:
+    """One request per `per_call` samples; sample_index keeps the calls of a round distinct in the cache."""
+    tpl = prompts.get("generator")
+    out = []
+    for job in jobs:
+        calls = math.ceil(job.n / per_call)
+        for k in range(calls):
+            n = min(per_call, job.n - k * per_call)
+            hard, easy = split_easy_hard(n, easy_fraction)
+            messages = tpl.render(
+                task_type=task.type, instruction=task.instruction, labels=task.labels,
+                cluster_name=job.cluster_name, weakness=job.weakness or "(none identified)",
+                examples=job.examples, errors=job.errors, n_hard=hard, n_easy=easy,
+            )
+            req = TeacherRequest(
+                node="generator", messages=messages, schema=SynthBatch, prompt_name=tpl.name,
+                prompt_hash=tpl.hash, sample_index=round_ * 10_000 + job.cluster * 100 + k,
+                temperature=temperature, kind="synth",
+            )
+            out.append((job, req))
+    return out
+
+
+def candidates_from_answers(
+    pairs: list[tuple[SynthJob, TeacherRequest]], results: list[TeacherResult], round_: int, max_chars: int
+) -> tuple[list[Candidate], int]:
+    """Synthetic candidates (id = content hash), at most `job.n` per job; returns (candidates, failed calls)."""
+    taken: dict[int, int] = {}
+    seen: set[str] = set()
+    out, failed = [], 0
+    for (job, _), res in zip(pairs, results, strict=True):
+        if not res.ok or not isinstance(res.parsed, SynthBatch):
+            failed += 1
+            continue
+        for s in res.parsed.samples:
+            text = s.text.strip()[:max_chars]
+            cid = content_id(text, prefix="syn-")
+            if len(text) < 8 or cid in seen or taken.get(job.cluster, 0) >= job.n:
+                continue
+            seen.add(cid)
+            taken[job.cluster] = taken.get(job.cluster, 0) + 1
+            out.append(Candidate(id=cid, cluster=job.cluster, source="synthetic", round=round_, text=text,
+                                 difficulty=s.difficulty, weakness=job.weakness or None))
+    return out, failed

@@ -1,0 +1,194 @@
+"""Index benchmark: sentence-transformers alone vs. the whole index step (embed + cluster + Chroma add).
+
+Part 1 embeds the bundled BBC corpus (2,225 texts) with the packaged MiniLM, once with plain
+`SentenceTransformer.encode` and once through `build_index`, and times neighbour queries.
+Part 2 runs the cluster + Chroma part of `build_index` on a 100k pool of random unit vectors
+(pre-filled into the embedding cache) and extrapolates the embedding time from part 1's throughput.
+
+    .venv/bin/python -m bench.index [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import numpy as np  # noqa: E402
+
+from store.assets import bbc_dir  # noqa: E402
+from store.embed import Embedder, EmbeddingCache, resolve_dtype  # noqa: E402
+from store.index import EMBEDDINGS_DIR, build_index  # noqa: E402
+from store.schema import Example, StoreConfig, content_id  # noqa: E402
+from store.vectors import VectorStore  # noqa: E402
+
+RESULTS = Path(__file__).parent / "results"
+N_QUERIES = 50
+
+
+def bbc_texts() -> list[str]:
+    """Every BBC article as one string (the corpus has a few non-UTF-8 files: latin-1 fallback)."""
+    texts = []
+    for path in sorted(bbc_dir().glob("*/*.txt")):
+        raw = path.read_bytes()
+        try:
+            texts.append(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            texts.append(raw.decode("latin-1"))
+    return texts
+
+
+def time_st_alone(embedder: Embedder, texts: list[str]) -> float:
+    """Plain SentenceTransformer.encode over all texts (model already loaded), the baseline."""
+    start = time.perf_counter()
+    embedder.model.encode(
+        texts,
+        batch_size=embedder.batch_size,
+        normalize_embeddings=True,
+        convert_to_numpy=True,
+        show_progress_bar=False,
+    )
+    return time.perf_counter() - start
+
+
+def query_latency(store: VectorStore, vectors: np.ndarray, filtered: bool, seed: int = 0) -> float:
+    """Median ms of `neighbours(vector=..., k=5)`; filtered = the generator's typical cluster + unlabelled query."""
+    rng = np.random.default_rng(seed)
+    times = []
+    for row in rng.choice(len(vectors), N_QUERIES, replace=len(vectors) < N_QUERIES):
+        filters: dict[str, Any] = (
+            {"cluster": int(row) % 3, "labelled": False, "split": "pool"} if filtered else {}
+        )
+        start = time.perf_counter()
+        store.neighbours(vector=vectors[row], k=5, **filters)
+        times.append(time.perf_counter() - start)
+    return 1000 * statistics.median(times)
+
+
+def bench_bbc(n_texts: int | None, work: Path) -> dict[str, Any]:
+    """Part 1: real embeddings of the BBC pool, ST alone vs. build_index, then query latency."""
+    texts = list(
+        dict.fromkeys(bbc_texts()[:n_texts])
+    )  # the corpus has duplicates; the index embeds each once
+    examples = [Example(id=content_id(t), text=t) for t in texts]
+    cfg = StoreConfig()
+    embedder = Embedder(batch_size=cfg.batch_size, max_seq_length=cfg.max_seq_length, progress=False)
+    embedder.encode(sorted(texts, key=len)[-2 * cfg.batch_size :])  # load + warm up: timings exclude both
+
+    embed_s = time_st_alone(embedder, texts)
+    store = VectorStore.open(cfg, work / "bbc", embedder)
+    start = time.perf_counter()
+    result = build_index(examples, embedder, store, cfg, work / "bbc" / "data")
+    index_s = time.perf_counter() - start
+    vectors = EmbeddingCache(work / "bbc" / "data" / EMBEDDINGS_DIR).vectors([ex.id for ex in examples])
+    out = {
+        "pool_size": len(set(result.assignments)),
+        "dtype": str(resolve_dtype(cfg.embedding_dtype)).removeprefix("torch."),
+        "embed_seconds": round(embed_s, 2),
+        "index_seconds": round(index_s, 2),
+        "overhead_ratio": round(index_s / embed_s - 1, 4),
+        "texts_per_second": round(len(texts) / embed_s, 1),
+        "stages_seconds": {k: round(v, 3) for k, v in result.seconds.items()},
+        "k": result.clustering.k,
+        "query_ms": round(query_latency(store, vectors, filtered=False), 2),
+        "query_filtered_ms": round(query_latency(store, vectors, filtered=True), 2),
+    }
+    store.close()
+    return out
+
+
+def bench_synthetic(n: int, dim: int, texts_per_second: float, work: Path) -> dict[str, Any]:
+    """Part 2: cluster + Chroma add of n random unit vectors through build_index; embedding extrapolated."""
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(n, dim)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    examples = [Example(id=f"s{i:07d}", text=f"synthetic pool item {i}") for i in range(n)]
+    cfg = StoreConfig(embedding_model="random-unit-vectors")
+    embedder = Embedder(model=cfg.embedding_model, progress=False)
+    cache = EmbeddingCache(work / "synthetic" / "data" / EMBEDDINGS_DIR, embedder.model_key)
+    for start in range(0, n, 4096):
+        cache.put([ex.id for ex in examples[start : start + 4096]], vectors[start : start + 4096])
+
+    store = VectorStore.open(cfg, work / "synthetic", embedder)
+    start = time.perf_counter()
+    result = build_index(examples, embedder, store, cfg, work / "synthetic" / "data")
+    measured_s = time.perf_counter() - start
+    embed_s = n / texts_per_second
+    out = {
+        "pool_size": n,
+        "note": f"random unit vectors; embedding time extrapolated from {texts_per_second} texts/s measured on BBC",
+        "embed_seconds_extrapolated": round(embed_s, 1),
+        "index_seconds_measured_without_embedding": round(measured_s, 2),
+        "index_seconds": round(embed_s + measured_s, 1),
+        "overhead_ratio": round(measured_s / embed_s, 4),
+        "stages_seconds": {k: round(v, 3) for k, v in result.seconds.items()},
+        "method": result.clustering.method,
+        "k": result.clustering.k,
+        "query_ms": round(query_latency(store, vectors, filtered=False), 2),
+        "query_filtered_ms": round(query_latency(store, vectors, filtered=True), 2),
+    }
+    store.close()
+    return out
+
+
+def markdown(res: dict[str, Any]) -> str:
+    syn = res["synthetic"]
+    rows = [
+        ("pool size", res["pool_size"], syn["pool_size"]),
+        ("embedding alone (s)", res["embed_seconds"], f"{syn['embed_seconds_extrapolated']} (extrapolated)"),
+        ("whole index step (s)", res["index_seconds"], syn["index_seconds"]),
+        ("of which cluster (s)", res["stages_seconds"]["cluster"], syn["stages_seconds"]["cluster"]),
+        ("of which Chroma add (s)", res["stages_seconds"]["add"], syn["stages_seconds"]["add"]),
+        ("overhead (index / embed − 1)", f"{res['overhead_ratio']:.1%}", f"{syn['overhead_ratio']:.1%}"),
+        ("query k=5, median (ms)", res["query_ms"], syn["query_ms"]),
+        (
+            "query k=5 + cluster/split/labelled filter (ms)",
+            res["query_filtered_ms"],
+            syn["query_filtered_ms"],
+        ),
+    ]
+    lines = [
+        "## Index: embedding vs. the whole index step",
+        "",
+        f"MiniLM-L6-v2 ({res['dtype']}, max_seq_length 256, batch 64) on {res['machine']}; "
+        f"{res['texts_per_second']} texts/s. Goal: overhead ≤ 10%. The synthetic pool uses random unit vectors "
+        "for clustering and Chroma; its embedding time is extrapolated from the measured throughput.",
+        "",
+        f"| | BBC ({res['pool_size']:,} texts) | synthetic ({syn['pool_size']:,}) |",
+        "|---|---:|---:|",
+        *[f"| {name} | {a} | {b} |" for name, a, b in rows],
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="300 BBC texts and a 10k synthetic pool")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-index-") as tmp:
+        work = Path(tmp)
+        res = bench_bbc(300 if args.quick else None, work)
+        res["machine"] = f"{os.cpu_count()} CPU cores ({platform.machine()})"
+        res["quick"] = args.quick
+        res["synthetic"] = bench_synthetic(
+            10_000 if args.quick else 100_000, 384, res["texts_per_second"], work
+        )
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "index.json").write_text(json.dumps(res, indent=2) + "\n")
+    (RESULTS / "index.md").write_text(markdown(res))
+    print(markdown(res))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,136 @@
+"""Deps: everything the nodes need that is not state (models, clients, files), built once per run."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from graph.config import RunConfig
+from graph.trace import TraceWriter
+from store.schema import Example
+
+
+@dataclass
+class Deps:
+    cfg: RunConfig
+    run_dir: Path
+    run_id: str
+    data: dict[str, list[Example]]
+    prompts: Any          # PromptLibrary
+    embedder: Any         # store.embed.Embedder
+    store: Any            # store.vectors.VectorStore
+    student: Any          # trainer Student
+    teacher: Any          # agents Teacher / OracleTeacher
+    ledger: Any           # agents.budget.BudgetLedger
+    trace: TraceWriter
+    write_report: Callable[[Any], Path]
+    on_step: Callable[[str, int, int, dict[str, Any]], None] = lambda *a: None
+    trace_prompts: bool = True
+    est_tokens_per_call: int = 0
+    current_node: str = ""
+    student_round: int | None = None
+    node_seconds: dict[str, float] = field(default_factory=dict)
+    _index: Any = None
+
+    def __post_init__(self) -> None:
+        self.examples: dict[str, Example] = {e.id: e for split in self.data.values() for e in split}
+        self.pool_ids = {e.id for e in self.data["pool"]}
+        self.data_dir = self.run_dir / "data"
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.assignments: dict[str, int] = {}
+
+    # ---------------------------------------------------------------- index (lazy after a resume)
+
+    def set_index(self, result: Any) -> None:
+        self._index = result
+        self.assignments.update({k: int(v) for k, v in result.assignments.items()})
+
+    @property
+    def clustering(self) -> Any:
+        if self._index is None:  # resumed past the index node: rebuild from caches (idempotent, no re-embedding)
+            from store.index import build_index
+
+            exs = [e for s in ("pool", "seed", "dev", "test") for e in self.data[s]]
+            self.set_index(build_index(exs, self.embedder, self.store, self.cfg.store, self.data_dir))
+        return self._index.clustering
+
+    def cluster_names(self) -> dict[int, str]:
+        cl = self.clustering
+        return {int(c): (cl.names.get(c) or f"c{c}") for c in cl.sizes}
+
+    def cluster_summary(self) -> dict[str, Any]:
+        cl = self.clustering
+        return {"k": cl.k, "method": cl.method, "sizes": {str(k): int(v) for k, v in cl.sizes.items()},
+                "names": {str(k): v for k, v in self.cluster_names().items()}}
+
+    def vectors(self, ids: list[str], texts: list[str] | None) -> np.ndarray:
+        """Embeddings by id from the run's cache; texts not embedded yet are embedded (and cached)."""
+        from store.index import run_cache
+
+        cache = run_cache(self.embedder, self.data_dir)
+        if texts is None:
+            texts = [self.examples[i].text for i in ids]
+        return self.embedder.encode(texts, ids, cache=cache)
+
+    # ---------------------------------------------------------------- metrics
+
+    def metrics(self, gold: list[str], pred: list[str | None], clusters: list[int]) -> dict[str, Any]:
+        from trainer.evaluate import classification_metrics, generation_metrics
+
+        if self.cfg.task.type == "classification":
+            return classification_metrics(gold, pred, self.cfg.task.label_names, clusters)
+        return generation_metrics(gold, [p or "" for p in pred], clusters)
+
+    def headline(self, m: dict[str, Any]) -> dict[str, float]:
+        keys = ("accuracy", "macro_f1") if self.cfg.task.type == "classification" else ("chrf", "rougeL", "distinct_1", "distinct_2")
+        out = {k: round(float(m[k]), 4) for k in keys if k in m}
+        if m.get("worst_cluster_score") is not None:
+            out["worst_cluster"] = round(float(m["worst_cluster_score"]), 4)
+        return out
+
+    def per_cluster(self, m: dict[str, Any]) -> dict[int, float]:
+        key = "accuracy" if self.cfg.task.type == "classification" else "chrf"
+        return {int(c): round(float(v[key]), 4) for c, v in m.get("per_cluster", {}).items()}
+
+    def correct_flags(self, rows: list[dict[str, Any]]) -> list[bool]:
+        """Classification: exact label. Generation: sentence chrF of at least 40 counts as acceptable."""
+        if self.cfg.task.type == "classification":
+            return [r["gold"] == r["pred"] for r in rows]
+        from sacrebleu.metrics import CHRF
+
+        chrf = CHRF()
+        return [chrf.sentence_score(r["pred"] or "", [r["gold"]]).score >= 40.0 for r in rows]
+
+    # ---------------------------------------------------------------- teacher and budget
+
+    def teacher_can(self, kind: str) -> bool:
+        return self.cfg.teacher.provider != "oracle" or kind in ("label", "output")
+
+    def scoring_method(self) -> str:
+        s = self.cfg.loop.scoring
+        if s != "auto":
+            return s
+        if self.cfg.task.type == "generation":
+            return "judge" if self.cfg.loop.judge else "output_entropy"
+        return "entropy"
+
+    def calls_left(self) -> float:
+        """What is left of the tightest cap, in call equivalents (tokens and dollars via the mean call so far)."""
+        spent = self.ledger.to_dict()["spent"]
+        calls = max(int(spent.get("calls", 0)), 1)
+        per_call_tokens = spent.get("tokens", 0) / calls if spent.get("calls") else float(self.est_tokens_per_call)
+        per_call_usd = spent.get("usd", 0.0) / calls if spent.get("calls") else self.ledger.cost(
+            int(self.est_tokens_per_call * 0.8), int(self.est_tokens_per_call * 0.2))
+        left = []
+        for cap, rem in self.ledger.remaining().items():
+            if cap == "calls":
+                left.append(rem)
+            elif cap == "tokens" and per_call_tokens > 0:
+                left.append(rem / per_call_tokens)
+            elif cap == "usd" and per_call_usd > 0:
+                left.append(rem / per_call_usd)
+        return max(min(left), 0.0) if left else 0.0

@@ -1,0 +1,55 @@
+"""`distillgraph export`: the distilled dataset (JSONL chat messages with provenance, HF datasets
+folder) and the final adapter, reusable by other models."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from graph.runner import final_state, load_run_config
+from prompts import PromptLibrary
+from store.datasets import load_data
+
+
+def dataset_rows(run_dir: Path) -> list[dict[str, Any]]:
+    cfg = load_run_config(run_dir)
+    state = final_state(run_dir)
+    data = load_data(cfg.data, cfg.task)
+    texts = {e.id: e.text for s in data.values() for e in s}
+    tpl = PromptLibrary(cfg.prompts.dir).get("student")
+    rows = []
+    seed = [e for e in data["seed"] if e.target]
+    items = [(e.id, e.text, e.target or "", "", "seed", 0, None) for e in seed]
+    items += [(a.id, a.text or texts.get(a.id, ""), a.target, a.rationale, a.source, a.round, a) for a in state.get("dataset", [])]
+    for ex_id, text, target, rationale, source, rnd, ann in items:
+        messages = tpl.render(instruction=cfg.task.instruction, labels=cfg.task.labels, task_type=cfg.task.type, text=text)
+        answer = tpl.render_assistant(target=target, rationale=rationale if cfg.task.rationale else "",
+                                      task_type=cfg.task.type, instruction=cfg.task.instruction, labels=cfg.task.labels,
+                                      text=text)
+        rows.append({
+            "id": ex_id, "text": text, "target": target, "rationale": rationale,
+            "messages": messages + [{"role": "assistant", "content": answer}],
+            "provenance": {"source": source, "round": rnd,
+                           **({"teacher_model": ann.teacher_model, "prompt_hash": ann.prompt_hash, "votes": ann.votes,
+                               "agreement": ann.agreement, "confidence": ann.confidence, "cluster": ann.cluster,
+                               "neighbour_ids": ann.neighbour_ids} if ann is not None else {})},
+        })
+    return rows
+
+
+def export_run(run_dir: Path, out: Path) -> Path:
+    import datasets
+
+    rows = dataset_rows(run_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    with (out / "dataset.jsonl").open("w", encoding="utf-8") as f:
+        for r in rows:
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    flat = [{**{k: v for k, v in r.items() if k != "provenance"}, "provenance": json.dumps(r["provenance"])} for r in rows]
+    datasets.Dataset.from_list(flat).save_to_disk(str(out / "hf_dataset"))
+    state = final_state(run_dir)
+    if state.get("adapter") and Path(state["adapter"]).exists():
+        shutil.copytree(state["adapter"], out / "adapter", dirs_exist_ok=True)
+    return out

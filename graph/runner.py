@@ -1,0 +1,249 @@
+"""Runs: the run directory, its lock, building the dependencies, run / resume / fork / step mode."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import os
+import shutil
+import sqlite3
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from langgraph.checkpoint.sqlite import SqliteSaver
+from rich.console import Console
+
+from graph.build import NODES, build_graph, reader_graph
+from graph.config import RunConfig, config_from_dict, load_config
+from graph.deps import Deps
+from graph.state import serializer
+from graph.trace import TraceWriter
+from store.schema import UserError
+
+RESOLVED = "config.resolved.yaml"
+
+
+# ---------------------------------------------------------------- run directory
+
+
+def new_run_dir(cfg: RunConfig, run_id: str | None = None) -> Path:
+    base = Path(cfg.run.dir)
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    rid = run_id or f"{cfg.run.name or cfg.task.name}-{stamp}"
+    path = base / rid
+    n = 1
+    while path.exists() and run_id is None:
+        n += 1
+        path = base / f"{rid}-{n}"
+    if path.exists() and run_id is not None:
+        raise UserError(f"{path}: run directory exists already (use `distillgraph resume {rid}`)")
+    try:
+        path.mkdir(parents=True)
+    except OSError as exc:
+        raise UserError(f"{base}: cannot create the run directory ({exc.strerror})") from None
+    for sub in ("data", "adapters", "report"):
+        (path / sub).mkdir()
+    (path / RESOLVED).write_text(yaml.safe_dump(cfg.redacted(), sort_keys=False), encoding="utf-8")
+    return path
+
+
+def find_run(run: str, runs_dir: str = "runs") -> Path:
+    """RUN is a run id under run.dir, or the path of a run directory."""
+    for cand in (Path(run), Path(runs_dir) / run):
+        if (cand / RESOLVED).exists():
+            return cand
+    raise UserError(f"run '{run}' not found (looked for {run}/{RESOLVED} and {runs_dir}/{run}/{RESOLVED})")
+
+
+def load_run_config(run_dir: Path, overrides: list[str] | None = None) -> RunConfig:
+    data = yaml.safe_load((run_dir / RESOLVED).read_text(encoding="utf-8"))
+    from graph.config import apply_overrides
+
+    return config_from_dict(apply_overrides(data, overrides or []))
+
+
+@contextlib.contextmanager
+def run_lock(run_dir: Path) -> Iterator[None]:
+    """One process per run directory: a second one is refused with a clear message."""
+    path = run_dir / "run.lock"
+    fh = path.open("a+")
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.seek(0)
+        pid = fh.read().strip() or "?"
+        fh.close()
+        raise UserError(f"run {run_dir.name} is in use by another process (pid {pid}); wait for it or stop it") from None
+    fh.seek(0)
+    fh.truncate()
+    fh.write(str(os.getpid()))
+    fh.flush()
+    try:
+        yield
+    finally:
+        fcntl.flock(fh, fcntl.LOCK_UN)
+        fh.close()
+
+
+# ---------------------------------------------------------------- dependencies
+
+
+@contextlib.contextmanager
+def open_deps(cfg: RunConfig, run_dir: Path, *, env: Mapping[str, str], console: Console, no_cache: bool = False,
+              progress: bool = True, on_step: Callable[..., None] | None = None,
+              prompts_dir: str | None = None) -> Iterator[Deps]:
+    """Build every model and client once (data, prompts, embedder, Chroma, student, ledger, cache, teacher)."""
+    from agents.budget import BudgetLedger, estimate_prompt_tokens
+    from agents.cache import AnswerCache
+    from agents.teacher import build_teacher
+    from graph.report import write_report
+    from prompts import PromptLibrary
+    from store.datasets import load_data
+    from store.embed import build_embedder
+    from store.vectors import VectorStore
+    from trainer.student import build_student
+
+    prompts = PromptLibrary(prompts_dir or cfg.prompts.dir)
+    for name in ("analyst", "generator", "annotator", "judge"):
+        prompts.get(name)  # fail early on a broken prompt file
+    data = load_data(cfg.data, cfg.task)
+    embedder = build_embedder(cfg.store, run_dir / "data" / "embeddings")
+    store = VectorStore.open(cfg.store, run_dir, embedder)
+    student = build_student(cfg.student, cfg.task, prompt=prompts.get("student") if cfg.student.kind == "causal-lm" else None,
+                            embedder=embedder, progress=progress)
+    ledger = BudgetLedger(cfg.budget, cfg.teacher.price_input_per_1m, cfg.teacher.price_output_per_1m)
+    cache = AnswerCache(Path(cfg.teacher.cache_path) if cfg.teacher.cache_path else run_dir / "llm_cache.sqlite")
+    gold = None
+    if cfg.teacher.provider == "oracle":
+        gold = {e.id: e.target for s in data.values() for e in s if e.target is not None}
+        if cfg.data.source == "bbc":
+            from store.datasets import pool_gold
+
+            gold.update(pool_gold(cfg.data.bbc, cfg.task))
+    secret = env.get(cfg.teacher.api_key_env) or ""
+    trace = TraceWriter(run_dir / "trace.jsonl", secrets=[secret])
+    teacher = build_teacher(cfg.teacher, ledger, cache, env=env, prompts=prompts, gold=gold,
+                            no_cache=no_cache or cfg.run.no_cache, on_event=None)
+    sample = data["pool"][0].text if data["pool"] else ""
+    est = estimate_prompt_tokens(prompts.get("annotator").render(
+        task_type=cfg.task.type, instruction=cfg.task.instruction, labels=cfg.task.labels,
+        demonstrations=[{"text": sample, "target": "x"}] * cfg.teacher.demonstrations, text=sample)) + 120
+    deps = Deps(cfg=cfg, run_dir=run_dir, run_id=run_dir.name, data=data, prompts=prompts, embedder=embedder,
+                store=store, student=student, teacher=teacher, ledger=ledger, trace=trace,
+                write_report=lambda state: write_report(run_dir, state, cfg, ledger.to_dict()),
+                on_step=on_step or (lambda *a: None), est_tokens_per_call=est)
+    try:
+        yield deps
+    finally:
+        teacher.close()
+        cache.close()
+        store.close()
+
+
+def checkpointer(run_dir: Path) -> SqliteSaver:
+    conn = sqlite3.connect(str(run_dir / "checkpoints.sqlite"), check_same_thread=False)
+    return SqliteSaver(conn, serde=serializer())
+
+
+def thread(run_id: str) -> dict[str, Any]:
+    return {"configurable": {"thread_id": run_id}, "recursion_limit": 10_000}
+
+
+# ---------------------------------------------------------------- running
+
+
+StepHandler = Callable[[Any, Any, dict[str, Any]], bool]  # (graph, snapshot, config) -> continue?
+
+
+def execute(cfg: RunConfig, run_dir: Path, *, env: Mapping[str, str], console: Console, resume: bool = False,
+            step_handler: StepHandler | None = None, no_cache: bool = False, progress: bool = True,
+            on_step: Callable[..., None] | None = None, prompts_dir: str | None = None) -> dict[str, Any]:
+    """Run (or resume) the graph to the end, or until the step handler says stop. Returns the final state."""
+    with run_lock(run_dir), open_deps(cfg, run_dir, env=env, console=console, no_cache=no_cache,
+                                      progress=progress, on_step=on_step, prompts_dir=prompts_dir) as deps:
+        saver = checkpointer(run_dir)
+        graph = build_graph(deps, saver, interrupt_after=list(NODES) if step_handler else None)
+        config = thread(deps.run_id)
+        snap = graph.get_state(config)
+        if resume:
+            if not snap.values:
+                payload: Any = {"run_id": deps.run_id}  # crashed before the first checkpoint: start over
+            elif not snap.next:
+                console.print(f"run {deps.run_id} has finished already; nothing to resume")
+                return dict(snap.values)
+            else:
+                payload = None
+        else:
+            payload = {"run_id": deps.run_id}
+        while True:
+            graph.invoke(payload, config)
+            payload = None
+            snap = graph.get_state(config)
+            if not snap.next:
+                return dict(snap.values)
+            if step_handler is None or not step_handler(graph, snap, config):
+                return dict(snap.values)
+
+
+def history(cfg: RunConfig, run_dir: Path) -> list[Any]:
+    """State snapshots of a run, oldest first (without loading any model)."""
+    graph = reader_graph(cfg, checkpointer(run_dir))
+    return list(reversed(list(graph.get_state_history(thread(run_dir.name)))))
+
+
+def state_at_step(cfg: RunConfig, run_dir: Path, step: int) -> Any | None:
+    """The snapshot written after step N (the last one, if a resume wrote it twice)."""
+    found = None
+    for snap in history(cfg, run_dir):
+        if snap.values.get("step") == step and snap.metadata.get("source") == "loop":
+            found = snap
+    return found
+
+
+def final_state(run_dir: Path) -> dict[str, Any]:
+    cfg = load_run_config(run_dir)
+    snap = reader_graph(cfg, checkpointer(run_dir)).get_state(thread(run_dir.name))
+    if not snap.values:
+        raise UserError(f"run {run_dir.name}: no checkpoint yet (did it start?)")
+    return dict(snap.values)
+
+
+def fork(src_dir: Path, step: int, *, overrides: list[str] | None = None) -> tuple[RunConfig, Path]:
+    """New run directory whose graph starts from the checkpoint after step N of src (time travel).
+
+    The answer cache, embeddings, clusters and adapters are copied, so nothing already paid is paid
+    again; prompt files edited since then take effect from the fork's next step on.
+    """
+    cfg = load_run_config(src_dir, overrides)
+    snap = state_at_step(cfg, src_dir, step)
+    if snap is None:
+        raise UserError(f"run {src_dir.name}: no checkpoint after step {step} (see `distillgraph trace {src_dir.name}`)")
+    dst = new_run_dir(cfg, run_id=f"{src_dir.name}-fork{step}-{dt.datetime.now().strftime('%H%M%S')}")
+    if (src_dir / "llm_cache.sqlite").exists():
+        shutil.copy2(src_dir / "llm_cache.sqlite", dst / "llm_cache.sqlite")
+    for sub in ("data", "adapters", "rounds", "chroma"):
+        if (src_dir / sub).exists():
+            shutil.copytree(src_dir / sub, dst / sub, dirs_exist_ok=True)
+    values = dict(snap.values)
+    if values.get("adapter"):
+        values["adapter"] = values["adapter"].replace(str(src_dir), str(dst))
+    values["run_id"] = dst.name
+    graph = reader_graph(cfg, checkpointer(dst))
+    last_node = snap.metadata.get("writes") and next(iter(snap.metadata["writes"]), None)
+    graph.update_state(thread(dst.name), values, as_node=last_node or _last_node(src_dir, step))
+    return cfg, dst
+
+
+def _last_node(run_dir: Path, step: int) -> str:
+    from graph.trace import read_trace
+
+    for rec in read_trace(run_dir):
+        if rec["step"] == step:
+            return str(rec["node"])
+    raise UserError(f"run {run_dir.name}: step {step} is not in trace.jsonl")
+
+
+__all__ = ["execute", "find_run", "fork", "load_config", "new_run_dir"]

@@ -1,0 +1,66 @@
+"""trace.jsonl: one line per completed node execution (a step), with everything it did.
+
+A node collects events (rendered prompts, raw teacher answers, parsed results, decisions with their
+reasons) while it runs; the line is appended, flushed and fsynced when the node ends. A node that
+crashed wrote nothing; when it runs again on resume its line carries the same step number, and the
+reader keeps the last line per step.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from graph.config import redact
+
+
+class TraceWriter:
+    def __init__(self, path: Path, secrets: list[str] | None = None):
+        self.path = path
+        self.secrets = [s for s in (secrets or []) if s]
+        self.current: dict[str, Any] | None = None
+
+    def begin(self, node: str, step: int, round_: int, budget: dict[str, Any]) -> None:
+        self.current = {"step": step, "node": node, "round": round_, "start": time.time(),
+                        "budget_before": budget, "events": [], "decisions": []}
+
+    def event(self, kind: str, **data: Any) -> None:
+        if self.current is not None:
+            self.current["events"].append({"kind": kind, "t": round(time.time(), 3), **data})
+
+    def decision(self, what: str, **data: Any) -> None:
+        if self.current is not None:
+            self.current["decisions"].append({"what": what, **data})
+
+    def end(self, budget: dict[str, Any], summary: dict[str, Any], update_keys: list[str]) -> dict[str, Any]:
+        rec = self.current or {}
+        rec.update(end=time.time(), budget_after=budget, summary=summary, updated=update_keys)
+        rec["seconds"] = round(rec["end"] - rec.get("start", rec["end"]), 3)
+        line = json.dumps(redact(rec), ensure_ascii=False, default=str)
+        for s in self.secrets:
+            line = line.replace(s, "***")
+        with self.path.open("a", encoding="utf-8") as f:
+            f.write(line + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        self.current = None
+        return rec
+
+
+def read_trace(run_dir: Path) -> list[dict[str, Any]]:
+    """Steps in order; when a step was written twice (a resume re-ran it), the last one wins."""
+    path = run_dir / "trace.jsonl"
+    if not path.exists():
+        return []
+    steps: dict[int, dict[str, Any]] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line cut by a kill mid-write
+            steps[int(rec["step"])] = rec
+    return [steps[k] for k in sorted(steps)]

@@ -1,0 +1,231 @@
+"""Chroma collection of every example of a run, for neighbour retrieval by the graph nodes.
+
+We always hand Chroma our own vectors: its default embedding function downloads an ONNX model,
+which fails offline. Metadata per item: split, cluster, label, output, labelled, round, source
+(Chroma metadata cannot hold None, so unknown strings are stored as "").
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import numpy as np
+
+from store.schema import StoreConfig, UserError
+
+MetaValue = str | int | float | bool
+FilterValue = MetaValue | Sequence[MetaValue] | None
+
+
+@dataclass
+class Hit:
+    """One retrieved item; `distance` is the cosine distance to the query (0.0 for plain `get`)."""
+
+    id: str
+    text: str
+    metadata: dict[str, Any]
+    distance: float
+
+
+def _batches(items: Sequence[Any], size: int) -> Iterator[slice]:
+    for start in range(0, len(items), size):
+        yield slice(start, start + size)
+
+
+def clean_metadata(metadata: dict[str, Any]) -> dict[str, MetaValue]:
+    """Chroma-safe copy: None becomes "", numpy scalars become Python ones; other types are a bug."""
+    out: dict[str, MetaValue] = {}
+    for key, value in metadata.items():
+        if value is None:
+            value = ""
+        elif isinstance(value, np.generic):
+            value = value.item()
+        if not isinstance(value, str | int | float | bool):
+            raise TypeError(f"metadata {key!r}: {type(value).__name__} is not storable in Chroma")
+        out[key] = value
+    return out
+
+
+def build_where(**filters: FilterValue) -> dict[str, Any] | None:
+    """Chroma `where` from keyword filters: None is ignored, a list means "any of", several are AND-ed."""
+    clauses: list[dict[str, Any]] = []
+    for key, value in filters.items():
+        if value is None:
+            continue
+        if isinstance(value, list | tuple | set | frozenset):
+            clauses.append({key: {"$in": [v.item() if isinstance(v, np.generic) else v for v in value]}})
+        else:
+            clauses.append({key: value.item() if isinstance(value, np.generic) else value})
+    if not clauses:
+        return None
+    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
+def collection_name(base: str, run_dir: Path, shared: bool) -> str:
+    """A valid Chroma name (3-512 chars of [A-Za-z0-9._-], alphanumeric ends); per run on a shared server."""
+    name = f"{base}-{Path(run_dir).resolve().name}" if shared else base
+    name = re.sub(r"[^A-Za-z0-9._-]", "-", name).strip("._-")[:512].rstrip("._-")
+    if len(name) < 3:
+        raise UserError(f"store.collection: {base!r} gives an invalid Chroma collection name {name!r}")
+    return name
+
+
+def _client(cfg: StoreConfig, run_dir: Path):  # type: ignore[no-untyped-def]
+    import chromadb
+    from chromadb.config import Settings
+
+    settings = Settings(anonymized_telemetry=False)
+    if not cfg.chroma_url:
+        return chromadb.PersistentClient(path=str(Path(run_dir) / "chroma"), settings=settings)
+    url = urlparse(cfg.chroma_url)
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise UserError(f"store.chroma_url: {cfg.chroma_url!r} is not an http(s)://host:port URL")
+    port = url.port or (443 if url.scheme == "https" else 8000)
+    try:
+        return chromadb.HttpClient(host=url.hostname, port=port, ssl=url.scheme == "https", settings=settings)
+    except Exception as exc:  # connection refused, DNS, TLS: all mean the server is not reachable
+        raise UserError(
+            f"store.chroma_url: cannot reach Chroma at {cfg.chroma_url} ({type(exc).__name__})"
+        ) from exc
+
+
+class VectorStore:
+    """A run's Chroma collection (cosine space) plus the embedder used for text queries."""
+
+    def __init__(self, client: Any, collection: Any, embedder: Any):
+        self.client = client
+        self.collection = collection
+        self.embedder = embedder
+        self.max_batch = int(client.get_max_batch_size())
+
+    @classmethod
+    def open(cls, cfg: StoreConfig, run_dir: Path, embedder: Any) -> VectorStore:
+        """Open or create the collection: on disk under run_dir/chroma, or on the server of store.chroma_url."""
+        client = _client(cfg, run_dir)
+        name = collection_name(cfg.collection, run_dir, shared=bool(cfg.chroma_url))
+        collection = client.get_or_create_collection(
+            name, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
+        )
+        return cls(client, collection, embedder)
+
+    def has(self, ids: Iterable[str]) -> set[str]:
+        """The subset of `ids` already in the collection."""
+        ids = list(dict.fromkeys(ids))
+        found: set[str] = set()
+        for part in _batches(ids, self.max_batch):
+            found.update(self.collection.get(ids=ids[part], include=[])["ids"])
+        return found
+
+    def add(
+        self,
+        ids: Sequence[str],
+        texts: Sequence[str],
+        vectors: np.ndarray,
+        metadatas: Sequence[dict[str, Any]],
+    ) -> int:
+        """Add items whose id is not yet present (so a re-run or resume adds nothing twice); returns how many."""
+        if not len(ids) == len(texts) == len(vectors) == len(metadatas):
+            raise ValueError("add: ids, texts, vectors and metadatas differ in length")
+        present = self.has(ids)
+        seen: set[str] = set()
+        keep = []
+        for i, id_ in enumerate(ids):
+            if id_ not in present and id_ not in seen:
+                seen.add(id_)
+                keep.append(i)
+        vectors = np.asarray(vectors, dtype=np.float32)
+        for part in _batches(keep, self.max_batch):
+            rows = keep[part]
+            self.collection.add(
+                ids=[ids[i] for i in rows],
+                embeddings=vectors[rows],
+                documents=[texts[i] for i in rows],
+                metadatas=[clean_metadata(metadatas[i]) for i in rows],
+            )
+        return len(keep)
+
+    def update(self, ids: Sequence[str], metadatas: Sequence[dict[str, Any]]) -> None:
+        """Merge keys into the metadata of existing items (other keys are kept), e.g. when an item is labelled."""
+        if len(ids) != len(metadatas):
+            raise ValueError("update: ids and metadatas differ in length")
+        missing = set(ids) - self.has(ids)
+        if missing:
+            raise KeyError(f"update: {len(missing)} ids not in the collection, e.g. {sorted(missing)[0]!r}")
+        for part in _batches(ids, self.max_batch):
+            self.collection.update(
+                ids=list(ids[part]), metadatas=[clean_metadata(m) for m in metadatas[part]]
+            )
+
+    def neighbours(
+        self,
+        text: str | None = None,
+        vector: np.ndarray | None = None,
+        k: int = 5,
+        *,
+        cluster: FilterValue = None,
+        label: FilterValue = None,
+        split: FilterValue = None,
+        labelled: bool | None = None,
+        source: FilterValue = None,
+        exclude_ids: Iterable[str] = (),
+    ) -> list[Hit]:
+        """The k nearest items to a text or vector that match every given filter, nearest first.
+
+        A filter value may be a list ("any of"). Excluded ids are dropped after an over-fetch of
+        k + len(exclude_ids), since Chroma's `where` cannot filter on ids.
+        """
+        if (text is None) == (vector is None):
+            raise ValueError("neighbours: give exactly one of text or vector")
+        if k <= 0:
+            return []
+        query = self.embedder.encode([text])[0] if text is not None else np.asarray(vector, dtype=np.float32)
+        exclude = set(exclude_ids)
+        result = self.collection.query(
+            query_embeddings=query.reshape(1, -1),
+            n_results=k + len(exclude),
+            where=build_where(cluster=cluster, label=label, split=split, labelled=labelled, source=source),
+            include=["documents", "metadatas", "distances"],
+        )
+        hits = [
+            Hit(id_, doc or "", dict(meta or {}), float(dist))
+            for id_, doc, meta, dist in zip(
+                result["ids"][0],
+                result["documents"][0],
+                result["metadatas"][0],
+                result["distances"][0],
+                strict=True,
+            )
+            if id_ not in exclude
+        ]
+        return hits[:k]
+
+    def get(self, ids: Sequence[str]) -> list[Hit]:
+        """Items by id, in the order asked; unknown ids are skipped."""
+        ids = list(ids)
+        found: dict[str, Hit] = {}
+        for part in _batches(ids, self.max_batch):
+            result = self.collection.get(ids=ids[part], include=["documents", "metadatas"])
+            for id_, doc, meta in zip(result["ids"], result["documents"], result["metadatas"], strict=True):
+                found[id_] = Hit(id_, doc or "", dict(meta or {}), 0.0)
+        return [found[id_] for id_ in ids if id_ in found]
+
+    def ids(self, **filters: FilterValue) -> list[str]:
+        """Ids of all items matching the filters (same keywords as `neighbours`)."""
+        return list(self.collection.get(where=build_where(**filters), include=[])["ids"])
+
+    def count(self, **filters: FilterValue) -> int:
+        """Number of items matching the filters; without filters the collection size."""
+        if build_where(**filters) is None:
+            return int(self.collection.count())
+        return len(self.ids(**filters))
+
+    def close(self) -> None:
+        """Release the client (for an on-disk store: its SQLite handles, so the folder can be reopened)."""
+        close = getattr(self.client, "close", None)
+        if close is not None:
+            close()

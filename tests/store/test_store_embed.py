@@ -1,0 +1,111 @@
+"""Embedder behaviour with the model-free HashEmbedder: vectors, cache, resume, config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from store.embed import Embedder, EmbeddingCache, HashEmbedder, build_embedder, normalise, resolve_dtype
+from store.index import vectors_for
+from store.schema import StoreConfig, UserError
+
+
+class CountingEmbedder(HashEmbedder):
+    """Counts texts sent to the encoder; optionally fails after `fail_after` batches (a simulated crash)."""
+
+    def __init__(self, *args, fail_after: int | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.encoded: list[str] = []
+        self.fail_after = fail_after
+
+    def _encode_batch(self, texts: list[str]) -> np.ndarray:
+        if self.fail_after is not None and len(self.encoded) >= self.fail_after * self.batch_size:
+            raise KeyboardInterrupt
+        self.encoded.extend(texts)
+        return super()._encode_batch(texts)
+
+
+def test_hash_vectors_are_normalised_deterministic_and_topical():
+    emb = HashEmbedder(dim=128)
+    texts = ["the striker scored a goal", "a late goal by the striker", "bake the bread in the oven", ""]
+    vectors = emb.encode(texts)
+    assert vectors.dtype == np.float32 and vectors.shape == (4, 128)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0)
+    assert np.array_equal(vectors, HashEmbedder(dim=128).encode(texts))
+    assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2]
+
+
+def test_encode_keeps_input_order_across_chunks():
+    texts = [f"word{i} " * (i % 7 + 1) for i in range(23)]
+    chunked = HashEmbedder(dim=32, chunk_size=4).encode(texts)
+    singles = np.concatenate([HashEmbedder(dim=32).encode([t]) for t in texts])
+    assert np.allclose(chunked, singles)
+
+
+def test_normalise_leaves_zero_rows_finite():
+    out = normalise(np.array([[3.0, 4.0], [0.0, 0.0]]))
+    assert np.allclose(out, [[0.6, 0.8], [0.0, 0.0]])
+
+
+def test_cache_embeds_only_new_ids(tmp_path: Path):
+    emb = CountingEmbedder(dim=32, cache_dir=tmp_path)
+    first = emb.encode(["a b", "c d"], ids=["1", "2"])
+    again = CountingEmbedder(dim=32, cache_dir=tmp_path)
+    both = again.encode(["a b", "c d", "e f", "e f"], ids=["1", "2", "3", "3"])
+    assert again.encoded == ["e f"]
+    assert np.allclose(both[:2], first) and np.allclose(both[2], both[3])
+
+
+def test_interrupted_encoding_resumes_from_finished_chunks(tmp_path: Path):
+    texts = [f"text number {i} " + "x " * i for i in range(20)]
+    ids = [str(i) for i in range(20)]
+    crashing = CountingEmbedder(dim=32, cache_dir=tmp_path, chunk_size=4, fail_after=2)
+    crashing.batch_size = 2
+    with pytest.raises(KeyboardInterrupt):
+        crashing.encode(texts, ids)
+    assert len(EmbeddingCache(tmp_path)) == 4  # two batches of 2 = one finished chunk survives
+
+    resumed = CountingEmbedder(dim=32, cache_dir=tmp_path, chunk_size=4)
+    vectors = resumed.encode(texts, ids)
+    assert len(resumed.encoded) == 16
+    assert np.allclose(vectors, HashEmbedder(dim=32).encode(texts))
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_cache_refuses_vectors_of_another_model(tmp_path: Path):
+    HashEmbedder(dim=32, cache_dir=tmp_path).encode(["a"], ids=["1"])
+    with pytest.raises(UserError, match="hash:32"):
+        HashEmbedder(dim=16, cache_dir=tmp_path)
+
+
+def test_vectors_for_reads_the_run_cache(tmp_path: Path):
+    emb = HashEmbedder(dim=32, cache_dir=tmp_path / "embeddings")
+    vectors = emb.encode(["a b", "c d"], ids=["x", "y"])
+    assert np.array_equal(vectors_for(["y", "x"], tmp_path), vectors[::-1])
+    with pytest.raises(UserError, match="no embedding for 1 ids"):
+        vectors_for(["x", "zzz"], tmp_path)
+
+
+def test_build_embedder_from_config(tmp_path: Path):
+    hashed = build_embedder(StoreConfig(embedding_model="hash:48"), tmp_path)
+    assert isinstance(hashed, HashEmbedder) and hashed.dim == 48
+    real = build_embedder(StoreConfig(embedding_dtype="float32", batch_size=8), None)
+    assert type(real) is Embedder and real._model is None  # lazy: nothing loaded yet
+    assert real.batch_size == 8 and real.dtype == "float32"
+    with pytest.raises(UserError, match="hash:64"):
+        build_embedder(StoreConfig(embedding_model="hash:x"), None)
+
+
+def test_missing_model_is_a_user_error(tmp_path: Path):
+    emb = Embedder(model=str(tmp_path / "no-such-model"), dtype="float32")
+    with pytest.raises(UserError, match="store.embedding_model"):
+        emb.encode(["hello"])
+
+
+def test_resolve_dtype():
+    assert resolve_dtype("float32") is torch.float32
+    assert resolve_dtype("bfloat16") is torch.bfloat16
+    assert resolve_dtype("auto") in (torch.float32, torch.bfloat16)

@@ -1,0 +1,72 @@
+"""The embedded local teacher (llama.cpp server + SmolLM2): command line, missing extra, end to end."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from agents import local_server
+from agents.budget import BudgetLedger
+from agents.cache import AnswerCache
+from agents.config import BudgetConfig, LocalTeacherConfig, TeacherConfig
+from agents.local_server import LocalServer
+from agents.teacher import build_teacher
+from prompts import PromptLibrary
+from store.schema import UserError
+from tests.teacher.teacher_rig import LABELS, label_requests
+
+HAS_LLAMA = importlib.util.find_spec("llama_cpp") is not None
+
+
+def test_missing_llama_cpp_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = importlib.util.find_spec
+    monkeypatch.setattr(local_server.importlib.util, "find_spec",
+                        lambda name, *a: None if name == "llama_cpp" else real(name, *a))
+    with pytest.raises(UserError, match=r"distillgraph\[local\]"):
+        LocalServer(LocalTeacherConfig(model_path=__file__)).start()
+
+
+def test_command_line(tmp_path: Path) -> None:
+    gguf = tmp_path / "tiny.gguf"
+    server = LocalServer(LocalTeacherConfig(model_path=str(gguf), n_ctx=1024, n_threads=2))
+    cmd = server.command()
+    assert cmd[1:3] == ["-m", "agents.local_server"]
+    assert cmd[cmd.index("--model") + 1] == str(gguf) and cmd[cmd.index("--n_ctx") + 1] == "1024"
+    assert "--no-extra-buffers" in cmd and "--chat_format" not in cmd
+    assert server.model_alias == "tiny"
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+@pytest.mark.integration
+@pytest.mark.skipif(not HAS_LLAMA, reason="llama_cpp not importable: pip install 'distillgraph[local]'")
+def test_local_teacher_end_to_end(tmp_path: Path) -> None:
+    cfg = TeacherConfig(provider="local", max_tokens=96, max_concurrency=2, timeout=120)
+    ledger = BudgetLedger(BudgetConfig(max_calls=10))
+    events: list[dict] = []
+    with AnswerCache(tmp_path / "llm_cache.sqlite") as cache:
+        teacher = build_teacher(cfg, ledger, cache, env={}, prompts=PromptLibrary(), on_event=events.append)
+        pid = teacher.server.process.pid
+        try:
+            assert teacher.base_url.startswith("http://127.0.0.1:")
+            results = teacher.ask_many(label_requests(2))
+        finally:
+            teacher.close()
+    deadline = time.monotonic() + 10
+    while not _gone(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _gone(pid), "llama.cpp server still running after close()"
+    assert all(r.ok for r in results), [r.error for r in results]
+    assert all(r.parsed.label in LABELS for r in results)
+    assert all(r.input_tokens > 0 and r.output_tokens > 0 for r in results)
+    assert ledger.paid_calls >= 2

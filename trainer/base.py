@@ -1,0 +1,99 @@
+"""The student interface the graph talks to, and the records that cross it.
+
+Three kinds implement it (classifier, causal-lm, embedding-probe); `trainer.student.build_student`
+picks one from the config. Kept separate from student.py so the kind modules can import it without
+a cycle.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from store.schema import TaskConfig, UserError
+from trainer.config import StudentConfig
+
+META_FILE = "student.json"
+
+
+@dataclass
+class TrainItem:
+    """One training example: `target` is the label (classification) or the output (generation)."""
+
+    id: str
+    text: str
+    target: str
+    rationale: str | None = None
+    cluster: int | None = None
+
+
+@dataclass
+class Prediction:
+    """`prediction` is None when a generative student's answer names no single label."""
+
+    id: str
+    prediction: str | None
+    probs: dict[str, float] | None = None
+    raw: str | None = None
+
+
+class Student(ABC):
+    """One student model: trained once per round, then asked for predictions and informativeness."""
+
+    kind: str = ""
+    score_methods: tuple[str, ...] = ()
+
+    def __init__(self, cfg: StudentConfig, task: TaskConfig, progress: bool = True):
+        self.cfg = cfg
+        self.task = task
+        self.progress = progress
+
+    @property
+    def labels(self) -> list[str]:
+        return self.task.label_names
+
+    @abstractmethod
+    def fit(self, items: list[TrainItem], out_dir: Path, *, round: int) -> dict:
+        """Train per config on `items`, save into out_dir; return {seconds, steps, epochs, final_loss, n_train}."""
+
+    @abstractmethod
+    def load(self, adapter_dir: Path) -> None:
+        """Restore the state saved by `fit` in adapter_dir (resume)."""
+
+    @abstractmethod
+    def predict(self, ids: list[str], texts: list[str]) -> list[Prediction]:
+        """One prediction per text, in input order."""
+
+    @abstractmethod
+    def score(self, texts: list[str], method: str, targets: list[str] | None = None) -> np.ndarray:
+        """Informativeness of each text for the student; higher = more informative."""
+
+    def _check_fit_input(self, items: list[TrainItem]) -> None:
+        if not items:
+            raise UserError("student: no training examples for this round")
+        if self.task.type == "classification":
+            unknown = sorted({it.target for it in items} - set(self.labels))
+            if unknown:
+                raise UserError(f"student: training label(s) {', '.join(unknown)} not in task.labels")
+
+    def _check_method(self, method: str) -> None:
+        if method not in self.score_methods:
+            raise UserError(
+                f"student {self.kind} cannot score by '{method}' (choose from {', '.join(self.score_methods)})"
+            )
+
+    def _write_meta(self, out_dir: Path, round: int, stats: dict) -> None:
+        """student.json next to the weights: what was trained, for export and for humans."""
+        meta = {
+            "kind": self.kind,
+            "round": round,
+            "task_type": self.task.type,
+            "labels": self.labels,
+            "config": self.cfg.model_dump(),
+            "stats": stats,
+        }
+        (out_dir / META_FILE).write_text(json.dumps(meta, indent=2))

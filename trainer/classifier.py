@@ -1,0 +1,83 @@
+"""Sequence-classification student: encoder (default MiniLM) + LoRA + a fully trained head."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from peft import LoraConfig, TaskType
+from peft.utils.constants import SEQ_CLS_HEAD_NAMES
+
+from store.schema import TaskConfig, UserError
+from trainer.base import Prediction, TrainItem
+from trainer.config import StudentConfig
+from trainer.loop import Row, autocast, length_sorted_batches, pad_batch, progress_bar
+from trainer.lora import LoraStudent
+from trainer.selection import entropy, margin_score
+
+
+class ClassifierStudent(LoraStudent):
+    kind = "classifier"
+    score_methods = ("entropy", "margin")
+
+    def __init__(
+        self, cfg: StudentConfig, task: TaskConfig, model: torch.nn.Module, tokenizer, progress: bool = True
+    ):
+        if task.type != "classification":
+            raise UserError("student.kind: 'classifier' needs a classification task (use causal-lm)")
+        if model.config.num_labels != len(task.labels):
+            raise UserError(
+                f"student: model has {model.config.num_labels} outputs, task has {len(task.labels)} labels"
+            )
+        super().__init__(cfg, task, model, tokenizer, progress)
+
+    def _lora_config(self) -> LoraConfig:
+        heads = [name for name, _ in self.base.named_children() if name in SEQ_CLS_HEAD_NAMES]
+        return LoraConfig(task_type=TaskType.SEQ_CLS, modules_to_save=heads, **self._lora_kwargs())
+
+    def _tokenize(self, texts: list[str]) -> list[Row]:
+        enc = self.tokenizer(texts, truncation=True, max_length=self.cfg.max_length)
+        return [
+            {"input_ids": ids, "attention_mask": mask}
+            for ids, mask in zip(enc["input_ids"], enc["attention_mask"], strict=True)
+        ]
+
+    def _encode_train(self, items: list[TrainItem]) -> list[Row]:
+        index = {label: i for i, label in enumerate(self.labels)}
+        rows = self._tokenize([it.text for it in items])
+        for row, it in zip(rows, items, strict=True):
+            row["labels"] = index[it.target]
+        return rows
+
+    @torch.inference_mode()
+    def probabilities(self, texts: list[str]) -> np.ndarray:
+        """(n, n_labels) softmax probabilities in `task.labels` order, batched by length."""
+        rows = self._tokenize(texts)
+        out = np.zeros((len(texts), len(self.labels)), dtype=np.float64)
+        batches = length_sorted_batches([len(r["input_ids"]) for r in rows], self.cfg.eval_batch_size)
+        self.model.eval()
+        with progress_bar(self.progress and len(batches) > 1, "scoring", len(texts)) as advance:
+            for idx in batches:
+                batch = {
+                    k: v.to(self.device) for k, v in pad_batch([rows[i] for i in idx], self.pad_id).items()
+                }
+                with autocast(self.device, self.bf16):
+                    logits = self.model(**batch).logits
+                out[idx] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
+                advance(len(idx))
+        return out
+
+    def predict(self, ids: list[str], texts: list[str]) -> list[Prediction]:
+        probs = self.probabilities(texts)
+        return [
+            Prediction(
+                id=i,
+                prediction=self.labels[int(p.argmax())],
+                probs=dict(zip(self.labels, p.tolist(), strict=True)),
+            )
+            for i, p in zip(ids, probs, strict=True)
+        ]
+
+    def score(self, texts: list[str], method: str, targets: list[str] | None = None) -> np.ndarray:
+        self._check_method(method)
+        probs = self.probabilities(texts)
+        return entropy(probs) if method == "entropy" else margin_score(probs)

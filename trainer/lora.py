@@ -1,0 +1,109 @@
+"""What the two LoRA students share: one base model in memory, a fresh or continued adapter per round.
+
+The base model is loaded once per Student. A fresh round unloads the previous adapter (peft's
+`unload()` puts the original layers back untouched) and restores the snapshot of the classifier
+head, because `unload()` keeps the *trained* copy of a `modules_to_save` head.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from pathlib import Path
+
+import torch
+from peft import LoraConfig, PeftModel, get_peft_model
+
+from store.schema import TaskConfig, UserError
+from trainer.base import Student, TrainItem
+from trainer.config import StudentConfig
+from trainer.loop import Row, resolve_device, set_seed, train_loop, use_bf16
+
+# (target modules) by architecture family, tried in order: Llama/Qwen/Mistral, BERT/RoBERTa, DistilBERT, GPT-2
+TARGET_MODULE_FAMILIES = (("q_proj", "v_proj"), ("query", "value"), ("q_lin", "v_lin"), ("c_attn",))
+
+
+def default_target_modules(model: torch.nn.Module) -> list[str]:
+    leaves = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
+    for family in TARGET_MODULE_FAMILIES:
+        if set(family) <= leaves:
+            return list(family)
+    raise UserError("student.target_modules: cannot guess the attention layers of this model; set them")
+
+
+class LoraStudent(Student):
+    """Base model + LoRA adapter trained with `trainer.loop.train_loop`."""
+
+    def __init__(
+        self, cfg: StudentConfig, task: TaskConfig, model: torch.nn.Module, tokenizer, progress: bool = True
+    ):
+        super().__init__(cfg, task, progress)
+        self.device = resolve_device(cfg)
+        self.bf16 = use_bf16(cfg, self.device)
+        self.tokenizer = tokenizer
+        self.base = model.to(self.device).eval()
+        self.model: torch.nn.Module = self.base
+        self.target_modules = cfg.target_modules or default_target_modules(model)
+        self._head_state = {
+            name: {k: v.detach().clone() for k, v in self.base.get_submodule(name).state_dict().items()}
+            for name in self._lora_config().modules_to_save or []
+        }
+
+    @abstractmethod
+    def _lora_config(self) -> LoraConfig:
+        """The peft config for this kind (task type, heads to train)."""
+
+    @abstractmethod
+    def _encode_train(self, items: list[TrainItem]) -> list[Row]:
+        """Tokenized training rows: input_ids, attention_mask, labels."""
+
+    @property
+    def pad_id(self) -> int:
+        return self.tokenizer.pad_token_id
+
+    def _reset(self) -> None:
+        """Back to the bare base model, exactly as loaded."""
+        if isinstance(self.model, PeftModel):
+            self.model.unload()
+        for name, state in self._head_state.items():
+            self.base.get_submodule(name).load_state_dict(state)
+        self.model = self.base
+
+    def _new_adapter(self) -> None:
+        self._reset()
+        set_seed(self.cfg.seed)
+        self.model = get_peft_model(self.base, self._lora_config())
+
+    def fit(self, items: list[TrainItem], out_dir: Path, *, round: int) -> dict:
+        self._check_fit_input(items)
+        if not (self.cfg.continue_training and isinstance(self.model, PeftModel)):
+            self._new_adapter()
+        rows = self._encode_train(items)
+        stats = train_loop(
+            self.model,
+            rows,
+            self.cfg,
+            device=self.device,
+            bf16=self.bf16,
+            pad_id=self.pad_id,
+            progress=self.progress,
+        )
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        self.model.save_pretrained(out_dir)
+        self._write_meta(out_dir, round, stats)
+        return stats
+
+    def load(self, adapter_dir: Path) -> None:
+        if not (Path(adapter_dir) / "adapter_config.json").exists():
+            raise UserError(f"{adapter_dir}: no saved adapter (adapter_config.json missing)")
+        self._reset()
+        self.model = PeftModel.from_pretrained(self.base, adapter_dir, is_trainable=True).to(self.device)
+        self.model.eval()
+
+    def _lora_kwargs(self) -> dict:
+        return {
+            "r": self.cfg.r,
+            "lora_alpha": self.cfg.lora_alpha,
+            "lora_dropout": self.cfg.lora_dropout,
+            "target_modules": self.target_modules,
+        }

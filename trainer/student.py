@@ -1,0 +1,97 @@
+"""Build the student the config asks for; the interface itself lives in `trainer.base`.
+
+    student = build_student(cfg.student, cfg.task, prompt=library.get("student"), embedder=embedder)
+    stats = student.fit(items, run_dir / "adapters" / "round-1", round=1)
+    preds = student.predict(ids, texts)
+    scores = student.score(texts, "entropy")
+
+Weights are read only here, and only when a student is built (never at import). Tests and callers
+that already hold a model pass `model=` and `tokenizer=`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
+
+from prompts import PromptTemplate
+from store.assets import minilm_path, smollm2_gguf
+from store.schema import TaskConfig, UserError
+from trainer.base import Prediction, Student, TrainItem
+from trainer.causal import CausalLMStudent
+from trainer.classifier import ClassifierStudent
+from trainer.config import StudentConfig
+from trainer.loop import set_seed
+from trainer.probe import ProbeStudent, TextEmbedder
+
+__all__ = ["Prediction", "Student", "TrainItem", "build_student", "load_pretrained"]
+
+
+def _source(cfg: StudentConfig) -> tuple[str, str | None]:
+    """(folder or hub id, gguf file name or None) of the base model, with the per-kind default."""
+    if cfg.base_model is None:
+        if cfg.kind == "causal-lm":
+            path = smollm2_gguf()
+            return str(path.parent), path.name
+        return str(minilm_path()), None
+    if cfg.base_model.endswith(".gguf") and cfg.gguf_file is None:
+        path = Path(cfg.base_model)
+        return str(path.parent), path.name
+    return cfg.base_model, cfg.gguf_file
+
+
+def load_pretrained(cfg: StudentConfig, task: TaskConfig) -> tuple[torch.nn.Module, object]:
+    """(model, tokenizer) for the classifier or causal-lm kinds; one clear line if loading fails."""
+    source, gguf = _source(cfg)
+    kwargs = {"gguf_file": gguf} if gguf else {}
+    set_seed(cfg.seed)  # a new classifier head is initialised here: same seed, same head
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
+        if cfg.kind == "causal-lm":
+            model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
+        else:
+            labels = task.label_names
+            model = AutoModelForSequenceClassification.from_pretrained(
+                source,
+                num_labels=len(labels),
+                id2label=dict(enumerate(labels)),
+                label2id={label: i for i, label in enumerate(labels)},
+                **kwargs,
+            )
+    except (OSError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"student.base_model: cannot load {source}: {first}") from None
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    if getattr(model.config, "pad_token_id", None) is None:
+        model.config.pad_token_id = tokenizer.pad_token_id
+    return model, tokenizer
+
+
+def build_student(
+    cfg: StudentConfig,
+    task: TaskConfig,
+    *,
+    prompt: PromptTemplate | None = None,
+    embedder: TextEmbedder | None = None,
+    model: torch.nn.Module | None = None,
+    tokenizer: object | None = None,
+    progress: bool = True,
+) -> Student:
+    """The student for `cfg.kind`, with per-kind defaults filled in for unset training fields."""
+    cfg = cfg.resolved()
+    if cfg.kind == "embedding-probe":
+        if embedder is None:
+            raise ValueError("build_student: the embedding-probe student needs an embedder")
+        return ProbeStudent(cfg, task, embedder, progress=progress)
+    if cfg.kind == "causal-lm" and prompt is None:
+        raise ValueError("build_student: the causal-lm student needs its prompt template")
+    if (model is None) != (tokenizer is None):
+        raise ValueError("build_student: pass both model and tokenizer, or neither")
+    if model is None:
+        model, tokenizer = load_pretrained(cfg, task)
+    if cfg.kind == "causal-lm":
+        return CausalLMStudent(cfg, task, model, tokenizer, prompt, progress=progress)
+    return ClassifierStudent(cfg, task, model, tokenizer, progress=progress)
