@@ -5,7 +5,15 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import BaseModel, Field, create_model
+from pydantic import BaseModel, Field, create_model, field_validator
+
+
+def _clamp_confidence(value: object) -> object:
+    """Small teachers write confidences like 2.5 or 10; clamp them into 0..1 instead of failing the
+    whole answer (and paying for a repair) over an auxiliary field. Non-numbers still fail validation."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return min(1.0, max(0.0, float(value)))
+    return value
 
 
 class LabelAnswer(BaseModel):
@@ -15,6 +23,8 @@ class LabelAnswer(BaseModel):
     label: str = Field(description="exactly one of the allowed labels")
     confidence: float = Field(default=1.0, ge=0.0, le=1.0, description="0..1")
 
+    _clamp = field_validator("confidence", mode="before")(_clamp_confidence)
+
 
 class OutputAnswer(BaseModel):
     """The teacher's target output for one input (generation tasks)."""
@@ -22,6 +32,8 @@ class OutputAnswer(BaseModel):
     rationale: str = Field(default="", description="short reasoning about what a good output needs")
     output: str = Field(min_length=1, description="the output for the input")
     confidence: float = Field(default=1.0, ge=0.0, le=1.0)
+
+    _clamp = field_validator("confidence", mode="before")(_clamp_confidence)
 
 
 class SynthSample(BaseModel):

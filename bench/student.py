@@ -43,7 +43,7 @@ TOPICS = {
 def bbc_split() -> tuple[TaskConfig, list[TrainItem], list[TrainItem]]:
     """200 train (40 per topic) and 500 test (100 per topic), seeded."""
     task = TaskConfig(type="classification", instruction="Classify the BBC news article by topic.", labels=TOPICS)
-    cfg = BBCConfig(task="topic", pool_size=5, dev_size=0, test_size=500, seed_per_label=40, imbalance=1.0)
+    cfg = BBCConfig(pool_size=5, dev_size=0, test_size=500, seed_per_label=40, imbalance=1.0)
     data = load_bbc(cfg, task)
 
     def items(split: str) -> list[TrainItem]:

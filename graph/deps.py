@@ -41,13 +41,20 @@ class Deps:
         self.pool_ids = {e.id for e in self.data["pool"]}
         self.data_dir = self.run_dir / "data"
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.assignments: dict[str, int] = {}
+        self._assignments: dict[str, int] = {}
 
     # ---------------------------------------------------------------- index (lazy after a resume)
 
     def set_index(self, result: Any) -> None:
         self._index = result
-        self.assignments.update({k: int(v) for k, v in result.assignments.items()})
+        self._assignments.update({k: int(v) for k, v in result.assignments.items()})
+
+    @property
+    def assignments(self) -> dict[str, int]:
+        """Cluster of every example id (after a resume the index is reopened first)."""
+        if self._index is None:
+            _ = self.clustering
+        return self._assignments
 
     @property
     def clustering(self) -> Any:

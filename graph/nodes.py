@@ -51,6 +51,10 @@ def make_nodes(deps: Deps) -> dict[str, NodeFn]:
     def _node(name: str, fn: Callable[[DistillState], dict[str, Any]]) -> NodeFn:
         def run(state: DistillState) -> dict[str, Any]:
             restore_ledger(deps.ledger, state.get("ledger") or {})
+            # clusters of synthetic examples live in the state (a resumed process has no memory of them)
+            for item in [*state.get("dataset", []), *state.get("candidates", [])]:
+                if item.id not in deps.examples:
+                    deps.assignments[item.id] = item.cluster
             step = state.get("step", 0) + 1
             rnd = state.get("round", 0)
             deps.trace.begin(name, step, rnd, deps.ledger.to_dict())
@@ -419,8 +423,7 @@ def make_nodes(deps: Deps) -> dict[str, NodeFn]:
                     source="synthetic", embedder=deps.embedder, store=deps.store, clustering=deps.clustering,
                     data_dir=deps.data_dir)
                 for c, nc in zip(kept, clusters, strict=True):
-                    deps.assignments[c.id] = c.cluster  # written for this cluster; nearest is `nc`
-                    if nc != c.cluster:
+                    if nc != c.cluster:  # it stays in the cluster it was written for
                         deps.trace.decision("synthetic lands in another cluster", id=c.id, asked=c.cluster, nearest=nc)
         cands += kept
         return {"candidates": cands, "_summary": {"selected": len(cands) - len(kept), "synthesized": len(kept),
@@ -431,9 +434,6 @@ def make_nodes(deps: Deps) -> dict[str, NodeFn]:
     def annotator(state: DistillState) -> dict[str, Any]:
         rnd = state["round"]
         cands = state.get("candidates", [])
-        for c in cands:
-            if c.source == "synthetic":
-                deps.assignments.setdefault(c.id, c.cluster)
         accepted, rejected = annotate(cands, state, "annotator")
         mark_labelled(accepted, rnd)
         return {"dataset": accepted, "rejected": rejected, "candidates": [],

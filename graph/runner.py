@@ -232,8 +232,7 @@ def fork(src_dir: Path, step: int, *, overrides: list[str] | None = None) -> tup
         values["adapter"] = values["adapter"].replace(str(src_dir), str(dst))
     values["run_id"] = dst.name
     graph = reader_graph(cfg, checkpointer(dst))
-    last_node = snap.metadata.get("writes") and next(iter(snap.metadata["writes"]), None)
-    graph.update_state(thread(dst.name), values, as_node=last_node or _last_node(src_dir, step))
+    graph.update_state(thread(dst.name), values, as_node=_last_node(src_dir, step))
     return cfg, dst
 
 

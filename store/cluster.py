@@ -157,9 +157,13 @@ def _kmeans(
 
 
 def choose_k(vectors: np.ndarray, k_min: int, k_max: int, seed: int) -> int:
-    """k in k_min..k_max with the best silhouette on a sample of at most 2,000 vectors."""
+    """k in k_min..k_max with the best silhouette on a sample of at most 2,000 vectors.
+
+    Cheap enough to sit inside the index step (~1 s CPU on 2,000 x 384): one k-means++ run per k
+    and the pairwise distances computed once for every silhouette.
+    """
     from sklearn.cluster import KMeans
-    from sklearn.metrics import silhouette_score
+    from sklearn.metrics import pairwise_distances, silhouette_score
 
     if k_max < k_min:
         raise UserError(f"store.k_max ({k_max}) must be >= store.k_min ({k_min})")
@@ -170,12 +174,13 @@ def choose_k(vectors: np.ndarray, k_min: int, k_max: int, seed: int) -> int:
         else vectors[rng.choice(len(vectors), SILHOUETTE_SAMPLE, replace=False)]
     )
     candidates = range(k_min, min(k_max, len(sample) - 1) + 1)
+    distances = pairwise_distances(sample) if len(candidates) else None
     best_k, best_score = min(k_min, len(vectors)), -np.inf
     for k in candidates:
-        labels = KMeans(n_clusters=k, random_state=seed, n_init=3).fit_predict(sample)
+        labels = KMeans(n_clusters=k, random_state=seed, n_init=1).fit_predict(sample)
         if len(set(labels.tolist())) < 2:
             continue
-        score = silhouette_score(sample, labels)
+        score = silhouette_score(distances, labels, metric="precomputed")
         if score > best_score:
             best_k, best_score = k, score
     return best_k

@@ -14,10 +14,11 @@ from agents.budget import BudgetLedger
 from agents.cache import AnswerCache
 from agents.config import BudgetConfig, LocalTeacherConfig, TeacherConfig
 from agents.local_server import LocalServer
-from agents.teacher import build_teacher
+from agents.schemas import label_answer_schema
+from agents.teacher import TeacherRequest, build_teacher
 from prompts import PromptLibrary
 from store.schema import UserError
-from tests.teacher.teacher_rig import LABELS, label_requests
+from tests.teacher.teacher_rig import LABELS
 
 HAS_LLAMA = importlib.util.find_spec("llama_cpp") is not None
 
@@ -51,22 +52,28 @@ def _gone(pid: int) -> bool:
 @pytest.mark.integration
 @pytest.mark.skipif(not HAS_LLAMA, reason="llama_cpp not importable: pip install 'distillgraph[local]'")
 def test_local_teacher_end_to_end(tmp_path: Path) -> None:
-    cfg = TeacherConfig(provider="local", max_tokens=96, max_concurrency=2, timeout=120)
+    """Start SmolLM2 behind llama.cpp's server, label one text by function calling, stop, process gone."""
+    cfg = TeacherConfig(provider="local", max_tokens=96, timeout=300, local=LocalTeacherConfig(n_threads=1))
     ledger = BudgetLedger(BudgetConfig(max_calls=10))
-    events: list[dict] = []
+    request = TeacherRequest(
+        node="annotator",
+        messages=[{"role": "system", "content": "Classify the news text into one of: business, sport, tech."},
+                  {"role": "user", "content": "Arsenal beat Chelsea 2-0 in the league."}],
+        schema=label_answer_schema(LABELS),
+    )
     with AnswerCache(tmp_path / "llm_cache.sqlite") as cache:
-        teacher = build_teacher(cfg, ledger, cache, env={}, prompts=PromptLibrary(), on_event=events.append)
+        teacher = build_teacher(cfg, ledger, cache, env={}, prompts=PromptLibrary())
         pid = teacher.server.process.pid
         try:
             assert teacher.base_url.startswith("http://127.0.0.1:")
-            results = teacher.ask_many(label_requests(2))
+            result = teacher.ask(request)
         finally:
             teacher.close()
     deadline = time.monotonic() + 10
     while not _gone(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert _gone(pid), "llama.cpp server still running after close()"
-    assert all(r.ok for r in results), [r.error for r in results]
-    assert all(r.parsed.label in LABELS for r in results)
-    assert all(r.input_tokens > 0 and r.output_tokens > 0 for r in results)
-    assert ledger.paid_calls >= 2
+    assert result.ok, result.error
+    assert result.parsed.label in LABELS
+    assert result.input_tokens > 0 and result.output_tokens > 0
+    assert ledger.paid_calls >= 1

@@ -61,14 +61,13 @@ def test_lora_step_changes_adapter_not_base_and_save_load_roundtrip(task, chat_t
     assert all(torch.equal(v, base_before[k]) for k, v in student.base.state_dict().items())
 
 
-def test_predictions_are_parsed_to_labels(task, chat_tokenizer, student_prompt, tmp_path):
-    student = make(task, chat_tokenizer, student_prompt, num_train_epochs=30, learning_rate=3e-2)
-    items = items_for(TEXTS)
-    student.fit(items, tmp_path, round=1)
-    preds = student.predict([it.id for it in items], [it.text for it in items])
-    assert all(p.raw is not None for p in preds)
-    assert all(p.prediction in (None, *task.labels) for p in preds)
-    assert sum(p.prediction == it.target for p, it in zip(preds, items, strict=True)) >= 6
+def test_predictions_are_parsed_to_labels(task, chat_tokenizer, student_prompt, monkeypatch):
+    student = make(task, chat_tokenizer, student_prompt)
+    answers = ["It mentions a goal.\nAnswer: sport", "tech", "no idea"]
+    monkeypatch.setattr(student, "generate", lambda texts: (answers, np.zeros(len(texts))))
+    preds = student.predict(["a", "b", "c"], ["x", "y", "z"])
+    assert [p.prediction for p in preds] == ["sport", "tech", None]
+    assert [p.raw for p in preds] == answers and [p.id for p in preds] == ["a", "b", "c"]
 
 
 def test_uniform_model_hand_checked_entropy_and_ifd(task, chat_tokenizer, student_prompt):
@@ -81,7 +80,8 @@ def test_uniform_model_hand_checked_entropy_and_ifd(task, chat_tokenizer, studen
     v = chat_tokenizer.vocab_size
     np.testing.assert_allclose(student.score(texts, "output_entropy"), [math.log(v)] * 2, rtol=1e-5)
     np.testing.assert_allclose(student.score(texts, "ifd", targets=["sport", "business"]), [1.0, 1.0], rtol=1e-5)
-    np.testing.assert_allclose(student.score(texts, "ifd"), [1.0, 1.0], rtol=1e-5)  # on its own answers
+    # its own greedy answer is token 0 ([PAD], special) repeated: empty once decoded, so IFD is 0 by definition
+    np.testing.assert_allclose(student.score(texts, "ifd"), [0.0, 0.0])
 
 
 def test_ifd_matches_a_direct_computation(task, chat_tokenizer, student_prompt):

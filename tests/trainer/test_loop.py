@@ -1,0 +1,93 @@
+import json
+
+import pytest
+import torch
+from conftest import TEXTS, items_for, small_cfg, tiny_bert
+
+from trainer.config import StudentConfig
+from trainer.fit import run_round
+from trainer.loop import length_sorted_batches, linear_schedule, pad_batch, train_loop, use_bf16
+from trainer.student import build_student
+
+
+def test_linear_schedule_warms_up_then_decays():
+    f = linear_schedule(warmup=2, total=6)
+    assert [round(f(s), 3) for s in range(7)] == [0.333, 0.667, 1.0, 0.75, 0.5, 0.25, 0.0]
+    assert linear_schedule(0, 4)(0) == 1.0
+
+
+def test_pad_batch_right_and_left():
+    rows = [{"input_ids": [5, 6, 7], "attention_mask": [1, 1, 1], "labels": [-100, 6, 7]},
+            {"input_ids": [8], "attention_mask": [1], "labels": [8]}]
+    right = pad_batch(rows, pad_id=0)
+    assert right["input_ids"].tolist() == [[5, 6, 7], [8, 0, 0]]
+    assert right["attention_mask"].tolist() == [[1, 1, 1], [1, 0, 0]]
+    assert right["labels"].tolist() == [[-100, 6, 7], [8, -100, -100]]
+    left = pad_batch(rows, pad_id=0, side="left")
+    assert left["input_ids"].tolist() == [[5, 6, 7], [0, 0, 8]]
+    scalar = pad_batch([{"input_ids": [1], "labels": 2}, {"input_ids": [1, 2], "labels": 0}], pad_id=0)
+    assert scalar["labels"].tolist() == [2, 0]
+
+
+def test_length_sorted_batches():
+    assert length_sorted_batches([3, 9, 1, 5, 7], 2) == [[1, 4], [3, 0], [2]]
+
+
+class Counter(torch.nn.Module):
+    """A one-parameter model whose loss is the parameter: counts optimizer steps through its value."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(1))
+        self.micro = 0
+
+    def forward(self, input_ids, attention_mask=None):
+        self.micro += 1
+        return type("Out", (), {"loss": 1.0 + self.w.sum()})()
+
+
+def test_train_loop_counts_steps_with_accumulation_and_fractional_epochs():
+    rows = [{"input_ids": [1, 2]} for _ in range(10)]
+    cfg = StudentConfig(per_device_train_batch_size=4, gradient_accumulation_steps=2, num_train_epochs=1.5,
+                        warmup_ratio=0.0, learning_rate=0.1)
+    model = Counter()
+    stats = train_loop(model, rows, cfg, device=torch.device("cpu"), bf16=False, pad_id=0, progress=False)
+    assert model.micro == 5  # ceil(1.5 * ceil(10 / 4)) micro-batches
+    assert stats["steps"] == 3 and stats["epochs"] == pytest.approx(5 / 3)
+    assert model.w.item() < 0  # the loss went down through w
+    assert not model.training
+
+
+def test_per_kind_defaults_fill_only_unset_fields():
+    causal = StudentConfig(kind="causal-lm").resolved()
+    assert causal.learning_rate == 5e-4 and causal.num_train_epochs == 3
+    assert StudentConfig(kind="causal-lm", learning_rate=1e-3).resolved().learning_rate == 1e-3
+    assert StudentConfig(kind="classifier").resolved().learning_rate == 2e-3
+
+
+def test_bf16_setting():
+    cpu = torch.device("cpu")
+    assert use_bf16(StudentConfig(bf16="on"), cpu) is True
+    assert use_bf16(StudentConfig(bf16="off"), cpu) is False
+
+
+def test_run_round_writes_metrics_and_predictions(task, bert_tokenizer, tmp_path):
+    student = build_student(small_cfg(), task, model=tiny_bert(bert_tokenizer.vocab_size),
+                            tokenizer=bert_tokenizer, progress=False)
+    items = items_for(TEXTS)
+    result = run_round(student, items, tmp_path, round=3, dev=items, test=items[:3])
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    assert saved["round"] == 3 and saved["train"]["n_train"] == 9
+    assert saved["dev"]["n"] == 9 and saved["test"]["n"] == 3 and "per_cluster" in saved["dev"]
+    lines = (tmp_path / "predictions-dev.jsonl").read_text().splitlines()
+    assert len(lines) == 9 and json.loads(lines[0])["target"] == items[0].target
+    assert result["dev"]["metrics"]["worst_cluster"] in (0, 1)
+
+
+def test_build_student_needs_its_inputs(task, bert_tokenizer):
+    with pytest.raises(ValueError, match="embedder"):
+        build_student(StudentConfig(kind="embedding-probe"), task)
+    with pytest.raises(ValueError, match="prompt"):
+        build_student(StudentConfig(kind="causal-lm"), task)
+    with pytest.raises(ValueError, match="both"):
+        build_student(StudentConfig(), task, tokenizer=bert_tokenizer)
