@@ -27,7 +27,7 @@ from typing import Any
 from agents.config import BudgetConfig
 
 NODES = ("analyst", "generator", "annotator", "judge", "bootstrap")
-FAILURE_KINDS = ("429", "5xx", "timeout", "connection", "parse", "http", "budget")
+FAILURE_KINDS = ("429", "5xx", "timeout", "connection", "parse", "http", "auth")
 
 
 @dataclass
@@ -117,7 +117,7 @@ class BudgetLedger:
         )
 
     def reserve(self, node: str, input_tokens: int, output_tokens: int, calls: int = 1) -> Reservation | None:
-        """Hold an estimate for one call; None (and a 'budget' skip counted) when it does not fit."""
+        """Hold an estimate for one call; None (and one more `skipped`) when it does not fit."""
         amount = self._amount(calls, input_tokens, output_tokens)
         with self._lock:
             if not self._fits(amount):
@@ -158,7 +158,9 @@ class BudgetLedger:
                 row.paid.add(actual)
 
     def record_failure(self, kind: str) -> None:
-        """Count a failed attempt by kind (429, 5xx, timeout, connection, parse, http, budget)."""
+        """Count a failed attempt by kind (429, 5xx, timeout, connection, parse, http, auth).
+
+        Requests skipped for lack of budget are counted apart, in `skipped`."""
         with self._lock:
             self.failures[kind] = self.failures.get(kind, 0) + 1
 

@@ -50,7 +50,6 @@ class OracleTeacher(BaseTeacher):
             return self._failed(request, key, f"no gold target for example {request.example_id!r}")
         reservation = self.ledger.reserve(request.node, 0, 0)
         if reservation is None:
-            self.ledger.record_failure("budget")
             self._emit("skipped_budget", request, key)
             return TeacherResult(request, None, "", "budget exhausted", False, 0, 0, 0.0, 0, key,
                                  skipped_budget=True)

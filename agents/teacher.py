@@ -166,7 +166,6 @@ class _Answer:
 class _Job:
     """Mutable per-item state while a window is processed."""
 
-    index: int
     request: TeacherRequest
     key: str
     estimate_in: int
@@ -254,6 +253,8 @@ def classify_error(exc: Exception) -> str:
         if code in (401, 403, 404):
             return "auth"
         return "http"
+    if isinstance(exc, openai.APIError):  # e.g. a 200 whose body is not a chat completion
+        return "http"
     raise exc
 
 
@@ -302,12 +303,22 @@ class Teacher(BaseTeacher):
 
     def ask_many(self, requests: list[TeacherRequest]) -> list[TeacherResult]:
         results: list[TeacherResult] = []
-        size = self.cfg.max_concurrency
-        for start in range(0, len(requests), size):
-            jobs = [self._job(start + i, r) for i, r in enumerate(requests[start : start + size])]
+        for jobs in self._windows([self._job(r) for r in requests]):
             self._run_window(jobs)
             results += [self._result(job) for job in jobs]
         return results
+
+    def _windows(self, jobs: list[_Job]) -> Iterator[list[_Job]]:
+        """Consecutive windows of at most max_concurrency jobs. A repeated key starts a new window, so
+        the repeat is answered from the cache instead of being paid for twice in parallel."""
+        window: list[_Job] = []
+        for job in jobs:
+            if len(window) == self.cfg.max_concurrency or any(j.key == job.key for j in window):
+                yield window
+                window = []
+            window.append(job)
+        if window:
+            yield window
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
@@ -335,7 +346,7 @@ class Teacher(BaseTeacher):
         if fatal is not None:
             raise fatal
 
-    def _job(self, index: int, request: TeacherRequest) -> _Job:
+    def _job(self, request: TeacherRequest) -> _Job:
         temperature = self._temperature(request)
         params = {
             "temperature": temperature,
@@ -353,12 +364,11 @@ class Teacher(BaseTeacher):
             prompt_hash=request.prompt_hash,
             sample_index=request.sample_index,
         )
-        return _Job(index, request, key, estimate_prompt_tokens(request.messages))
+        return _Job(request, key, estimate_prompt_tokens(request.messages))
 
     def _reserve(self, job: _Job, estimate_in: int, repair: bool = False) -> bool:
         job.reservation = self.ledger.reserve(job.request.node, estimate_in, self.cfg.max_tokens)
         if job.reservation is None:
-            self.ledger.record_failure("budget")
             if repair:
                 job.error = "budget exhausted before the repair call: " + (job.error or "")
             else:
@@ -676,7 +686,3 @@ def _local_teacher(
         server.stop()
         raise
 
-
-def iter_ok(results: list[TeacherResult]) -> Iterator[TeacherResult]:
-    """The results that can be used (skipped and failed ones left out)."""
-    return (r for r in results if r.ok)

@@ -246,14 +246,16 @@ def trace(run_: str = typer.Argument(..., metavar="RUN"), step: int | None = typ
         _diff(run_dir, diff)
         return
     t = Table(title=f"trace of {run_dir.name}")
-    for c in ("step", "node", "round", "seconds", "calls before", "calls after", "teacher", "summary"):
-        t.add_column(c)
+    for c in ("step", "node", "round", "s", "calls", "teacher"):
+        t.add_column(c, no_wrap=True, min_width=9 if c == "node" else None)
+    t.add_column("summary", overflow="fold")
     for r in steps:
         calls = lambda b: f"{b.get('spent', {}).get('calls', 0)}"  # noqa: E731
         n_teacher = sum(1 for e in r.get("events", []) if e.get("kind") == "teacher")
         summary = {k: v for k, v in r.get("summary", {}).items() if not isinstance(v, dict | list) and k != "seconds"}
-        t.add_row(str(r["step"]), r["node"], str(r["round"]), f"{r.get('seconds', 0):.1f}", calls(r.get("budget_before", {})),
-                  calls(r.get("budget_after", {})), str(n_teacher), json.dumps(summary, default=str)[:90])
+        t.add_row(str(r["step"]), r["node"], str(r["round"]), f"{r.get('seconds', 0):.1f}",
+                  f"{calls(r.get('budget_before', {}))}->{calls(r.get('budget_after', {}))}", str(n_teacher),
+                  " ".join(f"{k}={v}" for k, v in summary.items())[:160])
     console.print(t)
 
 

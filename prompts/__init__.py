@@ -67,16 +67,16 @@ class PromptTemplate:
     hash: str = ""
     _compiled: dict[str, jinja2.Template] = field(default_factory=dict, repr=False)
 
-    def used_variables(self) -> set[str]:
+    def used_variables(self, parts: tuple[str, ...] = ("system", "user", "assistant")) -> set[str]:
         env = _env()
         used: set[str] = set()
-        for src in (self.system, self.user, self.assistant):
-            used |= jinja2.meta.find_undeclared_variables(env.parse(src))
+        for part in parts:
+            used |= jinja2.meta.find_undeclared_variables(env.parse(getattr(self, part)))
         return used
 
     def render(self, **values: Any) -> list[dict[str, str]]:
         """Render to chat messages. A variable the template needs but is not given is an error."""
-        missing = sorted(v for v in self.used_variables() if v not in values)
+        missing = sorted(v for v in self.used_variables(("system", "user")) if v not in values)
         if missing:
             raise PromptError(f"prompt {self.name}: missing variable(s) {', '.join(missing)} ({self.path})")
         try:

@@ -20,6 +20,7 @@ from store.schema import StoreConfig, UserError
 
 MetaValue = str | int | float | bool
 FilterValue = MetaValue | Sequence[MetaValue] | None
+PREFETCH = 32  # unfiltered nearest items checked before asking Chroma to filter
 
 
 @dataclass
@@ -51,19 +52,42 @@ def clean_metadata(metadata: dict[str, Any]) -> dict[str, MetaValue]:
     return out
 
 
-def build_where(**filters: FilterValue) -> dict[str, Any] | None:
-    """Chroma `where` from keyword filters: None is ignored, a list means "any of", several are AND-ed."""
-    clauses: list[dict[str, Any]] = []
+def _scalar(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def active_filters(**filters: FilterValue) -> dict[str, MetaValue | list[MetaValue]]:
+    """The given filters without the None ones; collections become lists ("any of"), numpy scalars Python."""
+    out: dict[str, MetaValue | list[MetaValue]] = {}
     for key, value in filters.items():
         if value is None:
             continue
-        if isinstance(value, list | tuple | set | frozenset):
-            clauses.append({key: {"$in": [v.item() if isinstance(v, np.generic) else v for v in value]}})
-        else:
-            clauses.append({key: value.item() if isinstance(value, np.generic) else value})
+        is_many = isinstance(value, list | tuple | set | frozenset)
+        out[key] = [_scalar(v) for v in value] if is_many else _scalar(value)  # type: ignore[union-attr]
+    return out
+
+
+def build_where(**filters: FilterValue) -> dict[str, Any] | None:
+    """Chroma `where` from keyword filters: None is ignored, a list means "any of", several are AND-ed."""
+    clauses = [
+        {key: {"$in": value} if isinstance(value, list) else value}
+        for key, value in active_filters(**filters).items()
+    ]
     if not clauses:
         return None
     return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
+def matches(metadata: dict[str, Any], filters: dict[str, MetaValue | list[MetaValue]]) -> bool:
+    """The same test as `build_where`, in Python, for candidates already fetched."""
+    for key, value in filters.items():
+        have = metadata.get(key)
+        if isinstance(value, list):
+            if not any(have == v and type(have) is type(v) for v in value):
+                return False
+        elif have != value or type(have) is not type(value):
+            return False
+    return True
 
 
 def collection_name(base: str, run_dir: Path, shared: bool) -> str:
@@ -176,8 +200,10 @@ class VectorStore:
     ) -> list[Hit]:
         """The k nearest items to a text or vector that match every given filter, nearest first.
 
-        A filter value may be a list ("any of"). Excluded ids are dropped after an over-fetch of
-        k + len(exclude_ids), since Chroma's `where` cannot filter on ids.
+        A filter value may be a list ("any of"). Chroma's `where` costs time in proportion to the
+        items it matches (~350 ms at 100k), so filtered queries first try the nearest PREFETCH items
+        unfiltered and check the filters here; only when fewer than k of those match does Chroma
+        filter. Excluded ids are dropped after over-fetching, as `where` cannot filter on ids.
         """
         if (text is None) == (vector is None):
             raise ValueError("neighbours: give exactly one of text or vector")
@@ -185,13 +211,25 @@ class VectorStore:
             return []
         query = self.embedder.encode([text])[0] if text is not None else np.asarray(vector, dtype=np.float32)
         exclude = set(exclude_ids)
+        filters = active_filters(cluster=cluster, label=label, split=split, labelled=labelled, source=source)
+        wanted = k + len(exclude)
+        if filters:
+            n_fetch = max(wanted, PREFETCH)
+            candidates = self._query(query, n_fetch, None)
+            hits = [h for h in candidates if h.id not in exclude and matches(h.metadata, filters)]
+            if len(hits) >= k or len(candidates) < n_fetch:  # enough, or the whole collection was seen
+                return hits[:k]
+        hits = self._query(query, wanted, build_where(**filters))
+        return [h for h in hits if h.id not in exclude][:k]
+
+    def _query(self, query: np.ndarray, n: int, where: dict[str, Any] | None) -> list[Hit]:
         result = self.collection.query(
             query_embeddings=query.reshape(1, -1),
-            n_results=k + len(exclude),
-            where=build_where(cluster=cluster, label=label, split=split, labelled=labelled, source=source),
+            n_results=n,
+            where=where,
             include=["documents", "metadatas", "distances"],
         )
-        hits = [
+        return [
             Hit(id_, doc or "", dict(meta or {}), float(dist))
             for id_, doc, meta, dist in zip(
                 result["ids"][0],
@@ -200,9 +238,7 @@ class VectorStore:
                 result["distances"][0],
                 strict=True,
             )
-            if id_ not in exclude
         ]
-        return hits[:k]
 
     def get(self, ids: Sequence[str]) -> list[Hit]:
         """Items by id, in the order asked; unknown ids are skipped."""

@@ -7,9 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import store.vectors as vectors_mod
 from store.embed import HashEmbedder
 from store.schema import StoreConfig, UserError
-from store.vectors import VectorStore, build_where, clean_metadata, collection_name
+from store.vectors import VectorStore, build_where, clean_metadata, collection_name, matches
 
 TEXTS = {
     "s1": ("football goal striker", "sport", 0, "pool", False),
@@ -118,6 +119,9 @@ def test_metadata_and_where_helpers():
         clean_metadata({"a": [1]})
     assert build_where() is None and build_where(split=None) is None
     assert build_where(cluster=np.int64(2)) == {"cluster": 2}
+    meta = {"cluster": 1, "labelled": True, "split": "pool"}
+    assert matches(meta, {"cluster": [0, 1], "labelled": True}) and not matches(meta, {"split": "seed"})
+    assert not matches(meta, {"cluster": True}) and not matches(meta, {"round": 0})
     assert build_where(split=["pool", "seed"], labelled=False) == {
         "$and": [{"split": {"$in": ["pool", "seed"]}}, {"labelled": False}]
     }
@@ -132,3 +136,26 @@ def test_collection_names_and_urls(tmp_path: Path):
         VectorStore.open(StoreConfig(chroma_url="localhost:8000"), tmp_path, None)
     with pytest.raises(UserError, match="cannot reach"):
         VectorStore.open(StoreConfig(chroma_url="http://127.0.0.1:9"), tmp_path, None)
+
+
+@pytest.mark.parametrize("prefetch", [1, 32, 10_000])
+def test_filtered_neighbours_match_brute_force(
+    store: VectorStore, monkeypatch: pytest.MonkeyPatch, prefetch: int
+):
+    """Whether the Python pre-check (large prefetch) or Chroma's `where` (prefetch 1) answers, results are exact."""
+    monkeypatch.setattr(vectors_mod, "PREFETCH", prefetch)
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(200, 256)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    metas = [{"cluster": i % 4, "labelled": i % 10 == 0, "split": "pool"} for i in range(200)]
+    ids = [f"v{i}" for i in range(200)]
+    store.add(ids, ids, vectors, metas)
+    for q, filters in enumerate([{"cluster": 2}, {"labelled": True, "cluster": [0, 2]}, {"labelled": False}]):
+        query = vectors[q * 7] + 0.1
+        ok = [
+            i for i in range(200) if all(metas[i][key] in np.atleast_1d(val) for key, val in filters.items())
+        ]
+        ok = [i for i in ok if i != q * 7]
+        expected = [ids[i] for i in sorted(ok, key=lambda i: -float(vectors[i] @ query))[:5]]
+        got = store.neighbours(vector=query, k=5, exclude_ids=[ids[q * 7]], **filters)
+        assert [h.id for h in got] == expected

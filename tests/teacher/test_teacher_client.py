@@ -144,6 +144,15 @@ def test_sample_index_asks_for_a_new_answer(rig: Rig) -> None:
     assert all(r.cached for r in again)
 
 
+def test_repeated_request_in_one_batch_is_paid_once(rig: Rig) -> None:
+    request = label_requests(1)[0]
+    with StubServer() as srv:
+        teacher, ledger = rig.teacher(srv.base_url, max_concurrency=4)
+        first, repeat = teacher.ask_many([request, request])
+    assert srv.requests == 1 and not first.cached and repeat.cached
+    assert ledger.paid_calls == 1 and ledger.spent.calls == 2  # the run used two answers
+
+
 def test_request_carries_max_tokens_tool_choice_and_temperatures(rig: Rig) -> None:
     synth = TeacherRequest(node="generator", messages=[{"role": "user", "content": "write"}], schema=SynthBatch,
                            kind="synth")
@@ -203,6 +212,14 @@ def test_closed_port_raises_teacher_unreachable(rig: Rig) -> None:
     assert url in str(info.value)
     assert isinstance(info.value, UserError)
     assert ledger.remaining() == {"calls": 10} and ledger.spent.calls == 0
+
+
+def test_unknown_host_raises_teacher_unreachable_at_once(rig: Rig) -> None:
+    url = "http://distillgraph-test.invalid/v1"  # .invalid never resolves (RFC 2606)
+    teacher, ledger = rig.teacher(url, max_retries=3)
+    with pytest.raises(TeacherUnreachable, match="distillgraph-test.invalid"):
+        teacher.ask(label_requests(1)[0])
+    assert ledger.failures["connection"] == 1  # no retries for a name that does not resolve
 
 
 def test_missing_key_for_openai_and_base_url_from_env(rig: Rig, tmp_path: Path) -> None:
