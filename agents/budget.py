@@ -9,11 +9,12 @@ Two kinds of counters, on purpose:
   therefore charges exactly the same amounts in the same order, takes the same decisions and stops at the
   same place as the original run.
 - `paid` counts only fresh HTTP answers actually paid for in this process (what the provider bills);
-  `cache_hits` the answers this process replayed. Both start at zero in every process: a loaded state
-  moves its `paid` into `paid_earlier`, so the whole run's bill stays known.
+  `cache_hits` the calls this process replayed from the cache. Both are process facts: they are written
+  by `to_dict` for the trace but never loaded back, so they start at zero in every process.
 
-The ledger is stored in the checkpointed graph state (`to_dict` / `state=`), so a resumed run goes on
-counting from where it stopped. Reservations are in-flight only and never persisted.
+The ledger is stored in the checkpointed graph state (`to_dict`, then `state=` or `restore`), so a resumed
+or forked run goes on counting from where its checkpoint stopped. Reservations are in-flight only and never
+persisted.
 """
 
 from __future__ import annotations
@@ -84,13 +85,12 @@ class BudgetLedger:
         self._outstanding = Amount()
         self.spent = Amount()
         self.paid = Amount()
-        self.paid_earlier = Amount()
         self.cache_hits = 0
         self.skipped = 0
         self.failures: dict[str, int] = {k: 0 for k in FAILURE_KINDS}
         self.nodes: dict[str, NodeRow] = {n: NodeRow() for n in NODES}
         if state:
-            self._load(state)
+            self.restore(state)
 
     # -- prices -------------------------------------------------------------------------------------------
 
@@ -194,7 +194,7 @@ class BudgetLedger:
 
     @property
     def exhausted(self) -> bool:
-        """True once any cap has nothing left (not even one more call fits)."""
+        """True once any cap is used up (remaining <= 0); `can_afford` answers for a call of a given size."""
         return any(v <= 0 for v in self.remaining().values())
 
     # -- persistence --------------------------------------------------------------------------------------
@@ -205,7 +205,6 @@ class BudgetLedger:
             return {
                 "spent": asdict(self.spent),
                 "paid": asdict(self.paid),
-                "paid_earlier": asdict(self.paid_earlier),
                 "cache_hits": self.cache_hits,
                 "skipped_budget": self.skipped,
                 "failures": dict(self.failures),
@@ -218,14 +217,19 @@ class BudgetLedger:
         caps.append((self.spent.usd, self.cfg.max_usd))
         return min(1.0, max(used / cap for used, cap in caps if cap is not None))
 
-    def _load(self, state: dict) -> None:
-        self.spent = Amount(**state.get("spent", {}))
-        self.paid_earlier = Amount(**state.get("paid_earlier", {}))
-        self.paid_earlier.add(Amount(**state.get("paid", {})))
-        self.skipped = int(state.get("skipped_budget", 0))
-        self.failures.update({k: int(v) for k, v in state.get("failures", {}).items()})
-        for name, row in state.get("nodes", {}).items():
-            self.nodes[name] = NodeRow(spent=Amount(**row.get("spent", {})))
+    def restore(self, state: dict) -> None:
+        """Set the run's counters (spent, per-node spent, failures, skips) from a `to_dict` snapshot.
+
+        The process counters (paid, cache_hits, per-node paid) are kept as they are: restoring a checkpoint
+        does not undo what this process paid. Call it only with no call in flight."""
+        with self._lock:
+            self.spent = Amount(**state.get("spent", {}))
+            self.skipped = int(state.get("skipped_budget", 0))
+            self.failures = {k: 0 for k in FAILURE_KINDS}
+            self.failures.update({k: int(v) for k, v in state.get("failures", {}).items()})
+            for name in set(self.nodes) | set(state.get("nodes", {})):
+                row = self.nodes.setdefault(name, NodeRow())
+                row.spent = Amount(**state.get("nodes", {}).get(name, {}).get("spent", {}))
 
     # -- convenient read-only views --------------------------------------------------------------------
 

@@ -42,7 +42,9 @@ TOPICS = {
 
 def bbc_split() -> tuple[TaskConfig, list[TrainItem], list[TrainItem]]:
     """200 train (40 per topic) and 500 test (100 per topic), seeded."""
-    task = TaskConfig(type="classification", instruction="Classify the BBC news article by topic.", labels=TOPICS)
+    task = TaskConfig(
+        type="classification", instruction="Classify the BBC news article by topic.", labels=TOPICS
+    )
     cfg = BBCConfig(pool_size=5, dev_size=0, test_size=500, seed_per_label=40, imbalance=1.0)
     data = load_bbc(cfg, task)
 
@@ -108,7 +110,9 @@ def main() -> None:
         }
         if not args.no_probe:
             embedder = build_embedder(StoreConfig(), cache_dir=None)
-            probe = build_student(StudentConfig(kind="embedding-probe"), task, embedder=embedder, progress=False)
+            probe = build_student(
+                StudentConfig(kind="embedding-probe"), task, embedder=embedder, progress=False
+            )
             result["probe"] = run_student(probe, train, test, Path(tmp) / "probe")
     write_results(result)
     print(json.dumps(result, indent=2))

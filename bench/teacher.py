@@ -144,7 +144,9 @@ def main() -> None:
     parser.add_argument("--no-local", action="store_true", help="skip the embedded llama.cpp teacher")
     args = parser.parse_args()
     n = 40 if args.quick else 200
-    result: dict[str, Any] = {"machine": f"{platform.machine()}, {os.cpu_count()} cores", "stub": []}
+    load = os.getloadavg()[0]
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, load average {load:.1f} at start"
+    result: dict[str, Any] = {"machine": machine, "stub": []}
     with tempfile.TemporaryDirectory() as tmp:
         for concurrency in (1, 4, 16):
             result["stub"].append(bench_stub(n, concurrency, Path(tmp)))

@@ -49,14 +49,15 @@ class Deps:
         self._index = result
         self._assignments.update({k: int(v) for k, v in result.assignments.items()})
 
-    @property
+    # Plain methods, not properties: LangGraph inspects the nodes' closures at compile time and would
+    # trigger a property's side effect (re-indexing) while building the graph.
+
     def assignments(self) -> dict[str, int]:
         """Cluster of every example id (after a resume the index is reopened first)."""
         if self._index is None:
-            _ = self.clustering
+            self.clustering()
         return self._assignments
 
-    @property
     def clustering(self) -> Any:
         if self._index is None:  # resumed past the index node: rebuild from caches (idempotent, no re-embedding)
             from store.index import build_index
@@ -66,11 +67,11 @@ class Deps:
         return self._index.clustering
 
     def cluster_names(self) -> dict[int, str]:
-        cl = self.clustering
+        cl = self.clustering()
         return {int(c): (cl.names.get(c) or f"c{c}") for c in cl.sizes}
 
     def cluster_summary(self) -> dict[str, Any]:
-        cl = self.clustering
+        cl = self.clustering()
         return {"k": cl.k, "method": cl.method, "sizes": {str(k): int(v) for k, v in cl.sizes.items()},
                 "names": {str(k): v for k, v in self.cluster_names().items()}}
 

@@ -35,11 +35,6 @@ from trainer.selection import select_diverse
 NodeFn = Callable[[DistillState], dict[str, Any]]
 
 
-def restore_ledger(ledger: Any, snapshot: dict[str, Any]) -> None:
-    """Reset the shared ledger to the checkpointed counts (a resumed node continues from there)."""
-    ledger.__init__(ledger.cfg, ledger.price_in, ledger.price_out, state=snapshot or None)
-
-
 def make_nodes(deps: Deps) -> dict[str, NodeFn]:
     cfg = deps.cfg
     task = cfg.task
@@ -50,11 +45,11 @@ def make_nodes(deps: Deps) -> dict[str, NodeFn]:
 
     def _node(name: str, fn: Callable[[DistillState], dict[str, Any]]) -> NodeFn:
         def run(state: DistillState) -> dict[str, Any]:
-            restore_ledger(deps.ledger, state.get("ledger") or {})
+            deps.ledger.restore(state.get("ledger") or {})  # a resumed node continues the checkpointed count
             # clusters of synthetic examples live in the state (a resumed process has no memory of them)
             for item in [*state.get("dataset", []), *state.get("candidates", [])]:
                 if item.id not in deps.examples:
-                    deps.assignments[item.id] = item.cluster
+                    deps.assignments()[item.id] = item.cluster
             step = state.get("step", 0) + 1
             rnd = state.get("round", 0)
             deps.trace.begin(name, step, rnd, deps.ledger.to_dict())
@@ -109,7 +104,7 @@ def make_nodes(deps: Deps) -> dict[str, NodeFn]:
         return out
 
     def cluster_of(ex_id: str) -> int:
-        return deps.assignments.get(ex_id, 0)
+        return deps.assignments().get(ex_id, 0)
 
     def unlabelled_pool(state: DistillState) -> list[str]:
         taken = labelled_ids(state)
@@ -157,7 +152,7 @@ def make_nodes(deps: Deps) -> dict[str, NodeFn]:
                                output=a.target if task.type == "generation" else None))
         if exs:
             add_samples(exs, round=round_, source="labelled", embedder=deps.embedder, store=deps.store,
-                        clustering=deps.clustering, data_dir=deps.data_dir)
+                        clustering=deps.clustering(), data_dir=deps.data_dir)
 
     # ------------------------------------------------------------------ index
 
@@ -168,7 +163,7 @@ def make_nodes(deps: Deps) -> dict[str, NodeFn]:
         cl = res.clustering
         deps.trace.decision("clusters", k=cl.k, method=cl.method, sizes=cl.sizes)
         summary = {"k": cl.k, "method": cl.method, "embedded_new": res.n_embedded, "total": res.n_total,
-                   "seconds": res.seconds}
+                   "timings": {k: round(v, 2) for k, v in res.seconds.items()}}
         return {"run_id": deps.run_id, "round": 0, "clusters": deps.cluster_summary(), "_summary": summary}
 
     # ------------------------------------------------------------------ bootstrap
@@ -205,7 +200,7 @@ def make_nodes(deps: Deps) -> dict[str, NodeFn]:
         if not any(e.target for e in deps.data["seed"]) and loop.bootstrap_per_cluster > 0:
             taken = set(dev_labels)
             cands = []
-            for c, reps in sorted(deps.clustering.representatives.items()):
+            for c, reps in sorted(deps.clustering().representatives.items()):
                 reps = [r for r in reps if r in deps.pool_ids and r not in taken][: loop.bootstrap_per_cluster]
                 cands += [Candidate(id=r, cluster=int(c), source="bootstrap", round=0) for r in reps]
             state_for_demos: DistillState = {"dataset": [], "dev_labels": dev_labels}
@@ -322,7 +317,7 @@ def make_nodes(deps: Deps) -> dict[str, NodeFn]:
         can_synth = deps.teacher_can("synth") and loop.synthesis != "off"
         cost_synth = votes + 1.0 / loop.synth_per_call
         avail = Counter(cluster_of(i) for i in unlabelled_pool(state))
-        natural = {int(c): float(s) for c, s in deps.clustering.sizes.items()}
+        natural = {int(c): float(s) for c, s in deps.clustering().sizes.items()}
         synth_guess = 1.0 if loop.synthesis == "only" else (0.3 if can_synth else 0.0)
         samples = A.samples_for_budget(budget_calls, cost_select, cost_synth, synth_guess)
         weak_clusters = {c for w in weaknesses for c in w.clusters}
@@ -397,7 +392,7 @@ def make_nodes(deps: Deps) -> dict[str, NodeFn]:
             if p.synthesize <= 0:
                 continue
             labelled_c = [i for i in known if cluster_of(i) == p.cluster]
-            reps = [r for r in deps.clustering.representatives.get(p.cluster, []) if r in known] + labelled_c
+            reps = [r for r in deps.clustering().representatives.get(p.cluster, []) if r in known] + labelled_c
             examples = [{"text": text_of(i, state), "target": known[i]} for i in list(dict.fromkeys(reps))[:4]]
             errors = [{"text": text_of(r["id"], state), "target": r["gold"], "predicted": r["pred"] or "(unparseable)"}
                       for r in wrong if r["cluster"] == p.cluster][:3]
@@ -420,7 +415,7 @@ def make_nodes(deps: Deps) -> dict[str, NodeFn]:
             if kept:
                 clusters = add_samples(
                     [Example(id=c.id, text=c.text or "", split="synthetic") for c in kept], round=rnd,
-                    source="synthetic", embedder=deps.embedder, store=deps.store, clustering=deps.clustering,
+                    source="synthetic", embedder=deps.embedder, store=deps.store, clustering=deps.clustering(),
                     data_dir=deps.data_dir)
                 for c, nc in zip(kept, clusters, strict=True):
                     if nc != c.cluster:  # it stays in the cluster it was written for

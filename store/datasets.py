@@ -87,11 +87,17 @@ def read_records(path: str | Path) -> list[dict[str, Any]]:
         csv.field_size_limit(1 << 30)
         reader = csv.DictReader(io.StringIO(text), delimiter="\t" if suffix == ".tsv" else ",")
         return [dict(r) for r in reader]
-    raise UserError(f"{p}: unsupported format '{suffix}' (use .jsonl, .json, .csv, .tsv, .parquet or a HF dataset folder)")
+    raise UserError(
+        f"{p}: unsupported format '{suffix}' (use .jsonl, .json, .csv, .tsv, .parquet or a HF dataset folder)"
+    )
 
 
 def _read_hf_folder(p: Path) -> list[dict[str, Any]]:
-    if not ((p / "dataset_info.json").exists() or (p / "dataset_dict.json").exists() or (p / "state.json").exists()):
+    if not (
+        (p / "dataset_info.json").exists()
+        or (p / "dataset_dict.json").exists()
+        or (p / "state.json").exists()
+    ):
         raise UserError(f"{p}: is a folder but not a HF datasets save_to_disk folder")
     import datasets
 
@@ -109,7 +115,9 @@ def _read_hf_folder(p: Path) -> list[dict[str, Any]]:
 # ---------------------------------------------------------------- examples
 
 
-def to_examples(rows: list[dict[str, Any]], split: Split, cfg: DataConfig, task: TaskConfig, source: str) -> list[Example]:
+def to_examples(
+    rows: list[dict[str, Any]], split: Split, cfg: DataConfig, task: TaskConfig, source: str
+) -> list[Example]:
     """Map fields, check labels, give each example its content-hash id."""
     if not rows:
         raise UserError(f"{source}: the {split} set is empty")
@@ -140,7 +148,9 @@ def to_examples(rows: list[dict[str, Any]], split: Split, cfg: DataConfig, task:
         if need_target and target is None:
             raise UserError(f"{source}: row {n}: '{target_field}' is empty")
         if task.type == "classification" and target is not None and target not in labels:
-            raise UserError(f"{source}: row {n}: label '{target}' is not in task.labels ({', '.join(sorted(labels))})")
+            raise UserError(
+                f"{source}: row {n}: label '{target}' is not in task.labels ({', '.join(sorted(labels))})"
+            )
         ex_id = str(row["id"]) if "id" in row and row["id"] not in (None, "") else content_id(text)
         if ex_id in seen:
             raise UserError(f"{source}: row {n}: duplicate id {ex_id} (same text as row {seen[ex_id]})")
@@ -200,7 +210,9 @@ def bbc_articles() -> list[tuple[str, str, str]]:
     return arts
 
 
-def long_tail_sizes(available: dict[str, int], order: list[str], total: int, imbalance: float) -> dict[str, int]:
+def long_tail_sizes(
+    available: dict[str, int], order: list[str], total: int, imbalance: float
+) -> dict[str, int]:
     """Geometric topic sizes from largest to smallest with ratio `imbalance`, summing to <= total."""
     n = len(order)
     ratio = imbalance ** (-1.0 / max(n - 1, 1))
@@ -231,7 +243,9 @@ def load_bbc(cfg: BBCConfig, task: TaskConfig) -> dict[str, list[Example]]:
     if task.type == "classification":
         unknown = set(topics) - set(task.label_names)
         if unknown:
-            raise UserError(f"task.labels: the BBC corpus needs labels {', '.join(topics)} (missing {', '.join(sorted(unknown))})")
+            raise UserError(
+                f"task.labels: the BBC corpus needs labels {', '.join(topics)} (missing {', '.join(sorted(unknown))})"
+            )
     for t in topics:
         rng.shuffle(by_topic[t])
     out: dict[str, list[Example]] = {s: [] for s in SPLITS}
@@ -286,7 +300,9 @@ def split_counts(data: dict[str, list[Example]]) -> dict[str, dict[str, int]]:
     return {s: dict(Counter(e.domain or "-" for e in exs)) for s, exs in data.items()}
 
 
-def write_jsonl(examples: list[Example], path: Path, task: TaskConfig, with_gold: dict[str, str] | None = None) -> None:
+def write_jsonl(
+    examples: list[Example], path: Path, task: TaskConfig, with_gold: dict[str, str] | None = None
+) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8") as f:
         for ex in examples:

@@ -56,6 +56,7 @@ def build_index(
     """Embed, cluster pool + seed (or reuse clusters.json), assign the rest, add all to Chroma."""
     if not examples:
         raise UserError("nothing to index: no examples were loaded")
+    examples = _first_per_id(examples)
     seconds: dict[str, float] = {}
     ids, texts = [ex.id for ex in examples], [ex.text for ex in examples]
 
@@ -84,10 +85,18 @@ def build_index(
     return IndexResult(
         clustering=clustering,
         n_embedded=n_new,
-        n_total=len(set(ids)),
+        n_total=len(ids),
         seconds=seconds,
         assignments=dict(zip(ids, clusters, strict=True)),
     )
+
+
+def _first_per_id(examples: list[Example]) -> list[Example]:
+    """Drop repeated ids (the first occurrence wins) so cluster sizes count each example once."""
+    first: dict[str, Example] = {}
+    for ex in examples:
+        first.setdefault(ex.id, ex)
+    return list(first.values())
 
 
 def _load_or_cluster(

@@ -7,7 +7,7 @@ Usage::
     with StubServer(responder=my_responder, faults=Faults(rate_429=0.2), seed=0) as srv:
         cfg = TeacherConfig(base_url=srv.base_url, model="stub", ...)
         ...
-        assert srv.chat_requests == 20           # HTTP requests to /v1/chat/completions
+        assert srv.requests == 20                # HTTP requests to /v1/chat/completions
         assert srv.max_requests_per_key() == 1   # nothing asked twice
 
 Endpoints
@@ -21,7 +21,7 @@ Responder
 ``responder(request_json) -> dict | str``: a dict is serialised to JSON; a str is sent verbatim (use it for
 malformed answers). The default responder (`schema_responder`) builds a schema-valid object from the
 tool's JSON schema or from ``response_format.json_schema``: first enum value, ``"x"`` for strings, the
-minimum for numbers, one item for arrays with ``minItems``; ``{}`` when the request carries no schema.
+minimum for numbers, max(1, minItems) items for arrays; ``{}`` when the request carries no schema.
 
 Faults (``Faults``)
 Per request one fault is drawn: first from ``script`` (consumed in arrival order; ``"ok"`` = no fault),
@@ -31,7 +31,7 @@ then by the rates with a seeded RNG. Kinds: ``"429"`` (with ``Retry-After: retry
 JSON arguments), ``"off_schema"`` (valid JSON missing the required fields), ``"drop"`` (closes the
 connection without a response).
 
-Counters (thread-safe): ``requests`` (every chat POST, faults included), ``chat_requests`` (same),
+Counters (thread-safe): ``requests`` and its alias ``chat_requests`` (every chat POST, faults included),
 ``answered`` (200 answers), ``faults_served`` by kind, ``prompt_tokens`` / ``completion_tokens`` reported
 on 200 answers, ``key_counts`` (chat POSTs per hash of messages + sampling params + schema),
 ``bodies`` (every request JSON, in arrival order), ``auth_headers``.
@@ -233,6 +233,7 @@ class StubServer:
 
     @property
     def chat_requests(self) -> int:
+        """Chat POSTs so far (faults included): what a real provider would have been asked."""
         return self.requests
 
     def max_requests_per_key(self) -> int:

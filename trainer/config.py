@@ -50,7 +50,9 @@ class StudentConfig(Strict):
         The class defaults suit the MiniLM classifier (measured: lr 2e-3 x 6 epochs at 200 examples);
         a causal LM wants a smaller learning rate, fewer epochs, smaller batches and longer sequences.
         """
-        overrides = {k: v for k, v in KIND_DEFAULTS.get(self.kind, {}).items() if k not in self.model_fields_set}
+        overrides = {
+            k: v for k, v in KIND_DEFAULTS.get(self.kind, {}).items() if k not in self.model_fields_set
+        }
         return self.model_copy(update=overrides)
 
 

@@ -156,3 +156,9 @@ def test_index_uses_run_cache_even_without_embedder_cache(tmp_path: Path, store)
     examples = make_examples({"pool": 5})
     build_index(examples, HashEmbedder(dim=256), store, StoreConfig(n_clusters=2), tmp_path)
     assert vectors_for([examples[0].id], tmp_path).shape == (1, 256)
+
+
+def test_repeated_ids_are_indexed_once(tmp_path: Path, embedder, store, store_cfg):
+    examples = make_examples({"pool": 5})
+    result = build_index([*examples, examples[0]], embedder, store, store_cfg, tmp_path)
+    assert result.n_total == store.count() == 15 and sum(result.clustering.sizes.values()) == 15

@@ -92,8 +92,7 @@ def test_state_round_trip_continues_the_count() -> None:
     state = ledger.to_dict()
     resumed = BudgetLedger(cfg, state=state)
     assert resumed.spent.calls == 3
-    assert resumed.paid_calls == 0  # paid counts this process only...
-    assert resumed.paid_earlier.calls == 3  # ...the earlier bill is kept apart
+    assert resumed.paid_calls == 0  # paid counts this process only
     assert resumed.failures["429"] == 1
     assert resumed.nodes["generator"].spent.calls == 3
     assert resumed.remaining() == {"calls": 2, "tokens": 10_000 - 60}
@@ -116,3 +115,18 @@ def test_can_afford_and_exhausted() -> None:
 
 def test_estimate_is_chars_over_four() -> None:
     assert estimate_prompt_tokens([{"content": "abcd" * 10}, {"content": "x"}]) == 11
+
+
+def test_restore_keeps_what_this_process_paid() -> None:
+    ledger = BudgetLedger(BudgetConfig(max_calls=10))
+    snapshot = ledger.to_dict()
+    for cached in (False, True):
+        res = ledger.reserve("annotator", 1, 1)
+        assert res is not None
+        ledger.settle(res, 1, 1, cached=cached)
+    ledger.record_failure("5xx")
+    ledger.restore(snapshot)  # time travel to before the two calls
+    assert ledger.spent.calls == 0 and ledger.remaining() == {"calls": 10}
+    assert ledger.failures["5xx"] == 0 and ledger.nodes["annotator"].spent.calls == 0
+    assert ledger.paid_calls == 1 and ledger.cache_hits == 1
+    assert ledger.nodes["annotator"].paid.calls == 1

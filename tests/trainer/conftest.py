@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 import torch
-from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification, LlamaConfig, LlamaForCausalLM
+from transformers import (
+    AutoTokenizer,
+    BertConfig,
+    BertForSequenceClassification,
+    LlamaConfig,
+    LlamaForCausalLM,
+)
 
 from prompts import PromptLibrary
 from store.assets import minilm_path
@@ -18,9 +24,21 @@ CHAT_TEMPLATE = (
     "{% if add_generation_prompt %}assistant : {% endif %}"
 )
 TEXTS = {
-    "sport": ["the team won the football match", "a great goal in the final game", "the players train for the cup"],
-    "business": ["the company shares fell on the market", "profits rose at the bank", "the firm bought a rival"],
-    "tech": ["a new phone with a faster chip", "the software update fixes bugs", "computers run the new program"],
+    "sport": [
+        "the team won the football match",
+        "a great goal in the final game",
+        "the players train for the cup",
+    ],
+    "business": [
+        "the company shares fell on the market",
+        "profits rose at the bank",
+        "the firm bought a rival",
+    ],
+    "tech": [
+        "a new phone with a faster chip",
+        "the software update fixes bugs",
+        "computers run the new program",
+    ],
 }
 
 
@@ -55,8 +73,13 @@ def student_prompt():
 def tiny_bert(vocab_size: int, num_labels: int = 3) -> BertForSequenceClassification:
     torch.manual_seed(0)
     cfg = BertConfig(
-        vocab_size=vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=64, max_position_embeddings=128, num_labels=num_labels,
+        vocab_size=vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+        num_labels=num_labels,
     )
     return BertForSequenceClassification(cfg)
 
@@ -64,16 +87,29 @@ def tiny_bert(vocab_size: int, num_labels: int = 3) -> BertForSequenceClassifica
 def tiny_llama(vocab_size: int, pad_id: int) -> LlamaForCausalLM:
     torch.manual_seed(0)
     cfg = LlamaConfig(
-        vocab_size=vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-        num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=256, pad_token_id=pad_id,
+        vocab_size=vocab_size,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+        pad_token_id=pad_id,
         tie_word_embeddings=False,
     )
     return LlamaForCausalLM(cfg)
 
 
 def small_cfg(**kw) -> StudentConfig:
-    base = dict(per_device_train_batch_size=4, num_train_epochs=2, max_length=64, eval_batch_size=4,
-                device="cpu", bf16="off", learning_rate=1e-2)
+    base = dict(
+        per_device_train_batch_size=4,
+        num_train_epochs=2,
+        max_length=64,
+        eval_batch_size=4,
+        device="cpu",
+        bf16="off",
+        learning_rate=1e-2,
+    )
     base.update(kw)
     return StudentConfig(**base)
 

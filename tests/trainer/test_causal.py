@@ -44,7 +44,9 @@ def test_long_text_is_cut_to_max_length(task, chat_tokenizer, student_prompt):
     assert chat_tokenizer.decode([x for x in row["labels"] if x != IGNORE]) == "tech [SEP]"
 
 
-def test_lora_step_changes_adapter_not_base_and_save_load_roundtrip(task, chat_tokenizer, student_prompt, tmp_path):
+def test_lora_step_changes_adapter_not_base_and_save_load_roundtrip(
+    task, chat_tokenizer, student_prompt, tmp_path
+):
     student = make(task, chat_tokenizer, student_prompt)
     base_before = {k: v.clone() for k, v in student.base.state_dict().items()}
     stats = student.fit(items_for(TEXTS), tmp_path / "round-1", round=1)
@@ -79,7 +81,9 @@ def test_uniform_model_hand_checked_entropy_and_ifd(task, chat_tokenizer, studen
     texts = ["the team won", "shares fell on the market today"]
     v = chat_tokenizer.vocab_size
     np.testing.assert_allclose(student.score(texts, "output_entropy"), [math.log(v)] * 2, rtol=1e-5)
-    np.testing.assert_allclose(student.score(texts, "ifd", targets=["sport", "business"]), [1.0, 1.0], rtol=1e-5)
+    np.testing.assert_allclose(
+        student.score(texts, "ifd", targets=["sport", "business"]), [1.0, 1.0], rtol=1e-5
+    )
     # its own greedy answer is token 0 ([PAD], special) repeated: empty once decoded, so IFD is 0 by definition
     np.testing.assert_allclose(student.score(texts, "ifd"), [0.0, 0.0])
 

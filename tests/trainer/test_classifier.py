@@ -13,7 +13,9 @@ from trainer.student import TrainItem, build_student
 
 
 def make(cfg, task, tokenizer):
-    return build_student(cfg, task, model=tiny_bert(tokenizer.vocab_size), tokenizer=tokenizer, progress=False)
+    return build_student(
+        cfg, task, model=tiny_bert(tokenizer.vocab_size), tokenizer=tokenizer, progress=False
+    )
 
 
 def lora_and_base(student):
@@ -33,7 +35,11 @@ def test_fit_changes_lora_and_head_but_not_base(task, bert_tokenizer, tmp_path):
     lora_after, _ = lora_and_base(student)
     assert any(k.endswith("lora_A.default.weight") for k in lora_after)
     assert any("classifier.modules_to_save" in k for k in lora_after)
-    assert all(not torch.equal(lora_before[k], lora_after[k]) for k in lora_after if "lora_B" in k or "classifier" in k)
+    assert all(
+        not torch.equal(lora_before[k], lora_after[k])
+        for k in lora_after
+        if "lora_B" in k or "classifier" in k
+    )
     student._reset()
     for k, v in student.base.state_dict().items():
         assert torch.equal(v, base_before[k]), k
@@ -88,7 +94,9 @@ def test_predict_and_scores(task, bert_tokenizer, tmp_path):
     assert ent.shape == mar.shape == (9,)
     assert np.all(ent >= 0) and np.all(ent <= np.log(3) + 1e-9) and np.all((mar >= 0) & (mar <= 1))
     assert result["dev"]["metrics"]["accuracy"] == 1.0  # 60 steps at lr 5e-2 memorise 9 examples
-    assert (tmp_path / "r1" / "metrics.json").exists() and (tmp_path / "r1" / "predictions-dev.jsonl").exists()
+    assert (tmp_path / "r1" / "metrics.json").exists() and (
+        tmp_path / "r1" / "predictions-dev.jsonl"
+    ).exists()
 
 
 def test_user_errors(task, bert_tokenizer, tmp_path):
@@ -102,4 +110,6 @@ def test_user_errors(task, bert_tokenizer, tmp_path):
     with pytest.raises(UserError, match="no saved adapter"):
         student.load(tmp_path / "missing")
     with pytest.raises(UserError, match="outputs"):
-        build_student(small_cfg(), task, model=tiny_bert(bert_tokenizer.vocab_size, 2), tokenizer=bert_tokenizer)
+        build_student(
+            small_cfg(), task, model=tiny_bert(bert_tokenizer.vocab_size, 2), tokenizer=bert_tokenizer
+        )

@@ -42,7 +42,11 @@ def test_per_cluster_accuracy_worst_and_spread():
     y_pred = ["sport", "sport", "tech", "tech", "sport", "tech"]
     clusters = [0, 0, 1, 1, 2, 2]
     m = classification_metrics(y_true, y_pred, LABELS, clusters)
-    assert m["per_cluster"] == {0: {"n": 2, "accuracy": 1.0}, 1: {"n": 2, "accuracy": 0.0}, 2: {"n": 2, "accuracy": 0.5}}
+    assert m["per_cluster"] == {
+        0: {"n": 2, "accuracy": 1.0},
+        1: {"n": 2, "accuracy": 0.0},
+        2: {"n": 2, "accuracy": 0.5},
+    }
     assert m["worst_cluster"] == 1
     assert m["worst_cluster_score"] == 0.0
     assert m["cluster_spread"] == 1.0

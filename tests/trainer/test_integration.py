@@ -27,8 +27,14 @@ def test_minilm_classifier_few_steps_save_load(task, tmp_path):
 
 
 def test_smollm2_loads_and_takes_a_lora_step(task, student_prompt, tmp_path):
-    cfg = StudentConfig(kind="causal-lm", num_train_epochs=1, per_device_train_batch_size=2, max_length=192,
-                        max_new_tokens=3, device="cpu")
+    cfg = StudentConfig(
+        kind="causal-lm",
+        num_train_epochs=1,
+        per_device_train_batch_size=2,
+        max_length=192,
+        max_new_tokens=3,
+        device="cpu",
+    )
     student = build_student(cfg, task, prompt=student_prompt, progress=False)
     assert student.target_modules == ["q_proj", "v_proj"]
     assert student.cfg.learning_rate == 5e-4  # the causal-lm default

@@ -17,8 +17,10 @@ def test_linear_schedule_warms_up_then_decays():
 
 
 def test_pad_batch_right_and_left():
-    rows = [{"input_ids": [5, 6, 7], "attention_mask": [1, 1, 1], "labels": [-100, 6, 7]},
-            {"input_ids": [8], "attention_mask": [1], "labels": [8]}]
+    rows = [
+        {"input_ids": [5, 6, 7], "attention_mask": [1, 1, 1], "labels": [-100, 6, 7]},
+        {"input_ids": [8], "attention_mask": [1], "labels": [8]},
+    ]
     right = pad_batch(rows, pad_id=0)
     assert right["input_ids"].tolist() == [[5, 6, 7], [8, 0, 0]]
     assert right["attention_mask"].tolist() == [[1, 1, 1], [1, 0, 0]]
@@ -48,8 +50,13 @@ class Counter(torch.nn.Module):
 
 def test_train_loop_counts_steps_with_accumulation_and_fractional_epochs():
     rows = [{"input_ids": [1, 2]} for _ in range(10)]
-    cfg = StudentConfig(per_device_train_batch_size=4, gradient_accumulation_steps=2, num_train_epochs=1.5,
-                        warmup_ratio=0.0, learning_rate=0.1)
+    cfg = StudentConfig(
+        per_device_train_batch_size=4,
+        gradient_accumulation_steps=2,
+        num_train_epochs=1.5,
+        warmup_ratio=0.0,
+        learning_rate=0.1,
+    )
     model = Counter()
     stats = train_loop(model, rows, cfg, device=torch.device("cpu"), bf16=False, pad_id=0, progress=False)
     assert model.micro == 5  # ceil(1.5 * ceil(10 / 4)) micro-batches
@@ -72,8 +79,13 @@ def test_bf16_setting():
 
 
 def test_run_round_writes_metrics_and_predictions(task, bert_tokenizer, tmp_path):
-    student = build_student(small_cfg(), task, model=tiny_bert(bert_tokenizer.vocab_size),
-                            tokenizer=bert_tokenizer, progress=False)
+    student = build_student(
+        small_cfg(),
+        task,
+        model=tiny_bert(bert_tokenizer.vocab_size),
+        tokenizer=bert_tokenizer,
+        progress=False,
+    )
     items = items_for(TEXTS)
     result = run_round(student, items, tmp_path, round=3, dev=items, test=items[:3])
     saved = json.loads((tmp_path / "metrics.json").read_text())

@@ -1,4 +1,3 @@
-
 import numpy as np
 import pytest
 from conftest import TEXTS, items_for
@@ -51,8 +50,11 @@ def test_probe_embeds_each_text_once(task, tmp_path):
 
 def test_probe_scores_and_single_label_start(task, tmp_path):
     student = make(task)
-    student.fit([TrainItem(id="1", text="goal", target="sport"), TrainItem(id="2", text="match", target="sport")],
-                tmp_path, round=1)
+    student.fit(
+        [TrainItem(id="1", text="goal", target="sport"), TrainItem(id="2", text="match", target="sport")],
+        tmp_path,
+        round=1,
+    )
     probs = student.probabilities(["anything"])
     np.testing.assert_allclose(probs, [[1.0, 0.0, 0.0]])  # only label seen: sport (first in task.labels)
     np.testing.assert_allclose(student.score(["anything"], "entropy"), [0.0], atol=1e-9)
