@@ -66,6 +66,13 @@ def run_student(student: Student, train: list[TrainItem], test: list[TrainItem],
     }
 
 
+def describe(cfg: StudentConfig) -> str:
+    return (
+        f"r={cfg.r} ({','.join(cfg.target_modules or ['query', 'value'])}), lr {cfg.learning_rate:g}, "
+        f"{cfg.num_train_epochs:g} epochs, batch {cfg.per_device_train_batch_size}, max_len {cfg.max_length}"
+    )
+
+
 def write_results(result: dict) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "student.json").write_text(json.dumps(result, indent=2))
@@ -73,11 +80,12 @@ def write_results(result: dict) -> None:
         "## Student: MiniLM LoRA classifier on BBC topics (200 gold labels)",
         "",
         f"{result['train_examples']} training articles (40 per topic), {result['test_examples']} held-out test "
-        f"articles; {result['machine']}; bf16 {result['bf16']}. Goal: accuracy >= 0.93.",
+        f"articles; {result['machine']} (load average {result['load_avg_1m']:.1f} at the start: timings on a "
+        f"busy machine are inflated); bf16 {result['bf16']}. Goal: accuracy >= 0.93.",
         "",
         "| student | accuracy | macro-F1 | train s | s / epoch |",
         "|---|---|---|---|---|",
-        f"| LoRA r=8 (query,value), lr 2e-3, 6 epochs, max_len 128 | {result['accuracy']:.3f} | "
+        f"| LoRA {result['setup']} | {result['accuracy']:.3f} | "
         f"{result['macro_f1']:.3f} | {result['train_seconds']:.1f} | {result['seconds_per_epoch']:.1f} |",
     ]
     probe = result.get("probe")
@@ -96,6 +104,7 @@ def main() -> None:
     args = parser.parse_args()
     task, train, test = bbc_split()
     cfg = StudentConfig(kind="classifier", bf16=args.bf16)
+    load_avg = os.getloadavg()[0]
     start = time.perf_counter()
     student = build_student(cfg, task, progress=False)
     load_seconds = time.perf_counter() - start
@@ -105,6 +114,8 @@ def main() -> None:
             "test_examples": len(test),
             "load_seconds": load_seconds,
             "bf16": student.bf16,
+            "setup": describe(student.cfg),
+            "load_avg_1m": load_avg,
             "threads": torch.get_num_threads(),
             "machine": f"{platform.machine()} CPU, {os.cpu_count()} cores",
         }

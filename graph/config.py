@@ -20,6 +20,12 @@ from trainer.config import StudentConfig
 
 
 class LoopConfig(Strict):
+    policy: Literal["distillgraph", "baldistill", "cluster_balanced", "uncertainty", "random"] = Field(
+        default="distillgraph",
+        description="distillgraph: adaptive balancing raised by per-cluster error, diverse selection, synthesis; "
+        "baldistill: adaptive balancing + uncertainty; cluster_balanced: equal share per cluster, nearest to "
+        "centroid first; uncertainty: top entropy over the pool; random: uniform over the pool",
+    )
     rounds: int = Field(default=4, gt=0, description="K: the budget is spread over K rounds (B/K each)")
     max_rounds: int = Field(default=6, gt=0, description="hard stop on rounds (>= rounds to use leftovers)")
     patience: int = Field(default=2, gt=0, description="stop when dev metric has not improved for N rounds")

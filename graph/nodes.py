@@ -200,7 +200,12 @@ def make_nodes(deps: Deps) -> dict[str, NodeFn]:
         if not any(e.target for e in deps.data["seed"]) and loop.bootstrap_per_cluster > 0:
             taken = set(dev_labels)
             cands = []
-            for c, reps in sorted(deps.clustering().representatives.items()):
+            if loop.policy in ("random", "uncertainty"):  # baselines without clusters start from random labels
+                n = loop.bootstrap_per_cluster * deps.clustering().k
+                free = sorted(i for i in pool_ids if i not in taken)
+                cands = [Candidate(id=r, cluster=cluster_of(r), source="bootstrap", round=0)
+                         for r in sorted(rng.sample(free, min(n, len(free))))]
+            for c, reps in sorted(deps.clustering().representatives.items()) if not cands else []:
                 reps = [r for r in reps if r in deps.pool_ids and r not in taken][: loop.bootstrap_per_cluster]
                 cands += [Candidate(id=r, cluster=int(c), source="bootstrap", round=0) for r in reps]
             state_for_demos: DistillState = {"dataset": [], "dev_labels": dev_labels}
@@ -318,12 +323,19 @@ def make_nodes(deps: Deps) -> dict[str, NodeFn]:
         cost_synth = votes + 1.0 / loop.synth_per_call
         avail = Counter(cluster_of(i) for i in unlabelled_pool(state))
         natural = {int(c): float(s) for c, s in deps.clustering().sizes.items()}
+        if loop.policy != "distillgraph":
+            can_synth = False  # the baselines select from the pool only
         synth_guess = 1.0 if loop.synthesis == "only" else (0.3 if can_synth else 0.0)
         samples = A.samples_for_budget(budget_calls, cost_select, cost_synth, synth_guess)
-        weak_clusters = {c for w in weaknesses for c in w.clusters}
-        plans = A.allocate(samples=samples, natural=natural, errors=stats.per_cluster, available=dict(avail),
-                           stage=stage, stages=loop.rounds, error_boost=loop.error_boost, tail_factor=loop.tail_factor,
-                           synthesis=loop.synthesis, can_synthesize=can_synth, weakness_clusters=weak_clusters, names=names)
+        policy = loop.policy
+        weak_clusters = {c for w in weaknesses for c in w.clusters} if policy == "distillgraph" else set()
+        plans = A.allocate(
+            samples=samples, natural=natural, errors=stats.per_cluster, available=dict(avail),
+            # cluster_balanced: the uniform end of the balancing schedule from the first round on
+            stage=loop.rounds if policy == "cluster_balanced" else (0 if policy in ("random", "uncertainty") else stage),
+            stages=loop.rounds, error_boost=loop.error_boost if policy == "distillgraph" else 0.0,
+            tail_factor=loop.tail_factor, synthesis=loop.synthesis if policy == "distillgraph" else "off",
+            can_synthesize=can_synth, weakness_clusters=weak_clusters, names=names)
         focus = {}
         for w in weaknesses:
             for c in w.clusters:
@@ -358,6 +370,46 @@ def make_nodes(deps: Deps) -> dict[str, NodeFn]:
             return 1.0 - np.sum(a * b, axis=1)
         return deps.student.score(texts, method)
 
+    def select_per_cluster(by_c: dict[int, list[str]], plan: Plan, state: DistillState, rnd: int,
+                           rng: random.Random) -> list[Candidate]:
+        """Each cluster's quota from its own unlabelled pool: most informative first, kept diverse
+        (cluster_balanced: nearest to the centroid first, as in the clustering paper)."""
+        out = []
+        wanted = {p.cluster: p.select for p in plan.clusters if p.select > 0}
+        total_sel = sum(wanted.values())
+        for c, k in sorted(wanted.items()):
+            ids = by_c.get(c, [])
+            cap = max(k * 4, int(loop.score_sample * k / max(total_sel, 1)))
+            if len(ids) > cap and loop.policy != "cluster_balanced":
+                ids = sorted(rng.sample(ids, cap))
+            if not ids:
+                continue
+            vecs = deps.vectors(ids, None)
+            if loop.policy == "cluster_balanced":
+                centroid = np.asarray(deps.clustering().centroids[c], dtype=np.float32)
+                scores = vecs @ (centroid / (np.linalg.norm(centroid) or 1.0))
+            else:
+                scores = score_pool(ids, state, rnd)
+            min_dist = loop.diversity if loop.policy == "distillgraph" else 0.0
+            chosen = select_diverse(ids, scores, vecs, k, min_dist)
+            sc = dict(zip(ids, scores.tolist(), strict=True))
+            out += [Candidate(id=i, cluster=c, source="pool", round=rnd, score=sc[i]) for i in chosen]
+            deps.trace.decision("select", cluster=c, scored=len(ids), chosen=len(chosen),
+                                top_score=round(max(sc[i] for i in chosen), 4) if chosen else None)
+        return out
+
+    def select_global(unl: list[str], plan: Plan, state: DistillState, rnd: int, rng: random.Random) -> list[Candidate]:
+        """Baselines that ignore clusters: uniform random, or the highest entropy over the whole pool."""
+        k = min(sum(p.select for p in plan.clusters), len(unl))
+        if loop.policy == "random":
+            chosen, sc = sorted(rng.sample(unl, k)), {}
+        else:
+            scores = score_pool(unl, state, rnd)
+            order = np.argsort(-scores, kind="stable")[:k]
+            chosen, sc = [unl[i] for i in order], {unl[i]: float(scores[i]) for i in order}
+        deps.trace.decision("select", policy=loop.policy, pool=len(unl), chosen=len(chosen))
+        return [Candidate(id=i, cluster=cluster_of(i), source="pool", round=rnd, score=sc.get(i)) for i in chosen]
+
     def generator(state: DistillState) -> dict[str, Any]:
         ensure_student(state)
         rnd = state["round"]
@@ -369,21 +421,10 @@ def make_nodes(deps: Deps) -> dict[str, NodeFn]:
             by_c[cluster_of(i)].append(i)
         cands: list[Candidate] = []
         # (a) select: the most informative unlabelled pool examples of each cluster, kept diverse
-        wanted = {p.cluster: p.select for p in plan.clusters if p.select > 0}
-        total_sel = sum(wanted.values())
-        for c, k in sorted(wanted.items()):
-            ids = by_c.get(c, [])
-            cap = max(k * 4, int(loop.score_sample * k / max(total_sel, 1)))
-            if len(ids) > cap:
-                ids = sorted(rng.sample(ids, cap))
-            if not ids:
-                continue
-            scores = score_pool(ids, state, rnd)
-            chosen = select_diverse(ids, scores, deps.vectors(ids, None), k, loop.diversity)
-            sc = dict(zip(ids, scores.tolist(), strict=True))
-            cands += [Candidate(id=i, cluster=c, source="pool", round=rnd, score=sc[i]) for i in chosen]
-            deps.trace.decision("select", cluster=c, scored=len(ids), chosen=len(chosen),
-                                top_score=round(max(sc[i] for i in chosen), 4) if chosen else None)
+        if loop.policy in ("random", "uncertainty"):
+            cands += select_global(unl, plan, state, rnd, rng)
+        else:
+            cands += select_per_cluster(by_c, plan, state, rnd, rng)
         # (b) synthesize: new inputs for tail clusters and uncovered weaknesses
         jobs = []
         wrong = [r for r in read_predictions(rnd - 1, "dev") if not deps.correct_flags([r])[0]]
