@@ -46,6 +46,7 @@ class Plan(BaseModel):
     cost_per_select: float
     cost_per_synth: float
     samples: int
+    scoring_calls: int = 0  # teacher-as-judge calls reserved for scoring the pool this round
     clusters: list[ClusterPlan]
     weakness_focus: dict[int, str] = Field(default_factory=dict)
     notes: list[str] = Field(default_factory=list)

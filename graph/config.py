@@ -46,6 +46,7 @@ class LoopConfig(Strict):
     analyst_examples: int = Field(default=6, ge=0, description="correct/wrong examples shown to the analyst")
     near_duplicate: float = Field(default=0.05, ge=0, description="cosine distance below which = duplicate")
     judge: bool = Field(default=False, description="generation: teacher-as-judge scores student outputs")
+    judge_dev_sample: int = Field(default=20, ge=0, description="judge: dev outputs scored each round (paid)")
 
 
 class PromptsConfig(Strict):

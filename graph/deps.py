@@ -94,8 +94,9 @@ class Deps:
         return generation_metrics(gold, [p or "" for p in pred], clusters)
 
     def headline(self, m: dict[str, Any]) -> dict[str, float]:
-        keys = ("accuracy", "macro_f1") if self.cfg.task.type == "classification" else ("chrf", "rougeL", "distinct_1", "distinct_2")
-        out = {k: round(float(m[k]), 4) for k in keys if k in m}
+        keys = (("accuracy", "macro_f1") if self.cfg.task.type == "classification"
+                else ("chrf", "rougeL", "distinct_1", "distinct_2", "judge"))
+        out = {k: round(float(m[k]), 4) for k in keys if m.get(k) is not None}
         if m.get("worst_cluster_score") is not None:
             out["worst_cluster"] = round(float(m["worst_cluster_score"]), 4)
         return out

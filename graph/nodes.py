@@ -242,6 +242,14 @@ def make_nodes(deps: Deps) -> dict[str, NodeFn]:
         path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
         return metrics, rows
 
+    def judge_dev(rows: list[dict[str, Any]], rnd: int) -> float | None:
+        """Mean teacher-as-judge score (1..5) of the student's dev outputs (paid under `judge`)."""
+        ids = [r["id"] for r in rows]
+        reqs = judge_requests(ids, [text_of(i, {}) for i in ids], [r["pred"] or "" for r in rows],
+                              instruction=task.instruction, rubric=task.rubric, prompts=deps.prompts, round_=rnd)
+        scores = [r.parsed.score for r in ask(reqs) if r.ok and r.parsed is not None]
+        return round(sum(scores) / len(scores), 3) if scores else None
+
     def trainer(state: DistillState) -> dict[str, Any]:
         rnd = state.get("round", 0)
         items = train_items(state)
@@ -253,7 +261,9 @@ def make_nodes(deps: Deps) -> dict[str, NodeFn]:
         deps.student_round = rnd
         dev_ids = state.get("dev_ids", [])
         dev_gold = [state.get("dev_labels", {}).get(i) or deps.examples[i].target or "" for i in dev_ids]
-        dev, _ = evaluate(dev_ids, dev_gold, "dev", rnd)
+        dev, dev_rows = evaluate(dev_ids, dev_gold, "dev", rnd)
+        if task.type == "generation" and loop.judge and loop.judge_dev_sample and deps.teacher_can("judge"):
+            dev["judge"] = judge_dev(dev_rows[: loop.judge_dev_sample], rnd)
         test: dict[str, Any] = {}
         if deps.data["test"]:
             t_ids = [e.id for e in deps.data["test"]]
@@ -316,16 +326,22 @@ def make_nodes(deps: Deps) -> dict[str, NodeFn]:
         if not weaknesses:
             weaknesses = A.weaknesses_from_stats(stats, names)
         # budget of this round: what is left, spread over the stages left (BalDistill's B/K)
+        avail = Counter(cluster_of(i) for i in unlabelled_pool(state))
         stages_left = max(loop.rounds - stage, 1)
         budget_calls = deps.calls_left() / stages_left
         cost_select = float(votes)
         can_synth = deps.teacher_can("synth") and loop.synthesis != "off"
         cost_synth = votes + 1.0 / loop.synth_per_call
-        avail = Counter(cluster_of(i) for i in unlabelled_pool(state))
         natural = {int(c): float(s) for c, s in deps.clustering().sizes.items()}
         if loop.policy != "distillgraph":
             can_synth = False  # the baselines select from the pool only
         synth_guess = 1.0 if loop.synthesis == "only" else (0.3 if can_synth else 0.0)
+        scoring_calls = 0
+        if deps.scoring_method() == "judge" and deps.teacher_can("judge"):
+            # judging is paid too: set aside the next trainer's dev judging and this round's pool judging
+            budget_calls -= loop.judge_dev_sample if (task.type == "generation" and loop.judge) else 0
+            scoring_calls = int(max(0, min(loop.score_sample, sum(avail.values()), budget_calls / 2)))
+            budget_calls -= scoring_calls
         samples = A.samples_for_budget(budget_calls, cost_select, cost_synth, synth_guess)
         policy = loop.policy
         weak_clusters = {c for w in weaknesses for c in w.clusters} if policy == "distillgraph" else set()
@@ -341,7 +357,8 @@ def make_nodes(deps: Deps) -> dict[str, NodeFn]:
             for c in w.clusters:
                 focus.setdefault(c, w.description)
         plan = Plan(round=rnd, stage=stage, stages=loop.rounds, budget_calls=round(budget_calls, 2),
-                    cost_per_select=cost_select, cost_per_synth=cost_synth, samples=samples, clusters=plans,
+                    cost_per_select=cost_select, cost_per_synth=cost_synth, samples=samples,
+                    scoring_calls=scoring_calls, clusters=plans,
                     weakness_focus=focus,
                     notes=[f"{deps.calls_left():.1f} call-equivalents left over {stages_left} stage(s)"])
         for p in plans:
@@ -379,7 +396,10 @@ def make_nodes(deps: Deps) -> dict[str, NodeFn]:
         total_sel = sum(wanted.values())
         for c, k in sorted(wanted.items()):
             ids = by_c.get(c, [])
-            cap = max(k * 4, int(loop.score_sample * k / max(total_sel, 1)))
+            if plan.scoring_calls:  # paid scoring (judge): this cluster's share of the calls set aside for it
+                cap = max(k, int(plan.scoring_calls * k / max(total_sel, 1)))
+            else:
+                cap = max(k * 4, int(loop.score_sample * k / max(total_sel, 1)))
             if len(ids) > cap and loop.policy != "cluster_balanced":
                 ids = sorted(rng.sample(ids, cap))
             if not ids:
@@ -395,7 +415,8 @@ def make_nodes(deps: Deps) -> dict[str, NodeFn]:
             sc = dict(zip(ids, scores.tolist(), strict=True))
             out += [Candidate(id=i, cluster=c, source="pool", round=rnd, score=sc[i]) for i in chosen]
             deps.trace.decision("select", cluster=c, scored=len(ids), chosen=len(chosen),
-                                top_score=round(max(sc[i] for i in chosen), 4) if chosen else None)
+                                top_score=round(max(sc[i] for i in chosen), 4) if chosen else None,
+                                chosen_ids=chosen, scores={i: round(v, 4) for i, v in sc.items()})
         return out
 
     def select_global(unl: list[str], plan: Plan, state: DistillState, rnd: int, rng: random.Random) -> list[Candidate]:
