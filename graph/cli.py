@@ -308,6 +308,33 @@ def export(run_: str = typer.Argument(..., metavar="RUN"), out: Path | None = ty
     console.print(f"exported to {dest}")
 
 
+@app.command()
+@user_errors
+def train(run_: str = typer.Argument(..., metavar="RUN"), set_: list[str] = SetOpt,
+          out: Path | None = typer.Option(None, "--out"), runs_dir: str = typer.Option("runs", "--runs-dir")) -> None:
+    """Train another student (e.g. --set student.kind=classifier) on a run's distilled dataset; evaluate on test."""
+    from graph.runner import find_run
+    from graph.secondary import train_secondary
+
+    run_dir = find_run(run_, runs_dir)
+    dest = out or run_dir / "secondary" / dt_stamp()
+    result = train_secondary(run_dir, set_ or [], dest)
+    t = Table(title=f"secondary student on {run_dir.name} ({result['train_examples']} examples, {result['split']})")
+    t.add_column("metric")
+    t.add_column("value", justify="right")
+    for k, v in result["metrics"].items():
+        if v is not None:
+            t.add_row(k, f"{v:.4f}" if isinstance(v, float) else str(v))
+    console.print(t)
+    console.print(f"adapter and metrics in {dest}")
+
+
+def dt_stamp() -> str:
+    import datetime as dt
+
+    return dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+
+
 # ---------------------------------------------------------------- prompts / data
 
 

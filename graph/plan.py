@@ -42,7 +42,10 @@ def project(cfg: RunConfig, data: dict[str, list[Example]], prompts: PromptLibra
     gen = tokens("generator", task_type=t.type, instruction=t.instruction, labels=t.labels, cluster_name="c0",
                  weakness="...", examples=rows_ex[:4], errors=rows_ex[:3], n_hard=3, n_easy=1) + out_tokens
     votes = cfg.teacher.self_consistency
-    k = cfg.store.n_clusters if isinstance(cfg.store.n_clusters, int) else cfg.store.k_max
+    if cfg.store.use_domains:
+        k = len({e.domain for e in pool if e.domain is not None}) or 1
+    else:
+        k = cfg.store.n_clusters if isinstance(cfg.store.n_clusters, int) else cfg.store.k_max
     oracle = cfg.teacher.provider == "oracle"
 
     boot_calls = k * cfg.loop.bootstrap_per_cluster * votes if not data["seed"] else 0

@@ -77,6 +77,12 @@ def test_trace_step_diff_fork_report_export(stub, make_config, tmp_path):
     rows = [json.loads(line) for line in (out / "dataset.jsonl").read_text().splitlines()]
     assert rows and rows[0]["messages"][-1]["role"] == "assistant" and rows[0]["provenance"]["source"]
     assert (out / "hf_dataset").is_dir() and (out / "adapter" / "adapter_config.json").exists()
+    # the distilled data trains another student through the same trainer (secondary model)
+    r = cli("train", run_dir, "--set", "student.lora_dropout=0.0", "--out", tmp_path / "second")
+    assert r.exit_code == 0, r.output
+    second = json.loads((tmp_path / "second" / "metrics.json").read_text())
+    assert second["train_examples"] == len(rows) and 0 <= second["metrics"]["accuracy"] <= 1
+    assert second["student"]["lora_dropout"] == 0.0
     # fork from the checkpoint after step 3 (first trainer): a new run that pays nothing already paid
     paid = stub.chat_requests
     r = cli("fork", run_dir, "--step", 3, "--set", "budget.max_calls=14")
