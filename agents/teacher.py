@@ -6,6 +6,13 @@ What one request goes through (`Teacher.ask_many`):
    the same requests and answers always give the same ledger and the same skipped items.
 2. A reserved item is answered from the cache (no HTTP, still charged to `spent`) or by the endpoint,
    with exponential backoff + jitter on 429 / 5xx / timeouts / connection errors (Retry-After honoured).
+   What counts against the caps is what a provider bills: answers (valid or not). A 429, a 5xx or a
+   refused connection is not billed and not charged (retries are bounded by `max_retries`); a TIMED-OUT
+   request may have been answered and billed after the client gave up, so it is charged at its reserved
+   upper bound (1 call, prompt estimate + max_tokens) and the retry reserves afresh. The cache record keeps
+   those "lost" charges, so a replay charges exactly what the original run did. When the endpoint cannot
+   be connected to after every retry the run stops (TeacherUnreachable, resumable) instead of failing
+   item after item.
 3. The answer (tool-call arguments or JSON content) is validated against the pydantic schema. On failure
    ONE repair call is made (prompt `repair`), reserved in request order like the first call. If that
    fails too the item is returned with `error` set and `parsed` None: callers check `result.ok`.
@@ -31,7 +38,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ValidationError
 
-from agents.budget import BudgetLedger, Reservation, estimate_prompt_tokens
+from agents.budget import Amount, BudgetLedger, Reservation, estimate_prompt_tokens
 from agents.cache import AnswerCache, cache_key
 from agents.config import TeacherConfig
 from prompts import PromptLibrary
@@ -160,6 +167,7 @@ class _Answer:
     input_tokens: int
     output_tokens: int
     attempts: int
+    lost: Amount = field(default_factory=Amount)  # timed-out attempts before it, charged as possibly billed
 
 
 @dataclass
@@ -177,6 +185,7 @@ class _Job:
     repair_estimate_in: int = 0
     error: str | None = None
     failure: BaseException | None = None  # UserError to raise after the window
+    failed_attempts: int = 0  # HTTP attempts of calls that gave up without an answer
 
     @property
     def last(self) -> _Answer | None:
@@ -386,12 +395,17 @@ class Teacher(BaseTeacher):
     # -- settling --
 
     def _settle(self, job: _Job, stage: int) -> None:
-        """Charge the ledger for stage 0 (first call) or 1 (repair) with actual or cached usage."""
-        assert job.reservation is not None
+        """Charge the ledger for stage 0 (first call) or 1 (repair) with actual or cached usage.
+
+        No reservation left means a timed-out last attempt already charged it (see `_charge_lost`)."""
+        if job.reservation is None:
+            return
         if job.record is not None:
             usage = job.record["stages"][stage]
-            self.ledger.settle(job.reservation, usage["input_tokens"], usage["output_tokens"],
-                               cached=True, usd=usage["usd"])
+            lost = usage.get("lost_calls", 0)
+            self.ledger.settle(job.reservation, usage["input_tokens"] + usage.get("lost_tokens", 0),
+                               usage["output_tokens"], calls=1 + lost, cached=True,
+                               usd=usage["usd"] + usage.get("lost_usd", 0.0))
             if stage == 1 or len(job.record["stages"]) == 1:
                 self._emit("cache_hit", job)
             else:
@@ -428,7 +442,8 @@ class Teacher(BaseTeacher):
         parsed = answers[-1].parsed if answers and not job.error else None
         raw = answers[-1].raw if answers else ""
         return TeacherResult(request, parsed, raw, job.error, False, tokens_in, tokens_out,
-                             self.ledger.cost(tokens_in, tokens_out), sum(a.attempts for a in answers),
+                             self.ledger.cost(tokens_in, tokens_out),
+                             sum(a.attempts for a in answers) + job.failed_attempts,
                              job.key, skipped_budget=job.error is not None and job.error.startswith("budget"))
 
     def _cached_result(self, job: _Job) -> TeacherResult:
@@ -466,6 +481,7 @@ class Teacher(BaseTeacher):
             answer = self._call_with_retries(job, messages)
         except _CallFailed as exc:
             job.error = f"{exc.kind}: {exc} (after {exc.attempts} attempt(s))"
+            job.failed_attempts += exc.attempts
             return
         except UserError as exc:
             job.failure = exc
@@ -484,6 +500,8 @@ class Teacher(BaseTeacher):
                      "usd": self.ledger.cost(answer.input_tokens, answer.output_tokens)}
             if i == 0 and len(job.answers) > 1:
                 stage["repair_estimate_in"] = job.repair_estimate_in
+            if answer.lost.calls:
+                stage.update(lost_calls=answer.lost.calls, lost_tokens=answer.lost.tokens, lost_usd=answer.lost.usd)
             stages.append(stage)
         last = job.answers[-1]
         assert last.parsed is not None
@@ -502,6 +520,7 @@ class Teacher(BaseTeacher):
     def _call_with_retries(self, job: _Job, messages: list[dict]) -> _Answer:
         runnable = self._runnable(job.request.schema, self._temperature(job.request))
         attempts = self.cfg.max_retries + 1
+        lost = Amount()  # what timed-out attempts of this stage were charged
         for attempt in range(1, attempts + 1):
             try:
                 out = runnable.invoke(messages)
@@ -510,17 +529,37 @@ class Teacher(BaseTeacher):
                 message = scrub(str(exc), self._secrets)[:300]
                 self.ledger.record_failure("connection" if kind == "dns" else kind)
                 self._handle_fatal(kind, message)
+                if kind == "timeout":
+                    self._charge_lost(job, lost)
                 if kind == "http" or attempt == attempts:
-                    if kind == "connection" and not self._reached:
+                    if kind == "connection":
                         raise self._unreachable(message) from None
                     raise _CallFailed(kind, message, attempt) from None
+                if job.reservation is None and not self._reserve_retry(job, messages):
+                    raise _CallFailed("budget", "budget exhausted after a timed-out attempt", attempt) from None
                 wait = self._backoff(attempt, _retry_after(exc))
                 self._emit("retry", job, error=f"{kind}: {message}", attempt=attempt, wait_s=round(wait, 3))
                 time.sleep(wait)
                 continue
             self._reached = True
-            return self._to_answer(job.request.schema, out, messages, attempt)
+            answer = self._to_answer(job.request.schema, out, messages, attempt)
+            answer.lost = lost
+            return answer
         raise AssertionError("unreachable: the loop returns or raises")
+
+    def _charge_lost(self, job: _Job, lost: Amount) -> None:
+        """A timed-out request may still be answered and billed: charge its reservation in full."""
+        res = job.reservation
+        if res is None:
+            return
+        self.ledger.settle(res, res.amount.tokens, 0, usd=res.amount.usd)
+        job.reservation = None
+        lost.add(res.amount)
+
+    def _reserve_retry(self, job: _Job, messages: list[dict]) -> bool:
+        """A new reservation for the attempt after a charged timeout (False: the budget cannot pay it)."""
+        job.reservation = self.ledger.reserve(job.request.node, estimate_prompt_tokens(messages), self.cfg.max_tokens)
+        return job.reservation is not None
 
     def _handle_fatal(self, kind: str, message: str) -> None:
         """Errors no retry can fix stop the run with one clear line."""

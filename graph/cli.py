@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from graph.config import load_config
-from prompts import PromptError, PromptLibrary
+from prompts import RUN_PROMPTS, PromptError, PromptLibrary
 from store.schema import UserError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Distil a teacher LLM into a small LoRA student, "
@@ -89,8 +89,10 @@ def plan(config: Path, set_: list[str] = SetOpt) -> None:
     from store.datasets import load_data
 
     cfg = load_config(config, set_)
+    prompts = PromptLibrary(cfg.prompts.dir)
+    prompts.check_supplied(RUN_PROMPTS)
     data = load_data(cfg.data, cfg.task)
-    rows = project(cfg, data, PromptLibrary(cfg.prompts.dir))
+    rows = project(cfg, data, prompts)
     t = Table(title=f"Projected teacher cost: {cfg.run.name}")
     for col in ("node", "calls", "tokens", "usd"):
         t.add_column(col, justify="right" if col != "node" else "left")
@@ -147,16 +149,22 @@ def _step_handler(graph: Any, snap: Any, config: dict[str, Any]) -> bool:
 _current_run: dict[str, str] = {}
 
 
-def _execute(cfg: Any, run_dir: Path, *, resume: bool, step: bool, no_cache: bool, prompts_dir: str | None) -> None:
-    from graph.runner import execute
+def _execute(cfg: Any, run_dir: Path, *, resume: bool, step: bool, no_cache: bool, prompts_dir: str | None,
+             data: dict[str, Any] | None = None) -> None:
+    """Run or resume. A fresh run that fails before its first step leaves no run directory behind (there is
+    nothing to resume, and a resume could not change the config that failed); later failures keep it."""
+    from graph.runner import execute, has_started
 
     _current_run["dir"] = str(run_dir)
     console.print(f"run [bold]{run_dir.name}[/] in {run_dir}", highlight=False)
     try:
         state = execute(cfg, run_dir, env=os.environ, console=console, resume=resume,
                         step_handler=_step_handler if step else None, no_cache=no_cache, on_step=_print_step,
-                        prompts_dir=prompts_dir)
-    except UserError as exc:
+                        prompts_dir=prompts_dir, data=data)
+    except (UserError, PromptError) as exc:
+        if not resume and not has_started(run_dir):
+            shutil.rmtree(run_dir, ignore_errors=True)
+            raise UserError(f"{exc} (run directory removed: nothing was done)") from None
         raise UserError(f"{exc} — the run stopped resumable: distillgraph resume {run_dir}") from None
     _summary(state, cfg)
 
@@ -186,13 +194,17 @@ def run(config: Path, set_: list[str] = SetOpt,
         run_id: str | None = typer.Option(None, "--run-id", help="name of the run directory")) -> None:
     """Run the distillation loop for a config."""
     from graph.runner import new_run_dir
+    from store.datasets import load_data
 
     cfg = load_config(config, set_)
     if prompts is not None:
         cfg.prompts.dir = str(prompts)
-    PromptLibrary(cfg.prompts.dir).get("annotator")  # a bad prompts folder fails before a run dir exists
+    # bad prompts and bad data fail before a run directory exists
+    PromptLibrary(cfg.prompts.dir).check_supplied(RUN_PROMPTS)
+    data = load_data(cfg.data, cfg.task)
     run_dir = new_run_dir(cfg, run_id)
-    _execute(cfg, run_dir, resume=False, step=step or cfg.run.step, no_cache=no_cache, prompts_dir=cfg.prompts.dir)
+    _execute(cfg, run_dir, resume=False, step=step or cfg.run.step, no_cache=no_cache, prompts_dir=cfg.prompts.dir,
+             data=data)
 
 
 @app.command()
@@ -231,8 +243,8 @@ def fork(run_: str = typer.Argument(..., metavar="RUN"), step: int = typer.Optio
 def trace(run_: str = typer.Argument(..., metavar="RUN"), step: int | None = typer.Option(None, "--step"),
           diff: int | None = typer.Option(None, "--diff"), runs_dir: str = typer.Option("runs", "--runs-dir")) -> None:
     """Table of steps; --step N: one step in full; --diff N: what step N changed in the state."""
-    from graph.trace import read_trace
     from graph.runner import find_run
+    from graph.trace import read_trace
 
     run_dir = find_run(run_, runs_dir)
     steps = read_trace(run_dir)

@@ -50,6 +50,11 @@ def new_run_dir(cfg: RunConfig, run_id: str | None = None) -> Path:
     return path
 
 
+def has_started(run_dir: Path) -> bool:
+    """Did a node of this run finish (so that it has a checkpoint worth resuming)?"""
+    return (run_dir / "trace.jsonl").exists()
+
+
 def find_run(run: str, runs_dir: str = "runs") -> Path:
     """RUN is a run id under run.dir, or the path of a run directory."""
     for cand in (Path(run), Path(runs_dir) / run):
@@ -94,22 +99,21 @@ def run_lock(run_dir: Path) -> Iterator[None]:
 @contextlib.contextmanager
 def open_deps(cfg: RunConfig, run_dir: Path, *, env: Mapping[str, str], console: Console, no_cache: bool = False,
               progress: bool = True, on_step: Callable[..., None] | None = None,
-              prompts_dir: str | None = None) -> Iterator[Deps]:
+              prompts_dir: str | None = None, data: dict[str, Any] | None = None) -> Iterator[Deps]:
     """Build every model and client once (data, prompts, embedder, Chroma, student, ledger, cache, teacher)."""
     from agents.budget import BudgetLedger, estimate_prompt_tokens
     from agents.cache import AnswerCache
     from agents.teacher import build_teacher
     from graph.report import write_report
-    from prompts import PromptLibrary
+    from prompts import RUN_PROMPTS, PromptLibrary
     from store.datasets import load_data
     from store.embed import build_embedder
     from store.vectors import VectorStore
     from trainer.student import build_student
 
     prompts = PromptLibrary(prompts_dir or cfg.prompts.dir)
-    for name in ("analyst", "generator", "annotator", "judge"):
-        prompts.get(name)  # fail early on a broken prompt file
-    data = load_data(cfg.data, cfg.task)
+    prompts.check_supplied(RUN_PROMPTS)  # fail early on a broken prompt file (edited since the run began)
+    data = data if data is not None else load_data(cfg.data, cfg.task)
     embedder = build_embedder(cfg.store, run_dir / "data" / "embeddings")
     store = VectorStore.open(cfg.store, run_dir, embedder)
     student = build_student(cfg.student, cfg.task, prompt=prompts.get("student") if cfg.student.kind == "causal-lm" else None,
@@ -160,10 +164,14 @@ StepHandler = Callable[[Any, Any, dict[str, Any]], bool]  # (graph, snapshot, co
 
 def execute(cfg: RunConfig, run_dir: Path, *, env: Mapping[str, str], console: Console, resume: bool = False,
             step_handler: StepHandler | None = None, no_cache: bool = False, progress: bool = True,
-            on_step: Callable[..., None] | None = None, prompts_dir: str | None = None) -> dict[str, Any]:
-    """Run (or resume) the graph to the end, or until the step handler says stop. Returns the final state."""
+            on_step: Callable[..., None] | None = None, prompts_dir: str | None = None,
+            data: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Run (or resume) the graph to the end, or until the step handler says stop. Returns the final state.
+
+    `data`: the already loaded splits (the CLI loads them before it creates a run directory)."""
     with run_lock(run_dir), open_deps(cfg, run_dir, env=env, console=console, no_cache=no_cache,
-                                      progress=progress, on_step=on_step, prompts_dir=prompts_dir) as deps:
+                                      progress=progress, on_step=on_step, prompts_dir=prompts_dir,
+                                      data=data) as deps:
         saver = checkpointer(run_dir)
         graph = build_graph(deps, saver, interrupt_after=list(NODES) if step_handler else None)
         config = thread(deps.run_id)

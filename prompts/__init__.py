@@ -20,6 +20,7 @@ and removes anything inside that could close the fence.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,10 @@ import yaml
 PACKAGED_DIR = Path(__file__).parent
 FENCE_OPEN = "<<<DATA"
 FENCE_CLOSE = "DATA>>>"
+RUN_PROMPTS = ("analyst", "generator", "annotator", "judge", "repair", "student")  # what a run renders
+# the fence words in any case and spacing; removed until none is left, so that removing one cannot
+# join its neighbours into a new one ("DATDATA>>>A>>>" -> "DATA>>>")
+_FENCE_LIKE = re.compile(r"<<<\s*DATA|DATA\s*>>>", re.IGNORECASE)
 
 
 class PromptError(Exception):
@@ -38,7 +43,13 @@ class PromptError(Exception):
 
 
 def delimit(value: Any) -> str:
-    text = str(value).replace(FENCE_OPEN, "").replace(FENCE_CLOSE, "")
+    """Fence untrusted text; nothing inside can open or close a fence (prompt injection)."""
+    text = str(value)
+    while True:
+        cleaned = _FENCE_LIKE.sub("", text)
+        if cleaned == text:
+            break
+        text = cleaned
     return f"{FENCE_OPEN}\n{text.strip()}\n{FENCE_CLOSE}"
 
 
@@ -195,6 +206,18 @@ class PromptLibrary:
 
     def source(self, name: str) -> str:
         return "user" if self.user_dir is not None and self.path_of(name).parent == self.user_dir else "packaged"
+
+    def check_supplied(self, names: tuple[str, ...]) -> None:
+        """Fail before a run when a (user) prompt uses a variable distillgraph never supplies.
+
+        What the program supplies is what the packaged prompt of that name declares."""
+        for name in names:
+            tpl = self.get(name)
+            supplied = set(load_prompt_file(PACKAGED_DIR / f"{name}.yaml").variables)
+            extra = sorted(tpl.used_variables() - supplied)
+            if extra:
+                raise PromptError(f"prompt {name}: uses variable(s) {', '.join(extra)} that distillgraph does not "
+                                  f"supply (available: {', '.join(sorted(supplied))}) ({tpl.path})")
 
     def check_all(self) -> list[str]:
         problems = []

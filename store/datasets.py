@@ -5,6 +5,7 @@ Every example gets a stable id (a content hash), so runs and resumes agree on wh
 
 from __future__ import annotations
 
+import codecs
 import json
 import logging
 import random
@@ -18,6 +19,9 @@ from store.schema import BBCConfig, DataConfig, Example, Split, TaskConfig, User
 log = logging.getLogger(__name__)
 
 SPLITS: tuple[Split, ...] = ("pool", "seed", "dev", "test")
+# a text this many times longer than data.max_text_chars is refused rather than cut: cutting away 99% of it
+# hides a wrong text_field or an unsplit file (raise max_text_chars to keep such texts)
+REFUSE_FACTOR = 50
 
 
 # ---------------------------------------------------------------- reading files
@@ -34,6 +38,10 @@ def read_text_file(path: Path, quiet: bool = False) -> str:
 
 
 def _decode(raw: bytes, path: Path) -> str:
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE, codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        raise UserError(f"{path}: is UTF-16/32 text; save it as UTF-8")
+    if raw.startswith(codecs.BOM_UTF8):
+        raw = raw[len(codecs.BOM_UTF8):]
     if b"\x00" in raw[:4096]:
         raise UserError(f"{path}: looks like a binary file, expected text (JSONL/CSV)")
     try:
@@ -138,6 +146,9 @@ def to_examples(
         text = row.get(tf)
         if not isinstance(text, str) or not text.strip():
             raise UserError(f"{source}: row {n}: '{tf}' is empty or not text")
+        if len(text) > REFUSE_FACTOR * cfg.max_text_chars:
+            raise UserError(f"{source}: row {n}: text of {len(text):,} chars, far over data.max_text_chars "
+                            f"({cfg.max_text_chars:,}): wrong data.text_field or an unsplit document?")
         if len(text) > cfg.max_text_chars:
             log.warning("%s: row %d: text of %d chars cut to %d", source, n, len(text), cfg.max_text_chars)
             text = text[: cfg.max_text_chars]

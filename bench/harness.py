@@ -1,0 +1,136 @@
+"""Shared plumbing of the graph benchmarks: configs, a shared embedding cache, one graph run, result files.
+
+Every graph run of a benchmark goes through `graph.runner.new_run_dir` + `graph.runner.execute`, the
+same code path as `distillgraph run`. Two things keep a sweep of a hundred runs affordable on 2 CPU
+cores without changing what is measured:
+
+- all runs read one embedding cache (`runs/bench-cache/embeddings`): the run directory's
+  `data/embeddings` is a symlink to it, so the 1,650 BBC texts of a split are embedded once, not per run;
+- the embedding-probe student embeds its texts without ids, which bypasses that cache; inside
+  `shared_probe_vectors()` it looks them up by content id instead (the BBC ids ARE content ids, so it
+  gets exactly the vectors the index step stored).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import platform
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import numpy as np  # noqa: E402
+import yaml  # noqa: E402
+from rich.console import Console  # noqa: E402
+
+from graph.config import RunConfig, apply_overrides, config_from_dict  # noqa: E402
+from graph.runner import execute, new_run_dir  # noqa: E402
+from store.schema import StoreConfig, content_id  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+CACHE = ROOT / "runs" / "bench-cache"
+EXAMPLE = ROOT / "examples" / "bbc-topic.yaml"
+
+
+def quiet_logs() -> None:
+    """The BBC loader warns about one latin-1 file on every load; a sweep would print it hundreds of times."""
+    logging.getLogger("store.datasets").setLevel(logging.ERROR)
+    for name in ("transformers", "sentence_transformers", "chromadb", "httpx"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def bbc_task() -> dict[str, Any]:
+    """The task section of the shipped BBC example (labels with descriptions, instruction)."""
+    return dict(yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))["task"])
+
+
+def bbc_config(overrides: list[str]) -> RunConfig:
+    """A BBC topic run: defaults of every section except the BBC data source, plus `key=value` overrides."""
+    data: dict[str, Any] = {"task": bbc_task(), "data": {"source": "bbc"}, "budget": {"max_calls": 40}}
+    return config_from_dict(apply_overrides(data, overrides))
+
+
+def embeddings_dir() -> Path:
+    return CACHE / "embeddings"
+
+
+def prewarm_bbc_embeddings(store: StoreConfig | None = None) -> int:
+    """Embed every BBC article (topic-task text) into the shared cache once; returns how many were new."""
+    from store.datasets import bbc_articles
+    from store.embed import build_embedder
+
+    embedder = build_embedder(store or StoreConfig(), embeddings_dir())
+    texts = list(dict.fromkeys(f"{head}\n\n{body}" for _, head, body in bbc_articles()))
+    ids = [content_id(t) for t in texts]
+    assert embedder.cache is not None
+    new = len(embedder.cache.missing(ids))
+    embedder.encode(texts, ids)
+    return new
+
+
+@contextlib.contextmanager
+def shared_probe_vectors() -> Iterator[None]:
+    """Route the embedding probe's encodes through the run's (shared) embedding cache by content id."""
+    from trainer.probe import ProbeStudent
+
+    original = ProbeStudent._embed
+
+    def cached_embed(self: ProbeStudent, texts: list[str]) -> np.ndarray:
+        return np.asarray(self.embedder.encode(list(texts), [content_id(t) for t in texts]))
+
+    ProbeStudent._embed = cached_embed  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        ProbeStudent._embed = original  # type: ignore[method-assign]
+
+
+def run_graph(cfg: RunConfig, *, keep_dir: Path | None = None, env: dict[str, str] | None = None,
+              **execute_kw: Any) -> tuple[dict[str, Any], Path]:
+    """One real graph run in a fresh run directory whose embeddings are the shared cache.
+
+    The run directory is deleted afterwards unless `keep_dir` (its parent) is given.
+    """
+    parent = keep_dir or Path(tempfile.mkdtemp(prefix="dg-bench-"))
+    cfg = cfg.model_copy(deep=True)
+    cfg.run.dir = str(parent)
+    run_dir = new_run_dir(cfg)
+    embeddings_dir().mkdir(parents=True, exist_ok=True)
+    (run_dir / "data" / "embeddings").symlink_to(embeddings_dir(), target_is_directory=True)
+    try:
+        state = execute(cfg, run_dir, env=env or {}, console=Console(quiet=True), progress=False, **execute_kw)
+    finally:
+        if keep_dir is None:
+            shutil.rmtree(parent, ignore_errors=True)
+    return state, run_dir
+
+
+def machine() -> dict[str, Any]:
+    """What the numbers were measured on (the BENCHMARKS.md header reads the same)."""
+    return {"machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, no GPU",
+            "load_average_1m": round(os.getloadavg()[0], 2)}
+
+
+def write_results(name: str, result: dict[str, Any], markdown: str) -> None:
+    """bench/results/NAME.json and NAME.md (a fragment with a `## Title` heading)."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    (RESULTS / f"{name}.md").write_text(markdown.rstrip() + "\n", encoding="utf-8")
+
+
+def mean_std(values: list[float]) -> dict[str, float]:
+    """Mean and sample standard deviation (ddof=1; 0 for a single value)."""
+    arr = np.asarray(values, dtype=np.float64)
+    std = float(arr.std(ddof=1)) if len(arr) > 1 else 0.0
+    return {"mean": round(float(arr.mean()), 4), "std": round(std, 4)}

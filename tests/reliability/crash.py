@@ -1,0 +1,113 @@
+"""SIGKILL-and-resume trials of real `distillgraph` processes against one ControlledStub (tests and bench).
+
+A trial starts `run --run-id`, kills it with SIGKILL at a trigger, resumes it to the end and compares with an
+uninterrupted reference run of the same config: the distilled dataset (ids and labels) and the answers the
+stub served per request key (an answer served twice for a key is an answer paid twice).
+
+Triggers: `request` = when the stub receives its Nth request (the stub stops answering at once, so the
+request was asked but never answered nor billed: a kill in the middle of a teacher batch); `step` = when
+trace.jsonl holds N steps, after `delay` seconds (a kill at a node boundary, or inside the next node).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tests.reliability.harness import ControlledStub, distilled, kill_when, paid_twice, run_cli, start_cli, trace_steps
+
+
+@dataclass
+class Reference:
+    run_dir: Path
+    dataset: list[tuple[str, str]]
+    answered: Counter[str]
+    requests: Counter[str]
+    total_requests: int
+    step_seconds: dict[int, float]  # step -> seconds the node took
+    step_nodes: dict[int, str]
+    lock: dict[str, Any] = field(default_factory=dict)  # what a second process on the same run got
+
+
+@dataclass
+class Trial:
+    name: str
+    trigger: str  # "request" | "step"
+    value: int
+    delay: float = 0.0
+
+
+@dataclass
+class TrialResult:
+    name: str
+    killed: bool
+    killed_in: str  # the node that was running (or "start" before the first step)
+    resumed_rc: int
+    identical: bool
+    paid_twice: int
+    repeated_unanswered: int  # requests asked again because the kill came before their answer
+
+
+def reference_run(stub: ControlledStub, cfg_path: Path, runs: Path, logs: Path, *, check_lock: bool) -> Reference:
+    """The uninterrupted run. With check_lock, its first teacher request is held while a second process
+    tries to resume the same run directory (it must be refused by the lock)."""
+    stub.reset_counts()
+    run_id = "reference"
+    lock: dict[str, Any] = {}
+    gate = threading.Event()
+    if check_lock:
+        stub.on_request = lambda s, body: gate.wait(120) if s.requests == 1 else None
+    first = start_cli(["run", str(cfg_path), "--run-id", run_id], logs, run_id)
+    if check_lock:
+        kill_when_ready = runs / run_id / "config.resolved.yaml"
+        while not kill_when_ready.exists() or stub.requests < 1:
+            if first.popen.poll() is not None:
+                raise RuntimeError(f"reference run ended early: {first.err()[-2000:]}")
+            threading.Event().wait(0.05)
+        second = run_cli(["resume", run_id, "--runs-dir", str(runs)], logs, "second-process")
+        lock = {"rc": second.popen.returncode, "stderr": second.err(), "first_alive": first.popen.poll() is None}
+        gate.set()
+        stub.on_request = None
+    rc = first.wait(600)
+    if rc != 0:
+        raise RuntimeError(f"reference run failed ({rc}): {first.err()[-2000:]}")
+    run_dir = runs / run_id
+    trace = [json.loads(line) for line in (run_dir / "trace.jsonl").read_text().splitlines()]
+    return Reference(run_dir, distilled(run_dir), Counter(stub.answered_keys), Counter(stub.key_counts),
+                     stub.requests, {r["step"]: r["seconds"] for r in trace}, {r["step"]: r["node"] for r in trace},
+                     lock)
+
+
+def crash_trial(stub: ControlledStub, cfg_path: Path, runs: Path, logs: Path, trial: Trial,
+                ref: Reference) -> TrialResult:
+    stub.reset_counts()
+    stub.down = False
+    run_id = f"crash-{trial.name}"
+    run_dir = runs / run_id
+    proc = start_cli(["run", str(cfg_path), "--run-id", run_id], logs, run_id)
+    if trial.trigger == "request":
+
+        def hook(s: ControlledStub, body: dict[str, Any]) -> None:
+            if s.requests == trial.value:
+                s.down = True  # from now on nothing is answered: the dying process gets no more answers
+                proc.kill()
+
+        stub.on_request = hook
+        proc.wait(600)
+        killed = stub.down
+    else:
+        killed = kill_when(proc, lambda: trace_steps(run_dir) >= trial.value, trial.delay)
+    stub.on_request = None
+    stub.down = False
+    done = trace_steps(run_dir)
+    killed_in = ref.step_nodes.get(done + 1, "end") if done else "start"
+    before = Counter(stub.key_counts)
+    resumed = run_cli(["resume", run_id, "--runs-dir", str(runs)], logs, f"{run_id}-resume")
+    identical = resumed.popen.returncode == 0 and distilled(run_dir) == ref.dataset
+    unanswered = sum(n - stub.answered_keys.get(k, 0) for k, n in before.items() if n > stub.answered_keys.get(k, 0))
+    return TrialResult(trial.name, killed, killed_in, resumed.popen.returncode, identical,
+                       paid_twice(stub.answered_keys, ref.answered), unanswered)

@@ -1,0 +1,52 @@
+"""Real processes: a second process on a run directory is refused by the lock; runs killed with SIGKILL
+(mid teacher batch, inside training, at a node boundary) resume to exactly the uninterrupted run's dataset
+without an answer paid twice."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.reliability.crash import Trial, crash_trial, reference_run
+from tests.reliability.harness import ControlledStub, config_dict, write_config
+
+
+@pytest.fixture(scope="module")
+def world(models, data, tmp_path_factory):
+    root = tmp_path_factory.mktemp("crash")
+    with ControlledStub() as stub:
+        # one request at a time: at the Nth request every earlier answer is cached and none is in flight
+        cfg = write_config(root / "crash.yaml", config_dict(stub.base_url, models, data, root / "runs",
+                                                            teacher__max_concurrency=1))
+        ref = reference_run(stub, cfg, root / "runs", root / "logs", check_lock=True)
+        yield stub, cfg, root, ref
+
+
+def test_second_process_on_a_running_run_is_refused_and_the_first_is_not_corrupted(world):
+    _, _, _, ref = world
+    lines = [line for line in ref.lock["stderr"].splitlines() if line.strip()]
+    assert ref.lock["first_alive"], "the first process had ended: the lock was not tested"
+    assert ref.lock["rc"] == 2 and len(lines) == 1, ref.lock
+    assert "in use by another process" in lines[0] and "Traceback" not in ref.lock["stderr"]
+    # the first run went on to the end: every step once, in order, and a dataset
+    assert sorted(ref.step_nodes) == list(range(1, len(ref.step_nodes) + 1))
+    assert ref.step_nodes[len(ref.step_nodes)] == "report" and ref.dataset
+
+
+@pytest.mark.parametrize("trial", [
+    Trial("teacher-batch", "request", 0),  # value set from the reference: inside round 1's annotator batch
+    Trial("training", "step", 2),  # delay set from the reference: inside the first trainer
+    Trial("boundary", "step", 5),
+], ids=lambda t: t.name)
+def test_killed_run_resumes_to_the_same_dataset_paying_nothing_twice(world, trial):
+    stub, cfg, root, ref = world
+    if trial.trigger == "request":
+        trial.value = int(ref.total_requests * 0.8)
+    elif trial.name == "training":
+        trial.delay = ref.step_seconds[3] * 0.5
+    result = crash_trial(stub, cfg, root / "runs", root / "logs", trial, ref)
+    assert result.killed, "the run ended before the kill"
+    assert result.resumed_rc == 0
+    assert result.identical, f"{result}: the resumed run distilled another dataset"
+    assert result.paid_twice == 0, result
+    if trial.name == "training":
+        assert result.killed_in == "trainer", result
