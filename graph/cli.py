@@ -107,9 +107,21 @@ def plan(config: Path, set_: list[str] = SetOpt) -> None:
 # ---------------------------------------------------------------- run / resume / fork
 
 
-def _print_step(name: str, step: int, round_: int, summary: dict[str, Any]) -> None:
-    short = {k: v for k, v in summary.items() if not isinstance(v, dict | list)}
-    console.print(f"[dim]step {step}[/] [bold]{name}[/] round {round_}: {short}", highlight=False)
+def _print_step(name: str, step: int, round_: int, summary: dict[str, Any], ledger: dict[str, Any]) -> None:
+    """One progress line per node: round, budget spent of the cap, and what the node did."""
+    spent = ledger.get("spent", {})
+    budget = f"{spent.get('calls', 0)} calls, {spent.get('tokens', 0):,} tokens"
+    if spent.get("usd"):
+        budget += f", ${spent['usd']:.4f}"
+    budget += f" ({100 * ledger.get('fraction_spent', 0):.0f}% of budget)"
+    parts = []
+    for k, v in summary.items():
+        if k == "dev" and isinstance(v, dict):
+            parts += [f"dev {m}={x:.3f}" for m, x in v.items() if isinstance(x, float)]
+        elif not isinstance(v, dict | list):
+            parts.append(f"{k}={v}")
+    console.print(f"[dim]step {step:>3}[/] [bold]{name:<9}[/] round {round_} | {budget} | " + " ".join(parts),
+                  highlight=False)
 
 
 def _step_handler(graph: Any, snap: Any, config: dict[str, Any]) -> bool:

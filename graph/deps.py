@@ -28,7 +28,7 @@ class Deps:
     ledger: Any           # agents.budget.BudgetLedger
     trace: TraceWriter
     write_report: Callable[[Any], Path]
-    on_step: Callable[[str, int, int, dict[str, Any]], None] = lambda *a: None
+    on_step: Callable[[str, int, int, dict[str, Any], dict[str, Any]], None] = lambda *a: None
     trace_prompts: bool = True
     est_tokens_per_call: int = 0
     current_node: str = ""

@@ -62,7 +62,7 @@ def make_nodes(deps: Deps) -> dict[str, NodeFn]:
             summary["seconds"] = round(time.time() - t0, 3)
             deps.node_seconds[name] = deps.node_seconds.get(name, 0.0) + summary["seconds"]
             deps.trace.end(update["ledger"], summary, sorted(update))
-            deps.on_step(name, step, update.get("round", rnd), summary)
+            deps.on_step(name, step, update.get("round", rnd), summary, update["ledger"])
             return update
 
         run.__name__ = name
