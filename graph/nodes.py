@@ -28,7 +28,7 @@ from agents.teacher import TeacherRequest, TeacherResult
 from graph.deps import Deps
 from graph.routing import stop_reason
 from graph.state import DistillState, labelled_ids
-from store.index import add_samples, build_index, vectors_for
+from store.index import add_samples, build_index
 from store.schema import Example, UserError
 from trainer.selection import select_diverse
 
@@ -46,10 +46,12 @@ def make_nodes(deps: Deps) -> dict[str, NodeFn]:
     def _node(name: str, fn: Callable[[DistillState], dict[str, Any]]) -> NodeFn:
         def run(state: DistillState) -> dict[str, Any]:
             deps.ledger.restore(state.get("ledger") or {})  # a resumed node continues the checkpointed count
-            # clusters of synthetic examples live in the state (a resumed process has no memory of them)
+            # clusters and texts of synthetic examples live in the state (a resumed process has no memory of them)
             for item in [*state.get("dataset", []), *state.get("candidates", [])]:
                 if item.id not in deps.examples:
                     deps.assignments()[item.id] = item.cluster
+                    if item.text:
+                        synthetic_texts[item.id] = item.text
             step = state.get("step", 0) + 1
             rnd = state.get("round", 0)
             deps.trace.begin(name, step, rnd, deps.ledger.to_dict())
@@ -85,17 +87,11 @@ def make_nodes(deps: Deps) -> dict[str, NodeFn]:
             )
         return results
 
-    def text_of(ex_id: str, state: DistillState) -> str:
+    synthetic_texts: dict[str, str] = {}
+
+    def text_of(ex_id: str) -> str:
         ex = deps.examples.get(ex_id)
-        if ex is not None:
-            return ex.text
-        for a in state.get("dataset", []):
-            if a.id == ex_id and a.text:
-                return a.text
-        for c in state.get("candidates", []):
-            if c.id == ex_id and c.text:
-                return c.text
-        raise KeyError(ex_id)
+        return ex.text if ex is not None else synthetic_texts[ex_id]
 
     def targets(state: DistillState) -> dict[str, str]:
         """id -> target of everything labelled that may serve as a demonstration or training item."""
@@ -132,7 +128,7 @@ def make_nodes(deps: Deps) -> dict[str, NodeFn]:
     def annotate(cands: list[Candidate], state: DistillState, node: str) -> tuple[list[Annotation], list[dict[str, Any]]]:
         if not cands:
             return [], []
-        texts = [c.text if c.text else text_of(c.id, state) for c in cands]
+        texts = [c.text if c.text else text_of(c.id) for c in cands]
         vecs = deps.vectors([c.id for c in cands], texts)
         jobs = [AnnotationJob(c, t, demonstrations(t, vecs[i], state, c.id)) for i, (c, t) in enumerate(zip(cands, texts, strict=True))]
         results = ask(annotation_requests(jobs, task=task, prompts=deps.prompts, votes=votes, node=node))
@@ -226,12 +222,12 @@ def make_nodes(deps: Deps) -> dict[str, NodeFn]:
         items = [TrainItem(id=e.id, text=e.text, target=e.target or "", cluster=cluster_of(e.id))
                  for e in deps.data["seed"] if e.target is not None]
         for a in state.get("dataset", []):
-            items.append(TrainItem(id=a.id, text=text_of(a.id, state), target=a.target,
+            items.append(TrainItem(id=a.id, text=text_of(a.id), target=a.target,
                                    rationale=a.rationale or None, cluster=a.cluster))
         return items
 
     def evaluate(ids: list[str], gold: list[str], split: str, round_: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        texts = [text_of(i, {}) for i in ids]
+        texts = [text_of(i) for i in ids]
         preds = deps.student.predict(ids, texts)
         clusters = [cluster_of(i) for i in ids]
         metrics = deps.metrics(gold, [p.prediction for p in preds], clusters)
@@ -245,7 +241,7 @@ def make_nodes(deps: Deps) -> dict[str, NodeFn]:
     def judge_dev(rows: list[dict[str, Any]], rnd: int) -> float | None:
         """Mean teacher-as-judge score (1..5) of the student's dev outputs (paid under `judge`)."""
         ids = [r["id"] for r in rows]
-        reqs = judge_requests(ids, [text_of(i, {}) for i in ids], [r["pred"] or "" for r in rows],
+        reqs = judge_requests(ids, [text_of(i) for i in ids], [r["pred"] or "" for r in rows],
                               instruction=task.instruction, rubric=task.rubric, prompts=deps.prompts, round_=rnd)
         scores = [r.parsed.score for r in ask(reqs) if r.ok and r.parsed is not None]
         return round(sum(scores) / len(scores), 3) if scores else None
@@ -309,7 +305,7 @@ def make_nodes(deps: Deps) -> dict[str, NodeFn]:
         rows = read_predictions(prev, "dev")
         ids = [r["id"] for r in rows]
         flags = deps.correct_flags(rows)
-        stats = A.error_stats(ids, [text_of(i, state) for i in ids], [r["gold"] for r in rows],
+        stats = A.error_stats(ids, [text_of(i) for i in ids], [r["gold"] for r in rows],
                               [r["pred"] for r in rows], [r["cluster"] for r in rows], flags)
         names = deps.cluster_names()
         weaknesses = []
@@ -371,7 +367,7 @@ def make_nodes(deps: Deps) -> dict[str, NodeFn]:
     # ------------------------------------------------------------------ generator
 
     def score_pool(ids: list[str], state: DistillState, rnd: int) -> np.ndarray:
-        texts = [text_of(i, state) for i in ids]
+        texts = [text_of(i) for i in ids]
         method = deps.scoring_method()
         if method == "judge":
             preds = deps.student.predict(ids, texts)
@@ -455,8 +451,8 @@ def make_nodes(deps: Deps) -> dict[str, NodeFn]:
                 continue
             labelled_c = [i for i in known if cluster_of(i) == p.cluster]
             reps = [r for r in deps.clustering().representatives.get(p.cluster, []) if r in known] + labelled_c
-            examples = [{"text": text_of(i, state), "target": known[i]} for i in list(dict.fromkeys(reps))[:4]]
-            errors = [{"text": text_of(r["id"], state), "target": r["gold"], "predicted": r["pred"] or "(unparseable)"}
+            examples = [{"text": text_of(i), "target": known[i]} for i in list(dict.fromkeys(reps))[:4]]
+            errors = [{"text": text_of(r["id"]), "target": r["gold"], "predicted": r["pred"] or "(unparseable)"}
                       for r in wrong if r["cluster"] == p.cluster][:3]
             jobs.append(SynthJob(cluster=p.cluster, cluster_name=p.name, n=p.synthesize,
                                  weakness=plan.weakness_focus.get(p.cluster, ""), examples=examples, errors=errors))

@@ -31,8 +31,14 @@ class ClassifierStudent(LoraStudent):
         super().__init__(cfg, task, model, tokenizer, progress)
 
     def _lora_config(self) -> LoraConfig:
-        heads = [name for name, _ in self.base.named_children() if name in SEQ_CLS_HEAD_NAMES]
-        return LoraConfig(task_type=TaskType.SEQ_CLS, modules_to_save=heads, **self._lora_kwargs())
+        """LoRA on attention; the head and the encoder's [CLS] pooler (if any) are trained fully.
+
+        Sentence-transformer encoders such as MiniLM were trained with mean pooling, so their [CLS]
+        pooler is a poor start; training it too lifted BBC accuracy from 0.922 to 0.940 (bench.student).
+        """
+        trained = [name for name, _ in self.base.named_children() if name in SEQ_CLS_HEAD_NAMES]
+        trained += [name for name, _ in self.base.named_modules() if name.rsplit(".", 1)[-1] == "pooler"]
+        return LoraConfig(task_type=TaskType.SEQ_CLS, modules_to_save=trained, **self._lora_kwargs())
 
     def _tokenize(self, texts: list[str]) -> list[Row]:
         enc = self.tokenizer(texts, truncation=True, max_length=self.cfg.max_length)

@@ -4,7 +4,8 @@ A trial starts `run --run-id`, kills it with SIGKILL at a trigger, resumes it to
 uninterrupted reference run of the same config: the distilled dataset (ids and labels) and the answers the
 stub served per request key (an answer served twice for a key is an answer paid twice).
 
-Triggers: `request` = when the stub receives its Nth request (the stub stops answering at once, so the
+Triggers: `created` = `delay` s after the run directory appears (models loading, first node);
+`request` = when the stub receives its Nth request (the stub stops answering at once, so the
 request was asked but never answered nor billed: a kill in the middle of a teacher batch); `step` = when
 trace.jsonl holds N steps, after `delay` seconds (a kill at a node boundary, or inside the next node).
 """
@@ -18,7 +19,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.reliability.harness import ControlledStub, distilled, kill_when, paid_twice, run_cli, start_cli, trace_steps
+from tests.reliability.harness import (
+    ControlledStub,
+    distilled,
+    kill_when,
+    paid_twice,
+    run_cli,
+    start_cli,
+    trace_steps,
+)
 
 
 @dataclass
@@ -36,7 +45,7 @@ class Reference:
 @dataclass
 class Trial:
     name: str
-    trigger: str  # "request" | "step"
+    trigger: str  # "request" | "created" | "step"
     value: int
     delay: float = 0.0
 
@@ -99,6 +108,8 @@ def crash_trial(stub: ControlledStub, cfg_path: Path, runs: Path, logs: Path, tr
         stub.on_request = hook
         proc.wait(600)
         killed = stub.down
+    elif trial.trigger == "created":  # the run directory exists: loading models, indexing
+        killed = kill_when(proc, lambda: (run_dir / "config.resolved.yaml").exists(), trial.delay)
     else:
         killed = kill_when(proc, lambda: trace_steps(run_dir) >= trial.value, trial.delay)
     stub.on_request = None

@@ -29,7 +29,7 @@ from typing import Any
 
 import yaml
 
-from tests.graph.conftest import LABELS, WORDS, _texts, teacher_responder
+from tests.graph.conftest import LABELS, _texts, teacher_responder
 from tests.stub_server import Faults, StubServer, _make_handler, request_key
 
 REPO = Path(__file__).resolve().parents[2]

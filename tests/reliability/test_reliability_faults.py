@@ -85,3 +85,32 @@ def test_off_label_answers_never_enter_the_dataset(models, data, tmp_path):
     answers = [e for e in boot["events"] if e["kind"] == "teacher"]
     assert answers and all(e["parsed"] is None and "label" in e["error"] for e in answers)
     assert stub.answered == 2 * len(answers)  # each was asked once and repaired once, then refused
+
+
+def test_a_timed_out_request_is_charged_and_its_replay_charges_the_same(tmp_path):
+    """The provider may bill a request the client gave up on: it counts against the caps, and a resumed run
+    replaying the cached answer charges exactly what the original run did."""
+    from agents.budget import BudgetLedger
+    from agents.cache import AnswerCache
+    from agents.config import BudgetConfig, TeacherConfig
+    from agents.teacher import build_teacher
+    from prompts import PromptLibrary
+    from tests.teacher.teacher_rig import label_requests
+
+    cfg = TeacherConfig(model="stub", timeout=0.4, max_tokens=50, backoff_base=0.01, max_retries=2)
+    spent = []
+    with ControlledStub(faults=Faults(script=["slow", "429"], slow_seconds=0.8)) as stub:
+        for _ in range(2):  # the second pass replays from the cache
+            ledger = BudgetLedger(BudgetConfig(max_calls=10))
+            with AnswerCache(tmp_path / "cache.sqlite") as cache:
+                teacher = build_teacher(cfg.model_copy(update={"base_url": stub.base_url}), ledger, cache,
+                                        env={}, prompts=PromptLibrary())
+                result = teacher.ask(label_requests(1)[0])
+                teacher.close()
+            assert result.ok
+            spent.append(ledger.to_dict()["spent"])
+        time.sleep(0.5)
+    assert stub.chat_requests == 3 and stub.answered == 2  # slow (answered late), 429, answer
+    assert spent[0]["calls"] == 2, "the timed-out request was not charged (the 429 is not billed)"
+    assert spent[0]["tokens"] >= 50 + stub.prompt_tokens // 2
+    assert spent[1] == spent[0], "the replay charged differently from the original"

@@ -35,6 +35,7 @@ def test_fit_changes_lora_and_head_but_not_base(task, bert_tokenizer, tmp_path):
     lora_after, _ = lora_and_base(student)
     assert any(k.endswith("lora_A.default.weight") for k in lora_after)
     assert any("classifier.modules_to_save" in k for k in lora_after)
+    assert any("pooler.modules_to_save" in k for k in lora_after)
     assert all(
         not torch.equal(lora_before[k], lora_after[k])
         for k in lora_after

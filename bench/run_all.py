@@ -1,0 +1,79 @@
+"""`make bench`: every benchmark module in its own process, then BENCHMARKS.md from the fragments.
+
+The default fits in about 15 minutes on 2 CPU cores: heavy modules run with their quick settings and
+the LoRA student benchmark (~5 minutes alone) is left out, its last fragment kept. `--full` runs every
+module with its full settings (about an hour and a half).
+
+    .venv/bin/python -m bench.run_all [--full] [--with-student] [--only NAME ...] [--skip NAME ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+
+from bench.harness import RESULTS, ROOT
+
+# name -> (default arguments, --full arguments); index runs before system, which reads its result
+STEPS: dict[str, tuple[list[str], list[str]]] = {
+    "index": (["--quick", "--repeats", "1"], []),
+    "teacher": (["--quick"], []),
+    "student": ([], []),
+    "sample_efficiency": ([], ["--lora", "--lora-seeds", "2", "--lora-policies", "random", "uncertainty",
+                               "baldistill", "distillgraph"]),
+    "distill_local": ([], ["--full"]),
+    "system": ([], ["--full"]),
+}
+OPTIONAL = ("student",)
+
+
+def selected(args: argparse.Namespace) -> list[str]:
+    names = list(args.only or STEPS)
+    if not (args.full or args.with_student or args.only):
+        names = [n for n in names if n not in OPTIONAL]
+    return [n for n in names if n not in (args.skip or [])]
+
+
+@dataclass
+class Step:
+    name: str
+    args: list[str]
+    seconds: float
+    returncode: int
+
+
+def run_step(name: str, full: bool) -> Step:
+    quick, full_args = STEPS[name]
+    cmd = [sys.executable, "-m", f"bench.{name}", *(full_args if full else quick)]
+    print(f"\n=== {' '.join(cmd[1:])}", flush=True)
+    start = time.perf_counter()
+    rc = subprocess.call(cmd, cwd=ROOT, env=os.environ | {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"})
+    return Step(name, cmd[3:], round(time.perf_counter() - start, 1), rc)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--full", action="store_true", help="every module with its full settings")
+    parser.add_argument("--with-student", action="store_true", help="also the LoRA student benchmark (~5 min)")
+    parser.add_argument("--only", nargs="+", choices=list(STEPS))
+    parser.add_argument("--skip", nargs="+", choices=list(STEPS))
+    args = parser.parse_args()
+    steps = [run_step(name, args.full) for name in selected(args)]
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "run_all.json").write_text(json.dumps({"full": args.full, "steps": [asdict(s) for s in steps]}, indent=2) + "\n")
+    subprocess.call([sys.executable, "-m", "bench.report"], cwd=ROOT)
+    print("\n| benchmark | seconds | exit |\n|---|---:|---:|")
+    for s in steps:
+        print(f"| {s.name} | {s.seconds} | {s.returncode} |")
+    print(f"| total | {sum(s.seconds for s in steps):.0f} | |")
+    if any(s.returncode for s in steps):
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
