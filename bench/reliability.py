@@ -42,7 +42,7 @@ from tests.stub_server import Faults  # noqa: E402
 RESULTS = Path(__file__).parent / "results"
 FAULTS = Faults(rate_429=0.20, rate_500=0.10, rate_slow=0.05, rate_malformed=0.025, rate_off_schema=0.025,
                 retry_after=0.05, slow_seconds=1.2)
-BBC_LABELS = {"business": "", "entertainment": "", "politics": "", "sport": "", "tech": ""}
+BBC_LABELS = {"business": "", "entertainment": "", "politics": "", "sports": "", "tech": ""}
 
 
 # ---------------------------------------------------------------- 1. faulty teacher

@@ -147,3 +147,16 @@ def test_route_after_trainer(make_config, stub):
     assert route_after_trainer(base, cfg.loop, "macro_f1") == "analyst"
     assert route_after_trainer({**base, "ledger": {"exhausted": True}}, cfg.loop, "macro_f1") == "report"
     assert stop_reason({**base, "round": 3}, cfg.loop, "macro_f1").startswith("reached loop.max_rounds")
+
+
+def test_langgraph_json_points_at_a_graph_factory():
+    import importlib.util
+
+    root = Path(__file__).resolve().parents[2]
+    spec = json.loads((root / "langgraph.json").read_text())
+    path, attr = spec["graphs"]["distillgraph"].split(":")
+    mod_spec = importlib.util.spec_from_file_location("studio_entry", root / path)
+    mod = importlib.util.module_from_spec(mod_spec)
+    mod_spec.loader.exec_module(mod)
+    assert callable(getattr(mod, attr))
+    assert (root / spec["env"]["DISTILLGRAPH_CONFIG"]).exists()
