@@ -15,7 +15,7 @@ import numpy as np
 from sklearn.dummy import DummyClassifier
 from sklearn.linear_model import LogisticRegression
 
-from store.schema import TaskConfig, UserError
+from store.schema import TaskConfig, UserError, content_id
 from trainer.base import Prediction, Student, TrainItem
 from trainer.config import StudentConfig
 from trainer.selection import entropy, margin_score
@@ -42,7 +42,9 @@ class ProbeStudent(Student):
     def _embed(self, texts: list[str]) -> np.ndarray:
         missing = list(dict.fromkeys(t for t in texts if t not in self._vectors))
         if missing:
-            for text, vec in zip(missing, np.asarray(self.embedder.encode(missing)), strict=True):
+            # keyed by content hash: with an on-disk cache (the run's), a text is embedded once per run dir
+            keys = [content_id(t, prefix="probe-") for t in missing]
+            for text, vec in zip(missing, np.asarray(self.embedder.encode(missing, keys)), strict=True):
                 self._vectors[text] = vec
         return np.stack([self._vectors[t] for t in texts])
 
