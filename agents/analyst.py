@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from agents.records import ClusterPlan, Weakness
 from agents.schemas import WeaknessReport
@@ -41,7 +41,8 @@ def error_stats(
     by_label: dict[str, list[bool]] = defaultdict(list)
     by_cluster: dict[int, list[bool]] = defaultdict(list)
     confusions: Counter[tuple[str, str]] = Counter()
-    correct, wrong = [], []
+    correct: list[dict[str, Any]] = []
+    wrong: list[dict[str, Any]] = []
     for i, ok in enumerate(flags):
         by_label[gold[i]].append(ok)
         by_cluster[clusters[i]].append(ok)
@@ -117,7 +118,7 @@ def allocate(
     spill = 0
     for c in sorted(natural):
         q, avail = quotas[c], available.get(c, 0)
-        kind = "head" if avail >= tail_factor * max(q, 1) else "tail"
+        kind: Literal["head", "tail"] = "head" if avail >= tail_factor * max(q, 1) else "tail"
         reason = [f"stage {stage}/{stages}: balanced share {balanced[c]:.2f}", f"error {errors.get(c, 0.0):.2f} -> share {shares[c]:.2f}"]
         if synthesis == "only" and synth_ok:
             sel, syn = 0, q

@@ -10,7 +10,6 @@ import functools
 import json
 import os
 import shutil
-import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -435,4 +434,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

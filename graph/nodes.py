@@ -23,7 +23,7 @@ from agents.annotator import AnnotationJob, annotation_requests, collect
 from agents.generator import SynthJob, candidates_from_answers, synth_requests
 from agents.judge import informativeness, judge_requests
 from agents.records import Annotation, Candidate, Plan, RoundMetrics
-from agents.schemas import WeaknessReport
+from agents.schemas import JudgeAnswer, WeaknessReport
 from agents.teacher import TeacherRequest, TeacherResult
 from graph.deps import Deps
 from graph.routing import stop_reason
@@ -47,7 +47,8 @@ def make_nodes(deps: Deps) -> dict[str, NodeFn]:
         def run(state: DistillState) -> dict[str, Any]:
             deps.ledger.restore(state.get("ledger") or {})  # a resumed node continues the checkpointed count
             # clusters and texts of synthetic examples live in the state (a resumed process has no memory of them)
-            for item in [*state.get("dataset", []), *state.get("candidates", [])]:
+            items: list[Annotation | Candidate] = [*state.get("dataset", []), *state.get("candidates", [])]
+            for item in items:
                 if item.id not in deps.examples:
                     deps.assignments()[item.id] = item.cluster
                     if item.text:
@@ -183,8 +184,8 @@ def make_nodes(deps: Deps) -> dict[str, NodeFn]:
                     if by_c[c] and len(picked) < n:
                         picked.append(by_c[c].pop(rng.randrange(len(by_c[c]))))
             cands = [Candidate(id=i, cluster=cluster_of(i), source="dev-bootstrap", round=0) for i in picked]
-            anns, _ = annotate(cands, state, "bootstrap")
-            dev_labels = {a.id: a.target for a in anns}
+            dev_anns, _ = annotate(cands, state, "bootstrap")
+            dev_labels = {a.id: a.target for a in dev_anns}
             dev_ids = list(dev_labels)
             deps.trace.decision("dev carved from pool", n=len(dev_ids), paid=True)
             if not dev_ids:
@@ -243,7 +244,7 @@ def make_nodes(deps: Deps) -> dict[str, NodeFn]:
         ids = [r["id"] for r in rows]
         reqs = judge_requests(ids, [text_of(i) for i in ids], [r["pred"] or "" for r in rows],
                               instruction=task.instruction, rubric=task.rubric, prompts=deps.prompts, round_=rnd)
-        scores = [r.parsed.score for r in ask(reqs) if r.ok and r.parsed is not None]
+        scores = [r.parsed.score for r in ask(reqs) if r.ok and isinstance(r.parsed, JudgeAnswer)]
         return round(sum(scores) / len(scores), 3) if scores else None
 
     def trainer(state: DistillState) -> dict[str, Any]:
@@ -264,7 +265,7 @@ def make_nodes(deps: Deps) -> dict[str, NodeFn]:
         if deps.data["test"]:
             t_ids = [e.id for e in deps.data["test"]]
             test, _ = evaluate(t_ids, [e.target or "" for e in deps.data["test"]], "test", rnd)
-        by_source = Counter(a.source for a in state.get("dataset", []))
+        by_source: Counter[str] = Counter(a.source for a in state.get("dataset", []))
         if deps.data["seed"]:
             by_source["seed"] = len(deps.data["seed"])
         ledger = deps.ledger.to_dict()
@@ -348,7 +349,7 @@ def make_nodes(deps: Deps) -> dict[str, NodeFn]:
             stages=loop.rounds, error_boost=loop.error_boost if policy == "distillgraph" else 0.0,
             tail_factor=loop.tail_factor, synthesis=loop.synthesis if policy == "distillgraph" else "off",
             can_synthesize=can_synth, weakness_clusters=weak_clusters, names=names)
-        focus = {}
+        focus: dict[int, str] = {}
         for w in weaknesses:
             for c in w.clusters:
                 focus.setdefault(c, w.description)
@@ -430,7 +431,8 @@ def make_nodes(deps: Deps) -> dict[str, NodeFn]:
     def generator(state: DistillState) -> dict[str, Any]:
         ensure_student(state)
         rnd = state["round"]
-        plan: Plan = state["plan"]
+        plan = state["plan"]
+        assert plan is not None, "the generator runs after the analyst"
         rng = random.Random(cfg.run.seed * 1000 + rnd)
         unl = unlabelled_pool(state)
         by_c: dict[int, list[str]] = defaultdict(list)
