@@ -213,8 +213,11 @@ class BudgetLedger:
             }
 
     def _fraction_unlocked(self) -> float:
-        caps = [(self.spent.calls, self.cfg.max_calls), (self.spent.tokens, self.cfg.max_tokens)]
-        caps.append((self.spent.usd, self.cfg.max_usd))
+        caps: list[tuple[float, float | None]] = [
+            (self.spent.calls, self.cfg.max_calls),
+            (self.spent.tokens, self.cfg.max_tokens),
+            (self.spent.usd, self.cfg.max_usd),
+        ]
         return min(1.0, max(used / cap for used, cap in caps if cap is not None))
 
     def restore(self, state: dict) -> None:

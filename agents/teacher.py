@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError
 
 from agents.budget import Amount, BudgetLedger, Reservation, estimate_prompt_tokens
 from agents.cache import AnswerCache, cache_key
@@ -631,9 +631,9 @@ class Teacher(BaseTeacher):
         return ChatOpenAI(
             model=self.model,
             base_url=self.base_url,
-            api_key=self._api_key,
+            api_key=SecretStr(self._api_key),
             temperature=temperature,
-            max_tokens=self.cfg.max_tokens,
+            max_tokens=self.cfg.max_tokens,  # type: ignore[call-arg]  # an alias of max_completion_tokens
             timeout=self.cfg.timeout,
             max_retries=0,
             extra_body={"max_tokens": self.cfg.max_tokens} if send_max_tokens else None,

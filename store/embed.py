@@ -201,7 +201,10 @@ class Embedder:
 
     @property
     def dim(self) -> int:
-        return int(self.model.get_embedding_dimension())
+        dim = self.model.get_embedding_dimension()
+        if dim is None:
+            raise UserError(f"{self.model_key}: the embedding model does not report its dimension")
+        return int(dim)
 
     def _encode_batch(self, texts: list[str]) -> np.ndarray:
         vectors = self.model.encode(

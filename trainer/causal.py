@@ -134,7 +134,7 @@ class CausalLMStudent(LoraStudent):
                 rows = [{"input_ids": prompts[i], "attention_mask": [1] * len(prompts[i])} for i in idx]
                 batch = {k: v.to(self.device) for k, v in pad_batch(rows, self.pad_id, side="left").items()}
                 with autocast(self.device, self.bf16):
-                    out = self.model.generate(**batch, generation_config=gen_cfg)
+                    out = self.model.generate(**batch, generation_config=gen_cfg)  # type: ignore[operator]
                 new = out.sequences[:, batch["input_ids"].shape[1] :].cpu()
                 step_entropy = token_entropy(torch.stack(out.logits, dim=1))
                 valid = _until_eos(new, eos)

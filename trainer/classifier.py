@@ -24,9 +24,10 @@ class ClassifierStudent(LoraStudent):
     ):
         if task.type != "classification":
             raise UserError("student.kind: 'classifier' needs a classification task (use causal-lm)")
-        if model.config.num_labels != len(task.labels):
+        n_out = model.config.num_labels  # type: ignore[union-attr]
+        if n_out != len(task.labels):
             raise UserError(
-                f"student: model has {model.config.num_labels} outputs, task has {len(task.labels)} labels"
+                f"student: model has {n_out} outputs, task has {len(task.labels)} labels"
             )
         super().__init__(cfg, task, model, tokenizer, progress)
 

@@ -21,7 +21,7 @@ def evaluate_student(student: Student, items: list[TrainItem]) -> dict:
     preds = student.predict([it.id for it in items], [it.text for it in items])
     gold = [it.target for it in items]
     clusters = [it.cluster for it in items]
-    by_cluster = None if any(c is None for c in clusters) else clusters
+    by_cluster = None if any(c is None for c in clusters) else [int(c) for c in clusters if c is not None]
     hyps = [p.prediction for p in preds]
     if student.task.type == "classification":
         metrics = classification_metrics(gold, hyps, student.labels, by_cluster)

@@ -89,7 +89,7 @@ class LoraStudent(Student):
         )
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
-        self.model.save_pretrained(out_dir)
+        self.model.save_pretrained(out_dir)  # type: ignore[operator]  # a PeftModel here
         self._write_meta(out_dir, round, stats)
         return stats
 

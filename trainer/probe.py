@@ -24,7 +24,7 @@ PROBE_FILE = "probe.joblib"
 
 
 class TextEmbedder(Protocol):
-    def encode(self, texts: list[str]) -> np.ndarray: ...
+    def encode(self, texts: list[str], ids: list[str] | None = None) -> np.ndarray: ...
 
 
 class ProbeStudent(Student):

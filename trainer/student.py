@@ -93,5 +93,6 @@ def build_student(
     if model is None:
         model, tokenizer = load_pretrained(cfg, task)
     if cfg.kind == "causal-lm":
+        assert prompt is not None  # checked above
         return CausalLMStudent(cfg, task, model, tokenizer, prompt, progress=progress)
     return ClassifierStudent(cfg, task, model, tokenizer, progress=progress)
