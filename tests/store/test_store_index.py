@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from store_corpus import make_examples, topic_text
+from tests.store.store_corpus import make_examples, topic_text
 
 import store.index as index_mod
 from store.cluster import Clustering

@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 import pytest
-from conftest import TEXTS, items_for
+from tests.trainer.conftest import TEXTS, items_for
 
 from trainer.config import StudentConfig
 from trainer.student import build_student

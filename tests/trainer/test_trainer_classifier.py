@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import TEXTS, items_for, small_cfg, tiny_bert
+from tests.trainer.conftest import TEXTS, items_for, small_cfg, tiny_bert
 
 from store.schema import UserError
 from trainer.fit import run_round

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from conftest import TEXTS, items_for, small_cfg, tiny_llama
+from tests.trainer.conftest import TEXTS, items_for, small_cfg, tiny_llama
 
 from store.schema import TaskConfig, UserError
 from trainer.causal import IGNORE

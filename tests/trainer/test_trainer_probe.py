@@ -1,6 +1,6 @@
 import numpy as np
 import pytest
-from conftest import TEXTS, items_for
+from tests.trainer.conftest import TEXTS, items_for
 
 from store.embed import HashEmbedder
 from store.schema import UserError

@@ -2,7 +2,7 @@ import json
 
 import pytest
 import torch
-from conftest import TEXTS, items_for, small_cfg, tiny_bert
+from tests.trainer.conftest import TEXTS, items_for, small_cfg, tiny_bert
 
 from trainer.config import StudentConfig
 from trainer.fit import run_round
