@@ -181,16 +181,18 @@ def _execute(cfg: Any, run_dir: Path, *, resume: bool, step: bool, no_cache: boo
 
 
 def _summary(state: dict[str, Any], cfg: Any) -> None:
+    """The learning curve: the dev metric, the worst cluster and the test metric per round."""
     hist = state.get("history", [])
     if not hist:
         return
-    t = Table(title="Learning curve")
-    cols = list(hist[-1].dev)
-    for c in ["round", "train", "calls spent", *[f"dev {c}" for c in cols], *[f"test {c}" for c in hist[-1].test]]:
+    metric = cfg.dev_metric
+    t = Table(title=f"Learning curve ({metric})")
+    for c in ("round", "train", "calls", f"dev {metric}", "dev worst cluster", f"test {metric}"):
         t.add_column(c, justify="right")
+    fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
     for m in hist:
-        t.add_row(str(m.round), str(m.train_size), f"{m.budget_spent.get('calls', 0):.0f}",
-                  *[f"{m.dev.get(c, 0):.3f}" for c in cols], *[f"{m.test.get(c, 0):.3f}" for c in m.test])
+        t.add_row(str(m.round), str(m.train_size), f"{m.budget_spent.get('calls', 0):.0f}", fmt(m.dev.get(metric)),
+                  fmt(m.worst_cluster), fmt(m.test.get(metric)))
     console.print(t)
     if state.get("report"):
         console.print(f"stopped: {state.get('stop_reason') or '-'}; report in {state['report']}")
