@@ -9,10 +9,11 @@
 3. Inference time per example: the teacher (one annotation call) against the students (embedding
    probe; MiniLM LoRA classifier).
 
-    .venv/bin/python -m bench.distill_local [--sample 10] [--budgets 6000] [--full]
+    .venv/bin/python -m bench.distill_local [--sample 5] [--budgets 8000] [--rounds 1] [--full]
 
-`--full`: 30 test texts for the teacher's accuracy, token budgets 6,000 and 15,000 and the LoRA
-classifier student instead of the embedding probe.
+Defaults (about 5 minutes on an idle 2-core machine): 5 test texts, one round at 8,000 tokens (an
+analyst call costs ~1,800 tokens, a label call ~950 with three demonstrations). `--full`: 30 test
+texts, budgets 8,000 and 20,000 over two rounds, and the LoRA classifier student instead of the probe.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ def local_config(overrides: list[str]) -> RunConfig:
     """The shipped demo's teacher settings (examples/bbc-topic.yaml) with a few gold seeds per topic."""
     return bbc_config([
         "teacher.provider=local", "teacher.max_tokens=160", "teacher.temperature=0", "teacher.max_concurrency=2",
+        "teacher.timeout=300",
         "teacher.demonstrations=3", f"data.bbc.seed_per_label={SEED_PER_LABEL}", *overrides,
     ])
 
@@ -117,17 +119,17 @@ def teacher_accuracy(n: int, k_values: tuple[int, ...]) -> list[dict[str, Any]]:
                     "concurrency": cfg.teacher.max_concurrency,
                 })
                 print(f"teacher, {k} demonstrations: {correct}/{len(sample)} correct, "
-                      f"{wall / len(sample):.1f} s/example", flush=True)
+                      f"{wall / len(sample):.1f} s/example, {rows[-1]['tokens_per_call']} tokens/call", flush=True)
         finally:
             teacher.close()
     return rows
 
 
-def distill_run(mode: str, tokens: int, student: str) -> dict[str, Any]:
+def distill_run(mode: str, tokens: int, student: str, rounds: int) -> dict[str, Any]:
     """One graph run with the local teacher at a token budget; final test metrics and spending."""
     cfg = local_config([
-        f"loop.synthesis={mode}", f"budget.max_tokens={tokens}", f"student.kind={student}",
-        "loop.rounds=2", "loop.max_rounds=2", "loop.patience=100", f"run.name=local-{mode}-{tokens}",
+        f"loop.synthesis='{mode}'", f"budget.max_tokens={tokens}", f"student.kind={student}",
+        f"loop.rounds={rounds}", f"loop.max_rounds={rounds}", "loop.patience=100", f"run.name=local-{mode}-{tokens}",
     ])
     start = time.perf_counter()
     state, _ = run_graph(cfg)
@@ -185,7 +187,8 @@ def markdown(res: dict[str, Any]) -> str:
              "|---:|---:|---:|---:|---:|---:|"]
     lines += [f"| {r['demonstrations']} | {r['n']} | {r['accuracy']:.2f} | {r['unparsed_or_invalid']} | "
               f"{r['seconds_per_example']:.1f} | {r['tokens_per_call']:.0f} |" for r in res["teacher"]]
-    lines += ["", f"Student after distillation ({res['seed_labels']} gold seed labels, 2 rounds, test split of "
+    lines += ["", f"Student after distillation ({res['seed_labels']} gold seed labels, {res['rounds']} round(s), "
+              f"test split of "
               f"{res['test_size']}); accuracy before → after the teacher's labels:", "",
               "| mode | student | token budget | tokens spent | calls | labels by source | test accuracy | "
               "macro-F1 | s |", "|---|---|---:|---:|---:|---|---:|---:|---:|"]
@@ -204,19 +207,21 @@ def markdown(res: dict[str, Any]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sample", type=int, default=10, help="test texts for the teacher's own accuracy")
-    parser.add_argument("--budgets", type=int, nargs="+", default=[6000], help="token budgets")
+    parser.add_argument("--sample", type=int, default=5, help="test texts for the teacher's own accuracy")
+    parser.add_argument("--budgets", type=int, nargs="+", default=[8000], help="token budgets")
+    parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
-    parser.add_argument("--full", action="store_true", help="30 texts, budgets 6k and 15k, LoRA classifier")
+    parser.add_argument("--full", action="store_true", help="30 texts, budgets 8k and 20k, 2 rounds, LoRA classifier")
     args = parser.parse_args()
     quiet_logs()
-    sample, budgets = (30, [6000, 15000]) if args.full else (args.sample, args.budgets)
+    sample, budgets, rounds = (30, [8000, 20000], 2) if args.full else (args.sample, args.budgets, args.rounds)
     student = "classifier" if args.full else "embedding-probe"
     prewarm_bbc_embeddings()
-    res: dict[str, Any] = machine() | {"seed_labels": SEED_PER_LABEL * 5, "test_size": local_config([]).data.bbc.test_size}
+    res: dict[str, Any] = machine() | {"seed_labels": SEED_PER_LABEL * 5, "rounds": rounds,
+                                       "test_size": local_config([]).data.bbc.test_size}
     res["teacher"] = teacher_accuracy(sample, (0, 3))
     with shared_probe_vectors():
-        res["distill"] = [distill_run(mode, tokens, student) for tokens in budgets for mode in args.modes]
+        res["distill"] = [distill_run(mode, tokens, student, rounds) for tokens in budgets for mode in args.modes]
     res["student_inference_s"] = student_inference(("embedding-probe", "classifier"))
     write_results("distill_local", res, markdown(res))
     print(markdown(res))

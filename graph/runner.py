@@ -179,7 +179,7 @@ def execute(cfg: RunConfig, run_dir: Path, *, env: Mapping[str, str], console: C
         if resume:
             if not snap.values:
                 payload: Any = {"run_id": deps.run_id}  # crashed before the first checkpoint: start over
-            elif not snap.next:
+            elif finished(snap):
                 console.print(f"run {deps.run_id} has finished already; nothing to resume")
                 return dict(snap.values)
             else:
@@ -194,6 +194,13 @@ def execute(cfg: RunConfig, run_dir: Path, *, env: Mapping[str, str], console: C
                 return dict(snap.values)
             if step_handler is None or not step_handler(graph, snap, config):
                 return dict(snap.values)
+
+
+def finished(snap: Any) -> bool:
+    """Has the graph reached its end? No next node is not enough: a process killed after a node finished
+    but before LangGraph wrote the checkpoint leaves that node's writes pending (next is empty, the task is
+    still listed); invoking again applies them and goes on without running the node again."""
+    return not snap.next and not snap.tasks
 
 
 def history(cfg: RunConfig, run_dir: Path) -> list[Any]:

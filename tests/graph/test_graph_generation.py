@@ -161,8 +161,9 @@ def test_per_cluster_allocation_is_respected(tmp_path, tiny_causal, tiny_models,
 
 def test_rationale_distillation_with_a_causal_lm_student(tmp_path, tiny_causal, tiny_models, dataset):
     """Classification into a causal-lm student with task.rationale: targets are rationale + 'Answer: label'."""
-    from tests.graph.conftest import teacher_responder as responder
     import yaml
+
+    from tests.graph.conftest import teacher_responder as responder
 
     with StubServer(responder=responder) as srv:
         cfg = {

@@ -61,6 +61,7 @@ class ControlledStub(StubServer):
         self.on_request = on_request
         self.down = False
         self.answered_keys: Counter[str] = Counter()
+        self._request = threading.local()  # per handler thread: drop the request being handled?
 
     def start(self) -> ControlledStub:
         """Like StubServer.start, on `fixed_port` (so a replacement stub can take over a stopped one's URL)."""
@@ -84,9 +85,11 @@ class ControlledStub(StubServer):
         super()._register(body, auth)
         if self.on_request is not None and not self.down:
             self.on_request(self, body)
+        # decided here, so that a hook that went down stays down for its own request even if `down` is reset
+        self._request.drop = self.down
 
     def _draw_fault(self) -> str:
-        return "drop" if self.down else super()._draw_fault()
+        return "drop" if self.down or getattr(self._request, "drop", False) else super()._draw_fault()
 
     def completion(self, body: dict[str, Any], text: str) -> dict[str, Any]:
         with self._lock:

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.store.store_corpus import make_examples, topic_text
 
 import store.index as index_mod
 from store.cluster import Clustering
@@ -16,6 +15,7 @@ from store.embed import HashEmbedder
 from store.index import add_samples, build_index, vectors_for
 from store.schema import Example, StoreConfig, UserError
 from store.vectors import VectorStore
+from tests.store.store_corpus import make_examples, topic_text
 
 SPLITS = {"pool": 20, "seed": 2, "dev": 4, "test": 4}
 

@@ -5,9 +5,9 @@ import math
 import numpy as np
 import pytest
 import torch
-from tests.trainer.conftest import TEXTS, items_for, small_cfg, tiny_llama
 
 from store.schema import TaskConfig, UserError
+from tests.trainer.conftest import TEXTS, items_for, small_cfg, tiny_llama
 from trainer.causal import IGNORE
 from trainer.student import TrainItem, build_student
 

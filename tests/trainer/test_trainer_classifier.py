@@ -5,9 +5,9 @@ import json
 import numpy as np
 import pytest
 import torch
-from tests.trainer.conftest import TEXTS, items_for, small_cfg, tiny_bert
 
 from store.schema import UserError
+from tests.trainer.conftest import TEXTS, items_for, small_cfg, tiny_bert
 from trainer.fit import run_round
 from trainer.student import TrainItem, build_student
 

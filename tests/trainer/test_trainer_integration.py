@@ -4,8 +4,8 @@ import math
 
 import numpy as np
 import pytest
-from tests.trainer.conftest import TEXTS, items_for
 
+from tests.trainer.conftest import TEXTS, items_for
 from trainer.config import StudentConfig
 from trainer.student import build_student
 

@@ -2,8 +2,8 @@ import json
 
 import pytest
 import torch
-from tests.trainer.conftest import TEXTS, items_for, small_cfg, tiny_bert
 
+from tests.trainer.conftest import TEXTS, items_for, small_cfg, tiny_bert
 from trainer.config import StudentConfig
 from trainer.fit import run_round
 from trainer.loop import length_sorted_batches, linear_schedule, pad_batch, train_loop, use_bf16

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
-from tests.trainer.conftest import TEXTS, items_for
 
 from store.embed import HashEmbedder
 from store.schema import UserError
+from tests.trainer.conftest import TEXTS, items_for
 from trainer.config import StudentConfig
 from trainer.student import TrainItem, build_student
 

@@ -1,0 +1,53 @@
+"""The pure parts of the benchmarks: result shapes, the goal verdicts and BENCHMARKS.md assembly."""
+
+from __future__ import annotations
+
+import bench.report as report
+from bench.harness import mean_std
+from bench.sample_efficiency import METRICS, goals, summarise
+
+
+def _run(policy: str, budget: int, seed: int, f1: float, worst: float) -> dict:
+    return {"policy": policy, "budget": budget, "seed": seed, "macro_f1": f1, "accuracy": f1,
+            "worst_cluster_acc": worst, "labels": budget}
+
+
+def test_mean_std_uses_the_sample_std_and_zero_for_one_value():
+    assert mean_std([0.5, 0.7]) == {"mean": 0.6, "std": 0.1414}
+    assert mean_std([0.3]) == {"mean": 0.3, "std": 0.0}
+
+
+def test_summary_has_the_fixed_shape():
+    runs = [_run(p, b, s, 0.5 + 0.1 * s, 0.4) for p in ("random", "distillgraph") for b in (20, 40) for s in (0, 1)]
+    out = summarise(runs, [20, 40], ["random", "distillgraph"])
+    assert set(out) == {"random", "distillgraph"}
+    assert set(out["random"]) == {"20", "40"}
+    for metric in METRICS:
+        assert set(out["random"]["20"][metric]) == {"mean", "std"}
+    assert out["distillgraph"]["40"]["macro_f1"] == {"mean": 0.55, "std": 0.0707}
+
+
+def test_goal_lines_say_when_a_goal_is_missed():
+    runs = [_run("random", b, 0, 0.50, 0.30) for b in (20, 40)]
+    runs += [_run("uncertainty", b, 0, 0.80, 0.60) for b in (20, 40)]
+    runs += [_run("distillgraph", 20, 0, 0.60, 0.45), _run("distillgraph", 40, 0, 0.52, 0.35)]
+    result = {"budgets": [20, 40], "policies": summarise(runs, [20, 40], ["random", "uncertainty", "distillgraph"])}
+    lines = "\n".join(goals(result))
+    assert "B=20: macro-F1 +10.0 points (goal ≥ +5: met), worst-cluster accuracy +15.0 points (goal ≥ +10: met)" in lines
+    assert "B=40: macro-F1 +2.0 points (goal ≥ +5: NOT met)" in lines
+    assert "best baseline uncertainty 0.800, distillgraph 0.520 ± 0.000 (NOT within one std)" in lines
+
+
+def test_report_puts_the_headline_fragments_first_under_a_setup_header(tmp_path, monkeypatch):
+    results = tmp_path / "bench" / "results"
+    results.mkdir(parents=True)
+    for name in ("zzz_extra", "teacher", "sample_efficiency"):
+        (results / f"{name}.md").write_text(f"## {name} title\n\nbody of {name}\n")
+    monkeypatch.setattr(report, "RESULTS", results)
+    monkeypatch.setattr(report, "ROOT", tmp_path)
+    text = report.build()
+    assert text.startswith("# Benchmarks")
+    assert "CPU cores" in text and "torch" in text
+    order = [text.index(f"## {n} title") for n in ("sample_efficiency", "teacher", "zzz_extra")]
+    assert order == sorted(order)
+    assert "![sample efficiency]" not in text  # no plot file, no broken link
