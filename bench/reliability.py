@@ -246,7 +246,7 @@ def markdown(r: dict[str, Any]) -> str:
         ("secret leaks (files scanned)", f"{r['secret_leaks']} ({r['files_scanned']})"),
     ]
     lines = ["## Reliability and safety", "",
-             f"Soak of {r['seconds']} s on {os.cpu_count()} cores: tiny random-weight student, loopback stub "
+             f"{os.cpu_count()} cores, last soak run {r['seconds']} s (phases can be rerun apart with --only): tiny random-weight student, loopback stub "
              "teacher with seeded faults (20% 429, 10% 500, 5% slower than the timeout, 5% malformed/off-schema), "
              "real `distillgraph` processes killed with SIGKILL and resumed.", "",
              "| check | result |", "|---|---:|"]

@@ -18,7 +18,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.harness import bbc_config, machine, mean_std, prewarm_bbc_embeddings, quiet_logs, run_graph, write_results
+from bench.harness import (
+    bbc_config,
+    machine,
+    mean_std,
+    prewarm_bbc_embeddings,
+    quiet_logs,
+    run_graph,
+    write_results,
+)
 from graph.secondary import train_secondary
 from store.datasets import load_bbc, pool_gold
 from trainer.base import TrainItem

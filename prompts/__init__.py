@@ -42,15 +42,24 @@ class PromptError(Exception):
     """A prompt file is missing, broken or inconsistent (a user error)."""
 
 
-def delimit(value: Any) -> str:
-    """Fence untrusted text; nothing inside can open or close a fence (prompt injection)."""
+def _unfenced(value: Any) -> str:
     text = str(value)
     while True:
         cleaned = _FENCE_LIKE.sub("", text)
         if cleaned == text:
-            break
+            return text
         text = cleaned
-    return f"{FENCE_OPEN}\n{text.strip()}\n{FENCE_CLOSE}"
+
+
+def delimit(value: Any) -> str:
+    """Fence untrusted text; nothing inside can open or close a fence (prompt injection)."""
+    return f"{FENCE_OPEN}\n{_unfenced(value).strip()}\n{FENCE_CLOSE}"
+
+
+def inline(value: Any, n: int = 200) -> str:
+    """A short untrusted value (a label, a student's output) quoted on one line, with no fence markers."""
+    text = " ".join(_unfenced(value).split())
+    return '"' + truncate_chars(text, n).replace('"', "'") + '"'
 
 
 def truncate_chars(value: Any, n: int = 1500) -> str:
@@ -62,6 +71,7 @@ def _env() -> jinja2.Environment:
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=False, autoescape=False)
     env.filters["delimit"] = delimit
     env.filters["clip"] = truncate_chars
+    env.filters["inline"] = inline
     return env
 
 
