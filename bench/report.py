@@ -17,7 +17,8 @@ from pathlib import Path
 
 from bench.harness import RESULTS, ROOT
 
-ORDER = ("sample_efficiency", "sample_efficiency_lora", "distill_local", "system", "index", "student", "teacher")
+ORDER = ("sample_efficiency", "sample_efficiency_lora", "distill_local", "secondary", "system", "reliability", "index",
+         "student", "teacher")
 PACKAGES = ("torch", "transformers", "peft", "sentence-transformers", "scikit-learn", "chromadb", "langgraph",
             "langchain-openai", "llama_cpp_python")
 PLOT = "bench/results/sample_efficiency.png"

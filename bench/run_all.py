@@ -1,7 +1,8 @@
 """`make bench`: every benchmark module in its own process, then BENCHMARKS.md from the fragments.
 
 The default fits in about 15 minutes on 2 CPU cores: heavy modules run with their quick settings and
-the LoRA student benchmark (~5 minutes alone) is left out, its last fragment kept. `--full` runs every
+the LoRA student benchmark, the secondary-model benchmark and the reliability soak are left out, their
+last fragments kept. `--full` runs every
 module with its full settings (about an hour and a half).
 
     .venv/bin/python -m bench.run_all [--full] [--with-student] [--only NAME ...] [--skip NAME ...]
@@ -28,8 +29,11 @@ STEPS: dict[str, tuple[list[str], list[str]]] = {
                                "baldistill", "distillgraph"]),
     "distill_local": ([], ["--full"]),
     "system": ([], ["--full"]),
+    "secondary": ([], ["--seeds", "0", "1"]),
+    "reliability": ([], []),
 }
-OPTIONAL = ("student",)
+# long ones: run with --full (or --only NAME); their last fragments stay in BENCHMARKS.md otherwise
+OPTIONAL = ("student", "secondary", "reliability")
 
 
 def selected(args: argparse.Namespace) -> list[str]:
