@@ -16,6 +16,7 @@ import numpy as np
 
 from store.schema import TaskConfig, UserError
 from trainer.config import StudentConfig
+from trainer.selection import entropy, margin_score
 
 META_FILE = "student.json"
 
@@ -97,3 +98,23 @@ class Student(ABC):
             "stats": stats,
         }
         (out_dir / META_FILE).write_text(json.dumps(meta, indent=2))
+
+
+class ProbabilisticStudent(Student):
+    """A student with a probability per label (classifier, probe): argmax predictions, entropy/margin scores."""
+
+    @abstractmethod
+    def probabilities(self, texts: list[str]) -> np.ndarray:
+        """(n, n_labels) probabilities in the order of `self.labels`."""
+
+    def predict(self, ids: list[str], texts: list[str]) -> list[Prediction]:
+        probs = self.probabilities(texts)
+        return [
+            Prediction(id=i, prediction=self.labels[int(p.argmax())], probs=dict(zip(self.labels, p.tolist(), strict=True)))
+            for i, p in zip(ids, probs, strict=True)
+        ]
+
+    def score(self, texts: list[str], method: str, targets: list[str] | None = None) -> np.ndarray:
+        self._check_method(method)
+        probs = self.probabilities(texts)
+        return entropy(probs) if method == "entropy" else margin_score(probs)

@@ -8,14 +8,13 @@ from peft import LoraConfig, TaskType
 from peft.utils.constants import SEQ_CLS_HEAD_NAMES
 
 from store.schema import TaskConfig, UserError
-from trainer.base import Prediction, TrainItem
+from trainer.base import ProbabilisticStudent, TrainItem
 from trainer.config import StudentConfig
 from trainer.loop import Row, autocast, length_sorted_batches, pad_batch, progress_bar
 from trainer.lora import LoraStudent
-from trainer.selection import entropy, margin_score
 
 
-class ClassifierStudent(LoraStudent):
+class ClassifierStudent(ProbabilisticStudent, LoraStudent):
     kind = "classifier"
     score_methods = ("entropy", "margin")
 
@@ -73,18 +72,3 @@ class ClassifierStudent(LoraStudent):
                 advance(len(idx))
         return out
 
-    def predict(self, ids: list[str], texts: list[str]) -> list[Prediction]:
-        probs = self.probabilities(texts)
-        return [
-            Prediction(
-                id=i,
-                prediction=self.labels[int(p.argmax())],
-                probs=dict(zip(self.labels, p.tolist(), strict=True)),
-            )
-            for i, p in zip(ids, probs, strict=True)
-        ]
-
-    def score(self, texts: list[str], method: str, targets: list[str] | None = None) -> np.ndarray:
-        self._check_method(method)
-        probs = self.probabilities(texts)
-        return entropy(probs) if method == "entropy" else margin_score(probs)

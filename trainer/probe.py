@@ -16,9 +16,8 @@ from sklearn.dummy import DummyClassifier
 from sklearn.linear_model import LogisticRegression
 
 from store.schema import TaskConfig, UserError, content_id
-from trainer.base import Prediction, Student, TrainItem
+from trainer.base import ProbabilisticStudent, TrainItem
 from trainer.config import StudentConfig
-from trainer.selection import entropy, margin_score
 
 PROBE_FILE = "probe.joblib"
 
@@ -27,7 +26,7 @@ class TextEmbedder(Protocol):
     def encode(self, texts: list[str], ids: list[str] | None = None) -> np.ndarray: ...
 
 
-class ProbeStudent(Student):
+class ProbeStudent(ProbabilisticStudent):
     kind = "embedding-probe"
     score_methods = ("entropy", "margin")
 
@@ -98,18 +97,3 @@ class ProbeStudent(Student):
     def probabilities(self, texts: list[str]) -> np.ndarray:
         return self.probabilities_of(self._embed(texts))
 
-    def predict(self, ids: list[str], texts: list[str]) -> list[Prediction]:
-        probs = self.probabilities(texts)
-        return [
-            Prediction(
-                id=i,
-                prediction=self.labels[int(p.argmax())],
-                probs=dict(zip(self.labels, p.tolist(), strict=True)),
-            )
-            for i, p in zip(ids, probs, strict=True)
-        ]
-
-    def score(self, texts: list[str], method: str, targets: list[str] | None = None) -> np.ndarray:
-        self._check_method(method)
-        probs = self.probabilities(texts)
-        return entropy(probs) if method == "entropy" else margin_score(probs)
