@@ -13,6 +13,7 @@ trace.jsonl holds N steps, after `delay` seconds (a kill at a node boundary, or 
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
@@ -97,6 +98,7 @@ def crash_trial(stub: ControlledStub, cfg_path: Path, runs: Path, logs: Path, tr
     stub.down = False
     run_id = f"crash-{trial.name}"
     run_dir = runs / run_id
+    shutil.rmtree(run_dir, ignore_errors=True)  # a trial may be aimed again
     proc = start_cli(["run", str(cfg_path), "--run-id", run_id], logs, run_id)
     if trial.trigger == "request":
 

@@ -42,8 +42,13 @@ def test_killed_run_resumes_to_the_same_dataset_paying_nothing_twice(world, tria
     if trial.trigger == "request":
         trial.value = int(ref.total_requests * 0.8)
     elif trial.name == "training":
-        trial.delay = ref.step_seconds[3] * 0.5
+        trial.delay = ref.step_seconds[3] * 0.3
     result = crash_trial(stub, cfg, root / "runs", root / "logs", trial, ref)
+    for _ in range(3):  # the machine's load moves the trainer's timing: aim again, earlier, until the kill lands in it
+        if trial.name != "training" or result.killed_in == "trainer":
+            break
+        trial.delay /= 3
+        result = crash_trial(stub, cfg, root / "runs", root / "logs", trial, ref)
     assert result.killed, "the run ended before the kill"
     assert result.resumed_rc == 0
     assert result.identical, f"{result}: the resumed run distilled another dataset"
