@@ -35,7 +35,7 @@ def test_goal_lines_say_when_a_goal_is_missed():
     lines = "\n".join(goals(result))
     assert "B=20: macro-F1 +10.0 points (goal ≥ +5: met), worst-cluster accuracy +15.0 points (goal ≥ +10: met)" in lines
     assert "B=40: macro-F1 +2.0 points (goal ≥ +5: NOT met)" in lines
-    assert "best baseline uncertainty 0.800, distillgraph 0.520 ± 0.000 (NOT within one std)" in lines
+    assert "best baseline uncertainty 0.800, distillgraph 0.520 ± 0.000 (behind by more than one std: goal NOT met)" in lines
 
 
 def test_report_puts_the_headline_fragments_first_under_a_setup_header(tmp_path, monkeypatch):
