@@ -32,7 +32,6 @@ from bench.harness import (
     prewarm_bbc_embeddings,
     quiet_logs,
     run_graph,
-    shared_probe_vectors,
     write_results,
 )
 from graph.config import RunConfig
@@ -220,8 +219,7 @@ def main() -> None:
     res: dict[str, Any] = machine() | {"seed_labels": SEED_PER_LABEL * 5, "rounds": rounds,
                                        "test_size": local_config([]).data.bbc.test_size}
     res["teacher"] = teacher_accuracy(sample, (0, 3))
-    with shared_probe_vectors():
-        res["distill"] = [distill_run(mode, tokens, student, rounds) for tokens in budgets for mode in args.modes]
+    res["distill"] = [distill_run(mode, tokens, student, rounds) for tokens in budgets for mode in args.modes]
     res["student_inference_s"] = student_inference(("embedding-probe", "classifier"))
     write_results("distill_local", res, markdown(res))
     print(markdown(res))

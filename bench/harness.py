@@ -6,21 +6,18 @@ cores without changing what is measured:
 
 - all runs read one embedding cache (`runs/bench-cache/embeddings`): the run directory's
   `data/embeddings` is a symlink to it, so the 1,650 BBC texts of a split are embedded once, not per run;
-- the embedding-probe student embeds its texts without ids, which bypasses that cache; inside
-  `shared_probe_vectors()` it looks them up by content id instead (the BBC ids ARE content ids, so it
-  gets exactly the vectors the index step stored).
+- the embedding-probe student looks its texts up in that cache by content id (the BBC ids ARE content
+  ids, so it gets exactly the vectors the index step stored).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
 import platform
 import shutil
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -77,23 +74,6 @@ def prewarm_bbc_embeddings(store: StoreConfig | None = None) -> int:
     new = len(embedder.cache.missing(ids))
     embedder.encode(texts, ids)
     return new
-
-
-@contextlib.contextmanager
-def shared_probe_vectors() -> Iterator[None]:
-    """Route the embedding probe's encodes through the run's (shared) embedding cache by content id."""
-    from trainer.probe import ProbeStudent
-
-    original = ProbeStudent._embed
-
-    def cached_embed(self: ProbeStudent, texts: list[str]) -> np.ndarray:
-        return np.asarray(self.embedder.encode(list(texts), [content_id(t) for t in texts]))
-
-    ProbeStudent._embed = cached_embed  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        ProbeStudent._embed = original  # type: ignore[method-assign]
 
 
 def run_graph(cfg: RunConfig, *, keep_dir: Path | None = None, env: dict[str, str] | None = None,

@@ -31,7 +31,6 @@ from bench.harness import (
     prewarm_bbc_embeddings,
     quiet_logs,
     run_graph,
-    shared_probe_vectors,
     write_results,
 )
 from graph.config import RunConfig
@@ -282,11 +281,10 @@ def main() -> None:
     new = prewarm_bbc_embeddings()
     if new:
         print(f"embedded {new} BBC texts into the shared cache", flush=True)
-    with shared_probe_vectors():
-        if not args.lora_only:
-            probe_sweep(args)
-        if args.lora or args.lora_only:
-            lora_sweep(args)
+    if not args.lora_only:
+        probe_sweep(args)
+    if args.lora or args.lora_only:
+        lora_sweep(args)
 
 
 if __name__ == "__main__":

@@ -34,7 +34,6 @@ from bench.harness import (
     prewarm_bbc_embeddings,
     quiet_logs,
     run_graph,
-    shared_probe_vectors,
     write_results,
 )
 from graph.config import RunConfig
@@ -352,8 +351,7 @@ def main() -> None:
     res["concurrency_efficiency"] = next(p["efficiency"] for p in res["concurrency"]
                                          if p["concurrency"] == 8 and p["latency_s"] == args.latency)
     prewarm_bbc_embeddings()
-    with shared_probe_vectors():
-        res["rerun"] = bench_rerun(args.latency)
+    res["rerun"] = bench_rerun(args.latency)
     res["rerun_paid_calls"] = res["rerun"]["rerun_paid_calls"]
     res["breakdown"] = bench_breakdown(args.latency, args.full)
     res["orchestration_share"] = res["breakdown"]["orchestration_share"]

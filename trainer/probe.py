@@ -41,8 +41,9 @@ class ProbeStudent(ProbabilisticStudent):
     def _embed(self, texts: list[str]) -> np.ndarray:
         missing = list(dict.fromkeys(t for t in texts if t not in self._vectors))
         if missing:
-            # keyed by content hash: with an on-disk cache (the run's), a text is embedded once per run dir
-            keys = [content_id(t, prefix="probe-") for t in missing]
+            # keyed by content hash, the id the data loader gives texts without their own id: with the run's
+            # on-disk cache the probe reuses the index step's vectors and embeds a text at most once
+            keys = [content_id(t) for t in missing]
             for text, vec in zip(missing, np.asarray(self.embedder.encode(missing, keys)), strict=True):
                 self._vectors[text] = vec
         return np.stack([self._vectors[t] for t in texts])
