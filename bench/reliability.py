@@ -1,7 +1,7 @@
 """Reliability soak: a faulty teacher over several seeds, SIGKILL-and-resume trials over every node, the bad
 input table, secret scans, and the prompt-injection flip rate of the real local teacher.
 
-    .venv/bin/python -m bench.reliability [--fault-runs 5] [--crash-trials 12] [--injection-texts 20] [--no-local]
+    .venv/bin/python -m bench.reliability [--fault-runs 5] [--crash-trials 18] [--injection-texts 20] [--no-local]
                                           [--only faults crash bad-input secrets injection]
 
 Writes bench/results/reliability.json and bench/results/reliability.md. The tiny-model world of the tests
@@ -101,7 +101,7 @@ def crash_soak(models: dict[str, Path], data: dict[str, Path], root: Path, n: in
         trials.insert(0, Trial("during-start", "created", 0, rng.uniform(0.5, 2.0)))  # models loading, index
         for i in range(2):  # and in the middle of teacher batches, whatever the node
             trials.append(Trial(f"teacher-batch-{i}", "request", rng.randint(2, ref.total_requests - 1)))
-        results = [crash_trial(stub, cfg, root / "crash-runs", root / "logs", t, ref) for t in trials[:max(n, 10)]]
+        results = [crash_trial(stub, cfg, root / "crash-runs", root / "logs", t, ref) for t in spread(trials, n)]
     killed = [r for r in results if r.killed]
     return {"crash_trials": len(killed), "crash_trials_identical": sum(r.identical for r in killed),
             "calls_paid_twice": sum(r.paid_twice for r in killed),
@@ -109,6 +109,19 @@ def crash_soak(models: dict[str, Path], data: dict[str, Path], root: Path, n: in
             "killed_in": sorted({r.killed_in for r in killed}),
             "lock_refused": ref.lock.get("rc") == 2 and "in use by another process" in ref.lock.get("stderr", ""),
             "trials": [r.__dict__ for r in results]}
+
+
+def spread(trials: list[Trial], n: int) -> list[Trial]:
+    """At least 10 trials: the start and both teacher-batch kills always, the step kills evenly spaced over the
+    run (so a short soak still hits every kind of node rather than only the first steps)."""
+    n = max(n, 10)
+    if len(trials) <= n:
+        return trials
+    fixed = [t for t in trials if t.trigger != "step"]
+    steps = [t for t in trials if t.trigger == "step"]
+    k = n - len(fixed)
+    picked = [steps[round(i * (len(steps) - 1) / max(k - 1, 1))] for i in range(k)]
+    return [fixed[0], *picked, *fixed[1:]]
 
 
 # ---------------------------------------------------------------- 4. bad input

@@ -17,8 +17,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -112,17 +115,41 @@ def summarise(runs: list[dict[str, Any]], budgets: list[int], policies: list[str
     return out
 
 
+def _worker_init() -> None:
+    """A sweep worker: quiet logs, one torch thread (the workers already fill the cores)."""
+    import torch
+
+    quiet_logs()
+    torch.set_num_threads(1)
+
+
+def _point(args: tuple[str, int, int, str, list[str] | None]) -> dict[str, Any]:
+    policy, budget, seed, student, extra = args
+    return one_run(run_config(policy, budget, seed, student, extra))
+
+
 def sweep(policies: list[str], budgets: list[int], seeds: list[int], student: str,
-          extra: list[str] | None = None) -> list[dict[str, Any]]:
-    runs = []
-    for seed in seeds:
-        for budget in budgets:
-            for policy in policies:
-                row = one_run(run_config(policy, budget, seed, student, extra))
-                print(f"{student} seed {seed} budget {budget:>4} {policy:<16} macro-F1 {row['macro_f1']:.3f} "
-                      f"worst {row['worst_cluster_acc']:.3f} labels {row['labels']} ({row['seconds']} s)", flush=True)
-                runs.append(row)
-    return runs
+          extra: list[str] | None = None, workers: int = 1) -> list[dict[str, Any]]:
+    """Every (seed, budget, policy) point as an independent graph run; `workers` > 1 runs them in that
+    many processes (each run is single-threaded, so 2 workers on 2 cores roughly halve the wall time)."""
+    points = [(policy, budget, seed, student, extra) for seed in seeds for budget in budgets for policy in policies]
+
+    def show(row: dict[str, Any]) -> None:
+        print(f"{student} seed {row['seed']} budget {row['budget']:>4} {row['policy']:<16} macro-F1 "
+              f"{row['macro_f1']:.3f} worst {row['worst_cluster_acc']:.3f} labels {row['labels']} "
+              f"({row['seconds']} s)", flush=True)
+
+    if workers <= 1:
+        runs = []
+        for point in points:
+            runs.append(_point(point))
+            show(runs[-1])
+        return runs
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"), initializer=_worker_init) as pool:
+        futures = [pool.submit(_point, point) for point in points]
+        for future in as_completed(futures):
+            show(future.result())
+        return [f.result() for f in futures]  # submission order: the same rows as a serial sweep
 
 
 # ---------------------------------------------------------------- outputs
@@ -163,7 +190,8 @@ def markdown(result: dict[str, Any], meta: dict[str, Any], title: str) -> str:
     lines = [f"## {title}", "",
              f"{meta['setup']} Mean ± std over {meta['n_seeds']} seeds ({meta['seeds']}: `run.seed` = "
              f"`data.bbc.split_seed`), test split, final round. {meta['machine']}; {meta['runs']} graph runs "
-             f"in {meta['seconds']:.0f} s ({meta['seconds_per_run']:.1f} s/run).", ""]
+             f"in {meta['seconds']:.0f} s of wall time over {meta.get('workers', 1)} worker process(es) "
+             f"({meta['seconds_per_run']:.1f} s/run).", ""]
     for metric in METRICS:
         lines += [f"**{metric}**", "", "| policy | " + " | ".join(f"B={b}" for b in budgets) + " |",
                   "|---|" + "---:|" * len(budgets)]
@@ -214,7 +242,7 @@ def probe_sweep(args: argparse.Namespace) -> None:
     seeds = list(range(args.seeds))
     policies = list(args.policies)
     start = time.perf_counter()
-    runs = sweep(policies, args.budgets, seeds, "embedding-probe")
+    runs = sweep(policies, args.budgets, seeds, "embedding-probe", workers=args.workers)
     seconds = time.perf_counter() - start
     cfg = run_config("random", args.budgets[0], 0)
     bounds = [upper_bound(s, cfg) for s in seeds]
@@ -222,7 +250,7 @@ def probe_sweep(args: argparse.Namespace) -> None:
               "upper_bound": {m: round(sum(b[m] for b in bounds) / len(bounds), 4) for m in METRICS}}
     meta = machine() | {
         "n_seeds": len(seeds), "seeds": ", ".join(map(str, seeds)), "runs": len(runs), "seconds": seconds,
-        "seconds_per_run": seconds / max(len(runs), 1), "pool_size": cfg.data.bbc.pool_size,
+        "seconds_per_run": seconds / max(len(runs), 1), "pool_size": cfg.data.bbc.pool_size, "workers": args.workers,
         "setup": f"Embedding-probe student, oracle teacher (1 call = 1 label, bootstrap included), {ROUNDS} "
                  f"rounds, long-tailed BBC pool of {cfg.data.bbc.pool_size} (imbalance "
                  f"{cfg.data.bbc.imbalance:g}:1), gold dev {cfg.data.bbc.dev_size}, test {cfg.data.bbc.test_size}; "
@@ -267,6 +295,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--budgets", type=int, nargs="+", default=[20, 40, 80, 160])
     parser.add_argument("--policies", nargs="+", default=list(POLICIES), choices=POLICIES)
+    parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
+                        help="processes for the probe sweep (default: 2, or 1 on a single core)")
     parser.add_argument("--lora", action="store_true", help="also run the LoRA classifier student")
     parser.add_argument("--lora-only", action="store_true", help="only the LoRA classifier sweep")
     parser.add_argument("--lora-seeds", type=int, default=1)

@@ -51,3 +51,18 @@ def test_report_puts_the_headline_fragments_first_under_a_setup_header(tmp_path,
     order = [text.index(f"## {n} title") for n in ("sample_efficiency", "teacher", "zzz_extra")]
     assert order == sorted(order)
     assert "![sample efficiency]" not in text  # no plot file, no broken link
+
+
+def test_a_short_crash_soak_still_spreads_its_kills_over_the_whole_run():
+    from bench.reliability import spread
+    from tests.reliability.crash import Trial
+
+    steps = [Trial(f"in-node-{s}", "step", s - 1, 0.5) for s in range(2, 22)]
+    trials = [Trial("during-start", "created", 0, 1.0), *steps,
+              Trial("teacher-batch-0", "request", 3), Trial("teacher-batch-1", "request", 7)]
+    picked = spread(trials, 10)
+    assert len(picked) == 10 and len({t.name for t in picked}) == 10
+    assert picked[0].name == "during-start" and {t.trigger for t in picked[-2:]} == {"request"}
+    assert steps[0] in picked and steps[-1] in picked  # the first and the last node, not only the first ten steps
+    assert spread(trials, 4) == spread(trials, 10)  # never fewer than 10
+    assert spread(trials, 100) == trials
