@@ -488,10 +488,10 @@ class Teacher(BaseTeacher):
             job.error = str(exc)
             return
         job.answers.append(answer)
+        if answer.parsed is not None:  # persisted first: a kill from here on costs nothing already paid
+            self.cache.put(job.key, self._record(job))
         self._emit("answer", job, input_tokens=answer.input_tokens, output_tokens=answer.output_tokens,
                    error=answer.error, attempt=answer.attempts, stage=len(job.answers) - 1)
-        if answer.parsed is not None:
-            self.cache.put(job.key, self._record(job))
 
     def _record(self, job: _Job) -> dict[str, Any]:
         stages = []

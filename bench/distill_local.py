@@ -9,11 +9,12 @@
 3. Inference time per example: the teacher (one annotation call) against the students (embedding
    probe; MiniLM LoRA classifier).
 
-    .venv/bin/python -m bench.distill_local [--sample 5] [--budgets 8000] [--rounds 1] [--full]
+    .venv/bin/python -m bench.distill_local [--sample 5] [--budgets 8000] [--curve 4000 16000] [--rounds 1] [--full]
 
-Defaults (about 5 minutes on an idle 2-core machine): 5 test texts, one round at 8,000 tokens (an
-analyst call costs ~1,800 tokens, a label call ~950 with three demonstrations). `--full`: 30 test
-texts, budgets 8,000 and 20,000 over two rounds, and the LoRA classifier student instead of the probe.
+Defaults (about 5 minutes on an idle 2-core machine): 5 test texts; one round; the three modes at
+8,000 tokens and the mixed mode also at 4,000 and 16,000 (an analyst call costs ~1,800 tokens, a label
+call ~950 with three demonstrations). `--full`: 30 test texts, the three modes at 8,000 and 20,000
+tokens over two rounds, and the LoRA classifier student instead of the probe.
 """
 
 from __future__ import annotations
@@ -210,6 +211,8 @@ def main() -> None:
     parser.add_argument("--budgets", type=int, nargs="+", default=[8000], help="token budgets")
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
+    parser.add_argument("--curve", type=int, nargs="*", default=[4000, 16000],
+                        help="extra token budgets for the mixed mode alone (the student vs. tokens spent)")
     parser.add_argument("--full", action="store_true", help="30 texts, budgets 8k and 20k, 2 rounds, LoRA classifier")
     args = parser.parse_args()
     quiet_logs()
@@ -220,6 +223,8 @@ def main() -> None:
                                        "test_size": local_config([]).data.bbc.test_size}
     res["teacher"] = teacher_accuracy(sample, (0, 3))
     res["distill"] = [distill_run(mode, tokens, student, rounds) for tokens in budgets for mode in args.modes]
+    res["distill"] += [distill_run("auto", tokens, student, rounds) for tokens in args.curve if tokens not in budgets]
+    res["distill"].sort(key=lambda r: (r["token_budget"], MODES.index(r["synthesis"])))
     res["student_inference_s"] = student_inference(("embedding-probe", "classifier"))
     write_results("distill_local", res, markdown(res))
     print(markdown(res))

@@ -216,13 +216,13 @@ def markdown(res: dict[str, Any]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="300 BBC texts and a 10k synthetic pool")
+    parser.add_argument("--quick", action="store_true", help="1,000 BBC texts and a 10k synthetic pool")
     parser.add_argument("--repeats", type=int, default=2, help="interleaved BBC runs; the best is reported")
     args = parser.parse_args()
     load = round(os.getloadavg()[0], 1)
     with tempfile.TemporaryDirectory(prefix="bench-index-") as tmp:
         work = Path(tmp)
-        res = bench_bbc(300 if args.quick else None, args.repeats, work)
+        res = bench_bbc(1000 if args.quick else None, args.repeats, work)
         res["machine"] = f"{os.cpu_count()} CPU cores ({platform.machine()})"
         res["load_average"] = load
         res["quick"] = args.quick

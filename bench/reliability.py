@@ -106,6 +106,7 @@ def crash_soak(models: dict[str, Path], data: dict[str, Path], root: Path, n: in
     return {"crash_trials": len(killed), "crash_trials_identical": sum(r.identical for r in killed),
             "calls_paid_twice": sum(r.paid_twice for r in killed),
             "requests_repeated_unanswered": sum(r.repeated_unanswered for r in killed),
+            "answers_in_flight_at_kill": sum(r.in_flight_at_kill for r in killed),
             "killed_in": sorted({r.killed_in for r in killed}),
             "lock_refused": ref.lock.get("rc") == 2 and "in use by another process" in ref.lock.get("stderr", ""),
             "trials": [r.__dict__ for r in results]}
@@ -249,7 +250,9 @@ def markdown(r: dict[str, Any]) -> str:
         ("invalid accepted samples", r["invalid_samples"]),
         ("SIGKILL trials (nodes hit)", f"{r['crash_trials']} ({', '.join(r.get('killed_in', []))})"),
         ("resumed to the identical dataset", f"{r['crash_trials_identical']} / {r['crash_trials']}"),
-        ("answers paid twice", r["calls_paid_twice"]),
+        ("answers paid twice (served before the kill, paid again on resume)", r["calls_paid_twice"]),
+        ("answers in flight at the kill (served to the dead process, asked again)",
+         r.get("answers_in_flight_at_kill", "-")),
         ("requests asked again (killed before their answer)", r["requests_repeated_unanswered"]),
         ("second process refused by the lock", r["lock_refused"]),
         ("bad inputs: one line + exit 2, run dirs untouched", f"{r['bad_inputs_clean']} / {r['bad_inputs_tried']}"),
@@ -269,8 +272,8 @@ def markdown(r: dict[str, Any]) -> str:
 
 _FIGURES = ("runs_completed", "faults_injected", "failures_uncounted", "overspend_events",
             "requests_over_max_calls_unbilled", "invalid_samples", "crash_trials", "crash_trials_identical",
-            "calls_paid_twice", "requests_repeated_unanswered", "lock_refused", "bad_inputs_clean", "bad_inputs_tried",
-            "secret_leaks", "files_scanned", "seconds")
+            "calls_paid_twice", "answers_in_flight_at_kill", "requests_repeated_unanswered", "lock_refused",
+            "bad_inputs_clean", "bad_inputs_tried", "secret_leaks", "files_scanned", "seconds")
 
 
 def save(result: dict[str, Any], t0: float) -> None:

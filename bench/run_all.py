@@ -22,7 +22,7 @@ from bench.harness import RESULTS, ROOT
 
 # name -> (default arguments, --full arguments); index runs before system, which reads its result
 STEPS: dict[str, tuple[list[str], list[str]]] = {
-    "index": (["--quick", "--repeats", "1"], []),
+    "index": (["--quick", "--repeats", "2"], []),
     "teacher": (["--quick"], []),
     "student": ([], []),
     "sample_efficiency": ([], ["--lora", "--lora-seeds", "2", "--lora-policies", "random", "uncertainty",

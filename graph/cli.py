@@ -182,6 +182,8 @@ def _execute(cfg: Any, run_dir: Path, *, resume: bool, step: bool, no_cache: boo
 
 def _summary(state: dict[str, Any], cfg: Any) -> None:
     """The learning curve: the dev metric, the worst cluster and the test metric per round."""
+    from graph.report import regression_note
+
     hist = state.get("history", [])
     if not hist:
         return
@@ -196,6 +198,9 @@ def _summary(state: dict[str, Any], cfg: Any) -> None:
     console.print(t)
     if state.get("report"):
         console.print(f"stopped: {state.get('stop_reason') or '-'}; report in {state['report']}")
+    note = regression_note(hist, metric)
+    if note:
+        console.print(f"[yellow]note:[/yellow] {note}")
 
 
 @app.command()
@@ -323,14 +328,15 @@ def report(run_: str = typer.Argument(..., metavar="RUN"), runs_dir: str = typer
 @app.command()
 @user_errors
 def export(run_: str = typer.Argument(..., metavar="RUN"), out: Path | None = typer.Option(None, "--out"),
+           round_: str = typer.Option("best", "--round", help="adapter of: best (highest dev metric), final, or N"),
            runs_dir: str = typer.Option("runs", "--runs-dir")) -> None:
-    """Write the distilled dataset (JSONL chat messages + HF datasets folder) and the final adapter."""
+    """Write the distilled dataset (JSONL chat messages + HF datasets folder) and a round's adapter."""
     from graph.export import export_run
     from graph.runner import find_run
 
     run_dir = find_run(run_, runs_dir)
-    dest = export_run(run_dir, out or run_dir / "export")
-    console.print(f"exported to {dest}")
+    dest, picked = export_run(run_dir, out or run_dir / "export", round_)
+    console.print(f"exported to {dest}" + (f" (adapter of round {picked})" if picked is not None else ""))
 
 
 @app.command()

@@ -1,5 +1,5 @@
 """`distillgraph export`: the distilled dataset (JSONL chat messages with provenance, HF datasets
-folder) and the final adapter, reusable by other models."""
+folder) and the adapter of the best dev round (or one chosen with --round), reusable by other models."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 from graph.runner import final_state, load_run_config
 from prompts import PromptLibrary
 from store.datasets import load_data
+from store.schema import UserError
 
 
 def dataset_rows(run_dir: Path) -> list[dict[str, Any]]:
@@ -39,9 +40,28 @@ def dataset_rows(run_dir: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def export_run(run_dir: Path, out: Path) -> Path:
+def pick_round(history: list[Any], which: str, metric: str) -> Any | None:
+    """The round whose adapter is exported: `best` (highest dev metric), `final`, or a round number."""
+    from graph.report import best_round
+
+    if not history:
+        return None
+    if which == "best":
+        return best_round(history, metric) or history[-1]
+    if which == "final":
+        return history[-1]
+    if not which.isdigit() or int(which) not in {m.round for m in history}:
+        raise UserError(f"--round {which}: expected best, final or one of the rounds "
+                        f"{', '.join(str(m.round) for m in history)}")
+    return next(m for m in history if m.round == int(which))
+
+
+def export_run(run_dir: Path, out: Path, which: str = "best") -> tuple[Path, int | None]:
+    """dataset.jsonl, hf_dataset/ and adapter/ (of the chosen round) under `out`; returns it and that round."""
     import datasets
 
+    state = final_state(run_dir)
+    chosen = pick_round(state.get("history", []), which, load_run_config(run_dir).dev_metric)
     rows = dataset_rows(run_dir)
     out.mkdir(parents=True, exist_ok=True)
     with (out / "dataset.jsonl").open("w", encoding="utf-8") as f:
@@ -49,7 +69,14 @@ def export_run(run_dir: Path, out: Path) -> Path:
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
     flat = [{**{k: v for k, v in r.items() if k != "provenance"}, "provenance": json.dumps(r["provenance"])} for r in rows]
     datasets.Dataset.from_list(flat).save_to_disk(str(out / "hf_dataset"))
-    state = final_state(run_dir)
-    if state.get("adapter") and Path(state["adapter"]).exists():
-        shutil.copytree(state["adapter"], out / "adapter", dirs_exist_ok=True)
-    return out
+    adapter = state.get("adapter")
+    if chosen is not None:  # where the trainer saved it (the recorded path may predate a fork or a move)
+        saved = run_dir / "adapters" / f"round-{chosen.round}"
+        adapter = str(saved) if saved.exists() else chosen.adapter
+    if adapter and Path(adapter).exists():
+        shutil.rmtree(out / "adapter", ignore_errors=True)
+        shutil.copytree(adapter, out / "adapter")
+        (out / "adapter" / "distillgraph.json").write_text(json.dumps({
+            "run_id": state.get("run_id"), "round": chosen.round if chosen else None,
+            "dev": chosen.dev if chosen else {}, "test": chosen.test if chosen else {}}, indent=2), encoding="utf-8")
+    return out, chosen.round if chosen is not None else None

@@ -79,12 +79,41 @@ def data_card(state: dict[str, Any], cfg: RunConfig, names: dict[str, str]) -> d
     return card
 
 
+def best_round(history: list[Any], metric: str) -> Any | None:
+    """The round whose student scored highest on dev (the latest of equals: it saw the most data)."""
+    scored = [m for m in history if metric in m.dev]
+    return max(reversed(scored), key=lambda m: m.dev[metric]) if scored else None
+
+
+def _best(history: list[Any], metric: str) -> dict[str, Any] | None:
+    best = best_round(history, metric)
+    return None if best is None else {"round": best.round, "dev": best.dev, "test": best.test, "adapter": best.adapter}
+
+
+def regression_note(history: list[Any], metric: str) -> str | None:
+    """A warning when the final student is clearly worse on dev than an earlier round's (a weak teacher whose
+    labels are worse than the student's own, or overfitting); None otherwise."""
+    best = best_round(history, metric)
+    if best is None or not history or metric not in history[-1].dev:
+        return None
+    final, top = history[-1].dev[metric], best.dev[metric]
+    if top - final <= 0.02 * max(abs(top), 1e-9):
+        return None
+    return (f"dev {metric} fell from {top:.3f} (round {best.round}) to {final:.3f} (round {history[-1].round}): "
+            "the teacher's labels may be worse than the student's own predictions; check a few in `distillgraph "
+            f"trace`. `distillgraph export` takes the best round's adapter (round {best.round}).")
+
+
 def write_report(run_dir: Path, state: dict[str, Any], cfg: RunConfig, ledger: dict[str, Any]) -> Path:
     out = run_dir / "report"
     out.mkdir(parents=True, exist_ok=True)
     history = state.get("history", [])
     names = (state.get("clusters") or {}).get("names", {})
     card = data_card(state, cfg, names)
+    notes = (["the dev set was carved from the pool and labelled by the teacher (paid from the budget)"]
+             if state.get("dev_labels") else [])
+    regression = regression_note(history, cfg.dev_metric)
+    notes += [regression] if regression else []
     metrics = {
         "run_id": state.get("run_id"),
         "stop_reason": state.get("stop_reason", ""),
@@ -94,11 +123,13 @@ def write_report(run_dir: Path, state: dict[str, Any], cfg: RunConfig, ledger: d
         "budget": ledger,
         "teacher_failures": ledger.get("failures", {}),
         "data": card,
-        "notes": (["the dev set was carved from the pool and labelled by the teacher (paid from the budget)"]
-                  if state.get("dev_labels") else []),
+        "best_round": _best(history, cfg.dev_metric),
+        "notes": notes,
     }
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str), encoding="utf-8")
     lines = [f"# Data card: {cfg.task.name}", ""] + [f"- **{k}**: {v}" for k, v in card.items()]
+    if notes:
+        lines += ["", "## Notes", ""] + [f"- {n}" for n in notes]
     (out / "data_card.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     if history:
         learning_curve(history, cfg.dev_metric, out / "learning_curve.png")

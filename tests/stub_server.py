@@ -43,6 +43,7 @@ import hashlib
 import json
 import math
 import random
+import sys
 import threading
 import time
 from collections import Counter
@@ -54,6 +55,14 @@ from typing import Any
 Responder = Callable[[dict[str, Any]], "dict[str, Any] | str"]
 FAULT_KINDS = ("429", "500", "401", "slow", "malformed", "off_schema", "drop")
 KEY_FIELDS = ("messages", "temperature", "max_tokens", "max_completion_tokens", "tools", "response_format")
+
+
+class QuietHTTPServer(ThreadingHTTPServer):
+    """A client that hangs up (timed out, or killed on purpose by a crash test) is expected: no traceback."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 @dataclass
@@ -200,7 +209,7 @@ class StubServer:
 
     def start(self) -> StubServer:
         handler = _make_handler(self)
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._httpd = QuietHTTPServer(("127.0.0.1", 0), handler)
         self._httpd.daemon_threads = True
         self._httpd.block_on_close = False
         self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), name="stub-openai",

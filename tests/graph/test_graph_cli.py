@@ -77,6 +77,15 @@ def test_trace_step_diff_fork_report_export(stub, make_config, tmp_path):
     rows = [json.loads(line) for line in (out / "dataset.jsonl").read_text().splitlines()]
     assert rows and rows[0]["messages"][-1]["role"] == "assistant" and rows[0]["provenance"]["source"]
     assert (out / "hf_dataset").is_dir() and (out / "adapter" / "adapter_config.json").exists()
+    # the adapter is the best dev round's by default; --round picks another, a wrong one is one line + exit 2
+    best = json.loads((run_dir / "report" / "metrics.json").read_text())["best_round"]["round"]
+    assert json.loads((out / "adapter" / "distillgraph.json").read_text())["round"] == best
+    assert f"adapter of round {best}" in " ".join(r.output.split())  # rich wraps long lines
+    r = cli("export", run_dir, "--out", tmp_path / "export-0", "--round", "0")
+    assert r.exit_code == 0 and json.loads((tmp_path / "export-0" / "adapter" / "distillgraph.json").read_text())["round"] == 0
+    assert (tmp_path / "export-0" / "adapter" / "adapter_config.json").exists()
+    r = cli("export", run_dir, "--out", tmp_path / "export-x", "--round", "99")
+    assert r.exit_code == 2 and "expected best, final or one of the rounds" in r.output
     # the distilled data trains another student through the same trainer (secondary model)
     r = cli("train", run_dir, "--set", "student.lora_dropout=0.0", "--out", tmp_path / "second")
     assert r.exit_code == 0, r.output

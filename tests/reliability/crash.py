@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import shutil
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,8 +59,9 @@ class TrialResult:
     killed_in: str  # the node that was running (or "start" before the first step)
     resumed_rc: int
     identical: bool
-    paid_twice: int
+    paid_twice: int  # answers served before the kill and paid again on resume: the defect this guards against
     repeated_unanswered: int  # requests asked again because the kill came before their answer
+    in_flight_at_kill: int = 0  # answers the stub served after the kill (to a dead process), asked again on resume
 
 
 def reference_run(stub: ControlledStub, cfg_path: Path, runs: Path, logs: Path, *, check_lock: bool) -> Reference:
@@ -100,22 +102,30 @@ def crash_trial(stub: ControlledStub, cfg_path: Path, runs: Path, logs: Path, tr
     run_dir = runs / run_id
     shutil.rmtree(run_dir, ignore_errors=True)  # a trial may be aimed again
     proc = start_cli(["run", str(cfg_path), "--run-id", run_id], logs, run_id)
+
+    def dead() -> None:
+        stub.client_dead = True
+
     if trial.trigger == "request":
 
         def hook(s: ControlledStub, body: dict[str, Any]) -> None:
             if s.requests == trial.value:
                 s.down = True  # from now on nothing is answered: the dying process gets no more answers
+                s.client_dead = True  # requests already in flight are still answered, into a dead socket
                 proc.kill()
 
         stub.on_request = hook
         proc.wait(600)
         killed = stub.down
     elif trial.trigger == "created":  # the run directory exists: loading models, indexing
-        killed = kill_when(proc, lambda: (run_dir / "config.resolved.yaml").exists(), trial.delay)
+        killed = kill_when(proc, lambda: (run_dir / "config.resolved.yaml").exists(), trial.delay, before_kill=dead)
     else:
-        killed = kill_when(proc, lambda: trace_steps(run_dir) >= trial.value, trial.delay)
+        killed = kill_when(proc, lambda: trace_steps(run_dir) >= trial.value, trial.delay, before_kill=dead)
+    proc.wait(30)
+    time.sleep(0.2)  # answers still being written to the dead process count as in flight
     stub.on_request = None
     stub.down = False
+    stub.client_dead = False  # the resume's answers are received again
     done = trace_steps(run_dir)
     killed_in = ref.step_nodes.get(done + 1, "end") if done else "start"
     before = Counter(stub.key_counts)
@@ -123,4 +133,5 @@ def crash_trial(stub: ControlledStub, cfg_path: Path, runs: Path, logs: Path, tr
     identical = resumed.popen.returncode == 0 and distilled(run_dir) == ref.dataset
     unanswered = sum(n - stub.answered_keys.get(k, 0) for k, n in before.items() if n > stub.answered_keys.get(k, 0))
     return TrialResult(trial.name, killed, killed_in, resumed.popen.returncode, identical,
-                       paid_twice(stub.answered_keys, ref.answered), unanswered)
+                       paid_twice(stub.answered_keys, ref.answered, stub.answered_after_kill), unanswered,
+                       sum(stub.answered_after_kill.values()))

@@ -23,14 +23,13 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from tests.graph.conftest import LABELS, _texts, teacher_responder
-from tests.stub_server import Faults, StubServer, _make_handler, request_key
+from tests.stub_server import Faults, QuietHTTPServer, StubServer, _make_handler, request_key
 
 REPO = Path(__file__).resolve().parents[2]
 KEY_ENV = "DG_TEST_KEY"
@@ -61,11 +60,14 @@ class ControlledStub(StubServer):
         self.on_request = on_request
         self.down = False
         self.answered_keys: Counter[str] = Counter()
+        # set by a crash trial just before its SIGKILL: answers produced from then on go to a dead process
+        self.client_dead = False
+        self.answered_after_kill: Counter[str] = Counter()
         self._request = threading.local()  # per handler thread: drop the request being handled?
 
     def start(self) -> ControlledStub:
         """Like StubServer.start, on `fixed_port` (so a replacement stub can take over a stopped one's URL)."""
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", self.fixed_port), _make_handler(self))
+        self._httpd = QuietHTTPServer(("127.0.0.1", self.fixed_port), _make_handler(self))
         self._httpd.daemon_threads = True
         self._httpd.block_on_close = False
         self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
@@ -78,6 +80,8 @@ class ControlledStub(StubServer):
             self.faults_served.clear()
             self.key_counts.clear()
             self.answered_keys.clear()
+            self.answered_after_kill.clear()
+            self.client_dead = False
             self.bodies.clear()
             self.auth_headers.clear()
 
@@ -94,6 +98,8 @@ class ControlledStub(StubServer):
     def completion(self, body: dict[str, Any], text: str) -> dict[str, Any]:
         with self._lock:
             self.answered_keys[request_key(body)] += 1
+            if self.client_dead:
+                self.answered_after_kill[request_key(body)] += 1
         return super().completion(body, text)
 
 
@@ -224,8 +230,10 @@ def trace_steps(run_dir: Path) -> int:
     return sum(1 for line in path.read_bytes().split(b"\n") if line.strip().endswith(b"}"))
 
 
-def kill_when(proc: Proc, condition: Callable[[], bool], delay: float = 0.0, timeout: float = 300) -> bool:
-    """Poll `condition`; when it holds, wait `delay` s and SIGKILL. False if the process ended first."""
+def kill_when(proc: Proc, condition: Callable[[], bool], delay: float = 0.0, timeout: float = 300,
+              before_kill: Callable[[], None] | None = None) -> bool:
+    """Poll `condition`; when it holds, wait `delay` s, call `before_kill` and SIGKILL. False if the process
+    ended first."""
     end = time.time() + timeout
     while time.time() < end:
         if proc.popen.poll() is not None:
@@ -234,6 +242,8 @@ def kill_when(proc: Proc, condition: Callable[[], bool], delay: float = 0.0, tim
             time.sleep(delay)
             if proc.popen.poll() is not None:
                 return False
+            if before_kill is not None:
+                before_kill()
             proc.kill()
             proc.wait(30)
             return True
@@ -269,6 +279,8 @@ def files_with(secret: str, *roots: Path) -> list[str]:
     return hits
 
 
-def paid_twice(trial: Counter[str], reference: Counter[str]) -> int:
-    """Answers served for a key beyond what the uninterrupted run was served for it."""
-    return sum(max(0, n - reference.get(k, 0)) for k, n in trial.items())
+def paid_twice(trial: Counter[str], reference: Counter[str], after_kill: Counter[str] | None = None) -> int:
+    """Answers served for a key beyond what the uninterrupted run was served for it, not counting answers
+    served after the SIGKILL (`after_kill`): those were in flight, and no client keeps an answer it never read."""
+    after_kill = after_kill or Counter()
+    return sum(max(0, n - after_kill.get(k, 0) - reference.get(k, 0)) for k, n in trial.items())

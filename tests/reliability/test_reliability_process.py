@@ -55,3 +55,16 @@ def test_killed_run_resumes_to_the_same_dataset_paying_nothing_twice(world, tria
     assert result.paid_twice == 0, result
     if trial.name == "training":
         assert result.killed_in == "trainer", result
+
+
+def test_answers_served_after_the_kill_are_in_flight_not_paid_twice():
+    from collections import Counter
+
+    from tests.reliability.harness import paid_twice
+
+    reference = Counter({"a": 1, "b": 1, "c": 1})
+    trial = Counter({"a": 2, "b": 2, "c": 1})  # a and b were asked again on resume
+    assert paid_twice(trial, reference) == 2
+    # b's first answer was written to the dead process (in flight): only a's counts against the client
+    assert paid_twice(trial, reference, Counter({"b": 1})) == 1
+    assert paid_twice(trial, reference, Counter({"a": 1, "b": 1})) == 0
