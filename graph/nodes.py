@@ -121,7 +121,7 @@ def make_nodes(deps: Deps) -> dict[str, NodeFn]:
         demos = []
         for h in hits:  # the state, not Chroma's flags, says what is labelled (resume and fork agree)
             if h.id in known:
-                demos.append({"id": h.id, "text": h.text, "target": known[h.id]})
+                demos.append({"id": h.id, "text": h.text or text_of(h.id), "target": known[h.id]})
             if len(demos) >= k:
                 break
         return demos

@@ -127,4 +127,9 @@ class StoreConfig(Strict):
     representatives: int = Field(default=5, gt=0, description="kept per cluster (nearest to centroid)")
     chroma_url: str | None = Field(default=None, description="http://host:port of a shared Chroma server")
     collection: str = Field(default="distillgraph", min_length=3)
+    documents: bool = Field(
+        default=True,
+        description="store the texts in Chroma too (readable in the collection); false keeps only vectors and "
+        "metadata there: a faster index step, and no texts copied to a shared chroma_url server",
+    )
     seed: int = 0

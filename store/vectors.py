@@ -121,10 +121,11 @@ def _client(cfg: StoreConfig, run_dir: Path):  # type: ignore[no-untyped-def]
 class VectorStore:
     """A run's Chroma collection (cosine space) plus the embedder used for text queries."""
 
-    def __init__(self, client: Any, collection: Any, embedder: Any):
+    def __init__(self, client: Any, collection: Any, embedder: Any, documents: bool = True):
         self.client = client
         self.collection = collection
         self.embedder = embedder
+        self.documents = documents  # False: texts are not stored, hits carry text "" (callers look them up by id)
         self.max_batch = int(client.get_max_batch_size())
 
     @classmethod
@@ -135,7 +136,7 @@ class VectorStore:
         collection = client.get_or_create_collection(
             name, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
         )
-        return cls(client, collection, embedder)
+        return cls(client, collection, embedder, documents=cfg.documents)
 
     def has(self, ids: Iterable[str]) -> set[str]:
         """The subset of `ids` already in the collection."""
@@ -168,7 +169,7 @@ class VectorStore:
             self.collection.add(
                 ids=[ids[i] for i in rows],
                 embeddings=vectors[rows],
-                documents=[texts[i] for i in rows],
+                documents=[texts[i] for i in rows] if self.documents else None,
                 metadatas=[clean_metadata(metadatas[i]) for i in rows],
             )
         return len(keep)

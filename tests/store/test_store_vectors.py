@@ -159,3 +159,20 @@ def test_filtered_neighbours_match_brute_force(
         expected = [ids[i] for i in sorted(ok, key=lambda i: -float(vectors[i] @ query))[:5]]
         got = store.neighbours(vector=query, k=5, exclude_ids=[ids[q * 7]], **filters)
         assert [h.id for h in got] == expected
+
+
+def test_without_documents_chroma_keeps_vectors_and_metadata_but_no_texts(tmp_path: Path, store_cfg: StoreConfig):
+    emb = HashEmbedder(dim=64)
+    with_docs = VectorStore.open(store_cfg, tmp_path / "a", emb)
+    without = VectorStore.open(store_cfg.model_copy(update={"documents": False}), tmp_path / "b", emb)
+    for s in (with_docs, without):
+        assert fill(s) == 6
+    q = emb.encode(["football goal"])[0]
+    a = with_docs.neighbours(vector=q, k=3, cluster=0)
+    b = without.neighbours(vector=q, k=3, cluster=0)
+    assert [h.id for h in a] == [h.id for h in b]  # same retrieval, same filters
+    assert [h.metadata for h in a] == [h.metadata for h in b]
+    assert all(h.text for h in a) and not any(h.text for h in b)  # the texts stay with the caller's data
+    assert without.get(["s1"])[0].text == "" and with_docs.get(["s1"])[0].text == "football goal striker"
+    with_docs.close()
+    without.close()
