@@ -128,8 +128,9 @@ class StoreConfig(Strict):
     chroma_url: str | None = Field(default=None, description="http://host:port of a shared Chroma server")
     collection: str = Field(default="distillgraph", min_length=3)
     documents: bool = Field(
-        default=True,
-        description="store the texts in Chroma too (readable in the collection); false keeps only vectors and "
-        "metadata there: a faster index step, and no texts copied to a shared chroma_url server",
+        default=False,
+        description="also store the texts in Chroma (readable in the collection, e.g. on a chroma_url server); "
+        "by default Chroma holds vectors and metadata only and texts come from the run's data (the index step "
+        "is ~9% faster on news articles, and no text is copied to a shared server)",
     )
     seed: int = 0

@@ -121,7 +121,7 @@ def _client(cfg: StoreConfig, run_dir: Path):  # type: ignore[no-untyped-def]
 class VectorStore:
     """A run's Chroma collection (cosine space) plus the embedder used for text queries."""
 
-    def __init__(self, client: Any, collection: Any, embedder: Any, documents: bool = True):
+    def __init__(self, client: Any, collection: Any, embedder: Any, documents: bool = False):
         self.client = client
         self.collection = collection
         self.embedder = embedder

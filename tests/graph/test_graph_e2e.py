@@ -69,15 +69,16 @@ def test_second_identical_run_with_shared_cache_pays_nothing(stub, make_config, 
     assert dataset_of(first) == dataset_of(second)
 
 
-def test_store_without_documents_sends_the_same_prompts(stub, make_config, tmp_path):
-    """store.documents=false: Chroma holds no texts, the demonstrations' texts come from the run's data; the
-    prompts (cache keys cover every message) are the same, so a second run on the shared cache pays nothing."""
+def test_store_with_or_without_documents_sends_the_same_prompts(stub, make_config, tmp_path):
+    """By default Chroma holds no texts and the demonstrations' texts come from the run's data; with
+    store.documents=true they come from Chroma. The prompts (cache keys cover every message) are the same,
+    so the second run on the shared cache pays nothing."""
     cache = str(tmp_path / "shared_cache.sqlite")
     path = make_config(stub.base_url, teacher__cache_path=cache)
     _, _, first = run(path)
     paid = stub.chat_requests
-    _, _, second = run(path, ["store.documents=false"])
-    assert stub.chat_requests == paid, "the prompts differ without documents in Chroma"
+    _, _, second = run(path, ["store.documents=true"])
+    assert stub.chat_requests == paid, "the prompts differ with and without documents in Chroma"
     assert dataset_of(first) == dataset_of(second)
 
 

@@ -66,7 +66,7 @@ def test_neighbours_by_text_and_vector_with_filters(store: VectorStore):
     hits = store.neighbours("football goal", k=3)
     assert [h.id[0] for h in hits] == ["s", "s", "s"]
     assert hits[0].distance <= hits[1].distance <= hits[2].distance
-    assert hits[0].text == TEXTS[hits[0].id][0] and hits[0].metadata["cluster"] == 0
+    assert hits[0].text == "" and hits[0].metadata["cluster"] == 0  # texts stay with the run's data by default
 
     assert [h.id for h in store.neighbours("football goal", k=5, labelled=True, cluster=0)] == ["s2"]
     assert {h.id for h in store.neighbours("football", k=5, label="tech")} == {"t2", "t3"}
@@ -163,8 +163,8 @@ def test_filtered_neighbours_match_brute_force(
 
 def test_without_documents_chroma_keeps_vectors_and_metadata_but_no_texts(tmp_path: Path, store_cfg: StoreConfig):
     emb = HashEmbedder(dim=64)
-    with_docs = VectorStore.open(store_cfg, tmp_path / "a", emb)
-    without = VectorStore.open(store_cfg.model_copy(update={"documents": False}), tmp_path / "b", emb)
+    with_docs = VectorStore.open(store_cfg.model_copy(update={"documents": True}), tmp_path / "a", emb)
+    without = VectorStore.open(store_cfg, tmp_path / "b", emb)  # the default
     for s in (with_docs, without):
         assert fill(s) == 6
     q = emb.encode(["football goal"])[0]
