@@ -180,8 +180,8 @@ def student_inference(students: tuple[str, ...], n: int = 100) -> dict[str, floa
 
 def markdown(res: dict[str, Any]) -> str:
     lines = ["## Distilling the embedded local teacher (SmolLM2-135M, llama.cpp)", "",
-             f"{res['machine']}, load average {res['load_average_1m']} at the start (shared machine: times are "
-             f"noisy). BBC topics, annotator prompt with function calling, temperature 0.", "",
+             f"{res['machine']}, load average {res['load_average_1m']} at the start (times move with "
+             f"other load). BBC topics, annotator prompt with function calling, temperature 0.", "",
              "Teacher accuracy on a stratified test sample:", "",
              "| demonstrations | n | accuracy | invalid answers | s / example | tokens / call |",
              "|---:|---:|---:|---:|---:|---:|"]

@@ -305,7 +305,7 @@ def markdown(res: dict[str, Any]) -> str:
 
     lines = [
         "## System: concurrency, cached re-runs, orchestration overhead", "",
-        f"{res['machine']}, load average {res['load_average_1m']} at the start (the machine is shared: timings are noisy).",
+        f"{res['machine']}, load average {res['load_average_1m']} at the start (timings move with other load).",
         "",
         "| goal | measured | |", "|---|---:|---|",
         f"| teacher concurrency efficiency at c=8 ≥ 0.8 | {res['concurrency_efficiency']:.2f} | "

@@ -14,9 +14,10 @@ from store.datasets import load_data
 from store.schema import UserError
 
 
-def dataset_rows(run_dir: Path) -> list[dict[str, Any]]:
+def dataset_rows(run_dir: Path, state: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """One row per distilled example (gold seeds included); `state`: the run's final state, if already read."""
     cfg = load_run_config(run_dir)
-    state = final_state(run_dir)
+    state = state if state is not None else final_state(run_dir)
     data = load_data(cfg.data, cfg.task)
     texts = {e.id: e.text for s in data.values() for e in s}
     tpl = PromptLibrary(cfg.prompts.dir).get("student")
@@ -62,7 +63,7 @@ def export_run(run_dir: Path, out: Path, which: str = "best") -> tuple[Path, int
 
     state = final_state(run_dir)
     chosen = pick_round(state.get("history", []), which, load_run_config(run_dir).dev_metric)
-    rows = dataset_rows(run_dir)
+    rows = dataset_rows(run_dir, state)
     out.mkdir(parents=True, exist_ok=True)
     with (out / "dataset.jsonl").open("w", encoding="utf-8") as f:
         for r in rows:

@@ -130,7 +130,7 @@ class StoreConfig(Strict):
     documents: bool = Field(
         default=False,
         description="also store the texts in Chroma (readable in the collection, e.g. on a chroma_url server); "
-        "by default Chroma holds vectors and metadata only and texts come from the run's data (the index step "
-        "is ~9% faster on news articles, and no text is copied to a shared server)",
+        "by default Chroma holds vectors and metadata only and texts come from the run's data (a faster index "
+        "step, see BENCHMARKS.md, and no text copied to a shared server)",
     )
     seed: int = 0

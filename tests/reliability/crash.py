@@ -121,7 +121,6 @@ def crash_trial(stub: ControlledStub, cfg_path: Path, runs: Path, logs: Path, tr
         killed = kill_when(proc, lambda: (run_dir / "config.resolved.yaml").exists(), trial.delay, before_kill=dead)
     else:
         killed = kill_when(proc, lambda: trace_steps(run_dir) >= trial.value, trial.delay, before_kill=dead)
-    proc.wait(30)
     time.sleep(0.2)  # answers still being written to the dead process count as in flight
     stub.on_request = None
     stub.down = False
