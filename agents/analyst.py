@@ -11,8 +11,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from agents.records import ClusterPlan, Weakness
-from agents.schemas import WeaknessReport
+from distillgraph.agents.records import ClusterPlan, Weakness
+from distillgraph.agents.schemas import WeaknessReport
 
 
 @dataclass

@@ -7,11 +7,11 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from agents.records import Annotation, Candidate
-from agents.schemas import LabelAnswer, OutputAnswer, label_answer_schema
-from agents.teacher import TeacherRequest, TeacherResult
-from prompts import PromptLibrary
-from store.schema import TaskConfig
+from distillgraph.agents.records import Annotation, Candidate
+from distillgraph.agents.schemas import LabelAnswer, OutputAnswer, label_answer_schema
+from distillgraph.agents.teacher import TeacherRequest, TeacherResult
+from distillgraph.prompts import PromptLibrary
+from distillgraph.store.schema import TaskConfig
 
 
 @dataclass

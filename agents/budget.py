@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from agents.config import BudgetConfig
+from distillgraph.agents.config import BudgetConfig
 
 NODES = ("analyst", "generator", "annotator", "judge", "bootstrap")
 FAILURE_KINDS = ("429", "5xx", "timeout", "connection", "parse", "http", "auth")

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from store.schema import UserError
+from distillgraph.store.schema import UserError
 
 
 def cache_key(

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from store.schema import Strict
+from distillgraph.store.schema import Strict
 
 
 class LocalTeacherConfig(Strict):

@@ -10,11 +10,11 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from agents.records import Candidate
-from agents.schemas import SynthBatch
-from agents.teacher import TeacherRequest, TeacherResult
-from prompts import PromptLibrary
-from store.schema import TaskConfig, content_id
+from distillgraph.agents.records import Candidate
+from distillgraph.agents.schemas import SynthBatch
+from distillgraph.agents.teacher import TeacherRequest, TeacherResult
+from distillgraph.prompts import PromptLibrary
+from distillgraph.store.schema import TaskConfig, content_id
 
 
 @dataclass

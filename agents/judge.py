@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from agents.schemas import JudgeAnswer
-from agents.teacher import TeacherRequest, TeacherResult
-from prompts import PromptLibrary
+from distillgraph.agents.schemas import JudgeAnswer
+from distillgraph.agents.teacher import TeacherRequest, TeacherResult
+from distillgraph.prompts import PromptLibrary
 
 
 def judge_requests(

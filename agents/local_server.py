@@ -25,9 +25,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from agents.config import LocalTeacherConfig
-from store.assets import smollm2_gguf
-from store.schema import UserError
+from distillgraph.agents.config import LocalTeacherConfig
+from distillgraph.store.assets import smollm2_gguf
+from distillgraph.store.schema import UserError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 INSTALL_HINT = "pip install 'distillgraph[local]'"
@@ -69,7 +69,7 @@ class LocalServer:
         """The child's command line (llama_cpp.server's flags, plus our --no-extra-buffers)."""
         threads = self.cfg.n_threads or os.cpu_count() or 1
         cmd = [
-            sys.executable, "-m", "agents.local_server",
+            sys.executable, "-m", "distillgraph.agents.local_server",
             "--model", self.model_path, "--model_alias", self.model_alias,
             "--host", "127.0.0.1", "--port", str(self.port),
             "--n_ctx", str(self.cfg.n_ctx), "--n_threads", str(threads), "--n_threads_batch", str(threads),

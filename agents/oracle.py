@@ -12,8 +12,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from agents.budget import BudgetLedger
-from agents.teacher import BaseTeacher, EventSink, TeacherRefused, TeacherRequest, TeacherResult
+from distillgraph.agents.budget import BudgetLedger
+from distillgraph.agents.teacher import BaseTeacher, EventSink, TeacherRefused, TeacherRequest, TeacherResult
 
 ANSWERABLE = ("label", "output")
 

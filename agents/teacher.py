@@ -38,14 +38,14 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, SecretStr, ValidationError
 
-from agents.budget import Amount, BudgetLedger, Reservation, estimate_prompt_tokens
-from agents.cache import AnswerCache, cache_key
-from agents.config import TeacherConfig
-from prompts import PromptLibrary
-from store.schema import UserError
+from distillgraph.agents.budget import Amount, BudgetLedger, Reservation, estimate_prompt_tokens
+from distillgraph.agents.cache import AnswerCache, cache_key
+from distillgraph.agents.config import TeacherConfig
+from distillgraph.prompts import PromptLibrary
+from distillgraph.store.schema import UserError
 
 if TYPE_CHECKING:
-    from agents.local_server import LocalServer
+    from distillgraph.agents.local_server import LocalServer
 
 OPENAI_URL = "https://api.openai.com/v1"
 KINDS = ("label", "output", "synth", "analyse", "judge")
@@ -691,7 +691,7 @@ def build_teacher(
 ) -> BaseTeacher:
     """The teacher for `cfg.provider`. For `local` this starts the embedded server; close() stops it."""
     if cfg.provider == "oracle":
-        from agents.oracle import OracleTeacher
+        from distillgraph.agents.oracle import OracleTeacher
 
         if gold is None:
             raise UserError("teacher.provider 'oracle' needs gold targets (a labelled pool) to answer from")
@@ -713,7 +713,7 @@ def _local_teacher(
     on_event: EventSink | None,
 ) -> Teacher:
     """Start llama.cpp's server; the cache identity is the GGUF file, not the (random) port."""
-    from agents.local_server import LocalServer
+    from distillgraph.agents.local_server import LocalServer
 
     server = LocalServer(cfg.local).start()
     try:

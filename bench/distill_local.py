@@ -35,8 +35,8 @@ from bench.harness import (
     run_graph,
     write_results,
 )
-from graph.config import RunConfig
-from store.schema import Example
+from distillgraph.graph.config import RunConfig
+from distillgraph.store.schema import Example
 
 MODES = ("off", "only", "auto")
 MODE_NAMES = {"off": "select-only", "only": "synthesize-only", "auto": "mixed"}
@@ -70,7 +70,7 @@ def stratified(examples: list[Example], n: int, seed: int = 0) -> list[Example]:
 
 def nearest_demos(texts: list[Example], pool: list[Example], k: int) -> list[list[dict[str, Any]]]:
     """Per text, the k most similar gold examples (cosine over the shared MiniLM cache)."""
-    from store.embed import build_embedder
+    from distillgraph.store.embed import build_embedder
 
     if k <= 0 or not pool:
         return [[] for _ in texts]
@@ -83,14 +83,14 @@ def nearest_demos(texts: list[Example], pool: list[Example], k: int) -> list[lis
 
 def teacher_accuracy(n: int, k_values: tuple[int, ...]) -> list[dict[str, Any]]:
     """The local teacher labels n stratified test texts through the annotator prompt, per demo count."""
-    from agents.annotator import AnnotationJob, annotation_requests, collect
-    from agents.budget import BudgetLedger
-    from agents.cache import AnswerCache
-    from agents.config import BudgetConfig
-    from agents.records import Candidate
-    from agents.teacher import build_teacher
-    from prompts import PromptLibrary
-    from store.datasets import load_bbc
+    from distillgraph.agents.annotator import AnnotationJob, annotation_requests, collect
+    from distillgraph.agents.budget import BudgetLedger
+    from distillgraph.agents.cache import AnswerCache
+    from distillgraph.agents.config import BudgetConfig
+    from distillgraph.agents.records import Candidate
+    from distillgraph.agents.teacher import build_teacher
+    from distillgraph.prompts import PromptLibrary
+    from distillgraph.store.datasets import load_bbc
 
     cfg = local_config([])
     data = load_bbc(cfg.data.bbc, cfg.task)
@@ -154,11 +154,11 @@ def distill_run(mode: str, tokens: int, student: str, rounds: int) -> dict[str, 
 
 def student_inference(students: tuple[str, ...], n: int = 100) -> dict[str, float]:
     """Seconds per example of each student predicting fresh test texts (embedding included, no cache)."""
-    from store.datasets import load_bbc
-    from store.embed import build_embedder
-    from trainer.base import TrainItem
-    from trainer.config import StudentConfig
-    from trainer.student import build_student
+    from distillgraph.store.datasets import load_bbc
+    from distillgraph.store.embed import build_embedder
+    from distillgraph.trainer.base import TrainItem
+    from distillgraph.trainer.config import StudentConfig
+    from distillgraph.trainer.student import build_student
 
     cfg = local_config([])
     data = load_bbc(cfg.data.bbc, cfg.task)

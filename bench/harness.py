@@ -30,9 +30,9 @@ import numpy as np  # noqa: E402
 import yaml  # noqa: E402
 from rich.console import Console  # noqa: E402
 
-from graph.config import RunConfig, apply_overrides, config_from_dict  # noqa: E402
-from graph.runner import execute, new_run_dir  # noqa: E402
-from store.schema import StoreConfig, content_id  # noqa: E402
+from distillgraph.graph.config import RunConfig, apply_overrides, config_from_dict  # noqa: E402
+from distillgraph.graph.runner import execute, new_run_dir  # noqa: E402
+from distillgraph.store.schema import StoreConfig, content_id  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -42,7 +42,7 @@ EXAMPLE = ROOT / "examples" / "bbc-topic.yaml"
 
 def quiet_logs() -> None:
     """The BBC loader warns about one latin-1 file on every load; a sweep would print it hundreds of times."""
-    logging.getLogger("store.datasets").setLevel(logging.ERROR)
+    logging.getLogger("distillgraph.store.datasets").setLevel(logging.ERROR)
     for name in ("transformers", "sentence_transformers", "chromadb", "httpx"):
         logging.getLogger(name).setLevel(logging.ERROR)
 
@@ -64,8 +64,8 @@ def embeddings_dir() -> Path:
 
 def prewarm_bbc_embeddings(store: StoreConfig | None = None) -> int:
     """Embed every BBC article (topic-task text) into the shared cache once; returns how many were new."""
-    from store.datasets import bbc_articles
-    from store.embed import build_embedder
+    from distillgraph.store.datasets import bbc_articles
+    from distillgraph.store.embed import build_embedder
 
     embedder = build_embedder(store or StoreConfig(), embeddings_dir())
     texts = list(dict.fromkeys(f"{head}\n\n{body}" for _, head, body in bbc_articles()))

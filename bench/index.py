@@ -26,11 +26,11 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import numpy as np  # noqa: E402
 
-from store.assets import bbc_dir  # noqa: E402
-from store.embed import Embedder, EmbeddingCache, resolve_dtype  # noqa: E402
-from store.index import EMBEDDINGS_DIR, build_index  # noqa: E402
-from store.schema import Example, StoreConfig, content_id  # noqa: E402
-from store.vectors import VectorStore, build_where  # noqa: E402
+from distillgraph.store.assets import bbc_dir  # noqa: E402
+from distillgraph.store.embed import Embedder, EmbeddingCache, resolve_dtype  # noqa: E402
+from distillgraph.store.index import EMBEDDINGS_DIR, build_index  # noqa: E402
+from distillgraph.store.schema import Example, StoreConfig, content_id  # noqa: E402
+from distillgraph.store.vectors import VectorStore, build_where  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 N_QUERIES = 50

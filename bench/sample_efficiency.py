@@ -36,14 +36,14 @@ from bench.harness import (
     run_graph,
     write_results,
 )
-from graph.config import RunConfig
-from store.cluster import cluster_vectors
-from store.datasets import load_bbc, pool_gold
-from store.embed import build_embedder
-from store.schema import content_id
-from trainer.base import TrainItem
-from trainer.evaluate import classification_metrics
-from trainer.probe import ProbeStudent
+from distillgraph.graph.config import RunConfig
+from distillgraph.store.cluster import cluster_vectors
+from distillgraph.store.datasets import load_bbc, pool_gold
+from distillgraph.store.embed import build_embedder
+from distillgraph.store.schema import content_id
+from distillgraph.trainer.base import TrainItem
+from distillgraph.trainer.evaluate import classification_metrics
+from distillgraph.trainer.probe import ProbeStudent
 
 POLICIES = ("random", "uncertainty", "cluster_balanced", "baldistill", "distillgraph")
 METRICS = ("macro_f1", "accuracy", "worst_cluster_acc")

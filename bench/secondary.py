@@ -27,11 +27,11 @@ from bench.harness import (
     run_graph,
     write_results,
 )
-from graph.secondary import train_secondary
-from store.datasets import load_bbc, pool_gold
-from trainer.base import TrainItem
-from trainer.evaluate import classification_metrics
-from trainer.student import build_student
+from distillgraph.graph.secondary import train_secondary
+from distillgraph.store.datasets import load_bbc, pool_gold
+from distillgraph.trainer.base import TrainItem
+from distillgraph.trainer.evaluate import classification_metrics
+from distillgraph.trainer.student import build_student
 
 SECONDARY = ["student.kind=classifier", "student.num_train_epochs=8", "student.learning_rate=2e-3"]
 
@@ -42,7 +42,7 @@ def random_baseline(cfg: Any, n: int, seed: int, out: Path) -> dict[str, float]:
     gold = pool_gold(cfg.data.bbc, cfg.task)
     pool = sorted(data["pool"], key=lambda e: e.id)
     picked = random.Random(seed).sample(pool, min(n, len(pool)))
-    from graph.config import apply_overrides, config_from_dict
+    from distillgraph.graph.config import apply_overrides, config_from_dict
 
     scfg = config_from_dict(apply_overrides(cfg.model_dump(mode="json"), SECONDARY))
     student = build_student(scfg.student, scfg.task, progress=False)

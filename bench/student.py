@@ -22,13 +22,13 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import torch  # noqa: E402
 
-from store.datasets import load_bbc  # noqa: E402
-from store.embed import build_embedder  # noqa: E402
-from store.schema import BBCConfig, StoreConfig, TaskConfig  # noqa: E402
-from trainer.base import Student, TrainItem  # noqa: E402
-from trainer.config import StudentConfig  # noqa: E402
-from trainer.fit import run_round  # noqa: E402
-from trainer.student import build_student  # noqa: E402
+from distillgraph.store.datasets import load_bbc  # noqa: E402
+from distillgraph.store.embed import build_embedder  # noqa: E402
+from distillgraph.store.schema import BBCConfig, StoreConfig, TaskConfig  # noqa: E402
+from distillgraph.trainer.base import Student, TrainItem  # noqa: E402
+from distillgraph.trainer.config import StudentConfig  # noqa: E402
+from distillgraph.trainer.fit import run_round  # noqa: E402
+from distillgraph.trainer.student import build_student  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 TOPICS = {

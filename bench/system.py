@@ -36,7 +36,7 @@ from bench.harness import (
     run_graph,
     write_results,
 )
-from graph.config import RunConfig
+from distillgraph.graph.config import RunConfig
 from tests.stub_server import StubServer, chosen_tool, example_from_schema, request_schema
 
 CONCURRENCY = (1, 4, 8, 16)
@@ -87,12 +87,12 @@ def bbc_responder(latency: float) -> Callable[[dict[str, Any]], dict[str, Any]]:
 
 def concurrency_point(latency: float, calls: int, concurrency: int, workdir: Path) -> dict[str, Any]:
     """Wall time of `calls` fresh label requests at one max_concurrency, against N·L/c."""
-    from agents.budget import BudgetLedger
-    from agents.cache import AnswerCache
-    from agents.config import BudgetConfig, TeacherConfig
-    from agents.schemas import label_answer_schema
-    from agents.teacher import TeacherRequest, build_teacher
-    from prompts import PromptLibrary
+    from distillgraph.agents.budget import BudgetLedger
+    from distillgraph.agents.cache import AnswerCache
+    from distillgraph.agents.config import BudgetConfig, TeacherConfig
+    from distillgraph.agents.schemas import label_answer_schema
+    from distillgraph.agents.teacher import TeacherRequest, build_teacher
+    from distillgraph.prompts import PromptLibrary
 
     schema = label_answer_schema(tuple(sorted(TOPIC_WORDS)))
     reqs = [TeacherRequest(node="annotator", schema=schema, example_id=f"c{concurrency}-{i}", messages=[
@@ -198,13 +198,13 @@ def instrumented(clock: Clock) -> Iterator[None]:
     """Time the model work (teacher, student, embedder, model loading) and the machinery around it."""
     from langgraph.checkpoint.sqlite import SqliteSaver
 
-    import agents.teacher as teacher_mod
-    import graph.report as report_mod
-    import store.datasets as datasets_mod
-    import store.embed as embed_mod
-    import trainer.student as student_mod
-    from graph.trace import TraceWriter
-    from store.vectors import VectorStore
+    import distillgraph.agents.teacher as teacher_mod
+    import distillgraph.graph.report as report_mod
+    import distillgraph.store.datasets as datasets_mod
+    import distillgraph.store.embed as embed_mod
+    import distillgraph.trainer.student as student_mod
+    from distillgraph.graph.trace import TraceWriter
+    from distillgraph.store.vectors import VectorStore
 
     def on_teacher(build: Callable[..., Any]) -> Callable[..., Any]:
         def build_timed(*a: Any, **kw: Any) -> Any:
@@ -253,7 +253,7 @@ def bench_breakdown(latency: float, full: bool) -> dict[str, Any]:
     """One real run with fresh embeddings (no shared cache): where does its wall time go?"""
     from rich.console import Console
 
-    from graph.runner import execute, new_run_dir
+    from distillgraph.graph.runner import execute, new_run_dir
 
     clock = Clock()
     epochs = 6 if full else 1

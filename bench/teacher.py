@@ -21,12 +21,12 @@ from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from agents.budget import BudgetLedger  # noqa: E402
-from agents.cache import AnswerCache  # noqa: E402
-from agents.config import BudgetConfig, LocalTeacherConfig, TeacherConfig  # noqa: E402
-from agents.schemas import label_answer_schema  # noqa: E402
-from agents.teacher import TeacherRequest, build_teacher  # noqa: E402
-from prompts import PromptLibrary  # noqa: E402
+from distillgraph.agents.budget import BudgetLedger  # noqa: E402
+from distillgraph.agents.cache import AnswerCache  # noqa: E402
+from distillgraph.agents.config import BudgetConfig, LocalTeacherConfig, TeacherConfig  # noqa: E402
+from distillgraph.agents.schemas import label_answer_schema  # noqa: E402
+from distillgraph.agents.teacher import TeacherRequest, build_teacher  # noqa: E402
+from distillgraph.prompts import PromptLibrary  # noqa: E402
 from tests.stub_server import StubServer, schema_responder  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"

@@ -13,11 +13,11 @@ from typing import Any
 
 from langgraph.graph import END, START, StateGraph
 
-from graph.config import RunConfig
-from graph.deps import Deps
-from graph.nodes import make_nodes
-from graph.routing import route_after_trainer
-from graph.state import DistillState
+from distillgraph.graph.config import RunConfig
+from distillgraph.graph.deps import Deps
+from distillgraph.graph.nodes import make_nodes
+from distillgraph.graph.routing import route_after_trainer
+from distillgraph.graph.state import DistillState
 
 NODES = ("index", "bootstrap", "trainer", "analyst", "generator", "annotator", "report")
 

@@ -19,9 +19,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from graph.config import load_config
-from prompts import RUN_PROMPTS, PromptError, PromptLibrary
-from store.schema import UserError
+from distillgraph.graph.config import load_config
+from distillgraph.prompts import RUN_PROMPTS, PromptError, PromptLibrary
+from distillgraph.store.schema import UserError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Distil a teacher LLM into a small LoRA student, "
                   "spending a fixed teacher budget where the student is weakest.")
@@ -84,8 +84,8 @@ def init(path: Path, type: str = typer.Option("classification", "--type", help="
 @user_errors
 def plan(config: Path, set_: list[str] = SetOpt) -> None:
     """Projected teacher calls, tokens and dollars (per node and total), without calling the teacher."""
-    from graph.plan import project
-    from store.datasets import load_data
+    from distillgraph.graph.plan import project
+    from distillgraph.store.datasets import load_data
 
     cfg = load_config(config, set_)
     prompts = PromptLibrary(cfg.prompts.dir)
@@ -125,7 +125,7 @@ def _print_step(name: str, step: int, round_: int, summary: dict[str, Any], ledg
 
 def _step_handler(graph: Any, snap: Any, config: dict[str, Any]) -> bool:
     """Step mode: show the node's result and wait. Enter continues, q stops, `r ID ...` rejects annotations."""
-    from graph.trace import read_trace
+    from distillgraph.graph.trace import read_trace
 
     run_dir = Path(_current_run["dir"])
     rec = read_trace(run_dir)[-1] if read_trace(run_dir) else {}
@@ -164,7 +164,7 @@ def _execute(cfg: Any, run_dir: Path, *, resume: bool, step: bool, no_cache: boo
              data: dict[str, Any] | None = None) -> None:
     """Run or resume. A fresh run that fails before its first step leaves no run directory behind (there is
     nothing to resume, and a resume could not change the config that failed); later failures keep it."""
-    from graph.runner import execute, has_started
+    from distillgraph.graph.runner import execute, has_started
 
     _current_run["dir"] = str(run_dir)
     console.print(f"run [bold]{run_dir.name}[/] in {run_dir}", highlight=False)
@@ -182,7 +182,7 @@ def _execute(cfg: Any, run_dir: Path, *, resume: bool, step: bool, no_cache: boo
 
 def _summary(state: dict[str, Any], cfg: Any) -> None:
     """The learning curve: the dev metric, the worst cluster and the test metric per round."""
-    from graph.report import regression_note
+    from distillgraph.graph.report import regression_note
 
     hist = state.get("history", [])
     if not hist:
@@ -211,8 +211,8 @@ def run(config: Path, set_: list[str] = SetOpt,
         prompts: Path | None = typer.Option(None, "--prompts", help="folder of prompt files overriding the packaged ones"),
         run_id: str | None = typer.Option(None, "--run-id", help="name of the run directory")) -> None:
     """Run the distillation loop for a config."""
-    from graph.runner import new_run_dir
-    from store.datasets import load_data
+    from distillgraph.graph.runner import new_run_dir
+    from distillgraph.store.datasets import load_data
 
     cfg = load_config(config, set_)
     if prompts is not None:
@@ -230,7 +230,7 @@ def run(config: Path, set_: list[str] = SetOpt,
 def resume(run_: str = typer.Argument(..., metavar="RUN"), step: bool = typer.Option(False, "--step"),
            runs_dir: str = typer.Option("runs", "--runs-dir")) -> None:
     """Continue a run after a crash, a kill or Ctrl-C, paying for nothing twice."""
-    from graph.runner import find_run, load_run_config
+    from distillgraph.graph.runner import find_run, load_run_config
 
     run_dir = find_run(run_, runs_dir)
     cfg = load_run_config(run_dir)
@@ -243,8 +243,8 @@ def fork(run_: str = typer.Argument(..., metavar="RUN"), step: int = typer.Optio
          set_: list[str] = SetOpt, go: bool = typer.Option(True, "--run/--no-run", help="run the fork right away"),
          runs_dir: str = typer.Option("runs", "--runs-dir")) -> None:
     """Start a new run from the checkpoint after step N (e.g. after editing a prompt file)."""
-    from graph.runner import find_run
-    from graph.runner import fork as do_fork
+    from distillgraph.graph.runner import find_run
+    from distillgraph.graph.runner import fork as do_fork
 
     src = find_run(run_, runs_dir)
     cfg, dst = do_fork(src, step, overrides=set_)
@@ -261,8 +261,8 @@ def fork(run_: str = typer.Argument(..., metavar="RUN"), step: int = typer.Optio
 def trace(run_: str = typer.Argument(..., metavar="RUN"), step: int | None = typer.Option(None, "--step"),
           diff: int | None = typer.Option(None, "--diff"), runs_dir: str = typer.Option("runs", "--runs-dir")) -> None:
     """Table of steps; --step N: one step in full; --diff N: what step N changed in the state."""
-    from graph.runner import find_run
-    from graph.trace import read_trace
+    from distillgraph.graph.runner import find_run
+    from distillgraph.graph.trace import read_trace
 
     run_dir = find_run(run_, runs_dir)
     steps = read_trace(run_dir)
@@ -290,7 +290,7 @@ def trace(run_: str = typer.Argument(..., metavar="RUN"), step: int | None = typ
 
 
 def _diff(run_dir: Path, step: int) -> None:
-    from graph.runner import load_run_config, state_at_step
+    from distillgraph.graph.runner import load_run_config, state_at_step
 
     cfg = load_run_config(run_dir)
     after = state_at_step(cfg, run_dir, step)
@@ -315,8 +315,8 @@ def _diff(run_dir: Path, step: int) -> None:
 @user_errors
 def report(run_: str = typer.Argument(..., metavar="RUN"), runs_dir: str = typer.Option("runs", "--runs-dir")) -> None:
     """(Re)write a run's report: metrics.json, learning curve, per-cluster chart, data card."""
-    from graph.report import write_report
-    from graph.runner import final_state, find_run, load_run_config
+    from distillgraph.graph.report import write_report
+    from distillgraph.graph.runner import final_state, find_run, load_run_config
 
     run_dir = find_run(run_, runs_dir)
     cfg = load_run_config(run_dir)
@@ -331,8 +331,8 @@ def export(run_: str = typer.Argument(..., metavar="RUN"), out: Path | None = ty
            round_: str = typer.Option("best", "--round", help="adapter of: best (highest dev metric), final, or N"),
            runs_dir: str = typer.Option("runs", "--runs-dir")) -> None:
     """Write the distilled dataset (JSONL chat messages + HF datasets folder) and a round's adapter."""
-    from graph.export import export_run
-    from graph.runner import find_run
+    from distillgraph.graph.export import export_run
+    from distillgraph.graph.runner import find_run
 
     run_dir = find_run(run_, runs_dir)
     dest, picked = export_run(run_dir, out or run_dir / "export", round_)
@@ -344,8 +344,8 @@ def export(run_: str = typer.Argument(..., metavar="RUN"), out: Path | None = ty
 def train(run_: str = typer.Argument(..., metavar="RUN"), set_: list[str] = SetOpt,
           out: Path | None = typer.Option(None, "--out"), runs_dir: str = typer.Option("runs", "--runs-dir")) -> None:
     """Train another student (e.g. --set student.kind=classifier) on a run's distilled dataset; evaluate on test."""
-    from graph.runner import find_run
-    from graph.secondary import train_secondary
+    from distillgraph.graph.runner import find_run
+    from distillgraph.graph.secondary import train_secondary
 
     run_dir = find_run(run_, runs_dir)
     dest = out or run_dir / "secondary" / dt_stamp()
@@ -422,8 +422,8 @@ def prompts_check(prompts: Path | None = typer.Option(None, "--prompts")) -> Non
 def data_bbc(out: Path = typer.Option(..., "--out"), task: str = typer.Option("topic", "--task", help="topic | headline"),
              pool_size: int = typer.Option(1200, "--pool-size"), seed: int = typer.Option(0, "--seed")) -> None:
     """Write the long-tailed BBC split (pool/dev/test JSONL) so you can see the data format."""
-    from store.datasets import load_bbc, pool_gold, split_counts, write_jsonl
-    from store.schema import BBCConfig, TaskConfig
+    from distillgraph.store.datasets import load_bbc, pool_gold, split_counts, write_jsonl
+    from distillgraph.store.schema import BBCConfig, TaskConfig
 
     labels = {t: "" for t in ("business", "entertainment", "politics", "sports", "tech")}
     tc = TaskConfig(type="classification", labels=labels) if task == "topic" else TaskConfig(type="generation")

@@ -14,9 +14,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
-from agents.config import BudgetConfig, TeacherConfig
-from store.schema import DataConfig, StoreConfig, Strict, TaskConfig, UserError
-from trainer.config import StudentConfig
+from distillgraph.agents.config import BudgetConfig, TeacherConfig
+from distillgraph.store.schema import DataConfig, StoreConfig, Strict, TaskConfig, UserError
+from distillgraph.trainer.config import StudentConfig
 
 
 class LoopConfig(Strict):

@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from graph.config import RunConfig
-from graph.trace import TraceWriter
-from store.schema import Example
+from distillgraph.graph.config import RunConfig
+from distillgraph.graph.trace import TraceWriter
+from distillgraph.store.schema import Example
 
 
 @dataclass
@@ -60,7 +60,7 @@ class Deps:
 
     def clustering(self) -> Any:
         if self._index is None:  # resumed past the index node: rebuild from caches (idempotent, no re-embedding)
-            from store.index import build_index
+            from distillgraph.store.index import build_index
 
             exs = [e for s in ("pool", "seed", "dev", "test") for e in self.data[s]]
             self.set_index(build_index(exs, self.embedder, self.store, self.cfg.store, self.data_dir))
@@ -77,7 +77,7 @@ class Deps:
 
     def vectors(self, ids: list[str], texts: list[str] | None) -> np.ndarray:
         """Embeddings by id from the run's cache; texts not embedded yet are embedded (and cached)."""
-        from store.index import run_cache
+        from distillgraph.store.index import run_cache
 
         cache = run_cache(self.embedder, self.data_dir)
         if texts is None:
@@ -87,7 +87,7 @@ class Deps:
     # ---------------------------------------------------------------- metrics
 
     def metrics(self, gold: list[str], pred: list[str | None], clusters: list[int]) -> dict[str, Any]:
-        from trainer.evaluate import classification_metrics, generation_metrics
+        from distillgraph.trainer.evaluate import classification_metrics, generation_metrics
 
         if self.cfg.task.type == "classification":
             return classification_metrics(gold, pred, self.cfg.task.label_names, clusters)

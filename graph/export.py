@@ -8,10 +8,10 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from graph.runner import final_state, load_run_config
-from prompts import PromptLibrary
-from store.datasets import load_data
-from store.schema import UserError
+from distillgraph.graph.runner import final_state, load_run_config
+from distillgraph.prompts import PromptLibrary
+from distillgraph.store.datasets import load_data
+from distillgraph.store.schema import UserError
 
 
 def dataset_rows(run_dir: Path, state: dict[str, Any] | None = None) -> list[dict[str, Any]]:
@@ -43,7 +43,7 @@ def dataset_rows(run_dir: Path, state: dict[str, Any] | None = None) -> list[dic
 
 def pick_round(history: list[Any], which: str, metric: str) -> Any | None:
     """The round whose adapter is exported: `best` (highest dev metric), `final`, or a round number."""
-    from graph.report import best_round
+    from distillgraph.graph.report import best_round
 
     if not history:
         return None

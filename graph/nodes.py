@@ -18,19 +18,19 @@ from typing import Any
 
 import numpy as np
 
-from agents import analyst as A
-from agents.annotator import AnnotationJob, annotation_requests, collect
-from agents.generator import SynthJob, candidates_from_answers, synth_requests
-from agents.judge import informativeness, judge_requests
-from agents.records import Annotation, Candidate, Plan, RoundMetrics
-from agents.schemas import JudgeAnswer, WeaknessReport
-from agents.teacher import TeacherRequest, TeacherResult
-from graph.deps import Deps
-from graph.routing import stop_reason
-from graph.state import DistillState, labelled_ids
-from store.index import add_samples, build_index
-from store.schema import Example, UserError
-from trainer.selection import select_diverse
+from distillgraph.agents import analyst as A
+from distillgraph.agents.annotator import AnnotationJob, annotation_requests, collect
+from distillgraph.agents.generator import SynthJob, candidates_from_answers, synth_requests
+from distillgraph.agents.judge import informativeness, judge_requests
+from distillgraph.agents.records import Annotation, Candidate, Plan, RoundMetrics
+from distillgraph.agents.schemas import JudgeAnswer, WeaknessReport
+from distillgraph.agents.teacher import TeacherRequest, TeacherResult
+from distillgraph.graph.deps import Deps
+from distillgraph.graph.routing import stop_reason
+from distillgraph.graph.state import DistillState, labelled_ids
+from distillgraph.store.index import add_samples, build_index
+from distillgraph.store.schema import Example, UserError
+from distillgraph.trainer.selection import select_diverse
 
 NodeFn = Callable[[DistillState], dict[str, Any]]
 
@@ -218,7 +218,7 @@ def make_nodes(deps: Deps) -> dict[str, NodeFn]:
     # ------------------------------------------------------------------ trainer
 
     def train_items(state: DistillState) -> list[Any]:
-        from trainer.base import TrainItem
+        from distillgraph.trainer.base import TrainItem
 
         items = [TrainItem(id=e.id, text=e.text, target=e.target or "", cluster=cluster_of(e.id))
                  for e in deps.data["seed"] if e.target is not None]

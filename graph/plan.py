@@ -11,10 +11,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from agents.budget import estimate_prompt_tokens
-from graph.config import RunConfig
-from prompts import PromptLibrary
-from store.schema import Example
+from distillgraph.agents.budget import estimate_prompt_tokens
+from distillgraph.graph.config import RunConfig
+from distillgraph.prompts import PromptLibrary
+from distillgraph.store.schema import Example
 
 
 @dataclass

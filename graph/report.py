@@ -12,7 +12,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from graph.config import RunConfig  # noqa: E402
+from distillgraph.graph.config import RunConfig  # noqa: E402
 
 
 def _budget_axis(history: list[Any]) -> tuple[list[float], str]:

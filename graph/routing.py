@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-from graph.config import LoopConfig
-from graph.state import DistillState
+from distillgraph.graph.config import LoopConfig
+from distillgraph.graph.state import DistillState
 
 
 def plateaued(history: list[float], patience: int, min_improvement: float) -> bool:

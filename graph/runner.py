@@ -16,12 +16,12 @@ import yaml
 from langgraph.checkpoint.sqlite import SqliteSaver
 from rich.console import Console
 
-from graph.build import NODES, build_graph, reader_graph
-from graph.config import RunConfig, config_from_dict, load_config
-from graph.deps import Deps
-from graph.state import serializer
-from graph.trace import TraceWriter
-from store.schema import UserError
+from distillgraph.graph.build import NODES, build_graph, reader_graph
+from distillgraph.graph.config import RunConfig, config_from_dict, load_config
+from distillgraph.graph.deps import Deps
+from distillgraph.graph.state import serializer
+from distillgraph.graph.trace import TraceWriter
+from distillgraph.store.schema import UserError
 
 RESOLVED = "config.resolved.yaml"
 
@@ -65,7 +65,7 @@ def find_run(run: str, runs_dir: str = "runs") -> Path:
 
 def load_run_config(run_dir: Path, overrides: list[str] | None = None) -> RunConfig:
     data = yaml.safe_load((run_dir / RESOLVED).read_text(encoding="utf-8"))
-    from graph.config import apply_overrides
+    from distillgraph.graph.config import apply_overrides
 
     return config_from_dict(apply_overrides(data, overrides or []))
 
@@ -101,15 +101,15 @@ def open_deps(cfg: RunConfig, run_dir: Path, *, env: Mapping[str, str], console:
               progress: bool = True, on_step: Callable[..., None] | None = None,
               prompts_dir: str | None = None, data: dict[str, Any] | None = None) -> Iterator[Deps]:
     """Build every model and client once (data, prompts, embedder, Chroma, student, ledger, cache, teacher)."""
-    from agents.budget import BudgetLedger, estimate_prompt_tokens
-    from agents.cache import AnswerCache
-    from agents.teacher import build_teacher
-    from graph.report import write_report
-    from prompts import RUN_PROMPTS, PromptLibrary
-    from store.datasets import load_data
-    from store.embed import build_embedder
-    from store.vectors import VectorStore
-    from trainer.student import build_student
+    from distillgraph.agents.budget import BudgetLedger, estimate_prompt_tokens
+    from distillgraph.agents.cache import AnswerCache
+    from distillgraph.agents.teacher import build_teacher
+    from distillgraph.graph.report import write_report
+    from distillgraph.prompts import RUN_PROMPTS, PromptLibrary
+    from distillgraph.store.datasets import load_data
+    from distillgraph.store.embed import build_embedder
+    from distillgraph.store.vectors import VectorStore
+    from distillgraph.trainer.student import build_student
 
     prompts = PromptLibrary(prompts_dir or cfg.prompts.dir)
     prompts.check_supplied(RUN_PROMPTS)  # fail early on a broken prompt file (edited since the run began)
@@ -124,7 +124,7 @@ def open_deps(cfg: RunConfig, run_dir: Path, *, env: Mapping[str, str], console:
     if cfg.teacher.provider == "oracle":
         gold = {e.id: e.target for s in data.values() for e in s if e.target is not None}
         if cfg.data.source == "bbc":
-            from store.datasets import pool_gold
+            from distillgraph.store.datasets import pool_gold
 
             gold.update(pool_gold(cfg.data.bbc, cfg.task))
     secret = env.get(cfg.teacher.api_key_env) or ""
@@ -252,7 +252,7 @@ def fork(src_dir: Path, step: int, *, overrides: list[str] | None = None) -> tup
 
 
 def _last_node(run_dir: Path, step: int) -> str:
-    from graph.trace import read_trace
+    from distillgraph.graph.trace import read_trace
 
     for rec in read_trace(run_dir):
         if rec["step"] == step:

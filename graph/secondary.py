@@ -12,16 +12,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from graph.config import apply_overrides, config_from_dict
-from graph.export import dataset_rows
-from graph.runner import load_run_config
-from prompts import PromptLibrary
-from store.datasets import load_data
-from store.embed import build_embedder
-from store.schema import UserError
-from trainer.base import TrainItem
-from trainer.evaluate import classification_metrics, generation_metrics
-from trainer.student import build_student
+from distillgraph.graph.config import apply_overrides, config_from_dict
+from distillgraph.graph.export import dataset_rows
+from distillgraph.graph.runner import load_run_config
+from distillgraph.prompts import PromptLibrary
+from distillgraph.store.datasets import load_data
+from distillgraph.store.embed import build_embedder
+from distillgraph.store.schema import UserError
+from distillgraph.trainer.base import TrainItem
+from distillgraph.trainer.evaluate import classification_metrics, generation_metrics
+from distillgraph.trainer.student import build_student
 
 
 def _clusters(run_dir: Path, split: str) -> dict[str, int]:

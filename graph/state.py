@@ -11,7 +11,7 @@ from typing import Annotated, Any, TypedDict
 
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
-from agents.records import Annotation, Candidate, ClusterPlan, Plan, RoundMetrics, Weakness
+from distillgraph.agents.records import Annotation, Candidate, ClusterPlan, Plan, RoundMetrics, Weakness
 
 RECORD_TYPES = (Annotation, Candidate, ClusterPlan, Plan, RoundMetrics, Weakness)
 

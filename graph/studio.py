@@ -13,9 +13,9 @@ from typing import Any
 
 from rich.console import Console
 
-from graph.build import build_graph
-from graph.config import load_config
-from graph.runner import new_run_dir, open_deps
+from distillgraph.graph.build import build_graph
+from distillgraph.graph.config import load_config
+from distillgraph.graph.runner import new_run_dir, open_deps
 
 _stack = contextlib.ExitStack()
 

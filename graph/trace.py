@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from graph.config import redact
+from distillgraph.graph.config import redact
 
 
 class TraceWriter:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from store.schema import UserError
+from distillgraph.store.schema import UserError
 
 
 def _package_dir(package: str, pip_name: str, extra: str = "") -> Path:

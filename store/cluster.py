@@ -14,7 +14,7 @@ from typing import Literal
 
 import numpy as np
 
-from store.schema import UserError
+from distillgraph.store.schema import UserError
 
 MINIBATCH_ABOVE = 20_000  # full k-means is quadratic-ish in practice; above this MiniBatchKMeans is as good
 SILHOUETTE_SAMPLE = 2_000

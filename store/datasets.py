@@ -13,8 +13,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from store.assets import bbc_dir
-from store.schema import BBCConfig, DataConfig, Example, Split, TaskConfig, UserError, content_id
+from distillgraph.store.assets import bbc_dir
+from distillgraph.store.schema import BBCConfig, DataConfig, Example, Split, TaskConfig, UserError, content_id
 
 log = logging.getLogger(__name__)
 

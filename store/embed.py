@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from store.schema import StoreConfig, UserError
+from distillgraph.store.schema import StoreConfig, UserError
 
 if TYPE_CHECKING:
     import torch
@@ -186,7 +186,7 @@ class Embedder:
     def _load_model(self) -> SentenceTransformer:
         from sentence_transformers import SentenceTransformer
 
-        from store.assets import minilm_path
+        from distillgraph.store.assets import minilm_path
 
         source = self.model_name or str(minilm_path())
         torch_dtype = resolve_dtype(self.dtype)

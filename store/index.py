@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from store.cluster import Clustering, cluster_vectors
-from store.embed import Embedder, EmbeddingCache
-from store.schema import Example, StoreConfig, UserError
-from store.vectors import VectorStore
+from distillgraph.store.cluster import Clustering, cluster_vectors
+from distillgraph.store.embed import Embedder, EmbeddingCache
+from distillgraph.store.schema import Example, StoreConfig, UserError
+from distillgraph.store.vectors import VectorStore
 
 EMBEDDINGS_DIR = "embeddings"
 CLUSTERS_FILE = "clusters.json"

@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from store.schema import StoreConfig, UserError
+from distillgraph.store.schema import StoreConfig, UserError
 
 MetaValue = str | int | float | bool
 FilterValue = MetaValue | Sequence[MetaValue] | None

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from store.schema import TaskConfig, UserError
-from trainer.config import StudentConfig
-from trainer.selection import entropy, margin_score
+from distillgraph.store.schema import TaskConfig, UserError
+from distillgraph.trainer.config import StudentConfig
+from distillgraph.trainer.selection import entropy, margin_score
 
 META_FILE = "student.json"
 

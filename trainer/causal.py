@@ -13,13 +13,13 @@ import torch
 from peft import LoraConfig, TaskType
 from transformers import GenerationConfig
 
-from prompts import PromptTemplate
-from store.schema import TaskConfig, UserError
-from trainer.base import Prediction, TrainItem
-from trainer.config import StudentConfig
-from trainer.evaluate import parse_label
-from trainer.loop import Row, autocast, length_sorted_batches, pad_batch, progress_bar
-from trainer.lora import LoraStudent
+from distillgraph.prompts import PromptTemplate
+from distillgraph.store.schema import TaskConfig, UserError
+from distillgraph.trainer.base import Prediction, TrainItem
+from distillgraph.trainer.config import StudentConfig
+from distillgraph.trainer.evaluate import parse_label
+from distillgraph.trainer.loop import Row, autocast, length_sorted_batches, pad_batch, progress_bar
+from distillgraph.trainer.lora import LoraStudent
 
 IGNORE = -100
 

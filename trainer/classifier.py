@@ -7,11 +7,11 @@ import torch
 from peft import LoraConfig, TaskType
 from peft.utils.constants import SEQ_CLS_HEAD_NAMES
 
-from store.schema import TaskConfig, UserError
-from trainer.base import ProbabilisticStudent, TrainItem
-from trainer.config import StudentConfig
-from trainer.loop import Row, autocast, length_sorted_batches, pad_batch, progress_bar
-from trainer.lora import LoraStudent
+from distillgraph.store.schema import TaskConfig, UserError
+from distillgraph.trainer.base import ProbabilisticStudent, TrainItem
+from distillgraph.trainer.config import StudentConfig
+from distillgraph.trainer.loop import Row, autocast, length_sorted_batches, pad_batch, progress_bar
+from distillgraph.trainer.lora import LoraStudent
 
 
 class ClassifierStudent(ProbabilisticStudent, LoraStudent):

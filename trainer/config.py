@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from store.schema import Strict
+from distillgraph.store.schema import Strict
 
 
 class StudentConfig(Strict):

@@ -10,8 +10,8 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from trainer.base import Student, TrainItem
-from trainer.evaluate import classification_metrics, generation_metrics
+from distillgraph.trainer.base import Student, TrainItem
+from distillgraph.trainer.evaluate import classification_metrics, generation_metrics
 
 METRICS_FILE = "metrics.json"
 

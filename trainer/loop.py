@@ -18,8 +18,8 @@ import numpy as np
 import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from store.embed import cpu_supports_bf16
-from trainer.config import StudentConfig
+from distillgraph.store.embed import cpu_supports_bf16
+from distillgraph.trainer.config import StudentConfig
 
 Row = dict[str, Any]  # one encoded example: lists of token ids, or an int label
 Advance = Callable[..., None]

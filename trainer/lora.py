@@ -13,10 +13,10 @@ from pathlib import Path
 import torch
 from peft import LoraConfig, PeftModel, get_peft_model
 
-from store.schema import TaskConfig, UserError
-from trainer.base import Student, TrainItem
-from trainer.config import StudentConfig
-from trainer.loop import Row, resolve_device, set_seed, train_loop, use_bf16
+from distillgraph.store.schema import TaskConfig, UserError
+from distillgraph.trainer.base import Student, TrainItem
+from distillgraph.trainer.config import StudentConfig
+from distillgraph.trainer.loop import Row, resolve_device, set_seed, train_loop, use_bf16
 
 # (target modules) by architecture family, tried in order: Llama/Qwen/Mistral, BERT/RoBERTa, DistilBERT, GPT-2
 TARGET_MODULE_FAMILIES = (("q_proj", "v_proj"), ("query", "value"), ("q_lin", "v_lin"), ("c_attn",))

@@ -15,9 +15,9 @@ import numpy as np
 from sklearn.dummy import DummyClassifier
 from sklearn.linear_model import LogisticRegression
 
-from store.schema import TaskConfig, UserError, content_id
-from trainer.base import ProbabilisticStudent, TrainItem
-from trainer.config import StudentConfig
+from distillgraph.store.schema import TaskConfig, UserError, content_id
+from distillgraph.trainer.base import ProbabilisticStudent, TrainItem
+from distillgraph.trainer.config import StudentConfig
 
 PROBE_FILE = "probe.joblib"
 

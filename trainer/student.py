@@ -16,15 +16,15 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
 
-from prompts import PromptTemplate
-from store.assets import minilm_path, smollm2_gguf
-from store.schema import TaskConfig, UserError
-from trainer.base import Prediction, Student, TrainItem
-from trainer.causal import CausalLMStudent
-from trainer.classifier import ClassifierStudent
-from trainer.config import StudentConfig
-from trainer.loop import set_seed
-from trainer.probe import ProbeStudent, TextEmbedder
+from distillgraph.prompts import PromptTemplate
+from distillgraph.store.assets import minilm_path, smollm2_gguf
+from distillgraph.store.schema import TaskConfig, UserError
+from distillgraph.trainer.base import Prediction, Student, TrainItem
+from distillgraph.trainer.causal import CausalLMStudent
+from distillgraph.trainer.classifier import ClassifierStudent
+from distillgraph.trainer.config import StudentConfig
+from distillgraph.trainer.loop import set_seed
+from distillgraph.trainer.probe import ProbeStudent, TextEmbedder
 
 __all__ = ["Prediction", "Student", "TrainItem", "build_student", "load_pretrained"]
 

@@ -5,7 +5,7 @@ import re
 import pytest
 from typer.testing import CliRunner
 
-from graph.cli import app
+from distillgraph.graph.cli import app
 
 runner = CliRunner()
 

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from graph.config import RunConfig, apply_overrides, load_config, redact
-from store.schema import UserError
+from distillgraph.graph.config import RunConfig, apply_overrides, load_config, redact
+from distillgraph.store.schema import UserError
 
 GOOD = {
     "task": {"type": "classification", "labels": {"a": "first", "b": "second"}},

@@ -7,8 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from store.datasets import load_bbc, load_data, read_records, to_examples
-from store.schema import BBCConfig, DataConfig, TaskConfig, UserError
+from distillgraph.store.datasets import load_bbc, load_data, read_records, to_examples
+from distillgraph.store.schema import BBCConfig, DataConfig, TaskConfig, UserError
 
 TASK = TaskConfig(labels={"pos": "", "neg": ""})
 ROWS = [{"text": "good film", "label": "pos", "topic": "film"}, {"text": "bad film", "label": "neg", "topic": "film"},

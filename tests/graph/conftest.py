@@ -17,7 +17,7 @@ import torch
 import yaml
 from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification, BertModel
 
-from store.assets import minilm_path
+from distillgraph.store.assets import minilm_path
 from tests.stub_server import StubServer, chosen_tool, example_from_schema, request_schema
 
 LABELS = {"sport": "games and players", "business": "companies and markets", "tech": "computers and phones"}

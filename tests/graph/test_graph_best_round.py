@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from agents.records import RoundMetrics
-from graph.export import pick_round
-from graph.report import best_round, regression_note
-from store.schema import UserError
+from distillgraph.agents.records import RoundMetrics
+from distillgraph.graph.export import pick_round
+from distillgraph.graph.report import best_round, regression_note
+from distillgraph.store.schema import UserError
 
 
 def _round(r: int, f1: float) -> RoundMetrics:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from graph.cli import app
+from distillgraph.graph.cli import app
 
 runner = CliRunner()
 
@@ -50,7 +50,7 @@ def test_step_mode_rejects_annotations(stub, make_config, tmp_path):
     assert r.exit_code == 0, r.output
     assert "after annotator" in r.output and "rejected" in r.output
     run_dir = only_run(tmp_path / "runs")
-    from graph.runner import final_state
+    from distillgraph.graph.runner import final_state
 
     state = final_state(run_dir)
     assert not any(a.id.startswith("syn") or a.id.startswith("0") for a in state["dataset"] if a.round == 1)
@@ -104,7 +104,7 @@ def test_trace_step_diff_fork_report_export(stub, make_config, tmp_path):
 
 
 def test_second_process_on_the_same_run_is_refused(stub, make_config, tmp_path):
-    from graph.runner import run_lock
+    from distillgraph.graph.runner import run_lock
 
     path = make_config(stub.base_url, budget__max_calls=8)
     assert cli("run", path).exit_code == 0

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from graph.config import load_config
-from graph.routing import plateaued, route_after_trainer, stop_reason
-from graph.runner import execute, final_state, history, new_run_dir
+from distillgraph.graph.config import load_config
+from distillgraph.graph.routing import plateaued, route_after_trainer, stop_reason
+from distillgraph.graph.runner import execute, final_state, history, new_run_dir
 
 ENV = {"DG_TEST_KEY": "sk-test-secret-key-1234567890"}
 
@@ -92,7 +92,7 @@ def test_crash_then_resume_gives_the_same_dataset_and_pays_nothing_twice(stub, m
     _, _, reference = run(path)
     reference_counts = dict(stub.key_counts)
     stub.key_counts.clear()
-    import graph.nodes as nodes_mod
+    import distillgraph.graph.nodes as nodes_mod
 
     real = nodes_mod.make_nodes
     calls = {"n": 0}
@@ -110,10 +110,10 @@ def test_crash_then_resume_gives_the_same_dataset_and_pays_nothing_twice(stub, m
         fns[node] = wrapped
         return fns
 
-    monkeypatch.setattr("graph.build.make_nodes", crashing_make_nodes)
+    monkeypatch.setattr("distillgraph.graph.build.make_nodes", crashing_make_nodes)
     with pytest.raises(Boom):
         run(path)
-    monkeypatch.setattr("graph.build.make_nodes", real)
+    monkeypatch.setattr("distillgraph.graph.build.make_nodes", real)
     cfg = load_config(path)
     run_dir = sorted(Path(cfg.run.dir).iterdir())[-1]
     _, _, resumed = run(path, resume_dir=run_dir)
@@ -125,7 +125,7 @@ def test_crash_then_resume_gives_the_same_dataset_and_pays_nothing_twice(stub, m
 
 
 def test_prompt_override_changes_what_the_teacher_receives(stub, make_config, tmp_path):
-    from prompts import PromptLibrary
+    from distillgraph.prompts import PromptLibrary
 
     folder = tmp_path / "my_prompts"
     folder.mkdir()
@@ -152,7 +152,7 @@ def test_plateau():
 
 
 def test_route_after_trainer(make_config, stub):
-    from agents.records import RoundMetrics
+    from distillgraph.agents.records import RoundMetrics
 
     cfg = load_config(make_config(stub.base_url))
     m = lambda r, v: RoundMetrics(round=r, train_size=1, train_by_source={}, dev={"macro_f1": v})  # noqa: E731

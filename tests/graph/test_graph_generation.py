@@ -14,9 +14,9 @@ import torch
 from rich.console import Console
 from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-from graph.config import load_config
-from graph.runner import execute, history, new_run_dir
-from store.assets import minilm_path
+from distillgraph.graph.config import load_config
+from distillgraph.graph.runner import execute, history, new_run_dir
+from distillgraph.store.assets import minilm_path
 from tests.graph.conftest import LABELS, WORDS, _last_data_block, teacher_responder
 from tests.stub_server import StubServer, chosen_tool
 
@@ -181,8 +181,8 @@ def test_rationale_distillation_with_a_causal_lm_student(tmp_path, tiny_causal, 
         p = tmp_path / "rat.yaml"
         p.write_text(yaml.safe_dump(cfg))
         _, run_dir, state = run(p)
-    from graph.export import dataset_rows
-    from trainer.evaluate import parse_label
+    from distillgraph.graph.export import dataset_rows
+    from distillgraph.trainer.evaluate import parse_label
 
     rows = dataset_rows(run_dir)
     assert rows

@@ -112,7 +112,7 @@ def build_models(root: Path) -> dict[str, Path]:
     from sentence_transformers import SentenceTransformer, models
     from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification, BertModel
 
-    from store.assets import minilm_path
+    from distillgraph.store.assets import minilm_path
 
     tok = AutoTokenizer.from_pretrained(minilm_path())
     torch.manual_seed(0)
@@ -211,7 +211,7 @@ class Proc:
 def start_cli(args: list[str], logs: Path, tag: str, env: dict[str, str] | None = None) -> Proc:
     logs.mkdir(parents=True, exist_ok=True)
     out, err = logs / f"{tag}.out", logs / f"{tag}.err"
-    popen = subprocess.Popen([sys.executable, "-m", "graph.cli", *args], cwd=REPO, env=env or cli_env(),
+    popen = subprocess.Popen([sys.executable, "-m", "distillgraph.graph.cli", *args], cwd=REPO, env=env or cli_env(),
                              stdout=out.open("wb"), stderr=err.open("wb"))
     return Proc(popen, out, err)
 
@@ -256,7 +256,7 @@ def kill_when(proc: Proc, condition: Callable[[], bool], delay: float = 0.0, tim
 
 def distilled(run_dir: Path) -> list[tuple[str, str]]:
     """The distilled dataset of a finished run: sorted (id, label)."""
-    from graph.runner import final_state
+    from distillgraph.graph.runner import final_state
 
     return sorted((a.id, a.target) for a in final_state(run_dir)["dataset"])
 

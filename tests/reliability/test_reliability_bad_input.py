@@ -14,8 +14,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from graph.cli import app
-from prompts import PromptLibrary
+from distillgraph.graph.cli import app
+from distillgraph.prompts import PromptLibrary
 from tests.reliability.harness import KEY_ENV, SECRET, config_dict, tree_hashes
 
 runner = CliRunner()

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from graph.config import config_from_dict
-from graph.runner import execute, new_run_dir
+from distillgraph.graph.config import config_from_dict
+from distillgraph.graph.runner import execute, new_run_dir
 from tests.reliability.harness import KEY_ENV, SECRET, ControlledStub, config_dict, files_with
 from tests.stub_server import Faults
 
@@ -90,11 +90,11 @@ def test_off_label_answers_never_enter_the_dataset(models, data, tmp_path):
 def test_a_timed_out_request_is_charged_and_its_replay_charges_the_same(tmp_path):
     """The provider may bill a request the client gave up on: it counts against the caps, and a resumed run
     replaying the cached answer charges exactly what the original run did."""
-    from agents.budget import BudgetLedger
-    from agents.cache import AnswerCache
-    from agents.config import BudgetConfig, TeacherConfig
-    from agents.teacher import build_teacher
-    from prompts import PromptLibrary
+    from distillgraph.agents.budget import BudgetLedger
+    from distillgraph.agents.cache import AnswerCache
+    from distillgraph.agents.config import BudgetConfig, TeacherConfig
+    from distillgraph.agents.teacher import build_teacher
+    from distillgraph.prompts import PromptLibrary
     from tests.teacher.teacher_rig import label_requests
 
     cfg = TeacherConfig(model="stub", timeout=0.4, max_tokens=50, backoff_base=0.01, max_retries=2)

@@ -7,9 +7,9 @@ import pytest
 from langgraph.checkpoint.sqlite import SqliteSaver
 from rich.console import Console
 
-import graph.runner as runner_mod
-from graph.config import config_from_dict
-from graph.runner import execute, new_run_dir
+import distillgraph.graph.runner as runner_mod
+from distillgraph.graph.config import config_from_dict
+from distillgraph.graph.runner import execute, new_run_dir
 from tests.reliability.harness import KEY_ENV, SECRET, ControlledStub, config_dict, distilled
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typer.testing import CliRunner
 
-from graph.cli import app
+from distillgraph.graph.cli import app
 from tests.reliability.harness import KEY_ENV, ControlledStub, config_dict, files_with, write_config
 from tests.stub_server import Faults
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from agents.local_server import free_port
-from graph.cli import app
+from distillgraph.agents.local_server import free_port
+from distillgraph.graph.cli import app
 from tests.reliability.harness import (
     KEY_ENV,
     SECRET,

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from store.embed import HashEmbedder
-from store.schema import StoreConfig
-from store.vectors import VectorStore
+from distillgraph.store.embed import HashEmbedder
+from distillgraph.store.schema import StoreConfig
+from distillgraph.store.vectors import VectorStore
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from store.schema import Example, content_id
+from distillgraph.store.schema import Example, content_id
 
 TOPICS = {
     "sport": "football goal match striker league cup referee penalty keeper season".split(),

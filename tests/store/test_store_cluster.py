@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import store.cluster as cluster_mod
-from store.cluster import Clustering, cluster_vectors, head_tail
-from store.embed import normalise
-from store.schema import UserError
+import distillgraph.store.cluster as cluster_mod
+from distillgraph.store.cluster import Clustering, cluster_vectors, head_tail
+from distillgraph.store.embed import normalise
+from distillgraph.store.schema import UserError
 
 
 def blobs(

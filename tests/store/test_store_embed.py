@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from store.embed import Embedder, EmbeddingCache, HashEmbedder, build_embedder, normalise, resolve_dtype
-from store.index import vectors_for
-from store.schema import StoreConfig, UserError
+from distillgraph.store.embed import Embedder, EmbeddingCache, HashEmbedder, build_embedder, normalise, resolve_dtype
+from distillgraph.store.index import vectors_for
+from distillgraph.store.schema import StoreConfig, UserError
 
 
 class CountingEmbedder(HashEmbedder):

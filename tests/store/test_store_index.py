@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import store.index as index_mod
-from store.cluster import Clustering
-from store.embed import HashEmbedder
-from store.index import add_samples, build_index, vectors_for
-from store.schema import Example, StoreConfig, UserError
-from store.vectors import VectorStore
+import distillgraph.store.index as index_mod
+from distillgraph.store.cluster import Clustering
+from distillgraph.store.embed import HashEmbedder
+from distillgraph.store.index import add_samples, build_index, vectors_for
+from distillgraph.store.schema import Example, StoreConfig, UserError
+from distillgraph.store.vectors import VectorStore
 from tests.store.store_corpus import make_examples, topic_text
 
 SPLITS = {"pool": 20, "seed": 2, "dev": 4, "test": 4}

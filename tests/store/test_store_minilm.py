@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from store.embed import Embedder
-from store.index import build_index
-from store.schema import Example, StoreConfig
-from store.vectors import VectorStore
+from distillgraph.store.embed import Embedder
+from distillgraph.store.index import build_index
+from distillgraph.store.schema import Example, StoreConfig
+from distillgraph.store.vectors import VectorStore
 
 TEXTS = [
     "The striker scored twice as the home side won the cup final.",

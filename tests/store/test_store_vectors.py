@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import store.vectors as vectors_mod
-from store.embed import HashEmbedder
-from store.schema import StoreConfig, UserError
-from store.vectors import VectorStore, build_where, clean_metadata, collection_name, matches
+import distillgraph.store.vectors as vectors_mod
+from distillgraph.store.embed import HashEmbedder
+from distillgraph.store.schema import StoreConfig, UserError
+from distillgraph.store.vectors import VectorStore, build_where, clean_metadata, collection_name, matches
 
 TEXTS = {
     "s1": ("football goal striker", "sport", 0, "pool", False),

@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from agents.budget import BudgetLedger
-from agents.cache import AnswerCache
-from agents.config import BudgetConfig, TeacherConfig
-from agents.schemas import label_answer_schema
-from agents.teacher import BaseTeacher, TeacherRequest, build_teacher
-from prompts import PromptLibrary
+from distillgraph.agents.budget import BudgetLedger
+from distillgraph.agents.cache import AnswerCache
+from distillgraph.agents.config import BudgetConfig, TeacherConfig
+from distillgraph.agents.schemas import label_answer_schema
+from distillgraph.agents.teacher import BaseTeacher, TeacherRequest, build_teacher
+from distillgraph.prompts import PromptLibrary
 
 LABELS = ("business", "sport", "tech")
 SECRET = "sk-test-SECRETKEY0123456789abcdef"

@@ -6,8 +6,8 @@ import threading
 
 import pytest
 
-from agents.budget import BudgetLedger, estimate_prompt_tokens
-from agents.config import BudgetConfig
+from distillgraph.agents.budget import BudgetLedger, estimate_prompt_tokens
+from distillgraph.agents.config import BudgetConfig
 
 
 def test_reservation_fails_when_outstanding_would_pass_the_cap() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from agents.cache import AnswerCache, cache_key
+from distillgraph.agents.cache import AnswerCache, cache_key
 
 BASE = dict(model="m", base_url="http://h/v1", messages=[{"role": "user", "content": "hi"}],
             params={"temperature": 0.0}, prompt_hash="p", sample_index=0)

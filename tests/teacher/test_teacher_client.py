@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from agents.local_server import free_port
-from agents.schemas import OutputAnswer, SynthBatch
-from agents.teacher import TeacherRequest, TeacherUnreachable, build_teacher, scrub
-from store.schema import UserError
+from distillgraph.agents.local_server import free_port
+from distillgraph.agents.schemas import OutputAnswer, SynthBatch
+from distillgraph.agents.teacher import TeacherRequest, TeacherUnreachable, build_teacher, scrub
+from distillgraph.store.schema import UserError
 from tests.stub_server import Faults, StubServer
 from tests.teacher.teacher_rig import SECRET, Rig, label_requests
 
@@ -223,10 +223,10 @@ def test_unknown_host_raises_teacher_unreachable_at_once(rig: Rig) -> None:
 
 
 def test_missing_key_for_openai_and_base_url_from_env(rig: Rig, tmp_path: Path) -> None:
-    from agents.budget import BudgetLedger
-    from agents.cache import AnswerCache
-    from agents.config import BudgetConfig, TeacherConfig
-    from prompts import PromptLibrary
+    from distillgraph.agents.budget import BudgetLedger
+    from distillgraph.agents.cache import AnswerCache
+    from distillgraph.agents.config import BudgetConfig, TeacherConfig
+    from distillgraph.prompts import PromptLibrary
 
     ledger = BudgetLedger(BudgetConfig(max_calls=5))
     with AnswerCache(tmp_path / "x.sqlite") as cache:

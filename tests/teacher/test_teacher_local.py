@@ -9,15 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from agents import local_server
-from agents.budget import BudgetLedger
-from agents.cache import AnswerCache
-from agents.config import BudgetConfig, LocalTeacherConfig, TeacherConfig
-from agents.local_server import LocalServer
-from agents.schemas import label_answer_schema
-from agents.teacher import TeacherRequest, build_teacher
-from prompts import PromptLibrary
-from store.schema import UserError
+from distillgraph.agents import local_server
+from distillgraph.agents.budget import BudgetLedger
+from distillgraph.agents.cache import AnswerCache
+from distillgraph.agents.config import BudgetConfig, LocalTeacherConfig, TeacherConfig
+from distillgraph.agents.local_server import LocalServer
+from distillgraph.agents.schemas import label_answer_schema
+from distillgraph.agents.teacher import TeacherRequest, build_teacher
+from distillgraph.prompts import PromptLibrary
+from distillgraph.store.schema import UserError
 from tests.teacher.teacher_rig import LABELS
 
 HAS_LLAMA = importlib.util.find_spec("llama_cpp") is not None
@@ -35,7 +35,7 @@ def test_command_line(tmp_path: Path) -> None:
     gguf = tmp_path / "tiny.gguf"
     server = LocalServer(LocalTeacherConfig(model_path=str(gguf), n_ctx=1024, n_threads=2))
     cmd = server.command()
-    assert cmd[1:3] == ["-m", "agents.local_server"]
+    assert cmd[1:3] == ["-m", "distillgraph.agents.local_server"]
     assert cmd[cmd.index("--model") + 1] == str(gguf) and cmd[cmd.index("--n_ctx") + 1] == "1024"
     assert "--no-extra-buffers" in cmd and "--chat_format" not in cmd
     assert server.model_alias == "tiny"

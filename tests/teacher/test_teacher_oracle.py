@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from agents.budget import BudgetLedger
-from agents.cache import AnswerCache
-from agents.config import BudgetConfig, TeacherConfig
-from agents.schemas import OutputAnswer, WeaknessReport
-from agents.teacher import TeacherRefused, TeacherRequest, build_teacher
-from prompts import PromptLibrary
-from store.schema import UserError
+from distillgraph.agents.budget import BudgetLedger
+from distillgraph.agents.cache import AnswerCache
+from distillgraph.agents.config import BudgetConfig, TeacherConfig
+from distillgraph.agents.schemas import OutputAnswer, WeaknessReport
+from distillgraph.agents.teacher import TeacherRefused, TeacherRequest, build_teacher
+from distillgraph.prompts import PromptLibrary
+from distillgraph.store.schema import UserError
 from tests.teacher.teacher_rig import label_requests
 
 

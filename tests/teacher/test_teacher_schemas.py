@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from agents.schemas import OutputAnswer, label_answer_schema
+from distillgraph.agents.schemas import OutputAnswer, label_answer_schema
 
 
 def test_label_schema_restricts_labels_and_lists_them() -> None:

@@ -8,7 +8,7 @@ import urllib.request
 
 import pytest
 
-from agents.schemas import SynthBatch, WeaknessReport, label_answer_schema
+from distillgraph.agents.schemas import SynthBatch, WeaknessReport, label_answer_schema
 from tests.stub_server import Faults, StubServer, example_from_schema, request_key
 
 

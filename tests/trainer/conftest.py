@@ -12,10 +12,10 @@ from transformers import (
     LlamaForCausalLM,
 )
 
-from prompts import PromptLibrary
-from store.assets import minilm_path
-from store.schema import TaskConfig
-from trainer.config import StudentConfig
+from distillgraph.prompts import PromptLibrary
+from distillgraph.store.assets import minilm_path
+from distillgraph.store.schema import TaskConfig
+from distillgraph.trainer.config import StudentConfig
 
 LABELS = {"sport": "games and players", "business": "companies and markets", "tech": "computers and phones"}
 # a minimal chat template: the packaged MiniLM tokenizer has none, and [SEP] serves as end of turn
@@ -115,7 +115,7 @@ def small_cfg(**kw) -> StudentConfig:
 
 
 def items_for(texts: dict[str, list[str]]):
-    from trainer.student import TrainItem
+    from distillgraph.trainer.student import TrainItem
 
     out = []
     for label, group in texts.items():

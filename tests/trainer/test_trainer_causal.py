@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from store.schema import TaskConfig, UserError
+from distillgraph.store.schema import TaskConfig, UserError
 from tests.trainer.conftest import TEXTS, items_for, small_cfg, tiny_llama
-from trainer.causal import IGNORE
-from trainer.student import TrainItem, build_student
+from distillgraph.trainer.causal import IGNORE
+from distillgraph.trainer.student import TrainItem, build_student
 
 
 def make(task, tokenizer, prompt, **kw):

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from store.schema import UserError
+from distillgraph.store.schema import UserError
 from tests.trainer.conftest import TEXTS, items_for, small_cfg, tiny_bert
-from trainer.fit import run_round
-from trainer.student import TrainItem, build_student
+from distillgraph.trainer.fit import run_round
+from distillgraph.trainer.student import TrainItem, build_student
 
 
 def make(cfg, task, tokenizer):

@@ -3,7 +3,7 @@ import pytest
 from sacrebleu.metrics import CHRF
 from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
 
-from trainer.evaluate import classification_metrics, distinct_n, generation_metrics, parse_label
+from distillgraph.trainer.evaluate import classification_metrics, distinct_n, generation_metrics, parse_label
 
 LABELS = ["business", "sport", "tech"]
 

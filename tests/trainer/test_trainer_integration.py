@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from tests.trainer.conftest import TEXTS, items_for
-from trainer.config import StudentConfig
-from trainer.student import build_student
+from distillgraph.trainer.config import StudentConfig
+from distillgraph.trainer.student import build_student
 
 pytestmark = pytest.mark.integration
 

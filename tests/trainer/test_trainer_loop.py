@@ -4,10 +4,10 @@ import pytest
 import torch
 
 from tests.trainer.conftest import TEXTS, items_for, small_cfg, tiny_bert
-from trainer.config import StudentConfig
-from trainer.fit import run_round
-from trainer.loop import length_sorted_batches, linear_schedule, pad_batch, train_loop, use_bf16
-from trainer.student import build_student
+from distillgraph.trainer.config import StudentConfig
+from distillgraph.trainer.fit import run_round
+from distillgraph.trainer.loop import length_sorted_batches, linear_schedule, pad_batch, train_loop, use_bf16
+from distillgraph.trainer.student import build_student
 
 
 def test_linear_schedule_warms_up_then_decays():

@@ -1,11 +1,11 @@
 import numpy as np
 import pytest
 
-from store.embed import HashEmbedder
-from store.schema import UserError
+from distillgraph.store.embed import HashEmbedder
+from distillgraph.store.schema import UserError
 from tests.trainer.conftest import TEXTS, items_for
-from trainer.config import StudentConfig
-from trainer.student import TrainItem, build_student
+from distillgraph.trainer.config import StudentConfig
+from distillgraph.trainer.student import TrainItem, build_student
 
 
 class CountingEmbedder(HashEmbedder):

@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from trainer.selection import entropy, margin_score, select_diverse
+from distillgraph.trainer.selection import entropy, margin_score, select_diverse
 
 
 def test_entropy_hand_values():
