@@ -17,13 +17,14 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 from rich.console import Console
 
 from distillgraph.graph.build import NODES, build_graph, reader_graph
-from distillgraph.graph.config import RunConfig, config_from_dict, load_config
+from distillgraph.graph.config import RunConfig, RunSection, config_from_dict, load_config
 from distillgraph.graph.deps import Deps
 from distillgraph.graph.state import serializer
 from distillgraph.graph.trace import TraceWriter
 from distillgraph.store.schema import UserError
 
 RESOLVED = "config.resolved.yaml"
+DEFAULT_RUNS_DIR: str = RunSection.model_fields["dir"].default
 
 
 # ---------------------------------------------------------------- run directory
@@ -55,12 +56,14 @@ def has_started(run_dir: Path) -> bool:
     return (run_dir / "trace.jsonl").exists()
 
 
-def find_run(run: str, runs_dir: str = "runs") -> Path:
-    """RUN is a run id under run.dir, or the path of a run directory."""
-    for cand in (Path(run), Path(runs_dir) / run):
+def find_run(run: str, runs_dir: str | None = None) -> Path:
+    """RUN is the path of a run directory, or a run id under `runs_dir` (the config's run.dir; default runs)."""
+    base = runs_dir if runs_dir is not None else DEFAULT_RUNS_DIR
+    for cand in (Path(run), Path(base) / run):
         if (cand / RESOLVED).exists():
             return cand
-    raise UserError(f"run '{run}' not found (looked for {run}/{RESOLVED} and {runs_dir}/{run}/{RESOLVED})")
+    hint = "" if runs_dir is not None else "; a run under another run.dir: add --config CONFIG or --runs-dir DIR"
+    raise UserError(f"run '{run}' not found (looked for {run}/{RESOLVED} and {Path(base) / run}/{RESOLVED}{hint})")
 
 
 def load_run_config(run_dir: Path, overrides: list[str] | None = None) -> RunConfig:
