@@ -38,6 +38,7 @@ class DistillState(TypedDict, total=False):
     plan: Plan | None
     candidates: list[Candidate]
     rejected: Annotated[list[dict[str, Any]], operator.add]
+    human_rejected: Annotated[list[str], operator.add]   # ids rejected in step mode: taken, never bought again
     history: Annotated[list[RoundMetrics], operator.add]
     adapter: str                    # path of the latest adapter
     failures: dict[str, int]        # teacher failures by kind, cumulative
@@ -51,4 +52,5 @@ def serializer() -> JsonPlusSerializer:
 
 
 def labelled_ids(state: DistillState) -> set[str]:
-    return {a.id for a in state.get("dataset", [])} | set(state.get("dev_labels", {}))
+    return ({a.id for a in state.get("dataset", [])} | set(state.get("dev_labels", {}))
+            | set(state.get("human_rejected", [])))
