@@ -25,9 +25,9 @@ import torch  # noqa: E402
 from distillgraph.store.datasets import load_bbc  # noqa: E402
 from distillgraph.store.embed import build_embedder  # noqa: E402
 from distillgraph.store.schema import BBCConfig, StoreConfig, TaskConfig  # noqa: E402
+from distillgraph.trainer.evaluate import classification_metrics  # noqa: E402
 from distillgraph.trainer.base import Student, TrainItem  # noqa: E402
 from distillgraph.trainer.config import StudentConfig  # noqa: E402
-from distillgraph.trainer.fit import run_round  # noqa: E402
 from distillgraph.trainer.student import build_student  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
@@ -55,8 +55,10 @@ def bbc_split() -> tuple[TaskConfig, list[TrainItem], list[TrainItem]]:
 
 
 def run_student(student: Student, train: list[TrainItem], test: list[TrainItem], out: Path) -> dict:
-    result = run_round(student, train, out, round=1, test=test)
-    stats, metrics = result["train"], result["test"]["metrics"]
+    """Fit and evaluate the way the trainer node does: Student.fit, then Student.predict on test."""
+    stats = student.fit(train, out, round=1)
+    preds = student.predict([it.id for it in test], [it.text for it in test])
+    metrics = classification_metrics([it.target for it in test], [p.prediction for p in preds], student.labels)
     return {
         "accuracy": metrics["accuracy"],
         "macro_f1": metrics["macro_f1"],

@@ -196,8 +196,3 @@ def _representatives(
         distances = np.sum((vectors[members] - centroids[c]) ** 2, axis=1)
         reps[c] = [ids[i] for i in members[np.argsort(distances, kind="stable")[:n]]]
     return reps
-
-
-def head_tail(quota: dict[int, int], available: dict[int, int], factor: float) -> dict[int, str]:
-    """'head' where the pool holds at least factor x the quota a round may ask (select), else 'tail' (synthesise)."""
-    return {c: "head" if available.get(c, 0) >= factor * q else "tail" for c, q in quota.items()}

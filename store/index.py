@@ -45,11 +45,6 @@ def run_cache(embedder: Embedder, data_dir: Path) -> EmbeddingCache:
     return EmbeddingCache(directory, embedder.model_key)
 
 
-def vectors_for(ids: list[str], data_dir: Path) -> np.ndarray:
-    """Vectors of already-embedded examples straight from the run's cache (no model is loaded)."""
-    return EmbeddingCache(Path(data_dir) / EMBEDDINGS_DIR).vectors(list(ids))
-
-
 def build_index(
     examples: list[Example], embedder: Embedder, store: VectorStore, cfg: StoreConfig, data_dir: Path
 ) -> IndexResult:

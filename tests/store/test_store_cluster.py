@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import distillgraph.store.cluster as cluster_mod
-from distillgraph.store.cluster import Clustering, cluster_vectors, head_tail
+from distillgraph.store.cluster import Clustering, cluster_vectors
 from distillgraph.store.embed import normalise
 from distillgraph.store.schema import UserError
 
@@ -98,9 +98,3 @@ def test_save_load_round_trip(tmp_path: Path):
     assert np.array_equal(loaded.centroids, result.centroids)
     with pytest.raises(UserError, match="not found"):
         Clustering.load(tmp_path / "other.json")
-
-
-def test_head_tail():
-    quota = {0: 10, 1: 10, 2: 0}
-    available = {0: 30, 1: 29}
-    assert head_tail(quota, available, factor=3.0) == {0: "head", 1: "tail", 2: "head"}

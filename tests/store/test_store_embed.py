@@ -9,7 +9,6 @@ import pytest
 import torch
 
 from distillgraph.store.embed import Embedder, EmbeddingCache, HashEmbedder, build_embedder, normalise, resolve_dtype
-from distillgraph.store.index import vectors_for
 from distillgraph.store.schema import StoreConfig, UserError
 
 
@@ -81,12 +80,13 @@ def test_cache_refuses_vectors_of_another_model(tmp_path: Path):
         HashEmbedder(dim=16, cache_dir=tmp_path)
 
 
-def test_vectors_for_reads_the_run_cache(tmp_path: Path):
+def test_embedding_cache_reads_vectors_by_id(tmp_path: Path):
     emb = HashEmbedder(dim=32, cache_dir=tmp_path / "embeddings")
     vectors = emb.encode(["a b", "c d"], ids=["x", "y"])
-    assert np.array_equal(vectors_for(["y", "x"], tmp_path), vectors[::-1])
+    cache = EmbeddingCache(tmp_path / "embeddings")
+    assert np.array_equal(cache.vectors(["y", "x"]), vectors[::-1])
     with pytest.raises(UserError, match="no embedding for 1 ids"):
-        vectors_for(["x", "zzz"], tmp_path)
+        cache.vectors(["x", "zzz"])
 
 
 def test_build_embedder_from_config(tmp_path: Path):

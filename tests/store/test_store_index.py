@@ -11,11 +11,18 @@ import pytest
 
 import distillgraph.store.index as index_mod
 from distillgraph.store.cluster import Clustering
-from distillgraph.store.embed import HashEmbedder
-from distillgraph.store.index import add_samples, build_index, vectors_for
+from distillgraph.store.embed import EmbeddingCache, HashEmbedder
+from distillgraph.store.index import EMBEDDINGS_DIR, add_samples, build_index
 from distillgraph.store.schema import Example, StoreConfig, UserError
 from distillgraph.store.vectors import VectorStore
 from tests.store.store_corpus import make_examples, topic_text
+
+
+
+def cached_vectors(ids: list[str], data_dir: Path) -> np.ndarray:
+    """The vectors the index step left in the run's embedding cache."""
+    return EmbeddingCache(Path(data_dir) / EMBEDDINGS_DIR).vectors(ids)
+
 
 SPLITS = {"pool": 20, "seed": 2, "dev": 4, "test": 4}
 
@@ -52,7 +59,7 @@ def test_build_index_clusters_and_stores_everything(tmp_path: Path, embedder, st
         "source": "dev",
     }
     assert store.get([examples[0].id])[0].metadata["label"] == ""
-    assert vectors_for([dev.id], tmp_path / "data").shape == (1, 256)
+    assert cached_vectors([dev.id], tmp_path / "data").shape == (1, 256)
 
 
 def test_second_index_changes_nothing(tmp_path: Path, embedder, store, store_cfg, monkeypatch):
@@ -129,7 +136,7 @@ def test_add_samples_assigns_nearest_cluster_and_updates_labelled_pool(
     updated = store.get([pool_item.id])[0].metadata
     assert updated["split"] == "pool" and updated["source"] == "pool"
     assert updated["labelled"] is True and updated["label"] == "sport" and updated["round"] == 2
-    assert np.allclose(vectors_for(["syn-food"], data_dir), embedder.encode([synthetic[0].text]))
+    assert np.allclose(cached_vectors(["syn-food"], data_dir), embedder.encode([synthetic[0].text]))
     assert (
         add_samples(
             [],
@@ -155,7 +162,7 @@ def test_empty_inputs_are_user_errors(tmp_path: Path, embedder, store, store_cfg
 def test_index_uses_run_cache_even_without_embedder_cache(tmp_path: Path, store):
     examples = make_examples({"pool": 5})
     build_index(examples, HashEmbedder(dim=256), store, StoreConfig(n_clusters=2), tmp_path)
-    assert vectors_for([examples[0].id], tmp_path).shape == (1, 256)
+    assert cached_vectors([examples[0].id], tmp_path).shape == (1, 256)
 
 
 def test_repeated_ids_are_indexed_once(tmp_path: Path, embedder, store, store_cfg):

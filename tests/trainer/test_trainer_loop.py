@@ -1,11 +1,7 @@
-import json
-
 import pytest
 import torch
 
-from tests.trainer.conftest import TEXTS, items_for, small_cfg, tiny_bert
 from distillgraph.trainer.config import StudentConfig
-from distillgraph.trainer.fit import run_round
 from distillgraph.trainer.loop import length_sorted_batches, linear_schedule, pad_batch, train_loop, use_bf16
 from distillgraph.trainer.student import build_student
 
@@ -76,24 +72,6 @@ def test_bf16_setting():
     cpu = torch.device("cpu")
     assert use_bf16(StudentConfig(bf16="on"), cpu) is True
     assert use_bf16(StudentConfig(bf16="off"), cpu) is False
-
-
-def test_run_round_writes_metrics_and_predictions(task, bert_tokenizer, tmp_path):
-    student = build_student(
-        small_cfg(),
-        task,
-        model=tiny_bert(bert_tokenizer.vocab_size),
-        tokenizer=bert_tokenizer,
-        progress=False,
-    )
-    items = items_for(TEXTS)
-    result = run_round(student, items, tmp_path, round=3, dev=items, test=items[:3])
-    saved = json.loads((tmp_path / "metrics.json").read_text())
-    assert saved["round"] == 3 and saved["train"]["n_train"] == 9
-    assert saved["dev"]["n"] == 9 and saved["test"]["n"] == 3 and "per_cluster" in saved["dev"]
-    lines = (tmp_path / "predictions-dev.jsonl").read_text().splitlines()
-    assert len(lines) == 9 and json.loads(lines[0])["target"] == items[0].target
-    assert result["dev"]["metrics"]["worst_cluster"] in (0, 1)
 
 
 def test_build_student_needs_its_inputs(task, bert_tokenizer):
