@@ -141,11 +141,11 @@ def _step_handler(graph: Any, snap: Any, config: dict[str, Any]) -> bool:
         if answer.startswith("r ") and node == "annotator":
             ids, problem = match_rejections([a.id for a in new], answer.split()[1:])
             if problem:
-                console.print(problem, highlight=False, markup=False)
+                console.print(problem, highlight=False, markup=False, soft_wrap=True)
                 continue
             graph.update_state(config, {"dataset": {"remove": ids}, "human_rejected": ids})
             new = [a for a in new if a.id not in ids]
-            console.print(f"rejected {len(ids)} annotation(s): {' '.join(ids)}", highlight=False)
+            console.print(f"rejected {len(ids)} annotation(s): {' '.join(ids)}", highlight=False, soft_wrap=True)
             continue
         return True
 

@@ -84,6 +84,10 @@ class RunConfig(Strict):
             raise ValueError("student.kind: a generation task needs a causal-lm student")
         if self.task.type == "generation" and self.student.kind == "embedding-probe":
             raise ValueError("student.kind: a generation task needs a causal-lm student")
+        if self.teacher.provider == "oracle" and (self.loop.scoring == "judge" or self.loop.judge):
+            key = "loop.scoring: judge" if self.loop.scoring == "judge" else "loop.judge: true"
+            raise ValueError(f"{key} needs a teacher that can judge; the oracle teacher (teacher.provider: oracle) "
+                             "only answers labelling requests")
         return self
 
     @property

@@ -42,6 +42,10 @@ def test_good_config_loads_with_defaults(tmp_path):
         (lambda d: d.update(student={"kind": "transformer"}), "student.kind: Input should be"),
         (lambda d: d.update(loop={"rounds": 5, "max_rounds": 2}), "loop.max_rounds: must be >= loop.rounds"),
         (lambda d: d["data"].pop("pool"), "data.pool: required when data.source is 'files'"),
+        (lambda d: d.update(teacher={"provider": "oracle"}, loop={"scoring": "judge"}),
+         "loop.scoring: judge needs a teacher that can judge; the oracle teacher"),
+        (lambda d: d.update(teacher={"provider": "oracle"}, loop={"judge": True}),
+         "loop.judge: true needs a teacher that can judge; the oracle teacher"),
     ],
 )
 def test_bad_config_gives_one_line_naming_the_key(tmp_path, mutate, message):
