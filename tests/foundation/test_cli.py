@@ -1,6 +1,8 @@
 """The CLI shell: help, init -> plan, one-line user errors with exit code 2, prompts, data."""
 
+import json
 import re
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -92,3 +94,51 @@ def test_data_bbc_writes_the_split(tmp_path):
     assert r.exit_code == 0, r.output
     for split in ("pool", "dev", "test"):
         assert (tmp_path / "bbc" / f"{split}.jsonl").stat().st_size > 0
+
+
+def _config_with_run_dir(tmp_path, monkeypatch, run_dir: str = "experiments/"):
+    """A starter config whose run.dir is not the default, in a fresh working directory."""
+    monkeypatch.chdir(tmp_path)
+    cfg = tmp_path / "cfg.yaml"
+    invoke("init", str(cfg))
+    cfg.write_text(cfg.read_text().replace("  dir: runs\n", f"  dir: {run_dir}\n"))
+    return cfg
+
+
+def test_run_ids_are_found_under_the_configs_run_dir(tmp_path, monkeypatch):
+    from distillgraph.graph.config import load_config
+    from distillgraph.graph.runner import new_run_dir
+
+    cfg = _config_with_run_dir(tmp_path, monkeypatch)
+    run_dir = new_run_dir(load_config(cfg), "r1")  # what `distillgraph run cfg.yaml --run-id r1` creates
+    assert run_dir == Path("experiments/r1")
+    (run_dir / "trace.jsonl").write_text(json.dumps({"step": 1, "node": "index", "round": 0, "summary": {}}) + "\n")
+    r = invoke("trace", "r1", "--config", str(cfg))
+    assert r.exit_code == 0, r.output
+    assert "index" in r.output
+    assert invoke("trace", "r1", "--runs-dir", "experiments").exit_code == 0
+    assert invoke("trace", str(run_dir)).exit_code == 0  # a path works as ever
+    # without either, the one line says where it looked and how to point elsewhere
+    r = invoke("trace", "r1")
+    lines = [ln for ln in r.output.splitlines() if ln.strip()]
+    assert r.exit_code == 2 and len(lines) == 1 and "--config" in lines[0], r.output
+    r = invoke("trace", "r1", "--config", str(cfg), "--runs-dir", "x")
+    assert r.exit_code == 2 and "give one of them" in r.output
+
+
+@pytest.mark.parametrize("command", [["resume"], ["report"], ["export"], ["train"], ["fork", "--step", "1"]])
+def test_every_run_command_looks_under_the_configs_run_dir(tmp_path, monkeypatch, command):
+    cfg = _config_with_run_dir(tmp_path, monkeypatch)
+    r = invoke(command[0], "nope", *command[1:], "--config", str(cfg))
+    assert r.exit_code == 2, r.output
+    assert "experiments/nope/config.resolved.yaml" in " ".join(r.output.split()), r.output
+
+
+@pytest.mark.parametrize("key", ["loop.scoring=judge", "loop.judge=true"])
+def test_oracle_teacher_with_judge_is_refused_before_anything_is_written(tmp_path, monkeypatch, key):
+    cfg = _config_with_run_dir(tmp_path, monkeypatch)
+    r = invoke("run", str(cfg), "--set", "teacher.provider=oracle", "--set", key)
+    lines = [ln for ln in r.output.splitlines() if ln.strip()]
+    assert r.exit_code == 2 and len(lines) == 1, r.output
+    assert "oracle" in lines[0] and "judge" in lines[0]
+    assert not (tmp_path / "experiments").exists()
