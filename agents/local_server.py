@@ -26,7 +26,7 @@ import urllib.request
 from pathlib import Path
 
 from distillgraph.agents.config import LocalTeacherConfig
-from distillgraph.store.assets import smollm2_gguf
+from distillgraph.agents.weights import teacher_gguf
 from distillgraph.store.schema import UserError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -55,7 +55,7 @@ class LocalServer:
 
     def __init__(self, cfg: LocalTeacherConfig):
         self.cfg = cfg
-        self.model_path = str(Path(cfg.model_path) if cfg.model_path else smollm2_gguf())
+        self.model_path = str(teacher_gguf(cfg.model, model_path=cfg.model_path, cache=cfg.cache_dir))
         self.model_alias = Path(self.model_path).stem
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None

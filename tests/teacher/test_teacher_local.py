@@ -53,7 +53,8 @@ def _gone(pid: int) -> bool:
 @pytest.mark.skipif(not HAS_LLAMA, reason="llama_cpp not importable: pip install 'distillgraph[local]'")
 def test_local_teacher_end_to_end(tmp_path: Path) -> None:
     """Start SmolLM2 behind llama.cpp's server, label one text by function calling, stop, process gone."""
-    cfg = TeacherConfig(provider="local", max_tokens=96, timeout=300, local=LocalTeacherConfig(n_threads=1))
+    cfg = TeacherConfig(provider="local", max_tokens=96, timeout=300,
+                        local=LocalTeacherConfig(model="smollm2-135m", n_threads=1))  # the tiny one: fast
     ledger = BudgetLedger(BudgetConfig(max_calls=10))
     request = TeacherRequest(
         node="annotator",
