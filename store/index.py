@@ -16,6 +16,7 @@ import numpy as np
 
 from distillgraph.store.cluster import Clustering, cluster_vectors
 from distillgraph.store.embed import Embedder, EmbeddingCache
+from distillgraph.store.names import keyword_names
 from distillgraph.store.schema import Example, StoreConfig, UserError
 from distillgraph.store.vectors import VectorStore
 
@@ -114,6 +115,9 @@ def _load_or_cluster(
         domains=domains,
         n_representatives=cfg.representatives,
     )
+    if clustering.method != "domains":  # k-means clusters are named by their keywords (class-based TF-IDF)
+        clustering.names = keyword_names([examples[i].text for i in rows],
+                                         [clustering.assignments[examples[i].id] for i in rows], clustering.k)
     clustering.save(path)
     return clustering
 
