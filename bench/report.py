@@ -14,6 +14,7 @@ import json
 import os
 import platform
 from pathlib import Path
+from typing import Any
 
 from bench.harness import RESULTS, ROOT
 
@@ -73,6 +74,39 @@ def last_run_line() -> str | None:
     return f"Last `bench.run_all`{' --full' if run['full'] else ''}: {steps}; total {total / 60:.1f} min."
 
 
+LORA = "sample_efficiency_lora"
+LORA_TITLE = "Sample efficiency with the LoRA classifier student"
+
+
+def lora_args(result: dict[str, Any]) -> list[str]:
+    """The bench.sample_efficiency arguments that reproduce a LoRA sweep's results (seeds 0..n-1)."""
+    seeds = sorted({r["seed"] for r in result["runs"]})
+    if seeds != list(range(len(seeds))):
+        raise ValueError(f"seeds {seeds}: not 0..n-1, no --lora-seeds value reproduces them")
+    return ["--lora-only", "--lora-seeds", str(len(seeds)), "--lora-budgets", *map(str, result["budgets"]),
+            "--lora-policies", *result["policies"]]
+
+
+def lora_section(result: dict[str, Any]) -> str:
+    """BENCHMARKS.md's LoRA-student section, rendered from the json the sweep writes (its meta included)."""
+    from bench.sample_efficiency import markdown
+
+    cmd = " ".join(["python -m bench.sample_efficiency", *lora_args(result)])
+    return (markdown(result, result["meta"], LORA_TITLE).rstrip() + "\n\n"
+            f"Regenerate: `{cmd}` (run by `python -m bench.run_all --full`, or alone with "
+            f"`python -m bench.run_all --only {LORA}`), then `python -m bench.report`.")
+
+
+def section(part: Path) -> str:
+    """A fragment's text: sections with a renderer are rebuilt from their json, the others are copied."""
+    data = part.with_suffix(".json")
+    if part.stem == LORA and data.exists():
+        result = json.loads(data.read_text(encoding="utf-8"))
+        if "meta" in result:
+            return lora_section(result)
+    return part.read_text(encoding="utf-8").strip()
+
+
 def fragments() -> list[Path]:
     present = {p.stem: p for p in sorted(RESULTS.glob("*.md"))}
     return [present[n] for n in ORDER if n in present] + [p for n, p in present.items() if n not in ORDER]
@@ -103,7 +137,7 @@ def header(parts: list[Path]) -> str:
 
 def build() -> str:
     parts = fragments()
-    body = [p.read_text(encoding="utf-8").strip() for p in parts]
+    body = [section(p) for p in parts]
     return "\n\n".join([header(parts), *body]) + "\n"
 
 

@@ -1,9 +1,10 @@
 """`make bench`: every benchmark module in its own process, then BENCHMARKS.md from the fragments.
 
 The default aims at 15 minutes on 2 idle CPU cores: heavy modules run with their quick settings (the
-reliability soak included, shortened) and the LoRA student benchmark and the secondary-model benchmark
-are left out, their last fragments kept. `--full` runs every module with its full settings (about an
-hour and a half).
+reliability soak included, shortened) and the LoRA student benchmark, the LoRA sample-efficiency sweep
+and the secondary-model benchmark are left out, their last results kept. `--full` runs every module
+with its full settings (about an hour and a half), including the sweep behind BENCHMARKS.md's LoRA
+table (`sample_efficiency_lora`, about 19 minutes; alone: `--only sample_efficiency_lora`).
 
     .venv/bin/python -m bench.run_all [--full] [--with-student] [--only NAME ...] [--skip NAME ...]
 """
@@ -20,13 +21,16 @@ from dataclasses import asdict, dataclass
 
 from bench.harness import RESULTS, ROOT
 
+# The published LoRA-student table: 3 seeds x random / uncertainty / distillgraph x 40 and 80 labels.
+LORA_TABLE = ["--lora-only", "--lora-seeds", "3", "--lora-budgets", "40", "80",
+              "--lora-policies", "random", "uncertainty", "distillgraph"]
 # name -> (default arguments, --full arguments); index runs before system, which reads its result
 STEPS: dict[str, tuple[list[str], list[str]]] = {
     "index": (["--quick", "--repeats", "2"], []),
     "teacher": (["--quick"], []),
     "student": ([], []),
-    "sample_efficiency": ([], ["--lora", "--lora-seeds", "2", "--lora-policies", "random", "uncertainty",
-                               "baldistill", "distillgraph"]),
+    "sample_efficiency": ([], []),
+    "sample_efficiency_lora": (LORA_TABLE, LORA_TABLE),
     "distill_local": ([], ["--full"]),
     "system": ([], ["--full"]),
     "secondary": ([], ["--seeds", "0", "1"]),
@@ -34,14 +38,16 @@ STEPS: dict[str, tuple[list[str], list[str]]] = {
     # the secret scan and 10 injected texts through the local teacher; --full: 5 runs and 18 trials
     "reliability": (["--fault-runs", "2", "--crash-trials", "10", "--injection-texts", "10"], []),
 }
+# steps that run another step's module
+MODULES = {"sample_efficiency_lora": "sample_efficiency"}
 # long ones: run with --full (or --only NAME); their last fragments stay in BENCHMARKS.md otherwise
-OPTIONAL = ("student", "secondary")
+OPTIONAL = ("student", "sample_efficiency_lora", "secondary")
 
 
 def selected(args: argparse.Namespace) -> list[str]:
     names = list(args.only or STEPS)
-    if not (args.full or args.with_student or args.only):
-        names = [n for n in names if n not in OPTIONAL]
+    if not (args.full or args.only):
+        names = [n for n in names if n not in OPTIONAL or (n == "student" and args.with_student)]
     return [n for n in names if n not in (args.skip or [])]
 
 
@@ -53,9 +59,14 @@ class Step:
     returncode: int
 
 
-def run_step(name: str, full: bool) -> Step:
+def command(name: str, full: bool) -> list[str]:
+    """`-m bench.MODULE ARGS...` of a step."""
     quick, full_args = STEPS[name]
-    cmd = [sys.executable, "-m", f"bench.{name}", *(full_args if full else quick)]
+    return ["-m", f"bench.{MODULES.get(name, name)}", *(full_args if full else quick)]
+
+
+def run_step(name: str, full: bool) -> Step:
+    cmd = [sys.executable, *command(name, full)]
     print(f"\n=== {' '.join(cmd[1:])}", flush=True)
     start = time.perf_counter()
     rc = subprocess.call(cmd, cwd=ROOT, env=os.environ | {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"})

@@ -278,7 +278,7 @@ def lora_sweep(args: argparse.Namespace) -> None:
                  f"{cfg.student.num_train_epochs:g} epochs, fresh adapter each round), oracle teacher, {ROUNDS} rounds.",
     }
     title = "Sample efficiency with the LoRA classifier student"
-    write_results("sample_efficiency_lora", result | {"runs": runs}, markdown(result, meta, title))
+    write_results("sample_efficiency_lora", result | {"runs": runs, "meta": meta}, markdown(result, meta, title))
     print((RESULTS / "sample_efficiency_lora.md").read_text())
 
 

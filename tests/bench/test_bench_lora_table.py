@@ -1,0 +1,66 @@
+"""BENCHMARKS.md's LoRA-student table comes from a documented command: `python -m bench.run_all --full` runs the
+sweep with the published settings, the sweep writes a json with its meta, and bench/report.py renders the
+section from that json (no 19-minute sweep here: the sweep's graph runs are replaced by fixed rows)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import bench.harness as harness
+import bench.report as report
+import bench.run_all as run_all
+import bench.sample_efficiency as se
+
+PUBLISHED = harness.RESULTS / "sample_efficiency_lora.json"
+
+
+def _args(**kw) -> argparse.Namespace:
+    base = {"full": False, "with_student": False, "only": None, "skip": None}
+    return argparse.Namespace(**(base | kw))
+
+
+def test_the_published_section_is_the_report_of_the_published_json():
+    result = json.loads(PUBLISHED.read_text(encoding="utf-8"))
+    section = report.lora_section(result)
+    assert report.section(PUBLISHED.with_suffix(".md")) == section
+    assert section in (harness.ROOT / "BENCHMARKS.md").read_text(encoding="utf-8")
+    assert "| random | 0.582 ± 0.120 | 0.875 ± 0.008 |" in section
+    assert "3 seeds (0, 1, 2" in section and "18 graph runs" in section
+
+
+def test_run_all_full_runs_the_sweep_with_the_published_settings():
+    result = json.loads(PUBLISHED.read_text(encoding="utf-8"))
+    assert "sample_efficiency_lora" in run_all.selected(_args(full=True))
+    assert run_all.command("sample_efficiency_lora", full=True) == ["-m", "bench.sample_efficiency",
+                                                                   *report.lora_args(result)]
+    assert report.lora_args(result) == ["--lora-only", "--lora-seeds", "3", "--lora-budgets", "40", "80",
+                                        "--lora-policies", "random", "uncertainty", "distillgraph"]
+    # 19 minutes: not in the default `make bench`, nor in --with-student; alone with --only
+    assert "sample_efficiency_lora" not in run_all.selected(_args())
+    assert run_all.selected(_args(with_student=True)) == [n for n in run_all.STEPS
+                                                          if n not in ("sample_efficiency_lora", "secondary")]
+    assert run_all.selected(_args(only=["sample_efficiency_lora"])) == ["sample_efficiency_lora"]
+    assert run_all.command("sample_efficiency_lora", full=False) == run_all.command("sample_efficiency_lora", True)
+
+
+def test_the_sweep_writes_a_json_that_the_report_renders(tmp_path, monkeypatch):
+    def fake_sweep(policies, budgets, seeds, student, extra=None, workers=1):
+        assert student == "classifier"
+        return [{"policy": p, "budget": b, "seed": s, "macro_f1": 0.5 + 0.1 * s + (0.2 if p == "distillgraph" else 0),
+                 "accuracy": 0.6, "worst_cluster_acc": 0.4, "labels": b, "calls": b, "rounds": 4, "seconds": 2.0}
+                for s in seeds for b in budgets for p in policies]
+
+    monkeypatch.setattr(se, "sweep", fake_sweep)
+    monkeypatch.setattr(se, "RESULTS", tmp_path)
+    monkeypatch.setattr(harness, "RESULTS", tmp_path)
+    se.lora_sweep(argparse.Namespace(lora_seeds=2, lora_budgets=[4, 8], lora_policies=["random", "distillgraph"]))
+    result = json.loads((tmp_path / "sample_efficiency_lora.json").read_text(encoding="utf-8"))
+    assert result["meta"]["runs"] == 8 and result["meta"]["n_seeds"] == 2
+    section = report.section(tmp_path / "sample_efficiency_lora.md")
+    assert section.startswith(f"## {report.LORA_TITLE}\n")
+    assert "| policy | B=4 | B=8 |" in section
+    assert "| random | 0.550 ± 0.071 | 0.550 ± 0.071 |" in section
+    assert "| distillgraph | 0.750 ± 0.071 | 0.750 ± 0.071 |" in section
+    assert ("`python -m bench.sample_efficiency --lora-only --lora-seeds 2 --lora-budgets 4 8 --lora-policies "
+            "random distillgraph`") in section
