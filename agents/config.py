@@ -33,6 +33,27 @@ class LocalTeacherConfig(Strict):
     )
 
 
+class SimulationConfig(Strict):
+    """A simulated teacher for sweeps (teacher.provider oracle): every output says it is a simulation."""
+
+    noise: float = Field(default=0.0, ge=0.0, le=1.0, description="share of labels the simulated teacher gets wrong")
+    noise_mode: Literal["uniform", "confusion"] = Field(
+        default="uniform", description="a wrong label is drawn uniformly, or from the `confusion` row of the gold label")
+    confusion: dict[str, dict[str, float]] = Field(
+        default_factory=dict, description="gold label -> {wrong label: weight}; rows not given are uniform")
+    noise_per_vote: bool = Field(
+        default=False, description="each self-consistency vote draws its own noise (default: one draw per example, "
+        "as a real teacher that is wrong on a text tends to stay wrong)")
+    writer: Literal["none", "reserve"] = Field(
+        default="none", description="reserve: synthesis answered with held-out real texts of the requested labels, "
+        "nearest to the requested cluster (data.bbc.reserve_per_label or data.reserve)")
+    seed: int = 0
+
+    @property
+    def active(self) -> bool:
+        return self.noise > 0 or self.writer != "none"
+
+
 class TeacherConfig(Strict):
     provider: Literal["openai", "local", "oracle"] = "openai"
     model: str = "gpt-4o-mini"
@@ -61,6 +82,15 @@ class TeacherConfig(Strict):
     demonstrations: int = Field(default=4, ge=0, description="labelled neighbours shown to the annotator")
     cache_path: str | None = Field(default=None, description="shared answer cache; default: run dir")
     local: LocalTeacherConfig = Field(default_factory=LocalTeacherConfig)
+    simulation: SimulationConfig = Field(default_factory=SimulationConfig,
+                                         description="provider oracle only: label noise, reserve writer")
+
+    @model_validator(mode="after")
+    def _simulation_needs_oracle(self) -> TeacherConfig:
+        if self.simulation.active and self.provider != "oracle":
+            raise ValueError("teacher.simulation: label noise and the reserve writer simulate a teacher from gold "
+                             "labels; set teacher.provider: oracle")
+        return self
 
 
 class BudgetConfig(Strict):

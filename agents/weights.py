@@ -144,6 +144,15 @@ def teacher_gguf(model: str, *, model_path: str | None = None, cache: str | None
     return assemble(ASSEMBLED[model], cache_dir(cache), log=log)
 
 
+def local_description(model: str, model_path: str | None = None) -> str:
+    """How reports name the embedded teacher."""
+    if model_path:
+        return f"local {Path(model_path).name} (llama.cpp)"
+    if model == SMOLLM2:
+        return "local SmolLM2-135M-Instruct (llama.cpp)"
+    return f"local {ASSEMBLED[model].title} (llama.cpp)" if model in ASSEMBLED else f"local {model}"
+
+
 # ---------------------------------------------------------------- verified copies
 
 

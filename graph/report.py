@@ -1,4 +1,5 @@
-"""The run report: metrics.json, a learning curve, a per-cluster chart and a data card."""
+"""The run report: metrics.json, a learning curve, a per-cluster chart, a data card and index.html (one
+self-contained page: graph/html_report.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,11 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from distillgraph.agents.simulated import teacher_description  # noqa: E402
 from distillgraph.graph.config import RunConfig  # noqa: E402
+from distillgraph.graph.html_report import write_html  # noqa: E402
+from distillgraph.graph.trace import read_trace, run_texts  # noqa: E402
+from distillgraph.graph.trace_view import cluster_names  # noqa: E402
 
 
 def _budget_axis(history: list[Any]) -> tuple[list[float], str]:
@@ -65,7 +70,7 @@ def data_card(state: dict[str, Any], cfg: RunConfig, names: dict[str, str]) -> d
     card = {
         "task": cfg.task.name,
         "type": cfg.task.type,
-        "teacher": cfg.teacher.model if cfg.teacher.provider != "local" else "local SmolLM2-135M-Instruct (llama.cpp)",
+        "teacher": teacher_description(cfg.teacher),  # a simulated teacher says so
         "examples": len(ds),
         "by_source": dict(Counter(a.source for a in ds)),
         "by_cluster": {names.get(str(k), f"c{k}"): v for k, v in sorted(Counter(a.cluster for a in ds).items())},
@@ -134,4 +139,6 @@ def write_report(run_dir: Path, state: dict[str, Any], cfg: RunConfig, ledger: d
     if history:
         learning_curve(history, cfg.dev_metric, out / "learning_curve.png")
         cluster_chart(history, names, out / "clusters.png")
+    write_html(run_dir, state, metrics, read_trace(run_dir),
+               {int(k): v for k, v in names.items()} | cluster_names(run_dir), run_texts(cfg))
     return out

@@ -106,6 +106,7 @@ def open_deps(cfg: RunConfig, run_dir: Path, *, env: Mapping[str, str], console:
     """Build every model and client once (data, prompts, embedder, Chroma, student, ledger, cache, teacher)."""
     from distillgraph.agents.budget import BudgetLedger, estimate_prompt_tokens
     from distillgraph.agents.cache import AnswerCache
+    from distillgraph.agents.simulated import simulate
     from distillgraph.agents.teacher import build_teacher
     from distillgraph.graph.report import write_report
     from distillgraph.prompts import RUN_PROMPTS, PromptLibrary
@@ -134,6 +135,8 @@ def open_deps(cfg: RunConfig, run_dir: Path, *, env: Mapping[str, str], console:
     trace = TraceWriter(run_dir / "trace.jsonl", secrets=[secret])
     teacher = build_teacher(cfg.teacher, ledger, cache, env=env, prompts=prompts, gold=gold,
                             no_cache=no_cache or cfg.run.no_cache, on_event=None)
+    teacher = simulate(teacher, cfg.teacher, gold=gold, labels=cfg.task.label_names, reserve=data.get("reserve"),
+                       embed=embedder.encode, max_chars=cfg.data.max_text_chars, ledger=ledger)  # teacher.simulation
     sample = data["pool"][0].text if data["pool"] else ""
     est = estimate_prompt_tokens(prompts.get("annotator").render(
         task_type=cfg.task.type, instruction=cfg.task.instruction, labels=cfg.task.labels,

@@ -130,7 +130,7 @@ def to_examples(
     if not rows:
         raise UserError(f"{source}: the {split} set is empty")
     tf, lf, of, df = cfg.text_field, cfg.label_field, cfg.output_field, cfg.domain_field
-    need_target = split in ("seed", "dev", "test")
+    need_target = split in ("seed", "dev", "test", "reserve")
     target_field = lf if task.type == "classification" else of
     if tf not in rows[0]:
         raise UserError(f"{source}: field '{tf}' (data.text_field) not found; fields are {sorted(rows[0])}")
@@ -192,11 +192,13 @@ def load_data(cfg: DataConfig, task: TaskConfig) -> dict[str, list[Example]]:
                 data[split] = to_examples(read_records(path), split, cfg, task, str(path))
             else:
                 data[split] = []
+        if cfg.reserve:  # the simulated reserve writer's texts (never pool, dev or test)
+            data["reserve"] = to_examples(read_records(cfg.reserve), "reserve", cfg, task, str(cfg.reserve))
     if cfg.max_pool is not None and len(data["pool"]) > cfg.max_pool:
         rng = random.Random(0)
         data["pool"] = sorted(rng.sample(data["pool"], cfg.max_pool), key=lambda e: e.id)
     owner: dict[str, str] = {}
-    for split in SPLITS:
+    for split in (*SPLITS, "reserve"):
         for ex in data.get(split, []):
             if ex.id in owner:
                 raise UserError(f"duplicate id {ex.id}: in both the {owner[ex.id]} and the {split} set")
@@ -281,6 +283,10 @@ def load_bbc(cfg: BBCConfig, task: TaskConfig) -> dict[str, list[Example]]:
             take(t, per, split)  # type: ignore[arg-type]
     for t in topics:
         take(t, cfg.seed_per_label, "seed")
+    if cfg.reserve_per_label:  # held out for the simulated reserve writer, before the pool is drawn
+        out["reserve"] = []
+        for t in topics:
+            take(t, cfg.reserve_per_label, "reserve")
     order = topics[:]
     rng.shuffle(order)
     left = {t: len(by_topic[t]) - cursor[t] for t in topics}

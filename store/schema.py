@@ -25,7 +25,7 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
-Split = Literal["pool", "seed", "dev", "test", "synthetic"]
+Split = Literal["pool", "seed", "dev", "test", "synthetic", "reserve"]
 
 
 def content_id(text: str, prefix: str = "") -> str:
@@ -88,6 +88,9 @@ class BBCConfig(Strict):
     test_size: int = Field(default=300, ge=0)
     seed_per_label: int = Field(default=0, ge=0, description="gold seed examples per topic (0 = cold start)")
     imbalance: float = Field(default=10.0, ge=1.0, description="largest / smallest topic in the pool")
+    reserve_per_label: int = Field(
+        default=0, ge=0, description="held-out texts per topic for the simulated reserve writer "
+        "(teacher.simulation.writer: reserve); taken before the pool, never in pool, dev or test")
     split_seed: int = 0
 
 
@@ -98,6 +101,8 @@ class DataConfig(Strict):
     seed: str | None = None
     dev: str | None = None
     test: str | None = None
+    reserve: str | None = Field(default=None, description="labelled texts for the simulated reserve writer; must "
+                                "not overlap pool, dev or test")
     text_field: str = "text"
     label_field: str = "label"
     output_field: str = "output"

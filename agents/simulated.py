@@ -1,0 +1,245 @@
+"""Simulated teachers for sweeps (many seeds, where a real LLM is too slow): gold labels with controlled noise,
+a "writer" that answers synthesis requests with held-out real texts, analysis from the error statistics.
+
+`simulate(teacher, cfg, reserve, embed)` wraps the oracle teacher (`teacher.provider: oracle`) when
+`teacher.simulation` asks for noise or the reserve writer:
+
+* noise: a label answer is wrong with probability `noise`; the wrong label is uniform over the others, or
+  drawn from the gold label's `confusion` row. The draw is a hash of (seed, example id[, vote]), so resumed,
+  repeated and gated/ungated runs see exactly the same noise.
+* writer ``reserve``: a synthesis request is answered with texts of the requested labels from the reserve split
+  (carved from the corpus before pool, dev and test, never part of them), nearest (embedding cosine) to the
+  requested cluster's examples and errors. Each reserve text is served once per process. The annotator then
+  labels them like any synthetic text: the simulation knows their gold label (noise applies as for any label).
+* analysis: the simulated teacher does not analyse; the analyst falls back to its error statistics
+  (`agents.analyst.weaknesses_from_stats`), for free.
+
+Every answer costs one call in the ledger (0 tokens), like the oracle. The teacher's `model` string says
+"simulated ...", and that string is what the trace, the annotations, the report and the data card show.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from distillgraph.agents.budget import BudgetLedger
+from distillgraph.agents.config import SimulationConfig, TeacherConfig
+from distillgraph.agents.schemas import SynthBatch, SynthSample
+from distillgraph.agents.teacher import BaseTeacher, TeacherRefused, TeacherRequest, TeacherResult
+from distillgraph.store.schema import Example, UserError, content_id
+
+Embed = Callable[[list[str]], np.ndarray]
+SYNTH_CONTEXT = "synth_context"  # TeacherRequest.context key written by agents.generator.synth_requests
+
+
+def describe(sim: SimulationConfig) -> str:
+    """The model name every output carries: what is simulated, and how."""
+    parts = []
+    if sim.noise > 0:
+        how = "confusion matrix" if sim.noise_mode == "confusion" else "uniform"
+        parts.append(f"label noise {sim.noise:.0%} {how}" + (" per vote" if sim.noise_per_vote else ""))
+    else:
+        parts.append("gold labels")
+    if sim.writer == "reserve":
+        parts.append("writer: held-out reserve texts")
+    parts.append("analysis: error statistics")
+    return "simulated teacher (" + "; ".join(parts) + ")"
+
+
+def teacher_description(cfg: TeacherConfig) -> str:
+    """One line naming the teacher of a run, for reports and data cards (simulations say so)."""
+    if cfg.provider == "local":
+        from distillgraph.agents.weights import local_description
+
+        return local_description(cfg.local.model, cfg.local.model_path)
+    if cfg.provider == "oracle":
+        return describe(cfg.simulation) if cfg.simulation.active else "simulated teacher (oracle: gold labels)"
+    return cfg.model
+
+
+def _unit(*keys: object) -> float:
+    """A deterministic number in [0, 1) from the keys."""
+    digest = hashlib.sha256("\x1f".join(str(k) for k in keys).encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+class NoisyLabels:
+    """The label a simulated teacher gives: gold, or (with probability `noise`) a seeded wrong one."""
+
+    def __init__(self, sim: SimulationConfig, labels: Sequence[str]):
+        self.sim = sim
+        self.labels = list(labels)
+        unknown = {g for g in sim.confusion} | {p for row in sim.confusion.values() for p in row}
+        unknown -= set(self.labels)
+        if unknown:
+            raise UserError(f"teacher.simulation.confusion: unknown label(s) {', '.join(sorted(unknown))} "
+                            f"(labels: {', '.join(self.labels)})")
+
+    def __call__(self, example_id: str, gold: str, vote: int = 0) -> str:
+        sim = self.sim
+        if sim.noise <= 0 or gold not in self.labels or len(self.labels) < 2:
+            return gold
+        key = (sim.seed, example_id, vote if sim.noise_per_vote else 0)
+        if _unit("flip", *key) >= sim.noise:
+            return gold
+        others = [label for label in self.labels if label != gold]
+        weights = [1.0] * len(others)
+        row = sim.confusion.get(gold) if sim.noise_mode == "confusion" else None
+        if row:
+            weights = [max(float(row.get(label, 0.0)), 0.0) for label in others]
+            if sum(weights) <= 0:
+                weights = [1.0] * len(others)
+        x = _unit("which", *key) * sum(weights)
+        for label, w in zip(others, weights, strict=True):
+            x -= w
+            if x < 0:
+                return label
+        return others[-1]
+
+
+class ReserveWriter:
+    """Held-out real texts of the requested labels, nearest to the requested cluster's texts."""
+
+    def __init__(self, reserve: list[Example], embed: Embed | None, max_chars: int):
+        self.items = [e for e in reserve if e.target is not None]
+        self.max_chars = max_chars
+        # the id a served text gets as a synthetic candidate (agents.generator.candidates_from_answers)
+        self.gold = {self.synthetic_id(e.text): str(e.target) for e in self.items}
+        self._embed = embed
+        self._vectors: np.ndarray | None = None
+        self._used: set[int] = set()
+        self._lock = threading.Lock()
+
+    def synthetic_id(self, text: str) -> str:
+        return content_id(text.strip()[: self.max_chars], prefix="syn-")
+
+    def vectors(self) -> np.ndarray | None:
+        if self._embed is None or not self.items:
+            return None
+        if self._vectors is None:
+            self._vectors = np.asarray(self._embed([e.text for e in self.items]), dtype=np.float32)
+        return self._vectors
+
+    def write(self, n: int, labels: list[str], anchors: list[str]) -> list[str]:
+        """Up to n unused reserve texts whose label is in `labels` (all labels if empty), nearest first."""
+        with self._lock:
+            pool = [i for i, e in enumerate(self.items) if i not in self._used and (not labels or e.target in labels)]
+            if not pool:
+                return []
+            vecs = self.vectors()
+            if vecs is not None and anchors and self._embed is not None:
+                centre = np.asarray(self._embed(anchors), dtype=np.float32).mean(axis=0)
+                scores = vecs[pool] @ centre
+                pool = [pool[i] for i in np.argsort(-scores, kind="stable")]
+            chosen = pool[:n]
+            self._used.update(chosen)
+            return [self.items[i].text for i in chosen]
+
+
+class SimulatedTeacher(BaseTeacher):
+    """Answers label/output requests from gold (with noise) and synthesis from the reserve writer."""
+
+    base_url = "simulated://gold"
+
+    def __init__(self, ledger: BudgetLedger, gold: dict[str, str], sim: SimulationConfig, labels: Sequence[str], *,
+                 writer: ReserveWriter | None = None, on_event: Callable[[dict[str, Any]], None] | None = None):
+        self.ledger = ledger
+        self.gold = dict(gold)
+        self.sim = sim
+        self.noisy = NoisyLabels(sim, labels)
+        self.writer = writer
+        if writer is not None:
+            self.gold.update(writer.gold)
+        self.model = describe(sim)
+        self._on_event = on_event
+        self._lock = threading.Lock()
+
+    def can_answer(self, kind: str) -> bool:
+        return kind in ("label", "output") or (kind == "synth" and self.writer is not None)
+
+    def ask_many(self, requests: list[TeacherRequest]) -> list[TeacherResult]:
+        for request in requests:
+            if not self.can_answer(request.kind):
+                raise TeacherRefused(f"the simulated teacher cannot answer '{request.kind}' requests (node "
+                                     f"{request.node}); analysis comes from the error statistics")
+        with self._lock:  # in order: the ledger sees requests as a real teacher's would
+            return [self._answer(request) for request in requests]
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+    def _answer(self, request: TeacherRequest) -> TeacherResult:
+        key = f"simulated:{request.kind}:{request.example_id or request.sample_index}"
+        if request.kind == "synth":
+            values = self._synth(request)
+            if values is None:
+                return self._failed(request, key, "the reserve has no unused text of the requested labels")
+        else:
+            target = self.gold.get(request.example_id or "")
+            if target is None:
+                return self._failed(request, key, f"no gold target for example {request.example_id!r}")
+            if request.kind == "label":
+                target = self.noisy(request.example_id or "", target, request.sample_index)
+            field = "label" if request.kind == "label" else "output"
+            values = {field: target, "rationale": "simulated teacher (gold label, seeded noise)", "confidence": 1.0}
+        reservation = self.ledger.reserve(request.node, 0, 0)
+        if reservation is None:
+            self._emit("skipped_budget", request, key)
+            return TeacherResult(request, None, "", "budget exhausted", False, 0, 0, 0.0, 0, key, skipped_budget=True)
+        try:
+            parsed = request.schema.model_validate(values)
+        except ValueError as exc:
+            self.ledger.release(reservation)
+            return self._failed(request, key, f"simulated answer does not fit {request.schema.__name__}: {exc}")
+        self.ledger.settle(reservation, 0, 0)
+        self._emit("answer", request, key)
+        return TeacherResult(request, parsed, parsed.model_dump_json(), None, False, 0, 0, 0.0, 1, key)
+
+    def _synth(self, request: TeacherRequest) -> dict[str, Any] | None:
+        assert self.writer is not None
+        ctx = (getattr(request, "context", None) or {}).get(SYNTH_CONTEXT) or {}
+        # without the generator's context: any label, nearest to the rendered request (it quotes the cluster)
+        anchors = list(ctx.get("anchors") or [str(m.get("content", "")) for m in request.messages[-1:]])
+        n = int(ctx.get("n") or 4)
+        texts = self.writer.write(n, list(ctx.get("labels") or []), anchors)
+        if not texts:
+            return None
+        hard = int(ctx.get("n_hard", n))
+        samples = [SynthSample(text=t, difficulty="hard" if i < hard else "easy") for i, t in enumerate(texts)]
+        return SynthBatch(samples=samples).model_dump()
+
+    def _failed(self, request: TeacherRequest, key: str, error: str) -> TeacherResult:
+        self._emit("failed", request, key, error=error)
+        return TeacherResult(request, None, "", error, False, 0, 0, 0.0, 0, key)
+
+    def _emit(self, kind: str, request: TeacherRequest, key: str, **fields: Any) -> None:
+        if self._on_event is not None:
+            self._on_event({"kind": kind, "node": request.node, "request_kind": request.kind,
+                            "prompt": request.prompt_name, "example_id": request.example_id, "key": key,
+                            "cached": False, "simulated": True, **fields})
+
+
+def simulate(teacher: BaseTeacher, cfg: TeacherConfig, *, gold: dict[str, str] | None, labels: Sequence[str],
+             reserve: list[Example] | None = None, embed: Embed | None = None, max_chars: int = 20000,
+             ledger: BudgetLedger | None = None) -> BaseTeacher:
+    """The teacher a run uses: `teacher` itself unless `teacher.simulation` is active (then a SimulatedTeacher
+    on the same ledger and gold; the oracle it replaces holds nothing to release)."""
+    sim = cfg.simulation
+    if not sim.active:
+        return teacher
+    if cfg.provider != "oracle" or gold is None:
+        raise UserError("teacher.simulation needs teacher.provider: oracle and gold targets to answer from")
+    writer = None
+    if sim.writer == "reserve":
+        if not reserve:
+            raise UserError("teacher.simulation.writer 'reserve' needs a reserve split: set data.bbc.reserve_per_label "
+                            "(bundled BBC) or data.reserve (a labelled file that is not in pool, dev or test)")
+        writer = ReserveWriter(reserve, embed, max_chars)
+    teacher.close()
+    return SimulatedTeacher(ledger or teacher.ledger, gold, sim, labels, writer=writer,  # type: ignore[attr-defined]
+                            on_event=getattr(teacher, "_on_event", None))

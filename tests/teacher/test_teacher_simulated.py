@@ -1,0 +1,143 @@
+"""Simulated teachers: seeded label noise (uniform / confusion), the reserve writer, declared as simulations."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from distillgraph.agents.budget import BudgetLedger
+from distillgraph.agents.config import BudgetConfig, SimulationConfig, TeacherConfig
+from distillgraph.agents.oracle import OracleTeacher
+from distillgraph.agents.schemas import SynthBatch, label_answer_schema
+from distillgraph.agents.simulated import (
+    NoisyLabels,
+    ReserveWriter,
+    SimulatedTeacher,
+    simulate,
+    teacher_description,
+)
+from distillgraph.agents.teacher import TeacherRefused, TeacherRequest
+from distillgraph.store.schema import Example, UserError
+
+LABELS = ("business", "politics", "sport", "tech")
+
+
+def _label_req(ex_id: str, vote: int = 0) -> TeacherRequest:
+    return TeacherRequest(node="annotator", messages=[{"role": "user", "content": ex_id}],
+                          schema=label_answer_schema(LABELS), example_id=ex_id, sample_index=vote)
+
+
+def test_uniform_noise_rate_and_determinism() -> None:
+    noisy = NoisyLabels(SimulationConfig(noise=0.2, seed=3), LABELS)
+    got = [noisy(f"ex{i}", LABELS[i % 4]) for i in range(4000)]
+    wrong = sum(g != LABELS[i % 4] for i, g in enumerate(got))
+    assert 0.17 < wrong / 4000 < 0.23
+    assert got == [noisy(f"ex{i}", LABELS[i % 4]) for i in range(4000)]  # same draw on a resume / rerun
+    assert all(g in LABELS for g in got)
+    # one draw per example by default: every vote agrees; per vote: votes differ
+    assert len({noisy("ex7", "sport", vote=v) for v in range(10)}) == 1
+    per_vote = NoisyLabels(SimulationConfig(noise=0.5, noise_per_vote=True), LABELS)
+    assert len({per_vote("ex7", "sport", vote=v) for v in range(20)}) > 1
+    assert NoisyLabels(SimulationConfig(noise=0.0), LABELS)("x", "tech") == "tech"
+
+
+def test_confusion_matrix_noise_follows_the_row() -> None:
+    sim = SimulationConfig(noise=1.0, noise_mode="confusion", confusion={"business": {"politics": 1.0}})
+    noisy = NoisyLabels(sim, LABELS)
+    assert {noisy(f"e{i}", "business") for i in range(200)} == {"politics"}
+    spread = Counter(noisy(f"e{i}", "sport") for i in range(600))  # no row: uniform over the others
+    assert set(spread) == {"business", "politics", "tech"} and min(spread.values()) > 150
+    with pytest.raises(UserError, match="unknown label"):
+        NoisyLabels(SimulationConfig(noise=0.1, noise_mode="confusion", confusion={"busines": {"tech": 1}}), LABELS)
+
+
+def test_simulated_teacher_charges_one_call_and_says_it_is_simulated() -> None:
+    ledger = BudgetLedger(BudgetConfig(max_calls=3))
+    gold = {f"e{i}": LABELS[i % 4] for i in range(5)}
+    t = SimulatedTeacher(ledger, gold, SimulationConfig(noise=0.3), LABELS)
+    assert t.model.startswith("simulated teacher (label noise 30% uniform")
+    res = t.ask_many([_label_req(f"e{i}") for i in range(5)])
+    assert [r.ok for r in res] == [True, True, True, False, False] and res[3].skipped_budget
+    assert ledger.to_dict()["spent"]["calls"] == 3
+    assert not t.can_answer("analyse") and not t.can_answer("synth")
+    with pytest.raises(TeacherRefused, match="error statistics"):
+        t.ask(TeacherRequest(node="analyst", messages=[], schema=SynthBatch, kind="analyse"))
+
+
+def _reserve() -> list[Example]:
+    return [Example(id=f"r{i}", text=f"reserve text number {i} about {LABELS[i % 4]}", split="reserve",
+                    label=LABELS[i % 4]) for i in range(16)]
+
+
+def _embed(texts: list[str]) -> np.ndarray:
+    """Topic-word embedding: one axis per label."""
+    v = np.array([[float(label in t) for label in LABELS] + [0.1] for t in texts], dtype=np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def test_reserve_writer_serves_requested_labels_nearest_first_once() -> None:
+    w = ReserveWriter(_reserve(), _embed, max_chars=20000)
+    got = w.write(3, ["sport", "tech"], anchors=["a sport story"])
+    assert len(got) == 3 and all("sport" in t for t in got[:3])  # nearest to the anchor: sport first
+    rest = w.write(10, ["sport", "tech"], anchors=["a sport story"])
+    assert len(rest) == 5 and not set(rest) & set(got)  # 8 sport+tech texts, each served once
+    assert w.write(2, ["sport"], anchors=[]) == []
+
+
+def test_simulate_wraps_the_oracle_and_labels_served_texts(tmp_path) -> None:
+    ledger = BudgetLedger(BudgetConfig(max_calls=50))
+    cfg = TeacherConfig(provider="oracle", simulation=SimulationConfig(writer="reserve"))
+    gold = {"p1": "tech"}
+    oracle = OracleTeacher(ledger, gold)
+    assert simulate(oracle, TeacherConfig(provider="oracle"), gold=gold, labels=LABELS) is oracle  # nothing asked
+    with pytest.raises(UserError, match="reserve_per_label"):
+        simulate(oracle, cfg, gold=gold, labels=LABELS, reserve=[])
+    t = simulate(oracle, cfg, gold=gold, labels=LABELS, reserve=_reserve(), embed=_embed)
+    assert isinstance(t, SimulatedTeacher) and t.can_answer("synth")
+    assert "writer: held-out reserve texts" in t.model and teacher_description(cfg) == t.model
+    req = TeacherRequest(node="generator", messages=[{"role": "user", "content": "politics"}], schema=SynthBatch,
+                         kind="synth")
+    req.context = {"synth_context": {"n": 3, "n_hard": 2, "labels": ["politics"], "anchors": ["politics"]}}  # type: ignore[attr-defined]
+    res = t.ask(req)
+    assert res.ok and [s.difficulty for s in res.parsed.samples] == ["hard", "hard", "easy"]
+    texts = [s.text for s in res.parsed.samples]
+    assert all("politics" in x for x in texts)
+    # the annotator's label request for a served text (id = its synthetic content id) gets its gold label
+    from distillgraph.store.schema import content_id
+
+    ann = t.ask(_label_req(content_id(texts[0], prefix="syn-")))
+    assert ann.ok and ann.parsed.label == "politics"
+
+
+def test_simulation_requires_the_oracle_provider() -> None:
+    with pytest.raises(ValueError, match="teacher.provider: oracle"):
+        TeacherConfig(provider="openai", simulation=SimulationConfig(noise=0.1))
+    assert teacher_description(TeacherConfig(provider="oracle")) == "simulated teacher (oracle: gold labels)"
+    assert "Qwen2.5-Coder-1.5B" in teacher_description(TeacherConfig(provider="local"))
+
+
+def test_bbc_reserve_split_never_enters_pool_dev_or_test(tmp_path) -> None:
+    from distillgraph.store.datasets import load_bbc, load_data
+    from distillgraph.store.schema import BBCConfig, DataConfig, TaskConfig
+
+    task = TaskConfig(labels={t: "" for t in ("business", "entertainment", "politics", "sports", "tech")})
+    base = load_bbc(BBCConfig(pool_size=300, dev_size=50, test_size=50), task)
+    assert "reserve" not in base  # off by default: the usual split is unchanged
+    data = load_bbc(BBCConfig(pool_size=300, dev_size=50, test_size=50, reserve_per_label=6), task)
+    reserve = data["reserve"]
+    assert len(reserve) == 30 and Counter(e.target for e in reserve) == {t: 6 for t in task.labels}
+    others = {e.id for s in ("pool", "seed", "dev", "test") for e in data[s]}
+    assert not others & {e.id for e in reserve}
+    assert [e.id for e in data["test"]] == [e.id for e in base["test"]]  # dev/test do not move
+    # files: data.reserve is read as a labelled split; overlap with the pool is refused
+    pool = tmp_path / "pool.jsonl"
+    pool.write_text('{"text": "a pool text"}\n{"text": "another pool text"}\n')
+    res = tmp_path / "reserve.jsonl"
+    res.write_text('{"text": "a held-out text", "label": "tech"}\n')
+    loaded = load_data(DataConfig(pool=str(pool), reserve=str(res)), task)
+    assert [e.target for e in loaded["reserve"]] == ["tech"]
+    res.write_text('{"text": "a pool text", "label": "tech"}\n')
+    with pytest.raises(UserError, match="duplicate id"):
+        load_data(DataConfig(pool=str(pool), reserve=str(res)), task)
