@@ -43,17 +43,23 @@ def test_step_mode_pauses_after_each_node_and_q_stops_resumably(stub, make_confi
     assert "finished already" in r.output
 
 
-def test_step_mode_rejects_annotations(stub, make_config, tmp_path):
+def test_step_mode_refuses_short_id_prefixes(stub, make_config, tmp_path):
+    """`r syn` used to drop every synthetic annotation of every round; prefixes under 6 characters now drop
+    nothing (tests/foundation/test_cli_step.py and tests/reliability/test_reliability_step_reject.py test
+    what `r` does reject)."""
     path = make_config(stub.base_url, budget__max_calls=20)
-    # index, bootstrap, trainer, analyst, generator: Enter; at the annotator pause reject, then stop
+    # index, bootstrap, trainer, analyst, generator: Enter; at the annotator pause try to reject, then stop
     r = cli("run", path, "--step", input="\n\n\n\n\nr syn\nr 0\nq\n")
     assert r.exit_code == 0, r.output
-    assert "after annotator" in r.output and "rejected" in r.output
+    assert "after annotator" in r.output and r.output.count("at least 6") == 2
     run_dir = only_run(tmp_path / "runs")
     from distillgraph.graph.runner import final_state
 
     state = final_state(run_dir)
-    assert not any(a.id.startswith("syn") or a.id.startswith("0") for a in state["dataset"] if a.round == 1)
+    accepted = [json.loads(line)["summary"]["accepted"] for line in (run_dir / "trace.jsonl").read_text().splitlines()
+                if json.loads(line)["node"] == "annotator"]
+    assert accepted and sum(1 for a in state["dataset"] if a.round == 1) == accepted[0] > 0
+    assert not state.get("human_rejected")
 
 
 def test_trace_step_diff_fork_report_export(stub, make_config, tmp_path):
