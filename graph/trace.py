@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -64,3 +65,24 @@ def read_trace(run_dir: Path) -> list[dict[str, Any]]:
                 continue  # a line cut by a kill mid-write
             steps[int(rec["step"])] = rec
     return [steps[k] for k in sorted(steps)]
+
+
+def run_texts(cfg: Any) -> Callable[[str], str | None]:
+    """id -> text of the run's examples, loaded once on first use (None for an unknown id, or when the
+    data cannot be loaded any more: a view then shows what it has)."""
+    loaded: dict[str, str] | None = None
+
+    def text_of(example_id: str) -> str | None:
+        nonlocal loaded
+        if loaded is None:
+            from distillgraph.store.datasets import load_data
+            from distillgraph.store.schema import UserError
+
+            try:
+                data = load_data(cfg.data, cfg.task)
+                loaded = {e.id: e.text for split in data.values() for e in split}
+            except (UserError, OSError, ValueError):
+                loaded = {}
+        return loaded.get(example_id)
+
+    return text_of
