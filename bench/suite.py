@@ -1,0 +1,572 @@
+"""Benchmark suite: every selection policy on several tasks, tuned on dev only, compared in pairs over seeds.
+
+The protocol (BENCHMARKS.md, "Benchmark suite", says the same in words):
+
+- Tasks: bench/tasks.py (BBC plus tasks built from data that PyPI packages ship; fixed splits).
+- Every point is a real graph run (bench.harness.run_graph -> graph.runner.execute) with the oracle
+  teacher (1 call = 1 label, bootstrap included) and `loop.policy` set: all policies share the analyst,
+  generator, annotator and trainer code and spend the same budget.
+- Equal information: every policy gets the same gold dev set (the run config's data.dev) and the
+  analyst computes the same per-cluster dev errors for every policy; no policy pays for them, and no
+  policy gets a signal the others are denied (only `distillgraph` chooses to read them).
+- Tuning on dev only: the tuning sweep (`--tune`, part of `--full`) runs TUNING_SEEDS and reads only
+  the final round's dev macro-F1; its choice is stored in bench/results/suite_tuning.json and applied
+  to the test runs as an override. Published test numbers use TEST_SEEDS, disjoint from TUNING_SEEDS.
+- Paired comparisons (bench/stats.py): per task, student and budget the focus policy against random and
+  against the best other policy (highest mean test macro-F1 at that point), paired by seed.
+
+    .venv/bin/python -m bench.suite                 # default: probe, 2 budgets, 5 test seeds, stored tuning
+    .venv/bin/python -m bench.suite --full          # re-tune, 4 budgets, + the MiniLM LoRA student on 2 tasks
+    .venv/bin/python -m bench.suite --tune          # only re-run the tuning sweep (then the default run)
+    .venv/bin/python -m bench.suite --tasks medmcqa --policies random distillgraph --seeds 0 1
+    .venv/bin/python -m bench.suite --task-file my_task.yaml   # a task the suite has not seen
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import sys
+import tempfile
+import time
+import typing
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bench.harness import CACHE, RESULTS, bbc_config, embeddings_dir, machine, quiet_logs, run_graph
+from bench.stats import compare, mean_std
+from bench.tasks import Splits, Task, builtin_tasks, describe, files_task, spec_task, write_task_files
+from distillgraph.graph.config import LoopConfig, RunConfig, apply_overrides, config_from_dict
+
+NAME = "suite"
+TITLE = "Benchmark suite: selection policies on several tasks (tuned on dev, paired over seeds)"
+ROUNDS = 4
+TUNING_SEEDS = [100, 101, 102]
+TEST_SEEDS = [0, 1, 2, 3, 4]
+BUDGETS = [40, 160]
+FULL_BUDGETS = [20, 40, 80, 160]
+FOCUS = "distillgraph"
+METRICS = ("macro_f1", "worst_cluster_acc")
+PROBE, LORA = "embedding-probe", "classifier"
+# what the suite sets besides policy, budget, seed, student and the oracle teacher, for EVERY policy:
+# loop.rounds/max_rounds = 4 and a high patience so each run spends its whole budget in 4 rounds, and
+# the whole pool scored each round (default: a 400 sample), which the probe does in milliseconds.
+SUITE_SETTINGS = [f"loop.rounds={ROUNDS}", f"loop.max_rounds={ROUNDS}", "loop.patience=1000",
+                  "loop.score_sample=100000"]
+# the sweep: the knob issue 14 found chosen on test scores (only `distillgraph` reads it)
+TUNING_GRID: dict[str, list[float]] = {"loop.error_boost": [0.0, 1.0, 10.0, 30.0]}
+TUNING_FILE = "suite_tuning.json"
+LORA_TASKS = ["bbc", "medmcqa"]
+LORA_SEEDS = [0, 1]
+LORA_BUDGETS = [40, 160]
+DATA_DIR = CACHE / "suite-data"
+
+
+def available_policies() -> list[str]:
+    """Every selection policy the graph knows (a registry if there is one, else loop.policy's choices)."""
+    try:  # a policy registry, where the project has one
+        from distillgraph.trainer import policies as registry  # type: ignore[attr-defined]
+
+        for attr in ("available", "names", "list_policies"):
+            fn = getattr(registry, attr, None)
+            if callable(fn):
+                return list(fn())
+        for attr in ("REGISTRY", "POLICIES"):
+            found = getattr(registry, attr, None)
+            if found:
+                return list(found)
+    except ImportError:
+        pass
+    annotation = LoopConfig.model_fields["policy"].annotation
+    names = list(typing.get_args(annotation))
+    if not names:
+        raise RuntimeError("cannot list the selection policies (loop.policy is not a Literal and no registry)")
+    order = ["random", "uncertainty", "margin", "cluster_balanced", "typiclust", "baldistill", "distillgraph"]
+    return sorted(names, key=lambda n: (order.index(n) if n in order else len(order), n))
+
+
+# ---------------------------------------------------------------- tasks
+
+
+@dataclass
+class Prepared:
+    task: Task
+    splits: Splits
+    files: dict[str, Path] | None  # None for the graph's built-in BBC source
+    meta: dict[str, Any]
+
+
+def prepare(task: Task, store_overrides: list[str]) -> Prepared:
+    """Build the splits, write the JSONL files (file tasks), embed every text into the shared cache once."""
+    splits = task.splits()
+    files = None if task.builtin else write_task_files(task, splits, DATA_DIR)
+    prewarm([t for s in ("pool", "dev", "test") for t, _ in getattr(splits, s)], store_overrides)
+    return Prepared(task, splits, files, describe(task, splits))
+
+
+def _store_cfg(store_overrides: list[str]) -> Any:
+    from distillgraph.store.schema import StoreConfig
+
+    data = apply_overrides({"store": {}}, store_overrides)
+    return StoreConfig(**data.get("store", {}))
+
+
+def prewarm(texts: list[str], store_overrides: list[str]) -> int:
+    """Embed texts into the shared cache in this process, so sweep workers only read it (no write races)."""
+    from distillgraph.store.embed import build_embedder
+    from distillgraph.store.schema import content_id
+
+    embedder = build_embedder(_store_cfg(store_overrides), embeddings_dir())
+    texts = list(dict.fromkeys(texts))
+    ids = [content_id(t) for t in texts]
+    assert embedder.cache is not None
+    new = len(embedder.cache.missing(ids))
+    if new:
+        embedder.encode(texts, ids)
+    return new
+
+
+def run_config(prep: Prepared, policy: str, budget: int, seed: int, student: str,
+               extra: list[str]) -> RunConfig:
+    """One point: config defaults except policy, budget, seed, student, the oracle, SUITE_SETTINGS, `extra`."""
+    overrides = ["teacher.provider=oracle", f"student.kind={student}", f"loop.policy={policy}",
+                 f"budget.max_calls={budget}", f"run.seed={seed}",
+                 f"run.name={prep.task.name}-{policy}-{budget}-s{seed}", *SUITE_SETTINGS, *extra]
+    if prep.task.builtin == "bbc":
+        return bbc_config([*prep.task.builtin_overrides, *overrides])
+    assert prep.files is not None
+    data: dict[str, Any] = {
+        "task": {"name": prep.task.name, "instruction": prep.task.instruction,
+                 "labels": {lab: prep.task.labels.get(lab, "") for lab in sorted(prep.splits.counts("test"))}},
+        "data": {"source": "files", **{s: str(p) for s, p in prep.files.items()}},
+        "budget": {"max_calls": budget},
+    }
+    return config_from_dict(apply_overrides(data, overrides))
+
+
+def one_run(point: dict[str, Any]) -> dict[str, Any]:
+    """Final-round dev and test metrics of one graph run (the point's config travels pickled)."""
+    cfg: RunConfig = point["cfg"]
+    start = time.perf_counter()
+    state, _ = run_graph(cfg)
+    last = state["history"][-1]
+    return {
+        "task": point["task"], "student": cfg.student.kind, "policy": cfg.loop.policy,
+        "budget": cfg.budget.max_calls, "seed": cfg.run.seed, "tag": point.get("tag", ""),
+        "macro_f1": last.test.get("macro_f1"), "accuracy": last.test.get("accuracy"),
+        "worst_cluster_acc": last.test.get("worst_cluster"),
+        "dev_macro_f1": last.dev.get("macro_f1"), "dev_worst_cluster_acc": last.dev.get("worst_cluster"),
+        "labels": len(state["dataset"]), "calls": state["ledger"]["spent"]["calls"],
+        "rounds": len(state["history"]) - 1, "seconds": round(time.perf_counter() - start, 2),
+    }
+
+
+def _worker_init(threads: int) -> None:
+    import torch
+
+    quiet_logs()
+    torch.set_num_threads(threads)
+
+
+def sweep(points: list[dict[str, Any]], workers: int, threads: int = 1, label: str = "") -> list[dict[str, Any]]:
+    """Every point as an independent graph run, in `workers` processes (submission order kept)."""
+    def show(row: dict[str, Any], k: int) -> None:
+        print(f"{label}[{k}/{len(points)}] {row['task']} {row['student']} seed {row['seed']} B={row['budget']} "
+              f"{row['policy']} {row['tag']} test F1 {row['macro_f1']:.3f} worst {row['worst_cluster_acc'] or 0:.3f} "
+              f"dev F1 {row['dev_macro_f1']:.3f} ({row['seconds']} s)", flush=True)
+
+    if workers <= 1 or len(points) <= 1:
+        _worker_init(threads)
+        out = []
+        for k, p in enumerate(points, 1):
+            out.append(one_run(p))
+            show(out[-1], k)
+        return out
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"), initializer=_worker_init,
+                             initargs=(threads,)) as pool:
+        futures = [pool.submit(one_run, p) for p in points]
+        for k, fut in enumerate(as_completed(futures), 1):
+            show(fut.result(), k)
+        return [f.result() for f in futures]
+
+
+def upper_bound(prep: Prepared, store_overrides: list[str]) -> dict[str, float]:
+    """The probe on the whole gold-labelled pool, test split; worst cluster over the same k-means a run uses."""
+    from distillgraph.store.cluster import cluster_vectors
+    from distillgraph.store.embed import build_embedder
+    from distillgraph.store.schema import TaskConfig, content_id
+    from distillgraph.trainer.base import TrainItem
+    from distillgraph.trainer.config import StudentConfig
+    from distillgraph.trainer.evaluate import classification_metrics
+    from distillgraph.trainer.probe import ProbeStudent
+
+    store = _store_cfg(store_overrides)
+    labels = sorted(prep.splits.counts("test"))
+    tc = TaskConfig(labels={lab: "" for lab in labels}, instruction=prep.task.instruction)
+    embedder = build_embedder(store, embeddings_dir())
+    pool, test = prep.splits.pool, prep.splits.test
+    pool_ids = [content_id(t) for t, _ in pool]
+    pool_vecs = embedder.encode([t for t, _ in pool], pool_ids)
+    test_vecs = embedder.encode([t for t, _ in test], [content_id(t) for t, _ in test])
+    cl = cluster_vectors(pool_ids, pool_vecs, n_clusters=store.n_clusters, k_min=store.k_min, k_max=store.k_max,
+                         seed=store.seed)
+    student = ProbeStudent(StudentConfig(kind="embedding-probe"), tc, embedder, progress=False)
+    with tempfile.TemporaryDirectory() as tmp:
+        student.fit([TrainItem(id=i, text=t, target=lab) for i, (t, lab) in zip(pool_ids, pool, strict=True)],
+                    Path(tmp), round=0)
+    preds = [student.labels[int(p.argmax())] for p in student.probabilities_of(test_vecs)]
+    m = classification_metrics([lab for _, lab in test], preds, labels, cl.assign(test_vecs))
+    return {"macro_f1": round(m["macro_f1"], 4), "accuracy": round(m["accuracy"], 4),
+            "worst_cluster_acc": round(m["worst_cluster_score"], 4)}
+
+
+# ---------------------------------------------------------------- tuning (dev only)
+
+
+def tuning_points(preps: dict[str, Prepared], budgets: list[int], seeds: list[int],
+                  base: list[str]) -> list[dict[str, Any]]:
+    points = []
+    for key, values in TUNING_GRID.items():
+        for value in values:
+            for name, prep in preps.items():
+                for budget in budgets:
+                    for seed in seeds:
+                        cfg = run_config(prep, FOCUS, budget, seed, PROBE, [*base, f"{key}={value:g}"])
+                        points.append({"cfg": cfg, "task": name, "tag": f"{key}={value:g}"})
+    return points
+
+
+def choose(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per grid value: mean dev macro-F1 over tasks, budgets and tuning seeds; the best one wins (ties: the
+    value listed first). Test metrics of these runs are never read."""
+    table: dict[str, dict[str, Any]] = {}
+    for key, values in TUNING_GRID.items():
+        rows = {f"{v:g}": [r for r in runs if r["tag"] == f"{key}={v:g}"] for v in values}
+        rows = {v: rs for v, rs in rows.items() if rs}
+        if not rows:
+            continue
+        per_value = {}
+        for v, rs in rows.items():
+            per_task = {}
+            for task in sorted({r["task"] for r in rs}):
+                per_task[task] = mean_std([r["dev_macro_f1"] for r in rs if r["task"] == task])["mean"]
+            per_value[v] = {"dev_macro_f1": mean_std([r["dev_macro_f1"] for r in rs])["mean"], "per_task": per_task,
+                            "n": len(rs)}
+        best = max(per_value, key=lambda v: per_value[v]["dev_macro_f1"])  # max keeps the first of equals
+        table[key] = {"chosen": float(best), "values": per_value}
+    return table
+
+
+def load_tuning(out: Path = RESULTS) -> dict[str, Any] | None:
+    path = out / TUNING_FILE
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+
+
+def tuned_overrides(tuning: dict[str, Any] | None) -> list[str]:
+    if not tuning:
+        return []
+    return [f"{key}={entry['chosen']:g}" for key, entry in tuning["grid"].items()]
+
+
+# ---------------------------------------------------------------- summaries
+
+
+def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """results[TASK][STUDENT][POLICY][BUDGET] = {macro_f1: {mean, std}, worst_cluster_acc: {mean, std}, n}."""
+    out: dict[str, Any] = {}
+    for r in runs:
+        out.setdefault(r["task"], {}).setdefault(r["student"], {}).setdefault(r["policy"], {}).setdefault(
+            str(r["budget"]), []).append(r)
+    for task in out.values():
+        for student in task.values():
+            for policy, per_budget in student.items():
+                for budget, rows in per_budget.items():
+                    per_budget[budget] = {m: mean_std([x[m] if x[m] is not None else 0.0 for x in rows])
+                                          for m in METRICS} | {"n": len(rows)}
+    return out
+
+
+def paired(runs: list[dict[str, Any]], results: dict[str, Any], focus: str = FOCUS) -> dict[str, Any]:
+    """paired[TASK][STUDENT][BUDGET] = {vs_random, vs_best_other} on test macro-F1, by seed."""
+    out: dict[str, Any] = {}
+    for task, per_student in results.items():
+        for student, per_policy in per_student.items():
+            if focus not in per_policy:
+                continue
+            for budget in per_policy[focus]:
+                def by_seed(policy: str, b: str = budget, s: str = student, t: str = task) -> dict[int, float]:
+                    return {r["seed"]: r["macro_f1"] for r in runs if r["task"] == t and r["student"] == s
+                            and r["policy"] == policy and str(r["budget"]) == b}
+
+                entry: dict[str, Any] = {}
+                if "random" in per_policy and focus != "random" and budget in per_policy["random"]:
+                    entry["vs_random"] = compare(by_seed(focus), by_seed("random"))
+                others = [p for p in per_policy if p != focus and budget in per_policy[p]]
+                if others:
+                    best = max(others, key=lambda p: per_policy[p][budget]["macro_f1"]["mean"])
+                    entry["vs_best_other"] = {"policy": best} | compare(by_seed(focus), by_seed(best))
+                out.setdefault(task, {}).setdefault(student, {})[budget] = entry
+    return out
+
+
+# ---------------------------------------------------------------- markdown
+
+
+def _cell(x: dict[str, float]) -> str:
+    return f"{x['mean']:.3f} ± {x['std']:.3f}"
+
+
+def _pair(p: dict[str, Any] | None) -> str:
+    if not p:
+        return "-"
+    pv = "" if p.get("p_wilcoxon") is None else f", p={p['p_wilcoxon']:.2f}"
+    return (f"{100 * p['diff']:+.1f} [{100 * p['ci_low']:+.1f}, {100 * p['ci_high']:+.1f}] "
+            f"{p['wins']}/{p['n']}{pv} **{p['verdict']}**")
+
+
+def markdown(suite: dict[str, Any]) -> str:
+    meta = suite["meta"]
+    lines = [f"## {TITLE}", "",
+             f"{meta['machine']}; load average {meta['load_average_1m']} at the start. {meta['runs']} graph runs "
+             f"(test seeds) in {meta['seconds']:.0f} s over {meta['workers']} worker processes"
+             + (f", plus {meta['tuning_runs']} tuning runs in {meta['tuning_seconds']:.0f} s"
+                if meta.get("tuning_runs") else "") + f"; whole suite {meta['total_seconds']:.0f} s "
+             f"(`python -m bench.suite{' ' + meta['argv'] if meta['argv'] else ''}`).", "",
+             "**Protocol.**", ""]
+    lines += [f"- {line}" for line in suite["protocol"]]
+    lines += ["", "**Tasks** (fixed splits, split seed 0; dev and test balanced over labels, pool natural; "
+              "imbalance = largest / smallest label in the pool; upper bound = probe on the whole gold pool):", "",
+              "| task | source (licence) | pool | labels | imbalance | median chars | dev / test | upper bound F1 |",
+              "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for name, t in suite["tasks"].items():
+        ub = t.get("upper_bound") or {}
+        lines.append(f"| {name} | {t['source']} ({t['license']}) | {t['n_pool']} | {t['n_labels']} | "
+                     f"{t['imbalance']:g}:1 | {t['median_chars']} | {t['n_dev']} / {t['n_test']} | "
+                     f"{ub.get('macro_f1', float('nan')):.3f} |")
+    tuning = suite.get("tuning")
+    if tuning:
+        lines += ["", f"**Tuning** (dev macro-F1 of the final round, `{FOCUS}`, tuning seeds "
+                  f"{', '.join(map(str, tuning['seeds']))}, budgets {', '.join(map(str, tuning['budgets']))}, "
+                  f"tasks {', '.join(tuning['tasks'])}; written {tuning['written']}):", ""]
+        for key, entry in tuning["grid"].items():
+            tasks = sorted({t for v in entry["values"].values() for t in v["per_task"]})
+            lines += [f"| {key} | mean dev F1 | " + " | ".join(tasks) + " |",
+                      "|---:|---:|" + "---:|" * len(tasks)]
+            for v, row in entry["values"].items():
+                mark = " (chosen)" if float(v) == entry["chosen"] else ""
+                lines.append(f"| {v}{mark} | {row['dev_macro_f1']:.3f} | "
+                             + " | ".join(f"{row['per_task'].get(t, float('nan')):.3f}" for t in tasks) + " |")
+    for task, per_student in suite["results"].items():
+        for student, per_policy in per_student.items():
+            budgets = sorted({int(b) for p in per_policy.values() for b in p})
+            seeds = suite["meta"]["seeds"].get(student, [])
+            ub = suite["tasks"].get(task, {}).get("upper_bound") or {}
+            lines += ["", f"### {task} — {student} (test seeds {', '.join(map(str, seeds))})", ""]
+            for metric in METRICS:
+                lines += [f"| {metric} | " + " | ".join(f"B={b}" for b in budgets) + " |",
+                          "|---|" + "---:|" * len(budgets)]
+                for policy, per_budget in per_policy.items():
+                    lines.append(f"| {policy} | " + " | ".join(
+                        _cell(per_budget[str(b)][metric]) if str(b) in per_budget else "-" for b in budgets) + " |")
+                if student == PROBE and metric in ub:
+                    lines.append("| full gold pool | " + " | ".join(f"{ub[metric]:.3f}" for _ in budgets) + " |")
+                lines.append("")
+            pair = suite["paired"].get(task, {}).get(student, {})
+            if pair:
+                lines += [f"Paired test macro-F1 difference of `{FOCUS}` (points, 95% paired-bootstrap CI, wins / "
+                          "seeds, Wilcoxon p):", "",
+                          "| budget | vs random | vs best other | best other |", "|---:|---|---|---|"]
+                for b in budgets:
+                    e = pair.get(str(b), {})
+                    best = e.get("vs_best_other", {}).get("policy", "-")
+                    lines.append(f"| {b} | {_pair(e.get('vs_random'))} | {_pair(e.get('vs_best_other'))} | {best} |")
+    lines += ["", "**Where `distillgraph` stands** (\"ahead\" only where the 95% CI of the paired difference "
+              "excludes 0):", ""]
+    lines += [f"- {line}" for line in verdict_lines(suite)]
+    return "\n".join(lines)
+
+
+def verdict_lines(suite: dict[str, Any]) -> list[str]:
+    out = []
+    for task, per_student in suite["paired"].items():
+        for student, per_budget in per_student.items():
+            parts = []
+            for b, e in sorted(per_budget.items(), key=lambda kv: int(kv[0])):
+                r, o = e.get("vs_random"), e.get("vs_best_other")
+                parts.append(f"B={b}: vs random {r['verdict'] if r else '-'}"
+                             + (f", vs {o['policy']} {o['verdict']}" if o else ""))
+            out.append(f"{task} / {student}: " + "; ".join(parts))
+    counts: dict[str, int] = {}
+    for per_student in suite["paired"].values():
+        for per_budget in per_student.values():
+            for e in per_budget.values():
+                if "vs_best_other" in e:
+                    counts[e["vs_best_other"]["verdict"]] = counts.get(e["vs_best_other"]["verdict"], 0) + 1
+    if counts:
+        out.append("against the best other policy, over all task × student × budget points: "
+                   + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    return out
+
+
+# ---------------------------------------------------------------- main
+
+
+def protocol_lines(tuning: dict[str, Any] | None, extra: list[str], policies: list[str]) -> list[str]:
+    tuned = tuned_overrides(tuning)
+    return [
+        f"Policies, all through the same graph code: {', '.join(policies)}. Oracle teacher (1 call = 1 label, "
+        "bootstrap labels count); every run spends its whole budget over 4 rounds; final-round test metrics.",
+        "Equal information: every policy gets the same gold dev set (data.dev) and the analyst computes the same "
+        "per-cluster dev errors for every policy; none pays for them, and only `distillgraph` reads them (its "
+        "quota boost and weakness focus). No other signal differs between policies.",
+        f"Tuning on dev only: tuning seeds {', '.join(map(str, TUNING_SEEDS))} choose "
+        + (", ".join(f"`{k}`" for k in TUNING_GRID) + " from the final-round dev macro-F1; "
+           + ("chosen: " + ", ".join(f"`{o}`" for o in tuned) if tuned else "no tuning result stored: defaults")
+           ) + f". Test seeds {', '.join(map(str, TEST_SEEDS))} are never used for tuning.",
+        "Overrides of the config defaults, the same for every policy: `" + " ".join(
+            ["teacher.provider=oracle", *SUITE_SETTINGS, *tuned, *extra]) + "` (plus `loop.policy`, "
+        "`budget.max_calls`, `run.seed`, `student.kind` per point; BBC also `data.source=bbc "
+        "data.bbc.split_seed=0`).",
+        "Paired comparison per task, student and budget: mean of the per-seed differences, 95% percentile "
+        "bootstrap CI over seeds (10,000 resamples), wins = seeds where `distillgraph` is strictly better, "
+        "two-sided Wilcoxon signed-rank p; \"best other\" = the other policy with the highest mean test macro-F1 "
+        "at that point. With 5 seeds the bootstrap CI is optimistic and p cannot go below 0.06.",
+    ]
+
+
+def resolve_tasks(args: argparse.Namespace) -> dict[str, Task]:
+    tasks = builtin_tasks()
+    chosen: dict[str, Task] = {}
+    for name in list(tasks) if args.tasks is None else args.tasks:
+        if name.startswith("files:"):
+            tname, _, path = name[len("files:"):].partition("=")
+            chosen[tname] = files_task(tname, path)
+        elif name in tasks:
+            chosen[name] = tasks[name]
+        else:
+            raise SystemExit(f"unknown task {name!r} (known: {', '.join(tasks)}; or files:NAME=PATH)")
+    for path in args.task_file or []:
+        spec = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        for entry in spec if isinstance(spec, list) else [spec]:
+            t = spec_task(entry, Path(path).parent)
+            chosen[t.name] = t
+    return chosen
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", nargs="*",
+                        help="task names, or files:NAME=PATH (default: every packaged task; none given: none)")
+    parser.add_argument("--task-file", nargs="+", help="YAML spec(s) of extra tasks: name, file, text_field, ...")
+    parser.add_argument("--policies", nargs="+", help="default: every registered policy")
+    parser.add_argument("--budgets", type=int, nargs="+")
+    parser.add_argument("--seeds", type=int, nargs="+", help=f"test seeds (default {TEST_SEEDS})")
+    parser.add_argument("--tuning-seeds", type=int, nargs="+", help=f"default {TUNING_SEEDS}")
+    parser.add_argument("--tune", action="store_true", help="re-run the dev-only tuning sweep first")
+    parser.add_argument("--lora", action="store_true", help=f"also the MiniLM LoRA student on {', '.join(LORA_TASKS)}")
+    parser.add_argument("--full", action="store_true", help=f"--tune --lora, budgets {FULL_BUDGETS}")
+    parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
+    parser.add_argument("--set", dest="extra", nargs="+", default=[],
+                        help="extra key=value overrides for every run (listed in the protocol)")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="folder for suite.json / suite.md")
+    parser.add_argument("--no-upper-bound", action="store_true")
+    args = parser.parse_args(argv)
+    start = time.perf_counter()
+    quiet_logs()
+    if args.full:
+        args.tune = args.lora = True
+    budgets = args.budgets or (FULL_BUDGETS if args.full else BUDGETS)
+    seeds = args.seeds or TEST_SEEDS
+    tuning_seeds = args.tuning_seeds or TUNING_SEEDS
+    if set(seeds) & set(tuning_seeds):
+        raise SystemExit(f"test seeds {seeds} overlap the tuning seeds {tuning_seeds}")
+    policies = args.policies or available_policies()
+    store_overrides = [o for o in args.extra if o.startswith("store.")]
+    tasks = resolve_tasks(args)
+
+    preps: dict[str, Prepared] = {}
+    for name, task in tasks.items():
+        t0 = time.perf_counter()
+        preps[name] = prepare(task, store_overrides)
+        print(f"task {name}: pool {preps[name].meta['n_pool']}, {preps[name].meta['n_labels']} labels, "
+              f"imbalance {preps[name].meta['imbalance']}:1 ({time.perf_counter() - t0:.1f} s)", flush=True)
+
+    tuning = load_tuning(args.out)
+    tuning_runs, tuning_seconds = 0, 0.0
+    if args.tune:
+        t0 = time.perf_counter()
+        truns = sweep(tuning_points(preps, budgets, tuning_seeds, args.extra), args.workers, label="tune ")
+        tuning_seconds = time.perf_counter() - t0
+        tuning_runs = len(truns)
+        tuning = {"seeds": tuning_seeds, "budgets": budgets, "tasks": list(preps), "grid": choose(truns),
+                  "written": dt.datetime.now().strftime("%Y-%m-%d %H:%M"), "seconds": round(tuning_seconds, 1),
+                  "runs": truns}
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / TUNING_FILE).write_text(json.dumps(tuning, indent=1) + "\n", encoding="utf-8")
+    extra = [*tuned_overrides(tuning), *args.extra]
+
+    t0 = time.perf_counter()
+    points = [{"cfg": run_config(preps[t], policy, b, s, PROBE, extra), "task": t}
+              for t in preps for s in seeds for b in budgets for policy in policies]
+    runs = sweep(points, args.workers, label="test ")
+    seconds = time.perf_counter() - t0
+    run_seeds = {PROBE: seeds}
+    if args.lora:
+        lora_points = [{"cfg": run_config(preps[t], policy, b, s, LORA, extra), "task": t}
+                       for t in LORA_TASKS if t in preps for s in LORA_SEEDS for b in LORA_BUDGETS
+                       for policy in policies]
+        t1 = time.perf_counter()
+        runs += sweep(lora_points, 1, threads=os.cpu_count() or 1, label="lora ")
+        run_seeds[LORA] = LORA_SEEDS
+        print(f"LoRA student: {len(lora_points)} runs in {time.perf_counter() - t1:.0f} s", flush=True)
+
+    task_meta = {}
+    for name, prep in preps.items():
+        task_meta[name] = prep.meta | {"upper_bound": None if args.no_upper_bound else upper_bound(prep, store_overrides)}
+    results = summarise(runs)
+    old = _previous(args.out)
+    if not args.lora and old:  # keep an earlier --full run's LoRA numbers (same task data only)
+        for task, per_student in old.get("results", {}).items():
+            if LORA in per_student and task in results and old["tasks"].get(task, {}).get(
+                    "fingerprint") == task_meta[task]["fingerprint"]:
+                results[task][LORA] = per_student[LORA]
+                run_seeds[LORA] = old["meta"]["seeds"].get(LORA, [])
+                runs += [r for r in old.get("runs", []) if r["task"] == task and r["student"] == LORA]
+    suite = {
+        "tasks": task_meta, "tuning_seeds": tuning_seeds, "test_seeds": seeds,
+        "results": results, "paired": {},
+        "policies": policies, "budgets": budgets,
+        "overrides": ["teacher.provider=oracle", *SUITE_SETTINGS, *extra],
+        "tuning": {k: v for k, v in tuning.items() if k != "runs"} if tuning else None,
+        "meta": machine() | {"seconds": round(seconds, 1), "runs": len(points), "workers": args.workers,
+                             "tuning_runs": tuning_runs, "tuning_seconds": round(tuning_seconds, 1),
+                             "seeds": run_seeds, "argv": " ".join(argv if argv is not None else sys.argv[1:]),
+                             "written": dt.datetime.now().strftime("%Y-%m-%d %H:%M")},
+        "runs": runs,
+    }
+    suite["paired"] = paired(runs, results)
+    suite["protocol"] = protocol_lines(tuning, args.extra, policies)
+    suite["meta"]["total_seconds"] = round(time.perf_counter() - start, 1)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / f"{NAME}.json").write_text(json.dumps(suite, indent=1) + "\n", encoding="utf-8")
+    (args.out / f"{NAME}.md").write_text(markdown(suite).rstrip() + "\n", encoding="utf-8")
+    print((args.out / f"{NAME}.md").read_text(encoding="utf-8"))
+
+
+def _previous(out: Path) -> dict[str, Any] | None:
+    path = out / f"{NAME}.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+    except json.JSONDecodeError:
+        return None
+
+
+if __name__ == "__main__":
+    main()

