@@ -8,6 +8,7 @@ from typing import Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from distillgraph.graph.cli_common import (
     ConfigOpt,
@@ -48,10 +49,14 @@ def print_summary(state: dict[str, Any], cfg: Any) -> None:
 @app.command()
 @user_errors
 def trace(run_: str = RunArg, step: int | None = typer.Option(None, "--step"),
-          diff: int | None = typer.Option(None, "--diff"), config: Path | None = ConfigOpt,
+          diff: int | None = typer.Option(None, "--diff"),
+          json_: bool = typer.Option(False, "--json", help="with --step: the raw trace record as JSON"),
+          unfold: bool = typer.Option(False, "--unfold", help="with --step: long prompts and answers in full"),
+          config: Path | None = ConfigOpt,
           runs_dir: str | None = RunsDirOpt) -> None:
-    """Table of steps; --step N: one step in full; --diff N: what step N changed in the state."""
+    """Table of steps; --step N: one step in full (--json: the raw record); --diff N: what step N changed."""
     from distillgraph.graph.trace import read_trace
+    from distillgraph.graph.trace_view import print_diff, print_step
 
     run_dir = locate_run(run_, runs_dir, config)
     steps = read_trace(run_dir)
@@ -59,10 +64,13 @@ def trace(run_: str = RunArg, step: int | None = typer.Option(None, "--step"),
         rec = next((r for r in steps if r["step"] == step), None)
         if rec is None:
             raise UserError(f"run {run_dir.name}: no step {step} (steps 1..{len(steps)})")
-        console.print_json(json.dumps(rec, default=str))
+        if json_:
+            console.print_json(json.dumps(rec, default=str))
+        else:
+            print_step(console, run_dir, rec, unfold=unfold)
         return
     if diff is not None:
-        _diff(run_dir, diff)
+        print_diff(console, run_dir, diff)
         return
     t = Table(title=f"trace of {run_dir.name}")
     for c in ("step", "node", "round", "s", "calls", "teacher"):
@@ -74,36 +82,14 @@ def trace(run_: str = RunArg, step: int | None = typer.Option(None, "--step"),
         summary = {k: v for k, v in r.get("summary", {}).items() if not isinstance(v, dict | list) and k != "seconds"}
         t.add_row(str(r["step"]), r["node"], str(r["round"]), f"{r.get('seconds', 0):.1f}",
                   f"{calls(r.get('budget_before', {}))}->{calls(r.get('budget_after', {}))}", str(n_teacher),
-                  " ".join(f"{k}={v}" for k, v in summary.items())[:160])
-    console.print(t)
-
-
-def _diff(run_dir: Path, step: int) -> None:
-    from distillgraph.graph.runner import load_run_config, state_at_step
-
-    cfg = load_run_config(run_dir)
-    after = state_at_step(cfg, run_dir, step)
-    before = state_at_step(cfg, run_dir, step - 1) if step > 1 else None
-    if after is None:
-        raise UserError(f"run {run_dir.name}: no checkpoint after step {step}")
-    a, b = after.values, (before.values if before else {})
-    t = Table(title=f"state change of step {step}")
-    t.add_column("key")
-    t.add_column("before")
-    t.add_column("after")
-    for key in sorted(set(a) | set(b)):
-        va, vb = a.get(key), b.get(key)
-        if va == vb:
-            continue
-        show = lambda v: (f"{len(v)} items" if isinstance(v, list | dict) and len(str(v)) > 80 else str(v)[:80])  # noqa: E731
-        t.add_row(key, show(vb), show(va))
+                  Text(" ".join(f"{k}={v}" for k, v in summary.items())[:160]))
     console.print(t)
 
 
 @app.command()
 @user_errors
 def report(run_: str = RunArg, config: Path | None = ConfigOpt, runs_dir: str | None = RunsDirOpt) -> None:
-    """(Re)write a run's report: metrics.json, learning curve, per-cluster chart, data card."""
+    """(Re)write a run's report: index.html (one self-contained page), metrics.json, charts, data card."""
     from distillgraph.graph.report import write_report
     from distillgraph.graph.runner import final_state, load_run_config
 
@@ -111,7 +97,7 @@ def report(run_: str = RunArg, config: Path | None = ConfigOpt, runs_dir: str | 
     cfg = load_run_config(run_dir)
     state = final_state(run_dir)
     out = write_report(run_dir, state, cfg, state.get("ledger", {}))
-    print_summary({**state, "report": str(out)}, cfg)
+    print_summary({**state, "report": str(out / "index.html")}, cfg)
 
 
 @app.command()

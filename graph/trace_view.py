@@ -281,9 +281,9 @@ def render_diff(before: dict[str, Any], after: dict[str, Any], *, step: int, nam
     new_ids = set(_ids(after.get("dataset", []) or []))
     added = [a for a in after.get("dataset", []) or [] if a.id not in old_ids]
     removed = [a for a in before.get("dataset", []) or [] if a.id not in new_ids]
-    text = lambda item: snippet(getattr(item, "text", None) or text_of(item.id))  # noqa: E731
+    text = lambda item: snippet(getattr(item, "text", None) or text_of(item.id)) or "-"  # noqa: E731
     if added:
-        t = Table(title=Text(f"annotations added ({len(added)})", style="bold"), title_justify="left", box=box.SIMPLE_HEAD)
+        t = Table(title=Text(f"dataset: {len(added)} annotation(s) added", style="bold"), title_justify="left", box=box.SIMPLE_HEAD)
         for c in ("id", "label", "source", "cluster", "agreement (votes)", f"text (first {SNIPPET} characters)"):
             t.add_column(c, overflow="fold")
         for a in added:
@@ -291,7 +291,7 @@ def render_diff(before: dict[str, Any], after: dict[str, Any], *, step: int, nam
                       plain(_votes(a)), plain(text(a)))
         out.append(t)
     if removed:
-        t = Table("id", "label", "cluster", title=Text(f"annotations removed ({len(removed)})", style="bold"),
+        t = Table("id", "label", "cluster", title=Text(f"dataset: {len(removed)} annotation(s) removed", style="bold"),
                   title_justify="left", box=box.SIMPLE_HEAD)
         for a in removed:
             t.add_row(plain(a.id), plain(a.target), plain(cluster_label(a.cluster, names)))
@@ -317,7 +317,9 @@ def render_diff(before: dict[str, Any], after: dict[str, Any], *, step: int, nam
     t = Table("key", "before", "after", title=Text("other changes", style="bold"), title_justify="left", box=box.SIMPLE_HEAD)
     for key in sorted((set(after) | set(before)) - itemised):
         va, vb = after.get(key), before.get(key)
-        if va != vb:
+        if va != vb and key == "ledger":
+            t.add_row(plain("budget spent"), plain(budget_text(vb)), plain(budget_text(va)))
+        elif va != vb:
             t.add_row(plain(key), plain(_short(vb)), plain(_short(va)))
     if t.row_count:
         out.append(t)
@@ -337,3 +339,37 @@ def _short(v: Any) -> str:
     if isinstance(v, list | dict) and len(json.dumps(v, default=str)) > 80:
         return f"{len(v)} items"
     return json.dumps(v, default=str)[:80] if not isinstance(v, str) else v[:80]
+
+
+# ---------------------------------------------------------------- the commands' bodies
+
+
+def print_step(console: Any, run_dir: Path, rec: dict[str, Any], *, unfold: bool = False) -> None:
+    """`trace RUN --step N`."""
+    from distillgraph.graph.runner import load_run_config
+
+    try:
+        prompts_dir = load_run_config(run_dir).prompts.dir
+    except Exception:  # noqa: BLE001 - an old or edited config must not hide the trace
+        prompts_dir = None
+    for part in render_step(rec, names=cluster_names(run_dir), versions=prompt_versions(prompts_dir), unfold=unfold):
+        console.print(part)
+
+
+def print_diff(console: Any, run_dir: Path, step: int) -> None:
+    """`trace RUN --diff N`: what step N changed, from the checkpoints before and after it."""
+    from distillgraph.graph.runner import history, load_run_config
+    from distillgraph.graph.trace import run_texts
+    from distillgraph.store.schema import UserError
+
+    cfg = load_run_config(run_dir)
+    by_step: dict[int, Any] = {}  # the snapshot after each step (the last one, if a resume wrote it twice)
+    for snap in history(cfg, run_dir):
+        if snap.metadata.get("source") == "loop" and snap.values.get("step") is not None:
+            by_step[int(snap.values["step"])] = snap
+    if step not in by_step:
+        raise UserError(f"run {run_dir.name}: no checkpoint after step {step}")
+    before = by_step.get(step - 1)
+    for part in render_diff(before.values if before else {}, by_step[step].values, step=step,
+                            names=cluster_names(run_dir), text_of=run_texts(cfg)):
+        console.print(part)

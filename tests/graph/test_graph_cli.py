@@ -67,7 +67,7 @@ def test_trace_step_diff_fork_report_export(stub, make_config, tmp_path):
     assert cli("run", path).exit_code == 0
     run_dir = only_run(tmp_path / "runs")
     # one step in full: rendered prompts and raw teacher answers are there
-    r = cli("trace", run_dir, "--step", 2)
+    r = cli("trace", run_dir, "--step", 2, "--json")
     assert r.exit_code == 0
     rec = json.loads(r.output)
     assert rec["node"] == "bootstrap" and rec["events"][0]["messages"] and rec["events"][0]["raw"]
