@@ -54,6 +54,19 @@ class SimulationConfig(Strict):
         return self.noise > 0 or self.writer != "none"
 
 
+class GateConfig(Strict):
+    """Label gating (agents/gating.py): a confidence per teacher label from votes, neighbours and the student."""
+
+    mode: Literal["off", "drop", "weight"] = Field(
+        default="off", description="drop: labels below the threshold are not trained on (never bought again); "
+        "weight: their sample weight is confidence / threshold")
+    threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    w_votes: float = Field(default=1.0, ge=0.0, description="weight of the self-consistency agreement")
+    w_neighbours: float = Field(default=1.0, ge=0.0, description="weight of the labelled neighbours' agreement")
+    w_student: float = Field(default=1.0, ge=0.0, description="weight of the student's probability of the label")
+    min_weight: float = Field(default=0.05, ge=0.0, le=1.0, description="mode weight: the smallest sample weight")
+
+
 class TeacherConfig(Strict):
     provider: Literal["openai", "local", "oracle"] = "openai"
     model: str = "gpt-4o-mini"
@@ -84,6 +97,13 @@ class TeacherConfig(Strict):
     local: LocalTeacherConfig = Field(default_factory=LocalTeacherConfig)
     simulation: SimulationConfig = Field(default_factory=SimulationConfig,
                                          description="provider oracle only: label noise, reserve writer")
+    audit: int | None = Field(
+        default=None, ge=0, description="gold items the teacher labels before the first paid round (from seeds and "
+        "a gold dev set); default: at most 10% of the call budget (off for the oracle); 0 = no audit")
+    audit_action: Literal["stop", "warn", "continue"] = Field(
+        default="stop", description="when the audited teacher is not better than the round-0 student: stop buying "
+        "labels and keep the budget, warn, or continue")
+    gate: GateConfig = Field(default_factory=GateConfig)
 
     @model_validator(mode="after")
     def _simulation_needs_oracle(self) -> TeacherConfig:

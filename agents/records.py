@@ -81,6 +81,8 @@ class Annotation(BaseModel):
     neighbour_ids: list[str] = Field(default_factory=list)
     votes: list[str] = Field(default_factory=list)
     agreement: float = 1.0
+    gate: float | None = None  # label confidence from votes, neighbours and the student (agents/gating.py)
+    weight: float = 1.0        # sample weight in training (label gating; 0 = dropped)
 
 
 class RoundMetrics(BaseModel):

@@ -30,6 +30,7 @@ class TrainItem:
     target: str
     rationale: str | None = None
     cluster: int | None = None
+    weight: float = 1.0  # sample weight (label gating); the classifier and the probe use it, the causal LM does not
 
 
 @dataclass

@@ -58,7 +58,11 @@ class ProbeStudent(ProbabilisticStudent):
             self.clf = DummyClassifier(strategy="most_frequent")
         else:
             self.clf = LogisticRegression(C=self.cfg.probe_C, max_iter=2000, random_state=self.cfg.seed)
-        self.clf.fit(x, y)
+        weights = [it.weight for it in items]
+        if isinstance(self.clf, LogisticRegression) and any(w != 1.0 for w in weights):
+            self.clf.fit(x, y, sample_weight=weights)
+        else:
+            self.clf.fit(x, y)
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         joblib.dump(self.clf, out_dir / PROBE_FILE)

@@ -1,0 +1,88 @@
+"""Teacher audit (sample, Wilson interval, verdict) and label gating (signals, confidence, drop / weight)."""
+
+from __future__ import annotations
+
+import pytest
+
+from distillgraph.agents.audit import audit_sample, audit_size, score_audit, wilson
+from distillgraph.agents.config import GateConfig
+from distillgraph.agents.gating import Signals, confidence, gate, signals_for, weight_for
+from distillgraph.agents.records import Annotation
+from distillgraph.store.schema import Example
+
+
+def _ex(i: int, label: str, split: str = "dev") -> Example:
+    return Example(id=f"{split}{i}", text=f"t{i}", split=split, label=label)  # type: ignore[arg-type]
+
+
+def test_wilson_interval() -> None:
+    lo, hi = wilson(17, 20)
+    assert lo == pytest.approx(0.6396, abs=1e-3) and hi == pytest.approx(0.9476, abs=1e-3)
+    assert wilson(0, 10)[0] == 0.0 and wilson(10, 10)[1] == pytest.approx(1.0) and wilson(0, 0) == (0.0, 1.0)
+
+
+def test_audit_size_default_is_at_most_ten_percent_of_the_budget() -> None:
+    assert audit_size(None, 60, votes=1, available=100) == 6
+    assert audit_size(None, 60, votes=3, available=100) == 0  # 2 items would say nothing: skipped
+    assert audit_size(None, 2000, votes=1, available=100) == 40  # capped
+    assert audit_size(None, 60, votes=1, available=3) == 0
+    assert audit_size(12, 60, votes=1, available=8) == 8 and audit_size(0, 60, 1, 100) == 0
+    assert audit_size(None, None, 1, 100) == 0
+
+
+def test_audit_sample_covers_labels_seeds_first() -> None:
+    seeds = [_ex(i, lab, "seed") for i, lab in enumerate(["a", "a", "b"])]
+    dev = [_ex(i, lab) for i, lab in enumerate(["a", "b", "c", "c", "c"])]
+    got = audit_sample(seeds, dev, 5, seed=0)
+    assert len(got) == 5 and {e.target for e in got} == {"a", "b", "c"}
+    assert audit_sample(seeds, dev, 5, seed=0) == got  # seeded
+    assert all(e.split == "seed" for e in got if e.target == "a")
+
+
+def test_score_audit_verdicts_and_line() -> None:
+    items = [_ex(i, "a" if i % 2 else "b") for i in range(10)]
+    answers = {e.id: e.target for e in items[:6]} | {items[6].id: "zzz"}  # 6 right, 1 wrong, 3 unanswered
+    res = score_audit(items, answers, teacher="T", student_accuracy=0.7, action="stop", calls=10)
+    assert res.correct == 6 and res.answered == 7 and res.accuracy == pytest.approx(0.6)
+    assert res.verdict == "not_better" and res.action == "stop"
+    assert "NOT better" in res.line() and "\n" not in res.line() and "0.600" in res.line()
+    assert set(res.per_label) == {"a", "b"} and res.to_dict()["ci95"][0] < 0.6 < res.to_dict()["ci95"][1]
+    ok = score_audit(items, {e.id: e.target for e in items}, teacher="T", student_accuracy=0.7, action="stop")
+    assert ok.verdict == "better" and ok.action == "continue" and "NOT" not in ok.line()
+    assert score_audit(items, {}, teacher="T", student_accuracy=None, action="stop").verdict == "unknown"
+
+
+def _ann(target: str, neighbours: list[str], agreement: float = 1.0) -> Annotation:
+    return Annotation(id=f"x-{target}-{len(neighbours)}", target=target, cluster=0, source="pool", round=1,
+                      neighbour_ids=neighbours, agreement=agreement)
+
+
+def test_signals_and_confidence() -> None:
+    known = {"n1": "a", "n2": "a", "n3": "b"}
+    s = signals_for(_ann("a", ["n1", "n2", "n3", "unknown"], 0.5), votes_asked=3, known=known,
+                    student_probs={"a": 0.2, "b": 0.8})
+    assert s.votes == 0.5 and s.neighbours == pytest.approx(2 / 3) and s.student == 0.2
+    assert signals_for(_ann("a", []), votes_asked=1, known=known, student_probs=None) == Signals()
+    cfg = GateConfig(mode="drop")
+    assert confidence(s, cfg) == pytest.approx((0.5 + 2 / 3 + 0.2) / 3)
+    assert confidence(Signals(student=0.9), cfg) == pytest.approx(0.9)  # missing signals left out
+    assert confidence(Signals(), cfg) is None
+    assert confidence(s, GateConfig(w_votes=0, w_neighbours=0, w_student=1)) == pytest.approx(0.2)
+
+
+def test_weights_by_mode() -> None:
+    assert weight_for(0.2, GateConfig(mode="off")) == 1.0
+    assert weight_for(0.2, GateConfig(mode="drop", threshold=0.5)) == 0.0
+    assert weight_for(0.7, GateConfig(mode="drop", threshold=0.5)) == 1.0
+    assert weight_for(0.25, GateConfig(mode="weight", threshold=0.5)) == pytest.approx(0.5)
+    assert weight_for(0.0, GateConfig(mode="weight", threshold=0.5, min_weight=0.1)) == pytest.approx(0.1)
+    assert weight_for(None, GateConfig(mode="drop")) == 1.0  # nothing to judge by: kept
+
+
+def test_gate_sets_confidence_and_weight() -> None:
+    anns = [_ann("a", []), _ann("b", ["n"])]
+    out, summary = gate(anns, [Signals(student=0.9), Signals(student=0.1, neighbours=0.0)],
+                        GateConfig(mode="drop", threshold=0.5))
+    assert [a.weight for a in out] == [1.0, 0.0] and out[1].gate == pytest.approx(0.05)
+    assert summary["dropped"] == 1 and summary["below_threshold"] == 1
+    assert anns[1].weight == 1.0  # the input is not modified
