@@ -102,7 +102,8 @@ def run_lock(run_dir: Path) -> Iterator[None]:
 @contextlib.contextmanager
 def open_deps(cfg: RunConfig, run_dir: Path, *, env: Mapping[str, str], console: Console, no_cache: bool = False,
               progress: bool = True, on_step: Callable[..., None] | None = None,
-              prompts_dir: str | None = None, data: dict[str, Any] | None = None) -> Iterator[Deps]:
+              prompts_dir: str | None = None, data: dict[str, Any] | None = None,
+              on_event: Callable[[dict[str, Any]], None] | None = None) -> Iterator[Deps]:
     """Build every model and client once (data, prompts, embedder, Chroma, student, ledger, cache, teacher)."""
     from distillgraph.agents.budget import BudgetLedger, estimate_prompt_tokens
     from distillgraph.agents.cache import AnswerCache
@@ -134,7 +135,7 @@ def open_deps(cfg: RunConfig, run_dir: Path, *, env: Mapping[str, str], console:
     secret = env.get(cfg.teacher.api_key_env) or ""
     trace = TraceWriter(run_dir / "trace.jsonl", secrets=[secret])
     teacher = build_teacher(cfg.teacher, ledger, cache, env=env, prompts=prompts, gold=gold,
-                            no_cache=no_cache or cfg.run.no_cache, on_event=None)
+                            no_cache=no_cache or cfg.run.no_cache, on_event=on_event)
     teacher = simulate(teacher, cfg.teacher, gold=gold, labels=cfg.task.label_names, reserve=data.get("reserve"),
                        embed=embedder.encode, max_chars=cfg.data.max_text_chars, ledger=ledger)  # teacher.simulation
     sample = data["pool"][0].text if data["pool"] else ""
@@ -171,13 +172,16 @@ StepHandler = Callable[[Any, Any, dict[str, Any]], bool]  # (graph, snapshot, co
 def execute(cfg: RunConfig, run_dir: Path, *, env: Mapping[str, str], console: Console, resume: bool = False,
             step_handler: StepHandler | None = None, no_cache: bool = False, progress: bool = True,
             on_step: Callable[..., None] | None = None, prompts_dir: str | None = None,
-            data: dict[str, Any] | None = None) -> dict[str, Any]:
+            data: dict[str, Any] | None = None, monitor: Any = None) -> dict[str, Any]:
     """Run (or resume) the graph to the end, or until the step handler says stop. Returns the final state.
 
-    `data`: the already loaded splits (the CLI loads them before it creates a run directory)."""
+    `data`: the already loaded splits (the CLI loads them before it creates a run directory).
+    `monitor`: a live display (graph/progress.py): gets the teacher's events and `attach(deps)`."""
     with run_lock(run_dir), open_deps(cfg, run_dir, env=env, console=console, no_cache=no_cache,
                                       progress=progress, on_step=on_step, prompts_dir=prompts_dir,
-                                      data=data) as deps:
+                                      data=data, on_event=monitor.teacher_event if monitor else None) as deps:
+        if monitor is not None:
+            monitor.attach(deps)
         saver = checkpointer(run_dir)
         graph = build_graph(deps, saver, interrupt_after=list(NODES) if step_handler else None)
         config = thread(deps.run_id)
