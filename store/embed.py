@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from distillgraph.store import device as devices
+from distillgraph.store.device import cpu_supports_bf16  # noqa: F401  (re-exported: its old home)
 from distillgraph.store.schema import StoreConfig, UserError
 
 if TYPE_CHECKING:
@@ -38,15 +40,9 @@ def normalise(vectors: np.ndarray) -> np.ndarray:
     return vectors / np.where(norms > 0, norms, 1.0)
 
 
-def cpu_supports_bf16() -> bool:
-    """True when the CPU has native bf16 matmuls (AVX512-BF16 or AMX); elsewhere bf16 is emulated and slow."""
-    import torch
-
-    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
-
-
-def resolve_dtype(dtype: str) -> torch.dtype:
-    """Map the config value to a torch dtype; `auto` picks bf16 only where the hardware runs it natively."""
+def resolve_dtype(dtype: str, device: torch.device | None = None) -> torch.dtype:
+    """Map the config value to a torch dtype; `auto` picks bf16 only where `device` runs it natively
+    (default device: the one `store.device: auto` resolves to)."""
     import torch
 
     if dtype == "bfloat16":
@@ -55,16 +51,18 @@ def resolve_dtype(dtype: str) -> torch.dtype:
         return torch.float32
     if dtype != "auto":
         raise UserError(f"store.embedding_dtype: unknown value {dtype!r} (auto, bfloat16, float32)")
-    if torch.cuda.is_available():
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
-    return torch.bfloat16 if cpu_supports_bf16() else torch.float32
+    device = device if device is not None else devices.resolve_device("auto")
+    return torch.bfloat16 if devices.bf16_native(device) else torch.float32
 
 
 class EmbeddingCache:
-    """Append-only id -> vector store: `meta.json` plus one `part-NNNNNN.npz` file per written chunk.
+    """Append-only id -> vector store: `meta.json` plus one part per written chunk.
 
-    Each part is written to a temporary file and renamed, so a crash never leaves a half-written part.
-    `model_key` guards against mixing vectors of two models in one run.
+    A part is `part-NNNNNN.npy` (float32 vectors, opened memory-mapped, so a cache of millions of
+    vectors costs page cache rather than process memory) and `part-NNNNNN.ids.npy`; parts written by
+    earlier versions as `part-NNNNNN.npz` are still read. Each file is written to a temporary name and
+    renamed (ids last), so a crash never leaves a half-written part. `model_key` guards against mixing
+    vectors of two models in one run.
     """
 
     def __init__(self, directory: Path, model_key: str | None = None):
@@ -88,15 +86,19 @@ class EmbeddingCache:
     def _load(self) -> dict[str, tuple[int, int]]:
         if self._rows is None:
             self._rows = {}
-            for path in sorted(self.directory.glob("part-*.npz")):
-                with np.load(path, allow_pickle=False) as data:
-                    self._add_part(data["ids"].tolist(), data["vectors"])
+            for path in sorted(self.directory.glob("part-*")):
+                if path.name.endswith(".npz"):
+                    with np.load(path, allow_pickle=False) as data:
+                        self._add_part(data["ids"].tolist(), data["vectors"])
+                elif path.name.endswith(".ids.npy"):
+                    vectors = np.load(path.with_name(path.name.replace(".ids.npy", ".npy")), mmap_mode="r")
+                    self._add_part(np.load(path, allow_pickle=False).tolist(), vectors)
         return self._rows
 
     def _add_part(self, ids: list[str], vectors: np.ndarray) -> None:
         assert self._rows is not None
         part = len(self._parts)
-        self._parts.append(np.asarray(vectors, dtype=np.float32))
+        self._parts.append(vectors if isinstance(vectors, np.memmap) else np.asarray(vectors, dtype=np.float32))
         for row, id_ in enumerate(ids):
             self._rows.setdefault(id_, (part, row))
 
@@ -120,24 +122,47 @@ class EmbeddingCache:
         meta = self.directory / "meta.json"
         if not meta.exists():
             meta.write_text(json.dumps({"model": self.model_key, "dim": int(vectors.shape[1])}))
-        path = self.directory / f"part-{len(self._parts):06d}.npz"
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as handle:
-            np.savez(handle, ids=np.array(ids, dtype=str), vectors=np.asarray(vectors, dtype=np.float32))
-        os.replace(tmp, path)
-        self._add_part(ids, vectors)
+        stem = f"part-{len(self._parts):06d}"
+        for name, array in ((f"{stem}.npy", np.asarray(vectors, dtype=np.float32)),
+                            (f"{stem}.ids.npy", np.array(ids, dtype=str))):
+            path = self.directory / name
+            tmp = path.with_name(path.name + ".tmp")
+            with open(tmp, "wb") as handle:
+                np.save(handle, array)
+            os.replace(tmp, path)
+        self._add_part(ids, np.load(self.directory / f"{stem}.npy", mmap_mode="r"))
 
-    def vectors(self, ids: list[str]) -> np.ndarray:
-        """Cached vectors in the order of `ids`; every id must be cached."""
+    def vectors(self, ids: list[str], out: np.ndarray | None = None) -> np.ndarray:
+        """Cached vectors in the order of `ids`; every id must be cached. `out` (e.g. a memory-mapped
+        array from `vectors_file`) receives them instead of a new in-memory array."""
         rows = self._load()
         absent = [id_ for id_ in ids if id_ not in rows]
         if absent:
             raise UserError(
                 f"{self.directory}: no embedding for {len(absent)} ids (e.g. {absent[0]!r}); re-run index"
             )
-        if not ids:
-            return np.zeros((0, self._dim()), dtype=np.float32)
-        return np.stack([self._parts[rows[id_][0]][rows[id_][1]] for id_ in ids])
+        if out is None:
+            out = np.zeros((len(ids), self._dim()), dtype=np.float32)
+        for start in range(0, len(ids), 8192):  # copy part by part in slices: bounded temporaries
+            part_of = [rows[id_] for id_ in ids[start : start + 8192]]
+            by_part: dict[int, list[tuple[int, int]]] = {}
+            for k, (part, row) in enumerate(part_of):
+                by_part.setdefault(part, []).append((start + k, row))
+            for part, pairs in by_part.items():
+                dest, src = zip(*pairs, strict=True)
+                out[list(dest)] = self._parts[part][list(src)]
+        return out
+
+    def vectors_file(self, ids: list[str], path: Path) -> np.ndarray:
+        """The vectors of `ids` copied into a memory-mapped float32 file (rewritten whole), read-only."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(len(ids), self._dim()))
+        self.vectors(ids, out=out)
+        out.flush()
+        del out
+        os.replace(tmp, path)
+        return np.load(path, mmap_mode="r")
 
     def _dim(self) -> int:
         if self._parts:
@@ -162,6 +187,8 @@ class Embedder:
         cache_dir: Path | None = None,
         progress: bool = True,
         chunk_size: int = CHUNK_SIZE,
+        device: str = "auto",
+        processes: int = 1,
     ):
         self.model_name = model
         self.dtype = dtype
@@ -169,8 +196,11 @@ class Embedder:
         self.max_seq_length = max_seq_length
         self.progress = progress
         self.chunk_size = chunk_size
+        self.device_setting = device
+        self.processes = processes  # > 1 or 0 (auto): sentence-transformers' multi-process pool
         self.cache = EmbeddingCache(cache_dir, self.model_key) if cache_dir is not None else None
         self._model: SentenceTransformer | None = None
+        self._pool: dict | None = None
 
     @property
     def model_key(self) -> str:
@@ -189,15 +219,44 @@ class Embedder:
         from distillgraph.store.assets import minilm_path
 
         source = self.model_name or str(minilm_path())
-        torch_dtype = resolve_dtype(self.dtype)
+        device = devices.resolve_device(self.device_setting, "store.device")
+        torch_dtype = resolve_dtype(self.dtype, device)
         try:
-            model = SentenceTransformer(source, model_kwargs={"dtype": torch_dtype})
+            model = SentenceTransformer(source, device=str(device), model_kwargs={"dtype": torch_dtype})
         except Exception as exc:  # bad path, offline hub id, corrupt files: all for the user to fix
             first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise UserError(f"store.embedding_model: cannot load {source!r}: {first_line}") from exc
         model.max_seq_length = self.max_seq_length
-        log.info("embedding model %s loaded (%s, %s)", source, torch_dtype, model.device)
+        if device.type == "cuda":  # inference batches as large as the GPU's free memory allows
+            config = getattr(getattr(model[0], "auto_model", None), "config", None)
+            item = devices.bytes_per_item(config, self.max_seq_length, training=False,
+                                          bf16=str(torch_dtype) == "torch.bfloat16")
+            self.batch_size = devices.fit_batch(self.batch_size, device, item, inference=True)
+            self.chunk_size = max(self.chunk_size, self.batch_size)
+        log.info("embedding model %s loaded (%s, %s, batch %d)", source, torch_dtype, model.device, self.batch_size)
         return model
+
+    def _multi_process(self, n_texts: int) -> bool:
+        return self.processes != 1 and n_texts >= 4 * self.batch_size
+
+    def _start_pool(self) -> dict:
+        """sentence-transformers' pool: one worker per GPU when CUDA is present, else `processes` CPU workers."""
+        if self._pool is None:
+            import torch
+
+            if torch.cuda.is_available() and self.device_setting != "cpu":
+                n = torch.cuda.device_count() if self.processes == 0 else self.processes
+                targets = [f"cuda:{i % torch.cuda.device_count()}" for i in range(n)]
+            else:
+                targets = ["cpu"] * (self.processes or max(1, os.cpu_count() or 1))
+            self._pool = self.model.start_multi_process_pool(target_devices=targets)
+        return self._pool
+
+    def close(self) -> None:
+        """Stop the multi-process pool, if one was started."""
+        if self._pool is not None:
+            self.model.stop_multi_process_pool(self._pool)
+            self._pool = None
 
     @property
     def dim(self) -> int:
@@ -244,20 +303,29 @@ class Embedder:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        streaming = on_chunk is not None and ids is not None  # chunks go to the cache: nothing is kept here
         out: np.ndarray | None = None
+        pool = self._start_pool() if self._multi_process(len(texts)) else None
+        chunk_size = self.chunk_size * (len(pool["processes"]) if pool else 1)
         with self._progress_bar(len(texts)) as advance:
-            for start in range(0, len(order), self.chunk_size):
-                chunk = order[start : start + self.chunk_size]
-                vectors = self._embed_chunk([texts[i] for i in chunk], advance)
+            for start in range(0, len(order), chunk_size):
+                chunk = order[start : start + chunk_size]
+                vectors = self._embed_chunk([texts[i] for i in chunk], advance, pool)
+                if streaming:
+                    assert on_chunk is not None and ids is not None
+                    on_chunk([ids[i] for i in chunk], vectors)
+                    continue
                 if out is None:
                     out = np.zeros((len(texts), vectors.shape[1]), dtype=np.float32)
                 out[chunk] = vectors
-                if on_chunk is not None and ids is not None:
-                    on_chunk([ids[i] for i in chunk], vectors)
-        assert out is not None
-        return out
+        return out if out is not None else np.zeros((0, 0), dtype=np.float32)
 
-    def _embed_chunk(self, texts: list[str], advance: Callable[[int], None]) -> np.ndarray:
+    def _embed_chunk(self, texts: list[str], advance: Callable[[int], None], pool: dict | None = None) -> np.ndarray:
+        if pool is not None:
+            vectors = self.model.encode(texts, pool=pool, batch_size=self.batch_size, normalize_embeddings=True,
+                                        convert_to_numpy=True, show_progress_bar=False)
+            advance(len(texts))
+            return normalise(vectors)
         parts = []
         for start in range(0, len(texts), self.batch_size):
             batch = texts[start : start + self.batch_size]
@@ -354,4 +422,6 @@ def build_embedder(cfg: StoreConfig, cache_dir: Path | None) -> Embedder:
         batch_size=cfg.batch_size,
         max_seq_length=cfg.max_seq_length,
         cache_dir=cache_dir,
+        device=cfg.device,
+        processes=cfg.encode_processes,
     )

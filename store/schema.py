@@ -123,6 +123,15 @@ class StoreConfig(Strict):
         description="path or hub id; default: packaged MiniLM; 'hash' or 'hash:<dim>' = model-free test embedder",
     )
     embedding_dtype: Literal["auto", "bfloat16", "float32"] = "auto"
+    device: str = Field(
+        default="auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$",
+        description="embeddings: auto = the GPU when CUDA is present (bf16 where native, batches grown to fit)",
+    )
+    encode_processes: int = Field(
+        default=1, ge=0,
+        description="> 1: sentence-transformers' multi-process pool of that many workers for large pools "
+        "(one per GPU when there are GPUs, else CPU processes); 0 = one per GPU or CPU core",
+    )
     batch_size: int = Field(default=64, gt=0)
     max_seq_length: int = Field(default=256, gt=0)
     n_clusters: int | Literal["auto"] = "auto"
@@ -131,6 +140,11 @@ class StoreConfig(Strict):
     use_domains: bool = Field(default=False, description="use data.domain_field as the clusters")
     representatives: int = Field(default=5, gt=0, description="kept per cluster (nearest to centroid)")
     chroma_url: str | None = Field(default=None, description="http://host:port of a shared Chroma server")
+    chroma_headers: dict[str, str] = Field(
+        default_factory=dict,
+        description="HTTP headers sent to chroma_url: header name -> NAME of the environment variable holding "
+        "its value (e.g. {Authorization: CHROMA_AUTH}); values are read at run time and never written",
+    )
     collection: str = Field(default="distillgraph", min_length=3)
     documents: bool = Field(
         default=False,

@@ -40,8 +40,21 @@ class StudentConfig(Strict):
     )
     eval_batch_size: int = Field(default=64, gt=0)
     max_new_tokens: int = Field(default=48, gt=0, description="causal-lm generation length")
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    device: str = Field(
+        default="auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$",
+        description="auto: the GPU when CUDA is present (inference batches grown to fit its memory), else the CPU",
+    )
     bf16: Literal["auto", "on", "off"] = "auto"
+    # multi-process training (trainer/launch.py)
+    num_processes: int = Field(
+        default=1, gt=0, description="> 1: train each round with `accelerate launch` on that many processes (DDP)"
+    )
+    launcher: Literal["auto", "inline", "accelerate"] = Field(
+        default="auto", description="auto: accelerate when num_processes > 1; inline: in the run's own process"
+    )
+    accelerate_config: str | None = Field(
+        default=None, description="an `accelerate config` YAML (FSDP, DeepSpeed, multi-node) passed to accelerate launch"
+    )
     probe_C: float = Field(default=10.0, gt=0, description="embedding-probe: inverse regularisation")
 
     def resolved(self) -> StudentConfig:
@@ -54,6 +67,11 @@ class StudentConfig(Strict):
             k: v for k, v in KIND_DEFAULTS.get(self.kind, {}).items() if k not in self.model_fields_set
         }
         return self.model_copy(update=overrides)
+
+    @property
+    def launched(self) -> bool:
+        """Is each round trained in a child process started by `accelerate launch`?"""
+        return self.launcher == "accelerate" or (self.launcher == "auto" and self.num_processes > 1)
 
 
 KIND_DEFAULTS: dict[str, dict[str, Any]] = {

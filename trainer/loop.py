@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from distillgraph.store.embed import cpu_supports_bf16
+from distillgraph.store import device as devices
 from distillgraph.trainer.config import StudentConfig
 
 Row = dict[str, Any]  # one encoded example: lists of token ids, or an int label
@@ -33,18 +33,13 @@ def set_seed(seed: int) -> None:
 
 
 def resolve_device(cfg: StudentConfig) -> torch.device:
-    if cfg.device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(cfg.device)
+    """student.device: `auto` is the GPU when CUDA is present, else the CPU (see store/device.py)."""
+    return devices.resolve_device(cfg.device, "student.device")
 
 
 def use_bf16(cfg: StudentConfig, device: torch.device) -> bool:
     """`auto` turns bf16 on only where it is native (recent CUDA GPUs, AVX512-BF16/AMX CPUs)."""
-    if cfg.bf16 != "auto":
-        return cfg.bf16 == "on"
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    return cpu_supports_bf16()
+    return devices.use_bf16(cfg.bf16, device)
 
 
 def autocast(device: torch.device, enabled: bool) -> AbstractContextManager:
@@ -102,6 +97,12 @@ def _epoch_batches(lengths: list[int], batch_size: int, gen: torch.Generator) ->
     return [batches[i] for i in order]
 
 
+def weighted_loss(logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy per example times its sample weight, averaged over the batch (all weights 1: the usual loss)."""
+    per = torch.nn.functional.cross_entropy(logits.float(), labels, reduction="none")
+    return (per * weights.to(per.dtype)).mean()
+
+
 def linear_schedule(warmup: int, total: int) -> Callable[[int], float]:
     """LR multiplier: 0 → 1 over `warmup` updates, then 1 → 0 at `total` updates."""
 
@@ -122,11 +123,17 @@ def train_loop(
     bf16: bool,
     pad_id: int,
     progress: bool = True,
+    accelerator: Any = None,
 ) -> dict:
     """Train the parameters with requires_grad on `rows`; returns {seconds, steps, epochs, final_loss, n_train}.
 
     `num_train_epochs` may be fractional; the last accumulation group may be short. `final_loss` is
     the mean loss over the last epoch's worth of micro-batches.
+
+    With an `accelerate.Accelerator` (one process per device, `trainer/launch.py`), every process draws
+    the same batches from the same seeded generator and trains on its share `batch[rank::world]`; its
+    loss is weighted by its share of the batch, so the averaged gradients equal the single-process
+    ones (exactly for per-example losses, up to token counts for a causal LM).
     """
     start = time.perf_counter()
     set_seed(cfg.seed)
@@ -142,19 +149,35 @@ def train_loop(
     )
     lengths = [len(r["input_ids"]) for r in rows]
     losses: list[float] = []
+    rank, world = (accelerator.process_index, accelerator.num_processes) if accelerator is not None else (0, 1)
+    if accelerator is not None:
+        model, optimizer = accelerator.prepare(model, optimizer)
     model.train()
-    with progress_bar(progress, "training", micro_total) as advance:
+    with progress_bar(progress and rank == 0, "training", micro_total) as advance:
         micro = 0
         while micro < micro_total:
             for idx in _epoch_batches(lengths, bs, gen):
-                batch = {k: v.to(device) for k, v in pad_batch([rows[i] for i in idx], pad_id).items()}
+                local, share = idx[rank::world], 1.0
+                if world > 1:  # this process's share of the batch; an empty share still joins the all-reduce
+                    share = len(local) * world / len(idx)
+                    local, share = (local, share) if local else (idx[:1], 0.0)
+                batch = {k: v.to(device) for k, v in pad_batch([rows[i] for i in local], pad_id).items()}
+                weights = batch.pop("sample_weight", None)
                 with autocast(device, bf16):
-                    loss = model(**batch).loss
-                (loss / accum).backward()
-                losses.append(loss.item())
+                    out = model(**batch)
+                    loss = out.loss if weights is None else weighted_loss(out.logits, batch["labels"], weights)
+                if accelerator is None:
+                    (loss / accum).backward()
+                    losses.append(loss.item())
+                else:
+                    accelerator.backward(loss * share / accum)
+                    losses.append(float(accelerator.reduce(loss.detach() * share / world, "sum").item()))
                 micro += 1
                 if micro % accum == 0 or micro == micro_total:
-                    torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+                    if accelerator is None:
+                        torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+                    else:
+                        accelerator.clip_grad_norm_(params, cfg.max_grad_norm)
                     optimizer.step()
                     scheduler.step()
                     optimizer.zero_grad(set_to_none=True)

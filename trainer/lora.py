@@ -7,16 +7,21 @@ head, because `unload()` keeps the *trained* copy of a `modules_to_save` head.
 
 from __future__ import annotations
 
+import logging
 from abc import abstractmethod
 from pathlib import Path
 
 import torch
 from peft import LoraConfig, PeftModel, get_peft_model
 
+from distillgraph.store import device as devices
 from distillgraph.store.schema import TaskConfig, UserError
 from distillgraph.trainer.base import Student, TrainItem
 from distillgraph.trainer.config import StudentConfig
+from distillgraph.trainer.launch import Launcher
 from distillgraph.trainer.loop import Row, resolve_device, set_seed, train_loop, use_bf16
+
+log = logging.getLogger(__name__)
 
 # (target modules) by architecture family, tried in order: Llama/Qwen/Mistral, BERT/RoBERTa, DistilBERT, GPT-2
 TARGET_MODULE_FAMILIES = (("q_proj", "v_proj"), ("query", "value"), ("q_lin", "v_lin"), ("c_attn",))
@@ -43,10 +48,29 @@ class LoraStudent(Student):
         self.base = model.to(self.device).eval()
         self.model: torch.nn.Module = self.base
         self.target_modules = cfg.target_modules or default_target_modules(model)
+        self.cfg = self._fit_to_device(cfg)
+        self._adapter_dir: Path | None = None  # where the adapter in memory was saved or loaded from
+        self._launcher: Launcher | None = Launcher(self) if cfg.launched else None
         self._head_state = {
             name: {k: v.detach().clone() for k, v in self.base.get_submodule(name).state_dict().items()}
             for name in self._lora_config().modules_to_save or []
         }
+
+    def _fit_to_device(self, cfg: StudentConfig) -> StudentConfig:
+        """On a GPU: inference batches grown and training micro-batches shrunk to fit its free memory (the
+        effective training batch is kept through gradient accumulation). On a CPU the config is unchanged."""
+        if self.device.type == "cpu":
+            return cfg
+        mc = getattr(self.base, "config", None)
+        train_bytes = devices.bytes_per_item(mc, cfg.max_length, training=True, bf16=self.bf16)
+        infer_bytes = devices.bytes_per_item(mc, cfg.max_length, training=False, bf16=self.bf16)
+        fits = devices.fit_batch(cfg.per_device_train_batch_size, self.device, train_bytes, inference=False)
+        micro, accum = devices.micro_batches(cfg.per_device_train_batch_size, cfg.gradient_accumulation_steps, fits)
+        eval_bs = devices.fit_batch(cfg.eval_batch_size, self.device, infer_bytes, inference=True)
+        log.info("student on %s: train batch %d x %d accumulation, eval batch %d",
+                 devices.describe(self.device, self.bf16), micro, accum, eval_bs)
+        return cfg.model_copy(update={"per_device_train_batch_size": micro,
+                                      "gradient_accumulation_steps": accum, "eval_batch_size": eval_bs})
 
     @abstractmethod
     def _lora_config(self) -> LoraConfig:
@@ -78,6 +102,13 @@ class LoraStudent(Student):
         if not (self.cfg.continue_training and isinstance(self.model, PeftModel)):
             self._new_adapter()
         rows = self._encode_train(items)
+        out_dir = Path(out_dir)
+        if self._launcher is not None:  # child processes train and save; this process loads their adapter
+            previous = self._adapter_dir if self.cfg.continue_training and isinstance(self.model, PeftModel) else None
+            stats = self._launcher.fit(rows, out_dir, previous=previous)
+            self.load(out_dir)
+            self._write_meta(out_dir, round, stats)
+            return stats
         stats = train_loop(
             self.model,
             rows,
@@ -87,9 +118,9 @@ class LoraStudent(Student):
             pad_id=self.pad_id,
             progress=self.progress,
         )
-        out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         self.model.save_pretrained(out_dir)  # type: ignore[operator]  # a PeftModel here
+        self._adapter_dir = out_dir
         self._write_meta(out_dir, round, stats)
         return stats
 
@@ -99,6 +130,7 @@ class LoraStudent(Student):
         self._reset()
         self.model = PeftModel.from_pretrained(self.base, adapter_dir, is_trainable=True).to(self.device)
         self.model.eval()
+        self._adapter_dir = Path(adapter_dir)
 
     def _lora_kwargs(self) -> dict:
         return {
