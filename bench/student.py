@@ -25,9 +25,9 @@ import torch  # noqa: E402
 from distillgraph.store.datasets import load_bbc  # noqa: E402
 from distillgraph.store.embed import build_embedder  # noqa: E402
 from distillgraph.store.schema import BBCConfig, StoreConfig, TaskConfig  # noqa: E402
-from distillgraph.trainer.evaluate import classification_metrics  # noqa: E402
 from distillgraph.trainer.base import Student, TrainItem  # noqa: E402
 from distillgraph.trainer.config import StudentConfig  # noqa: E402
+from distillgraph.trainer.evaluate import classification_metrics  # noqa: E402
 from distillgraph.trainer.student import build_student  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"

@@ -11,12 +11,13 @@ run resumable. The commands live in:
 
 from __future__ import annotations
 
-# importing the command modules registers their commands, in this order, on `app`
-from distillgraph.graph import cli_run as _run  # noqa: F401  (init, plan, run, resume, fork)
-from distillgraph.graph import cli_inspect as _inspect  # noqa: F401  (trace, report, export, train)
-from distillgraph.graph import cli_prompts as _prompts  # noqa: F401  (prompts, data)
+import importlib
+
 from distillgraph.graph.cli_common import app, data_app, prompts_app, user_errors
 
+# importing the command modules registers their commands on `app`, in this order (the order of --help)
+for _module in ("cli_run", "cli_inspect", "cli_prompts"):
+    importlib.import_module(f"distillgraph.graph.{_module}")
 app.add_typer(prompts_app, name="prompts")
 app.add_typer(data_app, name="data")
 

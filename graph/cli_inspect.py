@@ -10,16 +10,8 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from distillgraph.graph.cli_common import (
-    ConfigOpt,
-    RunArg,
-    RunsDirOpt,
-    SetOpt,
-    app,
-    console,
-    locate_run,
-    user_errors,
-)
+from distillgraph.graph import cli_common as common
+from distillgraph.graph.cli_common import app, console, locate_run, user_errors
 from distillgraph.store.schema import UserError
 
 
@@ -48,12 +40,12 @@ def print_summary(state: dict[str, Any], cfg: Any) -> None:
 
 @app.command()
 @user_errors
-def trace(run_: str = RunArg, step: int | None = typer.Option(None, "--step"),
+def trace(run_: str = common.RunArg, step: int | None = typer.Option(None, "--step"),
           diff: int | None = typer.Option(None, "--diff"),
           json_: bool = typer.Option(False, "--json", help="with --step: the raw trace record as JSON"),
           unfold: bool = typer.Option(False, "--unfold", help="with --step: long prompts and answers in full"),
-          config: Path | None = ConfigOpt,
-          runs_dir: str | None = RunsDirOpt) -> None:
+          config: Path | None = common.ConfigOpt,
+          runs_dir: str | None = common.RunsDirOpt) -> None:
     """Table of steps; --step N: one step in full (--json: the raw record); --diff N: what step N changed."""
     from distillgraph.graph.trace import read_trace
     from distillgraph.graph.trace_view import print_diff, print_step
@@ -88,7 +80,7 @@ def trace(run_: str = RunArg, step: int | None = typer.Option(None, "--step"),
 
 @app.command()
 @user_errors
-def report(run_: str = RunArg, config: Path | None = ConfigOpt, runs_dir: str | None = RunsDirOpt) -> None:
+def report(run_: str = common.RunArg, config: Path | None = common.ConfigOpt, runs_dir: str | None = common.RunsDirOpt) -> None:
     """(Re)write a run's report: index.html (one self-contained page), metrics.json, charts, data card."""
     from distillgraph.graph.report import write_report
     from distillgraph.graph.runner import final_state, load_run_config
@@ -102,9 +94,9 @@ def report(run_: str = RunArg, config: Path | None = ConfigOpt, runs_dir: str | 
 
 @app.command()
 @user_errors
-def export(run_: str = RunArg, out: Path | None = typer.Option(None, "--out"),
+def export(run_: str = common.RunArg, out: Path | None = typer.Option(None, "--out"),
            round_: str = typer.Option("best", "--round", help="adapter of: best (highest dev metric), final, or N"),
-           config: Path | None = ConfigOpt, runs_dir: str | None = RunsDirOpt) -> None:
+           config: Path | None = common.ConfigOpt, runs_dir: str | None = common.RunsDirOpt) -> None:
     """Write the distilled dataset (JSONL chat messages + HF datasets folder) and a round's adapter."""
     from distillgraph.graph.export import export_run
 
@@ -115,8 +107,8 @@ def export(run_: str = RunArg, out: Path | None = typer.Option(None, "--out"),
 
 @app.command()
 @user_errors
-def train(run_: str = RunArg, set_: list[str] = SetOpt, out: Path | None = typer.Option(None, "--out"),
-          config: Path | None = ConfigOpt, runs_dir: str | None = RunsDirOpt) -> None:
+def train(run_: str = common.RunArg, set_: list[str] = common.SetOpt, out: Path | None = typer.Option(None, "--out"),
+          config: Path | None = common.ConfigOpt, runs_dir: str | None = common.RunsDirOpt) -> None:
     """Train another student (e.g. --set student.kind=classifier) on a run's distilled dataset; evaluate on test."""
     from distillgraph.graph.secondary import train_secondary
 

@@ -16,16 +16,19 @@ from distillgraph.graph.cli_common import (
     RunArg,
     RunsDirOpt,
     SetOpt,
+    _debug,
     app,
     console,
     locate_run,
     user_errors,
 )
 from distillgraph.graph.config import load_config
+from distillgraph.graph.terminal import quiet_libraries
 from distillgraph.prompts import RUN_PROMPTS, PromptError, PromptLibrary
 from distillgraph.store.schema import UserError
 
 MIN_PREFIX = 6  # shortest id prefix `r` accepts in step mode
+QuietOpt = typer.Option(False, "--quiet", "-q", help="no live progress, no line per step (errors and the summary still print)")
 
 
 # ---------------------------------------------------------------- init / plan
@@ -165,18 +168,30 @@ def run_ref(run_dir: Path) -> str:
 
 
 def _execute(cfg: Any, run_dir: Path, *, resume: bool, step: bool, no_cache: bool, prompts_dir: str | None,
-             data: dict[str, Any] | None = None) -> None:
+             data: dict[str, Any] | None = None, quiet: bool = False) -> None:
     """Run or resume. A fresh run that fails before its first step leaves no run directory behind (there is
-    nothing to resume, and a resume could not change the config that failed); later failures keep it."""
+    nothing to resume, and a resume could not change the config that failed); later failures keep it.
+    Live progress on a terminal (not in step mode); --quiet: neither live progress nor a line per step."""
     from distillgraph.graph.cli_inspect import print_summary
+    from distillgraph.graph.progress import LiveProgress, live_wanted
     from distillgraph.graph.runner import execute, has_started
 
+    quiet_libraries(debug=_debug["on"])
     _current_run.update(dir=str(run_dir), ref=run_ref(run_dir))
     console.print(f"run [bold]{run_dir.name}[/] in {run_dir}", highlight=False)
+    live = LiveProgress(console, enabled=live_wanted(console, quiet) and not step)
+
+    def on_step(*args: Any) -> None:
+        live.on_step(*args)
+        if not quiet:
+            _print_step(*args)
+
     try:
-        state = execute(cfg, run_dir, env=os.environ, console=console, resume=resume,
-                        step_handler=_step_handler if step else None, no_cache=no_cache, on_step=_print_step,
-                        prompts_dir=prompts_dir, data=data)
+        with live:
+            state = execute(cfg, run_dir, env=os.environ, console=console, resume=resume,
+                            step_handler=_step_handler if step else None, no_cache=no_cache, on_step=on_step,
+                            prompts_dir=prompts_dir, data=data, progress=not (quiet or live.enabled),
+                            monitor=live if live.enabled else None)
     except (UserError, PromptError) as exc:
         if not resume and not has_started(run_dir):
             shutil.rmtree(run_dir, ignore_errors=True)
@@ -191,7 +206,8 @@ def run(config: Path, set_: list[str] = SetOpt,
         step: bool = typer.Option(False, "--step", help="pause after every node"),
         no_cache: bool = typer.Option(False, "--no-cache", help="do not read the answer cache"),
         prompts: Path | None = typer.Option(None, "--prompts", help="folder of prompt files overriding the packaged ones"),
-        run_id: str | None = typer.Option(None, "--run-id", help="name of the run directory")) -> None:
+        run_id: str | None = typer.Option(None, "--run-id", help="name of the run directory"),
+        quiet: bool = QuietOpt) -> None:
     """Run the distillation loop for a config."""
     from distillgraph.graph.runner import new_run_dir
     from distillgraph.store.datasets import load_data
@@ -204,26 +220,26 @@ def run(config: Path, set_: list[str] = SetOpt,
     data = load_data(cfg.data, cfg.task)
     run_dir = new_run_dir(cfg, run_id)
     _execute(cfg, run_dir, resume=False, step=step or cfg.run.step, no_cache=no_cache, prompts_dir=cfg.prompts.dir,
-             data=data)
+             data=data, quiet=quiet)
 
 
 @app.command()
 @user_errors
 def resume(run_: str = RunArg, step: bool = typer.Option(False, "--step"), config: Path | None = ConfigOpt,
-           runs_dir: str | None = RunsDirOpt) -> None:
+           runs_dir: str | None = RunsDirOpt, quiet: bool = QuietOpt) -> None:
     """Continue a run after a crash, a kill or Ctrl-C, paying for nothing twice."""
     from distillgraph.graph.runner import load_run_config
 
     run_dir = locate_run(run_, runs_dir, config)
     cfg = load_run_config(run_dir)
-    _execute(cfg, run_dir, resume=True, step=step, no_cache=False, prompts_dir=cfg.prompts.dir)
+    _execute(cfg, run_dir, resume=True, step=step, no_cache=False, prompts_dir=cfg.prompts.dir, quiet=quiet)
 
 
 @app.command()
 @user_errors
 def fork(run_: str = RunArg, step: int = typer.Option(..., "--step"),
          set_: list[str] = SetOpt, go: bool = typer.Option(True, "--run/--no-run", help="run the fork right away"),
-         config: Path | None = ConfigOpt, runs_dir: str | None = RunsDirOpt) -> None:
+         config: Path | None = ConfigOpt, runs_dir: str | None = RunsDirOpt, quiet: bool = QuietOpt) -> None:
     """Start a new run from the checkpoint after step N (e.g. after editing a prompt file)."""
     from distillgraph.graph.runner import fork as do_fork
 
@@ -231,4 +247,4 @@ def fork(run_: str = RunArg, step: int = typer.Option(..., "--step"),
     cfg, dst = do_fork(src, step, overrides=set_)
     console.print(f"forked {src.name} at step {step} -> {dst.name}")
     if go:
-        _execute(cfg, dst, resume=True, step=False, no_cache=False, prompts_dir=cfg.prompts.dir)
+        _execute(cfg, dst, resume=True, step=False, no_cache=False, prompts_dir=cfg.prompts.dir, quiet=quiet)

@@ -20,6 +20,9 @@ def test_help_lists_the_commands():
     out = invoke("--help").output
     for cmd in ("init", "plan", "run", "resume", "fork", "trace", "prompts", "report", "export", "data"):
         assert re.search(rf"\b{cmd}\b", out), cmd
+    listed = re.findall(r"^\W*(\w+) ", out.split("Commands")[1], flags=re.M)
+    assert [c for c in listed if c in ("init", "run", "trace", "export", "prompts")] == [
+        "init", "run", "trace", "export", "prompts"]  # the split CLI keeps the order of --help
 
 
 @pytest.mark.parametrize("kind", ["classification", "generation"])

@@ -18,7 +18,6 @@ from distillgraph.store.vectors import VectorStore
 from tests.store.store_corpus import make_examples, topic_text
 
 
-
 def cached_vectors(ids: list[str], data_dir: Path) -> np.ndarray:
     """The vectors the index step left in the run's embedding cache."""
     return EmbeddingCache(Path(data_dir) / EMBEDDINGS_DIR).vectors(ids)

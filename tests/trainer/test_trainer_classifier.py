@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from distillgraph.store.schema import UserError
-from tests.trainer.conftest import TEXTS, items_for, small_cfg, tiny_bert
 from distillgraph.trainer.student import TrainItem, build_student
+from tests.trainer.conftest import TEXTS, items_for, small_cfg, tiny_bert
 
 
 def make(cfg, task, tokenizer):
