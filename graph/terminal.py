@@ -48,6 +48,7 @@ def quiet_libraries(debug: bool = False) -> None:
     if debug:
         return
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
     for category, message in WARNINGS:
         warnings.filterwarnings("ignore", message=re.escape(message), category=category)
     # the same for worker processes (distributed training)
