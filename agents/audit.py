@@ -132,3 +132,12 @@ def score_audit(items: Sequence[Example], answers: dict[str, str | None], *, tea
     return AuditResult(teacher=teacher, n=n, answered=answered, correct=correct, accuracy=acc, ci_low=low,
                        ci_high=high, per_label=per_label, student_accuracy=student_accuracy, verdict=verdict,
                        action=action if verdict == "not_better" else "continue", sources=dict(sources), calls=calls)
+
+
+def audit_stop_reason(record: dict[str, Any] | None) -> str | None:
+    """The run's stop reason when the audit says stop buying labels (`teacher.audit_action: stop`)."""
+    if record and record.get("verdict") == "not_better" and record.get("action") == "stop":
+        return (f"teacher audit: the teacher ({record['accuracy']:.3f} on {record['n']} gold items) is not better "
+                f"than the round-0 student (dev accuracy {record['student_round0_dev_accuracy']:.3f}); budget kept")
+    return None
+

@@ -29,6 +29,7 @@ import numpy as np
 
 from distillgraph.agents.budget import BudgetLedger
 from distillgraph.agents.config import SimulationConfig, TeacherConfig
+from distillgraph.agents.oracle import OracleTeacher
 from distillgraph.agents.schemas import SynthBatch, SynthSample
 from distillgraph.agents.teacher import BaseTeacher, TeacherRefused, TeacherRequest, TeacherResult
 from distillgraph.store.schema import Example, UserError, content_id
@@ -141,23 +142,20 @@ class ReserveWriter:
             return [self.items[i].text for i in chosen]
 
 
-class SimulatedTeacher(BaseTeacher):
+class SimulatedTeacher(OracleTeacher):
     """Answers label/output requests from gold (with noise) and synthesis from the reserve writer."""
 
     base_url = "simulated://gold"
 
     def __init__(self, ledger: BudgetLedger, gold: dict[str, str], sim: SimulationConfig, labels: Sequence[str], *,
                  writer: ReserveWriter | None = None, on_event: Callable[[dict[str, Any]], None] | None = None):
-        self.ledger = ledger
-        self.gold = dict(gold)
+        super().__init__(ledger, gold, on_event=on_event)
         self.sim = sim
         self.noisy = NoisyLabels(sim, labels)
         self.writer = writer
         if writer is not None:
             self.gold.update(writer.gold)
         self.model = describe(sim)
-        self._on_event = on_event
-        self._lock = threading.Lock()
 
     def can_answer(self, kind: str) -> bool:
         return kind in ("label", "output") or (kind == "synth" and self.writer is not None)
@@ -169,9 +167,6 @@ class SimulatedTeacher(BaseTeacher):
                                      f"{request.node}); analysis comes from the error statistics")
         with self._lock:  # in order: the ledger sees requests as a real teacher's would
             return [self._answer(request) for request in requests]
-
-    def close(self) -> None:
-        """Nothing to release."""
 
     def _answer(self, request: TeacherRequest) -> TeacherResult:
         key = f"simulated:{request.kind}:{request.example_id or request.sample_index}"
@@ -212,16 +207,6 @@ class SimulatedTeacher(BaseTeacher):
         hard = int(ctx.get("n_hard", n))
         samples = [SynthSample(text=t, difficulty="hard" if i < hard else "easy") for i, t in enumerate(texts)]
         return SynthBatch(samples=samples).model_dump()
-
-    def _failed(self, request: TeacherRequest, key: str, error: str) -> TeacherResult:
-        self._emit("failed", request, key, error=error)
-        return TeacherResult(request, None, "", error, False, 0, 0, 0.0, 0, key)
-
-    def _emit(self, kind: str, request: TeacherRequest, key: str, **fields: Any) -> None:
-        if self._on_event is not None:
-            self._on_event({"kind": kind, "node": request.node, "request_kind": request.kind,
-                            "prompt": request.prompt_name, "example_id": request.example_id, "key": key,
-                            "cached": False, "simulated": True, **fields})
 
 
 def simulate(teacher: BaseTeacher, cfg: TeacherConfig, *, gold: dict[str, str] | None, labels: Sequence[str],

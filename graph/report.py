@@ -81,6 +81,15 @@ def data_card(state: dict[str, Any], cfg: RunConfig, names: dict[str, str]) -> d
     }
     if cfg.task.type == "classification":
         card["by_label"] = dict(Counter(a.target for a in ds))
+    audit = state.get("audit")
+    if audit:
+        card["teacher_audit"] = audit["line"]
+    gated = [a for a in ds if getattr(a, "gate", None) is not None]
+    if gated:
+        card["label_gating"] = {"mode": cfg.teacher.gate.mode, "threshold": cfg.teacher.gate.threshold,
+                                "scored": len(gated), "dropped": sum(a.weight == 0 for a in ds),
+                                "down_weighted": sum(0 < a.weight < 1 for a in ds),
+                                "mean_confidence": round(sum(a.gate for a in gated) / len(gated), 4)}
     return card
 
 
@@ -119,6 +128,8 @@ def write_report(run_dir: Path, state: dict[str, Any], cfg: RunConfig, ledger: d
              if state.get("dev_labels") else [])
     regression = regression_note(history, cfg.dev_metric)
     notes += [regression] if regression else []
+    audit = state.get("audit") or {}
+    notes += [audit["line"]] if audit.get("verdict") == "not_better" else []
     metrics = {
         "run_id": state.get("run_id"),
         "stop_reason": state.get("stop_reason", ""),
@@ -129,6 +140,7 @@ def write_report(run_dir: Path, state: dict[str, Any], cfg: RunConfig, ledger: d
         "teacher_failures": ledger.get("failures", {}),
         "data": card,
         "best_round": _best(history, cfg.dev_metric),
+        "teacher_audit": state.get("audit"),
         "notes": notes,
     }
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str), encoding="utf-8")

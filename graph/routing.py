@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+from distillgraph.agents.audit import audit_stop_reason
 from distillgraph.graph.config import LoopConfig
 from distillgraph.graph.state import DistillState
 
@@ -18,6 +19,9 @@ def plateaued(history: list[float], patience: int, min_improvement: float) -> bo
 
 def stop_reason(state: DistillState, loop: LoopConfig, metric: str) -> str | None:
     """Why the loop should stop after this trainer round, or None to go on."""
+    audited = audit_stop_reason(state.get("audit"))  # type: ignore[arg-type]
+    if audited:
+        return audited
     ledger = state.get("ledger", {})
     if ledger.get("exhausted"):
         return "budget spent"

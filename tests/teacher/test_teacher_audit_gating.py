@@ -86,3 +86,13 @@ def test_gate_sets_confidence_and_weight() -> None:
     assert [a.weight for a in out] == [1.0, 0.0] and out[1].gate == pytest.approx(0.05)
     assert summary["dropped"] == 1 and summary["below_threshold"] == 1
     assert anns[1].weight == 1.0  # the input is not modified
+
+
+def test_audit_stop_reason_only_for_stop() -> None:
+    from distillgraph.agents.audit import audit_stop_reason
+
+    items = [_ex(i, "a") for i in range(6)]
+    bad = score_audit(items, {}, teacher="T", student_accuracy=0.5, action="stop").to_dict()
+    assert audit_stop_reason(bad).startswith("teacher audit: the teacher (0.000 on 6 gold items)")
+    assert audit_stop_reason(score_audit(items, {}, teacher="T", student_accuracy=0.5, action="warn").to_dict()) is None
+    assert audit_stop_reason(None) is None

@@ -1,0 +1,222 @@
+"""Teacher-quality benchmark (issue 15, item 5): the real embedded teacher, measured through the project's
+own launcher and prompts.
+
+`embedded`: Qwen2.5-Coder-1.5B-Instruct (teacher.provider local, the demo's teacher settings) labels
+balanced BBC test articles with the annotator prompt, zero-shot and with 3 demonstrations retrieved
+(MiniLM cosine) from 2 gold seeds per topic; then one analyst call on a simulated student's dev errors and
+two synthesis calls (the generator prompt): accuracy and seconds per call of each kind.
+
+Results merge into bench/results/teacher_quality.json (other sections are kept).
+
+    .venv/bin/python -m bench.teacher_quality embedded [--n 30] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from bench.distill_local import stratified  # noqa: E402
+from distillgraph.agents import analyst as A  # noqa: E402
+from distillgraph.agents.annotator import AnnotationJob, annotation_requests, collect  # noqa: E402
+from distillgraph.agents.budget import BudgetLedger  # noqa: E402
+from distillgraph.agents.cache import AnswerCache  # noqa: E402
+from distillgraph.agents.config import BudgetConfig, LocalTeacherConfig, TeacherConfig  # noqa: E402
+from distillgraph.agents.generator import SynthJob, candidates_from_answers, synth_requests  # noqa: E402
+from distillgraph.agents.records import Candidate  # noqa: E402
+from distillgraph.agents.schemas import WeaknessReport  # noqa: E402
+from distillgraph.agents.teacher import TeacherRequest, build_teacher  # noqa: E402
+from distillgraph.prompts import PromptLibrary  # noqa: E402
+from distillgraph.store.datasets import load_bbc  # noqa: E402
+from distillgraph.store.schema import BBCConfig, TaskConfig  # noqa: E402
+
+RESULTS = Path(__file__).parent / "results" / "teacher_quality.json"
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "bbc-topic.yaml"
+
+
+def demo_task() -> TaskConfig:
+    import yaml
+
+    return TaskConfig(**yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))["task"])
+
+
+def merge(section: str, value: Any) -> None:
+    data = json.loads(RESULTS.read_text(encoding="utf-8")) if RESULTS.exists() else {}
+    data[section] = value
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+
+
+def timed_label(teacher: Any, jobs: list[AnnotationJob], task: TaskConfig, prompts: PromptLibrary,
+                gold: dict[str, str]) -> dict[str, Any]:
+    times, correct, failed = [], 0, 0
+    for job in jobs:  # one at a time: the per-call time is what a run sees (max_concurrency 1)
+        reqs = annotation_requests([job], task=task, prompts=prompts, votes=1)
+        t0 = time.perf_counter()
+        res = teacher.ask_many(reqs)
+        times.append(time.perf_counter() - t0)
+        out = collect([job], res, task=task, votes=1, teacher_model="qwen")
+        if out.accepted:
+            correct += out.accepted[0].target == gold[job.candidate.id]
+        else:
+            failed += 1
+    return {"accuracy": round(correct / len(jobs), 4), "n": len(jobs), "failed": failed,
+            "seconds_per_call": round(statistics.mean(times), 2), "seconds_median": round(statistics.median(times), 2)}
+
+
+def embedded(n: int, threads: int | None) -> dict[str, Any]:
+    from distillgraph.store.embed import build_embedder
+    from distillgraph.store.schema import StoreConfig
+
+    task = demo_task()
+    data = load_bbc(BBCConfig(pool_size=800, dev_size=100, test_size=300, seed_per_label=2), task)
+    test = stratified(data["test"], n)
+    seeds = data["seed"]
+    gold = {e.id: e.target or "" for e in test}
+    prompts = PromptLibrary()
+    emb = build_embedder(StoreConfig(), None)
+    sv = emb.encode([s.text for s in seeds])
+    tv = emb.encode([e.text for e in test])
+    demos_for = {}
+    for e, v in zip(test, tv, strict=True):
+        order = (sv @ v).argsort()[::-1][:3]
+        demos_for[e.id] = [{"id": seeds[i].id, "text": seeds[i].text, "target": seeds[i].target} for i in order]
+    cfg = TeacherConfig(provider="local", max_tokens=200, temperature=0.0, max_concurrency=1, timeout=600,
+                        demonstrations=3, local=LocalTeacherConfig(n_threads=threads))
+    ledger = BudgetLedger(BudgetConfig(max_calls=100_000))
+    out: dict[str, Any] = {"model": "Qwen2.5-Coder-1.5B-Instruct Q4_K_M (llama.cpp, teacher.provider local)",
+                           "machine": f"{platform.machine()}, {os.cpu_count()} cores (shared)", "n_test": n}
+    with tempfile.TemporaryDirectory() as tmp, AnswerCache(Path(tmp) / "c.sqlite") as cache:
+        t0 = time.perf_counter()
+        teacher = build_teacher(cfg, ledger, cache, env={}, prompts=prompts, no_cache=True)
+        out["startup_seconds"] = round(time.perf_counter() - t0, 2)
+        try:
+            zero = timed_label(teacher, [AnnotationJob(Candidate(id=e.id, cluster=0, source="pool", round=0), e.text, [])
+                                         for e in test], task, prompts, gold)
+            print("zero-shot", zero, flush=True)
+            demo = timed_label(teacher, [AnnotationJob(Candidate(id=e.id, cluster=0, source="pool", round=0), e.text,
+                                                       demos_for[e.id]) for e in test], task, prompts, gold)
+            print("demos", demo, flush=True)
+            # analysis: a student that confuses business/politics and tech/entertainment on 30 dev texts
+            dev = stratified(data["dev"], 30, seed=1)
+            swap = {"business": "politics", "tech": "entertainment"}
+            pred = [swap.get(e.target or "", e.target) if i % 2 == 0 else e.target for i, e in enumerate(dev)]
+            clusters = [sorted(task.labels).index(e.target or "") for e in dev]
+            stats = A.error_stats([e.id for e in dev], [e.text for e in dev], [e.target or "" for e in dev], pred, clusters)
+            names = {i: name for i, name in enumerate(sorted(task.labels))}
+            tpl = prompts.get("analyst")
+            msgs = tpl.render(task_type=task.type, instruction=task.instruction, labels=task.labels,
+                              **A.weakness_request_vars(stats, "accuracy 0.800, macro_f1 0.790", names, 3))
+            t0 = time.perf_counter()
+            res = teacher.ask(TeacherRequest(node="analyst", messages=msgs, schema=WeaknessReport, prompt_name=tpl.name,
+                                             prompt_hash=tpl.hash, sample_index=1, kind="analyse"))
+            analyse_s = time.perf_counter() - t0
+            weak = (A.weaknesses_from_report(res.parsed, {e.id for e in dev}, set(task.labels), set(names))
+                    if res.ok and isinstance(res.parsed, WeaknessReport) else [])
+            out["analyse"] = {"seconds": round(analyse_s, 2), "ok": res.ok, "weaknesses": len(weak),
+                              "output_tokens": res.output_tokens}
+            print("analyse", out["analyse"], flush=True)
+            # synthesis: 2 calls of 4 samples for the 'business' cluster (hard + easy)
+            biz = [s for s in seeds if s.target == "business"]
+            job = SynthJob(cluster=0, cluster_name="business", n=8, weakness="confuses business with politics",
+                           examples=[{"text": s.text, "target": s.target} for s in biz],
+                           errors=[{"text": r["text"], "target": r["target"], "predicted": r["predicted"]}
+                                   for r in stats.wrong if r["target"] == "business"][:3])
+            pairs = synth_requests([job], task=task, prompts=prompts, per_call=4, easy_fraction=0.3, round_=1,
+                                   temperature=cfg.synth_temperature)
+            t0 = time.perf_counter()
+            sres = teacher.ask_many([r for _, r in pairs])
+            synth_s = (time.perf_counter() - t0) / len(pairs)
+            cands, failed = candidates_from_answers(pairs, sres, 1, 4000)
+            out["synth"] = {"seconds_per_call": round(synth_s, 2), "calls": len(pairs), "failed": failed,
+                            "samples": len(cands), "example": cands[0].text[:200] if cands else None}
+            print("synth", out["synth"], flush=True)
+        finally:
+            teacher.close()
+    out["test_accuracy_zero_shot"] = zero["accuracy"]
+    out["test_accuracy_demos"] = demo["accuracy"]
+    out["label_zero_shot"] = zero
+    out["label_demos"] = demo
+    out["seconds_per_call"] = {"label_zero_shot": zero["seconds_per_call"], "label_demos": demo["seconds_per_call"],
+                               "analyse": out["analyse"]["seconds"], "synth": out["synth"]["seconds_per_call"]}
+    return out
+
+
+# ---------------------------------------------------------------- (c) simulated label noise, gated or not
+
+
+def sweep_config(budget: int, seed: int, extra: list[str]) -> Any:
+    from bench.sample_efficiency import run_config
+
+    return run_config("distillgraph", budget, seed, extra=extra)
+
+
+def noise_sweep(rates: list[float], seeds: list[int], budget: int, gate_mode: str, threshold: float) -> dict[str, Any]:
+    """Final test macro-F1 (embedding-probe student, oracle teacher with seeded label noise) per noise rate,
+    gated (teacher.gate.mode) and ungated, at equal calls; the noise-free run is the reference."""
+    from bench.harness import mean_std, quiet_logs
+    from bench.sample_efficiency import one_run
+
+    quiet_logs()
+    runs = []
+    for rate in rates:
+        for gated in ((False,) if rate == 0 else (False, True)):
+            for seed in seeds:
+                extra = [f"teacher.simulation.noise={rate}", "teacher.self_consistency=1"]
+                if gated:
+                    extra += [f"teacher.gate.mode={gate_mode}", f"teacher.gate.threshold={threshold}"]
+                r = one_run(sweep_config(budget, seed, extra))
+                r.update(rate=rate, gated=gated)
+                print(f"noise {rate:.0%} {'gated' if gated else 'ungated'} seed {seed}: macro_f1 {r['macro_f1']:.4f}",
+                      flush=True)
+                runs.append(r)
+    clean = mean_std([r["macro_f1"] for r in runs if r["rate"] == 0])
+    table: dict[str, Any] = {}
+    for rate in rates:
+        if rate == 0:
+            continue
+        un = mean_std([r["macro_f1"] for r in runs if r["rate"] == rate and not r["gated"]])
+        ga = mean_std([r["macro_f1"] for r in runs if r["rate"] == rate and r["gated"]])
+        cost = clean["mean"] - un["mean"]
+        table[str(rate)] = {"gated": ga["mean"], "ungated": un["mean"], "gated_std": ga["std"],
+                            "ungated_std": un["std"],
+                            "recovered": round((ga["mean"] - un["mean"]) / cost, 3) if cost > 0 else None}
+    return {"noise": table, "noise_free": clean["mean"], "noise_setup": {
+        "budget_calls": budget, "seeds": seeds, "student": "embedding-probe", "gate_mode": gate_mode,
+        "threshold": threshold, "teacher": "simulated (oracle + seeded uniform label noise, one draw per example)"},
+        "noise_runs": runs}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("section", choices=["embedded", "noise"])
+    ap.add_argument("--n", type=int, default=30)
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--rates", default="0,0.1,0.2,0.3")
+    ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--budget", type=int, default=120)
+    ap.add_argument("--gate", default="drop")
+    ap.add_argument("--threshold", type=float, default=0.5)
+    args = ap.parse_args()
+    if args.section == "embedded":
+        merge("embedded_teacher", embedded(args.n, args.threads))
+    elif args.section == "noise":
+        out = noise_sweep([float(x) for x in args.rates.split(",")], [int(x) for x in args.seeds.split(",")],
+                          args.budget, args.gate, args.threshold)
+        for key in ("noise", "noise_free", "noise_setup"):
+            merge(key, out[key])
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
