@@ -13,7 +13,15 @@ from typing import Any
 from pydantic import ValidationError
 
 from distillgraph.agents.budget import BudgetLedger
-from distillgraph.agents.teacher import BaseTeacher, EventSink, TeacherRefused, TeacherRequest, TeacherResult
+from distillgraph.agents.teacher_types import (
+    BaseTeacher,
+    EventSink,
+    TeacherRefused,
+    TeacherRequest,
+    TeacherResult,
+    event,
+    skipped_result,
+)
 
 ANSWERABLE = ("label", "output")
 
@@ -51,8 +59,7 @@ class OracleTeacher(BaseTeacher):
         reservation = self.ledger.reserve(request.node, 0, 0)
         if reservation is None:
             self._emit("skipped_budget", request, key)
-            return TeacherResult(request, None, "", "budget exhausted", False, 0, 0, 0.0, 0, key,
-                                 skipped_budget=True)
+            return skipped_result(request, key)
         field = "label" if request.kind == "label" else "output"
         values: dict[str, Any] = {field: target, "rationale": "gold target (oracle)", "confidence": 1.0}
         try:
@@ -70,6 +77,4 @@ class OracleTeacher(BaseTeacher):
 
     def _emit(self, kind: str, request: TeacherRequest, key: str, **fields: Any) -> None:
         if self._on_event is not None:
-            self._on_event({"kind": kind, "node": request.node, "request_kind": request.kind,
-                            "prompt": request.prompt_name, "example_id": request.example_id, "key": key,
-                            "cached": False, **fields})
+            self._on_event(event(kind, request, key, False, **fields))
