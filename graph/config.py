@@ -12,19 +12,19 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from distillgraph.agents.config import BudgetConfig, TeacherConfig
+from distillgraph.graph.policies import check_policy_name, policy_names
 from distillgraph.store.schema import DataConfig, StoreConfig, Strict, TaskConfig, UserError
 from distillgraph.trainer.config import StudentConfig
 
 
 class LoopConfig(Strict):
-    policy: Literal["distillgraph", "baldistill", "cluster_balanced", "uncertainty", "random"] = Field(
+    policy: str = Field(
         default="distillgraph",
-        description="distillgraph: adaptive balancing raised by per-cluster error, diverse selection, synthesis; "
-        "baldistill: adaptive balancing + uncertainty; cluster_balanced: equal share per cluster, nearest to "
-        "centroid first; uncertainty: top entropy over the pool; random: uniform over the pool",
+        description="selection policy, one of: " + ", ".join(policy_names()) + " (graph/policies.py; "
+        "distillgraph: adaptive balancing raised by per-cluster error, diverse selection, synthesis)",
     )
     rounds: int = Field(default=4, gt=0, description="K: the budget is spread over K rounds (B/K each)")
     max_rounds: int = Field(default=6, gt=0, description="hard stop on rounds (>= rounds to use leftovers)")
@@ -51,6 +51,11 @@ class LoopConfig(Strict):
     near_duplicate: float = Field(default=0.05, ge=0, description="cosine distance below which = duplicate")
     judge: bool = Field(default=False, description="generation: teacher-as-judge scores student outputs")
     judge_dev_sample: int = Field(default=20, ge=0, description="judge: dev outputs scored each round (paid)")
+
+    @field_validator("policy")
+    @classmethod
+    def _registered(cls, name: str) -> str:
+        return check_policy_name(name)
 
 
 class PromptsConfig(Strict):
@@ -106,14 +111,15 @@ _SECRET_KEY = re.compile(r"(api_key|secret|token|password)$", re.I)
 _SECRET_VALUE = re.compile(r"(sk-[A-Za-z0-9_\-]{8,})")
 
 
-def redact(data: Any) -> Any:
+def redact(data: Any, names: bool = False) -> Any:
+    """`names`: the values are environment variable names (store.chroma_headers), kept as they are."""
     if isinstance(data, dict):
         out = {}
         for k, v in data.items():
-            if isinstance(v, str) and _SECRET_KEY.search(str(k)) and not str(k).endswith("_env"):
+            if isinstance(v, str) and _SECRET_KEY.search(str(k)) and not str(k).endswith("_env") and not names:
                 out[k] = "***"
             else:
-                out[k] = redact(v)
+                out[k] = redact(v, names=str(k) == "chroma_headers")
         return out
     if isinstance(data, list):
         return [redact(v) for v in data]

@@ -120,7 +120,7 @@ def open_deps(cfg: RunConfig, run_dir: Path, *, env: Mapping[str, str], console:
     prompts.check_supplied(RUN_PROMPTS)  # fail early on a broken prompt file (edited since the run began)
     data = data if data is not None else load_data(cfg.data, cfg.task)
     embedder = build_embedder(cfg.store, run_dir / "data" / "embeddings")
-    store = VectorStore.open(cfg.store, run_dir, embedder)
+    store = VectorStore.open(cfg.store, run_dir, embedder, env=env)
     student = build_student(cfg.student, cfg.task, prompt=prompts.get("student") if cfg.student.kind == "causal-lm" else None,
                             embedder=embedder, progress=progress)
     ledger = BudgetLedger(cfg.budget, cfg.teacher.price_input_per_1m, cfg.teacher.price_output_per_1m)

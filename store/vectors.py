@@ -8,7 +8,7 @@ which fails offline. Metadata per item: split, cluster, label, output, labelled,
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -99,27 +99,114 @@ def collection_name(base: str, run_dir: Path, shared: bool) -> str:
     return name
 
 
-def _client(cfg: StoreConfig, run_dir: Path):  # type: ignore[no-untyped-def]
+def chroma_headers(cfg: StoreConfig, env: Mapping[str, str]) -> dict[str, str]:
+    """The HTTP headers for store.chroma_url: each value read from the environment variable the config names
+    (the one place they are resolved; the values never reach a file)."""
+    headers = {}
+    for name, var in cfg.chroma_headers.items():
+        value = env.get(var)
+        if not value:
+            raise UserError(f"store.chroma_headers.{name}: environment variable {var} is not set")
+        headers[name] = value
+    return headers
+
+
+class ChromaUnreachable(UserError):
+    """The Chroma server went away mid-run; the run is resumable once it is back."""
+
+
+def _unreachable(url: str, exc: BaseException) -> ChromaUnreachable:
+    return ChromaUnreachable(
+        f"store.chroma_url: lost the Chroma server at {url} ({type(exc).__name__}); "
+        "the run is resumable when it is back: distillgraph resume RUN"
+    )
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    import httpx
+
+    return isinstance(exc, httpx.TransportError) or (
+        isinstance(exc, ValueError) and "Could not connect to a Chroma server" in str(exc)
+    )
+
+
+class _Guarded:
+    """A Chroma client or collection whose calls turn a lost connection into one resumable line."""
+
+    def __init__(self, target: Any, url: str):
+        self._target = target
+        self._url = url
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._target, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return attr(*args, **kwargs)
+            except Exception as exc:
+                if _is_connection_error(exc):
+                    raise _unreachable(self._url, exc) from exc
+                raise
+
+        return call
+
+
+def _server(cfg: StoreConfig, headers: dict[str, str]) -> tuple[str, int, bool]:
+    assert cfg.chroma_url
+    url = urlparse(cfg.chroma_url)
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise UserError(f"store.chroma_url: {cfg.chroma_url!r} is not an http(s)://host:port URL")
+    return url.hostname, url.port or (443 if url.scheme == "https" else 8000), url.scheme == "https"
+
+
+def _ensure_database(cfg: StoreConfig, headers: dict[str, str], database: str) -> None:
+    """Each run gets its own database on a shared server: its collections are invisible to other runs."""
+    import chromadb
+    from chromadb.config import Settings
+    from chromadb.errors import NotFoundError
+
+    host, port, ssl = _server(cfg, headers)
+    admin = chromadb.AdminClient(Settings(
+        anonymized_telemetry=False, chroma_api_impl="chromadb.api.fastapi.FastAPI", chroma_server_host=host,
+        chroma_server_http_port=port, chroma_server_ssl_enabled=ssl, chroma_server_headers=headers or None,
+    ))
+    try:
+        admin.get_database(database)
+    except NotFoundError:
+        admin.create_database(database)
+
+
+def _client(cfg: StoreConfig, run_dir: Path, headers: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
     import chromadb
     from chromadb.config import Settings
 
     settings = Settings(anonymized_telemetry=False)
     if not cfg.chroma_url:
         return chromadb.PersistentClient(path=str(Path(run_dir) / "chroma"), settings=settings)
-    url = urlparse(cfg.chroma_url)
-    if url.scheme not in ("http", "https") or not url.hostname:
-        raise UserError(f"store.chroma_url: {cfg.chroma_url!r} is not an http(s)://host:port URL")
-    port = url.port or (443 if url.scheme == "https" else 8000)
+    headers = headers or {}
+    host, port, ssl = _server(cfg, headers)
+    database = collection_name(cfg.collection, run_dir, shared=True)
     try:
-        return chromadb.HttpClient(host=url.hostname, port=port, ssl=url.scheme == "https", settings=settings)
-    except Exception as exc:  # connection refused, DNS, TLS: all mean the server is not reachable
+        _ensure_database(cfg, headers, database)
+        client = chromadb.HttpClient(host=host, port=port, ssl=ssl, headers=headers or None, settings=settings,
+                                     database=database)
+    except Exception as exc:  # connection refused, DNS, TLS, a gateway refusing the headers
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
         raise UserError(
-            f"store.chroma_url: cannot reach Chroma at {cfg.chroma_url} ({type(exc).__name__})"
-        ) from exc
+            f"store.chroma_url: cannot reach Chroma at {cfg.chroma_url} ({type(exc).__name__}{': ' + first if first else ''})"
+        ) from None
+    return _Guarded(client, cfg.chroma_url)
 
 
 class VectorStore:
-    """A run's Chroma collection (cosine space) plus the embedder used for text queries."""
+    """A run's Chroma collection (cosine space) plus the embedder used for text queries.
+
+    On disk (run_dir/chroma) by default; on a shared server (store.chroma_url) each run has its own
+    database, named after the run, holding the collection `store.collection`, so concurrent runs on one
+    server cannot see each other's items. A server lost mid-run ends the node with one resumable line.
+    """
 
     def __init__(self, client: Any, collection: Any, embedder: Any, documents: bool = False):
         self.client = client
@@ -129,13 +216,18 @@ class VectorStore:
         self.max_batch = int(client.get_max_batch_size())
 
     @classmethod
-    def open(cls, cfg: StoreConfig, run_dir: Path, embedder: Any) -> VectorStore:
-        """Open or create the collection: on disk under run_dir/chroma, or on the server of store.chroma_url."""
-        client = _client(cfg, run_dir)
-        name = collection_name(cfg.collection, run_dir, shared=bool(cfg.chroma_url))
+    def open(cls, cfg: StoreConfig, run_dir: Path, embedder: Any, env: Mapping[str, str] | None = None) -> VectorStore:
+        """Open or create the collection: on disk under run_dir/chroma, or on the server of store.chroma_url.
+
+        `env`: where the values of store.chroma_headers are looked up (the run's environment)."""
+        headers = chroma_headers(cfg, env or {}) if cfg.chroma_url else {}
+        client = _client(cfg, run_dir, headers)
+        name = cfg.collection if cfg.chroma_url else collection_name(cfg.collection, run_dir, shared=False)
         collection = client.get_or_create_collection(
             name, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
         )
+        if cfg.chroma_url:
+            collection = _Guarded(collection, cfg.chroma_url)
         return cls(client, collection, embedder, documents=cfg.documents)
 
     def has(self, ids: Iterable[str]) -> set[str]:
