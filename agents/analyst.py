@@ -89,71 +89,72 @@ def integer_quotas(shares: dict[int, float], n: int) -> dict[int, int]:
 def allocate(
     *,
     samples: int,
+    shares: dict[int, float],
     natural: dict[int, float],
     errors: dict[int, float],
     available: dict[int, int],
-    stage: int,
-    stages: int,
-    error_boost: float,
     tail_factor: float,
     synthesis: str,
     can_synthesize: bool,
     weakness_clusters: set[int] | None = None,
     names: dict[int, str] | None = None,
+    note: str = "",
 ) -> list[ClusterPlan]:
-    """Spread `samples` over clusters and split each quota into select (pool) and synthesize.
+    """Spread `samples` over clusters by `shares` (the policy's allocation, summing to 1) and split each
+    quota into select (pool) and synthesize.
 
     Head clusters (enough unlabelled pool for their quota) are served by active selection; tail
     clusters by teacher synthesis (BalDistill). A cluster named in a weakness gets a quarter of its
     quota synthesised as targeted samples (EvoKD). Without synthesis, what a cluster's pool cannot
     cover goes to the others.
     """
-    names = names or {}
-    weakness_clusters = weakness_clusters or set()
-    balanced = adaptive_shares(natural, stage, stages)
-    shares = boost_by_error(balanced, errors, error_boost)
+    names, weak = names or {}, weakness_clusters or set()
     quotas = integer_quotas(shares, samples)
     synth_ok = can_synthesize and synthesis != "off"
+    total = sum(natural.values()) or 1
     plans: dict[int, ClusterPlan] = {}
-    spill = 0
     for c in sorted(natural):
         q, avail = quotas[c], available.get(c, 0)
         kind: Literal["head", "tail"] = "head" if avail >= tail_factor * max(q, 1) else "tail"
-        reason = [f"stage {stage}/{stages}: balanced share {balanced[c]:.2f}", f"error {errors.get(c, 0.0):.2f} -> share {shares[c]:.2f}"]
-        if synthesis == "only" and synth_ok:
-            sel, syn = 0, q
-            reason.append("synthesis only")
-        elif kind == "tail" and synth_ok:
-            sel = min(avail, q // 2)
-            syn = q - sel
-            reason.append(f"tail: pool has {avail} unlabelled for quota {q}, synthesize {syn}")
-        else:
-            sel = min(avail, q)
-            syn = 0
-            if c in weakness_clusters and synth_ok and q >= 2:
-                syn = max(1, q // 4)
-                sel = min(avail, q - syn)
-                reason.append(f"weakness: {syn} targeted synthetic samples")
-            spill += q - sel - syn
-            if q - sel - syn > 0:
-                reason.append(f"pool exhausted: {q - sel - syn} moved to other clusters")
+        sel, syn, why = split_quota(q, avail, kind, synthesis if synth_ok else "off", c in weak)
+        reason = [note, f"share {shares[c]:.2f} (natural {natural[c] / total:.2f}, error {errors.get(c, 0.0):.2f})", *why]
         plans[c] = ClusterPlan(
-            cluster=c, name=names.get(c, f"c{c}"), kind=kind, natural_share=round(natural[c] / (sum(natural.values()) or 1), 4),
+            cluster=c, name=names.get(c, f"c{c}"), kind=kind, natural_share=round(natural[c] / total, 4),
             share=round(shares[c], 4), error=round(errors.get(c, 0.0), 4), quota=q, select=sel, synthesize=syn,
-            available=avail, reason="; ".join(reason),
+            available=avail, reason="; ".join(r for r in reason if r),
         )
-    # spill-over: clusters with pool left take what others could not use, most erring first
+    spill_over(plans, sum(p.quota - p.select - p.synthesize for p in plans.values()), errors)
+    return [plans[c] for c in sorted(plans)]
+
+
+def split_quota(q: int, avail: int, kind: str, synthesis: str, weak: bool) -> tuple[int, int, list[str]]:
+    """(select, synthesize, reasons) of one cluster's quota; `synthesis` is "off" when nothing may be written."""
+    if synthesis == "only":
+        return 0, q, ["synthesis only"]
+    if kind == "tail" and synthesis != "off":
+        sel = min(avail, q // 2)
+        return sel, q - sel, [f"tail: pool has {avail} unlabelled for quota {q}, synthesize {q - sel}"]
+    sel, syn, why = min(avail, q), 0, []
+    if weak and synthesis != "off" and q >= 2:
+        syn = max(1, q // 4)
+        sel = min(avail, q - syn)
+        why.append(f"weakness: {syn} targeted synthetic samples")
+    if q - sel - syn > 0:
+        why.append(f"pool exhausted: {q - sel - syn} moved to other clusters")
+    return sel, syn, why
+
+
+def spill_over(plans: dict[int, ClusterPlan], spill: int, errors: dict[int, float]) -> None:
+    """Clusters with pool left take what others could not use, most erring first."""
     for c in sorted(plans, key=lambda c: (-errors.get(c, 0.0), c)):
         if spill <= 0:
             break
-        room = plans[c].available - plans[c].select
-        extra = min(room, spill)
+        extra = min(plans[c].available - plans[c].select, spill)
         if extra > 0:
             plans[c].select += extra
             plans[c].quota += extra
             plans[c].reason += f"; +{extra} spill-over"
             spill -= extra
-    return [plans[c] for c in sorted(plans)]
 
 
 def samples_for_budget(budget_calls: float, cost_select: float, cost_synth: float, synth_fraction: float) -> int:

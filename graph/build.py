@@ -40,7 +40,7 @@ def _assemble(nodes: Mapping[str, Callable[..., Any]], cfg: RunConfig, checkpoin
 
 
 def build_graph(deps: Deps, checkpointer: Any = None, interrupt_after: list[str] | None = None) -> Any:
-    """The runnable graph, its nodes closed over the injected dependencies."""
+    """The runnable graph, its nodes (graph/nodes.py) bound to the injected dependencies."""
     return _assemble(make_nodes(deps), deps.cfg, checkpointer, interrupt_after)
 
 

@@ -1,4 +1,4 @@
-"""Deps: everything the nodes need that is not state (models, clients, files), built once per run."""
+"""Deps: everything the nodes need that is not state (models, clients, files, the policy), built once per run."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from distillgraph.graph.config import RunConfig
+from distillgraph.graph.policies import Policy, build_policy
 from distillgraph.graph.trace import TraceWriter
 from distillgraph.store.schema import Example
 
@@ -31,7 +32,6 @@ class Deps:
     on_step: Callable[[str, int, int, dict[str, Any], dict[str, Any]], None] = lambda *a: None
     trace_prompts: bool = True
     est_tokens_per_call: int = 0
-    current_node: str = ""
     student_round: int | None = None
     node_seconds: dict[str, float] = field(default_factory=dict)
     _index: Any = None
@@ -42,6 +42,7 @@ class Deps:
         self.data_dir = self.run_dir / "data"
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._assignments: dict[str, int] = {}
+        self.policy: Policy = build_policy(self.cfg.loop)  # the selection policy (graph/policies.py), built once
 
     # ---------------------------------------------------------------- index (lazy after a resume)
 

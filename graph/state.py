@@ -34,6 +34,7 @@ class DistillState(TypedDict, total=False):
     dev_ids: list[str]              # dev set used for evaluation (gold or teacher-labelled)
     dataset: Annotated[list[Annotation], merge_dataset]   # accepted annotations, all rounds
     dev_labels: dict[str, str]      # teacher labels of a dev set carved from the pool
+    dev_predictions: list[dict[str, Any]]  # the latest round's dev predictions: {id, gold, pred, cluster}
     weaknesses: list[Weakness]
     plan: Plan | None
     candidates: list[Candidate]

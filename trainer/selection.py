@@ -1,7 +1,7 @@
-"""Informativeness scores from class probabilities, and diverse top-k selection.
+"""The arithmetic of selection: informativeness scores, diverse top-k, TypiClust's typical points.
 
 Every score follows one convention: higher = more informative (so margin becomes 1 - margin).
-The graph's generator and the benchmarks both pick pool examples with `select_diverse`.
+The selection policies (graph/policies.py) and the benchmarks pick pool examples with these functions.
 """
 
 from __future__ import annotations
@@ -58,3 +58,75 @@ def select_diverse(
             chosen.append(int(i))
     chosen += skipped[: k - len(chosen)]
     return [ids[i] for i in chosen]
+
+
+def typicality(vectors: np.ndarray, k_nn: int = 20) -> np.ndarray:
+    """TypiClust's density: 1 / mean Euclidean distance to the k nearest other points.
+
+    As in the paper's code, k is at most half the points (a small cluster is measured over itself).
+    """
+    v = np.asarray(vectors, dtype=np.float64)
+    n = len(v)
+    if n <= 1:
+        return np.ones(n)
+    k = max(1, min(k_nn, n // 2))
+    from sklearn.neighbors import NearestNeighbors
+
+    dist, _ = NearestNeighbors(n_neighbors=k + 1).fit(v).kneighbors(v)
+    return 1.0 / (dist[:, 1:].mean(axis=1) + 1e-5)
+
+
+def kmeans_labels(vectors: np.ndarray, n_clusters: int, seed: int) -> np.ndarray:
+    """k-means cluster of each row (mini-batch above 50 clusters, as TypiClust's code does)."""
+    from sklearn.cluster import KMeans, MiniBatchKMeans
+
+    v = np.asarray(vectors, dtype=np.float64)
+    if n_clusters <= 50:
+        km = KMeans(n_clusters=n_clusters, n_init=1, random_state=seed)
+    else:
+        km = MiniBatchKMeans(n_clusters=n_clusters, batch_size=5000, n_init=3, random_state=seed)
+    return np.asarray(km.fit_predict(v))
+
+
+def typiclust(unlabelled: np.ndarray, labelled: np.ndarray, k: int, *, seed: int, k_nn: int = 20,
+              min_cluster: int = 5, max_clusters: int = 500) -> tuple[list[int], list[float]]:
+    """TypiClust (Hacohen, Dekel, Weinshall, ICML 2022): indices into `unlabelled` and their typicality.
+
+    Labelled + unlabelled points are clustered into |L| + k clusters; each pick takes, from the cluster
+    with the fewest labelled points (the largest first; clusters of at most `min_cluster` points only
+    when nothing else is left), its most typical unlabelled point.
+    """
+    k = min(k, len(unlabelled))
+    if k <= 0:
+        return [], []
+    unl = np.asarray(unlabelled, dtype=np.float64)
+    lab = np.asarray(labelled, dtype=np.float64).reshape(-1, unl.shape[1])
+    feats = np.vstack([lab, unl])
+    n_clusters = min(len(lab) + k, max_clusters, len(feats))
+    assign = kmeans_labels(feats, n_clusters, seed)
+    sizes = np.bincount(assign, minlength=n_clusters)
+    covered = np.bincount(assign[: len(lab)], minlength=n_clusters)
+    order = sorted(range(n_clusters), key=lambda c: (covered[c], -sizes[c], c))
+    free = np.ones(len(unl), dtype=bool)
+    picks: list[int] = []
+    scores: list[float] = []
+    for group in ([c for c in order if sizes[c] > min_cluster], [c for c in order if sizes[c] <= min_cluster]):
+        _typical_picks(unl, assign[len(lab):], group, k, k_nn, free, picks, scores)
+    return picks, scores
+
+
+def _typical_picks(unl: np.ndarray, assign: np.ndarray, order: list[int], k: int, k_nn: int,
+                   free: np.ndarray, picks: list[int], scores: list[float]) -> None:
+    """Round-robin over the clusters in `order` until k picks: each turn, the cluster's most typical free point."""
+    while len(picks) < k:
+        before = len(picks)
+        for c in order:
+            members = np.flatnonzero((assign == c) & free)
+            if len(members) and len(picks) < k:
+                typ = typicality(unl[members], k_nn)
+                best = int(np.argmax(typ))
+                picks.append(int(members[best]))
+                scores.append(float(typ[best]))
+                free[members[best]] = False
+        if len(picks) == before:
+            return

@@ -1,0 +1,94 @@
+"""The analyst node: where is the student weak (from the dev predictions in the state; the teacher's
+analysis only when the policy uses it), and how is this round's budget spread over the clusters?"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from distillgraph.agents import analyst as A
+from distillgraph.agents.records import Plan, Weakness
+from distillgraph.agents.schemas import WeaknessReport
+from distillgraph.agents.teacher import TeacherRequest
+from distillgraph.graph.deps import Deps
+from distillgraph.graph.node_tools import Lookup, ask, lookup, unlabelled_pool
+from distillgraph.graph.state import DistillState
+
+
+def analyst(state: DistillState, deps: Deps) -> dict[str, Any]:
+    rnd = state.get("round", 0) + 1
+    look = lookup(deps, state)
+    rows = state.get("dev_predictions", [])
+    ids = [r["id"] for r in rows]
+    stats = A.error_stats(ids, [look.text(i) for i in ids], [r["gold"] for r in rows], [r["pred"] for r in rows],
+                          [r["cluster"] for r in rows], deps.correct_flags(rows))
+    weaknesses = find_weaknesses(deps, state, stats, rnd, set(ids))
+    plan = make_plan(deps, state, look, stats, weaknesses, rnd)
+    for p in plan.clusters:
+        deps.trace.decision("allocate", cluster=p.cluster, quota=p.quota, select=p.select,
+                            synthesize=p.synthesize, kind=p.kind, reason=p.reason)
+    return {"round": rnd, "plan": plan, "weaknesses": weaknesses,
+            "_summary": {"samples": plan.samples, "budget_calls": plan.budget_calls, "weaknesses": len(weaknesses),
+                         "errors": {str(k): round(v, 3) for k, v in stats.per_cluster.items()}}}
+
+
+def find_weaknesses(deps: Deps, state: DistillState, stats: A.ErrorStats, rnd: int,
+                    ids: set[str]) -> list[Weakness]:
+    """The teacher's weakness report (EvoKD), paid only when the policy uses it; else, or when the teacher
+    gives none, the worst clusters and confusions from the numbers."""
+    names = deps.cluster_names()
+    if deps.policy.uses_analysis and deps.teacher_can("analyse") and stats.wrong:
+        task = deps.cfg.task
+        last = state["history"][-1] if state.get("history") else None
+        metrics_line = ", ".join(f"{k} {v:.3f}" for k, v in (last.dev if last else {}).items())
+        tpl = deps.prompts.get("analyst")
+        v = A.weakness_request_vars(stats, metrics_line, names, deps.cfg.loop.analyst_examples)
+        msgs = tpl.render(task_type=task.type, instruction=task.instruction, labels=task.labels, **v)
+        res = ask(deps, [TeacherRequest(node="analyst", messages=msgs, schema=WeaknessReport, prompt_name=tpl.name,
+                                        prompt_hash=tpl.hash, sample_index=rnd, kind="analyse")])[0]
+        if res.ok and isinstance(res.parsed, WeaknessReport):
+            found = A.weaknesses_from_report(res.parsed, ids, set(task.label_names), set(names))
+            if found:
+                return found
+    return A.weaknesses_from_stats(stats, names)
+
+
+def round_budget(deps: Deps, stage: int, n_available: int) -> tuple[float, int]:
+    """(call equivalents for this round's samples, judge calls set aside for scoring the pool): what is
+    left spread over the stages left (BalDistill's B/K), less what judging will cost."""
+    loop = deps.cfg.loop
+    budget_calls = deps.calls_left() / max(loop.rounds - stage, 1)
+    scoring_calls = 0
+    if deps.scoring_method() == "judge" and deps.teacher_can("judge"):
+        # judging is paid too: set aside the next trainer's dev judging and this round's pool judging
+        budget_calls -= loop.judge_dev_sample if (deps.cfg.task.type == "generation" and loop.judge) else 0
+        scoring_calls = int(max(0, min(loop.score_sample, n_available, budget_calls / 2)))
+        budget_calls -= scoring_calls
+    return budget_calls, scoring_calls
+
+
+def make_plan(deps: Deps, state: DistillState, look: Lookup, stats: A.ErrorStats, weaknesses: list[Weakness],
+              rnd: int) -> Plan:
+    """The round's plan: how many samples the budget buys, spread over clusters by the policy's allocation."""
+    loop, policy, votes, stage = deps.cfg.loop, deps.policy, deps.cfg.teacher.self_consistency, rnd - 1
+    avail = Counter(look.cluster(i) for i in unlabelled_pool(deps, state))
+    budget_calls, scoring_calls = round_budget(deps, stage, sum(avail.values()))
+    can_synth = policy.synthesizes and deps.teacher_can("synth") and loop.synthesis != "off"
+    synth_guess = 1.0 if (loop.synthesis == "only" and policy.synthesizes) else (0.3 if can_synth else 0.0)
+    cost_select, cost_synth = float(votes), votes + 1.0 / loop.synth_per_call
+    samples = A.samples_for_budget(budget_calls, cost_select, cost_synth, synth_guess)
+    natural = {int(c): float(s) for c, s in deps.clustering().sizes.items()}
+    plans = A.allocate(
+        samples=samples, shares=policy.allocation.shares(natural, stats.per_cluster, stage, loop.rounds),
+        natural=natural, errors=stats.per_cluster, available=dict(avail), tail_factor=loop.tail_factor,
+        synthesis=loop.synthesis if policy.synthesizes else "off", can_synthesize=can_synth,
+        weakness_clusters={c for w in weaknesses for c in w.clusters}, names=deps.cluster_names(),
+        note=f"stage {stage}/{loop.rounds}: {policy.allocation}")
+    focus: dict[int, str] = {}
+    for w in weaknesses:
+        for c in w.clusters:
+            focus.setdefault(c, w.description)
+    return Plan(round=rnd, stage=stage, stages=loop.rounds, budget_calls=round(budget_calls, 2),
+                cost_per_select=cost_select, cost_per_synth=cost_synth, samples=samples,
+                scoring_calls=scoring_calls, clusters=plans, weakness_focus=focus,
+                notes=[f"{deps.calls_left():.1f} call-equivalents left over {max(loop.rounds - stage, 1)} stage(s)"])

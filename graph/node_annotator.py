@@ -1,0 +1,75 @@
+"""The annotator node, and the labelling it shares with bootstrap: the teacher labels candidates with
+retrieved labelled neighbours as demonstrations; accepted labels are marked in the vector store."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import numpy as np
+
+from distillgraph.agents.annotator import AnnotationJob, annotation_requests, collect
+from distillgraph.agents.records import Annotation, Candidate
+from distillgraph.graph.deps import Deps
+from distillgraph.graph.node_tools import Lookup, ask, lookup, targets
+from distillgraph.graph.state import DistillState
+from distillgraph.store.index import add_samples
+from distillgraph.store.schema import Example
+
+
+def annotator(state: DistillState, deps: Deps) -> dict[str, Any]:
+    rnd = state["round"]
+    cands = state.get("candidates", [])
+    accepted, rejected = annotate(deps, state, cands, "annotator")
+    mark_labelled(deps, accepted, rnd)
+    by_label = dict(Counter(a.target for a in accepted)) if deps.cfg.task.type == "classification" else {}
+    return {"dataset": accepted, "rejected": rejected, "candidates": [],
+            "_summary": {"candidates": len(cands), "accepted": len(accepted), "rejected": len(rejected),
+                         "by_label": by_label}}
+
+
+def annotate(deps: Deps, state: DistillState, cands: list[Candidate],
+             node: str) -> tuple[list[Annotation], list[dict[str, Any]]]:
+    """The teacher's accepted annotations of `cands` and the rejected ones (each a trace decision)."""
+    if not cands:
+        return [], []
+    look, known = lookup(deps, state), targets(deps, state)
+    texts = [c.text if c.text else look.text(c.id) for c in cands]
+    vecs = deps.vectors([c.id for c in cands], texts)
+    jobs = [AnnotationJob(c, t, demonstrations(deps, look, known, t, v, c.id))
+            for c, t, v in zip(cands, texts, vecs, strict=True)]
+    votes = deps.cfg.teacher.self_consistency
+    results = ask(deps, annotation_requests(jobs, task=deps.cfg.task, prompts=deps.prompts, votes=votes, node=node))
+    out = collect(jobs, results, task=deps.cfg.task, votes=votes, teacher_model=deps.teacher.model)
+    for r in out.rejected:
+        deps.trace.decision("reject", **r)
+    return out.accepted, out.rejected
+
+
+def demonstrations(deps: Deps, look: Lookup, known: dict[str, str], text: str, vector: np.ndarray | None,
+                   exclude: str) -> list[dict[str, Any]]:
+    """The nearest labelled examples (the state, not Chroma's flags, says what is labelled)."""
+    k = deps.cfg.teacher.demonstrations
+    if k <= 0 or not known:
+        return []
+    hits = deps.store.neighbours(
+        text=None if vector is not None else text, vector=vector, k=4 * k + 4,
+        labelled=True, split=["seed", "pool", "synthetic"], exclude_ids=[exclude],
+    )
+    return [{"id": h.id, "text": h.text or look.text(h.id), "target": known[h.id]}
+            for h in [h for h in hits if h.id in known][:k]]
+
+
+def mark_labelled(deps: Deps, anns: list[Annotation], round_: int) -> None:
+    """Store the accepted labels with their examples (new synthetic ones are embedded and added)."""
+    task_type = deps.cfg.task.type
+    exs = []
+    for a in anns:
+        base = deps.examples.get(a.id)
+        exs.append(Example(id=a.id, text=base.text if base is not None else (a.text or ""),
+                           split=base.split if base is not None else "synthetic",
+                           label=a.target if task_type == "classification" else None,
+                           output=a.target if task_type == "generation" else None))
+    if exs:
+        add_samples(exs, round=round_, source="labelled", embedder=deps.embedder, store=deps.store,
+                    clustering=deps.clustering(), data_dir=deps.data_dir)

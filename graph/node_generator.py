@@ -1,0 +1,109 @@
+"""The generator node: the policy's selection picks unlabelled pool examples (per cluster quota or over the
+whole pool); the teacher writes new inputs where the plan asks for synthesis (EvoKD: easy and hard),
+near-duplicates of existing data dropped."""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from typing import Any
+
+from distillgraph.agents.generator import SynthJob, candidates_from_answers, synth_requests
+from distillgraph.agents.records import Candidate, Plan
+from distillgraph.graph.deps import Deps
+from distillgraph.graph.node_pool import RoundPool
+from distillgraph.graph.node_tools import Lookup, ask, ensure_student, lookup, targets, unlabelled_pool
+from distillgraph.graph.state import DistillState
+from distillgraph.store.index import add_samples
+from distillgraph.store.schema import Example
+
+
+def generator(state: DistillState, deps: Deps) -> dict[str, Any]:
+    ensure_student(deps, state)
+    rnd, plan = state["round"], state["plan"]
+    assert plan is not None, "the generator runs after the analyst"
+    look = lookup(deps, state)
+    pool = RoundPool(deps, state, look, rnd, random.Random(deps.cfg.run.seed * 1000 + rnd), plan)
+    selected = select_candidates(deps, pool, plan, unlabelled_pool(deps, state))
+    synth, failed = synthesize(deps, state, look, plan)
+    kept = drop_near_duplicates(deps, synth)
+    store_synthetic(deps, kept, rnd)
+    return {"candidates": selected + kept,
+            "_summary": {"selected": len(selected), "synthesized": len(kept), "synth_calls_failed": failed,
+                         "near_duplicates": len(synth) - len(kept)}}
+
+
+def select_candidates(deps: Deps, pool: RoundPool, plan: Plan, unl: list[str]) -> list[Candidate]:
+    """The policy's selection: each cluster's `select` quota from its own unlabelled pool, or the plan's
+    total over the whole pool."""
+    policy, rnd = deps.policy, pool.round
+    if not policy.per_cluster:
+        picked = policy.selection.select(unl, min(sum(p.select for p in plan.clusters), len(unl)), pool, None)
+        deps.trace.decision("select", policy=policy.name, pool=len(unl), chosen=len(picked.chosen))
+        return [Candidate(id=i, cluster=pool.look.cluster(i), source="pool", round=rnd, score=picked.scores.get(i))
+                for i in picked.chosen]
+    by_c: dict[int, list[str]] = defaultdict(list)
+    for i in unl:
+        by_c[pool.look.cluster(i)].append(i)
+    out: list[Candidate] = []
+    for c, k in sorted((p.cluster, p.select) for p in plan.clusters if p.select > 0):
+        if not by_c.get(c):
+            continue
+        picked = policy.selection.select(by_c[c], k, pool, c)
+        sc = picked.scores
+        out += [Candidate(id=i, cluster=c, source="pool", round=rnd, score=sc[i]) for i in picked.chosen]
+        deps.trace.decision("select", cluster=c, scored=len(sc), chosen=len(picked.chosen),
+                            top_score=round(max(sc[i] for i in picked.chosen), 4) if picked.chosen else None,
+                            chosen_ids=picked.chosen, scores={i: round(v, 4) for i, v in sc.items()})
+    return out
+
+
+def synthesize(deps: Deps, state: DistillState, look: Lookup, plan: Plan) -> tuple[list[Candidate], int]:
+    """New inputs for the clusters the plan wants synthesised, shown the cluster's labelled examples and
+    the student's dev errors there; returns (candidates, failed calls)."""
+    wanted = [p for p in plan.clusters if p.synthesize > 0]
+    if not wanted:
+        return [], 0
+    known = targets(deps, state)
+    wrong = [r for r in state.get("dev_predictions", []) if not deps.correct_flags([r])[0]]
+    jobs = []
+    for p in wanted:
+        labelled_c = [i for i in known if look.cluster(i) == p.cluster]
+        reps = [r for r in deps.clustering().representatives.get(p.cluster, []) if r in known] + labelled_c
+        examples = [{"text": look.text(i), "target": known[i]} for i in list(dict.fromkeys(reps))[:4]]
+        errors = [{"text": look.text(r["id"]), "target": r["gold"], "predicted": r["pred"] or "(unparseable)"}
+                  for r in wrong if r["cluster"] == p.cluster][:3]
+        jobs.append(SynthJob(cluster=p.cluster, cluster_name=p.name, n=p.synthesize,
+                             weakness=plan.weakness_focus.get(p.cluster, ""), examples=examples, errors=errors))
+    loop = deps.cfg.loop
+    pairs = synth_requests(jobs, task=deps.cfg.task, prompts=deps.prompts, per_call=loop.synth_per_call,
+                           easy_fraction=loop.easy_fraction, round_=plan.round,
+                           temperature=deps.cfg.teacher.synth_temperature)
+    return candidates_from_answers(pairs, ask(deps, [r for _, r in pairs]), plan.round, deps.cfg.data.max_text_chars)
+
+
+def drop_near_duplicates(deps: Deps, synth: list[Candidate]) -> list[Candidate]:
+    """Synthetic candidates not within loop.near_duplicate (cosine) of stored data or of each other."""
+    if not synth:
+        return []
+    kept = []
+    vecs = deps.vectors([c.id for c in synth], [c.text or "" for c in synth])
+    for c, v in zip(synth, vecs, strict=True):
+        near = deps.store.neighbours(vector=v, k=1, exclude_ids=[c.id])
+        if near and near[0].distance < deps.cfg.loop.near_duplicate:
+            deps.trace.decision("drop near-duplicate", id=c.id, of=near[0].id, distance=round(near[0].distance, 4))
+            continue
+        kept.append(c)
+    return kept
+
+
+def store_synthetic(deps: Deps, kept: list[Candidate], rnd: int) -> None:
+    """Add the kept synthetic inputs to the store; each stays in the cluster it was written for."""
+    if not kept:
+        return
+    clusters = add_samples([Example(id=c.id, text=c.text or "", split="synthetic") for c in kept], round=rnd,
+                           source="synthetic", embedder=deps.embedder, store=deps.store,
+                           clustering=deps.clustering(), data_dir=deps.data_dir)
+    for c, nc in zip(kept, clusters, strict=True):
+        if nc != c.cluster:
+            deps.trace.decision("synthetic lands in another cluster", id=c.id, asked=c.cluster, nearest=nc)

@@ -1,0 +1,87 @@
+"""The run's first nodes: `index` embeds and clusters the data; `bootstrap` fixes the dev set (gold, or
+carved from the pool and labelled by the teacher) and buys the cold-start labels the policy asks for."""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from typing import Any
+
+from distillgraph.agents.records import Annotation, Candidate
+from distillgraph.graph.deps import Deps
+from distillgraph.graph.node_annotator import annotate, mark_labelled
+from distillgraph.graph.node_pool import RoundPool
+from distillgraph.graph.node_tools import lookup
+from distillgraph.graph.state import DistillState
+from distillgraph.store.index import build_index
+from distillgraph.store.schema import UserError
+
+
+def index(state: DistillState, deps: Deps) -> dict[str, Any]:
+    exs = [e for split in ("pool", "seed", "dev", "test") for e in deps.data[split]]
+    res = build_index(exs, deps.embedder, deps.store, deps.cfg.store, deps.data_dir)
+    deps.set_index(res)
+    cl = res.clustering
+    deps.trace.decision("clusters", k=cl.k, method=cl.method, sizes=cl.sizes)
+    summary = {"k": cl.k, "method": cl.method, "embedded_new": res.n_embedded, "total": res.n_total,
+               "timings": {k: round(v, 2) for k, v in res.seconds.items()}}
+    return {"run_id": deps.run_id, "round": 0, "clusters": deps.cluster_summary(), "_summary": summary}
+
+
+def bootstrap(state: DistillState, deps: Deps) -> dict[str, Any]:
+    rng = random.Random(deps.cfg.run.seed)
+    dev_ids, dev_labels = dev_set(state, deps, rng)
+    update: dict[str, Any] = {"round": 0, "dev_ids": dev_ids, "dev_labels": dev_labels}
+    anns: list[Annotation] = []
+    if not any(e.target for e in deps.data["seed"]) and deps.cfg.loop.bootstrap_per_cluster > 0:
+        cands = cold_start(deps, {"dataset": [], "dev_labels": dev_labels}, rng)
+        anns, rejected = annotate(deps, {"dataset": [], "dev_labels": dev_labels}, cands, "bootstrap")
+        mark_labelled(deps, anns, 0)
+        update["rejected"] = rejected
+        deps.trace.decision("cold start", candidates=len(cands), accepted=len(anns))
+    update["dataset"] = anns
+    update["_summary"] = {"dev": len(dev_ids), "dev_from_pool": bool(dev_labels), "bootstrap_labels": len(anns),
+                          "seed": len(deps.data["seed"])}
+    return update
+
+
+def dev_set(state: DistillState, deps: Deps, rng: random.Random) -> tuple[list[str], dict[str, str]]:
+    """(dev ids, teacher labels): the gold dev split, else pool examples stratified by cluster, labelled (paid)."""
+    if deps.data["dev"]:
+        return [e.id for e in deps.data["dev"]], {}
+    pool_ids = [e.id for e in deps.data["pool"]]
+    by_c: dict[int, list[str]] = defaultdict(list)
+    for i in pool_ids:
+        by_c[deps.assignments().get(i, 0)].append(i)
+    n = min(deps.cfg.loop.dev_from_pool, len(pool_ids) // 3)
+    picked: list[str] = []
+    while len(picked) < n and any(by_c.values()):
+        for c in sorted(by_c):
+            if by_c[c] and len(picked) < n:
+                picked.append(by_c[c].pop(rng.randrange(len(by_c[c]))))
+    cands = [Candidate(id=i, cluster=deps.assignments().get(i, 0), source="dev-bootstrap", round=0) for i in picked]
+    dev_anns, _ = annotate(deps, state, cands, "bootstrap")
+    dev_labels = {a.id: a.target for a in dev_anns}
+    deps.trace.decision("dev carved from pool", n=len(dev_labels), paid=True)
+    if not dev_labels:
+        raise UserError("no dev set: none given and the teacher labelled none of the carved pool examples")
+    return list(dev_labels), dev_labels
+
+
+def cold_start(deps: Deps, state: DistillState, rng: random.Random) -> list[Candidate]:
+    """The first labels without seeds: the clusters' representatives, a random sample or the policy's own
+    selection, bootstrap_per_cluster per cluster."""
+    loop, clustering = deps.cfg.loop, deps.clustering()
+    taken = set(state.get("dev_labels", {}))
+    look = lookup(deps, state)
+    free = sorted(i for i in deps.pool_ids if i not in taken)
+    n = min(loop.bootstrap_per_cluster * clustering.k, len(free))
+    if deps.policy.cold_start == "random":
+        ids = sorted(rng.sample(free, n))
+    elif deps.policy.cold_start == "selection":
+        ids = deps.policy.selection.select(free, n, RoundPool(deps, state, look, 0, rng), None).chosen
+    else:
+        reps = {int(c): [r for r in rs if r in deps.pool_ids and r not in taken][: loop.bootstrap_per_cluster]
+                for c, rs in clustering.representatives.items()}
+        return [Candidate(id=r, cluster=c, source="bootstrap", round=0) for c, rs in sorted(reps.items()) for r in rs]
+    return [Candidate(id=r, cluster=look.cluster(r), source="bootstrap", round=0) for r in ids]

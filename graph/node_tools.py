@@ -1,0 +1,82 @@
+"""Helpers the nodes share: asking the teacher (with trace events), the ledger as the state keeps it, and
+lookups by id that take synthetic examples from the state (so a resumed process agrees with the one
+that crashed)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from distillgraph.agents.teacher import TeacherRequest, TeacherResult
+from distillgraph.graph.deps import Deps
+from distillgraph.graph.state import DistillState, labelled_ids
+from distillgraph.store.schema import Example
+
+
+def ask(deps: Deps, requests: list[TeacherRequest]) -> list[TeacherResult]:
+    """The teacher's answers, in request order; each one is a trace event."""
+    results = deps.teacher.ask_many(requests) if requests else []
+    for req, res in zip(requests, results, strict=True):
+        deps.trace.event(
+            "teacher", node=req.node, prompt=req.prompt_name, example_id=req.example_id,
+            sample_index=req.sample_index, messages=req.messages if deps.trace_prompts else None,
+            raw=res.raw, parsed=res.parsed.model_dump() if res.parsed is not None else None,
+            error=res.error, cached=res.cached, skipped_budget=res.skipped_budget,
+            tokens=res.input_tokens + res.output_tokens, attempts=res.attempts,
+        )
+    return results
+
+
+def ledger_state(deps: Deps) -> dict[str, Any]:
+    """The ledger as checkpointed: `exhausted` once one more (voted) call no longer fits."""
+    votes = deps.cfg.teacher.self_consistency
+    d = deps.ledger.to_dict()
+    d["exhausted"] = not deps.ledger.can_afford(calls=votes, tokens=deps.est_tokens_per_call * votes)
+    return d
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """Text and cluster of an example id: the data's splits from Deps, synthetic ones from the state."""
+
+    examples: Mapping[str, Example]
+    assignments: Mapping[str, int]
+    synthetic_text: Mapping[str, str]
+    synthetic_cluster: Mapping[str, int]
+
+    def text(self, ex_id: str) -> str:
+        ex = self.examples.get(ex_id)
+        return ex.text if ex is not None else self.synthetic_text[ex_id]
+
+    def cluster(self, ex_id: str) -> int:
+        c = self.assignments.get(ex_id)
+        return c if c is not None else self.synthetic_cluster.get(ex_id, 0)
+
+
+def lookup(deps: Deps, state: DistillState) -> Lookup:
+    items = [*state.get("dataset", []), *state.get("candidates", [])]
+    synthetic = [i for i in items if i.id not in deps.examples]
+    return Lookup(deps.examples, deps.assignments(), {i.id: i.text for i in synthetic if i.text},
+                  {i.id: i.cluster for i in synthetic})
+
+
+def targets(deps: Deps, state: DistillState) -> dict[str, str]:
+    """id -> target of everything labelled that may serve as a demonstration or training item."""
+    out = {e.id: e.target for e in deps.data["seed"] if e.target is not None}
+    out.update({a.id: a.target for a in state.get("dataset", [])})
+    return out
+
+
+def unlabelled_pool(deps: Deps, state: DistillState) -> list[str]:
+    taken = labelled_ids(state)
+    return [e.id for e in deps.data["pool"] if e.id not in taken]
+
+
+def ensure_student(deps: Deps, state: DistillState) -> None:
+    """After a resume the in-memory student may not hold the latest adapter: load it."""
+    rnd = state.get("round", 0)
+    if deps.student_round != rnd and state.get("adapter"):
+        deps.student.load(Path(state["adapter"]))
+        deps.student_round = rnd

@@ -1,0 +1,95 @@
+"""The trainer node: fine-tune the student on everything labelled so far, evaluate it on dev (and test),
+keep the dev predictions in the state for the analyst and generator, and say whether to go on."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from distillgraph.agents.judge import judge_requests
+from distillgraph.agents.records import RoundMetrics
+from distillgraph.agents.schemas import JudgeAnswer
+from distillgraph.graph.deps import Deps
+from distillgraph.graph.node_tools import Lookup, ask, ledger_state, lookup
+from distillgraph.graph.routing import stop_reason
+from distillgraph.graph.state import DistillState
+from distillgraph.store.schema import UserError
+from distillgraph.trainer.base import TrainItem
+
+
+def trainer(state: DistillState, deps: Deps) -> dict[str, Any]:
+    rnd, look, task, loop = state.get("round", 0), lookup(deps, state), deps.cfg.task, deps.cfg.loop
+    items = train_items(deps, state, look)
+    if not items:
+        raise UserError("nothing to train on: no seed labels and the teacher accepted no bootstrap labels "
+                        "(raise the budget or give data.seed)")
+    out_dir = deps.run_dir / "adapters" / f"round-{rnd}"
+    stats = deps.student.fit(items, out_dir, round=rnd)
+    deps.student_round = rnd
+    dev_ids = state.get("dev_ids", [])
+    dev_gold = [state.get("dev_labels", {}).get(i) or deps.examples[i].target or "" for i in dev_ids]
+    dev, dev_rows = evaluate(deps, look, dev_ids, dev_gold, "dev", rnd)
+    if task.type == "generation" and loop.judge and loop.judge_dev_sample and deps.teacher_can("judge"):
+        dev["judge"] = judge_dev(deps, look, dev_rows[: loop.judge_dev_sample], rnd)
+    test: dict[str, Any] = {}
+    if deps.data["test"]:
+        test, _ = evaluate(deps, look, [e.id for e in deps.data["test"]],
+                           [e.target or "" for e in deps.data["test"]], "test", rnd)
+    rm = round_metrics(deps, state, rnd, len(items), dev, test, stats, out_dir)
+    with (deps.run_dir / "metrics.jsonl").open("a", encoding="utf-8") as f:
+        f.write(rm.model_dump_json() + "\n")
+    history = list(state.get("history", [])) + [rm]
+    why = stop_reason({**state, "history": history, "ledger": ledger_state(deps), "round": rnd}, loop, deps.cfg.dev_metric)
+    deps.trace.decision("route", next="report" if why else "analyst", reason=why or "budget left, still improving")
+    predictions = [{k: r[k] for k in ("id", "gold", "pred", "cluster")} for r in dev_rows]
+    return {"history": [rm], "adapter": str(out_dir), "stop_reason": why or "", "dev_predictions": predictions,
+            "_summary": {"train_size": len(items), "dev": rm.dev, "test": rm.test, "train": stats}}
+
+
+def train_items(deps: Deps, state: DistillState, look: Lookup) -> list[TrainItem]:
+    items = [TrainItem(id=e.id, text=e.text, target=e.target or "", cluster=look.cluster(e.id))
+             for e in deps.data["seed"] if e.target is not None]
+    return items + [TrainItem(id=a.id, text=look.text(a.id), target=a.target, rationale=a.rationale or None,
+                              cluster=a.cluster) for a in state.get("dataset", [])]
+
+
+def evaluate(deps: Deps, look: Lookup, ids: list[str], gold: list[str], split: str,
+             round_: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Metrics and one row per example; the rows are also written to rounds/round-<k>/<split>_predictions.jsonl."""
+    preds = deps.student.predict(ids, [look.text(i) for i in ids])
+    clusters = [look.cluster(i) for i in ids]
+    metrics = deps.metrics(gold, [p.prediction for p in preds], clusters)
+    rows = [{"id": i, "gold": g, "pred": p.prediction, "probs": p.probs, "raw": p.raw, "cluster": c}
+            for i, g, p, c in zip(ids, gold, preds, clusters, strict=True)]
+    path = deps.run_dir / "rounds" / f"round-{round_}" / f"{split}_predictions.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return metrics, rows
+
+
+def judge_dev(deps: Deps, look: Lookup, rows: list[dict[str, Any]], rnd: int) -> float | None:
+    """Mean teacher-as-judge score (1..5) of the student's dev outputs (paid under `judge`)."""
+    ids, task = [r["id"] for r in rows], deps.cfg.task
+    reqs = judge_requests(ids, [look.text(i) for i in ids], [r["pred"] or "" for r in rows],
+                          instruction=task.instruction, rubric=task.rubric, prompts=deps.prompts, round_=rnd)
+    scores = [r.parsed.score for r in ask(deps, reqs) if r.ok and isinstance(r.parsed, JudgeAnswer)]
+    return round(sum(scores) / len(scores), 3) if scores else None
+
+
+def round_metrics(deps: Deps, state: DistillState, rnd: int, n_train: int, dev: dict[str, Any],
+                  test: dict[str, Any], stats: dict[str, Any], out_dir: Path) -> RoundMetrics:
+    by_source: Counter[str] = Counter(a.source for a in state.get("dataset", []))
+    if deps.data["seed"]:
+        by_source["seed"] = len(deps.data["seed"])
+    ledger = deps.ledger.to_dict()
+    return RoundMetrics(
+        round=rnd, train_size=n_train, train_by_source=dict(by_source),
+        dev=deps.headline(dev), test=deps.headline(test) if test else {},
+        per_cluster_dev={str(k): v for k, v in deps.per_cluster(dev).items()},
+        worst_cluster=dev.get("worst_cluster_score"), cluster_spread=dev.get("cluster_spread"),
+        budget_spent={k: float(v) for k, v in ledger["spent"].items()},
+        spent_by_node={n: float(r["spent"]["calls"]) for n, r in ledger["nodes"].items()},
+        node_seconds=dict(deps.node_seconds), train_seconds=float(stats.get("seconds", 0.0)), adapter=str(out_dir),
+    )

@@ -1,0 +1,160 @@
+"""The two seams a policy composes: how a round's samples are spread over clusters (Allocation) and
+how examples are picked (Selection). Each piece is small, prints what it does, and wraps others where
+that makes sense (ErrorBoosted wraps a schedule, Subsample wraps a selection)."""
+
+from __future__ import annotations
+
+import random
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+import numpy as np
+
+from distillgraph.agents.analyst import adaptive_shares, boost_by_error
+from distillgraph.trainer.selection import select_diverse
+
+
+class PoolView(Protocol):
+    """What a selection may look at in one round: the pool's scores and vectors, and the round's rng."""
+
+    rng: random.Random
+
+    def scores(self, ids: list[str], method: str | None = None) -> np.ndarray:
+        """Informativeness for the student (higher = more informative); None = the run's `loop.scoring`."""
+
+    def vectors(self, ids: list[str]) -> np.ndarray: ...
+
+    def centroid(self, cluster: int) -> np.ndarray: ...
+
+    def labelled_vectors(self) -> np.ndarray:
+        """Vectors of every example labelled so far (seed and annotations)."""
+
+    def scoring_cap(self, k: int) -> int:
+        """How many examples may be scored for a quota of k (the round's scoring sample)."""
+
+
+@dataclass
+class Picked:
+    """A selection's answer: the chosen ids (in order) and the scores it computed (id -> score)."""
+
+    chosen: list[str]
+    scores: dict[str, float] = field(default_factory=dict)
+
+# ---------------------------------------------------------------- allocation: shares per cluster
+
+
+class Allocation(ABC):
+    """Each cluster's share of a round's samples (shares sum to 1)."""
+
+    @abstractmethod
+    def balanced(self, natural: dict[int, float], stage: int, stages: int) -> dict[int, float]:
+        """Shares before the student's errors are looked at."""
+
+    def shares(self, natural: dict[int, float], errors: dict[int, float], stage: int, stages: int) -> dict[int, float]:
+        return boost_by_error(self.balanced(natural, stage, stages), errors, 0.0)  # renormalised only
+
+
+@dataclass(frozen=True)
+class Balanced(Allocation):
+    """BalDistill's schedule: the natural distribution at stage 0, uniform at stage K; fixed at either end
+    by `schedule` natural / uniform."""
+
+    schedule: Literal["natural", "adaptive", "uniform"] = "adaptive"
+
+    def balanced(self, natural: dict[int, float], stage: int, stages: int) -> dict[int, float]:
+        fixed = {"natural": 0, "uniform": stages}.get(self.schedule, stage)
+        return adaptive_shares(natural, fixed, stages)
+
+    def __str__(self) -> str:
+        return {"natural": "natural shares", "uniform": "equal shares",
+                "adaptive": "natural -> uniform over the rounds (BalDistill)"}[self.schedule]
+
+
+@dataclass(frozen=True)
+class ErrorBoosted(Allocation):
+    """A schedule's shares raised where the student errs on dev: share x (1 + boost x error)."""
+
+    inner: Allocation
+    boost: float
+
+    def balanced(self, natural: dict[int, float], stage: int, stages: int) -> dict[int, float]:
+        return self.inner.balanced(natural, stage, stages)
+
+    def shares(self, natural: dict[int, float], errors: dict[int, float], stage: int, stages: int) -> dict[int, float]:
+        return boost_by_error(self.balanced(natural, stage, stages), errors, self.boost)
+
+    def __str__(self) -> str:
+        return f"{self.inner} x (1 + {self.boost:g} x dev error)"
+
+
+# ---------------------------------------------------------------- selection: which examples
+
+
+class Selection(ABC):
+    """Pick k of `ids` (one cluster's unlabelled pool, or the whole pool when `cluster` is None)."""
+
+    @abstractmethod
+    def select(self, ids: list[str], k: int, pool: PoolView, cluster: int | None) -> Picked: ...
+
+
+class RandomPick(Selection):
+    def select(self, ids: list[str], k: int, pool: PoolView, cluster: int | None) -> Picked:
+        return Picked(sorted(pool.rng.sample(ids, min(k, len(ids)))))
+
+    def __str__(self) -> str:
+        return "uniformly at random"
+
+
+@dataclass(frozen=True)
+class TopScore(Selection):
+    """The k highest scores (ties keep the pool order)."""
+
+    method: str | None = None  # None: the run's loop.scoring
+
+    def select(self, ids: list[str], k: int, pool: PoolView, cluster: int | None) -> Picked:
+        scores = pool.scores(ids, self.method)
+        order = np.argsort(-scores, kind="stable")[:k]
+        return Picked([ids[i] for i in order], {ids[i]: float(scores[i]) for i in order})
+
+    def __str__(self) -> str:
+        return f"most informative by {self.method or 'loop.scoring'}"
+
+
+@dataclass(frozen=True)
+class DiverseTop(Selection):
+    """Highest score first, skipping examples closer than `min_distance` (cosine) to one already chosen;
+    `centroid` scores by closeness to the cluster's centroid instead of the student."""
+
+    min_distance: float = 0.0
+    centroid: bool = False
+
+    def select(self, ids: list[str], k: int, pool: PoolView, cluster: int | None) -> Picked:
+        vecs = pool.vectors(ids)
+        if self.centroid and cluster is not None:
+            c = np.asarray(pool.centroid(cluster), dtype=np.float32)
+            scores = vecs @ (c / (np.linalg.norm(c) or 1.0))
+        else:
+            scores = pool.scores(ids)
+        chosen = select_diverse(ids, scores, vecs, k, self.min_distance)
+        return Picked(chosen, dict(zip(ids, scores.tolist(), strict=True)))
+
+    def __str__(self) -> str:
+        what = "nearest to the centroid" if self.centroid else "most informative (loop.scoring)"
+        return what + (f", at least {self.min_distance:g} apart" if self.min_distance else "")
+
+
+@dataclass(frozen=True)
+class Subsample(Selection):
+    """Another selection over a random sample of the pool (the round's scoring sample, loop.score_sample)."""
+
+    inner: Selection
+
+    def select(self, ids: list[str], k: int, pool: PoolView, cluster: int | None) -> Picked:
+        cap = pool.scoring_cap(k)
+        if len(ids) > cap:
+            ids = sorted(pool.rng.sample(ids, cap))
+        return self.inner.select(ids, k, pool, cluster)
+
+    def __str__(self) -> str:
+        return f"{self.inner}, over a random sample"
