@@ -269,7 +269,7 @@ def _votes(a: Any) -> str:
 
 
 def _ids(items: Iterable[Any]) -> list[str]:
-    return [getattr(x, "id", None) or (x.get("id") if isinstance(x, dict) else str(x)) for x in items]
+    return [str(getattr(x, "id", None) or (x.get("id") if isinstance(x, dict) else x)) for x in items]
 
 
 def render_diff(before: dict[str, Any], after: dict[str, Any], *, step: int, names: dict[int, str],

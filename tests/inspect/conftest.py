@@ -1,27 +1,26 @@
-"""A recorded run for the inspection tests: one real run of the graph (tiny models, loopback stub
-teacher) whose texts, rationales and synthetic samples hold markup-like characters (rich markup,
-HTML) that every view must show as plain text."""
+"""A recorded run for the inspection tests: one real run of the graph (the tiny-model world of tests/graph
+through tests/reliability/harness.py, the loopback stub teacher) whose pool texts, rationales, weaknesses
+and synthetic samples hold markup-like characters (rich markup, HTML) that every view must show as plain
+text."""
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from rich.console import Console
 
-from tests.graph.conftest import LABELS, WORDS, teacher_responder, tiny_models  # noqa: F401  (fixture)
+from tests.graph.conftest import WORDS, teacher_responder
+from tests.reliability.harness import KEY_ENV, build_dataset, build_models, config_dict, write_config
 from tests.stub_server import StubServer, chosen_tool
 
-ENV = {"DG_TEST_KEY": "sk-test-secret-key-1234567890"}
 MARKUP = "[bold red]not bold[/] <script>window.__pwned=1</script> <b>x</b> & [link=http://x]y[/link]"
 
 
 def markup_responder(body: dict[str, Any]) -> Any:
-    """The tests' sensible teacher, with markup-like characters in rationales and written texts."""
+    """The tests' sensible teacher, with markup-like characters in rationales, weaknesses and written texts."""
     answer = teacher_responder(body)
     tool = chosen_tool(body)
     name = tool["function"]["name"] if tool else ""
@@ -35,49 +34,23 @@ def markup_responder(body: dict[str, Any]) -> Any:
     return answer
 
 
-def _texts(label: str, n: int, offset: int) -> list[str]:
-    w = WORDS[label]
-    out = []
-    for i in range(n):
-        text = f"{w[(i + offset) % 10]} {w[(3 * i + 1 + offset) % 10]} news number {i + offset} about {w[(7 * i + 2) % 10]}"
-        out.append(f"{text} {MARKUP}" if i % 3 == 0 else text)
-    return out
-
-
 @pytest.fixture(scope="session")
-def recorded_run(tmp_path_factory, tiny_models) -> Path:  # noqa: F811
+def recorded_run(tmp_path_factory) -> Path:
     """The directory of a finished 2-round run (trace, checkpoints, metrics, report)."""
     from distillgraph.graph.config import load_config
     from distillgraph.graph.runner import execute, new_run_dir
 
     root = tmp_path_factory.mktemp("inspect")
-    files = {}
-    sizes = {"sport": 24, "business": 12, "tech": 6}  # long tail
-    for split, n_of, offset in (("pool", sizes, 0), ("dev", dict.fromkeys(sizes, 4), 100),
-                                ("test", dict.fromkeys(sizes, 4), 200)):
-        rows = [{"text": t, **({"label": lb} if split != "pool" else {})}
-                for lb, n in n_of.items() for t in _texts(lb, n, offset)]
-        files[split] = root / f"{split}.jsonl"
-        files[split].write_text("".join(json.dumps(r) + "\n" for r in rows))
+    extra = [f"{w} {WORDS[label][(i + 3) % 10]} {MARKUP} extra {i}"
+             for label in WORDS for i, w in enumerate(WORDS[label][:4])]
+    data = build_dataset(root / "data", extra_pool=extra)
     with StubServer(responder=markup_responder, seed=0) as srv:
-        cfg_dict = {
-            "task": {"type": "classification", "name": "inspect", "instruction": "Classify the topic.", "labels": LABELS},
-            "data": {k: str(v) for k, v in files.items()},
-            "teacher": {"provider": "openai", "model": "stub", "base_url": srv.base_url, "api_key_env": "DG_TEST_KEY",
-                        "max_concurrency": 4, "demonstrations": 2, "max_retries": 2, "timeout": 5},
-            "student": {"kind": "classifier", "base_model": str(tiny_models["classifier"]), "num_train_epochs": 2,
-                        "learning_rate": 5e-3, "per_device_train_batch_size": 8, "max_length": 32,
-                        "target_modules": ["query", "value"], "bf16": "off"},
-            "store": {"embedding_model": str(tiny_models["embedder"]), "embedding_dtype": "float32", "n_clusters": 3},
-            "loop": {"rounds": 2, "max_rounds": 2, "patience": 5, "bootstrap_per_cluster": 2},
-            "budget": {"max_calls": 30},
-            "run": {"dir": str(root / "runs"), "seed": 0},
-        }
-        path = root / "inspect.yaml"
-        path.write_text(yaml.safe_dump(cfg_dict))
-        cfg = load_config(path, [])
+        cfg_dict = config_dict(srv.base_url, build_models(root / "models"), data, root / "runs",
+                               task__name="inspect", loop__max_rounds=2)
+        cfg = load_config(write_config(root / "inspect.yaml", cfg_dict), [])
         run_dir = new_run_dir(cfg, "recorded")
-        execute(cfg, run_dir, env=ENV, console=Console(quiet=True), progress=False)
+        execute(cfg, run_dir, env={KEY_ENV: "sk-test-secret-key-1234567890"}, console=Console(quiet=True),
+                progress=False)
     return run_dir
 
 

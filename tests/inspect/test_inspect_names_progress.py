@@ -5,13 +5,20 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import warnings
 from types import SimpleNamespace
 
 import numpy as np
 from rich.console import Console
 
-from distillgraph.graph.cluster_names import ClusterName, ClusterNames, apply_names, name_request, teacher_named
+from distillgraph.graph.cluster_names import (
+    ClusterName,
+    ClusterNames,
+    apply_names,
+    name_request,
+    teacher_named,
+)
 from distillgraph.graph.progress import LiveProgress, live_wanted
 from distillgraph.graph.terminal import expected_load_report, quiet_libraries
 from distillgraph.prompts import PromptLibrary
@@ -85,11 +92,9 @@ def test_expected_library_noise_is_silenced_and_the_rest_shows(monkeypatch):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         quiet_libraries(debug=False)
-        warnings.warn("`is_gradient_checkpointing` is deprecated and will be removed in v6.", FutureWarning)
-        warnings.warn("something unexpected", FutureWarning)
+        warnings.warn("`is_gradient_checkpointing` is deprecated and will be removed in v6.", FutureWarning, stacklevel=1)
+        warnings.warn("something unexpected", FutureWarning, stacklevel=1)
     assert [str(w.message) for w in caught] == ["something unexpected"]
-    import os
-
     assert "ignore:`is_gradient_checkpointing` is deprecated:FutureWarning" in os.environ["PYTHONWARNINGS"]
     assert not hf_logging.is_progress_bar_enabled()
     if bars:

@@ -8,8 +8,9 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from distillgraph.graph.cli import app
-from distillgraph.graph.trace import read_trace
-from distillgraph.graph.trace_view import cluster_names, fold, render_step
+from distillgraph.graph.runner import load_run_config
+from distillgraph.graph.trace import read_trace, run_texts
+from distillgraph.graph.trace_view import cluster_names, fold, render_diff, render_step, snippet
 from tests.inspect.conftest import MARKUP
 
 runner = CliRunner()
@@ -97,7 +98,27 @@ def test_diff_lists_annotations_item_by_item(recorded_run):
         assert a.id in r.output
     assert "agreement" in r.output and "budget spent" in r.output
     assert f"step {rec['step']}: {len(added)} annotation(s) added" in r.output
-    assert "[bold red]not bold[/]" in r.output  # texts' first 80 characters, inert
+    text_of = run_texts(load_run_config(recorded_run))
+    for a in added:  # the texts' first 80 characters
+        assert snippet(a.text or text_of(a.id))[:60] in r.output
+
+
+def test_diff_shows_markup_in_texts_as_written():
+    from distillgraph.agents.records import Annotation, Candidate
+
+    ann = Annotation(id="syn-1", target="tech", cluster=0, source="synthetic", round=1, text=MARKUP, votes=["tech"] * 3,
+                     agreement=1.0)
+    cand = Candidate(id="syn-2", cluster=1, source="synthetic", round=1, text=f"[red]{MARKUP}")
+    parts = render_diff({"dataset": [], "rejected": []},
+                        {"dataset": [ann], "candidates": [cand], "rejected": [{"id": "p1", "reason": "[i]no votes[/i]"}]},
+                        step=3, names={0: "a / b", 1: "[bold]c[/bold] / d"}, text_of=lambda i: None)
+    console = Console(width=300, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
+    for part in parts:
+        console.print(part)
+    out = console.export_text()
+    assert MARKUP[:60] in out and f"[red]{MARKUP}"[:60] in out and "[i]no votes[/i]" in out
+    assert "1 · [bold]c[/bold] / d" in out and "0.99" not in out and "1.00 (3/3: tech, tech, tech)" in out
+    assert "step 3: 1 annotation(s) added (1 synthetic), 0 removed, 1 rejected, 1 candidate(s) created" in out
 
 
 def test_diff_of_a_generator_step_lists_the_candidates(recorded_run):
