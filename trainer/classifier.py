@@ -50,8 +50,11 @@ class ClassifierStudent(ProbabilisticStudent, LoraStudent):
     def _encode_train(self, items: list[TrainItem]) -> list[Row]:
         index = {label: i for i, label in enumerate(self.labels)}
         rows = self._tokenize([it.text for it in items])
+        weighted = any(it.weight != 1.0 for it in items)  # unweighted rows keep the model's own loss
         for row, it in zip(rows, items, strict=True):
             row["labels"] = index[it.target]
+            if weighted:
+                row["sample_weight"] = float(it.weight)
         return rows
 
     @torch.inference_mode()
