@@ -6,10 +6,12 @@ Every example gets a stable id (a content hash), so runs and resumes agree on wh
 from __future__ import annotations
 
 import codecs
+import itertools
 import json
 import logging
 import random
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -51,53 +53,107 @@ def _decode(raw: bytes, path: Path) -> str:
         return raw.decode("latin-1")
 
 
+READ_BATCH = 10_000  # rows per batch when streaming a pool file
+
+
 def read_records(path: str | Path) -> list[dict[str, Any]]:
     """Rows of a JSONL, JSON, CSV/TSV or Parquet file, or of a HF datasets `save_to_disk` folder."""
+    return [row for batch in iter_records(path) for row in batch]
+
+
+def iter_records(path: str | Path, batch_size: int = READ_BATCH) -> Iterator[list[dict[str, Any]]]:
+    """The rows of a data file in batches of at most `batch_size`: JSONL, CSV/TSV and Parquet are streamed
+    (memory bounded by the batch, not the file); a JSON list or a HF folder is read whole, then batched."""
     p = Path(path)
     if not p.exists():
         raise UserError(f"{p}: data file not found")
-    if p.is_dir():
-        return _read_hf_folder(p)
     suffix = p.suffix.lower()
-    if suffix in (".parquet", ".pq"):
-        import pyarrow.parquet as pq
-
+    if p.is_dir():
+        rows = _read_hf_folder(p)
+    elif suffix in (".parquet", ".pq"):
+        yield from _parquet_batches(p, batch_size)
+        return
+    elif suffix in (".jsonl", ".ndjson"):
+        yield from _batched(_jsonl_rows(p), batch_size)
+        return
+    elif suffix in (".csv", ".tsv"):
+        yield from _batched(_csv_rows(p, "\t" if suffix == ".tsv" else ","), batch_size)
+        return
+    elif suffix == ".json":
+        text = _decode(p.read_bytes(), p)
         try:
-            return pq.read_table(p).to_pylist()
-        except Exception as exc:  # pyarrow raises several types for a bad file
-            raise UserError(f"{p}: cannot read as Parquet ({type(exc).__name__})") from None
-    text = _decode(p.read_bytes(), p)
-    if suffix in (".jsonl", ".ndjson"):
-        rows = []
-        for n, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                raise UserError(f"{p}:{n}: not valid JSON") from None
-            if not isinstance(row, dict):
-                raise UserError(f"{p}:{n}: each line must be a JSON object")
-            rows.append(row)
-        return rows
-    if suffix == ".json":
-        try:
-            data = json.loads(text)
+            rows = json.loads(text)
         except json.JSONDecodeError as exc:
             raise UserError(f"{p}:{exc.lineno}: not valid JSON") from None
-        if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
+        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
             raise UserError(f"{p}: expected a JSON list of objects")
-        return data
-    if suffix in (".csv", ".tsv"):
-        import csv
-        import io
+    else:
+        raise UserError(
+            f"{p}: unsupported format '{suffix}' (use .jsonl, .json, .csv, .tsv, .parquet or a HF dataset folder)"
+        )
+    yield from _batched(iter(rows), batch_size)
 
-        csv.field_size_limit(1 << 30)
-        reader = csv.DictReader(io.StringIO(text), delimiter="\t" if suffix == ".tsv" else ",")
-        return [dict(r) for r in reader]
-    raise UserError(
-        f"{p}: unsupported format '{suffix}' (use .jsonl, .json, .csv, .tsv, .parquet or a HF dataset folder)"
-    )
+
+def _batched(rows: Iterator[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+    while batch := list(itertools.islice(rows, size)):
+        yield batch
+
+
+def _text_lines(p: Path) -> Iterator[str]:
+    """Decoded lines of a text file, read incrementally: the first 64 KB decide UTF-8 or latin-1 (with the
+    same BOM and binary checks as a whole-file read); a later invalid byte falls back to latin-1 there."""
+    with p.open("rb") as handle:
+        head = handle.read(65536)
+        _decode(head[: len(head) - 4] if len(head) == 65536 else head, p)  # BOM / binary / UTF-16 checks
+        encoding = "utf-8"
+        try:
+            head.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            if exc.start < len(head) - 4:
+                encoding = "latin-1"
+        handle.seek(len(codecs.BOM_UTF8) if head.startswith(codecs.BOM_UTF8) else 0)
+        warned = encoding == "latin-1"
+        for raw in handle:
+            try:
+                yield raw.decode(encoding)
+            except UnicodeDecodeError:
+                if not warned:
+                    log.warning("%s: not UTF-8, decoded as latin-1", p)
+                    warned = True
+                yield raw.decode("latin-1")
+
+
+def _jsonl_rows(p: Path) -> Iterator[dict[str, Any]]:
+    for n, line in enumerate(_text_lines(p), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            raise UserError(f"{p}:{n}: not valid JSON") from None
+        if not isinstance(row, dict):
+            raise UserError(f"{p}:{n}: each line must be a JSON object")
+        yield row
+
+
+def _csv_rows(p: Path, delimiter: str) -> Iterator[dict[str, Any]]:
+    import csv
+
+    csv.field_size_limit(1 << 30)
+    for row in csv.DictReader(_text_lines(p), delimiter=delimiter):
+        yield dict(row)
+
+
+def _parquet_batches(p: Path, batch_size: int) -> Iterator[list[dict[str, Any]]]:
+    import pyarrow.parquet as pq
+
+    try:
+        handle = pq.ParquetFile(p)
+    except Exception as exc:  # pyarrow raises several types for a bad file
+        raise UserError(f"{p}: cannot read as Parquet ({type(exc).__name__})") from None
+    with handle:
+        for batch in handle.iter_batches(batch_size=batch_size):
+            yield batch.to_pylist()
 
 
 def _read_hf_folder(p: Path) -> list[dict[str, Any]]:
@@ -124,21 +180,25 @@ def _read_hf_folder(p: Path) -> list[dict[str, Any]]:
 
 
 def to_examples(
-    rows: list[dict[str, Any]], split: Split, cfg: DataConfig, task: TaskConfig, source: str
+    rows: Iterable[dict[str, Any]], split: Split, cfg: DataConfig, task: TaskConfig, source: str
 ) -> list[Example]:
-    """Map fields, check labels, give each example its content-hash id."""
-    if not rows:
+    """Map fields, check labels, give each example its content-hash id. `rows` is read once, so a stream
+    of batches (`iter_records`) never holds more than one batch of raw rows."""
+    stream = iter(rows)
+    first = next(stream, None)
+    if first is None:
         raise UserError(f"{source}: the {split} set is empty")
+    rows = itertools.chain([first], stream)
     tf, lf, of, df = cfg.text_field, cfg.label_field, cfg.output_field, cfg.domain_field
     need_target = split in ("seed", "dev", "test", "reserve")
     target_field = lf if task.type == "classification" else of
-    if tf not in rows[0]:
-        raise UserError(f"{source}: field '{tf}' (data.text_field) not found; fields are {sorted(rows[0])}")
-    if need_target and target_field not in rows[0]:
+    if tf not in first:
+        raise UserError(f"{source}: field '{tf}' (data.text_field) not found; fields are {sorted(first)}")
+    if need_target and target_field not in first:
         key = "data.label_field" if task.type == "classification" else "data.output_field"
-        raise UserError(f"{source}: field '{target_field}' ({key}) not found; fields are {sorted(rows[0])}")
-    if df and df not in rows[0]:
-        raise UserError(f"{source}: field '{df}' (data.domain_field) not found; fields are {sorted(rows[0])}")
+        raise UserError(f"{source}: field '{target_field}' ({key}) not found; fields are {sorted(first)}")
+    if df and df not in first:
+        raise UserError(f"{source}: field '{df}' (data.domain_field) not found; fields are {sorted(first)}")
     labels = set(task.label_names)
     out: list[Example] = []
     seen: dict[str, int] = {}
@@ -180,6 +240,10 @@ def to_examples(
     return out
 
 
+def _rows(path: str | Path) -> Iterator[dict[str, Any]]:
+    return itertools.chain.from_iterable(iter_records(path))
+
+
 def load_data(cfg: DataConfig, task: TaskConfig) -> dict[str, list[Example]]:
     """All splits as examples; pool is required, seed/dev/test optional. Ids must not collide across splits."""
     if cfg.source == "bbc":
@@ -189,11 +253,11 @@ def load_data(cfg: DataConfig, task: TaskConfig) -> dict[str, list[Example]]:
         for split in SPLITS:
             path = getattr(cfg, split)
             if path:
-                data[split] = to_examples(read_records(path), split, cfg, task, str(path))
+                data[split] = to_examples(_rows(path), split, cfg, task, str(path))
             else:
                 data[split] = []
         if cfg.reserve:  # the simulated reserve writer's texts (never pool, dev or test)
-            data["reserve"] = to_examples(read_records(cfg.reserve), "reserve", cfg, task, str(cfg.reserve))
+            data["reserve"] = to_examples(_rows(cfg.reserve), "reserve", cfg, task, str(cfg.reserve))
     if cfg.max_pool is not None and len(data["pool"]) > cfg.max_pool:
         rng = random.Random(0)
         data["pool"] = sorted(rng.sample(data["pool"], cfg.max_pool), key=lambda e: e.id)

@@ -293,6 +293,19 @@ class Embedder:
             self._embed([text_of[id_] for id_ in todo], ids=todo, on_chunk=cache.put)
         return cache.vectors(ids)
 
+    def encode_to_file(self, texts: list[str], ids: list[str], cache: EmbeddingCache, path: Path) -> np.ndarray:
+        """Like `encode` with a cache, but the result is a read-only memory-mapped array in `path`: missing
+        ids are embedded chunk by chunk straight into the cache, then copied into the file part by part,
+        so memory stays bounded by a chunk however large the pool is."""
+        if len(ids) != len(texts):
+            raise ValueError(f"encode_to_file: {len(texts)} texts but {len(ids)} ids")
+        text_of = dict(zip(ids, texts, strict=True))
+        todo = cache.missing(ids)
+        if todo:
+            self._embed([text_of[id_] for id_ in todo], ids=todo, on_chunk=cache.put)
+        del text_of
+        return cache.vectors_file(ids, path)
+
     def _embed(
         self,
         texts: list[str],
@@ -340,18 +353,19 @@ class Embedder:
 class _Bar:
     """A rich progress bar as a context manager yielding `advance(n)`; a no-op when disabled."""
 
-    def __init__(self, total: int, enabled: bool):
+    def __init__(self, total: int, enabled: bool, label: str = "embedding"):
         self.total = total
         self.enabled = enabled
+        self.label = label
 
     def __enter__(self) -> Callable[[int], None]:
         if not self.enabled:
             return lambda n: None
         self._progress = Progress(
-            TextColumn("embedding"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=True
+            TextColumn(self.label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=True
         )
         self._progress.start()
-        task = self._progress.add_task("embedding", total=self.total)
+        task = self._progress.add_task(self.label, total=self.total)
         return lambda n: self._progress.advance(task, n)
 
     def __exit__(self, *exc: object) -> None:

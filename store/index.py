@@ -22,6 +22,7 @@ from distillgraph.store.vectors import VectorStore
 
 EMBEDDINGS_DIR = "embeddings"
 CLUSTERS_FILE = "clusters.json"
+INDEX_VECTORS = "index-vectors.npy"  # the indexed examples' vectors, memory-mapped (bounded memory at any pool size)
 CLUSTERED_SPLITS = ("pool", "seed")
 GOLD_SPLITS = ("seed", "dev", "test")
 
@@ -59,7 +60,7 @@ def build_index(
     start = time.perf_counter()
     cache = run_cache(embedder, data_dir)
     n_new = len(cache.missing(ids))
-    vectors = embedder.encode(texts, ids, cache=cache)
+    vectors = embedder.encode_to_file(texts, ids, cache, Path(data_dir) / EMBEDDINGS_DIR / INDEX_VECTORS)
     seconds["embed"] = time.perf_counter() - start
 
     start = time.perf_counter()

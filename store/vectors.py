@@ -16,6 +16,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
+from distillgraph.store.embed import _Bar
 from distillgraph.store.schema import StoreConfig, UserError
 
 MetaValue = str | int | float | bool
@@ -153,7 +154,7 @@ class _Guarded:
         return call
 
 
-def _server(cfg: StoreConfig, headers: dict[str, str]) -> tuple[str, int, bool]:
+def _server(cfg: StoreConfig) -> tuple[str, int, bool]:
     assert cfg.chroma_url
     url = urlparse(cfg.chroma_url)
     if url.scheme not in ("http", "https") or not url.hostname:
@@ -167,7 +168,7 @@ def _ensure_database(cfg: StoreConfig, headers: dict[str, str], database: str) -
     from chromadb.config import Settings
     from chromadb.errors import NotFoundError
 
-    host, port, ssl = _server(cfg, headers)
+    host, port, ssl = _server(cfg)
     admin = chromadb.AdminClient(Settings(
         anonymized_telemetry=False, chroma_api_impl="chromadb.api.fastapi.FastAPI", chroma_server_host=host,
         chroma_server_http_port=port, chroma_server_ssl_enabled=ssl, chroma_server_headers=headers or None,
@@ -186,7 +187,7 @@ def _client(cfg: StoreConfig, run_dir: Path, headers: dict[str, str] | None = No
     if not cfg.chroma_url:
         return chromadb.PersistentClient(path=str(Path(run_dir) / "chroma"), settings=settings)
     headers = headers or {}
-    host, port, ssl = _server(cfg, headers)
+    host, port, ssl = _server(cfg)
     database = collection_name(cfg.collection, run_dir, shared=True)
     try:
         _ensure_database(cfg, headers, database)
@@ -255,15 +256,18 @@ class VectorStore:
             if id_ not in present and id_ not in seen:
                 seen.add(id_)
                 keep.append(i)
-        vectors = np.asarray(vectors, dtype=np.float32)
-        for part in _batches(keep, self.max_batch):
-            rows = keep[part]
-            self.collection.add(
-                ids=[ids[i] for i in rows],
-                embeddings=vectors[rows],
-                documents=[texts[i] for i in rows] if self.documents else None,
-                metadatas=[clean_metadata(metadatas[i]) for i in rows],
-            )
+        vectors = np.asarray(vectors, dtype=np.float32)  # a memory-mapped array stays one: rows are read per batch
+        progress = bool(getattr(self.embedder, "progress", False)) and len(keep) > self.max_batch
+        with _Bar(len(keep), enabled=progress, label="adding to Chroma") as advance:
+            for part in _batches(keep, self.max_batch):  # Chroma refuses batches over get_max_batch_size()
+                rows = keep[part]
+                self.collection.add(
+                    ids=[ids[i] for i in rows],
+                    embeddings=vectors[rows],
+                    documents=[texts[i] for i in rows] if self.documents else None,
+                    metadatas=[clean_metadata(metadatas[i]) for i in rows],
+                )
+                advance(len(rows))
         return len(keep)
 
     def update(self, ids: Sequence[str], metadatas: Sequence[dict[str, Any]]) -> None:
@@ -354,7 +358,11 @@ class VectorStore:
         return len(self.ids(**filters))
 
     def close(self) -> None:
-        """Release the client (for an on-disk store: its SQLite handles, so the folder can be reopened)."""
+        """Release the client (for an on-disk store: its SQLite handles, so the folder can be reopened) and the
+        embedder's worker pool, if it started one."""
+        stop_pool = getattr(self.embedder, "close", None)
+        if stop_pool is not None:
+            stop_pool()
         close = getattr(self.client, "close", None)
         if close is not None:
             close()
