@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from distillgraph.trainer.selection import entropy, margin_score, select_diverse
+from distillgraph.trainer.selection import entropy, margin_score, select_diverse, typicality, typiclust
 
 
 def test_entropy_hand_values():
@@ -35,3 +35,49 @@ def test_select_diverse_fills_up_when_too_few_are_diverse():
 def test_select_diverse_rejects_mismatched_inputs():
     with pytest.raises(ValueError):
         select_diverse(["a"], np.array([1.0, 2.0]), np.ones((2, 2)), k=1, min_distance=0.0)
+
+
+def _blobs(sizes, seed=0):
+    """Gaussian blobs far apart; the first point of each blob is its exact centre."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for b, n in enumerate(sizes):
+        centre = np.zeros(4)
+        centre[b % 4] = 10.0 * (1 + b // 4)
+        out.append(np.vstack([centre, centre + rng.normal(0, 1.0, size=(n - 1, 4))]))
+    return np.vstack(out)
+
+
+def test_typicality_is_highest_in_the_dense_middle():
+    pts = np.array([[0.0], [0.1], [-0.1], [0.2], [-0.2], [5.0]])
+    typ = typicality(pts, k_nn=2)
+    assert typ.argmax() == 0 and typ.argmin() == 5
+    assert typicality(pts[:1]).tolist() == [1.0]
+
+
+def test_typiclust_takes_the_typical_point_of_each_uncovered_cluster_largest_first():
+    sizes = [40, 25, 15]
+    pts = _blobs(sizes)
+    starts = np.cumsum([0] + sizes[:-1])
+    picks, typ = typiclust(pts, np.zeros((0, 4)), 3, seed=0)
+    blob_of = np.searchsorted(starts, picks, side="right") - 1
+    assert blob_of.tolist() == [0, 1, 2]  # one per blob, the largest uncovered blob first
+    for p, b in zip(picks, blob_of, strict=True):  # the most typical point sits near the blob's centre
+        assert np.linalg.norm(pts[p] - pts[starts[b]]) < 1.5
+    assert len(typ) == 3 and all(t > 0 for t in typ)
+
+
+def test_typiclust_skips_covered_clusters_and_is_deterministic():
+    sizes = [40, 30, 20, 12, 8]  # |L| + k = 5 clusters: one per blob
+    pts = _blobs(sizes)
+    starts = np.cumsum([0] + sizes[:-1])
+    labelled = pts[starts[:2]]  # the centres of the two largest blobs are labelled
+    unlabelled = np.delete(pts, starts[:2], axis=0)
+    picks, _ = typiclust(unlabelled, labelled, 3, seed=1)
+    blob_of = np.searchsorted(starts - np.array([0, 1, 2, 2, 2]), picks, side="right") - 1
+    assert blob_of.tolist() == [2, 3, 4], "covered blobs must wait; the uncovered go largest first"
+    assert typiclust(unlabelled, labelled, 3, seed=1) == typiclust(unlabelled, labelled, 3, seed=1)
+    small = _blobs([6, 5])
+    many, _ = typiclust(small, np.zeros((0, 4)), 50, seed=0)
+    assert sorted(many) == list(range(len(small)))  # asked for more than the pool: every point once
+    assert typiclust(pts, np.zeros((0, 4)), 0, seed=0) == ([], [])

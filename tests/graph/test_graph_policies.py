@@ -1,0 +1,193 @@
+"""Selection policies: the registry, the seams, one tiny graph run per registered policy (oracle teacher,
+hash embeddings, embedding-probe student), and a baseline never paying for a weakness analysis."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import yaml
+from rich.console import Console
+
+from distillgraph.graph.config import LoopConfig, apply_overrides, config_from_dict, load_config
+from distillgraph.graph.policies import POLICIES, Policy, build_policy, policy_names, register
+from distillgraph.graph.policy_seams import DiverseTop, RandomPick, Subsample, TopScore
+from distillgraph.graph.runner import execute, history, new_run_dir
+from distillgraph.store.cluster import Clustering
+from distillgraph.store.index import CLUSTERS_FILE
+from distillgraph.store.schema import UserError
+
+ROOT = Path(__file__).resolve().parents[2]
+ENV = {"DG_TEST_KEY": "sk-test-secret-key-1234567890"}
+
+
+# ---------------------------------------------------------------- registry
+
+
+def test_registry_names_every_policy_and_describes_it():
+    assert {"random", "uncertainty", "margin", "cluster_balanced", "baldistill", "distillgraph",
+            "typiclust"} <= set(policy_names())
+    for name in policy_names():
+        policy = build_policy(LoopConfig(policy=name))
+        text = str(policy)
+        assert text.startswith(f"{name}: ") and policy.description and "allocation: " in text and "selection " in text
+    assert "x (1 + 30 x dev error)" in str(build_policy(LoopConfig()))  # the default reads loop.error_boost
+
+
+def test_a_misspelt_policy_is_one_line_naming_the_registered_ones():
+    with pytest.raises(UserError) as err:
+        config_from_dict({"task": {"labels": {"a": "", "b": ""}}, "data": {"pool": "p.jsonl"},
+                          "budget": {"max_calls": 5}, "loop": {"policy": "margn"}})
+    msg = str(err.value)
+    assert "\n" not in msg and msg.startswith("loop.policy: unknown policy 'margn' (did you mean margin?)")
+    assert all(name in msg for name in policy_names())
+
+
+def test_register_refuses_a_nameless_or_taken_name():
+    class Nameless(Policy):
+        pass
+
+    class Again(Policy):
+        name = "random"
+
+    for cls in (Nameless, Again):
+        with pytest.raises(ValueError):
+            register(cls)
+    assert POLICIES["random"].__name__ == "Random"
+
+
+# ---------------------------------------------------------------- seams
+
+
+class FakePool:
+    """A PoolView over given scores and vectors."""
+
+    def __init__(self, scores: dict[str, float], vectors: dict[str, list[float]], cap: int = 100):
+        self.rng = random.Random(0)
+        self._scores, self._vectors, self.cap = scores, vectors, cap
+        self.scored: list[list[str]] = []
+
+    def scores(self, ids: list[str], method: str | None = None) -> np.ndarray:
+        self.scored.append(list(ids))
+        return np.array([self._scores[i] for i in ids])
+
+    def vectors(self, ids: list[str]) -> np.ndarray:
+        return np.array([self._vectors[i] for i in ids], dtype=np.float32)
+
+    def centroid(self, cluster: int) -> np.ndarray:
+        return np.array([1.0, 0.0], dtype=np.float32)
+
+    def labelled_vectors(self) -> np.ndarray:
+        return np.zeros((0, 2))
+
+    def scoring_cap(self, k: int) -> int:
+        return self.cap
+
+
+IDS = ["a", "b", "c", "d"]
+SCORES = {"a": 0.1, "b": 0.9, "c": 0.5, "d": 0.9}
+VECTORS = {"a": [1.0, 0.0], "b": [0.0, 1.0], "c": [0.7, 0.7], "d": [0.0, 1.0]}
+
+
+def test_top_score_takes_the_highest_keeping_pool_order_on_ties():
+    picked = TopScore().select(IDS, 3, FakePool(SCORES, VECTORS), None)
+    assert picked.chosen == ["b", "d", "c"] and picked.scores == {"b": 0.9, "d": 0.9, "c": 0.5}
+
+
+def test_diverse_top_skips_a_duplicate_and_centroid_scores_by_closeness():
+    pool = FakePool(SCORES, VECTORS)
+    assert DiverseTop(min_distance=0.1).select(IDS, 2, pool, 0).chosen == ["b", "c"]  # d duplicates b
+    assert DiverseTop().select(IDS, 2, pool, 0).chosen == ["b", "d"]
+    near = DiverseTop(centroid=True).select(IDS, 2, pool, 0)
+    assert near.chosen == ["a", "c"] and near.scores["a"] == pytest.approx(1.0)
+
+
+def test_subsample_scores_at_most_the_cap_and_random_pick_is_seeded():
+    pool = FakePool(SCORES, VECTORS, cap=2)
+    picked = Subsample(TopScore()).select(IDS, 1, pool, None)
+    assert len(pool.scored[0]) == 2 and picked.chosen[0] in pool.scored[0]
+    first = RandomPick().select(IDS, 2, FakePool(SCORES, VECTORS), None).chosen
+    assert first == RandomPick().select(IDS, 2, FakePool(SCORES, VECTORS), None).chosen and first == sorted(first)
+
+
+# ---------------------------------------------------------------- one tiny graph run per policy
+
+
+def oracle_config(tmp_path: Path, policy: str, *extra: str) -> Any:
+    task = yaml.safe_load((ROOT / "examples" / "bbc-topic.yaml").read_text())["task"]
+    data = {"task": task, "data": {"source": "bbc"}, "budget": {"max_calls": 16}}
+    return config_from_dict(apply_overrides(data, [
+        "teacher.provider=oracle", "student.kind=embedding-probe", f"loop.policy={policy}", "loop.rounds=2",
+        "loop.max_rounds=2", "loop.patience=100", "store.embedding_model=hash", "store.n_clusters=3",
+        "data.bbc.pool_size=90", "data.bbc.dev_size=20", "data.bbc.test_size=10", f"run.dir={tmp_path}",
+        f"run.name={policy}", *extra]))
+
+
+def candidates_of_round(cfg: Any, run_dir: Path, rnd: int) -> list[Any]:
+    snaps = [s for s in history(cfg, run_dir) if s.next == ("annotator",) and s.values.get("round") == rnd]
+    return list(snaps[-1].values["candidates"])
+
+
+@pytest.mark.parametrize("name", policy_names())
+def test_every_registered_policy_runs_through_the_graph(tmp_path, name):
+    cfg = oracle_config(tmp_path, name)
+    run_dir = new_run_dir(cfg)
+    state = execute(cfg, run_dir, env={}, console=Console(quiet=True), progress=False)
+    policy = build_policy(cfg.loop)
+    assert state["ledger"]["spent"]["calls"] <= 16 and (run_dir / "report").is_dir()
+    assert [m.round for m in state["history"]] == [0, 1, 2]
+    boot = sorted(a.id for a in state["dataset"] if a.source == "bootstrap")
+    assert len(boot) == cfg.loop.bootstrap_per_cluster * 3
+    reps = Clustering.load(run_dir / "data" / CLUSTERS_FILE).representatives
+    from_reps = set(boot) <= {r for rs in reps.values() for r in rs[: cfg.loop.bootstrap_per_cluster]}
+    assert from_reps == (policy.cold_start == "representatives")
+    for rnd in (1, 2):
+        cands = candidates_of_round(cfg, run_dir, rnd)
+        assert cands and all(c.source == "pool" for c in cands), "oracle runs buy from the pool only"
+        scores = [c.score for c in cands]
+        if name == "margin":  # 1 - (top1 - top2), the highest first: the smallest margins
+            assert scores == sorted(scores, reverse=True) and all(0 <= s <= 1 for s in scores)
+        if name == "random":
+            assert scores == [None] * len(cands)
+
+
+def test_nodes_run_alone_and_the_analyst_reads_the_state_not_the_disk(tmp_path):
+    import shutil
+
+    from distillgraph.graph.node_analyst import analyst
+    from distillgraph.graph.node_start import bootstrap, index
+    from distillgraph.graph.node_trainer import trainer
+    from distillgraph.graph.runner import open_deps
+
+    cfg = oracle_config(tmp_path, "distillgraph")
+    run_dir = new_run_dir(cfg)
+    state: dict[str, Any] = {}
+    with open_deps(cfg, run_dir, env={}, console=Console(quiet=True), progress=False) as deps:
+        for node in (index, bootstrap, trainer):
+            update = node(state, deps)
+            update.pop("_summary")
+            state = {**state, **update}
+        assert {r["id"] for r in state["dev_predictions"]} == set(state["dev_ids"])
+        shutil.rmtree(run_dir / "rounds")  # the report's copy; the analyst must not need it
+        update = analyst(state, deps)
+    plan = update["plan"]
+    assert update["round"] == 1 and plan.samples == 5  # (16 - 6 bootstrap calls) over 2 rounds
+    assert sum(p.select for p in plan.clusters) == plan.samples
+
+
+# ---------------------------------------------------------------- defect 6: baselines pay for no analysis
+
+
+def analysis_requests(stub: Any) -> int:
+    return sum(1 for b in stub.bodies if (b.get("tool_choice") or {}).get("function", {}).get("name") == "WeaknessReport")
+
+
+@pytest.mark.parametrize("name,asks", [("random", False), ("distillgraph", True)])
+def test_only_a_policy_that_uses_the_analysis_pays_for_it(stub, make_config, name, asks):
+    cfg = load_config(make_config(stub.base_url, name=name), [f"loop.policy={name}", "student.kind=embedding-probe",
+                                                               "budget.max_calls=16"])
+    execute(cfg, new_run_dir(cfg), env=ENV, console=Console(quiet=True), progress=False)
+    assert (analysis_requests(stub) > 0) == asks, f"{name}: {analysis_requests(stub)} analysis request(s)"
