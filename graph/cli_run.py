@@ -190,7 +190,7 @@ def _execute(cfg: Any, run_dir: Path, *, resume: bool, step: bool, no_cache: boo
         with live:
             state = execute(cfg, run_dir, env=os.environ, console=console, resume=resume,
                             step_handler=_step_handler if step else None, no_cache=no_cache, on_step=on_step,
-                            prompts_dir=prompts_dir, data=data, progress=not (quiet or live.enabled),
+                            prompts_dir=prompts_dir, data=data, progress=live.enabled,
                             monitor=live if live.enabled else None)
     except (UserError, PromptError) as exc:
         if not resume and not has_started(run_dir):

@@ -76,7 +76,7 @@ class LiveProgress:
     # ---------------------------------------------------------------- hooks the runner calls
 
     def attach(self, deps: Any) -> None:
-        """Watch this run's dependencies: the ledger, the trace, the current node; count the teacher's batches."""
+        """Watch this run's dependencies: the ledger, the trace (the step running); count the teacher's batches."""
         if not self.enabled:
             return
         self.deps = deps
@@ -136,7 +136,7 @@ class LiveProgress:
         grid.add_column(no_wrap=True)
         grid.add_column()
         current = getattr(getattr(deps, "trace", None), "current", None) or {}
-        node = getattr(deps, "current_node", "") or "starting"
+        node = current.get("node") or ("starting" if deps is None else "between steps")
         rnd = current.get("round", self.round)
         step = current.get("step", self.last_step + 1)
         grid.add_row(Text("run", style="bold"), Text(f"round {rnd} · {node} (step {step}) · "

@@ -133,8 +133,8 @@ def test_live_progress_counts_requests_and_estimates(tmp_path):
 
     budget = SimpleNamespace(model_dump=lambda: {"max_calls": 60, "max_tokens": None, "max_usd": None})
     deps = SimpleNamespace(cfg=SimpleNamespace(teacher=SimpleNamespace(max_concurrency=2), budget=budget),
-                           teacher=Teacher(), ledger=Ledger(), trace=SimpleNamespace(current={"round": 2, "step": 9}),
-                           current_node="annotator", calls_left=lambda: 48.0)
+                           teacher=Teacher(), ledger=Ledger(), trace=SimpleNamespace(current={"round": 2, "step": 9, "node": "annotator"}),
+                           calls_left=lambda: 48.0)
     out = io.StringIO()
     console = Console(file=out, width=120, force_terminal=True, color_system=None)
     progress = LiveProgress(console, enabled=True)
