@@ -151,7 +151,7 @@ def teacher_written(plans: list[dict[str, Any]], rows: list[dict[str, Any]]) -> 
 
 
 def build_context(run_dir: Path, state: dict[str, Any], metrics: dict[str, Any], steps: list[dict[str, Any]],
-                  names: dict[int, str], text_of: Callable[[str], str | None], audit: Any = None) -> dict[str, Any]:
+                  names: dict[int, str], text_of: Callable[[str], str | None]) -> dict[str, Any]:
     rows = dataset_rows(state, names, text_of)
     plans = round_plans(steps, state, names)
     teacher_written(plans, rows)
@@ -175,7 +175,7 @@ def build_context(run_dir: Path, state: dict[str, Any], metrics: dict[str, Any],
         "cluster_names": sorted(names.items()),
         "cluster_sizes": {int(k): v for k, v in ((state.get("clusters") or {}).get("sizes") or {}).items()},
         "plans": plans,
-        "audit": audit,
+        "audit": metrics.get("teacher_audit") or None,
         "rows": rows,
         "filters": filters,
         "source_counts": Counter(r["source"] for r in rows),
@@ -192,9 +192,9 @@ def render(context: dict[str, Any]) -> str:
 
 
 def write_html(run_dir: Path, state: dict[str, Any], metrics: dict[str, Any], steps: list[dict[str, Any]],
-               names: dict[int, str], text_of: Callable[[str], str | None], audit: Any = None) -> Path:
+               names: dict[int, str], text_of: Callable[[str], str | None]) -> Path:
     path = run_dir / "report" / "index.html"
-    html = render(build_context(run_dir, state, metrics, steps, names, text_of, audit))
+    html = render(build_context(run_dir, state, metrics, steps, names, text_of))
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(html, encoding="utf-8")
     tmp.replace(path)

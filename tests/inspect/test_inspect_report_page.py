@@ -140,3 +140,23 @@ def test_chromium_filters_the_dataset(recorded_run, tmp_path):
     expected = [a for a in state["dataset"] if a.source == source and a.round == 1]
     assert len(shown) == len(expected) and len(dom.rows) == len(state["dataset"])
     assert all(r["data-source"] == source and r["data-round"] == "1" for r in shown)
+
+
+def test_the_page_shows_the_teacher_audit_where_present(recorded_run):
+    import json
+
+    from distillgraph.graph.html_report import build_context, render
+    from distillgraph.graph.runner import load_run_config
+    from distillgraph.graph.trace import read_trace, run_texts
+
+    metrics = json.loads((recorded_run / "report" / "metrics.json").read_text())
+    args = (recorded_run, final_state(recorded_run))
+    rest = (read_trace(recorded_run), cluster_names(recorded_run), run_texts(load_run_config(recorded_run)))
+    assert 'id="audit"' not in render(build_context(*args, {**metrics, "teacher_audit": None}, *rest))
+    audit = {"teacher": "stub", "n": 6, "correct": 5, "accuracy": 0.8333, "ci95": [0.436, 0.97],
+             "per_label": {"sport": {"n": 3, "accuracy": 1.0, "ci95": [0.44, 1.0]}}, "student_round0_dev_accuracy": 0.61,
+             "verdict": "better", "action": "continue", "line": "teacher audit: 5/6 correct <i>"}
+    html = render(build_context(*args, {**metrics, "teacher_audit": audit}, *rest))
+    section = html[html.index('id="audit"'):html.index('id="weaknesses"')]
+    assert "teacher audit: 5/6 correct &lt;i&gt;" in section and "0.833 (0.436–0.970)" in section
+    assert "<td>sport</td>" in section and "0.610" in section
