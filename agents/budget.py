@@ -1,8 +1,10 @@
 """The teacher budget ledger: hard caps on calls, tokens and dollars that concurrency cannot overspend.
 
-Every teacher call first *reserves* an estimate (1 call, prompt chars/4 + max_tokens tokens) and then
-*settles* with the actual usage. A reservation fails when `spent + outstanding reservations + estimate`
-would pass any cap, so however many calls are in flight the caps hold.
+Every teacher call first *reserves* an upper bound of what it can be billed (1 call, `prompt_token_bound`
+of the messages and the tool / response-format schema, + max_tokens for the answer, priced at the
+teacher's prices) and then *settles* with the actual usage, which cannot be more. A reservation fails
+when `spent + outstanding reservations + bound` would pass any cap, so however many calls are in flight
+the caps hold: the ledger never settles above a cap.
 
 Two kinds of counters, on purpose:
 - `spent` counts every answer the run USES, replayed cache answers included. A resumed or repeated run
@@ -19,6 +21,7 @@ persisted.
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 from collections.abc import Iterable
@@ -62,10 +65,38 @@ class Reservation:
     amount: Amount
 
 
+# Allowances for the tokens a chat template adds: per message (role markers and separators: OpenAI 3-4,
+# ChatML and Llama 3 templates at most 6) and per request (reply priming, the tool-calling instruction a
+# server such as llama.cpp prepends, a template's default system line).
+MESSAGE_OVERHEAD_TOKENS = 8
+REQUEST_OVERHEAD_TOKENS = 64
+
+
 def estimate_prompt_tokens(messages: Iterable[dict[str, Any]]) -> int:
-    """Cheap, tokenizer-free estimate (chars/4, rounded up) used for reservations before a call."""
+    """Cheap, tokenizer-free typical size (chars/4, rounded up): projections, never reservations."""
     chars = sum(len(str(m.get("content") or "")) for m in messages)
     return math.ceil(chars / 4)
+
+
+def utf8_len(text: str) -> int:
+    return len(text.encode("utf-8"))
+
+
+def prompt_token_bound(messages: Iterable[dict[str, Any]], request_fields: dict[str, Any] | None = None) -> int:
+    """Upper bound of the prompt tokens a provider can bill, without a tokenizer.
+
+    Byte-level BPE tokenizers (GPT, Llama 3, Qwen) and SentencePiece with byte fallback (Llama 2, Mistral)
+    emit at most one token per UTF-8 byte, so the bytes of every message and of the schema fields sent
+    with it (`tools` + `tool_choice` or `response_format`, as JSON) bound them; the template allowances
+    above cover what the chat template wraps around them. About 4x the typical count for English text:
+    the price of a cap that holds."""
+    total = REQUEST_OVERHEAD_TOKENS
+    for message in messages:
+        total += MESSAGE_OVERHEAD_TOKENS + utf8_len(str(message.get("role") or ""))
+        total += utf8_len(str(message.get("content") or ""))
+    if request_fields:
+        total += utf8_len(json.dumps(request_fields, ensure_ascii=False))
+    return total
 
 
 class BudgetLedger:

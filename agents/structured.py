@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from distillgraph.agents.budget import Amount, estimate_prompt_tokens
+from distillgraph.agents.budget import Amount, prompt_token_bound, utf8_len
 from distillgraph.prompts import PromptTemplate
 
 
@@ -109,15 +109,15 @@ class StructuredOutput:
 
     def prompt_bound(self, schema: type[BaseModel], messages: list[dict]) -> int:
         """Upper bound of the prompt tokens a provider can bill for these messages with this schema."""
-        return estimate_prompt_tokens(messages)
+        return prompt_token_bound(messages, self.request_fields(schema))
 
     def to_answer(self, schema: type[BaseModel], message: Any, messages: list[dict], attempts: int) -> Answer:
         """Read and validate an AIMessage. Usage the server did not report is charged at its upper bound."""
         raw = answer_text(message)
         parsed, error = parse_answer(schema, raw)
         usage = getattr(message, "usage_metadata", None) or {}
-        tokens_in = int(usage.get("input_tokens") or estimate_prompt_tokens(messages))
-        tokens_out = int(usage.get("output_tokens") or estimate_prompt_tokens([{"content": raw}]))
+        tokens_in = int(usage.get("input_tokens") or self.prompt_bound(schema, messages))
+        tokens_out = int(usage.get("output_tokens") or min(self.max_tokens, utf8_len(raw)))
         return Answer(raw, parsed, error, tokens_in, tokens_out, attempts)
 
     def repair_messages(self, messages: list[dict], answer: Answer, schema: type[BaseModel]) -> list[dict]:

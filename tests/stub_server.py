@@ -15,7 +15,11 @@ Endpoints
 - ``POST /v1/chat/completions``: when the request has ``tools`` the answer is a tool call to the tool named
   by ``tool_choice`` (else the first tool) whose arguments are the responder's answer; otherwise the answer
   is message content. ``usage`` is reported as prompt tokens = ceil(chars of all message contents / 4) and
-  completion tokens = ceil(chars of the answer / 4).
+  completion tokens = ceil(chars of the answer / 4); with ``usage="full"`` as the most a provider could
+  bill: prompt tokens = UTF-8 bytes of every message's role and content + 4 per message + the UTF-8 bytes of
+  the compact JSON of the schema fields (``tools`` + ``tool_choice``, or ``response_format``), i.e. a
+  byte-level tokenizer without merges, and completion tokens = the request's max_tokens (the answer fills
+  the output limit).
 
 Responder
 ``responder(request_json) -> dict | str``: a dict is serialised to JSON; a str is sent verbatim (use it for
@@ -54,6 +58,8 @@ from typing import Any
 
 Responder = Callable[[dict[str, Any]], "dict[str, Any] | str"]
 FAULT_KINDS = ("429", "500", "401", "slow", "malformed", "off_schema", "drop")
+USAGE_MODES = ("chars", "full")
+SCHEMA_FIELDS = ("tools", "tool_choice", "response_format")
 KEY_FIELDS = ("messages", "temperature", "max_tokens", "max_completion_tokens", "tools", "response_format")
 
 
@@ -175,6 +181,20 @@ def _tokens(text: str) -> int:
     return math.ceil(len(text) / 4)
 
 
+def _bytes(text: str) -> int:
+    return len(text.encode("utf-8"))
+
+
+def full_usage(body: dict[str, Any]) -> tuple[int, int]:
+    """(prompt, completion) tokens at the most a provider could bill for this request (``usage="full"``)."""
+    messages = body.get("messages", [])
+    prompt = sum(_bytes(str(m.get("role") or "")) + _bytes(str(m.get("content") or "")) + 4 for m in messages)
+    fields = {k: body[k] for k in SCHEMA_FIELDS if k in body}
+    if fields:
+        prompt += _bytes(json.dumps(fields, separators=(",", ":"), ensure_ascii=False))
+    return prompt, int(body.get("max_tokens") or body.get("max_completion_tokens") or 0)
+
+
 # -- the server ---------------------------------------------------------------------------------------------
 
 
@@ -187,7 +207,11 @@ class StubServer:
         faults: Faults | None = None,
         seed: int = 0,
         model: str = "stub-model",
+        usage: str = "chars",
     ):
+        if usage not in USAGE_MODES:
+            raise ValueError(f"usage must be one of {USAGE_MODES}, got {usage!r}")
+        self.usage = usage
         self.responder = responder or schema_responder
         self.faults = faults or Faults()
         self.model = model
@@ -290,8 +314,11 @@ class StubServer:
 
     def completion(self, body: dict[str, Any], text: str) -> dict[str, Any]:
         """An OpenAI chat.completion object carrying `text` as a tool call or as content."""
-        prompt = sum(_tokens(str(m.get("content") or "")) for m in body.get("messages", []))
-        completion = _tokens(text)
+        if self.usage == "full":
+            prompt, completion = full_usage(body)
+        else:
+            prompt = sum(_tokens(str(m.get("content") or "")) for m in body.get("messages", []))
+            completion = _tokens(text)
         self._count_answer(prompt, completion)
         tool = chosen_tool(body)
         if tool is not None:
