@@ -89,8 +89,10 @@ class TeacherConfig(Strict):
         description="also send max_tokens in the request body (llama.cpp ignores max_completion_tokens); "
         "default: on for every endpoint except api.openai.com",
     )
-    price_input_per_1m: float = Field(default=0.0, ge=0)
-    price_output_per_1m: float = Field(default=0.0, ge=0)
+    price_input_per_1m: float | None = Field(
+        default=None, ge=0, description="$ per 1M input tokens; default: the genai-prices table (agents/prices.py)")
+    price_output_per_1m: float | None = Field(
+        default=None, ge=0, description="$ per 1M output tokens; default: the genai-prices table")
     self_consistency: int = Field(default=1, ge=1, description="votes per annotation (majority wins)")
     demonstrations: int = Field(default=4, ge=0, description="labelled neighbours shown to the annotator")
     cache_path: str | None = Field(default=None, description="shared answer cache; default: run dir")

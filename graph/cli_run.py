@@ -53,14 +53,16 @@ def init(path: Path, type: str = typer.Option("classification", "--type", help="
 @user_errors
 def plan(config: Path, set_: list[str] = SetOpt) -> None:
     """Projected teacher calls, tokens and dollars (per node and total), without calling the teacher."""
+    from distillgraph.agents.prices import teacher_prices
     from distillgraph.graph.plan import project
     from distillgraph.store.datasets import load_data
 
     cfg = load_config(config, set_)
+    prices = teacher_prices(cfg.teacher, cfg.budget, os.environ)
     prompts = PromptLibrary(cfg.prompts.dir)
     prompts.check_supplied(RUN_PROMPTS)
     data = load_data(cfg.data, cfg.task)
-    rows = project(cfg, data, prompts)
+    rows = project(cfg, data, prompts, prices)
     t = Table(title=f"Projected teacher cost: {cfg.run.name}")
     for col in ("node", "calls", "tokens", "usd"):
         t.add_column(col, justify="right" if col != "node" else "left")
@@ -70,6 +72,7 @@ def plan(config: Path, set_: list[str] = SetOpt) -> None:
     caps = {k: v for k, v in cfg.budget.model_dump().items() if v is not None}
     console.print(f"caps: {caps}; pool {len(data['pool'])}, seed {len(data['seed'])}, dev {len(data['dev'])}, "
                   f"test {len(data['test'])}; {cfg.loop.rounds} rounds")
+    console.print(prices.describe(), highlight=False)
 
 
 # ---------------------------------------------------------------- progress and step mode

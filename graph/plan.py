@@ -1,9 +1,11 @@
 """`distillgraph plan`: projected teacher calls, tokens and dollars of a config, spending nothing.
 
 The projection renders the real prompt templates with real data (pool texts, labels) to estimate
-prompt tokens (chars/4, the same estimate the ledger reserves with), assumes answers of about a
-third of `teacher.max_tokens`, and follows the loop's own arithmetic: bootstrap first, then the
-rest spread over K rounds, with one analyst call per round and synthesis for part of it.
+prompt tokens (chars/4: a typical count; the ledger reserves a larger upper bound per call and settles
+the actual usage), assumes answers of about a third of `teacher.max_tokens`, and follows the loop's own
+arithmetic: bootstrap first, then the rest spread over K rounds, with one analyst call per round and
+synthesis for part of it. Dollars use the teacher's resolved prices (`agents/prices.py`: config, else
+the genai-prices table), tokens split 3:1 between prompt and answer.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import math
 from dataclasses import dataclass
 
 from distillgraph.agents.budget import estimate_prompt_tokens
+from distillgraph.agents.prices import Prices
 from distillgraph.graph.config import RunConfig
 from distillgraph.prompts import PromptLibrary
 from distillgraph.store.schema import Example
@@ -25,7 +28,12 @@ class Row:
     usd: float
 
 
-def project(cfg: RunConfig, data: dict[str, list[Example]], prompts: PromptLibrary) -> list[Row]:
+def usd(tokens: float, prices: Prices) -> float:
+    """Dollars for `tokens` at a 3:1 prompt:answer split."""
+    return tokens * (0.75 * prices.input_per_1m + 0.25 * prices.output_per_1m) / 1e6
+
+
+def project(cfg: RunConfig, data: dict[str, list[Example]], prompts: PromptLibrary, prices: Prices) -> list[Row]:
     pool = data["pool"]
     sample = pool[len(pool) // 2].text if pool else ""
     t = cfg.task
@@ -51,7 +59,7 @@ def project(cfg: RunConfig, data: dict[str, list[Example]], prompts: PromptLibra
     boot_calls = k * cfg.loop.bootstrap_per_cluster * votes if not data["seed"] else 0
     if not data["dev"]:
         boot_calls += min(cfg.loop.dev_from_pool, len(pool) // 3) * votes
-    cap_calls = _calls_cap(cfg, ann)
+    cap_calls = _calls_cap(cfg, ann, prices)
     left = max(cap_calls - boot_calls, 0)
     rounds = cfg.loop.rounds
     ana_calls = 0 if oracle else rounds
@@ -61,18 +69,14 @@ def project(cfg: RunConfig, data: dict[str, list[Example]], prompts: PromptLibra
     samples = math.floor(left / per_sample) if per_sample else 0
     gen_calls = math.ceil(samples * synth_share / cfg.loop.synth_per_call)
     ann_calls = samples * votes
-    price = lambda tok: tok * 0.75 * cfg.teacher.price_input_per_1m / 1e6 + tok * 0.25 * cfg.teacher.price_output_per_1m / 1e6  # noqa: E731
-    rows = [
-        Row("bootstrap", boot_calls, boot_calls * ann, price(boot_calls * ann)),
-        Row("analyst", ana_calls, ana_calls * ana, price(ana_calls * ana)),
-        Row("generator", gen_calls, gen_calls * gen, price(gen_calls * gen)),
-        Row("annotator", ann_calls, ann_calls * ann, price(ann_calls * ann)),
-    ]
+    per_call = {"bootstrap": (boot_calls, ann), "analyst": (ana_calls, ana), "generator": (gen_calls, gen),
+                "annotator": (ann_calls, ann)}
+    rows = [Row(node, calls, calls * tok, usd(calls * tok, prices)) for node, (calls, tok) in per_call.items()]
     rows.append(Row("total", sum(r.calls for r in rows), sum(r.tokens for r in rows), sum(r.usd for r in rows)))
     return rows
 
 
-def _calls_cap(cfg: RunConfig, tokens_per_call: int) -> float:
+def _calls_cap(cfg: RunConfig, tokens_per_call: int, prices: Prices) -> float:
     """The tightest cap expressed in calls of the typical (annotator) size."""
     caps = []
     b = cfg.budget
@@ -81,7 +85,7 @@ def _calls_cap(cfg: RunConfig, tokens_per_call: int) -> float:
     if b.max_tokens is not None:
         caps.append(b.max_tokens / tokens_per_call)
     if b.max_usd is not None:
-        usd = tokens_per_call * 0.75 * cfg.teacher.price_input_per_1m / 1e6 + tokens_per_call * 0.25 * cfg.teacher.price_output_per_1m / 1e6
-        if usd > 0:
-            caps.append(b.max_usd / usd)
+        per_call = usd(tokens_per_call, prices)
+        if per_call > 0:
+            caps.append(b.max_usd / per_call)
     return min(caps) if caps else 0.0

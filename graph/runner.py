@@ -107,6 +107,7 @@ def open_deps(cfg: RunConfig, run_dir: Path, *, env: Mapping[str, str], console:
     """Build every model and client once (data, prompts, embedder, Chroma, student, ledger, cache, teacher)."""
     from distillgraph.agents.budget import BudgetLedger, estimate_prompt_tokens
     from distillgraph.agents.cache import AnswerCache
+    from distillgraph.agents.prices import teacher_prices
     from distillgraph.agents.simulated import simulate
     from distillgraph.agents.teacher import build_teacher
     from distillgraph.graph.report import write_report
@@ -116,6 +117,7 @@ def open_deps(cfg: RunConfig, run_dir: Path, *, env: Mapping[str, str], console:
     from distillgraph.store.vectors import VectorStore
     from distillgraph.trainer.student import build_student
 
+    prices = teacher_prices(cfg.teacher, cfg.budget, env)  # refuses a max_usd it cannot price, before any loading
     prompts = PromptLibrary(prompts_dir or cfg.prompts.dir)
     prompts.check_supplied(RUN_PROMPTS)  # fail early on a broken prompt file (edited since the run began)
     data = data if data is not None else load_data(cfg.data, cfg.task)
@@ -123,7 +125,7 @@ def open_deps(cfg: RunConfig, run_dir: Path, *, env: Mapping[str, str], console:
     store = VectorStore.open(cfg.store, run_dir, embedder, env=env)
     student = build_student(cfg.student, cfg.task, prompt=prompts.get("student") if cfg.student.kind == "causal-lm" else None,
                             embedder=embedder, progress=progress)
-    ledger = BudgetLedger(cfg.budget, cfg.teacher.price_input_per_1m, cfg.teacher.price_output_per_1m)
+    ledger = BudgetLedger(cfg.budget, prices.input_per_1m, prices.output_per_1m)
     cache = AnswerCache(Path(cfg.teacher.cache_path) if cfg.teacher.cache_path else run_dir / "llm_cache.sqlite")
     gold = None
     if cfg.teacher.provider == "oracle":

@@ -8,6 +8,7 @@ from typing import Any
 from distillgraph.agents.budget import BudgetLedger
 from distillgraph.agents.cache import AnswerCache
 from distillgraph.agents.config import BudgetConfig, TeacherConfig
+from distillgraph.agents.prices import resolve_prices
 from distillgraph.agents.schemas import label_answer_schema
 from distillgraph.agents.teacher import BaseTeacher, TeacherRequest, build_teacher
 from distillgraph.prompts import PromptLibrary
@@ -54,8 +55,9 @@ class Rig:
         settings = {"base_url": base_url, "model": "stub", "backoff_base": 0.01, "backoff_max": 1.0,
                     "timeout": 5.0, "max_retries": 3, **cfg}
         tcfg = TeacherConfig(**settings)
-        ledger = BudgetLedger(BudgetConfig(**(budget or {"max_calls": 1000})), tcfg.price_input_per_1m,
-                              tcfg.price_output_per_1m, state=ledger_state)
+        prices = resolve_prices(tcfg, base_url)
+        ledger = BudgetLedger(BudgetConfig(**(budget or {"max_calls": 1000})), prices.input_per_1m,
+                              prices.output_per_1m, state=ledger_state)
         cache = AnswerCache(self.tmp_path / cache_name)
         self.caches.append(cache)
         teacher = build_teacher(tcfg, ledger, cache, env=env if env is not None else {"OPENAI_API_KEY": SECRET},
