@@ -156,10 +156,11 @@ def build_context(run_dir: Path, state: dict[str, Any], metrics: dict[str, Any],
     plans = round_plans(steps, state, names)
     teacher_written(plans, rows)
     out = run_dir / "report"
+    generation = (metrics.get("data") or {}).get("type") == "generation"  # targets are texts, not labels
     filters = {
         "round": sorted({r["round"] for r in rows}),
         "source": sorted({r["source"] for r in rows}),
-        "label": sorted({r["label"] for r in rows}),
+        **({} if generation else {"label": sorted({r["label"] for r in rows})}),
         "cluster": sorted({(r["cluster"], r["cluster_name"]) for r in rows}),
     }
     budget = metrics.get("budget") or {}
@@ -178,6 +179,7 @@ def build_context(run_dir: Path, state: dict[str, Any], metrics: dict[str, Any],
         "audit": metrics.get("teacher_audit") or None,
         "rows": rows,
         "filters": filters,
+        "target": "output" if generation else "label",
         "source_counts": Counter(r["source"] for r in rows),
         "steps": step_rows(steps, names),
     }

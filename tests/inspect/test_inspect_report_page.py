@@ -160,3 +160,18 @@ def test_the_page_shows_the_teacher_audit_where_present(recorded_run):
     section = html[html.index('id="audit"'):html.index('id="weaknesses"')]
     assert "teacher audit: 5/6 correct &lt;i&gt;" in section and "0.833 (0.436–0.970)" in section
     assert "<td>sport</td>" in section and "0.610" in section
+
+
+def test_a_generation_run_filters_without_labels(recorded_run):
+    import json
+
+    from distillgraph.graph.html_report import build_context, render
+    from distillgraph.graph.runner import load_run_config
+    from distillgraph.graph.trace import read_trace, run_texts
+
+    metrics = json.loads((recorded_run / "report" / "metrics.json").read_text())
+    metrics["data"] = {**metrics["data"], "type": "generation"}
+    ctx = build_context(recorded_run, final_state(recorded_run), metrics, read_trace(recorded_run),
+                        cluster_names(recorded_run), run_texts(load_run_config(recorded_run)))
+    assert list(ctx["filters"]) == ["round", "source", "cluster"] and ctx["target"] == "output"
+    assert "<th>output</th>" in render(ctx) and 'data-filter="label"' not in render(ctx)
