@@ -27,6 +27,17 @@ class SynthJob:
     errors: list[dict[str, Any]]
 
 
+SYNTH_CONTEXT = "synth_context"  # TeacherRequest.context key read by simulated writers (agents/simulated.py)
+
+
+def synth_context(job: SynthJob, n: int, hard: int) -> dict[str, Any]:
+    """What a simulated writer needs that the prompt only says in prose: how many, which labels (those of the
+    student's errors first, then of the cluster's examples), and the texts to write near."""
+    labels = [str(e["target"]) for e in [*job.errors, *job.examples] if e.get("target")]
+    anchors = [str(e["text"])[:1000] for e in [*job.errors, *job.examples] if e.get("text")]
+    return {"n": n, "n_hard": hard, "cluster": job.cluster, "labels": list(dict.fromkeys(labels)), "anchors": anchors}
+
+
 def split_easy_hard(n: int, easy_fraction: float) -> tuple[int, int]:
     """(hard, easy) counts for n samples; at least one easy sample once n >= 2 (EvoKD's ablation)."""
     easy = int(round(n * easy_fraction))
@@ -55,7 +66,7 @@ def synth_requests(
             req = TeacherRequest(
                 node="generator", messages=messages, schema=SynthBatch, prompt_name=tpl.name,
                 prompt_hash=tpl.hash, sample_index=round_ * 10_000 + job.cluster * 100 + k,
-                temperature=temperature, kind="synth",
+                temperature=temperature, kind="synth", context={SYNTH_CONTEXT: synth_context(job, n, hard)},
             )
             out.append((job, req))
     return out

@@ -29,13 +29,13 @@ import numpy as np
 
 from distillgraph.agents.budget import BudgetLedger
 from distillgraph.agents.config import SimulationConfig, TeacherConfig
+from distillgraph.agents.generator import SYNTH_CONTEXT
 from distillgraph.agents.oracle import OracleTeacher
 from distillgraph.agents.schemas import SynthBatch, SynthSample
 from distillgraph.agents.teacher import BaseTeacher, TeacherRefused, TeacherRequest, TeacherResult
 from distillgraph.store.schema import Example, UserError, content_id
 
 Embed = Callable[[list[str]], np.ndarray]
-SYNTH_CONTEXT = "synth_context"  # TeacherRequest.context key written by agents.generator.synth_requests
 
 
 def describe(sim: SimulationConfig) -> str:
@@ -199,7 +199,7 @@ class SimulatedTeacher(OracleTeacher):
         assert self.writer is not None
         ctx = (getattr(request, "context", None) or {}).get(SYNTH_CONTEXT) or {}
         # without the generator's context: any label, nearest to the rendered request (it quotes the cluster)
-        anchors = list(ctx.get("anchors") or [str(m.get("content", "")) for m in request.messages[-1:]])
+        anchors = list(ctx.get("anchors") or [str(m.get("content", ""))[:1000] for m in request.messages[-1:]])
         n = int(ctx.get("n") or 4)
         texts = self.writer.write(n, list(ctx.get("labels") or []), anchors)
         if not texts:

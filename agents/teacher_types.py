@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -44,6 +44,9 @@ class TeacherRequest:
     example_id: str | None = None
     temperature: float | None = None
     kind: str = "label"
+    # side information for simulated teachers (e.g. the generator's requested labels); never sent to an
+    # endpoint and not part of the cache key
+    context: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:

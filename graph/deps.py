@@ -118,6 +118,9 @@ class Deps:
     # ---------------------------------------------------------------- teacher and budget
 
     def teacher_can(self, kind: str) -> bool:
+        can = getattr(self.teacher, "can_answer", None)  # a simulated teacher says what it answers
+        if can is not None:
+            return bool(can(kind))
         return self.cfg.teacher.provider != "oracle" or kind in ("label", "output")
 
     def scoring_method(self) -> str:

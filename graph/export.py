@@ -24,7 +24,8 @@ def dataset_rows(run_dir: Path, state: dict[str, Any] | None = None) -> list[dic
     rows = []
     seed = [e for e in data["seed"] if e.target]
     items = [(e.id, e.text, e.target or "", "", "seed", 0, None) for e in seed]
-    items += [(a.id, a.text or texts.get(a.id, ""), a.target, a.rationale, a.source, a.round, a) for a in state.get("dataset", [])]
+    items += [(a.id, a.text or texts.get(a.id, ""), a.target, a.rationale, a.source, a.round, a)
+              for a in state.get("dataset", []) if a.weight > 0]  # labels dropped by gating are not exported
     for ex_id, text, target, rationale, source, rnd, ann in items:
         messages = tpl.render(instruction=cfg.task.instruction, labels=cfg.task.labels, task_type=cfg.task.type, text=text)
         answer = tpl.render_assistant(target=target, rationale=rationale if cfg.task.rationale else "",
@@ -36,7 +37,8 @@ def dataset_rows(run_dir: Path, state: dict[str, Any] | None = None) -> list[dic
             "provenance": {"source": source, "round": rnd,
                            **({"teacher_model": ann.teacher_model, "prompt_hash": ann.prompt_hash, "votes": ann.votes,
                                "agreement": ann.agreement, "confidence": ann.confidence, "cluster": ann.cluster,
-                               "neighbour_ids": ann.neighbour_ids} if ann is not None else {})},
+                               "neighbour_ids": ann.neighbour_ids, "gate": ann.gate, "weight": ann.weight}
+                              if ann is not None else {})},
         })
     return rows
 

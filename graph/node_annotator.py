@@ -11,6 +11,7 @@ import numpy as np
 from distillgraph.agents.annotator import AnnotationJob, annotation_requests, collect
 from distillgraph.agents.records import Annotation, Candidate
 from distillgraph.graph.deps import Deps
+from distillgraph.graph.node_quality import gate_labels
 from distillgraph.graph.node_tools import Lookup, ask, lookup, targets
 from distillgraph.graph.state import DistillState
 from distillgraph.store.index import add_samples
@@ -21,11 +22,12 @@ def annotator(state: DistillState, deps: Deps) -> dict[str, Any]:
     rnd = state["round"]
     cands = state.get("candidates", [])
     accepted, rejected = annotate(deps, state, cands, "annotator")
-    mark_labelled(deps, accepted, rnd)
+    accepted, gating = gate_labels(deps, state, accepted)  # a confidence per label; teacher.gate drops / weights
+    mark_labelled(deps, [a for a in accepted if a.weight > 0], rnd)
     by_label = dict(Counter(a.target for a in accepted)) if deps.cfg.task.type == "classification" else {}
     return {"dataset": accepted, "rejected": rejected, "candidates": [],
             "_summary": {"candidates": len(cands), "accepted": len(accepted), "rejected": len(rejected),
-                         "by_label": by_label}}
+                         "by_label": by_label, **({"gated_out": gating["dropped"]} if gating.get("dropped") else {})}}
 
 
 def annotate(deps: Deps, state: DistillState, cands: list[Candidate],

@@ -65,7 +65,7 @@ def lookup(deps: Deps, state: DistillState) -> Lookup:
 def targets(deps: Deps, state: DistillState) -> dict[str, str]:
     """id -> target of everything labelled that may serve as a demonstration or training item."""
     out = {e.id: e.target for e in deps.data["seed"] if e.target is not None}
-    out.update({a.id: a.target for a in state.get("dataset", [])})
+    out.update({a.id: a.target for a in state.get("dataset", []) if a.weight > 0})  # not labels gated out
     return out
 
 

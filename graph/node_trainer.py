@@ -12,6 +12,7 @@ from distillgraph.agents.judge import judge_requests
 from distillgraph.agents.records import RoundMetrics
 from distillgraph.agents.schemas import JudgeAnswer
 from distillgraph.graph.deps import Deps
+from distillgraph.graph.node_quality import teacher_audit
 from distillgraph.graph.node_tools import Lookup, ask, ledger_state, lookup
 from distillgraph.graph.routing import stop_reason
 from distillgraph.graph.state import DistillState
@@ -41,18 +42,26 @@ def trainer(state: DistillState, deps: Deps) -> dict[str, Any]:
     with (deps.run_dir / "metrics.jsonl").open("a", encoding="utf-8") as f:
         f.write(rm.model_dump_json() + "\n")
     history = list(state.get("history", [])) + [rm]
-    why = stop_reason({**state, "history": history, "ledger": ledger_state(deps), "round": rnd}, loop, deps.cfg.dev_metric)
+    update: dict[str, Any] = {}
+    if rnd == 0 and "audit" not in state:  # before the first paid round: is the teacher better than the student?
+        update["audit"] = teacher_audit(deps, state, rm.dev.get("accuracy"))
+    why = stop_reason({**state, **update, "history": history, "ledger": ledger_state(deps), "round": rnd}, loop,
+                      deps.cfg.dev_metric)
     deps.trace.decision("route", next="report" if why else "analyst", reason=why or "budget left, still improving")
     predictions = [{k: r[k] for k in ("id", "gold", "pred", "cluster")} for r in dev_rows]
+    summary = {"train_size": len(items), "dev": rm.dev, "test": rm.test, "train": stats}
+    if update.get("audit"):
+        summary["teacher_audit"] = update["audit"]["line"]
     return {"history": [rm], "adapter": str(out_dir), "stop_reason": why or "", "dev_predictions": predictions,
-            "_summary": {"train_size": len(items), "dev": rm.dev, "test": rm.test, "train": stats}}
+            **update, "_summary": summary}
 
 
 def train_items(deps: Deps, state: DistillState, look: Lookup) -> list[TrainItem]:
     items = [TrainItem(id=e.id, text=e.text, target=e.target or "", cluster=look.cluster(e.id))
              for e in deps.data["seed"] if e.target is not None]
     return items + [TrainItem(id=a.id, text=look.text(a.id), target=a.target, rationale=a.rationale or None,
-                              cluster=a.cluster) for a in state.get("dataset", [])]
+                              cluster=a.cluster, weight=a.weight)
+                    for a in state.get("dataset", []) if a.weight > 0]  # weight 0: dropped by label gating
 
 
 def evaluate(deps: Deps, look: Lookup, ids: list[str], gold: list[str], split: str,

@@ -47,7 +47,8 @@ def train_secondary(run_dir: Path, overrides: list[str], out: Path) -> dict[str,
     embedder = build_embedder(cfg.store, run_dir / "data" / "embeddings")
     student = build_student(cfg.student, cfg.task, embedder=embedder,
                             prompt=prompts.get("student") if cfg.student.kind == "causal-lm" else None)
-    items = [TrainItem(id=r["id"], text=r["text"], target=r["target"], rationale=r["rationale"] or None) for r in rows]
+    items = [TrainItem(id=r["id"], text=r["text"], target=r["target"], rationale=r["rationale"] or None,
+                       weight=r["provenance"].get("weight", 1.0)) for r in rows]
     t0 = time.time()
     stats = student.fit(items, out / "adapter", round=0)
     preds = student.predict([e.id for e in evals], [e.text for e in evals])

@@ -44,6 +44,7 @@ class DistillState(TypedDict, total=False):
     adapter: str                    # path of the latest adapter
     failures: dict[str, int]        # teacher failures by kind, cumulative
     stop_reason: str
+    audit: dict[str, Any] | None    # the teacher audit before the first paid round (agents/audit.py)
     report: str
 
 

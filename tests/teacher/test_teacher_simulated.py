@@ -98,8 +98,8 @@ def test_simulate_wraps_the_oracle_and_labels_served_texts(tmp_path) -> None:
     assert isinstance(t, SimulatedTeacher) and t.can_answer("synth")
     assert "writer: held-out reserve texts" in t.model and teacher_description(cfg) == t.model
     req = TeacherRequest(node="generator", messages=[{"role": "user", "content": "politics"}], schema=SynthBatch,
-                         kind="synth")
-    req.context = {"synth_context": {"n": 3, "n_hard": 2, "labels": ["politics"], "anchors": ["politics"]}}  # type: ignore[attr-defined]
+                         kind="synth", context={"synth_context": {"n": 3, "n_hard": 2, "labels": ["politics"],
+                                                                  "anchors": ["politics"]}})
     res = t.ask(req)
     assert res.ok and [s.difficulty for s in res.parsed.samples] == ["hard", "hard", "easy"]
     texts = [s.text for s in res.parsed.samples]
@@ -141,3 +141,23 @@ def test_bbc_reserve_split_never_enters_pool_dev_or_test(tmp_path) -> None:
     res.write_text('{"text": "a pool text", "label": "tech"}\n')
     with pytest.raises(UserError, match="duplicate id"):
         load_data(DataConfig(pool=str(pool), reserve=str(res)), task)
+
+
+def test_generator_requests_carry_the_writers_context() -> None:
+    from distillgraph.agents.generator import SynthJob, synth_requests
+    from distillgraph.prompts import PromptLibrary
+    from distillgraph.store.schema import TaskConfig
+
+    task = TaskConfig(labels={label: "" for label in LABELS})
+    job = SynthJob(cluster=3, cluster_name="c3", n=5, weakness="w",
+                   examples=[{"text": "ex one", "target": "sport"}, {"text": "ex two", "target": "tech"}],
+                   errors=[{"text": "err", "target": "tech", "predicted": "sport"}])
+    pairs = synth_requests([job], task=task, prompts=PromptLibrary(), per_call=4, easy_fraction=0.3, round_=1,
+                           temperature=0.9)
+    ctxs = [r.context["synth_context"] for _, r in pairs]
+    assert [c["n"] for c in ctxs] == [4, 1] and ctxs[0]["labels"] == ["tech", "sport"]  # the errors' label first
+    assert ctxs[0]["anchors"][0] == "err" and ctxs[0]["cluster"] == 3
+    twin = synth_requests([job], task=task, prompts=PromptLibrary(), per_call=4, easy_fraction=0.3, round_=1,
+                          temperature=0.9)[0][1]
+    twin.context = {}
+    assert twin == pairs[0][1]  # the context is not part of a request's identity

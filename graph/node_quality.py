@@ -1,0 +1,75 @@
+"""Teacher quality inside the loop: the teacher audit after the round-0 trainer, label gating in the annotator.
+
+The logic lives in agents/audit.py and agents/gating.py; this module gives it what the nodes have (the
+annotator's labelling path, the student, the state's labels) and writes the trace decisions.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from distillgraph.agents.audit import audit_sample, audit_size, score_audit
+from distillgraph.agents.gating import gate, signals_for
+from distillgraph.agents.records import Annotation, Candidate
+from distillgraph.agents.simulated import teacher_description
+from distillgraph.graph.deps import Deps
+from distillgraph.graph.node_tools import lookup, targets
+from distillgraph.graph.state import DistillState
+
+
+def teacher_audit(deps: Deps, state: DistillState, student_accuracy: float | None) -> dict[str, Any] | None:
+    """Before the first paid round: the teacher labels a small gold sample (seed labels, then a gold dev set).
+
+    Returns the audit record for the state (None when there is nothing to audit: a generation task, no gold,
+    or a budget too small for a meaningful sample). Its calls are charged to the node `audit`.
+    """
+    from distillgraph.graph.node_annotator import annotate
+
+    cfg = deps.cfg
+    if cfg.task.type != "classification":
+        return None
+    tcfg = cfg.teacher
+    configured = tcfg.audit
+    if configured is None and tcfg.provider == "oracle" and not tcfg.simulation.noise:
+        configured = 0  # auditing gold labels against themselves tells nothing
+    gold_dev = [] if state.get("dev_labels") else [e for e in deps.data["dev"] if e.target is not None]
+    seeds = [e for e in deps.data["seed"] if e.target is not None]
+    spent = float(deps.ledger.to_dict()["spent"].get("calls", 0))
+    budget_calls = float(cfg.budget.max_calls) if cfg.budget.max_calls else deps.calls_left() + spent
+    n = audit_size(configured, budget_calls, tcfg.self_consistency, len(seeds) + len(gold_dev))
+    if n <= 0:
+        deps.trace.decision("teacher audit", skipped=True, reason="no gold items or budget too small" if configured
+                            is None else "teacher.audit: 0")
+        return None
+    items = audit_sample(seeds, gold_dev, n, cfg.run.seed)
+    cands = [Candidate(id=e.id, cluster=lookup(deps, state).cluster(e.id), source="pool", round=0) for e in items]
+    accepted, rejected = annotate(deps, state, cands, "audit")
+    calls = float(deps.ledger.to_dict()["spent"].get("calls", 0)) - spent
+    answers: dict[str, str | None] = {a.id: a.target for a in accepted}
+    result = score_audit(items, answers, teacher=teacher_description(tcfg), student_accuracy=student_accuracy,
+                         action=tcfg.audit_action, calls=calls)
+    record = result.to_dict()
+    deps.trace.decision("teacher audit", **record, answers=answers, rejected=rejected)
+    return record
+
+
+def gate_labels(deps: Deps, state: DistillState, accepted: list[Annotation]) -> tuple[list[Annotation], dict[str, Any]]:
+    """Every accepted label gets a confidence (votes, labelled neighbours, the student); `teacher.gate.mode`
+    drops or down-weights the ones below the threshold. Classification only (the student's label probabilities)."""
+    gcfg = deps.cfg.teacher.gate
+    if not accepted or deps.cfg.task.type != "classification":
+        return accepted, {}
+    look, known = lookup(deps, state), targets(deps, state)
+    probs: dict[str, dict[str, float] | None] = {}
+    if gcfg.w_student > 0 and deps.student_round is not None:
+        texts = [a.text or look.text(a.id) for a in accepted]
+        probs = {p.id: p.probs for p in deps.student.predict([a.id for a in accepted], texts)}
+    signals = [signals_for(a, votes_asked=deps.cfg.teacher.self_consistency, known=known,
+                           student_probs=probs.get(a.id)) for a in accepted]
+    gated, summary = gate(accepted, signals, gcfg)
+    for a, s in zip(gated, signals, strict=True):
+        if a.weight < 1.0:
+            deps.trace.decision("gate", id=a.id, label=a.target, confidence=a.gate, weight=a.weight,
+                                votes=s.votes, neighbours=s.neighbours, student=s.student)
+    deps.trace.decision("label gating", **summary)
+    return gated, summary
