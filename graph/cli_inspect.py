@@ -33,6 +33,9 @@ def print_summary(state: dict[str, Any], cfg: Any) -> None:
     console.print(t)
     if state.get("report"):
         console.print(f"stopped: {state.get('stop_reason') or '-'}; report in {state['report']}")
+    audit = state.get("audit")
+    if audit:  # the teacher audit before the first paid round, in one line
+        console.print(audit["line"], highlight=False, markup=False)
     note = regression_note(hist, metric)
     if note:
         console.print(f"[yellow]note:[/yellow] {note}")
