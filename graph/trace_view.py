@@ -318,7 +318,7 @@ def render_diff(before: dict[str, Any], after: dict[str, Any], *, step: int, nam
     for key in sorted((set(after) | set(before)) - itemised):
         va, vb = after.get(key), before.get(key)
         if va != vb and key == "ledger":
-            t.add_row(plain("budget spent"), plain(budget_text(vb)), plain(budget_text(va)))
+            t.add_row(plain("ledger (budget spent)"), plain(budget_text(vb)), plain(budget_text(va)))
         elif va != vb:
             t.add_row(plain(key), plain(_short(vb)), plain(_short(va)))
     if t.row_count:
