@@ -17,6 +17,7 @@ import numpy as np
 
 N_BOOT = 10_000
 BOOT_SEED = 12345  # fixed: the same runs always give the same interval
+MIN_SEEDS = 3  # fewer paired seeds give no verdict (a bootstrap over 1 or 2 values says nothing)
 
 
 def paired_bootstrap_ci(diffs: Sequence[float], *, n_boot: int = N_BOOT, alpha: float = 0.05,
@@ -49,7 +50,8 @@ def wilcoxon_p(diffs: Sequence[float]) -> float | None:
 def compare(a: Mapping[Any, float], b: Mapping[Any, float], *, n_boot: int = N_BOOT) -> dict[str, Any]:
     """a - b over the seeds both have: {diff, ci_low, ci_high, wins, ties, n, p_wilcoxon, verdict}.
 
-    `wins`: seeds where a is strictly better; `verdict`: ahead / behind / no clear difference (from the CI).
+    `wins`: seeds where a is strictly better; `verdict`: ahead / behind / no clear difference (from the CI),
+    or "too few seeds" under MIN_SEEDS.
     """
     seeds = sorted(set(a) & set(b), key=str)
     if not seeds:
@@ -64,7 +66,7 @@ def compare(a: Mapping[Any, float], b: Mapping[Any, float], *, n_boot: int = N_B
         "ties": sum(x == 0 for x in diffs),
         "n": len(diffs),
         "p_wilcoxon": None if (p := wilcoxon_p(diffs)) is None else round(p, 4),
-        "verdict": verdict(low, high),
+        "verdict": verdict(low, high) if len(diffs) >= MIN_SEEDS else "too few seeds",
     }
 
 

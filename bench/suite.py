@@ -26,8 +26,10 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import hashlib
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -40,7 +42,7 @@ from typing import Any
 
 import yaml
 
-from bench.harness import CACHE, RESULTS, bbc_config, embeddings_dir, machine, quiet_logs, run_graph
+from bench.harness import CACHE, RESULTS, bbc_config, embeddings_dir, machine, quiet_logs
 from bench.stats import compare, mean_std
 from bench.tasks import Splits, Task, builtin_tasks, describe, files_task, spec_task, write_task_files
 from distillgraph.graph.config import LoopConfig, RunConfig, apply_overrides, config_from_dict
@@ -50,7 +52,7 @@ TITLE = "Benchmark suite: selection policies on several tasks (tuned on dev, pai
 ROUNDS = 4
 TUNING_SEEDS = [100, 101, 102]
 TEST_SEEDS = [0, 1, 2, 3, 4]
-BUDGETS = [40, 160]
+BUDGETS = [80]
 FULL_BUDGETS = [20, 40, 80, 160]
 FOCUS = "distillgraph"
 METRICS = ("macro_f1", "worst_cluster_acc")
@@ -58,36 +60,30 @@ PROBE, LORA = "embedding-probe", "classifier"
 # what the suite sets besides policy, budget, seed, student and the oracle teacher, for EVERY policy:
 # loop.rounds/max_rounds = 4 and a high patience so each run spends its whole budget in 4 rounds, and
 # the whole pool scored each round (default: a 400 sample), which the probe does in milliseconds.
+# The oracle answers from gold and never reads its prompt, so the annotator's retrieved demonstrations
+# (teacher.demonstrations, 20 Chroma queries per label) only cost time: 0 here, for every policy.
 SUITE_SETTINGS = [f"loop.rounds={ROUNDS}", f"loop.max_rounds={ROUNDS}", "loop.patience=1000",
-                  "loop.score_sample=100000"]
+                  "loop.score_sample=100000", "teacher.demonstrations=0"]
 # the sweep: the knob issue 14 found chosen on test scores (only `distillgraph` reads it)
 TUNING_GRID: dict[str, list[float]] = {"loop.error_boost": [0.0, 1.0, 10.0, 30.0]}
 TUNING_FILE = "suite_tuning.json"
 LORA_TASKS = ["bbc", "medmcqa"]
 LORA_SEEDS = [0, 1]
-LORA_BUDGETS = [40, 160]
+LORA_BUDGETS = [80]
 DATA_DIR = CACHE / "suite-data"
+CLUSTERS = "clusters.json"  # the file the index step reuses (store/index.py CLUSTERS_FILE)
 
 
 def available_policies() -> list[str]:
-    """Every selection policy the graph knows (a registry if there is one, else loop.policy's choices)."""
-    try:  # a policy registry, where the project has one
-        from distillgraph.trainer import policies as registry  # type: ignore[attr-defined]
+    """Every selection policy the graph knows (its registry if there is one, else loop.policy's choices)."""
+    try:  # the policy registry (graph/policies.py), where the project has one
+        from distillgraph.graph.policies import policy_names  # type: ignore[import-not-found]
 
-        for attr in ("available", "names", "list_policies"):
-            fn = getattr(registry, attr, None)
-            if callable(fn):
-                return list(fn())
-        for attr in ("REGISTRY", "POLICIES"):
-            found = getattr(registry, attr, None)
-            if found:
-                return list(found)
+        names = list(policy_names())
     except ImportError:
-        pass
-    annotation = LoopConfig.model_fields["policy"].annotation
-    names = list(typing.get_args(annotation))
+        names = list(typing.get_args(LoopConfig.model_fields["policy"].annotation))
     if not names:
-        raise RuntimeError("cannot list the selection policies (loop.policy is not a Literal and no registry)")
+        raise RuntimeError("cannot list the selection policies (no registry and loop.policy is not a Literal)")
     order = ["random", "uncertainty", "margin", "cluster_balanced", "typiclust", "baldistill", "distillgraph"]
     return sorted(names, key=lambda n: (order.index(n) if n in order else len(order), n))
 
@@ -151,11 +147,63 @@ def run_config(prep: Prepared, policy: str, budget: int, seed: int, student: str
     return config_from_dict(apply_overrides(data, overrides))
 
 
+def task_clusters(prep: Prepared, cfg: RunConfig) -> Path:
+    """The task's clustering, computed once with the index step's own function (store/index.py) from the
+    same examples and store config, and written where every run's index step looks for it first
+    (data/clusters.json): it reuses it instead of running the same seeded k-means again per run."""
+    from distillgraph.store.datasets import load_data
+    from distillgraph.store.embed import build_embedder
+    from distillgraph.store.index import _first_per_id, _load_or_cluster
+
+    key = hashlib.sha256(json.dumps(cfg.store.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()[:8]
+    folder = DATA_DIR / "clusters" / f"{prep.task.name}-{prep.meta['fingerprint']}-{key}"
+    if not (folder / CLUSTERS).exists():  # a folder: the clustering may be several files (clusters.json + .npy)
+        data = load_data(cfg.data, cfg.task)
+        exs = _first_per_id([e for split in ("pool", "seed", "dev", "test") for e in data[split]])
+        vectors = build_embedder(cfg.store, embeddings_dir()).encode([e.text for e in exs], [e.id for e in exs])
+        tmp = Path(tempfile.mkdtemp(prefix=folder.name, dir=folder.parent if folder.parent.exists() else None))
+        _load_or_cluster(exs, vectors, cfg.store, tmp / CLUSTERS)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(folder, ignore_errors=True)
+        shutil.move(str(tmp), folder)
+    return folder / CLUSTERS
+
+
+def run_point(cfg: RunConfig, clusters: Path | None) -> dict[str, Any]:
+    """One real graph run (graph.runner.execute, as `distillgraph run`) in a fresh run directory whose
+    embeddings are the shared cache (bench/harness.py) and whose data/clusters.json is the task's."""
+    from rich.console import Console
+
+    from distillgraph.graph.runner import execute, new_run_dir
+
+    parent = Path(tempfile.mkdtemp(prefix="dg-suite-"))
+    cfg = cfg.model_copy(deep=True)
+    cfg.run.dir = str(parent)
+    try:
+        run_dir = new_run_dir(cfg)
+        embeddings_dir().mkdir(parents=True, exist_ok=True)
+        (run_dir / "data" / "embeddings").symlink_to(embeddings_dir(), target_is_directory=True)
+        if clusters is not None:  # clusters.json and the files beside it (centroids)
+            for f in clusters.parent.iterdir():
+                shutil.copyfile(f, run_dir / "data" / f.name)
+        return execute(cfg, run_dir, env={}, console=Console(quiet=True), progress=False)
+    finally:
+        shutil.rmtree(parent, ignore_errors=True)
+
+
+def make_point(prep: Prepared, policy: str, budget: int, seed: int, student: str, extra: list[str],
+               tag: str = "") -> dict[str, Any]:
+    cfg = run_config(prep, policy, budget, seed, student, extra)
+    return {"cfg": cfg, "task": prep.task.name, "tag": tag, "clusters": str(task_clusters(prep, cfg))}
+
+
 def one_run(point: dict[str, Any]) -> dict[str, Any]:
     """Final-round dev and test metrics of one graph run (the point's config travels pickled)."""
     cfg: RunConfig = point["cfg"]
     start = time.perf_counter()
-    state, _ = run_graph(cfg)
+    cpu = time.process_time()
+    clusters = point.get("clusters")
+    state = run_point(cfg, Path(clusters) if clusters else None)
     last = state["history"][-1]
     return {
         "task": point["task"], "student": cfg.student.kind, "policy": cfg.loop.policy,
@@ -165,6 +213,7 @@ def one_run(point: dict[str, Any]) -> dict[str, Any]:
         "dev_macro_f1": last.dev.get("macro_f1"), "dev_worst_cluster_acc": last.dev.get("worst_cluster"),
         "labels": len(state["dataset"]), "calls": state["ledger"]["spent"]["calls"],
         "rounds": len(state["history"]) - 1, "seconds": round(time.perf_counter() - start, 2),
+        "cpu_seconds": round(time.process_time() - cpu, 2),
     }
 
 
@@ -197,9 +246,9 @@ def sweep(points: list[dict[str, Any]], workers: int, threads: int = 1, label: s
         return [f.result() for f in futures]
 
 
-def upper_bound(prep: Prepared, store_overrides: list[str]) -> dict[str, float]:
-    """The probe on the whole gold-labelled pool, test split; worst cluster over the same k-means a run uses."""
-    from distillgraph.store.cluster import cluster_vectors
+def upper_bound(prep: Prepared, store_overrides: list[str], clusters: Path) -> dict[str, float]:
+    """The probe on the whole gold-labelled pool, test split; worst cluster over the clusters every run uses."""
+    from distillgraph.store.cluster import Clustering
     from distillgraph.store.embed import build_embedder
     from distillgraph.store.schema import TaskConfig, content_id
     from distillgraph.trainer.base import TrainItem
@@ -207,16 +256,13 @@ def upper_bound(prep: Prepared, store_overrides: list[str]) -> dict[str, float]:
     from distillgraph.trainer.evaluate import classification_metrics
     from distillgraph.trainer.probe import ProbeStudent
 
-    store = _store_cfg(store_overrides)
     labels = sorted(prep.splits.counts("test"))
     tc = TaskConfig(labels={lab: "" for lab in labels}, instruction=prep.task.instruction)
-    embedder = build_embedder(store, embeddings_dir())
+    embedder = build_embedder(_store_cfg(store_overrides), embeddings_dir())
     pool, test = prep.splits.pool, prep.splits.test
     pool_ids = [content_id(t) for t, _ in pool]
-    pool_vecs = embedder.encode([t for t, _ in pool], pool_ids)
     test_vecs = embedder.encode([t for t, _ in test], [content_id(t) for t, _ in test])
-    cl = cluster_vectors(pool_ids, pool_vecs, n_clusters=store.n_clusters, k_min=store.k_min, k_max=store.k_max,
-                         seed=store.seed)
+    cl = Clustering.load(clusters)
     student = ProbeStudent(StudentConfig(kind="embedding-probe"), tc, embedder, progress=False)
     with tempfile.TemporaryDirectory() as tmp:
         student.fit([TrainItem(id=i, text=t, target=lab) for i, (t, lab) in zip(pool_ids, pool, strict=True)],
@@ -235,11 +281,11 @@ def tuning_points(preps: dict[str, Prepared], budgets: list[int], seeds: list[in
     points = []
     for key, values in TUNING_GRID.items():
         for value in values:
-            for name, prep in preps.items():
+            for prep in preps.values():
                 for budget in budgets:
                     for seed in seeds:
-                        cfg = run_config(prep, FOCUS, budget, seed, PROBE, [*base, f"{key}={value:g}"])
-                        points.append({"cfg": cfg, "task": name, "tag": f"{key}={value:g}"})
+                        points.append(make_point(prep, FOCUS, budget, seed, PROBE, [*base, f"{key}={value:g}"],
+                                                 tag=f"{key}={value:g}"))
     return points
 
 
@@ -252,7 +298,7 @@ def choose(runs: list[dict[str, Any]]) -> dict[str, Any]:
         rows = {v: rs for v, rs in rows.items() if rs}
         if not rows:
             continue
-        per_value = {}
+        per_value: dict[str, dict[str, Any]] = {}
         for v, rs in rows.items():
             per_task = {}
             for task in sorted({r["task"] for r in rs}):
@@ -286,7 +332,7 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
             str(r["budget"]), []).append(r)
     for task in out.values():
         for student in task.values():
-            for policy, per_budget in student.items():
+            for per_budget in student.values():
                 for budget, rows in per_budget.items():
                     per_budget[budget] = {m: mean_std([x[m] if x[m] is not None else 0.0 for x in rows])
                                           for m in METRICS} | {"n": len(rows)}
@@ -513,13 +559,13 @@ def main(argv: list[str] | None = None) -> None:
     extra = [*tuned_overrides(tuning), *args.extra]
 
     t0 = time.perf_counter()
-    points = [{"cfg": run_config(preps[t], policy, b, s, PROBE, extra), "task": t}
+    points = [make_point(preps[t], policy, b, s, PROBE, extra)
               for t in preps for s in seeds for b in budgets for policy in policies]
     runs = sweep(points, args.workers, label="test ")
     seconds = time.perf_counter() - t0
     run_seeds = {PROBE: seeds}
     if args.lora:
-        lora_points = [{"cfg": run_config(preps[t], policy, b, s, LORA, extra), "task": t}
+        lora_points = [make_point(preps[t], policy, b, s, LORA, extra)
                        for t in LORA_TASKS if t in preps for s in LORA_SEEDS for b in LORA_BUDGETS
                        for policy in policies]
         t1 = time.perf_counter()
@@ -529,7 +575,9 @@ def main(argv: list[str] | None = None) -> None:
 
     task_meta = {}
     for name, prep in preps.items():
-        task_meta[name] = prep.meta | {"upper_bound": None if args.no_upper_bound else upper_bound(prep, store_overrides)}
+        clusters = Path(make_point(prep, policies[0], budgets[0], seeds[0], PROBE, extra)["clusters"])
+        task_meta[name] = prep.meta | {
+            "upper_bound": None if args.no_upper_bound else upper_bound(prep, store_overrides, clusters)}
     results = summarise(runs)
     old = _previous(args.out)
     if not args.lora and old:  # keep an earlier --full run's LoRA numbers (same task data only)
@@ -539,13 +587,18 @@ def main(argv: list[str] | None = None) -> None:
                 results[task][LORA] = per_student[LORA]
                 run_seeds[LORA] = old["meta"]["seeds"].get(LORA, [])
                 runs += [r for r in old.get("runs", []) if r["task"] == task and r["student"] == LORA]
-    suite = {
+    suite: dict[str, Any] = {
         "tasks": task_meta, "tuning_seeds": tuning_seeds, "test_seeds": seeds,
         "results": results, "paired": {},
         "policies": policies, "budgets": budgets,
         "overrides": ["teacher.provider=oracle", *SUITE_SETTINGS, *extra],
         "tuning": {k: v for k, v in tuning.items() if k != "runs"} if tuning else None,
         "meta": machine() | {"seconds": round(seconds, 1), "runs": len(points), "workers": args.workers,
+                             "cpu_seconds_per_run": {t: round(sum(r["cpu_seconds"] for r in runs if r["task"] == t
+                                                                  and r["student"] == PROBE)
+                                                              / max(1, sum(1 for r in runs if r["task"] == t
+                                                                           and r["student"] == PROBE)), 2)
+                                                     for t in preps},
                              "tuning_runs": tuning_runs, "tuning_seconds": round(tuning_seconds, 1),
                              "seeds": run_seeds, "argv": " ".join(argv if argv is not None else sys.argv[1:]),
                              "written": dt.datetime.now().strftime("%Y-%m-%d %H:%M")},

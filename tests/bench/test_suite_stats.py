@@ -36,6 +36,7 @@ def test_behind_when_the_whole_interval_is_below_zero():
 def test_only_common_seeds_are_paired_and_none_is_an_error():
     out = compare({0: 1.0, 1: 1.0, 7: 0.0}, {0: 0.5, 1: 0.5, 8: 1.0})
     assert out["n"] == 2 and out["diff"] == 0.5
+    assert out["verdict"] == "too few seeds"  # no verdict from a bootstrap over 2 values
     with pytest.raises(ValueError):
         compare({0: 1.0}, {1: 1.0})
 
