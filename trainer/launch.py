@@ -71,7 +71,7 @@ class Launcher:
             folder = Path(tempfile.mkdtemp(prefix="distillgraph-base-"))
             weakref.finalize(self, shutil.rmtree, folder, True)
             self.student._reset()
-            self.student.base.save_pretrained(folder)
+            self.student.base.save_pretrained(folder)  # type: ignore[operator]  # a transformers model
             self._base_dir = folder
         return self._base_dir
 
@@ -168,7 +168,7 @@ def _child(job_dir: Path) -> None:
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         out = Path(spec["out_dir"])
-        model.save_pretrained(out)
+        model.save_pretrained(str(out))
         stats["num_processes"] = accelerator.num_processes
         (out / STATS_FILE).write_text(json.dumps(stats))
     accelerator.end_training()

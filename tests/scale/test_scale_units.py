@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import tracemalloc
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
+from pydantic import ValidationError
 
 from distillgraph.store import device as devices
 from distillgraph.store.datasets import iter_records, load_data, read_records
@@ -81,7 +81,7 @@ def test_embedder_and_student_follow_their_device_settings(gpu, monkeypatch):
     emb = build_embedder(StoreConfig(device="cpu", encode_processes=4), None)
     assert emb.device_setting == "cpu" and emb.processes == 4
     assert emb._multi_process(4 * emb.batch_size) and not emb._multi_process(10)
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match="device"):
         StoreConfig(device="gpu")
     from distillgraph.trainer.config import StudentConfig
     from distillgraph.trainer.loop import resolve_device
