@@ -227,9 +227,10 @@ def _worker_init(threads: int) -> None:
 def sweep(points: list[dict[str, Any]], workers: int, threads: int = 1, label: str = "") -> list[dict[str, Any]]:
     """Every point as an independent graph run, in `workers` processes (submission order kept)."""
     def show(row: dict[str, Any], k: int) -> None:
+        test = "" if row["tag"] else (f"test F1 {row['macro_f1']:.3f} worst {row['worst_cluster_acc'] or 0:.3f} ")
         print(f"{label}[{k}/{len(points)}] {row['task']} {row['student']} seed {row['seed']} B={row['budget']} "
-              f"{row['policy']} {row['tag']} test F1 {row['macro_f1']:.3f} worst {row['worst_cluster_acc'] or 0:.3f} "
-              f"dev F1 {row['dev_macro_f1']:.3f} ({row['seconds']} s)", flush=True)
+              f"{row['policy']} {row['tag']} {test}dev F1 {row['dev_macro_f1']:.3f} ({row['seconds']} s)",
+              flush=True)
 
     if workers <= 1 or len(points) <= 1:
         _worker_init(threads)
@@ -387,6 +388,9 @@ def markdown(suite: dict[str, Any]) -> str:
              f"(`python -m bench.suite{' ' + meta['argv'] if meta['argv'] else ''}`).", "",
              "**Protocol.**", ""]
     lines += [f"- {line}" for line in suite["protocol"]]
+    if suite.get("policy_descriptions"):
+        lines += ["", "Policies (graph/policies.py, as configured here):", ""]
+        lines += [f"- `{line.split(':', 1)[0]}`:{line.split(':', 1)[1]}" for line in suite["policy_descriptions"]]
     lines += ["", "**Tasks** (fixed splits, split seed 0; dev and test balanced over labels, pool natural; "
               "imbalance = largest / smallest label in the pool; upper bound = probe on the whole gold pool):", "",
               "| task | source (licence) | pool | labels | imbalance | median chars | dev / test | upper bound F1 |",
@@ -464,18 +468,35 @@ def verdict_lines(suite: dict[str, Any]) -> list[str]:
 # ---------------------------------------------------------------- main
 
 
-def protocol_lines(tuning: dict[str, Any] | None, extra: list[str], policies: list[str]) -> list[str]:
+def policy_descriptions(policies: list[str], extra: list[str]) -> list[str]:
+    """One line per policy from the registry (graph/policies.py), with the suite's loop settings applied."""
+    try:
+        from distillgraph.graph.policies import describe_policies  # type: ignore[import-not-found]
+    except ImportError:
+        return []
+    loop = config_from_dict(apply_overrides(
+        {"task": {"labels": {"a": "", "b": ""}}, "data": {"source": "bbc"}, "budget": {"max_calls": 1}},
+        [o for o in [*SUITE_SETTINGS, *extra] if o.startswith("loop.")])).loop
+    return [line for line in describe_policies(loop) if line.split(":", 1)[0] in policies]
+
+
+def protocol_lines(tuning: dict[str, Any] | None, extra: list[str], policies: list[str], seeds: list[int],
+                   tuning_seeds: list[int]) -> list[str]:
     tuned = tuned_overrides(tuning)
+    tuned_by = (f"tuning seeds {', '.join(map(str, tuning['seeds']))}, budgets "
+                f"{', '.join(map(str, tuning['budgets']))}" if tuning else f"tuning seeds {', '.join(map(str, tuning_seeds))}")
     return [
         f"Policies, all through the same graph code: {', '.join(policies)}. Oracle teacher (1 call = 1 label, "
         "bootstrap labels count); every run spends its whole budget over 4 rounds; final-round test metrics.",
         "Equal information: every policy gets the same gold dev set (data.dev) and the analyst computes the same "
         "per-cluster dev errors for every policy; none pays for them, and only `distillgraph` reads them (its "
         "quota boost and weakness focus). No other signal differs between policies.",
-        f"Tuning on dev only: tuning seeds {', '.join(map(str, TUNING_SEEDS))} choose "
-        + (", ".join(f"`{k}`" for k in TUNING_GRID) + " from the final-round dev macro-F1; "
+        f"Tuning on dev only: {tuned_by} choose "
+        + (", ".join(f"`{k}` (grid {', '.join(f'{v:g}' for v in vs)})" for k, vs in TUNING_GRID.items())
+           + " for `distillgraph` from the mean final-round dev macro-F1 over tasks, budgets and seeds; "
            + ("chosen: " + ", ".join(f"`{o}`" for o in tuned) if tuned else "no tuning result stored: defaults")
-           ) + f". Test seeds {', '.join(map(str, TEST_SEEDS))} are never used for tuning.",
+           ) + f". The published test numbers use seeds {', '.join(map(str, seeds))}, never used for tuning; "
+        "no test score of a tuning run is read or kept.",
         "Overrides of the config defaults, the same for every policy: `" + " ".join(
             ["teacher.provider=oracle", *SUITE_SETTINGS, *tuned, *extra]) + "` (plus `loop.policy`, "
         "`budget.max_calls`, `run.seed`, `student.kind` per point; BBC also `data.source=bbc "
@@ -483,7 +504,8 @@ def protocol_lines(tuning: dict[str, Any] | None, extra: list[str], policies: li
         "Paired comparison per task, student and budget: mean of the per-seed differences, 95% percentile "
         "bootstrap CI over seeds (10,000 resamples), wins = seeds where `distillgraph` is strictly better, "
         "two-sided Wilcoxon signed-rank p; \"best other\" = the other policy with the highest mean test macro-F1 "
-        "at that point. With 5 seeds the bootstrap CI is optimistic and p cannot go below 0.06.",
+        f"at that point. With {len(seeds)} seeds the bootstrap CI is optimistic (the exact Wilcoxon p cannot go "
+        f"below {2 / 2 ** len(seeds):.3g}); no verdict under 3 seeds.",
     ]
 
 
@@ -523,7 +545,12 @@ def main(argv: list[str] | None = None) -> None:
                         help="extra key=value overrides for every run (listed in the protocol)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder for suite.json / suite.md")
     parser.add_argument("--no-upper-bound", action="store_true")
+    parser.add_argument("--render", action="store_true",
+                        help="only rewrite suite.md (and the derived parts of suite.json) from the saved runs")
     args = parser.parse_args(argv)
+    if args.render:
+        render(args.out)
+        return
     start = time.perf_counter()
     quiet_logs()
     if args.full:
@@ -551,9 +578,10 @@ def main(argv: list[str] | None = None) -> None:
         truns = sweep(tuning_points(preps, budgets, tuning_seeds, args.extra), args.workers, label="tune ")
         tuning_seconds = time.perf_counter() - t0
         tuning_runs = len(truns)
+        hidden = ("macro_f1", "accuracy", "worst_cluster_acc")  # test metrics: not read, not kept
         tuning = {"seeds": tuning_seeds, "budgets": budgets, "tasks": list(preps), "grid": choose(truns),
                   "written": dt.datetime.now().strftime("%Y-%m-%d %H:%M"), "seconds": round(tuning_seconds, 1),
-                  "runs": truns}
+                  "runs": [{k: v for k, v in r.items() if k not in hidden} for r in truns]}
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / TUNING_FILE).write_text(json.dumps(tuning, indent=1) + "\n", encoding="utf-8")
     extra = [*tuned_overrides(tuning), *args.extra]
@@ -605,12 +633,35 @@ def main(argv: list[str] | None = None) -> None:
         "runs": runs,
     }
     suite["paired"] = paired(runs, results)
-    suite["protocol"] = protocol_lines(tuning, args.extra, policies)
+    suite["protocol"] = protocol_lines(tuning, args.extra, policies, seeds, tuning_seeds)
+    suite["policy_descriptions"] = policy_descriptions(policies, extra)
     suite["meta"]["total_seconds"] = round(time.perf_counter() - start, 1)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"{NAME}.json").write_text(json.dumps(suite, indent=1) + "\n", encoding="utf-8")
     (args.out / f"{NAME}.md").write_text(markdown(suite).rstrip() + "\n", encoding="utf-8")
     print((args.out / f"{NAME}.md").read_text(encoding="utf-8"))
+
+
+def render(out: Path) -> None:
+    """Recompute summaries, paired comparisons and the text from suite.json's runs; no graph run."""
+    suite = _previous(out)
+    if suite is None:
+        raise SystemExit(f"{out / (NAME + '.json')}: nothing to render")
+    tuning = load_tuning(out)
+    if tuning:
+        hidden = ("macro_f1", "accuracy", "worst_cluster_acc")
+        tuning["runs"] = [{k: v for k, v in r.items() if k not in hidden} for r in tuning.get("runs", [])]
+        (out / TUNING_FILE).write_text(json.dumps(tuning, indent=1) + "\n", encoding="utf-8")
+        suite["tuning"] = {k: v for k, v in tuning.items() if k != "runs"}
+    extra = [o for o in suite["overrides"] if o not in ("teacher.provider=oracle", *SUITE_SETTINGS)]
+    user_extra = [o for o in extra if o not in tuned_overrides(tuning)]
+    suite["results"] = summarise(suite["runs"])
+    suite["paired"] = paired(suite["runs"], suite["results"])
+    suite["protocol"] = protocol_lines(tuning, user_extra, suite["policies"], suite["test_seeds"],
+                                       suite["tuning_seeds"])
+    suite["policy_descriptions"] = policy_descriptions(suite["policies"], extra)
+    (out / f"{NAME}.json").write_text(json.dumps(suite, indent=1) + "\n", encoding="utf-8")
+    (out / f"{NAME}.md").write_text(markdown(suite).rstrip() + "\n", encoding="utf-8")
 
 
 def _previous(out: Path) -> dict[str, Any] | None:
