@@ -55,15 +55,18 @@ class SimulationConfig(Strict):
 
 
 class GateConfig(Strict):
-    """Label gating (agents/gating.py): a confidence per teacher label from votes, neighbours and the student."""
+    """Label gating (agents/gating.py): the posterior that a teacher label is right, from the teacher's measured
+    accuracy and votes, the student's dev confusion matrix and the labelled neighbours."""
 
     mode: Literal["off", "drop", "weight"] = Field(
         default="off", description="drop: labels below the threshold are not trained on (never bought again); "
         "weight: their sample weight is confidence / threshold")
-    threshold: float = Field(default=0.5, ge=0.0, le=1.0)
-    w_votes: float = Field(default=1.0, ge=0.0, description="weight of the self-consistency agreement")
-    w_neighbours: float = Field(default=1.0, ge=0.0, description="weight of the labelled neighbours' agreement")
-    w_student: float = Field(default=1.0, ge=0.0, description="weight of the student's probability of the label")
+    threshold: float = Field(default=0.5, ge=0.0, le=1.0, description="on the posterior that the label is right")
+    teacher_accuracy: float = Field(default=0.8, gt=0.0, lt=1.0,
+                                    description="the teacher's accuracy when no audit measured it")
+    w_votes: float = Field(default=1.0, ge=0.0, description="exponent of the teacher's (voted) label evidence")
+    w_neighbours: float = Field(default=1.0, ge=0.0, description="exponent of the labelled neighbours' evidence; 0 = off")
+    w_student: float = Field(default=1.0, ge=0.0, description="exponent of the student's evidence; 0 = off")
     min_weight: float = Field(default=0.05, ge=0.0, le=1.0, description="mode weight: the smallest sample weight")
 
 

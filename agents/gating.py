@@ -1,22 +1,30 @@
 """Label gating: a confidence for every teacher label from what the run already has, and what to do below a
 threshold (drop the label, or down-weight it in training).
 
-Signals (each in 0..1; a missing one is left out and the weights of the others renormalised):
+The confidence is the posterior probability that the teacher's label is the true one, given three noisy
+witnesses, each weighted by how reliable the run has measured it to be (a naive-Bayes / Dawid-Skene vote with
+fixed reliabilities):
 
-* votes: the share of self-consistency votes for the winning label (absent with a single vote);
-* neighbours: the share of the retrieved labelled Chroma neighbours (the annotator's demonstrations) whose
-  label is the teacher's label;
-* student: the current student's probability of the teacher's label.
+    P(true = t) ∝ T(teacher's votes | t)^w_votes · S(student's prediction | t)^w_student · N(neighbours | t)^w_neighbours
 
-`teacher.gate.mode`: ``off`` (default), ``drop`` (weight 0: kept in the dataset, so never bought again, but not
-trained on and not shown as a demonstration) or ``weight`` (below the threshold the sample weight is the
-confidence / threshold: a label at half the threshold counts half).
+* T: the teacher is right with probability alpha (the audit's accuracy when there was an audit, else
+  `teacher.gate.teacher_accuracy`), otherwise any other label; with self-consistency votes, alpha is blended with
+  the votes' agreement;
+* S: the round's student, through its confusion matrix on dev (`dev_predictions`: how often it predicts b when
+  the truth is t, Laplace-smoothed). A student that predicts one label for everything carries no evidence, so
+  a weak round-0 student cannot veto the teacher; a good one outvotes a teacher label it confidently contradicts;
+* N: the labels of the retrieved labelled neighbours (the annotator's demonstrations), Laplace-smoothed.
+
+`teacher.gate.mode`: ``off`` (default: the confidence is still recorded), ``drop`` (weight 0: kept in the dataset,
+so never bought again, but not trained on, not a demonstration, not exported) or ``weight`` (below the threshold
+the sample weight is confidence / threshold, at least `min_weight`).
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from distillgraph.agents.config import GateConfig
@@ -25,27 +33,50 @@ from distillgraph.agents.records import Annotation
 
 @dataclass
 class Signals:
-    votes: float | None = None
-    neighbours: float | None = None
-    student: float | None = None
+    """The evidence about one teacher label (None: that witness has nothing to say)."""
+
+    votes: float | None = None               # share of self-consistency votes for the label (> 1 vote)
+    neighbours: dict[str, int] = field(default_factory=dict)  # label -> count among labelled neighbours
+    student: str | None = None               # the student's prediction for the text
 
 
-def signals_for(ann: Annotation, *, votes_asked: int, known: Mapping[str, str],
-                student_probs: Mapping[str, float] | None) -> Signals:
-    """The three signals of one annotation (`known`: id -> label of everything labelled so far)."""
+def signals_for(ann: Annotation, *, votes_asked: int, known: Mapping[str, str], student_pred: str | None) -> Signals:
+    """The evidence of one annotation (`known`: id -> label of everything labelled so far)."""
     votes = ann.agreement if votes_asked > 1 else None
-    labels = [known[i] for i in ann.neighbour_ids if i in known]
-    neighbours = sum(label == ann.target for label in labels) / len(labels) if labels else None
-    student = float(student_probs.get(ann.target, 0.0)) if student_probs else None
-    return Signals(votes=votes, neighbours=neighbours, student=student)
+    neighbours = dict(Counter(known[i] for i in ann.neighbour_ids if i in known))
+    return Signals(votes=votes, neighbours=neighbours, student=student_pred)
 
 
-def confidence(s: Signals, cfg: GateConfig) -> float | None:
-    """Weighted mean of the available signals; None when there is none."""
-    parts = [(v, w) for v, w in ((s.votes, cfg.w_votes), (s.neighbours, cfg.w_neighbours), (s.student, cfg.w_student))
-             if v is not None and w > 0]
-    total = sum(w for _, w in parts)
-    return sum(v * w for v, w in parts) / total if total else None
+def confusion_from(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, int]]:
+    """gold -> predicted -> count, from dev prediction rows {gold, pred}."""
+    out: dict[str, dict[str, int]] = {}
+    for r in rows:
+        if r.get("gold") is None or r.get("pred") is None:
+            continue
+        row = out.setdefault(str(r["gold"]), {})
+        row[str(r["pred"])] = row.get(str(r["pred"]), 0) + 1
+    return out
+
+
+def posterior(label: str, s: Signals, labels: Sequence[str], cfg: GateConfig, *, teacher_accuracy: float,
+              confusion: Mapping[str, Mapping[str, int]] | None) -> dict[str, float]:
+    """P(true = t | evidence) for every label t."""
+    k = len(labels)
+    alpha = min(max(teacher_accuracy, 1.0 / k + 1e-6), 0.999)
+    if s.votes is not None:
+        alpha = alpha * s.votes + (1 - s.votes) / k
+    scores = {}
+    for t in labels:
+        p = (alpha if t == label else (1 - alpha) / (k - 1)) ** cfg.w_votes
+        if s.student is not None and confusion and cfg.w_student > 0:
+            row = confusion.get(t, {})
+            p *= ((row.get(s.student, 0) + 1) / (sum(row.values()) + k)) ** cfg.w_student
+        if s.neighbours and cfg.w_neighbours > 0:
+            n = sum(s.neighbours.values())
+            p *= ((s.neighbours.get(t, 0) + 1) / (n + k)) ** cfg.w_neighbours
+        scores[t] = p
+    total = sum(scores.values())
+    return {t: v / total for t, v in scores.items()}
 
 
 def weight_for(conf: float | None, cfg: GateConfig) -> float:
@@ -56,15 +87,19 @@ def weight_for(conf: float | None, cfg: GateConfig) -> float:
     return max(conf / cfg.threshold, cfg.min_weight) if cfg.threshold > 0 else 1.0
 
 
-def gate(anns: Sequence[Annotation], signals: Sequence[Signals], cfg: GateConfig) -> tuple[list[Annotation], dict[str, Any]]:
-    """Annotations with `gate` (confidence) and `weight` set; a summary for the trace."""
+def gate(anns: Sequence[Annotation], signals: Sequence[Signals], labels: Sequence[str], cfg: GateConfig, *,
+         teacher_accuracy: float | None = None,
+         confusion: Mapping[str, Mapping[str, int]] | None = None) -> tuple[list[Annotation], dict[str, Any]]:
+    """Annotations with `gate` (the posterior of their label) and `weight` set; a summary for the trace."""
+    alpha = cfg.teacher_accuracy if teacher_accuracy is None else teacher_accuracy
     out, low = [], 0
     for ann, s in zip(anns, signals, strict=True):
-        conf = confidence(s, cfg)
+        conf = posterior(ann.target, s, labels, cfg, teacher_accuracy=alpha, confusion=confusion)[ann.target]
         w = weight_for(conf, cfg)
-        low += conf is not None and conf < cfg.threshold
-        out.append(ann.model_copy(update={"gate": None if conf is None else round(conf, 4), "weight": round(w, 4)}))
-    summary = {"mode": cfg.mode, "threshold": cfg.threshold, "labels": len(out), "below_threshold": low,
+        low += conf < cfg.threshold
+        out.append(ann.model_copy(update={"gate": round(conf, 4), "weight": round(w, 4)}))
+    summary = {"mode": cfg.mode, "threshold": cfg.threshold, "teacher_accuracy": round(alpha, 4),
+               "student_confusion": bool(confusion), "labels": len(out), "below_threshold": low,
                "dropped": sum(a.weight == 0 for a in out) if cfg.mode == "drop" else 0,
                "down_weighted": sum(0 < a.weight < 1 for a in out)}
     return out, summary

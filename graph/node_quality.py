@@ -9,11 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 from distillgraph.agents.audit import audit_sample, audit_size, score_audit
-from distillgraph.agents.gating import gate, signals_for
+from distillgraph.agents.gating import confusion_from, gate, signals_for
 from distillgraph.agents.records import Annotation, Candidate
 from distillgraph.agents.simulated import teacher_description
 from distillgraph.graph.deps import Deps
-from distillgraph.graph.node_tools import lookup, targets
+from distillgraph.graph.node_tools import ensure_student, lookup, targets
 from distillgraph.graph.state import DistillState
 
 
@@ -60,13 +60,17 @@ def gate_labels(deps: Deps, state: DistillState, accepted: list[Annotation]) -> 
     if not accepted or deps.cfg.task.type != "classification":
         return accepted, {}
     look, known = lookup(deps, state), targets(deps, state)
-    probs: dict[str, dict[str, float] | None] = {}
-    if gcfg.w_student > 0 and deps.student_round is not None:
+    preds: dict[str, str | None] = {}
+    confusion = confusion_from(state.get("dev_predictions", []))
+    if gcfg.w_student > 0 and confusion and state.get("adapter"):
+        ensure_student(deps, state)
         texts = [a.text or look.text(a.id) for a in accepted]
-        probs = {p.id: p.probs for p in deps.student.predict([a.id for a in accepted], texts)}
+        preds = {p.id: p.prediction for p in deps.student.predict([a.id for a in accepted], texts)}
     signals = [signals_for(a, votes_asked=deps.cfg.teacher.self_consistency, known=known,
-                           student_probs=probs.get(a.id)) for a in accepted]
-    gated, summary = gate(accepted, signals, gcfg)
+                           student_pred=preds.get(a.id)) for a in accepted]
+    audit = state.get("audit") or {}
+    gated, summary = gate(accepted, signals, deps.cfg.task.label_names, gcfg, confusion=confusion,
+                          teacher_accuracy=audit.get("accuracy") if audit.get("n", 0) >= 5 else None)
     for a, s in zip(gated, signals, strict=True):
         if a.weight < 1.0:
             deps.trace.decision("gate", id=a.id, label=a.target, confidence=a.gate, weight=a.weight,

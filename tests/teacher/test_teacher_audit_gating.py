@@ -6,7 +6,7 @@ import pytest
 
 from distillgraph.agents.audit import audit_sample, audit_size, score_audit, wilson
 from distillgraph.agents.config import GateConfig
-from distillgraph.agents.gating import Signals, confidence, gate, signals_for, weight_for
+from distillgraph.agents.gating import Signals, confusion_from, gate, posterior, signals_for, weight_for
 from distillgraph.agents.records import Annotation
 from distillgraph.store.schema import Example
 
@@ -57,17 +57,41 @@ def _ann(target: str, neighbours: list[str], agreement: float = 1.0) -> Annotati
                       neighbour_ids=neighbours, agreement=agreement)
 
 
-def test_signals_and_confidence() -> None:
+LABELS = ["a", "b", "c"]
+# a good student: right 18 times in 20 on every label
+GOOD = {t: {p: (18 if p == t else 1) for p in LABELS} for t in LABELS}
+# a useless student: says "a" whatever the truth
+ONE_LABEL = {t: {"a": 10} for t in LABELS}
+
+
+def test_signals() -> None:
     known = {"n1": "a", "n2": "a", "n3": "b"}
-    s = signals_for(_ann("a", ["n1", "n2", "n3", "unknown"], 0.5), votes_asked=3, known=known,
-                    student_probs={"a": 0.2, "b": 0.8})
-    assert s.votes == 0.5 and s.neighbours == pytest.approx(2 / 3) and s.student == 0.2
-    assert signals_for(_ann("a", []), votes_asked=1, known=known, student_probs=None) == Signals()
+    s = signals_for(_ann("a", ["n1", "n2", "n3", "unknown"], 0.5), votes_asked=3, known=known, student_pred="b")
+    assert s.votes == 0.5 and s.neighbours == {"a": 2, "b": 1} and s.student == "b"
+    assert signals_for(_ann("a", []), votes_asked=1, known=known, student_pred=None) == Signals()
+    assert confusion_from([{"gold": "a", "pred": "b"}, {"gold": "a", "pred": "b"}, {"gold": "c", "pred": None}]) == {
+        "a": {"b": 2}}
+
+
+def test_posterior_weighs_each_witness_by_its_reliability() -> None:
     cfg = GateConfig(mode="drop")
-    assert confidence(s, cfg) == pytest.approx((0.5 + 2 / 3 + 0.2) / 3)
-    assert confidence(Signals(student=0.9), cfg) == pytest.approx(0.9)  # missing signals left out
-    assert confidence(Signals(), cfg) is None
-    assert confidence(s, GateConfig(w_votes=0, w_neighbours=0, w_student=1)) == pytest.approx(0.2)
+    alone = posterior("a", Signals(), LABELS, cfg, teacher_accuracy=0.8, confusion=None)
+    assert alone["a"] == pytest.approx(0.8)  # only the teacher: its accuracy
+    contradicted = posterior("a", Signals(student="b"), LABELS, cfg, teacher_accuracy=0.7, confusion=GOOD)["a"]
+    assert contradicted < 0.5  # a 90% student that says otherwise outvotes a 70% teacher
+    agreed = posterior("a", Signals(student="a"), LABELS, cfg, teacher_accuracy=0.8, confusion=GOOD)["a"]
+    assert agreed > 0.95
+    # a student that predicts one label for everything is no evidence: it cannot veto the teacher
+    assert posterior("b", Signals(student="a"), LABELS, cfg, teacher_accuracy=0.8, confusion=ONE_LABEL)["b"] == \
+        pytest.approx(0.8, abs=0.01)
+    # neighbours count as smoothed label frequencies; votes blend the teacher's accuracy with their agreement
+    nb = posterior("a", Signals(neighbours={"b": 4}), LABELS, cfg, teacher_accuracy=0.8, confusion=None)["a"]
+    assert nb < 0.8
+    split = posterior("a", Signals(votes=1 / 3), LABELS, cfg, teacher_accuracy=0.8, confusion=None)["a"]
+    assert 1 / 3 < split < 0.6  # a 1-of-3 majority is weak evidence
+    off = GateConfig(mode="drop", w_student=0)
+    assert posterior("a", Signals(student="b"), LABELS, off, teacher_accuracy=0.8, confusion=GOOD)["a"] == \
+        pytest.approx(0.8)
 
 
 def test_weights_by_mode() -> None:
@@ -81,11 +105,13 @@ def test_weights_by_mode() -> None:
 
 def test_gate_sets_confidence_and_weight() -> None:
     anns = [_ann("a", []), _ann("b", ["n"])]
-    out, summary = gate(anns, [Signals(student=0.9), Signals(student=0.1, neighbours=0.0)],
-                        GateConfig(mode="drop", threshold=0.5))
-    assert [a.weight for a in out] == [1.0, 0.0] and out[1].gate == pytest.approx(0.05)
-    assert summary["dropped"] == 1 and summary["below_threshold"] == 1
+    out, summary = gate(anns, [Signals(student="a"), Signals(student="a")], LABELS, GateConfig(mode="drop"),
+                        teacher_accuracy=0.7, confusion=GOOD)
+    assert [a.weight for a in out] == [1.0, 0.0] and out[1].gate < 0.5 < out[0].gate
+    assert summary["dropped"] == 1 and summary["below_threshold"] == 1 and summary["teacher_accuracy"] == 0.7
     assert anns[1].weight == 1.0  # the input is not modified
+    _, default = gate(anns, [Signals(), Signals()], LABELS, GateConfig())
+    assert default["teacher_accuracy"] == 0.8 and default["dropped"] == 0  # mode off: recorded, nothing dropped
 
 
 def test_audit_stop_reason_only_for_stop() -> None:
