@@ -45,7 +45,7 @@ def keywords(texts: list[str], clusters: list[int], top_n: int = 8, seed: int = 
         return out
     # words of two letters or more, no digits; English stop words out; a word must occur in 2 texts
     vec = CountVectorizer(stop_words="english", token_pattern=r"(?u)\b[^\W\d_]{2,}\b", lowercase=True,
-                          min_df=2 if len(texts) >= 20 else 1)
+                          min_df=2 if len(texts) >= 20 else 1, max_df=0.5 if len(texts) >= 20 else 1.0)
     try:
         counts = vec.fit_transform(texts)
     except ValueError:  # empty vocabulary: nothing but stop words, digits or single letters
