@@ -57,21 +57,32 @@ def merge(section: str, value: Any) -> None:
     RESULTS.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
 
+def server_cpu(teacher: Any) -> float:
+    """CPU seconds the llama.cpp server process has used (a load-independent-ish cost; spinning threads inflate it)."""
+    try:
+        fields = Path(f"/proc/{teacher.server.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, AttributeError, IndexError, ValueError):
+        return float("nan")
+
+
 def timed_label(teacher: Any, jobs: list[AnnotationJob], task: TaskConfig, prompts: PromptLibrary,
                 gold: dict[str, str]) -> dict[str, Any]:
-    times, correct, failed = [], 0, 0
+    times, cpu, correct, failed = [], [], 0, 0
     for job in jobs:  # one at a time: the per-call time is what a run sees (max_concurrency 1)
         reqs = annotation_requests([job], task=task, prompts=prompts, votes=1)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), server_cpu(teacher)
         res = teacher.ask_many(reqs)
         times.append(time.perf_counter() - t0)
+        cpu.append(server_cpu(teacher) - c0)
         out = collect([job], res, task=task, votes=1, teacher_model="qwen")
         if out.accepted:
             correct += out.accepted[0].target == gold[job.candidate.id]
         else:
             failed += 1
     return {"accuracy": round(correct / len(jobs), 4), "n": len(jobs), "failed": failed,
-            "seconds_per_call": round(statistics.mean(times), 2), "seconds_median": round(statistics.median(times), 2)}
+            "seconds_per_call": round(statistics.mean(times), 2), "seconds_median": round(statistics.median(times), 2),
+            "server_cpu_seconds_per_call": round(statistics.mean(cpu), 2), "load_average_1m": round(os.getloadavg()[0], 2)}
 
 
 def embedded(n: int, threads: int | None) -> dict[str, Any]:
@@ -197,9 +208,48 @@ def noise_sweep(rates: list[float], seeds: list[int], budget: int, gate_mode: st
         "noise_runs": runs}
 
 
+# ---------------------------------------------------------------- (b) reserve-writer synthesis on the long tail
+
+SYNTH_ARMS = {"random": ("random", 'loop.synthesis="off"'), "select_only": ("distillgraph", 'loop.synthesis="off"'),
+              "select_synth": ("distillgraph", 'loop.synthesis="auto"')}
+# a long tail whose smallest topics hold fewer pool texts than their quota: 300 texts at 20:1
+TAIL = ["data.bbc.pool_size=300", "data.bbc.imbalance=20", "data.bbc.reserve_per_label=40",
+        "teacher.simulation.writer=reserve"]
+
+
+def synthesis_sweep(budgets: list[int], seeds: list[int]) -> dict[str, Any]:
+    """Random vs select-only vs select + reserve-writer synthesis at equal calls (oracle labels, probe student)."""
+    from bench.harness import mean_std, quiet_logs
+    from bench.sample_efficiency import one_run, run_config
+    from bench.stats import compare
+
+    quiet_logs()
+    out: dict[str, Any] = {}
+    for budget in budgets:
+        finals: dict[str, dict[int, dict[str, float]]] = {arm: {} for arm in SYNTH_ARMS}
+        for seed in seeds:
+            for arm, (policy, synth) in SYNTH_ARMS.items():
+                r = one_run(run_config(policy, budget, seed, extra=[*TAIL, synth, f"run.name={arm}-{budget}-s{seed}"]))
+                finals[arm][seed] = {"macro_f1": r["macro_f1"], "worst_cluster_acc": r["worst_cluster_acc"] or 0.0}
+                print(f"budget {budget} {arm} seed {seed}: macro_f1 {r['macro_f1']:.4f} "
+                      f"worst {finals[arm][seed]['worst_cluster_acc']:.4f}", flush=True)
+        entry: dict[str, Any] = {arm: {m: mean_std([v[m] for v in finals[arm].values()])
+                                       for m in ("macro_f1", "worst_cluster_acc")} for arm in SYNTH_ARMS}
+        f1 = compare({s: v["macro_f1"] for s, v in finals["select_synth"].items()},
+                     {s: v["macro_f1"] for s, v in finals["select_only"].items()})
+        worst = compare({s: v["worst_cluster_acc"] for s, v in finals["select_synth"].items()},
+                        {s: v["worst_cluster_acc"] for s, v in finals["select_only"].items()})
+        entry["paired"] = {"diff_macro_f1": f1["diff"], "ci_low": f1["ci_low"], "ci_high": f1["ci_high"],
+                           "diff_worst_cluster": worst["diff"], "worst_ci": [worst["ci_low"], worst["ci_high"]],
+                           "n_seeds": f1["n"], "p_wilcoxon": f1["p_wilcoxon"]}
+        out[str(budget)] = entry
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("section", choices=["embedded", "noise"])
+    ap.add_argument("section", choices=["embedded", "noise", "synthesis"])
+    ap.add_argument("--budgets", default="40,80")
     ap.add_argument("--n", type=int, default=30)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--rates", default="0,0.1,0.2,0.3")
@@ -215,6 +265,12 @@ def main() -> None:
                           args.budget, args.gate, args.threshold)
         for key in ("noise", "noise_free", "noise_setup"):
             merge(key, out[key])
+    elif args.section == "synthesis":
+        merge("synthesis", synthesis_sweep([int(x) for x in args.budgets.split(",")],
+                                           [int(x) for x in args.seeds.split(",")]))
+        merge("synthesis_setup", {"arms": {a: list(v) for a, v in SYNTH_ARMS.items()}, "split": TAIL,
+                                  "teacher": "simulated (oracle labels; writer: held-out reserve texts)",
+                                  "student": "embedding-probe"})
     print(f"wrote {RESULTS}")
 
 
