@@ -76,7 +76,7 @@ class AuditResult:
     accuracy: float
     ci_low: float
     ci_high: float
-    per_label: dict[str, dict[str, float]]
+    per_label: dict[str, dict[str, Any]]
     student_accuracy: float | None
     verdict: str  # better | not_better | unknown
     action: str   # what the run does: continue | warn | stop
@@ -117,7 +117,7 @@ def score_audit(items: Sequence[Example], answers: dict[str, str | None], *, tea
     for e in items:
         per[str(e.target)][1] += 1
         per[str(e.target)][0] += answers.get(e.id) == e.target
-    per_label = {}
+    per_label: dict[str, dict[str, Any]] = {}
     for label, (k, m) in sorted(per.items()):
         lo, hi = wilson(k, m)
         per_label[label] = {"n": m, "accuracy": round(k / m, 4), "ci95": [round(lo, 4), round(hi, 4)]}
