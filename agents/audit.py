@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from distillgraph.agents.config import TeacherConfig
 from distillgraph.store.schema import Example
 
 Z95 = 1.959963984540054
@@ -45,6 +46,14 @@ def audit_size(configured: int | None, budget_calls: float | None, votes: int, a
     n = int(AUTO_SHARE * budget_calls // max(votes, 1))
     n = min(n, AUTO_MAX, available)
     return n if n >= AUTO_MIN else 0
+
+
+def planned_audit(tcfg: TeacherConfig, budget_calls: float | None, available: int) -> int:
+    """Items a run audits: `audit_size` with the teacher's settings (an oracle with gold labels is not audited)."""
+    configured = tcfg.audit
+    if configured is None and tcfg.provider == "oracle" and not tcfg.simulation.noise:
+        configured = 0  # auditing gold labels against themselves tells nothing
+    return audit_size(configured, budget_calls, tcfg.self_consistency, available)
 
 
 def audit_sample(seed_items: Sequence[Example], dev_items: Sequence[Example], n: int, seed: int) -> list[Example]:

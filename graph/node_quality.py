@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from distillgraph.agents.audit import audit_sample, audit_size, score_audit
+from distillgraph.agents.audit import audit_sample, planned_audit, score_audit
 from distillgraph.agents.gating import confusion_from, gate, signals_for
 from distillgraph.agents.records import Annotation, Candidate
 from distillgraph.agents.simulated import teacher_description
@@ -29,17 +29,14 @@ def teacher_audit(deps: Deps, state: DistillState, student_accuracy: float | Non
     if cfg.task.type != "classification":
         return None
     tcfg = cfg.teacher
-    configured = tcfg.audit
-    if configured is None and tcfg.provider == "oracle" and not tcfg.simulation.noise:
-        configured = 0  # auditing gold labels against themselves tells nothing
     gold_dev = [] if state.get("dev_labels") else [e for e in deps.data["dev"] if e.target is not None]
     seeds = [e for e in deps.data["seed"] if e.target is not None]
     spent = float(deps.ledger.to_dict()["spent"].get("calls", 0))
     budget_calls = float(cfg.budget.max_calls) if cfg.budget.max_calls else deps.calls_left() + spent
-    n = audit_size(configured, budget_calls, tcfg.self_consistency, len(seeds) + len(gold_dev))
+    n = planned_audit(tcfg, budget_calls, len(seeds) + len(gold_dev))
     if n <= 0:
-        deps.trace.decision("teacher audit", skipped=True, reason="no gold items or budget too small" if configured
-                            is None else "teacher.audit: 0")
+        deps.trace.decision("teacher audit", skipped=True, reason="teacher.audit: 0" if tcfg.audit == 0 else
+                            "no gold items, an oracle, or a budget too small for 5 items")
         return None
     items = audit_sample(seeds, gold_dev, n, cfg.run.seed)
     cands = [Candidate(id=e.id, cluster=lookup(deps, state).cluster(e.id), source="pool", round=0) for e in items]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from distillgraph.agents.audit import planned_audit
 from distillgraph.agents.budget import estimate_prompt_tokens
 from distillgraph.agents.prices import Prices
 from distillgraph.graph.config import RunConfig
@@ -60,7 +61,9 @@ def project(cfg: RunConfig, data: dict[str, list[Example]], prompts: PromptLibra
     if not data["dev"]:
         boot_calls += min(cfg.loop.dev_from_pool, len(pool) // 3) * votes
     cap_calls = _calls_cap(cfg, ann, prices)
-    left = max(cap_calls - boot_calls, 0)
+    gold = len([e for e in data["seed"] if e.target]) + (len([e for e in data["dev"] if e.target]) if data["dev"] else 0)
+    audit_calls = planned_audit(cfg.teacher, cap_calls, gold) * votes if t.type == "classification" else 0
+    left = max(cap_calls - boot_calls - audit_calls, 0)
     rounds = cfg.loop.rounds
     ana_calls = 0 if oracle else rounds
     left = max(left - ana_calls, 0)
@@ -69,8 +72,8 @@ def project(cfg: RunConfig, data: dict[str, list[Example]], prompts: PromptLibra
     samples = math.floor(left / per_sample) if per_sample else 0
     gen_calls = math.ceil(samples * synth_share / cfg.loop.synth_per_call)
     ann_calls = samples * votes
-    per_call = {"bootstrap": (boot_calls, ann), "analyst": (ana_calls, ana), "generator": (gen_calls, gen),
-                "annotator": (ann_calls, ann)}
+    per_call = {"bootstrap": (boot_calls, ann), "audit": (audit_calls, ann), "analyst": (ana_calls, ana),
+                "generator": (gen_calls, gen), "annotator": (ann_calls, ann)}
     rows = [Row(node, calls, calls * tok, usd(calls * tok, prices)) for node, (calls, tok) in per_call.items()]
     rows.append(Row("total", sum(r.calls for r in rows), sum(r.tokens for r in rows), sum(r.usd for r in rows)))
     return rows

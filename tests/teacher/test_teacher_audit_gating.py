@@ -122,3 +122,14 @@ def test_audit_stop_reason_only_for_stop() -> None:
     assert audit_stop_reason(bad).startswith("teacher audit: the teacher (0.000 on 6 gold items)")
     assert audit_stop_reason(score_audit(items, {}, teacher="T", student_accuracy=0.5, action="warn").to_dict()) is None
     assert audit_stop_reason(None) is None
+
+
+def test_planned_audit_follows_the_teacher() -> None:
+    from distillgraph.agents.audit import planned_audit
+    from distillgraph.agents.config import SimulationConfig, TeacherConfig
+
+    assert planned_audit(TeacherConfig(provider="local"), 60, available=110) == 6
+    assert planned_audit(TeacherConfig(provider="oracle"), 60, available=110) == 0  # gold labels: nothing to audit
+    noisy = TeacherConfig(provider="oracle", simulation=SimulationConfig(noise=0.2))
+    assert planned_audit(noisy, 120, available=150) == 12
+    assert planned_audit(TeacherConfig(provider="local", audit=0), 600, available=110) == 0
