@@ -12,19 +12,19 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from distillgraph.agents.config import BudgetConfig, TeacherConfig
+from distillgraph.graph.policies import check_policy_name, policy_names
 from distillgraph.store.schema import DataConfig, StoreConfig, Strict, TaskConfig, UserError
 from distillgraph.trainer.config import StudentConfig
 
 
 class LoopConfig(Strict):
-    policy: Literal["distillgraph", "baldistill", "cluster_balanced", "uncertainty", "random"] = Field(
+    policy: str = Field(
         default="distillgraph",
-        description="distillgraph: adaptive balancing raised by per-cluster error, diverse selection, synthesis; "
-        "baldistill: adaptive balancing + uncertainty; cluster_balanced: equal share per cluster, nearest to "
-        "centroid first; uncertainty: top entropy over the pool; random: uniform over the pool",
+        description="selection policy, one of: " + ", ".join(policy_names()) + " (graph/policies.py; "
+        "distillgraph: adaptive balancing raised by per-cluster error, diverse selection, synthesis)",
     )
     rounds: int = Field(default=4, gt=0, description="K: the budget is spread over K rounds (B/K each)")
     max_rounds: int = Field(default=6, gt=0, description="hard stop on rounds (>= rounds to use leftovers)")
@@ -51,6 +51,11 @@ class LoopConfig(Strict):
     near_duplicate: float = Field(default=0.05, ge=0, description="cosine distance below which = duplicate")
     judge: bool = Field(default=False, description="generation: teacher-as-judge scores student outputs")
     judge_dev_sample: int = Field(default=20, ge=0, description="judge: dev outputs scored each round (paid)")
+
+    @field_validator("policy")
+    @classmethod
+    def _registered(cls, name: str) -> str:
+        return check_policy_name(name)
 
 
 class PromptsConfig(Strict):
