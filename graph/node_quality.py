@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from distillgraph.agents.audit import audit_sample, planned_audit, score_audit
-from distillgraph.agents.gating import confusion_from, gate, signals_for
+from distillgraph.agents.gating import confusion_from, gate, signals_for, teacher_reliability
 from distillgraph.agents.records import Annotation, Candidate
 from distillgraph.agents.simulated import teacher_description
 from distillgraph.graph.deps import Deps
@@ -66,8 +66,9 @@ def gate_labels(deps: Deps, state: DistillState, accepted: list[Annotation]) -> 
     signals = [signals_for(a, votes_asked=deps.cfg.teacher.self_consistency, known=known,
                            student_pred=preds.get(a.id)) for a in accepted]
     audit = state.get("audit") or {}
+    alpha = teacher_reliability(audit["correct"], audit["n"], gcfg.teacher_accuracy) if audit.get("n") else None
     gated, summary = gate(accepted, signals, deps.cfg.task.label_names, gcfg, confusion=confusion,
-                          teacher_accuracy=audit.get("accuracy") if audit.get("n", 0) >= 5 else None)
+                          teacher_accuracy=alpha)
     for a, s in zip(gated, signals, strict=True):
         if a.weight < 1.0:
             deps.trace.decision("gate", id=a.id, label=a.target, confidence=a.gate, weight=a.weight,

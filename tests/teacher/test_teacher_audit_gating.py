@@ -133,3 +133,12 @@ def test_planned_audit_follows_the_teacher() -> None:
     noisy = TeacherConfig(provider="oracle", simulation=SimulationConfig(noise=0.2))
     assert planned_audit(noisy, 120, available=150) == 12
     assert planned_audit(TeacherConfig(provider="local", audit=0), 600, available=110) == 0
+
+
+def test_teacher_reliability_shrinks_a_small_audit() -> None:
+    from distillgraph.agents.gating import teacher_reliability
+
+    assert teacher_reliability(12, 12, 0.8) == pytest.approx(20 / 22)
+    assert teacher_reliability(9, 12, 0.8) == pytest.approx(17 / 22)
+    assert teacher_reliability(900, 1000, 0.8) == pytest.approx(0.899, abs=1e-3)  # a large audit speaks for itself
+    assert teacher_reliability(0, 0, 0.8) == pytest.approx(0.8)
