@@ -246,9 +246,55 @@ def synthesis_sweep(budgets: list[int], seeds: list[int]) -> dict[str, Any]:
     return out
 
 
+def markdown(data: dict[str, Any]) -> str:
+    """The BENCHMARKS.md fragment from teacher_quality.json (what has been run so far)."""
+    out = ["## Teacher quality: the embedded teacher, label noise and gating, reserve-writer synthesis", ""]
+    emb = data.get("embedded_teacher")
+    if emb:
+        spc = emb.get("seconds_per_call", {})
+        out += [f"Embedded teacher: {emb['model']}, through `teacher.provider: local` (the project's launcher), "
+                f"{emb['n_test']} balanced BBC test articles, on {emb.get('machine', '')}. Measured while other jobs "
+                f"loaded the 2 cores (load average {emb.get('label_zero_shot', {}).get('load_average_1m', '?')}): "
+                "the seconds are upper bounds, not an idle machine's.", "",
+                "| call | accuracy | s per call | server CPU s per call |", "|---|---|---|---|",
+                f"| label, zero-shot | {emb['test_accuracy_zero_shot']:.3f} | {spc.get('label_zero_shot')} | "
+                f"{emb['label_zero_shot'].get('server_cpu_seconds_per_call', '-')} |",
+                f"| label, 3 retrieved demonstrations | {emb['test_accuracy_demos']:.3f} | {spc.get('label_demos')} | "
+                f"{emb['label_demos'].get('server_cpu_seconds_per_call', '-')} |",
+                f"| analysis (analyst prompt) | - | {spc.get('analyse')} | - |",
+                f"| synthesis (4 samples per call) | - | {spc.get('synth')} | - |", ""]
+    if data.get("noise"):
+        setup = data.get("noise_setup", {})
+        out += [f"Simulated label noise (uniform, one draw per example), {setup.get('budget_calls')} calls, seeds "
+                f"{setup.get('seeds')}, {setup.get('student')} student, gating `{setup.get('gate_mode')}` at "
+                f"{setup.get('threshold')}; final test macro-F1 (mean over seeds). Noise-free: "
+                f"{data.get('noise_free'):.4f}.", "",
+                "| noise | ungated | gated | share of the noise's cost recovered |", "|---|---|---|---|"]
+        for rate, row in sorted(data["noise"].items(), key=lambda kv: float(kv[0])):
+            rec = "-" if row.get("recovered") is None else f"{100 * row['recovered']:.0f}%"
+            out.append(f"| {float(rate):.0%} | {row['ungated']:.4f} ± {row['ungated_std']:.4f} | "
+                       f"{row['gated']:.4f} ± {row['gated_std']:.4f} | {rec} |")
+        out.append("")
+    if data.get("synthesis"):
+        out += ["Reserve-writer synthesis on a 20:1 long tail (oracle labels, embedding-probe student), final test "
+                "macro-F1 and worst-cluster accuracy (mean ± std over seeds); paired: select+synth minus select-only, "
+                "bootstrap 95% CI.", "",
+                "| budget | random | select-only | select+synth | Δ macro-F1 [95% CI] | Δ worst cluster |",
+                "|---|---|---|---|---|---|"]
+        for budget, row in sorted(data["synthesis"].items(), key=lambda kv: int(kv[0])):
+            cells = [f"{row[arm]['macro_f1']['mean']:.4f} / {row[arm]['worst_cluster_acc']['mean']:.4f}"
+                     for arm in ("random", "select_only", "select_synth")]
+            pr = row["paired"]
+            out.append(f"| {budget} | {' | '.join(cells)} | "
+                       f"{pr['diff_macro_f1']:+.4f} [{pr['ci_low']:+.4f}, {pr['ci_high']:+.4f}] | "
+                       f"{pr['diff_worst_cluster']:+.4f} |")
+        out.append("")
+    return "\n".join(out)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("section", choices=["embedded", "noise", "synthesis"])
+    ap.add_argument("section", choices=["embedded", "noise", "synthesis", "markdown"])
     ap.add_argument("--budgets", default="40,80")
     ap.add_argument("--n", type=int, default=30)
     ap.add_argument("--threads", type=int, default=None)
@@ -271,7 +317,9 @@ def main() -> None:
         merge("synthesis_setup", {"arms": {a: list(v) for a, v in SYNTH_ARMS.items()}, "split": TAIL,
                                   "teacher": "simulated (oracle labels; writer: held-out reserve texts)",
                                   "student": "embedding-probe"})
-    print(f"wrote {RESULTS}")
+    data = json.loads(RESULTS.read_text(encoding="utf-8"))
+    RESULTS.with_suffix(".md").write_text(markdown(data) + "\n", encoding="utf-8")
+    print(f"wrote {RESULTS} and {RESULTS.with_suffix('.md')}")
 
 
 if __name__ == "__main__":
