@@ -31,7 +31,8 @@ class Deps:
     write_report: Callable[[Any], Path]
     on_step: Callable[[str, int, int, dict[str, Any], dict[str, Any]], None] = lambda *a: None
     trace_prompts: bool = True
-    est_tokens_per_call: int = 0
+    est_tokens_per_call: int = 0      # a typical call's tokens (projections, calls_left)
+    reserve_tokens_per_call: int = 0  # what the teacher reserves for one such call (its upper bound)
     student_round: int | None = None
     node_seconds: dict[str, float] = field(default_factory=dict)
     _index: Any = None

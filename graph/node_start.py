@@ -11,7 +11,8 @@ from distillgraph.agents.records import Annotation, Candidate
 from distillgraph.graph.deps import Deps
 from distillgraph.graph.node_annotator import annotate, mark_labelled
 from distillgraph.graph.node_pool import RoundPool
-from distillgraph.graph.node_tools import lookup
+from distillgraph.graph.cluster_names import apply_names, name_request, teacher_named
+from distillgraph.graph.node_tools import ask, lookup
 from distillgraph.graph.state import DistillState
 from distillgraph.store.index import build_index
 from distillgraph.store.schema import UserError
@@ -22,6 +23,9 @@ def index(state: DistillState, deps: Deps) -> dict[str, Any]:
     res = build_index(exs, deps.embedder, deps.store, deps.cfg.store, deps.data_dir)
     deps.set_index(res)
     cl = res.clustering
+    if deps.cfg.store.teacher_names and deps.teacher_can("analyse") and not teacher_named(deps.data_dir):
+        req = name_request(cl, {e.id: e.text for e in exs}, deps.prompts, deps.cfg.task.instruction)
+        apply_names(ask(deps, [req])[0], cl, deps.data_dir)  # one paid, cached call; keywords stay on failure
     deps.trace.decision("clusters", k=cl.k, method=cl.method, sizes=cl.sizes)
     summary = {"k": cl.k, "method": cl.method, "embedded_new": res.n_embedded, "total": res.n_total,
                "timings": {k: round(v, 2) for k, v in res.seconds.items()}}

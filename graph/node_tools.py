@@ -21,7 +21,8 @@ def ask(deps: Deps, requests: list[TeacherRequest]) -> list[TeacherResult]:
     for req, res in zip(requests, results, strict=True):
         deps.trace.event(
             "teacher", node=req.node, prompt=req.prompt_name, example_id=req.example_id,
-            sample_index=req.sample_index, messages=req.messages if deps.trace_prompts else None,
+            sample_index=req.sample_index, prompt_hash=req.prompt_hash,
+            messages=req.messages if deps.trace_prompts else None,
             raw=res.raw, parsed=res.parsed.model_dump() if res.parsed is not None else None,
             error=res.error, cached=res.cached, skipped_budget=res.skipped_budget,
             tokens=res.input_tokens + res.output_tokens, attempts=res.attempts,
@@ -33,7 +34,8 @@ def ledger_state(deps: Deps) -> dict[str, Any]:
     """The ledger as checkpointed: `exhausted` once one more (voted) call no longer fits."""
     votes = deps.cfg.teacher.self_consistency
     d = deps.ledger.to_dict()
-    d["exhausted"] = not deps.ledger.can_afford(calls=votes, tokens=deps.est_tokens_per_call * votes)
+    per_call = max(deps.est_tokens_per_call, deps.reserve_tokens_per_call)  # the teacher reserves the bound
+    d["exhausted"] = not deps.ledger.can_afford(calls=votes, tokens=per_call * votes)
     return d
 
 

@@ -17,6 +17,7 @@ from distillgraph.agents.audit import planned_audit
 from distillgraph.agents.budget import estimate_prompt_tokens
 from distillgraph.agents.prices import Prices
 from distillgraph.graph.config import RunConfig
+from distillgraph.graph.policies import build_policy
 from distillgraph.prompts import PromptLibrary
 from distillgraph.store.schema import Example
 
@@ -65,7 +66,9 @@ def project(cfg: RunConfig, data: dict[str, list[Example]], prompts: PromptLibra
     audit_calls = planned_audit(cfg.teacher, cap_calls, gold) * votes if t.type == "classification" else 0
     left = max(cap_calls - boot_calls - audit_calls, 0)
     rounds = cfg.loop.rounds
-    ana_calls = 0 if oracle else rounds
+    policy = build_policy(cfg.loop)
+    ana_calls = rounds if policy.uses_analysis and not oracle else 0  # only a policy that reads the report pays
+    ana_calls += 1 if cfg.store.teacher_names and not oracle else 0  # the index step's cluster names
     left = max(left - ana_calls, 0)
     synth_share = 0.0 if oracle or cfg.loop.synthesis == "off" else (1.0 if cfg.loop.synthesis == "only" else 0.3)
     per_sample = (1 - synth_share) * votes + synth_share * (votes + 1 / cfg.loop.synth_per_call)

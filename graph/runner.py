@@ -105,7 +105,7 @@ def open_deps(cfg: RunConfig, run_dir: Path, *, env: Mapping[str, str], console:
               prompts_dir: str | None = None, data: dict[str, Any] | None = None,
               on_event: Callable[[dict[str, Any]], None] | None = None) -> Iterator[Deps]:
     """Build every model and client once (data, prompts, embedder, Chroma, student, ledger, cache, teacher)."""
-    from distillgraph.agents.budget import BudgetLedger, estimate_prompt_tokens
+    from distillgraph.agents.budget import BudgetLedger, estimate_prompt_tokens, prompt_token_bound
     from distillgraph.agents.cache import AnswerCache
     from distillgraph.agents.prices import teacher_prices
     from distillgraph.agents.simulated import simulate
@@ -141,13 +141,16 @@ def open_deps(cfg: RunConfig, run_dir: Path, *, env: Mapping[str, str], console:
     teacher = simulate(teacher, cfg.teacher, gold=gold, labels=cfg.task.label_names, reserve=data.get("reserve"),
                        embed=embedder.encode, max_chars=cfg.data.max_text_chars, ledger=ledger)  # teacher.simulation
     sample = data["pool"][0].text if data["pool"] else ""
-    est = estimate_prompt_tokens(prompts.get("annotator").render(
+    typical = prompts.get("annotator").render(
         task_type=cfg.task.type, instruction=cfg.task.instruction, labels=cfg.task.labels,
-        demonstrations=[{"text": sample, "target": "x"}] * cfg.teacher.demonstrations, text=sample)) + 120
+        demonstrations=[{"text": sample, "target": "x"}] * cfg.teacher.demonstrations, text=sample)
+    est = estimate_prompt_tokens(typical) + 120
+    bound = prompt_token_bound(typical) + cfg.teacher.max_tokens
     deps = Deps(cfg=cfg, run_dir=run_dir, run_id=run_dir.name, data=data, prompts=prompts, embedder=embedder,
                 store=store, student=student, teacher=teacher, ledger=ledger, trace=trace,
                 write_report=lambda state: write_report(run_dir, state, cfg, ledger.to_dict()),
-                on_step=on_step or (lambda *a: None), est_tokens_per_call=est)
+                on_step=on_step or (lambda *a: None), est_tokens_per_call=est,
+                reserve_tokens_per_call=bound)
     try:
         yield deps
     finally:

@@ -32,7 +32,7 @@ import yaml
 PACKAGED_DIR = Path(__file__).parent
 FENCE_OPEN = "<<<DATA"
 FENCE_CLOSE = "DATA>>>"
-RUN_PROMPTS = ("analyst", "generator", "annotator", "judge", "repair", "student")  # what a run renders
+RUN_PROMPTS = ("analyst", "generator", "annotator", "judge", "repair", "student", "cluster_name")  # what a run renders
 # the fence words in any case and spacing; removed until none is left, so that removing one cannot
 # join its neighbours into a new one ("DATDATA>>>A>>>" -> "DATA>>>")
 _FENCE_LIKE = re.compile(r"<<<\s*DATA|DATA\s*>>>", re.IGNORECASE)

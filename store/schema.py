@@ -139,6 +139,9 @@ class StoreConfig(Strict):
     k_max: int = Field(default=10, ge=2)
     use_domains: bool = Field(default=False, description="use data.domain_field as the clusters")
     representatives: int = Field(default=5, gt=0, description="kept per cluster (nearest to centroid)")
+    teacher_names: bool = Field(
+        default=False, description="one paid teacher call names the clusters in a few words (shown before the "
+        "keywords); off: the keywords (class-based TF-IDF) name them")
     chroma_url: str | None = Field(default=None, description="http://host:port of a shared Chroma server")
     chroma_headers: dict[str, str] = Field(
         default_factory=dict,
