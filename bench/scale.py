@@ -26,6 +26,7 @@ Results: bench/results/scale.json (+ scale.md), shape
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
@@ -37,6 +38,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -234,6 +236,26 @@ def measure_pool(n: int, work: Path, embedding_model: str | None, rounds: int = 
 # ---------------------------------------------------------------- teacher concurrency
 
 
+def slow_responder(body: dict[str, Any]) -> dict[str, Any]:
+    from tests.stub_server import schema_responder
+
+    time.sleep(TEACHER_LATENCY_S)
+    return schema_responder(body)
+
+
+@contextlib.contextmanager
+def stub_process() -> Iterator[str]:
+    """The 200 ms stub in its own process (as a real endpoint is): it does not share the client's GIL."""
+    proc = subprocess.Popen([sys.executable, "-m", "bench.scale", "--stub-server"], stdout=subprocess.PIPE, text=True,
+                            cwd=Path(__file__).resolve().parents[1])
+    try:
+        assert proc.stdout is not None
+        yield proc.stdout.readline().strip()
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
 def teacher_concurrency(concurrencies: tuple[int, ...] = CONCURRENCIES, per_slot: int = 4) -> dict[str, Any]:
     """Fresh label requests against a loopback stub answering after 200 ms; efficiency = measured req/s
     over the ideal concurrency / latency."""
@@ -243,12 +265,6 @@ def teacher_concurrency(concurrencies: tuple[int, ...] = CONCURRENCIES, per_slot
     from distillgraph.agents.schemas import label_answer_schema
     from distillgraph.agents.teacher import TeacherRequest, build_teacher
     from distillgraph.prompts import PromptLibrary
-    from tests.stub_server import StubServer, schema_responder
-
-    def slow(body: dict[str, Any]) -> dict[str, Any]:
-        time.sleep(TEACHER_LATENCY_S)
-        return schema_responder(body)
-
     schema = label_answer_schema(LABELS)
     texts = [t for t, _ in corpus(max(concurrencies) * per_slot, seed=7)]
     out: dict[str, Any] = {}
@@ -258,8 +274,8 @@ def teacher_concurrency(concurrencies: tuple[int, ...] = CONCURRENCIES, per_slot
             reqs = [TeacherRequest(node="annotator", schema=schema, example_id=f"c{c}-{i}", messages=[
                 {"role": "system", "content": "Classify the news text into one of: " + ", ".join(LABELS) + "."},
                 {"role": "user", "content": texts[i]}]) for i in range(n)]
-            with StubServer(responder=slow) as srv, AnswerCache(Path(tmp) / f"cache-{c}.sqlite") as cache:
-                cfg = TeacherConfig(base_url=srv.base_url, model="stub", max_concurrency=c)
+            with stub_process() as base_url, AnswerCache(Path(tmp) / f"cache-{c}.sqlite") as cache:
+                cfg = TeacherConfig(base_url=base_url, model="stub", max_concurrency=c)
                 teacher = build_teacher(cfg, BudgetLedger(BudgetConfig(max_calls=10 * n + c)), cache, env={},
                                         prompts=PromptLibrary())
                 warm = [dataclasses.replace(r, example_id=f"warm-{c}-{i}", messages=[
@@ -328,7 +344,7 @@ def markdown(result: dict[str, Any]) -> str:
         lines.append(f"| {int(n):,} | {row['index_throughput_ratio']:.2f} | {row['peak_rss_gb']:.2f} | "
                      f"{row['round_orchestration_s']:.2f} | {row['chroma_add_per_s']:,.0f} | {row['chroma_query_ms']:.1f} |")
     lines += ["", f"Teacher client against a loopback stub with {int(TEACHER_LATENCY_S * 1000)} ms latency "
-              "(efficiency = req/s over concurrency / latency):", "",
+              "(its own process; efficiency = req/s over concurrency / latency, after a warm-up):", "",
               "| concurrency | efficiency | req/s |", "|---:|---:|---:|"]
     for c, row in result.get("teacher_concurrency_detail", {}).items():
         lines.append(f"| {c} | {row['efficiency']:.2f} | {row['req_per_s']:.1f} |")
@@ -345,10 +361,18 @@ def main() -> None:
     parser.add_argument("--no-teacher", action="store_true", help="skip the teacher concurrency part")
     parser.add_argument("--gpu", action="store_true", help="only the CUDA-vs-CPU check; prints JSON")
     parser.add_argument("--teacher-only", action="store_true", help="re-measure only the teacher part of --out")
+    parser.add_argument("--stub-server", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--work", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--out", default=str(RESULTS / "scale.json"))
     args = parser.parse_args()
+    if args.stub_server:
+        from tests.stub_server import StubServer
+
+        with StubServer(responder=slow_responder) as srv:
+            print(srv.base_url, flush=True)
+            while True:
+                time.sleep(3600)
     if args.gpu:
         print(json.dumps(gpu_check()))
         return
