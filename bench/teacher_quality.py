@@ -85,7 +85,8 @@ def timed_label(teacher: Any, jobs: list[AnnotationJob], task: TaskConfig, promp
             "server_cpu_seconds_per_call": round(statistics.mean(cpu), 2), "load_average_1m": round(os.getloadavg()[0], 2)}
 
 
-def embedded(n: int, threads: int | None) -> dict[str, Any]:
+def embedded(n: int, threads: int | None, parts: set[str], max_tokens: int, previous: dict[str, Any]) -> dict[str, Any]:
+    """`parts`: label, analyse, synth; the entry of an earlier run is updated part by part."""
     from distillgraph.store.embed import build_embedder
     from distillgraph.store.schema import StoreConfig
 
@@ -102,22 +103,30 @@ def embedded(n: int, threads: int | None) -> dict[str, Any]:
     for e, v in zip(test, tv, strict=True):
         order = (sv @ v).argsort()[::-1][:3]
         demos_for[e.id] = [{"id": seeds[i].id, "text": seeds[i].text, "target": seeds[i].target} for i in order]
-    cfg = TeacherConfig(provider="local", max_tokens=200, temperature=0.0, max_concurrency=1, timeout=600,
+    cfg = TeacherConfig(provider="local", max_tokens=max_tokens, temperature=0.0, max_concurrency=1, timeout=600,
                         demonstrations=3, local=LocalTeacherConfig(n_threads=threads))
     ledger = BudgetLedger(BudgetConfig(max_calls=100_000))
-    out: dict[str, Any] = {"model": "Qwen2.5-Coder-1.5B-Instruct Q4_K_M (llama.cpp, teacher.provider local)",
-                           "machine": f"{platform.machine()}, {os.cpu_count()} cores (shared)", "n_test": n}
+    out: dict[str, Any] = dict(previous)
+    out.update({"model": "Qwen2.5-Coder-1.5B-Instruct Q4_K_M (llama.cpp, teacher.provider local)",
+                "machine": f"{platform.machine()}, {os.cpu_count()} cores (shared)"})
     with tempfile.TemporaryDirectory() as tmp, AnswerCache(Path(tmp) / "c.sqlite") as cache:
         t0 = time.perf_counter()
         teacher = build_teacher(cfg, ledger, cache, env={}, prompts=prompts, no_cache=True)
         out["startup_seconds"] = round(time.perf_counter() - t0, 2)
         try:
+          if "label" in parts:
+            out["n_test"] = n
             zero = timed_label(teacher, [AnnotationJob(Candidate(id=e.id, cluster=0, source="pool", round=0), e.text, [])
                                          for e in test], task, prompts, gold)
             print("zero-shot", zero, flush=True)
             demo = timed_label(teacher, [AnnotationJob(Candidate(id=e.id, cluster=0, source="pool", round=0), e.text,
                                                        demos_for[e.id]) for e in test], task, prompts, gold)
             print("demos", demo, flush=True)
+            out["test_accuracy_zero_shot"] = zero["accuracy"]
+            out["test_accuracy_demos"] = demo["accuracy"]
+            out["label_zero_shot"] = zero
+            out["label_demos"] = demo
+          if "analyse" in parts or "synth" in parts:
             # analysis: a student that confuses business/politics and tech/entertainment on 30 dev texts
             dev = stratified(data["dev"], 30, seed=1)
             swap = {"business": "politics", "tech": "entertainment"}
@@ -128,6 +137,7 @@ def embedded(n: int, threads: int | None) -> dict[str, Any]:
             tpl = prompts.get("analyst")
             msgs = tpl.render(task_type=task.type, instruction=task.instruction, labels=task.labels,
                               **A.weakness_request_vars(stats, "accuracy 0.800, macro_f1 0.790", names, 3))
+          if "analyse" in parts:
             t0 = time.perf_counter()
             res = teacher.ask(TeacherRequest(node="analyst", messages=msgs, schema=WeaknessReport, prompt_name=tpl.name,
                                              prompt_hash=tpl.hash, sample_index=1, kind="analyse"))
@@ -135,8 +145,10 @@ def embedded(n: int, threads: int | None) -> dict[str, Any]:
             weak = (A.weaknesses_from_report(res.parsed, {e.id for e in dev}, set(task.labels), set(names))
                     if res.ok and isinstance(res.parsed, WeaknessReport) else [])
             out["analyse"] = {"seconds": round(analyse_s, 2), "ok": res.ok, "weaknesses": len(weak),
-                              "output_tokens": res.output_tokens}
+                              "output_tokens": res.output_tokens, "max_tokens": max_tokens,
+                              "load_average_1m": round(os.getloadavg()[0], 2)}
             print("analyse", out["analyse"], flush=True)
+          if "synth" in parts:
             # synthesis: 2 calls of 4 samples for the 'business' cluster (hard + easy)
             biz = [s for s in seeds if s.target == "business"]
             job = SynthJob(cluster=0, cluster_name="business", n=8, weakness="confuses business with politics",
@@ -150,16 +162,15 @@ def embedded(n: int, threads: int | None) -> dict[str, Any]:
             synth_s = (time.perf_counter() - t0) / len(pairs)
             cands, failed = candidates_from_answers(pairs, sres, 1, 4000)
             out["synth"] = {"seconds_per_call": round(synth_s, 2), "calls": len(pairs), "failed": failed,
-                            "samples": len(cands), "example": cands[0].text[:200] if cands else None}
+                            "samples": len(cands), "example": cands[0].text[:200] if cands else None,
+                            "max_tokens": max_tokens, "load_average_1m": round(os.getloadavg()[0], 2)}
             print("synth", out["synth"], flush=True)
         finally:
             teacher.close()
-    out["test_accuracy_zero_shot"] = zero["accuracy"]
-    out["test_accuracy_demos"] = demo["accuracy"]
-    out["label_zero_shot"] = zero
-    out["label_demos"] = demo
-    out["seconds_per_call"] = {"label_zero_shot": zero["seconds_per_call"], "label_demos": demo["seconds_per_call"],
-                               "analyse": out["analyse"]["seconds"], "synth": out["synth"]["seconds_per_call"]}
+    out["seconds_per_call"] = {"label_zero_shot": out.get("label_zero_shot", {}).get("seconds_per_call"),
+                               "label_demos": out.get("label_demos", {}).get("seconds_per_call"),
+                               "analyse": out.get("analyse", {}).get("seconds"),
+                               "synth": out.get("synth", {}).get("seconds_per_call")}
     return out
 
 
@@ -298,6 +309,8 @@ def main() -> None:
     ap.add_argument("--budgets", default="40,80")
     ap.add_argument("--n", type=int, default=30)
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--parts", default="label,analyse,synth")
+    ap.add_argument("--max-tokens", type=int, default=400, help="the demo's teacher.max_tokens")
     ap.add_argument("--rates", default="0,0.1,0.2,0.3")
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--budget", type=int, default=120)
@@ -305,7 +318,8 @@ def main() -> None:
     ap.add_argument("--threshold", type=float, default=0.5)
     args = ap.parse_args()
     if args.section == "embedded":
-        merge("embedded_teacher", embedded(args.n, args.threads))
+        previous = json.loads(RESULTS.read_text(encoding="utf-8")).get("embedded_teacher", {}) if RESULTS.exists() else {}
+        merge("embedded_teacher", embedded(args.n, args.threads, set(args.parts.split(",")), args.max_tokens, previous))
     elif args.section == "noise":
         out = noise_sweep([float(x) for x in args.rates.split(",")], [int(x) for x in args.seeds.split(",")],
                           args.budget, args.gate, args.threshold)
