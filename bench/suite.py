@@ -35,6 +35,7 @@ import tempfile
 import time
 import typing
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
@@ -261,27 +262,61 @@ def _worker_init(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def sweep(points: list[dict[str, Any]], workers: int, threads: int = 1, label: str = "") -> list[dict[str, Any]]:
-    """Every point as an independent graph run, in `workers` processes (submission order kept)."""
-    def show(row: dict[str, Any], k: int) -> None:
-        test = "" if row["tag"] else (f"test F1 {row['macro_f1']:.3f} worst {row['worst_cluster_acc'] or 0:.3f} ")
-        print(f"{label}[{k}/{len(points)}] {row['task']} {row['student']} seed {row['seed']} B={row['budget']} "
-              f"{row['policy']} {row['tag']} {test}dev F1 {row['dev_macro_f1']:.3f} ({row['seconds']} s)",
-              flush=True)
+def _point_key(point: dict[str, Any]) -> str:
+    data = point["cfg"].model_dump(mode="json")
+    data["run"].pop("dir", None)
+    blob = json.dumps([data, point.get("tag", ""), Path(point["clusters"]).parent.name if point.get("clusters") else ""],
+                      sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
-    if workers <= 1 or len(points) <= 1:
-        _worker_init(threads)
-        out = []
-        for k, p in enumerate(points, 1):
-            out.append(one_run(p))
-            show(out[-1], k)
-        return out
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"), initializer=_worker_init,
-                             initargs=(threads,)) as pool:
-        futures = [pool.submit(one_run, p) for p in points]
-        for k, fut in enumerate(as_completed(futures), 1):
-            show(fut.result(), k)
-        return [f.result() for f in futures]
+
+def sweep(points: list[dict[str, Any]], workers: int, threads: int = 1, label: str = "",
+          resume: bool = False) -> list[dict[str, Any]]:
+    """Every point as an independent graph run, in `workers` processes (results in submission order).
+
+    Each finished run is written to runs/bench-cache/suite-runs/<key>.json; `resume` reuses those of an
+    interrupted sweep (same config, same clustering) instead of running them again. A worker that dies
+    (killed, out of memory) costs only its own points: the rest of the sweep goes on in a new pool."""
+    done_dir = CACHE / "suite-runs"
+    done_dir.mkdir(parents=True, exist_ok=True)
+    results: dict[int, dict[str, Any]] = {}
+    for i, p in enumerate(points):
+        f = done_dir / f"{_point_key(p)}.json"
+        if resume and f.exists():
+            results[i] = json.loads(f.read_text(encoding="utf-8"))
+
+    def show(row: dict[str, Any]) -> None:
+        test = "" if row["tag"] else (f"test F1 {row['macro_f1']:.3f} worst {row['worst_cluster_acc'] or 0:.3f} ")
+        print(f"{label}[{len(results)}/{len(points)}] {row['task']} {row['student']} seed {row['seed']} "
+              f"B={row['budget']} {row['policy']} {row['tag']} {test}dev F1 {row['dev_macro_f1']:.3f} "
+              f"({row['seconds']} s)", flush=True)
+
+    def keep(i: int, row: dict[str, Any]) -> None:
+        results[i] = row
+        (done_dir / f"{_point_key(points[i])}.json").write_text(json.dumps(row), encoding="utf-8")
+        show(row)
+
+    for _attempt in range(3):
+        todo = [i for i in range(len(points)) if i not in results]
+        if not todo:
+            break
+        if workers <= 1 or len(todo) <= 1:
+            _worker_init(threads)
+            for i in todo:
+                keep(i, one_run(points[i]))
+            break
+        try:
+            with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"), initializer=_worker_init,
+                                     initargs=(threads,)) as pool:
+                futures = {pool.submit(one_run, points[i]): i for i in todo}
+                for fut in as_completed(futures):
+                    keep(futures[fut], fut.result())
+        except BrokenProcessPool as exc:
+            print(f"{label}a worker died ({exc}); {len(points) - len(results)} point(s) left, new pool", flush=True)
+    missing = [i for i in range(len(points)) if i not in results]
+    if missing:
+        raise RuntimeError(f"{len(missing)} point(s) failed three times")
+    return [results[i] for i in range(len(points))]
 
 
 def upper_bound(prep: Prepared, seed: int, store_overrides: list[str], clusters: Path) -> dict[str, float]:
@@ -585,6 +620,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="extra key=value overrides for every run (listed in the protocol)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder for suite.json / suite.md")
     parser.add_argument("--no-upper-bound", action="store_true")
+    parser.add_argument("--resume", action="store_true",
+                        help="reuse the runs an interrupted suite finished (same config and clustering)")
     parser.add_argument("--render", action="store_true",
                         help="only rewrite suite.md (and the derived parts of suite.json) from the saved runs")
     args = parser.parse_args(argv)
@@ -615,7 +652,8 @@ def main(argv: list[str] | None = None) -> None:
     tuning_runs, tuning_seconds = 0, 0.0
     if args.tune:
         t0 = time.perf_counter()
-        truns = sweep(tuning_points(preps, budgets, tuning_seeds, args.extra), args.workers, label="tune ")
+        truns = sweep(tuning_points(preps, budgets, tuning_seeds, args.extra), args.workers, label="tune ",
+                      resume=args.resume)
         tuning_seconds = time.perf_counter() - t0
         tuning_runs = len(truns)
         hidden = ("macro_f1", "accuracy", "worst_cluster_acc")  # test metrics: not read, not kept
@@ -629,7 +667,7 @@ def main(argv: list[str] | None = None) -> None:
     t0 = time.perf_counter()
     points = [make_point(preps[t], policy, b, s, PROBE, extra)
               for t in preps for s in seeds for b in budgets for policy in policies]
-    runs = sweep(points, args.workers, label="test ")
+    runs = sweep(points, args.workers, label="test ", resume=args.resume)
     seconds = time.perf_counter() - t0
     run_seeds = {PROBE: seeds}
     if args.lora:
@@ -637,7 +675,7 @@ def main(argv: list[str] | None = None) -> None:
                        for t in LORA_TASKS if t in preps for s in LORA_SEEDS for b in LORA_BUDGETS
                        for policy in policies]
         t1 = time.perf_counter()
-        runs += sweep(lora_points, 1, threads=os.cpu_count() or 1, label="lora ")
+        runs += sweep(lora_points, 1, threads=os.cpu_count() or 1, label="lora ", resume=args.resume)
         run_seeds[LORA] = LORA_SEEDS
         print(f"LoRA student: {len(lora_points)} runs in {time.perf_counter() - t1:.0f} s", flush=True)
 
