@@ -380,9 +380,36 @@ def choose(runs: list[dict[str, Any]]) -> dict[str, Any]:
                 per_task[task] = mean_std([r["dev_macro_f1"] for r in rs if r["task"] == task])["mean"]
             per_value[v] = {"dev_macro_f1": mean_std([r["dev_macro_f1"] for r in rs])["mean"], "per_task": per_task,
                             "n": len(rs)}
-        best = max(per_value, key=lambda v: per_value[v]["dev_macro_f1"])  # max keeps the first of equals
-        table[key] = {"chosen": float(best), "values": per_value}
+        top = max(row["dev_macro_f1"] for row in per_value.values())
+        tied = [v for v, row in per_value.items() if row["dev_macro_f1"] >= top - 1e-9]
+        default = _config_default(key)
+        # a tie keeps the config default when it is among the best (no override the data does not ask for)
+        best = f"{default:g}" if default is not None and f"{default:g}" in tied else tied[0]
+        table[key] = {"chosen": float(best), "values": per_value, "tied": tied, "default": default}
     return table
+
+
+def _config_default(key: str) -> float | None:
+    section, _, name = key.partition(".")
+    if section != "loop" or name not in LoopConfig.model_fields:
+        return None
+    value = LoopConfig.model_fields[name].default
+    return float(value) if isinstance(value, int | float) else None
+
+
+def code_version() -> dict[str, Any]:
+    """The commit the runs used and the files that differed from it (a shared working tree moves)."""
+    import subprocess
+
+    def git(*a: str) -> str:
+        try:
+            return subprocess.run(["git", *a], cwd=RESULTS.parents[1], capture_output=True, text=True,
+                                  timeout=20).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    return {"head": git("rev-parse", "--short", "HEAD"),
+            "modified": [line[3:] for line in git("status", "--porcelain", "--untracked-files=no").splitlines()]}
 
 
 def load_tuning(out: Path = RESULTS) -> dict[str, Any] | None:
@@ -393,7 +420,8 @@ def load_tuning(out: Path = RESULTS) -> dict[str, Any] | None:
 def tuned_overrides(tuning: dict[str, Any] | None) -> list[str]:
     if not tuning:
         return []
-    return [f"{key}={entry['chosen']:g}" for key, entry in tuning["grid"].items()]
+    return [f"{key}={entry['chosen']:g}" for key, entry in tuning["grid"].items()
+            if entry.get("default") is None or entry["chosen"] != entry["default"]]
 
 
 # ---------------------------------------------------------------- summaries
@@ -555,6 +583,17 @@ def policy_descriptions(policies: list[str], extra: list[str]) -> list[str]:
     return [line for line in describe_policies(loop) if line.split(":", 1)[0] in policies]
 
 
+def _chosen_text(tuning: dict[str, Any]) -> str:
+    parts = []
+    for key, e in tuning["grid"].items():
+        note = ""
+        if e["chosen"] == e.get("default"):
+            note = " (the config default" + (", every grid value tied on dev" if len(e.get("tied", [])) ==
+                                              len(e["values"]) else "") + ": no override)"
+        parts.append(f"`{key}={e['chosen']:g}`{note}")
+    return "chosen: " + ", ".join(parts)
+
+
 def protocol_lines(tuning: dict[str, Any] | None, extra: list[str], policies: list[str], seeds: list[int],
                    tuning_seeds: list[int]) -> list[str]:
     tuned = tuned_overrides(tuning)
@@ -569,7 +608,7 @@ def protocol_lines(tuning: dict[str, Any] | None, extra: list[str], policies: li
         f"Tuning on dev only: {tuned_by} choose "
         + (", ".join(f"`{k}` (grid {', '.join(f'{v:g}' for v in vs)})" for k, vs in TUNING_GRID.items())
            + " for `distillgraph` from the mean final-round dev macro-F1 over tasks, budgets and seeds; "
-           + ("chosen: " + ", ".join(f"`{o}`" for o in tuned) if tuned else "no tuning result stored: defaults")
+           + (_chosen_text(tuning) if tuning else "no tuning result stored: defaults")
            ) + f". The published test numbers use seeds {', '.join(map(str, seeds))}, never used for tuning; "
         "no test score of a tuning run is read or kept.",
         "Overrides of the config defaults, the same for every policy: `" + " ".join(
@@ -709,7 +748,7 @@ def main(argv: list[str] | None = None) -> None:
                                                      for t in preps},
                              "tuning_runs": tuning_runs, "tuning_seconds": round(tuning_seconds, 1),
                              "seeds": run_seeds, "argv": " ".join(argv if argv is not None else sys.argv[1:]),
-                             "written": dt.datetime.now().strftime("%Y-%m-%d %H:%M")},
+                             "written": dt.datetime.now().strftime("%Y-%m-%d %H:%M"), "code": code_version()},
         "runs": runs,
     }
     suite["paired"] = paired(runs, results)

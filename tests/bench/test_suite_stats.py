@@ -70,6 +70,14 @@ def test_tuning_chooses_on_dev_and_never_reads_test_scores():
     assert table[key]["values"][f"{high:g}"]["dev_macro_f1"] == 0.7
 
 
+def test_a_tie_on_dev_keeps_the_config_default():
+    key = "loop.error_boost"
+    runs = [_run("t", "distillgraph", 40, 100, f1=0.5, dev=0.6, tag=f"{key}={v:g}") for v in TUNING_GRID[key]]
+    table = choose(runs)
+    assert table[key]["chosen"] == 30.0 == table[key]["default"]
+    assert len(table[key]["tied"]) == len(TUNING_GRID[key])
+
+
 def test_results_and_paired_have_the_suite_shape():
     runs = []
     for seed in range(3):
