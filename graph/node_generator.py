@@ -38,8 +38,12 @@ def select_candidates(deps: Deps, pool: RoundPool, plan: Plan, unl: list[str]) -
     total over the whole pool."""
     policy, rnd = deps.policy, pool.round
     if not policy.per_cluster:
-        picked = policy.selection.select(unl, min(sum(p.select for p in plan.clusters), len(unl)), pool, None)
-        deps.trace.decision("select", policy=policy.name, pool=len(unl), chosen=len(picked.chosen))
+        k = min(sum(p.select for p in plan.clusters), len(unl))
+        if k <= 0:  # the plan buys only synthetic samples this round
+            return []
+        picked = policy.selection.select(unl, k, pool, None)
+        deps.trace.decision("select", policy=policy.name, pool=len(unl), chosen=len(picked.chosen),
+                            chosen_ids=picked.chosen, scores={i: round(v, 4) for i, v in picked.scores.items()})
         return [Candidate(id=i, cluster=pool.look.cluster(i), source="pool", round=rnd, score=picked.scores.get(i))
                 for i in picked.chosen]
     by_c: dict[int, list[str]] = defaultdict(list)
