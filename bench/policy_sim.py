@@ -1,0 +1,349 @@
+"""A fast stand-in for the graph loop, used ONLY to choose among candidate default policies on DEV metrics
+of TUNING seeds (100-102); never on test scores, and never published as a result (the suite, bench/suite.py,
+runs the real graph for that).
+
+It mimics one run of the suite: the task's pool embedded with the packaged MiniLM (the suite's shared
+embedding cache), k-means with k by silhouette (the index step's `choose_k`), an oracle teacher, the
+embedding-probe student (logistic regression, C=10), 2 labels per cluster to start, then the budget over
+4 rounds. Each candidate is a cold start + an allocation + a selection, written in a few lines.
+
+    .venv/bin/python -m bench.policy_sim random,uncertainty,rep_unc_div,dg_old [task,task]
+
+This is how `distillgraph`'s default (rep_unc_div: representatives, then diverse pool-wide uncertainty)
+replaced the former one (dg_old: adaptive balancing x (1 + 30 x dev error), per-cluster selection); the
+dev table is in BENCHMARKS.md ("Choosing the default").
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter, defaultdict
+
+import numpy as np
+from sklearn.cluster import KMeans
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import f1_score
+
+from bench.harness import embeddings_dir
+from bench.tasks import builtin_tasks
+from distillgraph.store.cluster import choose_k
+from distillgraph.store.embed import build_embedder
+from distillgraph.store.schema import StoreConfig, content_id
+
+
+def load_embeddings(names: list[str]) -> dict:
+    emb = build_embedder(StoreConfig(), embeddings_dir())
+    tasks, out = builtin_tasks(), {}
+    for name in names:
+        s = tasks[name].splits()
+        out[name] = {}
+        for split in ("pool", "dev", "test"):
+            texts = [x for x, _ in getattr(s, split)]
+            out[name][split] = (
+                np.asarray(emb.encode(texts, [content_id(x) for x in texts]), dtype=np.float32),
+                [lb for _, lb in getattr(s, split)],
+            )
+    return out
+
+
+D: dict = {}
+
+
+def norm(X):
+    return X / (np.linalg.norm(X, axis=1, keepdims=True) + 1e-9)
+
+
+class Env:
+    def __init__(self, task, seed):
+        d = D[task]
+        self.X, self.y = norm(d["pool"][0]), np.array(d["pool"][1])
+        self.Xd, self.yd = norm(d["dev"][0]), np.array(d["dev"][1])
+        self.Xt, self.yt = norm(d["test"][0]), np.array(d["test"][1])
+        self.labels = sorted(set(self.y) | set(self.yd))
+        k = choose_k(self.X, 3, 10, seed)
+        km = KMeans(k, random_state=seed, n_init=4).fit(self.X)
+        self.k, self.c, self.cent = k, km.labels_, km.cluster_centers_
+        self.cd = km.predict(self.Xd)
+        self.ct = km.predict(self.Xt)
+        self.rng = np.random.default_rng(seed)
+        # representatives: nearest to centroid
+        self.reps = {
+            c: list(
+                np.argsort(-(self.X @ (self.cent[c] / np.linalg.norm(self.cent[c]))) + 10 * (self.c != c))[:5]
+            )
+            for c in range(k)
+        }
+
+
+def fit(env, L):
+    ys = env.y[L]
+    if len(set(ys)) < 2:
+        return None
+    return LogisticRegression(C=10.0, max_iter=2000).fit(env.X[L], ys)
+
+
+def evaluate(env, clf, X, y, c):
+    if clf is None:
+        pred = np.array([Counter(env.y).most_common(1)[0][0]] * len(y))
+    else:
+        pred = clf.predict(X)
+    f1 = f1_score(y, pred, labels=env.labels, average="macro", zero_division=0)
+    accs = [np.mean(pred[c == j] == y[c == j]) for j in range(env.k) if np.any(c == j)]
+    return f1, min(accs), pred
+
+
+def probs(env, clf, idx):
+    P = clf.predict_proba(env.X[idx]) if clf is not None else np.ones((len(idx), 2)) / 2
+    return P
+
+
+def margin_score(P):  # higher = more informative
+    s = np.sort(P, axis=1)
+    return 1 - (s[:, -1] - s[:, -2]) if P.shape[1] > 1 else np.zeros(len(P))
+
+
+def entropy_score(P):
+    return -(P * np.log(P + 1e-12)).sum(1)
+
+
+def diverse(idx, scores, X, k, min_dist):
+    order = np.argsort(-scores, kind="stable")
+    chosen = []
+    for o in order:
+        if len(chosen) >= k:
+            break
+        i = idx[o]
+        if min_dist > 0 and chosen and np.max(X[chosen] @ X[i]) > 1 - min_dist:
+            continue
+        chosen.append(i)
+    for o in order:  # fill if diversity blocked too much
+        if len(chosen) >= k:
+            break
+        if idx[o] not in chosen:
+            chosen.append(idx[o])
+    return chosen
+
+
+def typical(env, idx, kn=20):
+    Xs = env.X[idx]
+    S = Xs @ Xs.T
+    kk = min(kn, len(idx) - 1)
+    if kk < 1:
+        return np.ones(len(idx))
+    nn = -np.sort(-S, axis=1)[:, 1 : kk + 1]
+    return 1 / (np.mean(1 - nn, axis=1) + 1e-6)
+
+
+def run(env, policy, B, K=4, **kw):
+    L = []
+    # bootstrap: 2 per cluster
+    nb = min(2 * env.k, B)
+    if policy.get("boot") == "random":
+        L = list(env.rng.choice(len(env.y), nb, replace=False))
+    elif policy.get("boot") == "typiclust":
+        L = typiclust(env, L, nb)
+    else:
+        per = [env.reps[c][:2] for c in range(env.k)]
+        L = [i for pair in per for i in pair][:nb]
+    clf = fit(env, L)
+    for stage in range(K):
+        left = B - len(L)
+        stages_left = K - stage
+        n = int(left // stages_left) if stage < K - 1 else left
+        if n <= 0:
+            continue
+        new = policy["select"](env, clf, L, n, stage, K, **kw)
+        L = L + [i for i in new if i not in L]
+        clf = fit(env, L)
+    f1d, wd, _ = evaluate(env, clf, env.Xd, env.yd, env.cd)
+    f1t, wt, _ = evaluate(env, clf, env.Xt, env.yt, env.ct)
+    return dict(dev_f1=f1d, dev_worst=wd, test_f1=f1t, test_worst=wt, n=len(L))
+
+
+def unl(env, L):
+    m = np.ones(len(env.y), bool)
+    m[L] = False
+    return np.where(m)[0]
+
+
+def typiclust(env, L, n):
+    U = unl(env, L)
+    chosen = []
+    km = KMeans(min(len(L) + n, len(U)), random_state=0, n_init=1).fit(env.X[U])
+    lab = km.labels_
+    covered = Counter(KMeans.predict(km, env.X[L]) if L else [])
+    sizes = Counter(lab)
+    for cl, _ in sorted(sizes.items(), key=lambda kv: (covered[kv[0]] > 0, -kv[1])):
+        if len(chosen) >= n:
+            break
+        members = U[lab == cl]
+        if len(members) < 1:
+            continue
+        t = typical(env, members)
+        chosen.append(int(members[np.argmax(t)]))
+    return L + chosen
+
+
+# ---- selection strategies
+def sel_random(env, clf, L, n, stage, K, **kw):
+    return list(env.rng.choice(unl(env, L), n, replace=False))
+
+
+def sel_global(score):
+    def f(env, clf, L, n, stage, K, **kw):
+        U = unl(env, L)
+        if clf is None:
+            return sel_random(env, clf, L, n, stage, K)
+        s = score(probs(env, clf, U))
+        return list(U[np.argsort(-s, kind="stable")[:n]])
+
+    return f
+
+
+def alloc_shares(env, clf, L, stage, K, mode, boost=0.0, shrink=0.0):
+    nat = np.bincount(env.c, minlength=env.k).astype(float)
+    nat /= nat.sum()
+    if mode == "natural":
+        sh = nat
+    elif mode == "uniform":
+        sh = np.ones(env.k) / env.k
+    elif mode == "baldistill":
+        sh = nat * (K - stage) / K + (1 / env.k) * stage / K
+    elif mode == "sqrt":
+        sh = np.sqrt(nat)
+        sh /= sh.sum()
+    if boost:
+        _, _, pred = evaluate(env, clf, env.Xd, env.yd, env.cd)
+        err = np.zeros(env.k)
+        cnt = np.zeros(env.k)
+        for j in range(env.k):
+            m = env.cd == j
+            cnt[j] = m.sum()
+            err[j] = np.mean(pred[m] != env.yd[m]) if m.any() else 0
+        mean = np.sum(err * cnt) / max(cnt.sum(), 1)
+        err = (cnt * err + shrink * mean) / (cnt + shrink) if shrink else err
+        sh = sh * (1 + boost * err)
+        sh /= sh.sum()
+    return sh
+
+
+def quotas(sh, n, avail):
+    raw = sh * n
+    q = np.floor(raw).astype(int)
+    left = n - q.sum()
+    for j in np.argsort(-(raw - q), kind="stable")[:left]:
+        q[j] += 1
+    q = np.minimum(q, avail)
+    spill = n - q.sum()
+    for j in np.argsort(-sh):
+        if spill <= 0:
+            break
+        e = min(avail[j] - q[j], spill)
+        q[j] += e
+        spill -= e
+    return q
+
+
+def sel_global_div(score, div):
+    def f(env, clf, L, n, stage, K, **kw):
+        U = unl(env, L)
+        if clf is None:
+            return sel_random(env, clf, L, n, stage, K)
+        return diverse(U, score(probs(env, clf, U)), env.X, n, div)
+
+    return f
+
+
+def sel_cluster(mode="natural", score=margin_score, div=0.0, boost=0.0, shrink=0.0, mix=0.0, dens=0.0):
+    def f(env, clf, L, n, stage, K, **kw):
+        U = unl(env, L)
+        cu = env.c[U]
+        avail = np.bincount(cu, minlength=env.k)
+        q = quotas(alloc_shares(env, clf, L, stage, K, mode, boost, shrink), n, avail)
+        out = []
+        for j in range(env.k):
+            if q[j] == 0:
+                continue
+            idx = U[cu == j]
+            nr = int(round(mix * q[j]))
+            if nr:
+                r = list(env.rng.choice(idx, nr, replace=False))
+                out += r
+                idx = np.array([i for i in idx if i not in set(r)])
+            m = q[j] - nr
+            if m <= 0:
+                continue
+            if clf is None:
+                s = np.zeros(len(idx))
+            else:
+                s = score(probs(env, clf, idx))
+            if dens:
+                s = s * typical(env, idx) ** dens
+            out += diverse(idx, s, env.X, m, div)
+        return out
+
+    return f
+
+
+POL = {
+    "random": dict(select=sel_random, boot="random"),
+    "margin": dict(select=sel_global(margin_score), boot="random"),
+    "uncertainty": dict(select=sel_global(entropy_score), boot="random"),
+    "dg_old": dict(select=sel_cluster("baldistill", entropy_score, 0.15, 30.0)),
+    "cl_margin_nat": dict(select=sel_cluster("natural", margin_score, 0.0)),
+    "cl_margin_nat_div": dict(select=sel_cluster("natural", margin_score, 0.15)),
+    "cl_margin_nat_boost3s": dict(select=sel_cluster("natural", margin_score, 0.0, 3.0, 20)),
+    "cl_margin_nat_mix": dict(select=sel_cluster("natural", margin_score, 0.0, mix=0.5)),
+    "cl_margin_sqrt": dict(select=sel_cluster("sqrt", margin_score, 0.0)),
+    "cl_margin_bal": dict(select=sel_cluster("baldistill", margin_score, 0.0)),
+    "typi_margin": dict(select=sel_global(margin_score), boot="typiclust"),
+    "typi_cl_margin": dict(select=sel_cluster("natural", margin_score, 0.0), boot="typiclust"),
+    "cl_margin_dens": dict(select=sel_cluster("natural", margin_score, 0.0, dens=1.0)),
+    "rep_unc": dict(select=sel_global(entropy_score)),
+    "rep_margin": dict(select=sel_global(margin_score)),
+    "rep_unc_div": dict(select=sel_global_div(entropy_score, 0.15)),
+    "rep_margin_div": dict(select=sel_global_div(margin_score, 0.15)),
+    "dg_margin": dict(select=sel_cluster("baldistill", margin_score, 0.15, 30.0)),
+    "dg_shrink": dict(select=sel_cluster("baldistill", margin_score, 0.15, 5.0, 20)),
+    "nat_shrink": dict(select=sel_cluster("natural", margin_score, 0.15, 5.0, 20)),
+    "nat_shrink_mix": dict(select=sel_cluster("natural", margin_score, 0.15, 5.0, 20, mix=0.3)),
+}
+
+if __name__ == "__main__":
+    pols = sys.argv[1].split(",") if len(sys.argv) > 1 else list(POL)
+    seeds = [100, 101, 102]
+    budgets = [20, 40, 80, 160]
+    res = defaultdict(list)
+    tasks = sys.argv[2].split(",") if len(sys.argv) > 2 else list(builtin_tasks())
+    D.update(load_embeddings(tasks))
+    for task in tasks:
+        for s in seeds:
+            env0 = Env(task, s)
+            for p in pols:
+                for B in budgets:
+                    env0.rng = np.random.default_rng(s * 7 + B)
+                    r = run(env0, POL[p], B)
+                    res[(task, p, B)].append(r)
+        # print per task
+        print(f"== {task} (dev macro-F1 / dev worst-cluster, tuning seeds)")
+        for p in pols:
+            row = [
+                f"{np.mean([r['dev_f1'] for r in res[(task, p, B)]]):.3f}/{np.mean([r['dev_worst'] for r in res[(task, p, B)]]):.2f}"
+                for B in budgets
+            ]
+            print(f"{p:24s}", "  ".join(row), flush=True)
+    print("== mean dev F1 over tasks and budgets; mean diff to random; min diff to random")
+    for p in pols:
+        diffs = (
+            [
+                np.mean([r["dev_f1"] for r in res[(t, p, B)]])
+                - np.mean([r["dev_f1"] for r in res[(t, "random", B)]])
+                for t in tasks
+                for B in budgets
+            ]
+            if "random" in pols
+            else [0]
+        )
+        print(
+            f"{p:24s} {np.mean([np.mean([r['dev_f1'] for r in res[(t, p, B)]]) for t in tasks for B in budgets]):.4f} {np.mean(diffs):+.4f} {np.min(diffs):+.4f}"
+        )
