@@ -8,10 +8,10 @@ from collections import defaultdict
 from typing import Any
 
 from distillgraph.agents.records import Annotation, Candidate
+from distillgraph.graph.cluster_names import apply_names, name_request, teacher_named
 from distillgraph.graph.deps import Deps
 from distillgraph.graph.node_annotator import annotate, mark_labelled
 from distillgraph.graph.node_pool import RoundPool
-from distillgraph.graph.cluster_names import apply_names, name_request, teacher_named
 from distillgraph.graph.node_tools import ask, lookup
 from distillgraph.graph.state import DistillState
 from distillgraph.store.index import build_index

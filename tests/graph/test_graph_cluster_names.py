@@ -7,12 +7,12 @@ from typing import Any
 
 from rich.console import Console
 
-from distillgraph.graph.config import load_config
 from distillgraph.agents.prices import teacher_prices
+from distillgraph.graph.config import load_config
 from distillgraph.graph.plan import project
+from distillgraph.graph.runner import execute, new_run_dir
 from distillgraph.prompts import PromptLibrary
 from distillgraph.store.datasets import load_data
-from distillgraph.graph.runner import execute, new_run_dir
 from tests.graph.conftest import teacher_responder
 from tests.stub_server import StubServer, chosen_tool
 

@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 import torch
 
-from distillgraph.store.embed import Embedder, EmbeddingCache, HashEmbedder, build_embedder, normalise, resolve_dtype
+from distillgraph.store.embed import (
+    Embedder,
+    EmbeddingCache,
+    HashEmbedder,
+    build_embedder,
+    normalise,
+    resolve_dtype,
+)
 from distillgraph.store.schema import StoreConfig, UserError
 
 

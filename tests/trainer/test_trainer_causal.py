@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from distillgraph.store.schema import TaskConfig, UserError
-from tests.trainer.conftest import TEXTS, items_for, small_cfg, tiny_llama
 from distillgraph.trainer.causal import IGNORE
 from distillgraph.trainer.student import TrainItem, build_student
+from tests.trainer.conftest import TEXTS, items_for, small_cfg, tiny_llama
 
 
 def make(task, tokenizer, prompt, **kw):

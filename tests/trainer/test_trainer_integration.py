@@ -5,9 +5,9 @@ import math
 import numpy as np
 import pytest
 
-from tests.trainer.conftest import TEXTS, items_for
 from distillgraph.trainer.config import StudentConfig
 from distillgraph.trainer.student import build_student
+from tests.trainer.conftest import TEXTS, items_for
 
 pytestmark = pytest.mark.integration
 

@@ -3,9 +3,9 @@ import pytest
 
 from distillgraph.store.embed import HashEmbedder
 from distillgraph.store.schema import UserError
-from tests.trainer.conftest import TEXTS, items_for
 from distillgraph.trainer.config import StudentConfig
 from distillgraph.trainer.student import TrainItem, build_student
+from tests.trainer.conftest import TEXTS, items_for
 
 
 class CountingEmbedder(HashEmbedder):
