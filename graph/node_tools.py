@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from distillgraph.agents.records import Annotation, Candidate
 from distillgraph.agents.teacher import TeacherRequest, TeacherResult
 from distillgraph.graph.deps import Deps
 from distillgraph.graph.state import DistillState, labelled_ids
@@ -58,7 +59,7 @@ class Lookup:
 
 
 def lookup(deps: Deps, state: DistillState) -> Lookup:
-    items = [*state.get("dataset", []), *state.get("candidates", [])]
+    items: list[Annotation | Candidate] = [*state.get("dataset", []), *state.get("candidates", [])]
     synthetic = [i for i in items if i.id not in deps.examples]
     return Lookup(deps.examples, deps.assignments(), {i.id: i.text for i in synthetic if i.text},
                   {i.id: i.cluster for i in synthetic})

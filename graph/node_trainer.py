@@ -45,8 +45,10 @@ def trainer(state: DistillState, deps: Deps) -> dict[str, Any]:
     update: dict[str, Any] = {}
     if rnd == 0 and "audit" not in state:  # before the first paid round: is the teacher better than the student?
         update["audit"] = teacher_audit(deps, state, rm.dev.get("accuracy"))
-    why = stop_reason({**state, **update, "history": history, "ledger": ledger_state(deps), "round": rnd}, loop,
-                      deps.cfg.dev_metric)
+    now: DistillState = {**state, "history": history, "ledger": ledger_state(deps), "round": rnd}
+    if "audit" in update:
+        now["audit"] = update["audit"]
+    why = stop_reason(now, loop, deps.cfg.dev_metric)
     deps.trace.decision("route", next="report" if why else "analyst", reason=why or "budget left, still improving")
     predictions = [{k: r[k] for k in ("id", "gold", "pred", "cluster")} for r in dev_rows]
     summary = {"train_size": len(items), "dev": rm.dev, "test": rm.test, "train": stats}

@@ -57,7 +57,7 @@ class PoolWide(Policy):
     (only the round's total of the allocation matters)."""
 
     per_cluster = False
-    cold_start = "random"
+    cold_start: ClassVar[Literal["representatives", "random", "selection"]] = "random"
     allocation = Balanced("natural")
 
 
