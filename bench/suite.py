@@ -404,7 +404,7 @@ def code_version() -> dict[str, Any]:
     def git(*a: str) -> str:
         try:
             return subprocess.run(["git", *a], cwd=RESULTS.parents[1], capture_output=True, text=True,
-                                  timeout=20).stdout.strip()
+                                  timeout=20).stdout.rstrip()
         except (OSError, subprocess.SubprocessError):
             return ""
 
@@ -485,9 +485,15 @@ def markdown(suite: dict[str, Any]) -> str:
     lines = [f"## {TITLE}", "",
              f"{meta['machine']}; load average {meta['load_average_1m']} at the start. {meta['runs']} graph runs "
              f"(test seeds) in {meta['seconds']:.0f} s over {meta['workers']} worker processes"
-             + (f", plus {meta['tuning_runs']} tuning runs in {meta['tuning_seconds']:.0f} s"
-                if meta.get("tuning_runs") else "") + f"; whole suite {meta['total_seconds']:.0f} s "
-             f"(`python -m bench.suite{' ' + meta['argv'] if meta['argv'] else ''}`).", "",
+             + (f", plus {meta['tuning_runs']} tuning runs" + (
+                 " (finished by an interrupted invocation and reused: --resume)" if "--resume" in meta["argv"]
+                 else f" in {meta['tuning_seconds']:.0f} s") if meta.get("tuning_runs") else "")
+             + ("; process CPU seconds per run: " + ", ".join(f"{t} {v:g}" for t, v in meta["cpu_seconds_per_run"].items())
+                if meta.get("cpu_seconds_per_run") else "") + f"; whole suite {meta['total_seconds']:.0f} s "
+             f"(`python -m bench.suite{' ' + meta['argv'] if meta['argv'] else ''}`)"
+             + (f"; code: commit {meta['code']['head']}" + (f" with {', '.join(meta['code']['modified'])} modified"
+                                                            if meta["code"].get("modified") else "")
+                if meta.get("code") else "") + ".", "",
              "**Protocol.**", ""]
     lines += [f"- {line}" for line in suite["protocol"]]
     if suite.get("policy_descriptions"):
@@ -540,6 +546,10 @@ def markdown(suite: dict[str, Any]) -> str:
                     e = pair.get(str(b), {})
                     best = e.get("vs_best_other", {}).get("policy", "-")
                     lines.append(f"| {b} | {_pair(e.get('vs_random'))} | {_pair(e.get('vs_best_other'))} | {best} |")
+    if not any(LORA in per_student for per_student in suite["results"].values()):
+        lines += ["", f"MiniLM LoRA classifier student: `--full` runs it on {', '.join(LORA_TASKS)} (seeds "
+                  f"{', '.join(map(str, LORA_SEEDS))}, B={', '.join(map(str, LORA_BUDGETS))}, every policy); "
+                  "no such run is in this suite.json yet."]
     lines += ["", "**Where `distillgraph` stands** (\"ahead\" only where the 95% CI of the paired difference "
               "excludes 0):", ""]
     lines += [f"- {line}" for line in verdict_lines(suite)]
@@ -603,8 +613,9 @@ def protocol_lines(tuning: dict[str, Any] | None, extra: list[str], policies: li
         f"Policies, all through the same graph code: {', '.join(policies)}. Oracle teacher (1 call = 1 label, "
         "bootstrap labels count); every run spends its whole budget over 4 rounds; final-round test metrics.",
         "Equal information: every policy gets the same gold dev set (data.dev) and the analyst computes the same "
-        "per-cluster dev errors for every policy; none pays for them, and only `distillgraph` reads them (its "
-        "quota boost and weakness focus). No other signal differs between policies.",
+        "per-cluster dev errors for every policy; none pays for them; the policies whose description below "
+        "mentions the per-cluster dev error read them, the others do not. No other signal differs between "
+        "policies (the oracle teacher cannot synthesise, so no policy's synthesis runs).",
         f"Tuning on dev only: {tuned_by} choose "
         + (", ".join(f"`{k}` (grid {', '.join(f'{v:g}' for v in vs)})" for k, vs in TUNING_GRID.items())
            + " for `distillgraph` from the mean final-round dev macro-F1 over tasks, budgets and seeds; "
