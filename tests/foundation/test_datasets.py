@@ -1,6 +1,7 @@
 """Data loading: every format, every error case, and the bundled BBC split."""
 
 import json
+import logging
 from collections import Counter
 from pathlib import Path
 
@@ -112,6 +113,7 @@ def test_unsupported_format(tmp_path):
 
 
 def test_latin1_falls_back_with_a_warning(tmp_path, caplog):
+    caplog.set_level(logging.WARNING, logger="distillgraph.store.datasets")  # the benchmarks quiet this logger
     p = tmp_path / "l.csv"
     p.write_bytes("text,label\ncaf\xe9 na\xefve,pos\n".encode("latin-1"))
     exs = to_examples(read_records(p), "dev", DataConfig(pool=str(p)), TASK, str(p))
