@@ -36,17 +36,12 @@ class DistillGraph(Policy):
 
 
 @register
-class ErrorBoost(Policy):
+class ErrorBoost(DistillGraph):
     """distillgraph's default until 2026-11: adaptive balancing raised by per-cluster dev error, diverse
     informative selection within each cluster's quota, synthesis for the tail and the teacher's weaknesses"""
 
     name = "error_boost"
-    uses_analysis = True
-    synthesizes = True
-
-    def configure(self, loop: Any) -> None:
-        self.allocation = ErrorBoosted(Balanced("adaptive"), loop.error_boost)
-        self.selection = Subsample(DiverseTop(min_distance=loop.diversity))
+    per_cluster = True  # the only difference: each cluster's quota is selected from its own pool
 
 
 @register
