@@ -272,7 +272,8 @@ def markdown(data: dict[str, Any]) -> str:
                 f"{emb['label_zero_shot'].get('server_cpu_seconds_per_call', '-')} |",
                 f"| label, 3 retrieved demonstrations | {emb['test_accuracy_demos']:.3f} | {spc.get('label_demos')} | "
                 f"{emb['label_demos'].get('server_cpu_seconds_per_call', '-')} |",
-                f"| analysis (analyst prompt) | - | {spc.get('analyse')} | - |",
+                f"| analysis (analyst prompt, max_tokens {emb.get('analyse', {}).get('max_tokens', 200)}) | "
+                f"{'parsed' if emb.get('analyse', {}).get('ok') else 'not parsed'} | {spc.get('analyse')} | - |",
                 f"| synthesis (4 samples per call) | - | {spc.get('synth')} | - |", ""]
     if data.get("noise"):
         setup = data.get("noise_setup", {})
@@ -287,9 +288,10 @@ def markdown(data: dict[str, Any]) -> str:
                        f"{row['gated']:.4f} ± {row['gated_std']:.4f} | {rec} |")
         out.append("")
     if data.get("synthesis"):
-        out += ["Reserve-writer synthesis on a 20:1 long tail (oracle labels, embedding-probe student), final test "
-                "macro-F1 and worst-cluster accuracy (mean ± std over seeds); paired: select+synth minus select-only, "
-                "bootstrap 95% CI.", "",
+        seeds = next(iter(data["synthesis"].values()))["paired"]["n_seeds"]
+        out += ["Reserve-writer synthesis on a 20:1 long tail (300 pool texts, 40 reserve texts per topic; oracle "
+                f"labels, embedding-probe student, {seeds} seeds): each cell is the mean final test macro-F1 / "
+                "worst-cluster accuracy; paired: select+synth minus select-only, bootstrap 95% CI over seeds.", "",
                 "| budget | random | select-only | select+synth | Δ macro-F1 [95% CI] | Δ worst cluster |",
                 "|---|---|---|---|---|---|"]
         for budget, row in sorted(data["synthesis"].items(), key=lambda kv: int(kv[0])):
