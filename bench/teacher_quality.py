@@ -264,9 +264,10 @@ def markdown(data: dict[str, Any]) -> str:
     if emb:
         spc = emb.get("seconds_per_call", {})
         out += [f"Embedded teacher: {emb['model']}, through `teacher.provider: local` (the project's launcher), "
-                f"{emb['n_test']} balanced BBC test articles, on {emb.get('machine', '')}. Measured while other jobs "
-                f"loaded the 2 cores (load average {emb.get('label_zero_shot', {}).get('load_average_1m', '?')}): "
-                "the seconds are upper bounds, not an idle machine's.", "",
+                f"{emb['n_test']} balanced BBC test articles (first 1,500 characters), on {emb.get('machine', '')}, "
+                f"1-minute load average {emb.get('label_zero_shot', {}).get('load_average_1m', '?')} while it ran "
+                "(the cores are shared with other jobs: the seconds are upper bounds). Server CPU seconds count both "
+                "llama.cpp threads.", "",
                 "| call | accuracy | s per call | server CPU s per call |", "|---|---|---|---|",
                 f"| label, zero-shot | {emb['test_accuracy_zero_shot']:.3f} | {spc.get('label_zero_shot')} | "
                 f"{emb['label_zero_shot'].get('server_cpu_seconds_per_call', '-')} |",

@@ -192,3 +192,50 @@ def test_lazy_assembly_at_first_local_use(tmp_path: Path, parts: list[Path], mon
     monkeypatch.setattr(weights, "part_paths", lambda m: parts)
     server = LocalServer(LocalTeacherConfig(cache_dir=str(tmp_path / "c")))
     assert Path(server.model_path) == tmp_path / "c" / "fake.gguf" and Path(server.model_path).is_file()
+
+
+def _qwen_ready() -> str | None:
+    """Why the real-Qwen test cannot run here (None: it can)."""
+    import importlib.util
+
+    if importlib.util.find_spec("llama_cpp") is None:
+        return "llama_cpp not importable: pip install 'distillgraph[local]'"
+    path = cache_dir() / weights.QWEN_CODER_1_5B.filename
+    if not is_verified(path, weights.QWEN_CODER_1_5B):
+        return f"{path} not assembled: run make setup (python -m distillgraph.agents.weights)"
+    return None
+
+
+@pytest.mark.integration
+@pytest.mark.skipif(_qwen_ready() is not None, reason=str(_qwen_ready()))
+def test_qwen_teacher_labels_through_the_launcher(tmp_path: Path) -> None:
+    """The default embedded teacher: Qwen2.5-Coder-1.5B behind llama.cpp's server labels three short news texts
+    with the project's annotator prompt (function calling), each one right."""
+    from distillgraph.agents.annotator import AnnotationJob, annotation_requests, collect
+    from distillgraph.agents.budget import BudgetLedger
+    from distillgraph.agents.cache import AnswerCache
+    from distillgraph.agents.config import BudgetConfig
+    from distillgraph.agents.records import Candidate
+    from distillgraph.agents.teacher import build_teacher
+    from distillgraph.prompts import PromptLibrary
+    from distillgraph.store.schema import TaskConfig
+
+    task = TaskConfig(instruction="Classify the topic of the news article.",
+                      labels={"business": "companies, markets, trade", "sport": "games, athletes, teams",
+                              "tech": "technology, computers, phones"})
+    texts = {"sport": "Arsenal beat Chelsea 2-0 in the league on Saturday.",
+             "tech": "Apple unveiled a faster iPhone chip.",
+             "business": "Shares in BP fell 3% after profits missed forecasts."}
+    jobs = [AnnotationJob(Candidate(id=label, cluster=0, source="pool", round=0), text, [])
+            for label, text in texts.items()]
+    cfg = TeacherConfig(provider="local", max_tokens=200, timeout=600)
+    with AnswerCache(tmp_path / "c.sqlite") as cache:
+        teacher = build_teacher(cfg, BudgetLedger(BudgetConfig(max_calls=10)), cache, env={}, prompts=PromptLibrary())
+        try:
+            assert "qwen2.5-coder-1.5b" in teacher.model
+            results = teacher.ask_many(annotation_requests(jobs, task=task, prompts=PromptLibrary(), votes=1))
+        finally:
+            teacher.close()
+    out = collect(jobs, results, task=task, votes=1, teacher_model=teacher.model)
+    assert not out.rejected, out.rejected
+    assert {a.id: a.target for a in out.accepted} == {label: label for label in texts}
