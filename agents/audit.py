@@ -87,7 +87,7 @@ class AuditResult:
     ci_high: float
     per_label: dict[str, dict[str, Any]]
     student_accuracy: float | None
-    verdict: str  # better | not_better | unknown
+    verdict: str  # better | not_better | inconclusive | unknown
     action: str   # what the run does: continue | warn | stop
     sources: dict[str, int] = field(default_factory=dict)
     calls: float = 0.0
@@ -104,6 +104,9 @@ class AuditResult:
                   "warn": "; WARNING: the teacher is NOT better than the student (teacher.audit_action: warn)",
                   "continue": "; the teacher is not better than the student (continuing: teacher.audit_action)"
                   }[self.action]
+        elif self.verdict == "inconclusive":
+            s += ("; WARNING: the teacher did not beat the student here, but its 95% interval still reaches the "
+                  "student's figure: too few items to stop on, continuing (raise teacher.audit for a firmer verdict)")
         return s
 
     def to_dict(self) -> dict[str, Any]:
@@ -117,7 +120,9 @@ class AuditResult:
 def score_audit(items: Sequence[Example], answers: dict[str, str | None], *, teacher: str,
                 student_accuracy: float | None, action: str, calls: float = 0.0) -> AuditResult:
     """Accuracy (an unanswered item counts as wrong: the run would have paid for it too), its Wilson interval,
-    per label, and the verdict against the student's round-0 dev accuracy."""
+    per label, and the verdict against the student's round-0 dev accuracy: better (point estimate above it),
+    not_better (the whole 95% interval at or below it: `action` applies), inconclusive (below it, but the
+    interval reaches it: a warning, the run goes on)."""
     n = len(items)
     correct = sum(1 for e in items if answers.get(e.id) == e.target)
     answered = sum(1 for e in items if answers.get(e.id) is not None)
@@ -134,7 +139,10 @@ def score_audit(items: Sequence[Example], answers: dict[str, str | None], *, tea
     if student_accuracy is None or n == 0:
         verdict = "unknown"
     else:
-        verdict = "better" if acc > student_accuracy else "not_better"
+        # stop only on evidence: the whole 95% interval at or below the student (a 6-item audit's point estimate
+        # is too noisy to throw a run away on: 3/6 spans 0.19-0.81)
+        verdict = ("better" if acc > student_accuracy else
+                   "not_better" if high <= student_accuracy else "inconclusive")
     sources: dict[str, int] = defaultdict(int)
     for e in items:
         sources[e.split] += 1

@@ -129,7 +129,7 @@ def write_report(run_dir: Path, state: dict[str, Any], cfg: RunConfig, ledger: d
     regression = regression_note(history, cfg.dev_metric)
     notes += [regression] if regression else []
     audit = state.get("audit") or {}
-    notes += [audit["line"]] if audit.get("verdict") == "not_better" else []
+    notes += [audit["line"]] if audit.get("verdict") in ("not_better", "inconclusive") else []
     metrics = {
         "run_id": state.get("run_id"),
         "stop_reason": state.get("stop_reason", ""),

@@ -42,11 +42,14 @@ def test_audit_sample_covers_labels_seeds_first() -> None:
 def test_score_audit_verdicts_and_line() -> None:
     items = [_ex(i, "a" if i % 2 else "b") for i in range(10)]
     answers = {e.id: e.target for e in items[:6]} | {items[6].id: "zzz"}  # 6 right, 1 wrong, 3 unanswered
-    res = score_audit(items, answers, teacher="T", student_accuracy=0.7, action="stop", calls=10)
+    res = score_audit(items, answers, teacher="T", student_accuracy=0.9, action="stop", calls=10)
     assert res.correct == 6 and res.answered == 7 and res.accuracy == pytest.approx(0.6)
     assert res.verdict == "not_better" and res.action == "stop"
     assert "NOT better" in res.line() and "\n" not in res.line() and "0.600" in res.line()
     assert set(res.per_label) == {"a", "b"} and res.to_dict()["ci95"][0] < 0.6 < res.to_dict()["ci95"][1]
+    # 6/10 against a 0.7 student: its interval (0.31-0.83) reaches 0.7, too few items to stop on
+    unsure = score_audit(items, answers, teacher="T", student_accuracy=0.7, action="stop")
+    assert unsure.verdict == "inconclusive" and unsure.action == "continue" and "WARNING" in unsure.line()
     ok = score_audit(items, {e.id: e.target for e in items}, teacher="T", student_accuracy=0.7, action="stop")
     assert ok.verdict == "better" and ok.action == "continue" and "NOT" not in ok.line()
     assert score_audit(items, {}, teacher="T", student_accuracy=None, action="stop").verdict == "unknown"
