@@ -11,6 +11,7 @@ that already hold a model pass `model=` and `tokenizer=`.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import torch
@@ -25,6 +26,8 @@ from distillgraph.trainer.classifier import ClassifierStudent
 from distillgraph.trainer.config import StudentConfig
 from distillgraph.trainer.loop import set_seed
 from distillgraph.trainer.probe import ProbeStudent, TextEmbedder
+
+log = logging.getLogger(__name__)
 
 __all__ = ["Prediction", "Student", "TrainItem", "build_student", "load_pretrained"]
 
@@ -46,28 +49,51 @@ def load_pretrained(cfg: StudentConfig, task: TaskConfig) -> tuple[torch.nn.Modu
     """(model, tokenizer) for the classifier or causal-lm kinds; one clear line if loading fails."""
     source, gguf = _source(cfg)
     kwargs = {"gguf_file": gguf} if gguf else {}
-    set_seed(cfg.seed)  # a new classifier head is initialised here: same seed, same head
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
-        if cfg.kind == "causal-lm":
-            model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
-        else:
-            labels = task.label_names
-            model = AutoModelForSequenceClassification.from_pretrained(
-                source,
-                num_labels=len(labels),
-                id2label=dict(enumerate(labels)),
-                label2id={label: i for i, label in enumerate(labels)},
-                **kwargs,
-            )
+        model = _load_model(cfg, task, source, kwargs)
+        missing = _meta_weights(model)
+        if missing:  # seen once in CI (an embedding left on the meta device by the GGUF loader): load again
+            log.warning("student.base_model: %s loaded with %d weights missing (%s); loading it again",
+                        source, len(missing), missing[0])
+            model = _load_model(cfg, task, source, kwargs)
+            missing = _meta_weights(model)
     except (OSError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UserError(f"student.base_model: cannot load {source}: {first}") from None
+    if missing:
+        raise UserError(f"student.base_model: {source} loaded without {len(missing)} of its weights "
+                        f"(e.g. {missing[0]}): the checkpoint is incomplete or its format is not supported")
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     if getattr(model.config, "pad_token_id", None) is None:
         model.config.pad_token_id = tokenizer.pad_token_id
     return model, tokenizer
+
+
+def _load_model(cfg: StudentConfig, task: TaskConfig, source: str, kwargs: dict) -> torch.nn.Module:
+    set_seed(cfg.seed)  # a new classifier head is initialised here: same seed, same head
+    if cfg.kind == "causal-lm":
+        return AutoModelForCausalLM.from_pretrained(source, **kwargs)
+    labels = task.label_names
+    return AutoModelForSequenceClassification.from_pretrained(
+        source,
+        num_labels=len(labels),
+        id2label=dict(enumerate(labels)),
+        label2id={label: i for i, label in enumerate(labels)},
+        **kwargs,
+    )
+
+
+def _meta_weights(model: torch.nn.Module) -> list[str]:
+    """Parameters and buffers the loader left without data (on the meta device), after tying the embeddings."""
+    def meta() -> list[str]:
+        named = [*model.named_parameters(), *model.named_buffers()]
+        return [name for name, t in named if t.is_meta]
+
+    if meta() and hasattr(model, "tie_weights"):
+        model.tie_weights()
+    return meta()
 
 
 def build_student(

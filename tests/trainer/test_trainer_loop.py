@@ -81,3 +81,32 @@ def test_build_student_needs_its_inputs(task, bert_tokenizer):
         build_student(StudentConfig(kind="causal-lm"), task)
     with pytest.raises(ValueError, match="both"):
         build_student(StudentConfig(), task, tokenizer=bert_tokenizer)
+
+
+def _with_meta_weight(model: torch.nn.Module) -> torch.nn.Module:
+    """The model with one weight left on the meta device, as a flaky loader leaves it."""
+    layer = model.bert.encoder.layer[0].attention.self.query
+    layer.weight = torch.nn.Parameter(torch.empty_like(layer.weight, device="meta"))
+    return model
+
+
+def test_a_weight_left_on_meta_is_loaded_again_then_refused(monkeypatch, task, bert_tokenizer):
+    from distillgraph.store.schema import UserError
+    from distillgraph.trainer import student as student_mod
+    from tests.trainer.conftest import tiny_bert
+
+    loads: list[bool] = []
+
+    def flaky(cfg, task_, source, kwargs, broken=(True, False)):
+        loads.append(True)
+        model = tiny_bert(bert_tokenizer.vocab_size)
+        return _with_meta_weight(model) if broken[len(loads) - 1] else model
+
+    monkeypatch.setattr(student_mod, "_load_model", flaky)
+    model, _ = student_mod.load_pretrained(StudentConfig(), task)
+    assert len(loads) == 2 and not student_mod._meta_weights(model)
+
+    loads.clear()
+    monkeypatch.setattr(student_mod, "_load_model", lambda *a: _with_meta_weight(tiny_bert(bert_tokenizer.vocab_size)))
+    with pytest.raises(UserError, match=r"loaded without 1 of its weights \(e\.g\. bert\.encoder\.layer\.0"):
+        student_mod.load_pretrained(StudentConfig(), task)
