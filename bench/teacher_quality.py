@@ -257,6 +257,18 @@ def synthesis_sweep(budgets: list[int], seeds: list[int]) -> dict[str, Any]:
     return out
 
 
+def demo_entry(run_dir: Path) -> dict[str, Any]:
+    """The result-shape `demo` entry from a finished `distillgraph run examples/bbc-topic.yaml` (its metrics.json)."""
+    m = json.loads((run_dir / "report" / "metrics.json").read_text(encoding="utf-8"))
+    rounds = m["rounds"]
+    audit = m.get("teacher_audit") or {}
+    return {"round0_test_macro_f1": rounds[0]["test"].get("macro_f1"), "final_test_macro_f1": rounds[-1]["test"].get(
+        "macro_f1"), "teacher_audit_accuracy": audit.get("accuracy"), "teacher_audit": audit.get("line"),
+        "curve": [{"round": r["round"], "train": r["train_size"], "calls": r["budget_spent"].get("calls"),
+                   "dev_macro_f1": r["dev"].get("macro_f1"), "test_macro_f1": r["test"].get("macro_f1")} for r in rounds],
+        "stop_reason": m.get("stop_reason"), "run": run_dir.name}
+
+
 def markdown(data: dict[str, Any]) -> str:
     """The BENCHMARKS.md fragment from teacher_quality.json (what has been run so far)."""
     out = ["## Teacher quality: the embedded teacher, label noise and gating, reserve-writer synthesis", ""]
@@ -303,12 +315,20 @@ def markdown(data: dict[str, Any]) -> str:
                        f"{pr['diff_macro_f1']:+.4f} [{pr['ci_low']:+.4f}, {pr['ci_high']:+.4f}] | "
                        f"{pr['diff_worst_cluster']:+.4f} |")
         out.append("")
+    demo = data.get("demo")
+    if demo:
+        out += [f"Demo (`distillgraph run examples/bbc-topic.yaml`, Qwen teacher, 60 calls): {demo.get('teacher_audit')}",
+                "", "| round | train | calls | dev macro-F1 | test macro-F1 |", "|---|---|---|---|---|"]
+        out += [f"| {r['round']} | {r['train']} | {r['calls']} | {r['dev_macro_f1']} | {r['test_macro_f1']} |"
+                for r in demo["curve"]]
+        out += ["", f"Stopped: {demo.get('stop_reason')}.", ""]
     return "\n".join(out)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("section", choices=["embedded", "noise", "synthesis", "markdown"])
+    ap.add_argument("section", choices=["embedded", "noise", "synthesis", "demo", "markdown"])
+    ap.add_argument("--run-dir", type=Path, help="demo: the run directory of a finished demo run")
     ap.add_argument("--budgets", default="40,80")
     ap.add_argument("--n", type=int, default=30)
     ap.add_argument("--threads", type=int, default=None)
@@ -328,6 +348,8 @@ def main() -> None:
                           args.budget, args.gate, args.threshold)
         for key in ("noise", "noise_free", "noise_setup"):
             merge(key, out[key])
+    elif args.section == "demo":
+        merge("demo", demo_entry(args.run_dir))
     elif args.section == "synthesis":
         merge("synthesis", synthesis_sweep([int(x) for x in args.budgets.split(",")],
                                            [int(x) for x in args.seeds.split(",")]))
