@@ -52,14 +52,15 @@ class Example(BaseModel):
 
 
 class TaskConfig(Strict):
-    type: Literal["classification", "generation"] = "classification"
+    type: Literal["classification", "generation", "ner"] = "classification"
     name: str = "task"
     instruction: str = Field(
         default="Classify the text into one of the labels.",
         description="What the student must do; shown to the teacher in every prompt.",
     )
     labels: dict[str, str] = Field(
-        default_factory=dict, description="classification: label -> description (may be empty string)"
+        default_factory=dict, description="classification: label -> description (may be empty string); ner: entity "
+        "type -> description (tags are IOB2: B-<type>, I-<type>, O)"
     )
     rubric: str = Field(
         default="Accurate, faithful to the input, specific and fluent.",
@@ -73,6 +74,12 @@ class TaskConfig(Strict):
     def _check(self) -> TaskConfig:
         if self.type == "classification" and len(self.labels) < 2:
             raise ValueError("task.labels: a classification task needs at least 2 labels")
+        if self.type == "ner":
+            if not self.labels:
+                raise ValueError("task.labels: a ner task needs at least 1 entity type")
+            bad = [t for t in self.labels if not t or t != t.strip() or " " in t or t == "O"]
+            if bad:
+                raise ValueError(f"task.labels: entity type {bad[0]!r} must be one word (no spaces) and not 'O'")
         return self
 
     @property

@@ -14,7 +14,9 @@ from distillgraph.store.schema import Strict
 
 
 class StudentConfig(Strict):
-    kind: Literal["classifier", "causal-lm", "embedding-probe"] = "classifier"
+    kind: Literal["classifier", "causal-lm", "embedding-probe", "token-classifier", "token-probe"] = Field(
+        default="classifier", description="ner tasks: token-classifier (LoRA on MiniLM) or token-probe (logistic "
+        "regression on frozen MiniLM token vectors, fast)")
     base_model: str | None = Field(
         default=None,
         description="HF id or local path; default: packaged MiniLM (classifier) or SmolLM2 GGUF (causal-lm)",
