@@ -32,10 +32,15 @@ def error_stats(
     pred: list[str | None],
     clusters: list[int],
     correct_flags: list[bool] | None = None,
+    outcomes: list[list[tuple[str, bool, str]]] | None = None,
+    shown: list[tuple[str, str]] | None = None,
 ) -> ErrorStats:
     """Split predictions into correct and wrong; error rates per label and per cluster; confusions.
 
     `correct_flags` lets generation tasks say what counts as wrong (e.g. chrF below a threshold).
+    `outcomes` gives, per example, its (label, correct, predicted label) units when an example holds several
+    (ner: one per gold or predicted entity); by default the example's own label. `shown` is the (target,
+    predicted) pair the analyst's prompt quotes (ner: the entities, not the tags).
     """
     flags = correct_flags if correct_flags is not None else [g == p for g, p in zip(gold, pred, strict=True)]
     by_label: dict[str, list[bool]] = defaultdict(list)
@@ -44,12 +49,15 @@ def error_stats(
     correct: list[dict[str, Any]] = []
     wrong: list[dict[str, Any]] = []
     for i, ok in enumerate(flags):
-        by_label[gold[i]].append(ok)
+        units = outcomes[i] if outcomes is not None else [(gold[i], ok, pred[i] or "(unparseable)")]
+        for label, unit_ok, said in units:
+            by_label[label].append(unit_ok)
+            if not unit_ok:
+                confusions[(label, said)] += 1
         by_cluster[clusters[i]].append(ok)
-        row = {"id": ids[i], "text": texts[i], "target": gold[i], "predicted": pred[i] or "(unparseable)", "cluster": clusters[i]}
+        target, said_i = shown[i] if shown is not None else (gold[i], pred[i] or "(unparseable)")
+        row = {"id": ids[i], "text": texts[i], "target": target, "predicted": said_i, "cluster": clusters[i]}
         (correct if ok else wrong).append(row)
-        if not ok:
-            confusions[(gold[i], pred[i] or "(unparseable)")] += 1
     return ErrorStats(
         per_label={k: 1 - sum(v) / len(v) for k, v in sorted(by_label.items())},
         per_cluster={k: 1 - sum(v) / len(v) for k, v in sorted(by_cluster.items())},

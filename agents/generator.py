@@ -7,6 +7,7 @@ for new texts. Labels are NOT written here: the annotator labels them in separat
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,9 +74,11 @@ def synth_requests(
 
 
 def candidates_from_answers(
-    pairs: list[tuple[SynthJob, TeacherRequest]], results: list[TeacherResult], round_: int, max_chars: int
+    pairs: list[tuple[SynthJob, TeacherRequest]], results: list[TeacherResult], round_: int, max_chars: int,
+    normalize: Callable[[str], str] = str.strip,
 ) -> tuple[list[Candidate], int]:
-    """Synthetic candidates (id = content hash), at most `job.n` per job; returns (candidates, failed calls)."""
+    """Synthetic candidates (id = content hash), at most `job.n` per job; returns (candidates, failed calls).
+    `normalize` puts a written text in the task's form (ner: tokens joined by single spaces)."""
     taken: dict[int, int] = {}
     seen: set[str] = set()
     out, failed = [], 0
@@ -84,7 +87,7 @@ def candidates_from_answers(
             failed += 1
             continue
         for s in res.parsed.samples:
-            text = s.text.strip()[:max_chars]
+            text = normalize(s.text.strip()[:max_chars])
             cid = content_id(text, prefix="syn-")
             if len(text) < 8 or cid in seen or taken.get(job.cluster, 0) >= job.n:
                 continue

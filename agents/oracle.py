@@ -7,6 +7,7 @@ anything, so synthesis, analysis and judge requests raise `TeacherRefused` befor
 
 from __future__ import annotations
 
+import json
 import threading
 from typing import Any
 
@@ -23,7 +24,14 @@ from distillgraph.agents.teacher_types import (
     skipped_result,
 )
 
-ANSWERABLE = ("label", "output")
+ANSWERABLE = ("label", "output", "entities")  # entities: gold is the JSON list of {text, type}
+
+
+def answer_values(kind: str, target: str, rationale: str) -> dict[str, Any]:
+    """The fields of a label / output / entities answer holding the gold `target`."""
+    if kind == "entities":
+        return {"entities": json.loads(target), "rationale": rationale, "confidence": 1.0}
+    return {"label" if kind == "label" else "output": target, "rationale": rationale, "confidence": 1.0}
 
 
 class OracleTeacher(BaseTeacher):
@@ -60,8 +68,7 @@ class OracleTeacher(BaseTeacher):
         if reservation is None:
             self._emit("skipped_budget", request, key)
             return skipped_result(request, key)
-        field = "label" if request.kind == "label" else "output"
-        values: dict[str, Any] = {field: target, "rationale": "gold target (oracle)", "confidence": 1.0}
+        values = answer_values(request.kind, target, "gold target (oracle)")
         try:
             parsed = request.schema.model_validate(values)
         except ValidationError as exc:

@@ -80,3 +80,30 @@ def label_answer_schema(labels: tuple[str, ...]) -> type[LabelAnswer]:
     )
     model.__doc__ = LabelAnswer.__doc__
     return model
+
+
+class EntityMention(BaseModel):
+    text: str = Field(min_length=1, description="the entity exactly as written in the input")
+    type: str = Field(description="one of the allowed entity types")
+
+
+class EntitiesAnswer(BaseModel):
+    """The teacher's named entities of one input (ner tasks): every mention, with its type."""
+
+    rationale: str = Field(default="", description="short reasoning about the mentions found")
+    entities: list[EntityMention] = Field(default_factory=list, description="every entity; empty if none")
+    confidence: float = Field(default=1.0, ge=0.0, le=1.0)
+
+    _clamp = field_validator("confidence", mode="before")(_clamp_confidence)
+
+
+@lru_cache(maxsize=32)
+def entities_answer_schema(types: tuple[str, ...]) -> type[EntitiesAnswer]:
+    """EntitiesAnswer whose entity `type` is restricted to the task's types (an enum in the JSON schema)."""
+    lit = Literal[types]  # type: ignore[valid-type]
+    mention = create_model("EntityMention", __base__=EntityMention,
+                           type=(lit, Field(description="one of: " + ", ".join(types))))
+    model = create_model("EntitiesAnswer", __base__=EntitiesAnswer,
+                         entities=(list[mention], Field(default_factory=list)))  # type: ignore[valid-type]
+    model.__doc__ = EntitiesAnswer.__doc__
+    return model

@@ -21,6 +21,7 @@ Every answer costs one call in the ledger (0 tokens), like the oracle. The teach
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -30,7 +31,7 @@ import numpy as np
 from distillgraph.agents.budget import BudgetLedger
 from distillgraph.agents.config import SimulationConfig, TeacherConfig
 from distillgraph.agents.generator import SYNTH_CONTEXT
-from distillgraph.agents.oracle import OracleTeacher
+from distillgraph.agents.oracle import ANSWERABLE, OracleTeacher, answer_values
 from distillgraph.agents.schemas import SynthBatch, SynthSample
 from distillgraph.agents.teacher import BaseTeacher, TeacherRefused, TeacherRequest, TeacherResult
 from distillgraph.store.schema import Example, UserError, content_id
@@ -158,7 +159,7 @@ class SimulatedTeacher(OracleTeacher):
         self.model = describe(sim)
 
     def can_answer(self, kind: str) -> bool:
-        return kind in ("label", "output") or (kind == "synth" and self.writer is not None)
+        return kind in ANSWERABLE or (kind == "synth" and self.writer is not None)
 
     def ask_many(self, requests: list[TeacherRequest]) -> list[TeacherResult]:
         for request in requests:
@@ -180,8 +181,11 @@ class SimulatedTeacher(OracleTeacher):
                 return self._failed(request, key, f"no gold target for example {request.example_id!r}")
             if request.kind == "label":
                 target = self.noisy(request.example_id or "", target, request.sample_index)
-            field = "label" if request.kind == "label" else "output"
-            values = {field: target, "rationale": "simulated teacher (gold label, seeded noise)", "confidence": 1.0}
+            if request.kind == "entities":  # noise: an entity's type is wrong, drawn as a wrong label would be
+                target = json.dumps([{**e, "type": self.noisy(f"{request.example_id}:{i}", e["type"],
+                                                              request.sample_index)}
+                                     for i, e in enumerate(json.loads(target))])
+            values = answer_values(request.kind, target, "simulated teacher (gold, seeded noise)")
         reservation = self.ledger.reserve(request.node, 0, 0)
         if reservation is None:
             self._emit("skipped_budget", request, key)

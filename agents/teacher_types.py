@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from distillgraph.store.schema import UserError
 
-KINDS = ("label", "output", "synth", "analyse", "judge")
+KINDS = ("label", "output", "entities", "synth", "analyse", "judge")
 EventSink = Callable[[dict[str, Any]], None]
 _SK_PATTERN = re.compile(r"sk-[A-Za-z0-9_\-]{6,}")
 _BEARER_PATTERN = re.compile(r"(Bearer\s+)\S+", re.IGNORECASE)
@@ -33,7 +33,7 @@ class TeacherRefused(UserError):
 
 @dataclass
 class TeacherRequest:
-    """One structured question to the teacher. `kind`: label | output | synth | analyse | judge."""
+    """One structured question to the teacher. `kind`: label | output | entities | synth | analyse | judge."""
 
     node: str
     messages: list[dict]

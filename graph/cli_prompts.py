@@ -1,4 +1,4 @@
-"""`distillgraph prompts list | show | export | check` and `distillgraph data bbc`."""
+"""`distillgraph prompts list | show | export | check` and `distillgraph data bbc | wnut`."""
 
 from __future__ import annotations
 
@@ -78,3 +78,33 @@ def data_bbc(out: Path = typer.Option(..., "--out"), task: str = typer.Option("t
     write_jsonl(data["pool"], out / "pool_gold.jsonl", tc, with_gold=pool_gold(bc, tc))
     console.print(f"wrote {out}: " + ", ".join(f"{s} {len(v)}" for s, v in data.items() if v))
     console.print(f"pool topics (long tail): {split_counts(data)['pool']}")
+
+
+@data_app.command("wnut")
+@user_errors
+def data_wnut(out: Path = typer.Option(..., "--out"), seed: int = typer.Option(0, "--seed"),
+              dev_size: int = typer.Option(400, "--dev-size"), test_size: int = typer.Option(400, "--test-size")) -> None:
+    """Write a reproducible pool/dev/test split of the packaged NER tweets (JSONL: tokens + IOB2 tags)."""
+    import json
+
+    import yaml
+
+    from distillgraph.store.ner import WNUT_TYPES, sentence_rows, spans, wnut_split
+
+    split = wnut_split(seed, dev_size, test_size)
+    out.mkdir(parents=True, exist_ok=True)
+
+    def write(path: Path, rows: list[dict]) -> None:
+        path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+
+    for name, sentences in split.items():
+        write(out / f"{name}.jsonl", sentence_rows(sentences, with_tags=name != "pool"))
+    write(out / "pool_gold.jsonl", sentence_rows(split["pool"]))
+    task = {"task": {"type": "ner", "name": "wnut", "instruction": "Find the named entities in the tweet.",
+                     "labels": WNUT_TYPES}}
+    (out / "task.yaml").write_text(yaml.safe_dump(task, sort_keys=False), encoding="utf-8")
+    counts = {name: len(s) for name, s in split.items()}
+    types = sum((len(spans(tags)) for _, tags in split["pool"]), 0)
+    console.print(f"wrote {out}: " + ", ".join(f"{k} {v}" for k, v in counts.items())
+                  + f" sentences ({types} pool entities); pool_gold.jsonl holds the pool's tags (for the oracle), "
+                  "task.yaml the task section")

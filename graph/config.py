@@ -89,6 +89,14 @@ class RunConfig(Strict):
             raise ValueError("student.kind: a generation task needs a causal-lm student")
         if self.task.type == "generation" and self.student.kind == "embedding-probe":
             raise ValueError("student.kind: a generation task needs a causal-lm student")
+        token_kind = self.student.kind in ("token-classifier", "token-probe")
+        if (self.task.type == "ner") != token_kind:
+            raise ValueError("student.kind: a ner task needs a token-classifier or token-probe student"
+                             if self.task.type == "ner" else f"student.kind: {self.student.kind} needs task.type ner")
+        if self.data.source == "wnut" and self.task.type != "ner":
+            raise ValueError("data.source: wnut is an NER corpus; set task.type: ner")
+        if self.task.type == "ner" and self.data.source == "bbc":
+            raise ValueError("data.source: bbc holds no entities; for ner use data.source wnut or your own files")
         if self.teacher.provider == "oracle" and (self.loop.scoring == "judge" or self.loop.judge):
             key = "loop.scoring: judge" if self.loop.scoring == "judge" else "loop.judge: true"
             raise ValueError(f"{key} needs a teacher that can judge; the oracle teacher (teacher.provider: oracle) "
@@ -99,7 +107,7 @@ class RunConfig(Strict):
     def dev_metric(self) -> str:
         if self.loop.metric != "auto":
             return self.loop.metric
-        return "macro_f1" if self.task.type == "classification" else "chrf"
+        return {"classification": "macro_f1", "ner": "entity_f1"}.get(self.task.type, "chrf")
 
     def redacted(self) -> dict[str, Any]:
         """The resolved config as plain data. Keys are never stored in config; the env variable name is."""

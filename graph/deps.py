@@ -11,6 +11,7 @@ import numpy as np
 
 from distillgraph.graph.config import RunConfig
 from distillgraph.graph.policies import Policy, build_policy
+from distillgraph.graph.task_kinds import TaskKind, task_kind
 from distillgraph.graph.trace import TraceWriter
 from distillgraph.store.schema import Example
 
@@ -44,6 +45,7 @@ class Deps:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._assignments: dict[str, int] = {}
         self.policy: Policy = build_policy(self.cfg.loop)  # the selection policy (graph/policies.py), built once
+        self.kind: TaskKind = task_kind(self.cfg.task)     # what differs per task type (graph/task_kinds.py)
 
     # ---------------------------------------------------------------- index (lazy after a resume)
 
@@ -89,32 +91,21 @@ class Deps:
     # ---------------------------------------------------------------- metrics
 
     def metrics(self, gold: list[str], pred: list[str | None], clusters: list[int]) -> dict[str, Any]:
-        from distillgraph.trainer.evaluate import classification_metrics, generation_metrics
-
-        if self.cfg.task.type == "classification":
-            return classification_metrics(gold, pred, self.cfg.task.label_names, clusters)
-        return generation_metrics(gold, [p or "" for p in pred], clusters)
+        return self.kind.metrics(gold, pred, clusters)
 
     def headline(self, m: dict[str, Any]) -> dict[str, float]:
-        keys = (("accuracy", "macro_f1") if self.cfg.task.type == "classification"
-                else ("chrf", "rougeL", "distinct_1", "distinct_2", "judge"))
-        out = {k: round(float(m[k]), 4) for k in keys if m.get(k) is not None}
+        out = {k: round(float(m[k]), 4) for k in self.kind.headline_keys if m.get(k) is not None}
         if m.get("worst_cluster_score") is not None:
             out["worst_cluster"] = round(float(m["worst_cluster_score"]), 4)
         return out
 
     def per_cluster(self, m: dict[str, Any]) -> dict[int, float]:
-        key = "accuracy" if self.cfg.task.type == "classification" else "chrf"
+        key = self.kind.cluster_key
         return {int(c): round(float(v[key]), 4) for c, v in m.get("per_cluster", {}).items()}
 
     def correct_flags(self, rows: list[dict[str, Any]]) -> list[bool]:
-        """Classification: exact label. Generation: sentence chrF of at least 40 counts as acceptable."""
-        if self.cfg.task.type == "classification":
-            return [r["gold"] == r["pred"] for r in rows]
-        from sacrebleu.metrics import CHRF
-
-        chrf = CHRF()
-        return [chrf.sentence_score(r["pred"] or "", [r["gold"]]).score >= 40.0 for r in rows]
+        """Per task kind: the exact label, an acceptable output (chrF >= 40), every entity right."""
+        return [self.kind.correct(r["gold"], r["pred"]) for r in rows]
 
     # ---------------------------------------------------------------- teacher and budget
 
@@ -122,15 +113,15 @@ class Deps:
         can = getattr(self.teacher, "can_answer", None)  # a simulated teacher says what it answers
         if can is not None:
             return bool(can(kind))
-        return self.cfg.teacher.provider != "oracle" or kind in ("label", "output")
+        return self.cfg.teacher.provider != "oracle" or kind in ("label", "output", "entities")
 
     def scoring_method(self) -> str:
         s = self.cfg.loop.scoring
         if s != "auto":
             return s
-        if self.cfg.task.type == "generation":
-            return "judge" if self.cfg.loop.judge else "output_entropy"
-        return "entropy"
+        if self.cfg.task.type == "generation" and self.cfg.loop.judge:
+            return "judge"
+        return self.kind.default_scoring
 
     def calls_left(self) -> float:
         """What is left of the tightest cap, in call equivalents (tokens and dollars via the mean call so far)."""

@@ -20,8 +20,12 @@ def analyst(state: DistillState, deps: Deps) -> dict[str, Any]:
     look = lookup(deps, state)
     rows = state.get("dev_predictions", [])
     ids = [r["id"] for r in rows]
-    stats = A.error_stats(ids, [look.text(i) for i in ids], [r["gold"] for r in rows], [r["pred"] for r in rows],
-                          [r["cluster"] for r in rows], deps.correct_flags(rows))
+    texts, kind = [look.text(i) for i in ids], deps.kind
+    stats = A.error_stats(ids, texts, [r["gold"] for r in rows], [r["pred"] for r in rows],
+                          [r["cluster"] for r in rows], deps.correct_flags(rows),
+                          outcomes=[kind.outcomes(r["gold"], r["pred"]) for r in rows] if kind.units else None,
+                          shown=[(kind.shown_target(t, r["gold"]), kind.shown_target(t, r["pred"]) if r["pred"]
+                                  else "(unparseable)") for t, r in zip(texts, rows, strict=True)])
     weaknesses = find_weaknesses(deps, state, stats, rnd, set(ids))
     plan = make_plan(deps, state, look, stats, weaknesses, rnd)
     for p in plan.clusters:

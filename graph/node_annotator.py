@@ -15,7 +15,6 @@ from distillgraph.graph.node_quality import gate_labels
 from distillgraph.graph.node_tools import Lookup, ask, lookup, targets
 from distillgraph.graph.state import DistillState
 from distillgraph.store.index import add_samples
-from distillgraph.store.schema import Example
 
 
 def annotator(state: DistillState, deps: Deps) -> dict[str, Any]:
@@ -45,6 +44,8 @@ def annotate(deps: Deps, state: DistillState, cands: list[Candidate],
     out = collect(jobs, results, task=deps.cfg.task, votes=votes, teacher_model=deps.teacher.model)
     for r in out.rejected:
         deps.trace.decision("reject", **r)
+    for d in out.entities_dropped:  # ner: an entity the teacher named that is not in the text (or of no known type)
+        deps.trace.decision("entity_rejected", **d)
     return out.accepted, out.rejected
 
 
@@ -64,14 +65,11 @@ def demonstrations(deps: Deps, look: Lookup, known: dict[str, str], text: str, v
 
 def mark_labelled(deps: Deps, anns: list[Annotation], round_: int) -> None:
     """Store the accepted labels with their examples (new synthetic ones are embedded and added)."""
-    task_type = deps.cfg.task.type
     exs = []
     for a in anns:
         base = deps.examples.get(a.id)
-        exs.append(Example(id=a.id, text=base.text if base is not None else (a.text or ""),
-                           split=base.split if base is not None else "synthetic",
-                           label=a.target if task_type == "classification" else None,
-                           output=a.target if task_type == "generation" else None))
+        exs.append(deps.kind.example(a.id, base.text if base is not None else (a.text or ""),
+                                     base.split if base is not None else "synthetic", a.target))
     if exs:
         add_samples(exs, round=round_, source="labelled", embedder=deps.embedder, store=deps.store,
                     clustering=deps.clustering(), data_dir=deps.data_dir)

@@ -74,8 +74,10 @@ def synthesize(deps: Deps, state: DistillState, look: Lookup, plan: Plan) -> tup
     for p in wanted:
         labelled_c = [i for i in known if look.cluster(i) == p.cluster]
         reps = [r for r in deps.clustering().representatives.get(p.cluster, []) if r in known] + labelled_c
-        examples = [{"text": look.text(i), "target": known[i]} for i in list(dict.fromkeys(reps))[:4]]
-        errors = [{"text": look.text(r["id"]), "target": r["gold"], "predicted": r["pred"] or "(unparseable)"}
+        show = deps.kind.shown_target  # ner: entities as JSON, not tags
+        examples = [{"text": look.text(i), "target": show(look.text(i), known[i])} for i in list(dict.fromkeys(reps))[:4]]
+        errors = [{"text": look.text(r["id"]), "target": show(look.text(r["id"]), r["gold"]),
+                   "predicted": show(look.text(r["id"]), r["pred"]) if r["pred"] else "(unparseable)"}
                   for r in wrong if r["cluster"] == p.cluster][:3]
         jobs.append(SynthJob(cluster=p.cluster, cluster_name=p.name, n=p.synthesize,
                              weakness=plan.weakness_focus.get(p.cluster, ""), examples=examples, errors=errors))
@@ -83,7 +85,8 @@ def synthesize(deps: Deps, state: DistillState, look: Lookup, plan: Plan) -> tup
     pairs = synth_requests(jobs, task=deps.cfg.task, prompts=deps.prompts, per_call=loop.synth_per_call,
                            easy_fraction=loop.easy_fraction, round_=plan.round,
                            temperature=deps.cfg.teacher.synth_temperature)
-    return candidates_from_answers(pairs, ask(deps, [r for _, r in pairs]), plan.round, deps.cfg.data.max_text_chars)
+    return candidates_from_answers(pairs, ask(deps, [r for _, r in pairs]), plan.round, deps.cfg.data.max_text_chars,
+                                   normalize=deps.kind.normalize_text)
 
 
 def drop_near_duplicates(deps: Deps, synth: list[Candidate]) -> list[Candidate]:

@@ -134,6 +134,10 @@ def open_deps(cfg: RunConfig, run_dir: Path, *, env: Mapping[str, str], console:
             from distillgraph.store.datasets import pool_gold
 
             gold.update(pool_gold(cfg.data.bbc, cfg.task))
+        if cfg.task.type == "ner":  # the oracle answers as the teacher would: the entities, as JSON
+            from distillgraph.store.ner import gold_entities
+
+            gold = gold_entities([e for s in data.values() for e in s])
     secret = env.get(cfg.teacher.api_key_env) or ""
     trace = TraceWriter(run_dir / "trace.jsonl", secrets=[secret])
     teacher = build_teacher(cfg.teacher, ledger, cache, env=env, prompts=prompts, gold=gold,

