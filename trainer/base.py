@@ -1,8 +1,8 @@
 """The student interface the graph talks to, and the records that cross it.
 
-Three kinds implement it (classifier, causal-lm, embedding-probe); `trainer.student.build_student`
-picks one from the config. Kept separate from student.py so the kind modules can import it without
-a cycle.
+Five kinds implement it (classifier, causal-lm, embedding-probe; token-classifier and token-probe
+for ner tasks); `trainer.student.build_student` picks one from the config. Kept separate from
+student.py so the kind modules can import it without a cycle.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import numpy as np
 
 from distillgraph.store.schema import TaskConfig, UserError
 from distillgraph.trainer.config import StudentConfig
+from distillgraph.trainer.iob2 import tag_names
 from distillgraph.trainer.selection import entropy, margin_score
 
 META_FILE = "student.json"
@@ -23,14 +24,15 @@ META_FILE = "student.json"
 
 @dataclass
 class TrainItem:
-    """One training example: `target` is the label (classification) or the output (generation)."""
+    """One training example: `target` is the label (classification), the output (generation) or the
+    IOB2 tags joined by single spaces, one per token of `text` (ner)."""
 
     id: str
     text: str
     target: str
     rationale: str | None = None
     cluster: int | None = None
-    weight: float = 1.0  # sample weight (label gating); the classifier and the probe use it, the causal LM does not
+    weight: float = 1.0  # sample weight (label gating); the classifier, the probes and the token classifier use it, the causal LM does not
 
 
 @dataclass
@@ -81,6 +83,19 @@ class Student(ABC):
             unknown = sorted({it.target for it in items} - set(self.labels))
             if unknown:
                 raise UserError(f"student: training label(s) {', '.join(unknown)} not in task.labels")
+        if self.task.type == "ner":
+            self._check_tags(items)
+
+    def _check_tags(self, items: list[TrainItem]) -> None:
+        """ner: one known IOB2 tag per token (tokens and tags are both joined by single spaces)."""
+        known = set(tag_names(self.labels))
+        for it in items:
+            tags, n_tokens = it.target.split(" "), len(it.text.split(" "))
+            if len(tags) != n_tokens:
+                raise UserError(f"student: item {it.id}: {len(tags)} tags for {n_tokens} tokens (one IOB2 tag per token)")
+            unknown = [t for t in tags if t not in known]
+            if unknown:
+                raise UserError(f"student: item {it.id}: tag {unknown[0]!r} is not O or B-/I- of a type in task.labels")
 
     def _check_method(self, method: str) -> None:
         if method not in self.score_methods:

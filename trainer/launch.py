@@ -144,7 +144,11 @@ def _child(job_dir: Path) -> None:
     import torch
     from accelerate import Accelerator
     from peft import LoraConfig, PeftModel, get_peft_model
-    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+    from transformers import (
+        AutoModelForCausalLM,
+        AutoModelForSequenceClassification,
+        AutoModelForTokenClassification,
+    )
 
     from distillgraph.trainer.config import StudentConfig
     from distillgraph.trainer.loop import set_seed, train_loop
@@ -153,7 +157,8 @@ def _child(job_dir: Path) -> None:
     cfg = StudentConfig(**spec["cfg"])
     rows = [json.loads(line) for line in (job_dir / "rows.jsonl").read_text().splitlines() if line]
     accelerator = Accelerator(mixed_precision="no", cpu=spec["cpu"])
-    auto = AutoModelForCausalLM if spec["kind"] == "causal-lm" else AutoModelForSequenceClassification
+    autos = {"causal-lm": AutoModelForCausalLM, "token-classifier": AutoModelForTokenClassification}
+    auto = autos.get(spec["kind"], AutoModelForSequenceClassification)
     base = auto.from_pretrained(spec["base"], dtype=torch.float32)
     if spec["previous"]:
         model = PeftModel.from_pretrained(base, spec["previous"], is_trainable=True)

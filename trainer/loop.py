@@ -98,7 +98,17 @@ def _epoch_batches(lengths: list[int], batch_size: int, gen: torch.Generator) ->
 
 
 def weighted_loss(logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy per example times its sample weight, averaged over the batch (all weights 1: the usual loss)."""
+    """Cross-entropy per example times its sample weight, averaged over the batch (all weights 1: the usual loss).
+
+    Token logits (batch, length, classes): each labelled token's loss times its example's weight, averaged
+    over the labelled tokens of the batch (labels -100 are skipped, as in the token-classification loss).
+    """
+    if logits.dim() == 3:
+        per_token = torch.nn.functional.cross_entropy(
+            logits.float().flatten(0, 1), labels.flatten(), reduction="none", ignore_index=-100
+        ).view(labels.shape)
+        counted = (labels != -100).sum().clamp(min=1)
+        return (per_token * weights.to(per_token.dtype)[:, None]).sum() / counted
     per = torch.nn.functional.cross_entropy(logits.float(), labels, reduction="none")
     return (per * weights.to(per.dtype)).mean()
 

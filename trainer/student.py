@@ -5,6 +5,7 @@
     preds = student.predict(ids, texts)
     scores = student.score(texts, "entropy")
 
+A ner task takes a token kind (token-classifier, token-probe) and no other; a token kind takes only ner.
 Weights are read only here, and only when a student is built (never at import). Tests and callers
 that already hold a model pass `model=` and `tokenizer=`.
 """
@@ -15,7 +16,13 @@ import logging
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
+from transformers import (
+    AutoModel,
+    AutoModelForCausalLM,
+    AutoModelForSequenceClassification,
+    AutoModelForTokenClassification,
+    AutoTokenizer,
+)
 
 from distillgraph.prompts import PromptTemplate
 from distillgraph.store.assets import minilm_path, smollm2_gguf
@@ -24,12 +31,17 @@ from distillgraph.trainer.base import Prediction, Student, TrainItem
 from distillgraph.trainer.causal import CausalLMStudent
 from distillgraph.trainer.classifier import ClassifierStudent
 from distillgraph.trainer.config import StudentConfig
+from distillgraph.trainer.iob2 import tag_names
 from distillgraph.trainer.loop import set_seed
 from distillgraph.trainer.probe import ProbeStudent, TextEmbedder
+from distillgraph.trainer.token import TokenClassifierStudent
+from distillgraph.trainer.token_probe import TokenProbeStudent
 
 log = logging.getLogger(__name__)
 
 __all__ = ["Prediction", "Student", "TrainItem", "build_student", "load_pretrained"]
+
+TOKEN_KINDS = ("token-classifier", "token-probe")
 
 
 def _source(cfg: StudentConfig) -> tuple[str, str | None]:
@@ -46,7 +58,11 @@ def _source(cfg: StudentConfig) -> tuple[str, str | None]:
 
 
 def load_pretrained(cfg: StudentConfig, task: TaskConfig) -> tuple[torch.nn.Module, object]:
-    """(model, tokenizer) for the classifier or causal-lm kinds; one clear line if loading fails."""
+    """(model, tokenizer) for every kind but embedding-probe; one clear line if loading fails.
+
+    token-probe gets the bare encoder (AutoModel), token-classifier a token-classification head with one
+    output per IOB2 tag.
+    """
     source, gguf = _source(cfg)
     kwargs = {"gguf_file": gguf} if gguf else {}
     try:
@@ -75,8 +91,12 @@ def _load_model(cfg: StudentConfig, task: TaskConfig, source: str, kwargs: dict)
     set_seed(cfg.seed)  # a new classifier head is initialised here: same seed, same head
     if cfg.kind == "causal-lm":
         return AutoModelForCausalLM.from_pretrained(source, **kwargs)
-    labels = task.label_names
-    return AutoModelForSequenceClassification.from_pretrained(
+    if cfg.kind == "token-probe":
+        return AutoModel.from_pretrained(source, **kwargs)
+    token = cfg.kind == "token-classifier"
+    labels = tag_names(task.label_names) if token else task.label_names
+    auto = AutoModelForTokenClassification if token else AutoModelForSequenceClassification
+    return auto.from_pretrained(
         source,
         num_labels=len(labels),
         id2label=dict(enumerate(labels)),
@@ -108,6 +128,7 @@ def build_student(
 ) -> Student:
     """The student for `cfg.kind`, with per-kind defaults filled in for unset training fields."""
     cfg = cfg.resolved()
+    _check_kind(cfg, task)
     if cfg.kind == "embedding-probe":
         if embedder is None:
             raise ValueError("build_student: the embedding-probe student needs an embedder")
@@ -121,4 +142,16 @@ def build_student(
     if cfg.kind == "causal-lm":
         assert prompt is not None  # checked above
         return CausalLMStudent(cfg, task, model, tokenizer, prompt, progress=progress)
+    if cfg.kind == "token-classifier":
+        return TokenClassifierStudent(cfg, task, model, tokenizer, progress=progress)
+    if cfg.kind == "token-probe":
+        return TokenProbeStudent(cfg, task, model, tokenizer, progress=progress)
     return ClassifierStudent(cfg, task, model, tokenizer, progress=progress)
+
+
+def _check_kind(cfg: StudentConfig, task: TaskConfig) -> None:
+    """A ner task needs a token kind, and a token kind needs a ner task (one line)."""
+    if task.type == "ner" and cfg.kind not in TOKEN_KINDS:
+        raise UserError(f"student.kind: a ner task needs a token-classifier or token-probe student, not {cfg.kind}")
+    if task.type != "ner" and cfg.kind in TOKEN_KINDS:
+        raise UserError(f"student.kind: {cfg.kind} needs a ner task (task.type: ner), not {task.type}")
