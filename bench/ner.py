@@ -1,0 +1,208 @@
+"""NER benchmark (issue 18): selection policies x budgets x seeds on the packaged WNUT-style tweets.
+
+Every point is a real graph run (bench.harness.run_graph) with the oracle teacher (a SIMULATION: gold
+entities, 1 call = 1 sentence labelled), the fast token-probe student, 4 rounds, the whole budget spent.
+Equal information: every policy gets the same gold dev set and the same per-cluster dev errors (only
+`distillgraph` reads them). Seeds: the split seed is the run seed; TEST_SEEDS are never used to tune
+anything (this harness tunes nothing: the defaults are run as shipped). Paired comparisons as in the
+classification suite (bench/stats.py).
+
+    .venv/bin/python -m bench.ner                                   # default grid (see below)
+    .venv/bin/python -m bench.ner --budgets 50 --seeds 0 1 --policies random distillgraph
+    .venv/bin/python -m bench.ner --upper-bound                     # + the whole pool labelled from gold
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from typing import Any
+
+from bench.harness import RESULTS, machine, quiet_logs, run_graph, write_results
+from bench.stats import compare, mean_std
+from distillgraph.graph.config import RunConfig, apply_overrides, config_from_dict
+from distillgraph.store.ner import WNUT_TYPES
+
+NAME = "ner"
+ROUNDS = 4
+BUDGETS = [50, 100, 200]
+TEST_SEEDS = [0, 1, 2]
+POLICIES = ["random", "uncertainty", "cluster_balanced", "baldistill", "distillgraph"]
+SETTINGS = [f"loop.rounds={ROUNDS}", f"loop.max_rounds={ROUNDS}", "loop.patience=1000",
+            "loop.score_sample=100000", "teacher.demonstrations=0", "teacher.provider=oracle",
+            "student.kind=token-probe"]
+
+
+def ner_config(policy: str, budget: int, seed: int, extra: list[str] | None = None) -> RunConfig:
+    """One point: the WNUT tweets split by `seed`, the oracle, the token probe, `policy` at `budget` calls."""
+    data: dict[str, Any] = {
+        "task": {"type": "ner", "name": "wnut", "instruction": "Find the named entities in the tweet.",
+                 "labels": WNUT_TYPES},
+        "data": {"source": "wnut", "wnut": {"split_seed": seed}},
+        "budget": {"max_calls": budget},
+    }
+    overrides = [*SETTINGS, f"loop.policy={policy}", f"run.seed={seed}", f"run.name=ner-{policy}-{budget}-s{seed}",
+                 *(extra or [])]
+    return config_from_dict(apply_overrides(data, overrides))
+
+
+def final_test(state: dict[str, Any]) -> dict[str, float]:
+    last = state["history"][-1]
+    test = last.test if hasattr(last, "test") else last["test"]
+    return {"entity_f1": float(test.get("entity_f1", 0.0)), "worst_type_f1": float(test.get("worst_type_f1", 0.0)),
+            "labelled": int(last.train_size if hasattr(last, "train_size") else last["train_size"])}
+
+
+def sweep(policies: list[str], budgets: list[int], seeds: list[int]) -> dict[str, Any]:
+    points: dict[str, dict[str, dict[str, dict[str, float]]]] = {}
+    for budget in budgets:
+        for seed in seeds:
+            for policy in policies:
+                start = time.perf_counter()
+                state, _ = run_graph(ner_config(policy, budget, seed))
+                point = {**final_test(state), "seconds": round(time.perf_counter() - start, 1)}
+                points.setdefault(policy, {}).setdefault(str(budget), {})[str(seed)] = point
+                print(f"{policy:>16} B={budget:<4} seed={seed}: entity F1 {point['entity_f1']:.4f} "
+                      f"worst type {point['worst_type_f1']:.4f} ({point['seconds']} s)", flush=True)
+    return points
+
+
+def summarise(points: dict[str, Any], focus: str = "distillgraph") -> dict[str, Any]:
+    results = {p: {b: {m: mean_std([s[m] for s in by_seed.values()]) for m in ("entity_f1", "worst_type_f1")}
+                   for b, by_seed in by_b.items()} for p, by_b in points.items()}
+    paired: dict[str, Any] = {}
+    if focus in points and "random" in points:
+        for b in points[focus]:
+            f1 = {k: {s: v[k] for s, v in points[focus][b].items()} for k in ("entity_f1", "worst_type_f1")}
+            r1 = {k: {s: v[k] for s, v in points["random"].get(b, {}).items()} for k in ("entity_f1", "worst_type_f1")}
+            if r1["entity_f1"]:
+                paired[b] = {"vs_random": compare(f1["entity_f1"], r1["entity_f1"]),
+                             "worst_type_vs_random": compare(f1["worst_type_f1"], r1["worst_type_f1"])}
+    return {"results": results, "paired": paired}
+
+
+def upper_bound(seeds: list[int]) -> dict[str, Any]:
+    """The token probe trained on the whole pool labelled from gold (what more labels could reach)."""
+    import tempfile
+
+    from distillgraph.store.datasets import load_data
+    from distillgraph.trainer.base import TrainItem
+    from distillgraph.trainer.evaluate_ner import ner_metrics
+    from distillgraph.trainer.student import build_student
+
+    scores = []
+    for seed in seeds:
+        cfg = ner_config("random", 1, seed)
+        data = load_data(cfg.data, cfg.task)
+        student = build_student(cfg.student, cfg.task, progress=False)
+        with tempfile.TemporaryDirectory() as tmp:
+            student.fit([TrainItem(id=e.id, text=e.text, target=e.output or "") for e in data["pool"]], tmp, round=0)
+        test = data["test"]
+        preds = student.predict([e.id for e in test], [e.text for e in test])
+        m = ner_metrics([e.output or "" for e in test], [p.prediction or "" for p in preds], cfg.task.label_names)
+        scores.append(m["entity_f1"])
+    return {"entity_f1": mean_std(scores), "seeds": seeds, "n_pool": len(data["pool"])}
+
+
+def embedded_teacher(n: int, seed: int = 0, demonstrations: int = 3) -> dict[str, Any]:
+    """The embedded teacher (Qwen2.5-Coder-1.5B via the project's llama.cpp launcher) labels `n` test sentences
+    with the annotator prompt and `demonstrations` gold pool neighbours (the run's retrieval, by embedding)."""
+    import tempfile
+    from pathlib import Path
+
+    from distillgraph.agents.annotator import AnnotationJob, annotation_requests, collect
+    from distillgraph.agents.budget import BudgetLedger
+    from distillgraph.agents.cache import AnswerCache
+    from distillgraph.agents.config import BudgetConfig, TeacherConfig
+    from distillgraph.agents.records import Candidate
+    from distillgraph.agents.teacher import build_teacher
+    from distillgraph.prompts import PromptLibrary
+    from distillgraph.store.datasets import load_data
+    from distillgraph.store.embed import build_embedder
+    from distillgraph.store.schema import StoreConfig
+    from distillgraph.trainer.evaluate_ner import ner_metrics
+
+    cfg = ner_config("random", 1, seed)
+    data = load_data(cfg.data, cfg.task)
+    test, pool = data["test"][:n], data["pool"]
+    emb = build_embedder(StoreConfig(), None)
+    pv, tv = emb.encode([e.text for e in pool]), emb.encode([e.text for e in test])
+    jobs = [AnnotationJob(Candidate(id=e.id, cluster=0, source="pool", round=0), e.text,
+                          [{"id": pool[i].id, "text": pool[i].text, "target": pool[i].output}
+                           for i in (pv @ v).argsort()[::-1][:demonstrations]]) for e, v in zip(test, tv, strict=True)]
+    prompts = PromptLibrary()
+    tcfg = TeacherConfig(provider="local", temperature=0.0, max_concurrency=1, timeout=600, max_tokens=256)
+    with tempfile.TemporaryDirectory() as tmp, AnswerCache(Path(tmp) / "c.sqlite") as cache:
+        teacher = build_teacher(tcfg, BudgetLedger(BudgetConfig(max_calls=100_000)), cache, env={}, prompts=prompts,
+                                no_cache=True)
+        try:
+            start = time.perf_counter()
+            results = teacher.ask_many(annotation_requests(jobs, task=cfg.task, prompts=prompts, votes=1))
+            seconds = time.perf_counter() - start
+        finally:
+            teacher.close()
+    out = collect(jobs, results, task=cfg.task, votes=1, teacher_model=teacher.model)
+    tags = {a.id: a.target for a in out.accepted}
+    gold = [e.output or "" for e in test]
+    pred = [tags.get(e.id) or " ".join(["O"] * len(e.text.split(" "))) for e in test]
+    m = ner_metrics(gold, pred, cfg.task.label_names)
+    return {"entity_f1": round(m["entity_f1"], 4), "worst_type_f1": round(m["worst_type_f1"] or 0.0, 4),
+            "per_type_f1": {t: round(v["f1"], 3) for t, v in m["per_type"].items()}, "n": len(test),
+            "seconds_per_sentence": round(seconds / max(len(test), 1), 2), "failed": len(out.rejected),
+            "entities_rejected": len(out.entities_dropped), "demonstrations": demonstrations, **machine()}
+
+
+def markdown(data: dict[str, Any]) -> str:
+    out = ["## NER: selection policies on the WNUT-style tweets (oracle teacher: a simulation)", "",
+           f"Token-probe student, {ROUNDS} rounds, the oracle teacher (SIMULATION: gold entities, 1 call = 1 "
+           f"sentence), seeds {data['seeds']} (split seed = run seed; nothing tuned on them). Test entity F1 "
+           "(micro, seqeval strict IOB2), mean ± sd; worst-type F1 in brackets.", ""]
+    budgets = sorted({b for p in data["results"].values() for b in p}, key=int)
+    out += ["| policy | " + " | ".join(f"B={b}" for b in budgets) + " |", "|---" * (len(budgets) + 1) + "|"]
+    for policy, by_b in data["results"].items():
+        cells = [f"{by_b[b]['entity_f1']['mean']:.3f} ± {by_b[b]['entity_f1']['std']:.3f} "
+                 f"[{by_b[b]['worst_type_f1']['mean']:.3f}]" if b in by_b else "-" for b in budgets]
+        out.append(f"| {policy} | " + " | ".join(cells) + " |")
+    out += ["", "distillgraph − random, paired over seeds (95% bootstrap CI, wins / n):", ""]
+    for b, pr in sorted(data["paired"].items(), key=lambda kv: int(kv[0])):
+        v, w = pr["vs_random"], pr["worst_type_vs_random"]
+        out.append(f"- B={b}: entity F1 {v['diff']:+.4f} [{v['ci_low']:+.4f}, {v['ci_high']:+.4f}] "
+                   f"{v['wins']}/{v['n']} ({v['verdict']}); worst type {w['diff']:+.4f} "
+                   f"[{w['ci_low']:+.4f}, {w['ci_high']:+.4f}] ({w['verdict']})")
+    if data.get("embedded_teacher"):
+        t = data["embedded_teacher"]
+        out += ["", f"Embedded teacher (Qwen2.5-Coder-1.5B, {t['demonstrations']} retrieved gold demonstrations) on "
+                f"{t['n']} test sentences: entity F1 {t['entity_f1']:.3f} (worst type {t['worst_type_f1']:.3f}), "
+                f"{t['seconds_per_sentence']} s per sentence, {t['entities_rejected']} named entities not in the text."]
+    if data.get("upper_bound"):
+        ub = data["upper_bound"]["entity_f1"]
+        out += ["", f"Whole pool labelled from gold (upper bound of this student): entity F1 {ub['mean']:.3f} ± {ub['std']:.3f}."]
+    return "\n".join(out) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--policies", nargs="+", default=POLICIES)
+    ap.add_argument("--budgets", nargs="+", type=int, default=BUDGETS)
+    ap.add_argument("--seeds", nargs="+", type=int, default=TEST_SEEDS)
+    ap.add_argument("--upper-bound", action="store_true")
+    ap.add_argument("--teacher", type=int, default=0, help="also label N test sentences with the embedded teacher")
+    ap.add_argument("--only", choices=["sweep", "none"], default="sweep", help="none: skip the policy sweep")
+    args = ap.parse_args()
+    quiet_logs()
+    old = json.loads((RESULTS / f"{NAME}.json").read_text()) if (RESULTS / f"{NAME}.json").exists() else {}
+    data = dict(old)
+    if args.only == "sweep":
+        points = sweep(args.policies, args.budgets, args.seeds)
+        data.update({**summarise(points), "points": points, "seeds": args.seeds, "simulation": "oracle teacher",
+                     **machine()})
+    if args.upper_bound:
+        data["upper_bound"] = upper_bound(args.seeds)
+    if args.teacher:
+        data["embedded_teacher"] = embedded_teacher(args.teacher)
+    write_results(NAME, data, markdown(data))
+
+
+if __name__ == "__main__":
+    main()
