@@ -113,6 +113,12 @@ def _meta_weights(model: torch.nn.Module) -> list[str]:
 
     if meta() and hasattr(model, "tie_weights"):
         model.tie_weights()
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    emb = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
+    if (head is not None and emb is not None and head.weight.is_meta and not emb.weight.is_meta
+            and head.weight.shape == emb.weight.shape):
+        # a GGUF without an output tensor (SmolLM2) means the head is the token embedding, as llama.cpp reads it
+        head.weight = emb.weight
     return meta()
 
 
