@@ -248,7 +248,10 @@ WNUT_TYPES = {
 
 def wnut_split(seed: int = 0, dev: int = 400, test: int = 400) -> dict[str, list[tuple[list[str], list[str]]]]:
     """A reproducible pool / dev / test split of the packaged tweets (shuffled with `seed`)."""
-    sentences = read_conll(wnut_file())
+    unique: dict[str, tuple[list[str], list[str]]] = {}
+    for tokens, tags in read_conll(wnut_file()):  # the file repeats some tweets: each once (first tagging kept)
+        unique.setdefault(encode(tokens, tags)[0], (tokens, tags))
+    sentences = list(unique.values())
     order = list(range(len(sentences)))
     random.Random(seed).shuffle(order)
     if dev + test >= len(order):

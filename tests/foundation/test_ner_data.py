@@ -123,3 +123,15 @@ def test_ner_task_checks():
         TaskConfig(type="ner", labels={})
     with pytest.raises(ValueError, match="must be one word"):
         TaskConfig(type="ner", labels={"geo loc": ""})
+
+
+def test_the_packaged_wnut_tweets_load_once_each_and_reproducibly():
+    from distillgraph.store.ner import WNUT_TYPES
+
+    task = TaskConfig(type="ner", labels=WNUT_TYPES)
+    data = load_data(DataConfig(source="wnut"), task)  # the file repeats ~100 tweets: each is kept once
+    assert {k: len(v) for k, v in data.items() if v} == {"pool": 1495, "dev": 400, "test": 400}
+    again = load_data(DataConfig(source="wnut"), task)
+    assert [e.id for e in again["test"]] == [e.id for e in data["test"]]
+    with pytest.raises(UserError, match="also tag"):
+        load_data(DataConfig(source="wnut"), TaskConfig(type="ner", labels={"person": ""}))
