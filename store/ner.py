@@ -11,18 +11,16 @@ import json
 import random
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from distillgraph.store.schema import Example, Split, UserError, content_id
 
 TOKEN_RE = re.compile(r"\w+(?:['’.\-]\w+)*|[^\w\s]", re.UNICODE)
 
 
-@dataclass(frozen=True)
-class Span:
-    """Tokens [start, end) of one entity of `type`."""
+class Span(NamedTuple):
+    """Tokens [start, end) of one entity of `type` (a tuple: compares equal to (start, end, type))."""
 
     start: int
     end: int
@@ -60,6 +58,17 @@ def check_tags(tokens: list[str], tags: list[str], types: Iterable[str], where: 
         if prefix == "I" and previous != etype:
             raise UserError(f"{where}: token {i + 1}: {tag} without a B-{etype} before it")
         previous = etype
+
+
+def repair(tags: list[str]) -> list[str]:
+    """A valid IOB2 sequence from a predicted one: an I-X that does not follow B-X or I-X becomes B-X."""
+    out: list[str] = []
+    previous: str | None = None
+    for tag in tags:
+        prefix, etype = split_tag(tag)
+        out.append(f"B-{etype}" if prefix == "I" and etype != previous else tag)
+        previous = etype
+    return out
 
 
 def spans(tags: list[str]) -> list[Span]:

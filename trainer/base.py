@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
+from distillgraph.store.ner import tag_names
 from distillgraph.store.schema import TaskConfig, UserError
 from distillgraph.trainer.config import StudentConfig
-from distillgraph.trainer.iob2 import tag_names
 from distillgraph.trainer.selection import entropy, margin_score
 
 META_FILE = "student.json"

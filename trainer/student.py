@@ -26,12 +26,12 @@ from transformers import (
 
 from distillgraph.prompts import PromptTemplate
 from distillgraph.store.assets import minilm_path, smollm2_gguf
+from distillgraph.store.ner import tag_names
 from distillgraph.store.schema import TaskConfig, UserError
 from distillgraph.trainer.base import Prediction, Student, TrainItem
 from distillgraph.trainer.causal import CausalLMStudent
 from distillgraph.trainer.classifier import ClassifierStudent
 from distillgraph.trainer.config import StudentConfig
-from distillgraph.trainer.iob2 import tag_names
 from distillgraph.trainer.loop import set_seed
 from distillgraph.trainer.probe import ProbeStudent, TextEmbedder
 from distillgraph.trainer.token import TokenClassifierStudent

@@ -20,10 +20,10 @@ import torch
 from peft import LoraConfig, TaskType
 from peft.utils.constants import SEQ_CLS_HEAD_NAMES
 
+from distillgraph.store.ner import repair, spans, tag_names
 from distillgraph.store.schema import TaskConfig, UserError
 from distillgraph.trainer.base import Prediction, Student, TrainItem
 from distillgraph.trainer.config import StudentConfig
-from distillgraph.trainer.iob2 import repair, spans, tag_names
 from distillgraph.trainer.loop import Row, autocast, length_sorted_batches, pad_batch, progress_bar
 from distillgraph.trainer.lora import LoraStudent
 

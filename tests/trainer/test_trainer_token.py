@@ -9,10 +9,10 @@ from seqeval.metrics import f1_score
 from seqeval.scheme import IOB2
 from transformers import BertConfig, BertForTokenClassification, BertModel
 
+from distillgraph.store.ner import repair, spans, tag_names
 from distillgraph.store.schema import TaskConfig, UserError
 from distillgraph.trainer.config import StudentConfig
 from distillgraph.trainer.evaluate_ner import ner_metrics
-from distillgraph.trainer.iob2 import repair, spans, tag_names
 from distillgraph.trainer.loop import weighted_loss
 from distillgraph.trainer.student import TrainItem, build_student
 from distillgraph.trainer.token import (
