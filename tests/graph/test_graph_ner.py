@@ -76,8 +76,9 @@ def test_ner_run_end_to_end(tmp_path, tiny_models, ner_data):
         "data": {s: str(p) for s, p in ner_data.items()},
         "student": {"kind": "token-probe", "base_model": str(tiny_models["embedder"].parent / "enc-base")},
         "store": {"embedding_model": str(tiny_models["embedder"]), "embedding_dtype": "float32", "n_clusters": 2},
+        # the tiny embedder puts every sentence within 0.05 of another: keep the teacher's sentences
         "loop": {"rounds": 2, "max_rounds": 2, "patience": 5, "bootstrap_per_cluster": 3, "synthesis": "only",
-                 "policy": "error_boost"},
+                 "policy": "error_boost", "near_duplicate": 0.0},
         "budget": {"max_calls": 20},
         "run": {"dir": str(tmp_path / "runs"), "seed": 0},
     }
@@ -100,7 +101,10 @@ def test_ner_run_end_to_end(tmp_path, tiny_models, ner_data):
     trace = [json.loads(line) for line in (run_dir / "trace.jsonl").read_text().splitlines()]
     dropped = [d for t in trace for d in t["decisions"] if d["what"] == "entity_rejected"]
     assert dropped and all(d["text"] == "Atlantis" and d["reason"] == "not in the text" for d in dropped)
-    # a teacher-written sentence is stored tokenized like the data (the graph's synthesis path calls this)
-    from distillgraph.graph.task_kinds import task_kind
-
-    assert task_kind(config.task).normalize_text(" Paul moved to Oslo, right? ") == "Paul moved to Oslo , right ?"
+    # synthesis ran: teacher-written sentences, stored tokenized like the data, labelled by a separate call
+    synthetic = [a for a in anns if a.source == "synthetic"]
+    assert synthetic, "the plan asked for synthesis only, yet no synthetic sentence was labelled"
+    for a in synthetic:
+        assert a.text and a.text.endswith(" , right ?"), a.text
+        tags = a.target.split(" ")
+        assert len(tags) == len(a.text.split(" ")) and tags[0] == "B-person" and "B-geo-loc" in tags
