@@ -112,6 +112,7 @@ class RunConfig(Strict):
     def redacted(self) -> dict[str, Any]:
         """The resolved config as plain data. Keys are never stored in config; the env variable name is."""
         data = self.model_dump(mode="json")
+        data["student"] = self.student.resolved().model_dump(mode="json")  # per-kind defaults written out
         return redact(data)
 
 

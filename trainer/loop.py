@@ -137,7 +137,8 @@ def train_loop(
 ) -> dict:
     """Train the parameters with requires_grad on `rows`; returns {seconds, steps, epochs, final_loss, n_train}.
 
-    `num_train_epochs` may be fractional; the last accumulation group may be short. `final_loss` is
+    `num_train_epochs` may be fractional; the last accumulation group may be short; at least
+    `min_train_steps` updates are made (more epochs on small data). `final_loss` is
     the mean loss over the last epoch's worth of micro-batches.
 
     With an `accelerate.Accelerator` (one process per device, `trainer/launch.py`), every process draws
@@ -150,7 +151,7 @@ def train_loop(
     gen = torch.Generator().manual_seed(cfg.seed)
     bs, accum = cfg.per_device_train_batch_size, cfg.gradient_accumulation_steps
     per_epoch = math.ceil(len(rows) / bs)
-    micro_total = max(1, math.ceil(cfg.num_train_epochs * per_epoch))
+    micro_total = max(1, math.ceil(cfg.num_train_epochs * per_epoch), cfg.min_train_steps * accum)
     updates = math.ceil(micro_total / accum)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)

@@ -101,3 +101,17 @@ def test_redaction_hides_secret_values_but_keeps_env_names():
     assert out["teacher"]["api_key_env"] == "OPENAI_API_KEY"
     assert out["teacher"]["api_key"] == "***"
     assert "sk-abcdefghijkl123" not in str(out)
+
+
+def test_resolved_config_written_for_resume_keeps_the_student_kinds_defaults(tmp_path):
+    """A run's config.resolved.yaml is read back on resume: the per-kind student defaults (not the class
+    defaults, which a reload would mark as set) must come back, and an automatic setting stays automatic."""
+    from distillgraph.graph.config import config_from_dict
+
+    ner = {**GOOD, "task": {"type": "ner", "labels": {"person": "a person"}}}
+    for kind in ("token-classifier", "token-probe", "classifier"):
+        cfg = load_config(write(tmp_path, {**(GOOD if kind == "classifier" else ner), "student": {"kind": kind}}))
+        again = config_from_dict(yaml.safe_load(yaml.safe_dump(cfg.redacted())))
+        assert again.student.resolved() == cfg.student.resolved(), kind
+    probe = load_config(write(tmp_path, {**ner, "student": {"kind": "token-probe"}}))
+    assert config_from_dict(yaml.safe_load(yaml.safe_dump(probe.redacted()))).student.probe_C is None

@@ -110,3 +110,28 @@ def test_a_weight_left_on_meta_is_loaded_again_then_refused(monkeypatch, task, b
     monkeypatch.setattr(student_mod, "_load_model", lambda *a: _with_meta_weight(tiny_bert(bert_tokenizer.vocab_size)))
     with pytest.raises(UserError, match=r"loaded without 1 of its weights \(e\.g\. bert\.encoder\.layer\.0"):
         student_mod.load_pretrained(StudentConfig(), task)
+
+
+def test_min_train_steps_adds_epochs_on_small_data():
+    rows = [{"input_ids": [1, 2]} for _ in range(10)]  # 3 micro-batches of 4 per epoch
+    cfg = StudentConfig(per_device_train_batch_size=4, gradient_accumulation_steps=2, num_train_epochs=1,
+                        min_train_steps=7, warmup_ratio=0.0, learning_rate=0.1)
+    model = Counter()
+    stats = train_loop(model, rows, cfg, device=torch.device("cpu"), bf16=False, pad_id=0, progress=False)
+    assert model.micro == 14 and stats["steps"] == 7  # 7 updates of 2 micro-batches, not 1 epoch's 2 updates
+    assert stats["epochs"] == pytest.approx(14 / 3)
+    # more data than the floor needs: the epochs decide, as before
+    few = StudentConfig(per_device_train_batch_size=4, num_train_epochs=2, min_train_steps=2, warmup_ratio=0.0)
+    model = Counter()
+    assert train_loop(model, rows, few, device=torch.device("cpu"), bf16=False, pad_id=0, progress=False)["steps"] == 6
+
+
+def test_token_classifier_defaults_to_300_updates_and_the_probe_scales_c_with_the_data():
+    from distillgraph.trainer.token_probe import probe_c
+
+    assert StudentConfig(kind="token-classifier").resolved().min_train_steps == 300
+    assert StudentConfig(kind="classifier").resolved().min_train_steps == 0
+    assert StudentConfig(kind="embedding-probe").resolved().probe_C == 10.0
+    auto = StudentConfig(kind="token-probe").resolved()
+    assert [probe_c(auto, n) for n in (10, 50, 150, 300, 1500, 100_000)] == pytest.approx([3.0, 3.0, 1.0, 0.5, 0.1, 0.1])
+    assert probe_c(StudentConfig(kind="token-probe", probe_C=0.7).resolved(), 50) == 0.7  # a given C wins

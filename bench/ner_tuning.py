@@ -1,0 +1,74 @@
+"""Tuning the token probe's regularisation on DEV of tuning seeds only (issue 18).
+
+The NER sweep (bench/ner.py) trains the probe on 50-200 teacher-labelled sentences, far fewer than the
+full pool the shipped C was first chosen at. Here: random pool subsets of each size, labelled from gold,
+for every C in CS, on the WNUT split of each TUNING_SEED (never a test seed of bench/ner.py); the score is
+dev entity F1 (test is not predicted at all). Writes bench/results/ner_tuning.json.
+
+    .venv/bin/python -m bench.ner_tuning [--seeds 10 11] [--sizes 50 100 200 400 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import tempfile
+import time
+from typing import Any
+
+from bench.harness import RESULTS, machine, quiet_logs
+from bench.ner import ner_config
+from bench.stats import mean_std
+
+TUNING_SEEDS = [10, 11]
+CS = [0.1, 0.3, 1.0, 3.0]
+SIZES = [50, 100, 200, 400, 0]  # 0 = the whole pool
+
+
+def tune(seeds: list[int], sizes: list[int], cs: list[float], subsets: int = 2) -> dict[str, Any]:
+    from distillgraph.store.datasets import load_data
+    from distillgraph.trainer.base import TrainItem
+    from distillgraph.trainer.evaluate_ner import ner_metrics
+    from distillgraph.trainer.student import build_student
+
+    scores: dict[str, dict[str, list[float]]] = {}
+    for seed in seeds:
+        cfg = ner_config("random", 1, seed)
+        data = load_data(cfg.data, cfg.task)
+        pool, dev = data["pool"], data["dev"]
+        student = build_student(cfg.student, cfg.task, progress=False)
+        for size in sizes:
+            for rep in range(subsets if size else 1):
+                sub = random.Random(1000 * seed + rep).sample(pool, size) if size else pool
+                items = [TrainItem(id=e.id, text=e.text, target=e.output or "") for e in sub]
+                for c in cs:
+                    student.cfg = student.cfg.model_copy(update={"probe_C": c})
+                    with tempfile.TemporaryDirectory() as tmp:
+                        student.fit(items, tmp, round=0)
+                    preds = student.predict([e.id for e in dev], [e.text for e in dev])
+                    f1 = ner_metrics([e.output or "" for e in dev], [p.prediction or "" for p in preds],
+                                     cfg.task.label_names)["entity_f1"]
+                    scores.setdefault(str(size or len(pool)), {}).setdefault(str(c), []).append(f1)
+                    print(f"seed {seed} n={size or len(pool)} rep {rep} C={c}: dev entity F1 {f1:.4f}", flush=True)
+    table = {n: {c: mean_std(v) for c, v in by_c.items()} for n, by_c in scores.items()}
+    best = {n: max(by_c, key=lambda c: by_c[c]["mean"]) for n, by_c in table.items()}
+    return {"tuning_seeds": seeds, "metric": "dev entity F1 (test never predicted)", "dev_entity_f1": table,
+            "best_C": best, "subsets_per_size": subsets}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seeds", nargs="+", type=int, default=TUNING_SEEDS)
+    ap.add_argument("--sizes", nargs="+", type=int, default=SIZES)
+    ap.add_argument("--cs", nargs="+", type=float, default=CS)
+    args = ap.parse_args()
+    quiet_logs()
+    start = time.perf_counter()
+    out = {**tune(args.seeds, args.sizes, args.cs), "seconds": round(time.perf_counter() - start, 1), **machine()}
+    (RESULTS / "ner_tuning.json").write_text(json.dumps(out, indent=1) + "\n")
+    print(json.dumps(out["best_C"]))
+
+
+if __name__ == "__main__":
+    main()
