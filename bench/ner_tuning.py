@@ -3,7 +3,8 @@
 The NER sweep (bench/ner.py) trains the probe on 50-200 teacher-labelled sentences, far fewer than the
 full pool the shipped C was first chosen at. Here: random pool subsets of each size, labelled from gold,
 for every C in CS, on the WNUT split of each TUNING_SEED (never a test seed of bench/ner.py); the score is
-dev entity F1 (test is not predicted at all). Writes bench/results/ner_tuning.json.
+dev entity F1 (test is not predicted at all); each setting with and without the word-shape features.
+Writes bench/results/ner_tuning.json.
 
     .venv/bin/python -m bench.ner_tuning [--seeds 10 11] [--sizes 50 100 200 400 0]
 """
@@ -26,7 +27,8 @@ CS = [0.1, 0.3, 1.0, 3.0]
 SIZES = [50, 100, 200, 400, 0]  # 0 = the whole pool
 
 
-def tune(seeds: list[int], sizes: list[int], cs: list[float], subsets: int = 2) -> dict[str, Any]:
+def tune(seeds: list[int], sizes: list[int], cs: list[float], subsets: int = 2,
+         shapes: tuple[bool, ...] = (False, True)) -> dict[str, Any]:
     from distillgraph.store.datasets import load_data
     from distillgraph.trainer.base import TrainItem
     from distillgraph.trainer.evaluate_ner import ner_metrics
@@ -38,7 +40,8 @@ def tune(seeds: list[int], sizes: list[int], cs: list[float], subsets: int = 2) 
         data = load_data(cfg.data, cfg.task)
         pool, dev = data["pool"], data["dev"]
         student = build_student(cfg.student, cfg.task, progress=False)
-        for size in sizes:
+        for size, shape in ((n, sh) for n in sizes for sh in shapes):
+            student.shapes = shape
             for rep in range(subsets if size else 1):
                 sub = random.Random(1000 * seed + rep).sample(pool, size) if size else pool
                 items = [TrainItem(id=e.id, text=e.text, target=e.output or "") for e in sub]
@@ -49,12 +52,13 @@ def tune(seeds: list[int], sizes: list[int], cs: list[float], subsets: int = 2) 
                     preds = student.predict([e.id for e in dev], [e.text for e in dev])
                     f1 = ner_metrics([e.output or "" for e in dev], [p.prediction or "" for p in preds],
                                      cfg.task.label_names)["entity_f1"]
-                    scores.setdefault(str(size or len(pool)), {}).setdefault(str(c), []).append(f1)
-                    print(f"seed {seed} n={size or len(pool)} rep {rep} C={c}: dev entity F1 {f1:.4f}", flush=True)
+                    key = f"C={c:g}" + (" shapes" if shape else "")
+                    scores.setdefault(str(size or len(pool)), {}).setdefault(key, []).append(f1)
+                    print(f"seed {seed} n={size or len(pool)} rep {rep} {key}: dev entity F1 {f1:.4f}", flush=True)
     table = {n: {c: mean_std(v) for c, v in by_c.items()} for n, by_c in scores.items()}
     best = {n: max(by_c, key=lambda c: by_c[c]["mean"]) for n, by_c in table.items()}
     return {"tuning_seeds": seeds, "metric": "dev entity F1 (test never predicted)", "dev_entity_f1": table,
-            "best_C": best, "subsets_per_size": subsets}
+            "best": best, "subsets_per_size": subsets}
 
 
 def main() -> None:
@@ -67,7 +71,7 @@ def main() -> None:
     start = time.perf_counter()
     out = {**tune(args.seeds, args.sizes, args.cs), "seconds": round(time.perf_counter() - start, 1), **machine()}
     (RESULTS / "ner_tuning.json").write_text(json.dumps(out, indent=1) + "\n")
-    print(json.dumps(out["best_C"]))
+    print(json.dumps(out["best"]))
 
 
 if __name__ == "__main__":

@@ -5,11 +5,15 @@ the previous and the next word's vectors are concatenated to it (zeros at the se
 The vectors of each sentence are computed once and kept in memory, because the graph re-scores the
 whole pool every round. The fast ner student for sweeps: no backpropagation through the encoder.
 
+Word shapes (on by default): ten 0/1 orthographic features per word (capitalised, @mention, url, ...)
+are appended to its vector before the context window, because the MiniLM encoder is uncased.
 Regularisation: unless `student.probe_C` is given, C = 150 / (training sentences), kept within 0.1-3,
-i.e. a fixed L2 penalty against the mean loss. Chosen on dev entity F1 of tuning split seeds 10 and 11
-(bench/ner_tuning.py, results/ner_tuning.json): the best C was 3 at 50 and 100 sentences, 1 at 200,
-0.3 at 400 and 0.1 at the whole pool (1,495); a fixed 0.1 left the probe predicting almost only "O"
-below 100 sentences (dev entity F1 0.01 at 50).
+i.e. a fixed L2 penalty against the mean loss. Both chosen on dev entity F1 of tuning split seeds 10
+and 11 (bench/ner_tuning.py, results/ner_tuning.json; test never predicted): with shapes the best C was
+3 from 50 to 400 sentences (within 0.01 of C=0.3-1 at 200 and 400) and 0.1 at the whole pool (1,495);
+a fixed 0.1 left the probe predicting almost only "O" below 100 sentences (dev entity F1 0.03 at 50).
+With shapes the best setting beat the best one without at every size (whole pool: 0.375 vs 0.372;
+100 sentences: 0.182 vs 0.174; 400: 0.313 vs 0.300).
 """
 
 from __future__ import annotations
@@ -40,6 +44,21 @@ def probe_c(cfg: StudentConfig, n_sentences: int) -> float:
     return min(max(C_PER_SENTENCES / max(n_sentences, 1), C_RANGE[0]), C_RANGE[1])
 
 
+SHAPES = ("capitalised", "all capitals", "lower case", "has a digit", "@mention", "#hashtag", "url",
+          "punctuation only", "first word", "capital inside")
+
+
+def word_shapes(text: str) -> np.ndarray:
+    """(n_words, len(SHAPES)) 0/1 orthographic features of the words (split at single spaces): the MiniLM
+    encoder is uncased, so a capital letter, the cue for most entities, never reaches its vectors."""
+    rows = []
+    for i, w in enumerate(text.split(" ")):
+        rows.append([w[:1].isupper(), len(w) > 1 and w.isupper(), w.islower(), any(ch.isdigit() for ch in w),
+                     w.startswith("@"), w.startswith("#"), w.lower().startswith(("http", "www.")),
+                     bool(w) and not any(ch.isalnum() for ch in w), i == 0, any(ch.isupper() for ch in w[1:])])
+    return np.asarray(rows, dtype=np.float32).reshape(-1, len(SHAPES))
+
+
 def with_context(vectors: np.ndarray) -> np.ndarray:
     """(n, d) word vectors -> (n, 3d): [previous word, word, next word], zeros past either end."""
     zero = np.zeros((1, vectors.shape[1]), dtype=vectors.dtype)
@@ -51,7 +70,7 @@ class TokenProbeStudent(TokenStudent):
 
     def __init__(
         self, cfg: StudentConfig, task: TaskConfig, model: torch.nn.Module, tokenizer, progress: bool = True,
-        *, context: bool = True,
+        *, context: bool = True, shapes: bool = True,
     ):
         require_ner(self.kind, task, tokenizer)
         super().__init__(cfg, task, progress)
@@ -60,6 +79,7 @@ class TokenProbeStudent(TokenStudent):
         self.encoder = model.to(self.device).eval()
         self.tokenizer = tokenizer
         self.context = context
+        self.shapes = shapes
         self.clf: LogisticRegression | DummyClassifier | None = None
         self._vectors: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # text -> (word vectors, has-a-piece mask)
 
@@ -82,6 +102,8 @@ class TokenProbeStudent(TokenStudent):
     def _features(self, texts: list[str]) -> tuple[np.ndarray, list[np.ndarray]]:
         """Stacked features of every word that has a piece, and each text's has-a-piece mask."""
         embedded = self._embed(texts)
+        if self.shapes:
+            embedded = [(np.hstack([v, word_shapes(t)]), mask) for t, (v, mask) in zip(texts, embedded, strict=True)]
         feats = [(with_context(v) if self.context else v)[mask] for v, mask in embedded]
         return np.vstack(feats), [mask for _, mask in embedded]
 
@@ -99,7 +121,7 @@ class TokenProbeStudent(TokenStudent):
             self.clf.fit(x, y, sample_weight=w)
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
-        joblib.dump({"clf": self.clf, "context": self.context}, out_dir / PROBE_FILE)
+        joblib.dump({"clf": self.clf, "context": self.context, "shapes": self.shapes}, out_dir / PROBE_FILE)
         stats = {"seconds": time.perf_counter() - start, "steps": 1, "epochs": 1.0,
                  "final_loss": self._log_loss(x, y), "n_train": len(items)}
         self._write_meta(out_dir, round, stats)
@@ -116,7 +138,7 @@ class TokenProbeStudent(TokenStudent):
         if not path.exists():
             raise UserError(f"{adapter_dir}: no saved token probe ({PROBE_FILE} missing)")
         saved = joblib.load(path)
-        self.clf, self.context = saved["clf"], saved["context"]
+        self.clf, self.context, self.shapes = saved["clf"], saved["context"], saved.get("shapes", False)
 
     def _tag_probs(self, x: np.ndarray) -> np.ndarray:
         """(n, n_tags) in `self.tags` order; tags never seen in training get probability 0."""

@@ -123,6 +123,19 @@ def test_with_context_concatenates_neighbours():
     np.testing.assert_allclose(with_context(v), [[0, 1, 2], [1, 2, 3], [2, 3, 0]])
 
 
+def test_word_shapes_see_what_an_uncased_encoder_cannot():
+    from distillgraph.trainer.token_probe import SHAPES, word_shapes
+
+    f = word_shapes("RT @bob saw NYC and iPhone # http://t.co 2day !")
+    col = {name: f[:, i].tolist() for i, name in enumerate(SHAPES)}
+    assert f.shape == (10, len(SHAPES))
+    assert col["capitalised"] == [1, 0, 0, 1, 0, 0, 0, 0, 0, 0]
+    assert col["all capitals"] == [1, 0, 0, 1, 0, 0, 0, 0, 0, 0]
+    assert col["@mention"] == [0, 1, 0, 0, 0, 0, 0, 0, 0, 0] and col["url"] == [0, 0, 0, 0, 0, 0, 0, 1, 0, 0]
+    assert col["capital inside"] == [1, 0, 0, 1, 0, 1, 0, 0, 0, 0] and col["has a digit"][8] == 1
+    assert col["punctuation only"] == [0, 0, 0, 0, 0, 0, 1, 0, 0, 1] and col["first word"][0] == 1
+
+
 # ---------------------------------------------------------------- ner_metrics
 
 
