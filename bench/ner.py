@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
-from bench.harness import RESULTS, machine, quiet_logs, run_graph, write_results
+from bench.harness import RESULTS, ROOT, machine, quiet_logs, run_graph, write_results
 from bench.stats import compare, mean_std
 from distillgraph.graph.config import RunConfig, apply_overrides, config_from_dict
 from distillgraph.store.ner import WNUT_TYPES
@@ -84,8 +86,6 @@ def summarise(points: dict[str, Any], focus: str = "distillgraph") -> dict[str, 
 
 def upper_bound(seeds: list[int]) -> dict[str, Any]:
     """The token probe trained on the whole pool labelled from gold (what more labels could reach)."""
-    import tempfile
-
     from distillgraph.store.datasets import load_data
     from distillgraph.trainer.base import TrainItem
     from distillgraph.trainer.evaluate_ner import ner_metrics
@@ -108,9 +108,6 @@ def upper_bound(seeds: list[int]) -> dict[str, Any]:
 def embedded_teacher(n: int, seed: int = 0, demonstrations: int = 3) -> dict[str, Any]:
     """The embedded teacher (Qwen2.5-Coder-1.5B via the project's llama.cpp launcher) labels `n` test sentences
     with the annotator prompt and `demonstrations` gold pool neighbours (the run's retrieval, by embedding)."""
-    import tempfile
-    from pathlib import Path
-
     from distillgraph.agents.annotator import AnnotationJob, annotation_requests, collect
     from distillgraph.agents.budget import BudgetLedger
     from distillgraph.agents.cache import AnswerCache
@@ -153,6 +150,43 @@ def embedded_teacher(n: int, seed: int = 0, demonstrations: int = 3) -> dict[str
             "entities_rejected": len(out.entities_dropped), "demonstrations": demonstrations, **machine()}
 
 
+EXAMPLE = "examples/wnut-ner.yaml"
+
+
+def distilled(config: str = EXAMPLE, teacher_seconds: float | None = None) -> dict[str, Any]:
+    """The example config run end to end with the embedded teacher (as `distillgraph run` runs it, in this
+    process): wall time, calls spent, the student's test entity F1 per round, and its prediction time per
+    test sentence against the teacher's seconds per sentence (`teacher_seconds`, from embedded_teacher)."""
+    from distillgraph.graph.config import load_config
+    from distillgraph.store.datasets import load_data
+    from distillgraph.trainer.student import build_student
+
+    cfg = load_config(ROOT / config)
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        state, run_dir = run_graph(cfg, keep_dir=Path(tmp))
+        wall = time.perf_counter() - start
+        hist = state["history"]
+        test = load_data(cfg.data, cfg.task)["test"]
+        student = build_student(cfg.student, cfg.task, progress=False)
+        student.load(Path(hist[-1].adapter))
+        student.predict([e.id for e in test[:20]], [e.text for e in test[:20]])  # warm-up
+        t0 = time.perf_counter()
+        student.predict([e.id for e in test], [e.text for e in test])
+        per_sentence = (time.perf_counter() - t0) / len(test)
+    ledger = state["ledger"]
+    out = {"config": config, "wall_seconds": round(wall, 1), "calls": int(ledger["spent"]["calls"]),
+           "calls_by_node": {n: row.get("calls") for n, row in ledger.get("nodes", {}).items()},
+           "rejected": len(state.get("rejected", [])), "stop_reason": state.get("stop_reason"),
+           "rounds": [{"round": m.round, "train_size": m.train_size, "test_entity_f1": round(m.test["entity_f1"], 4),
+                       "dev_entity_f1": round(m.dev["entity_f1"], 4)} for m in hist],
+           "student_entity_f1": round(hist[-1].test["entity_f1"], 4),
+           "student_seconds_per_sentence": round(per_sentence, 5), **machine()}
+    if teacher_seconds:
+        out["speedup"] = round(teacher_seconds / per_sentence, 1)
+    return out
+
+
 def markdown(data: dict[str, Any]) -> str:
     out = ["## NER: selection policies on the WNUT-style tweets (oracle teacher: a simulation)", "",
            f"Token-probe student, {ROUNDS} rounds, the oracle teacher (SIMULATION: gold entities, 1 call = 1 "
@@ -175,6 +209,15 @@ def markdown(data: dict[str, Any]) -> str:
         out += ["", f"Embedded teacher (Qwen2.5-Coder-1.5B, {t['demonstrations']} retrieved gold demonstrations) on "
                 f"{t['n']} test sentences: entity F1 {t['entity_f1']:.3f} (worst type {t['worst_type_f1']:.3f}), "
                 f"{t['seconds_per_sentence']} s per sentence, {t['entities_rejected']} named entities not in the text."]
+    if data.get("distilled"):
+        d = data["distilled"]
+        curve = " → ".join(f"{r['test_entity_f1']:.3f}" for r in d["rounds"])
+        out += ["", f"Distilled with the embedded teacher (`distillgraph run {d['config']}`, token probe): {d['calls']} "
+                f"calls, test entity F1 by round {curve}, "
+                f"{d['wall_seconds'] / 60:.1f} minutes end to end on {d['machine']} (1-minute load "
+                f"{d['load_average_1m']} at the end); the student predicts a sentence in "
+                f"{d['student_seconds_per_sentence'] * 1000:.1f} ms"
+                + (f", {d['speedup']:.0f}x faster than the teacher." if d.get("speedup") else ".")]
     if data.get("upper_bound"):
         ub = data["upper_bound"]["entity_f1"]
         out += ["", f"Whole pool labelled from gold (upper bound of this student): entity F1 {ub['mean']:.3f} ± {ub['std']:.3f}."]
@@ -188,6 +231,8 @@ def main() -> None:
     ap.add_argument("--seeds", nargs="+", type=int, default=TEST_SEEDS)
     ap.add_argument("--upper-bound", action="store_true")
     ap.add_argument("--teacher", type=int, default=0, help="also label N test sentences with the embedded teacher")
+    ap.add_argument("--distilled", action="store_true",
+                    help=f"also run {EXAMPLE} end to end with the embedded teacher (about 20 minutes)")
     ap.add_argument("--only", choices=["sweep", "none"], default="sweep", help="none: skip the policy sweep")
     args = ap.parse_args()
     quiet_logs()
@@ -201,6 +246,8 @@ def main() -> None:
         data["upper_bound"] = upper_bound(args.seeds)
     if args.teacher:
         data["embedded_teacher"] = embedded_teacher(args.teacher)
+    if args.distilled:
+        data["distilled"] = distilled(teacher_seconds=(data.get("embedded_teacher") or {}).get("seconds_per_sentence"))
     write_results(NAME, data, markdown(data))
 
 

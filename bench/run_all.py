@@ -1,8 +1,8 @@
 """`make bench`: every benchmark module in its own process, then BENCHMARKS.md from the fragments.
 
 The default aims at 15 minutes on 2 idle CPU cores: heavy modules run with their quick settings (the
-reliability soak included, shortened) and the LoRA student benchmark, the LoRA sample-efficiency sweep
-and the secondary-model benchmark are left out, their last results kept. `--full` runs every module
+reliability soak included, shortened) and the LoRA student benchmark, the LoRA sample-efficiency sweep,
+the secondary-model benchmark and the NER benchmark are left out, their last results kept. `--full` runs every module
 with its full settings (about an hour and a half), including the sweep behind BENCHMARKS.md's LoRA
 table (`sample_efficiency_lora`, about 19 minutes; alone: `--only sample_efficiency_lora`).
 
@@ -40,11 +40,14 @@ STEPS: dict[str, tuple[list[str], list[str]]] = {
     # the soak, short: 2 faulty-teacher runs, 10 SIGKILL trials spread over the run, the bad-input table,
     # the secret scan and 10 injected texts through the local teacher; --full: 5 runs and 18 trials
     "reliability": (["--fault-runs", "2", "--crash-trials", "10", "--injection-texts", "10"], []),
+    # NER (issue 18): the oracle policy sweep (45 runs, ~20 min); --full adds the whole-pool upper bound, the
+    # embedded teacher on 60 test sentences and examples/wnut-ner.yaml end to end (~35 min more)
+    "ner": ([], ["--upper-bound", "--teacher", "60", "--distilled"]),
 }
 # steps that run another step's module
 MODULES = {"sample_efficiency_lora": "sample_efficiency"}
 # long ones: run with --full (or --only NAME); their last fragments stay in BENCHMARKS.md otherwise
-OPTIONAL = ("student", "sample_efficiency_lora", "secondary")
+OPTIONAL = ("student", "sample_efficiency_lora", "secondary", "ner")
 
 
 def selected(args: argparse.Namespace) -> list[str]:

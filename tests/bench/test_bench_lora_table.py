@@ -39,7 +39,7 @@ def test_run_all_full_runs_the_sweep_with_the_published_settings():
     # 19 minutes: not in the default `make bench`, nor in --with-student; alone with --only
     assert "sample_efficiency_lora" not in run_all.selected(_args())
     assert run_all.selected(_args(with_student=True)) == [n for n in run_all.STEPS
-                                                          if n not in ("sample_efficiency_lora", "secondary")]
+                                                          if n not in ("sample_efficiency_lora", "secondary", "ner")]
     assert run_all.selected(_args(only=["sample_efficiency_lora"])) == ["sample_efficiency_lora"]
     assert run_all.command("sample_efficiency_lora", full=False) == run_all.command("sample_efficiency_lora", True)
 
