@@ -1,0 +1,41 @@
+"""The NER benchmark's summary and fragment (bench/ner.py): pure functions over recorded points."""
+
+from __future__ import annotations
+
+from bench.ner import markdown, summarise
+
+
+def _points(lead: float) -> dict:
+    """random / uncertainty / distillgraph at two budgets over 4 seeds; distillgraph leads random by `lead`."""
+    base = {"0": 0.10, "1": 0.20, "2": 0.15, "3": 0.12}
+    pts: dict = {}
+    for policy, shift in (("random", 0.0), ("uncertainty", 0.05), ("distillgraph", lead)):
+        for b in ("50", "100"):
+            pts.setdefault(policy, {})[b] = {s: {"entity_f1": v + shift + (0.001 * int(s) if policy != "random" else 0),
+                                                 "worst_type_f1": 0.0} for s, v in base.items()}
+    return pts
+
+
+def test_summary_pairs_distillgraph_with_random_and_the_best_other():
+    out = summarise(_points(lead=0.08))
+    assert set(out["results"]) == {"random", "uncertainty", "distillgraph"}
+    assert out["results"]["random"]["50"]["entity_f1"]["mean"] == 0.1425
+    pr = out["paired"]["50"]
+    assert pr["vs_random"]["wins"] == 4 and pr["vs_random"]["verdict"] == "ahead"
+    assert pr["vs_best_other"]["policy"] == "uncertainty" and pr["vs_best_other"]["verdict"] == "ahead"
+    behind = summarise(_points(lead=0.02))["paired"]["100"]["vs_best_other"]
+    assert behind["policy"] == "uncertainty" and behind["diff"] < 0 and behind["verdict"] == "behind"
+
+
+def test_fragment_says_simulation_and_renders_every_part():
+    data = {**summarise(_points(lead=0.02)), "seeds": [0, 1, 2, 3],
+            "upper_bound": {"entity_f1": {"mean": 0.41, "std": 0.02}},
+            "embedded_teacher": {"entity_f1": 0.3, "worst_type_f1": 0.0, "n": 60, "seconds_per_sentence": 4.2,
+                                 "entities_rejected": 3, "demonstrations": 3},
+            "distilled": {"config": "examples/wnut-ner.yaml", "calls": 120, "wall_seconds": 900.0,
+                          "rounds": [{"test_entity_f1": 0.1}, {"test_entity_f1": 0.2}], "machine": "x86_64, 2 CPU cores",
+                          "load_average_1m": 1.5, "student_seconds_per_sentence": 0.002, "speedup": 2100.0}}
+    md = markdown(data)
+    assert md.startswith("## NER") and "SIMULATION" in md
+    assert "| distillgraph |" in md and "vs best other (uncertainty)" in md and "(behind)" in md
+    assert "0.100 → 0.200" in md and "2100x faster" in md and "entity F1 0.300" in md and "0.410" in md
