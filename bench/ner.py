@@ -247,10 +247,15 @@ def main() -> None:
     ap.add_argument("--distilled", action="store_true",
                     help=f"also run {EXAMPLE} end to end with the embedded teacher (about 20 minutes)")
     ap.add_argument("--only", choices=["sweep", "none"], default="sweep", help="none: skip the policy sweep")
+    ap.add_argument("--render", action="store_true", help="only re-summarise the saved points and rewrite ner.md")
     args = ap.parse_args()
     quiet_logs()
     old = json.loads((RESULTS / f"{NAME}.json").read_text()) if (RESULTS / f"{NAME}.json").exists() else {}
     data = dict(old)
+    if args.render:
+        data.update(summarise(data["points"]))
+        write_results(NAME, data, markdown(data))
+        return
     if args.only == "sweep":
         points = sweep(args.policies, args.budgets, args.seeds)
         data.update({**summarise(points), "points": points, "seeds": args.seeds, "simulation": "oracle teacher",
