@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import torch
 from transformers import (
@@ -82,8 +83,9 @@ def load_pretrained(cfg: StudentConfig, task: TaskConfig) -> tuple[torch.nn.Modu
                         f"(e.g. {missing[0]}): the checkpoint is incomplete or its format is not supported")
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
-    if getattr(model.config, "pad_token_id", None) is None:
-        model.config.pad_token_id = tokenizer.pad_token_id
+    config: Any = model.config  # a transformers config (torch's Module types attributes as Tensor | Module)
+    if getattr(config, "pad_token_id", None) is None:
+        config.pad_token_id = tokenizer.pad_token_id
     return model, tokenizer
 
 
@@ -111,10 +113,11 @@ def _meta_weights(model: torch.nn.Module) -> list[str]:
         named = [*model.named_parameters(), *model.named_buffers()]
         return [name for name, t in named if t.is_meta]
 
-    if meta() and hasattr(model, "tie_weights"):
-        model.tie_weights()
-    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
-    emb = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
+    hf: Any = model  # a transformers PreTrainedModel (torch's Module types attributes as Tensor | Module)
+    if meta() and hasattr(hf, "tie_weights"):
+        hf.tie_weights()
+    head = hf.get_output_embeddings() if hasattr(hf, "get_output_embeddings") else None
+    emb = hf.get_input_embeddings() if hasattr(hf, "get_input_embeddings") else None
     if (head is not None and emb is not None and head.weight.is_meta and not emb.weight.is_meta
             and head.weight.shape == emb.weight.shape):
         # a GGUF without an output tensor (SmolLM2) means the head is the token embedding, as llama.cpp reads it
