@@ -11,8 +11,6 @@ import json
 import threading
 from typing import Any
 
-from pydantic import ValidationError
-
 from distillgraph.agents.budget import BudgetLedger
 from distillgraph.agents.teacher_types import (
     BaseTeacher,
@@ -64,16 +62,19 @@ class OracleTeacher(BaseTeacher):
         target = self.gold.get(request.example_id or "")
         if target is None:
             return self._failed(request, key, f"no gold target for example {request.example_id!r}")
+        return self._paid(request, key, answer_values(request.kind, target, "gold target (oracle)"), "gold target")
+
+    def _paid(self, request: TeacherRequest, key: str, values: dict[str, Any], what: str) -> TeacherResult:
+        """`values` as the answer, paid as one call (0 tokens): reserve, check against the schema, settle."""
         reservation = self.ledger.reserve(request.node, 0, 0)
         if reservation is None:
             self._emit("skipped_budget", request, key)
             return skipped_result(request, key)
-        values = answer_values(request.kind, target, "gold target (oracle)")
         try:
             parsed = request.schema.model_validate(values)
-        except ValidationError as exc:
+        except ValueError as exc:  # pydantic's ValidationError is a ValueError
             self.ledger.release(reservation)
-            return self._failed(request, key, f"gold target does not fit {request.schema.__name__}: {exc}")
+            return self._failed(request, key, f"{what} does not fit {request.schema.__name__}: {exc}")
         self.ledger.settle(reservation, 0, 0)
         self._emit("answer", request, key)
         return TeacherResult(request, parsed, parsed.model_dump_json(), None, False, 0, 0, 0.0, 1, key)

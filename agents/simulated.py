@@ -186,18 +186,7 @@ class SimulatedTeacher(OracleTeacher):
                                                               request.sample_index)}
                                      for i, e in enumerate(json.loads(target))])
             values = answer_values(request.kind, target, "simulated teacher (gold, seeded noise)")
-        reservation = self.ledger.reserve(request.node, 0, 0)
-        if reservation is None:
-            self._emit("skipped_budget", request, key)
-            return TeacherResult(request, None, "", "budget exhausted", False, 0, 0, 0.0, 0, key, skipped_budget=True)
-        try:
-            parsed = request.schema.model_validate(values)
-        except ValueError as exc:
-            self.ledger.release(reservation)
-            return self._failed(request, key, f"simulated answer does not fit {request.schema.__name__}: {exc}")
-        self.ledger.settle(reservation, 0, 0)
-        self._emit("answer", request, key)
-        return TeacherResult(request, parsed, parsed.model_dump_json(), None, False, 0, 0, 0.0, 1, key)
+        return self._paid(request, key, values, "simulated answer")
 
     def _synth(self, request: TeacherRequest) -> dict[str, Any] | None:
         assert self.writer is not None
