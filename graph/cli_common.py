@@ -33,7 +33,7 @@ RunsDirOpt = typer.Option(None, "--runs-dir", help="folder holding the runs (def
 
 
 @app.callback()
-def _main(debug: bool = typer.Option(False, "--debug", help="show tracebacks")) -> None:
+def _main(debug: bool = typer.Option(False, "--debug", help="show tracebacks and every library warning")) -> None:
     _debug["on"] = debug
 
 

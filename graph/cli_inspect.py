@@ -114,7 +114,9 @@ def train(run_: str = common.RunArg, set_: list[str] = common.SetOpt, out: Path 
           config: Path | None = common.ConfigOpt, runs_dir: str | None = common.RunsDirOpt) -> None:
     """Train another student (e.g. --set student.kind=classifier) on a run's distilled dataset; evaluate on test."""
     from distillgraph.graph.secondary import train_secondary
+    from distillgraph.graph.terminal import quiet_libraries
 
+    quiet_libraries(debug=common._debug["on"])  # loads and trains a student, as `run` does: the same quiet terminal
     run_dir = locate_run(run_, runs_dir, config)
     dest = out or run_dir / "secondary" / dt_stamp()
     result = train_secondary(run_dir, set_ or [], dest)

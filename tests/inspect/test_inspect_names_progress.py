@@ -116,6 +116,31 @@ def test_expected_library_noise_is_silenced_and_the_rest_shows(monkeypatch):
     assert "LOAD REPORT" not in stream.getvalue() and "an unexpected warning" in stream.getvalue()
 
 
+def test_debug_leaves_the_libraries_as_they_are_and_train_is_quieted_like_run(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    import distillgraph.graph.secondary as secondary
+    import distillgraph.graph.terminal as terminal
+    from distillgraph.graph.cli import app
+
+    monkeypatch.delenv("PYTHONWARNINGS", raising=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        quiet_libraries(debug=True)
+        warnings.warn("`is_gradient_checkpointing` is deprecated and will be removed in v6.", FutureWarning, stacklevel=1)
+    assert len(caught) == 1 and "PYTHONWARNINGS" not in os.environ
+    # `train` loads and trains a student as `run` does: the CLI quiets the libraries there too, unless --debug
+    calls: list[bool] = []
+    monkeypatch.setattr(terminal, "quiet_libraries", lambda debug=False: calls.append(debug))
+    monkeypatch.setattr(secondary, "train_secondary",
+                        lambda run_dir, sets, dest: {"train_examples": 0, "split": "test", "metrics": {}})
+    (tmp_path / "config.resolved.yaml").write_text("")
+    for args in (["train", str(tmp_path)], ["--debug", "train", str(tmp_path)]):
+        r = CliRunner().invoke(app, args)
+        assert r.exit_code == 0, r.output
+    assert calls == [False, True]
+
+
 def test_live_progress_counts_requests_and_estimates(tmp_path):
     assert not live_wanted(Console(file=io.StringIO()), quiet=False)  # not a terminal: off
     assert not live_wanted(Console(file=io.StringIO(), force_terminal=True), quiet=True)
