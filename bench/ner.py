@@ -183,7 +183,7 @@ def distilled(config: str = EXAMPLE, teacher_seconds: float | None = None) -> di
         per_sentence = (time.perf_counter() - t0) / len(test)
     ledger = state["ledger"]
     out = {"config": config, "wall_seconds": round(wall, 1), "calls": int(ledger["spent"]["calls"]),
-           "calls_by_node": {n: row.get("calls") for n, row in ledger.get("nodes", {}).items()},
+           "calls_by_node": {n: int(row["spent"]["calls"]) for n, row in ledger.get("nodes", {}).items()},
            "rejected": len(state.get("rejected", [])), "stop_reason": state.get("stop_reason"),
            "rounds": [{"round": m.round, "train_size": m.train_size, "test_entity_f1": round(m.test["entity_f1"], 4),
                        "dev_entity_f1": round(m.dev["entity_f1"], 4)} for m in hist],
