@@ -248,6 +248,8 @@ def main() -> None:
                     help=f"also run {EXAMPLE} end to end with the embedded teacher (about 20 minutes)")
     ap.add_argument("--only", choices=["sweep", "none"], default="sweep", help="none: skip the policy sweep")
     ap.add_argument("--render", action="store_true", help="only re-summarise the saved points and rewrite ner.md")
+    ap.add_argument("--merge", action="store_true",
+                    help="keep the saved points of other seeds / policies / budgets (e.g. to add seeds to a sweep)")
     args = ap.parse_args()
     quiet_logs()
     old = json.loads((RESULTS / f"{NAME}.json").read_text()) if (RESULTS / f"{NAME}.json").exists() else {}
@@ -258,7 +260,14 @@ def main() -> None:
         return
     if args.only == "sweep":
         points = sweep(args.policies, args.budgets, args.seeds)
-        data.update({**summarise(points), "points": points, "seeds": args.seeds, "simulation": "oracle teacher",
+        seeds = list(args.seeds)
+        if args.merge and old.get("points"):
+            merged = old["points"]
+            for p, by_b in points.items():
+                for b, by_s in by_b.items():
+                    merged.setdefault(p, {}).setdefault(b, {}).update(by_s)
+            points, seeds = merged, sorted(set(old.get("seeds", [])) | set(seeds))
+        data.update({**summarise(points), "points": points, "seeds": seeds, "simulation": "oracle teacher",
                      **machine()})
     if args.upper_bound:
         data["upper_bound"] = upper_bound(args.seeds)
