@@ -120,16 +120,26 @@ def tokenize(text: str) -> list[str]:
     return TOKEN_RE.findall(text)
 
 
-def _find(tokens: list[str], words: list[str], taken: list[bool]) -> list[int]:
-    """Start positions where `words` occur in `tokens` over untaken tokens (exact case first, then any case)."""
+def _key(text: str) -> str:
+    """What two spellings of one entity share: no spaces, any case, no leading # or @."""
+    return "".join(text.split()).casefold().lstrip("#@")
+
+
+def _find(tokens: list[str], words: list[str], taken: list[bool], text: str = "") -> list[int | tuple[int, int]]:
+    """Where `words` occur in `tokens` over untaken tokens: exact case first, then any case (start positions);
+    else spans whose characters spell `text` (tokenized differently, e.g. "N.J." or "#Astros"): (start, end)."""
     n, k = len(tokens), len(words)
     for fold in (lambda s: s, str.casefold):
         target = [fold(w) for w in words]
         hits = [i for i in range(n - k + 1)
                 if [fold(t) for t in tokens[i:i + k]] == target and not any(taken[i:i + k])]
         if hits:
-            return hits
-    return []
+            return list(hits)
+    want = _key(text)
+    if not want:
+        return []
+    return [(i, j) for i in range(n) for j in range(i + 1, n + 1)
+            if _key("".join(tokens[i:j])) == want and not any(taken[i:j]) and _key(tokens[i])]
 
 
 def align_entities(
@@ -138,8 +148,9 @@ def align_entities(
     """IOB2 tags for the teacher's [{text, type}] and the entities rejected (with a reason).
 
     An entity is tokenized like the sentence and matched to every untaken occurrence (an entity named
-    twice is tagged twice); longer entities are placed first. Unknown types and texts that are not in
-    the sentence are rejected, never guessed.
+    twice is tagged twice), else matched by its characters (spaces, case and a leading # or @ aside) to
+    tokens the data split differently; longer entities are placed first. An entity listed again is
+    skipped. Unknown types and texts that are not in the sentence are rejected, never guessed.
     """
     known = set(types)
     taken = [False] * len(tokens)
@@ -150,14 +161,17 @@ def align_entities(
         if etype not in known:
             rejected.append({**ent, "reason": "unknown type"})
             continue
-        starts = _find(tokens, words, taken) if words else []
-        if not starts:
+        hits = _find(tokens, words, taken, str(ent.get("text", ""))) if words else []
+        if not hits:
+            if words and _find(tokens, words, [False] * len(tokens), str(ent.get("text", ""))):
+                continue  # named again: its occurrences are already tagged
             rejected.append({**ent, "reason": "not in the text"})
             continue
-        for i in starts:
-            if not any(taken[i:i + len(words)]):
-                found.append(Span(i, i + len(words), etype))
-                taken[i:i + len(words)] = [True] * len(words)
+        for hit in hits:
+            start, end = hit if isinstance(hit, tuple) else (hit, hit + len(words))
+            if not any(taken[start:end]):
+                found.append(Span(start, end, etype))
+                taken[start:end] = [True] * (end - start)
     return tags_from_spans(len(tokens), sorted(found, key=lambda s: s.start)), rejected
 
 
