@@ -91,11 +91,21 @@ def summarise(points: dict[str, Any], focus: str = "distillgraph") -> dict[str, 
     return {"results": results, "paired": paired}
 
 
+def fit_and_score(student: Any, train: list[Any], examples: list[Any], task: Any) -> float:
+    """Entity F1 on `examples` of `student` trained (in a scratch folder) on the gold `train` examples."""
+    from distillgraph.trainer.base import TrainItem
+    from distillgraph.trainer.evaluate_ner import ner_metrics
+
+    with tempfile.TemporaryDirectory() as tmp:
+        student.fit([TrainItem(id=e.id, text=e.text, target=e.output or "") for e in train], tmp, round=0)
+    preds = student.predict([e.id for e in examples], [e.text for e in examples])
+    return float(ner_metrics([e.output or "" for e in examples], [p.prediction or "" for p in preds],
+                             task.label_names)["entity_f1"])
+
+
 def upper_bound(seeds: list[int]) -> dict[str, Any]:
     """The token probe trained on the whole pool labelled from gold (what more labels could reach)."""
     from distillgraph.store.datasets import load_data
-    from distillgraph.trainer.base import TrainItem
-    from distillgraph.trainer.evaluate_ner import ner_metrics
     from distillgraph.trainer.student import build_student
 
     scores = []
@@ -103,12 +113,7 @@ def upper_bound(seeds: list[int]) -> dict[str, Any]:
         cfg = ner_config("random", 1, seed)
         data = load_data(cfg.data, cfg.task)
         student = build_student(cfg.student, cfg.task, progress=False)
-        with tempfile.TemporaryDirectory() as tmp:
-            student.fit([TrainItem(id=e.id, text=e.text, target=e.output or "") for e in data["pool"]], tmp, round=0)
-        test = data["test"]
-        preds = student.predict([e.id for e in test], [e.text for e in test])
-        m = ner_metrics([e.output or "" for e in test], [p.prediction or "" for p in preds], cfg.task.label_names)
-        scores.append(m["entity_f1"])
+        scores.append(fit_and_score(student, data["pool"], data["test"], cfg.task))
     return {"entity_f1": mean_std(scores), "seeds": seeds, "n_pool": len(data["pool"])}
 
 

@@ -14,12 +14,11 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import tempfile
 import time
 from typing import Any
 
 from bench.harness import RESULTS, machine, quiet_logs
-from bench.ner import ner_config
+from bench.ner import fit_and_score, ner_config
 from bench.stats import mean_std
 
 TUNING_SEEDS = [10, 11]
@@ -30,8 +29,6 @@ SIZES = [50, 100, 200, 400, 0]  # 0 = the whole pool
 def tune(seeds: list[int], sizes: list[int], cs: list[float], subsets: int = 2,
          shapes: tuple[bool, ...] = (False, True)) -> dict[str, Any]:
     from distillgraph.store.datasets import load_data
-    from distillgraph.trainer.base import TrainItem
-    from distillgraph.trainer.evaluate_ner import ner_metrics
     from distillgraph.trainer.student import build_student
 
     scores: dict[str, dict[str, list[float]]] = {}
@@ -44,14 +41,9 @@ def tune(seeds: list[int], sizes: list[int], cs: list[float], subsets: int = 2,
             student.shapes = shape
             for rep in range(subsets if size else 1):
                 sub = random.Random(1000 * seed + rep).sample(pool, size) if size else pool
-                items = [TrainItem(id=e.id, text=e.text, target=e.output or "") for e in sub]
                 for c in cs:
                     student.cfg = student.cfg.model_copy(update={"probe_C": c})
-                    with tempfile.TemporaryDirectory() as tmp:
-                        student.fit(items, tmp, round=0)
-                    preds = student.predict([e.id for e in dev], [e.text for e in dev])
-                    f1 = ner_metrics([e.output or "" for e in dev], [p.prediction or "" for p in preds],
-                                     cfg.task.label_names)["entity_f1"]
+                    f1 = fit_and_score(student, sub, dev, cfg.task)
                     key = f"C={c:g}" + (" shapes" if shape else "")
                     scores.setdefault(str(size or len(pool)), {}).setdefault(key, []).append(f1)
                     print(f"seed {seed} n={size or len(pool)} rep {rep} {key}: dev entity F1 {f1:.4f}", flush=True)

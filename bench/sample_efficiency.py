@@ -93,7 +93,7 @@ def upper_bound(seed: int, cfg: RunConfig) -> dict[str, float]:
     test_vecs = embedder.encode([e.text for e in test], [content_id(e.text) for e in test])
     cl = cluster_vectors([e.id for e in pool], pool_vecs, n_clusters=cfg.store.n_clusters, k_min=cfg.store.k_min,
                          k_max=cfg.store.k_max, seed=cfg.store.seed)
-    student = ProbeStudent(cfg.student.resolved(), cfg.task, embedder, progress=False)
+    student = ProbeStudent(cfg.student, cfg.task, embedder, progress=False)
     with tempfile.TemporaryDirectory() as tmp:
         student.fit([TrainItem(id=e.id, text=e.text, target=gold[e.id]) for e in pool], Path(tmp), round=0)
     preds = [student.labels[int(p.argmax())] for p in student.probabilities_of(test_vecs)]

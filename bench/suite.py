@@ -338,7 +338,7 @@ def upper_bound(prep: Prepared, seed: int, store_overrides: list[str], clusters:
     pool_ids = [content_id(t) for t, _ in pool]
     test_vecs = embedder.encode([t for t, _ in test], [content_id(t) for t, _ in test])
     cl = Clustering.load(clusters)
-    student = ProbeStudent(StudentConfig(kind="embedding-probe").resolved(), tc, embedder, progress=False)
+    student = ProbeStudent(StudentConfig(kind="embedding-probe"), tc, embedder, progress=False)
     with tempfile.TemporaryDirectory() as tmp:
         student.fit([TrainItem(id=i, text=t, target=lab) for i, (t, lab) in zip(pool_ids, pool, strict=True)],
                     Path(tmp), round=0)

@@ -125,21 +125,21 @@ def _key(text: str) -> str:
     return "".join(text.split()).casefold().lstrip("#@")
 
 
-def _find(tokens: list[str], words: list[str], taken: list[bool], text: str = "") -> list[int | tuple[int, int]]:
-    """Where `words` occur in `tokens` over untaken tokens: exact case first, then any case (start positions);
-    else spans whose characters spell `text` (tokenized differently, e.g. "N.J." or "#Astros"): (start, end)."""
-    n, k = len(tokens), len(words)
+def _find(tokens: list[str], words: list[str], taken: list[bool], text: str) -> tuple[list[tuple[int, int]], bool]:
+    """(untaken spans where the entity occurs, does it occur at all): its words in exact case first, then in
+    any case; else spans whose characters spell `text` (tokenized differently, e.g. "N.J." or "#Astros")."""
+    n, k, seen = len(tokens), len(words), False
     for fold in (lambda s: s, str.casefold):
         target = [fold(w) for w in words]
-        hits = [i for i in range(n - k + 1)
-                if [fold(t) for t in tokens[i:i + k]] == target and not any(taken[i:i + k])]
-        if hits:
-            return list(hits)
+        spans = [(i, i + k) for i in range(n - k + 1) if [fold(t) for t in tokens[i:i + k]] == target]
+        free = [(i, j) for i, j in spans if not any(taken[i:j])]
+        if free:
+            return free, True
+        seen = seen or bool(spans)
     want = _key(text)
-    if not want:
-        return []
-    return [(i, j) for i in range(n) for j in range(i + 1, n + 1)
-            if _key("".join(tokens[i:j])) == want and not any(taken[i:j]) and _key(tokens[i])]
+    spans = [(i, j) for i in range(n) for j in range(i + 1, n + 1)
+             if want and _key(tokens[i]) and _key("".join(tokens[i:j])) == want]
+    return [(i, j) for i, j in spans if not any(taken[i:j])], seen or bool(spans)
 
 
 def align_entities(
@@ -161,14 +161,12 @@ def align_entities(
         if etype not in known:
             rejected.append({**ent, "reason": "unknown type"})
             continue
-        hits = _find(tokens, words, taken, str(ent.get("text", ""))) if words else []
+        hits, seen = _find(tokens, words, taken, str(ent.get("text", ""))) if words else ([], False)
         if not hits:
-            if words and _find(tokens, words, [False] * len(tokens), str(ent.get("text", ""))):
-                continue  # named again: its occurrences are already tagged
-            rejected.append({**ent, "reason": "not in the text"})
-            continue
-        for hit in hits:
-            start, end = hit if isinstance(hit, tuple) else (hit, hit + len(words))
+            if not seen:
+                rejected.append({**ent, "reason": "not in the text"})
+            continue  # else named again: its occurrences are already tagged
+        for start, end in hits:
             if not any(taken[start:end]):
                 found.append(Span(start, end, etype))
                 taken[start:end] = [True] * (end - start)

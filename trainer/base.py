@@ -52,7 +52,7 @@ class Student(ABC):
     score_methods: tuple[str, ...] = ()
 
     def __init__(self, cfg: StudentConfig, task: TaskConfig, progress: bool = True):
-        self.cfg = cfg
+        self.cfg = cfg.resolved()  # the per-kind defaults, however the student was built
         self.task = task
         self.progress = progress
 

@@ -48,7 +48,7 @@ class LoraStudent(Student):
         self.base = model.to(self.device).eval()
         self.model: torch.nn.Module = self.base
         self.target_modules = cfg.target_modules or default_target_modules(model)
-        self.cfg = self._fit_to_device(cfg)
+        self.cfg = self._fit_to_device(self.cfg)
         self._adapter_dir: Path | None = None  # where the adapter in memory was saved or loaded from
         self._launcher: Launcher | None = Launcher(self) if cfg.launched else None
         self._head_state = {
