@@ -86,11 +86,23 @@ def event(kind: str, request: TeacherRequest, key: str, cached: bool, **fields: 
             "example_id": request.example_id, "key": key, "cached": cached, **fields}
 
 
+SHORT_SECRET = 8  # a configured secret shorter than this is masked only where it stands as a whole token
+
+
+def mask_secret(text: str, secret: str) -> str:
+    """`secret` replaced by ***: everywhere when it is key-sized, else only as a whole token (a test key "k"
+    must not turn every "token" of a trace into "to***en")."""
+    if not secret:
+        return text
+    if len(secret) >= SHORT_SECRET:
+        return text.replace(secret, "***")
+    return re.sub(rf"(?<![\w-]){re.escape(secret)}(?![\w-])", "***", text)
+
+
 def scrub(text: str, secrets: tuple[str, ...] = ()) -> str:
     """Remove API keys (the configured value, `sk-...` patterns, bearer tokens) from a text."""
     for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
+        text = mask_secret(text, secret)
     text = _SK_PATTERN.sub("sk-***", text)
     return _BEARER_PATTERN.sub(r"\1***", text)
 

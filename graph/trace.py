@@ -15,7 +15,21 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from distillgraph.agents.teacher_types import mask_secret
 from distillgraph.graph.config import redact
+
+
+def _masked(value: Any, secrets: list[str]) -> Any:
+    """Secrets masked inside every string (keys included), before serialising: the JSON stays valid."""
+    if isinstance(value, str):
+        for s in secrets:
+            value = mask_secret(value, s)
+        return value
+    if isinstance(value, dict):
+        return {_masked(str(k), secrets): _masked(v, secrets) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_masked(v, secrets) for v in value]
+    return value
 
 
 class TraceWriter:
@@ -40,9 +54,8 @@ class TraceWriter:
         rec = self.current or {}
         rec.update(end=time.time(), budget_after=budget, summary=summary, updated=update_keys)
         rec["seconds"] = round(rec["end"] - rec.get("start", rec["end"]), 3)
-        line = json.dumps(redact(rec), ensure_ascii=False, default=str)
-        for s in self.secrets:
-            line = line.replace(s, "***")
+        plain = json.loads(json.dumps(redact(rec), default=str))  # objects as the strings they are written as
+        line = json.dumps(_masked(plain, self.secrets), ensure_ascii=False)
         with self.path.open("a", encoding="utf-8") as f:
             f.write(line + "\n")
             f.flush()

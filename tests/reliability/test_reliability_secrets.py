@@ -45,3 +45,23 @@ def test_a_401_that_echoes_the_key_is_scrubbed(models, data, tmp_path):
     assert "refused the request" in line and "Incorrect API key provided" in line and KEY not in line
     assert KEY not in result.output
     assert files_with(KEY, tmp_path) == []
+
+
+def test_a_short_key_is_masked_as_a_token_and_the_trace_stays_readable(tmp_path):
+    """A key-sized secret is masked wherever it occurs; a short one (a test key "k") only as a whole token, so
+    the trace keeps "token" intact and stays valid JSON, with the secret itself still gone."""
+    import json
+
+    from distillgraph.agents.teacher_types import scrub
+    from distillgraph.graph.trace import TraceWriter
+
+    assert scrub(f"auth {KEY}x failed", (KEY,)) == "auth ***x failed"
+    assert scrub("key k rejected: token limit", ("k",)) == "key *** rejected: token limit"
+    writer = TraceWriter(tmp_path / "trace.jsonl", secrets=["k", KEY])
+    writer.begin("annotator", 1, 1, {"calls": 0})
+    writer.event("error", message=f"bad key k for {KEY}", tokens=3, k="k")
+    writer.end({"calls": 1}, {"note": "token"}, ["dataset"])
+    rec = json.loads((tmp_path / "trace.jsonl").read_text())
+    assert rec["summary"] == {"note": "token"}
+    assert rec["events"][0]["message"] == "bad key *** for ***" and rec["events"][0]["***"] == "***"
+    assert KEY not in (tmp_path / "trace.jsonl").read_text()
