@@ -36,6 +36,9 @@ STEPS: dict[str, tuple[list[str], list[str]]] = {
     "suite": ([], ["--full"]),
     "distill_local": ([], ["--full"]),
     "system": ([], ["--full"]),
+    # issue 17: index, Chroma, orchestration against pool size (synthetic pools of 2k and 20k texts; --full adds
+    # 100k) and the teacher client at concurrency 8/32/64 against a 200 ms stub
+    "scale": (["--sizes", "2000,20000"], ["--full"]),
     "secondary": ([], ["--seeds", "0", "1"]),
     # the soak, short: 2 faulty-teacher runs, 10 SIGKILL trials spread over the run, the bad-input table,
     # the secret scan and 10 injected texts through the local teacher; --full: 5 runs and 18 trials

@@ -9,7 +9,8 @@ Corpus: synthetic and reproducible. Every text is 2-4 sentences sampled (seeded)
 texts are realistic, topic-coherent and as many as wanted. Each pool size runs in its own child process
 (so its peak RSS is its own) and does, with the packaged MiniLM embedder unless --embedding-model:
 
-* raw embedding throughput: a fresh embedder encodes a sample of the pool (model loading excluded);
+* raw embedding throughput: a fresh embedder encodes a sample of the pool (model loading excluded), before
+  and after the graph run (their mean is the reference, so a load change during the run biases less);
 * a real graph run (`graph.runner.execute`): the index step over the pool, then 3 rounds with the
   embedding-probe student and a zero-latency loopback stub as the teacher, on-disk Chroma;
 * `index_throughput_ratio`: texts/s of the index step (embed + cluster + Chroma add; model loading
@@ -147,15 +148,18 @@ def measure_pool(n: int, work: Path, embedding_model: str | None, rounds: int = 
     write_jsonl(work / "dev.jsonl", [{"text": t, "label": lb} for t, lb in dev])
     store_cfg = StoreConfig(embedding_model=embedding_model)
 
-    # raw embedding throughput (a fresh embedder, no cache; model loading excluded)
-    raw = build_embedder(store_cfg, None)
-    raw.progress = False
     sample = [t for t, _ in pool[:RAW_SAMPLE]]
-    raw.encode(sample[:8])  # loads the model (not timed)
-    start = time.perf_counter()
-    raw.encode(sample)
-    raw_per_s = len(sample) / (time.perf_counter() - start)
-    del raw
+
+    def raw_rate() -> float:
+        """Raw embedding throughput: a fresh embedder, no cache, model loading excluded."""
+        raw = build_embedder(store_cfg, None)
+        raw.progress = False
+        raw.encode(sample[:8])  # loads the model (not timed)
+        start = time.perf_counter()
+        raw.encode(sample)
+        return len(sample) / (time.perf_counter() - start)
+
+    raw_before = raw_rate()  # measured again after the run: the mean of both brackets the index step in time
 
     clocks = {name: Clock() for name in ("student", "embed", "teacher", "load")}
     for name in ("fit", "predict", "score"):
@@ -191,6 +195,8 @@ def measure_pool(n: int, work: Path, embedding_model: str | None, rounds: int = 
         run_dir = new_run_dir(cfg)
         execute(cfg, run_dir, env={}, console=Console(quiet=True), progress=False, on_step=on_step)
 
+    raw_after = raw_rate()
+    raw_per_s = (raw_before + raw_after) / 2
     index = next(s for s in steps if s["node"] == "index")
     n_indexed = n + len(dev)
     index_s = index["seconds"] - index["load"]
@@ -222,6 +228,7 @@ def measure_pool(n: int, work: Path, embedding_model: str | None, rounds: int = 
         "detail": {
             "texts_indexed": n_indexed,
             "raw_embed_texts_per_s": round(raw_per_s, 1),
+            "raw_embed_texts_per_s_before_after": [round(raw_before, 1), round(raw_after, 1)],
             "index_texts_per_s": round(n_indexed / index_s, 1),
             "index_seconds": round(index["seconds"], 2),
             "index_model_load_s": round(index["load"], 2),
