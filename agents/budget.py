@@ -147,12 +147,15 @@ class BudgetLedger:
             and (cfg.max_usd is None or total.usd <= cfg.max_usd + 1e-12)
         )
 
-    def reserve(self, node: str, input_tokens: int, output_tokens: int, calls: int = 1) -> Reservation | None:
-        """Hold an estimate for one call; None (and one more `skipped`) when it does not fit."""
+    def reserve(self, node: str, input_tokens: int, output_tokens: int, calls: int = 1,
+                final: bool = True) -> Reservation | None:
+        """Hold an estimate for one call; None when it does not fit (one more `skipped` unless not `final`:
+        the caller will try again once outstanding reservations are settled)."""
         amount = self._amount(calls, input_tokens, output_tokens)
         with self._lock:
             if not self._fits(amount):
-                self.skipped += 1
+                if final:
+                    self.skipped += 1
                 return None
             self._outstanding.add(amount)
             return Reservation(node, amount)

@@ -22,7 +22,7 @@ from distillgraph.agents.teacher_types import TeacherRequest, TeacherResult, ski
 
 @dataclass
 class Job:
-    """Mutable per-item state while a window is processed."""
+    """Mutable per-item state while the item is in flight."""
 
     request: TeacherRequest
     key: str
@@ -34,7 +34,7 @@ class Job:
     repair_messages: list[dict] | None = None
     repair_bound_in: int = 0
     error: str | None = None
-    failure: BaseException | None = None  # UserError to raise after the window
+    failure: BaseException | None = None  # UserError to raise once the calls in flight are settled
     failed_attempts: int = 0  # HTTP attempts of calls that gave up without an answer
 
     @property
@@ -55,8 +55,12 @@ class Settlement:
 
     # -- before a call --
 
-    def reserve(self, job: Job, bound_in: int, repair: bool = False) -> bool:
-        job.reservation = self.ledger.reserve(job.request.node, bound_in, self.max_tokens)
+    def reserve(self, job: Job, bound_in: int, repair: bool = False, final: bool = True) -> bool:
+        """Reserve the call's upper bound. A miss that is not `final` (the caller tries again once the calls
+        in flight are settled) leaves the job as it was: not skipped, not counted, no event."""
+        job.reservation = self.ledger.reserve(job.request.node, bound_in, self.max_tokens, final=final)
+        if job.reservation is None and not final:
+            return False
         if job.reservation is None:
             if repair:
                 job.error = "budget exhausted before the repair call: " + (job.error or "")

@@ -1,11 +1,16 @@
 """The teacher client: structured answers from any OpenAI-compatible endpoint, within a hard budget.
 
 What one request goes through (`Teacher.ask_many`):
-1. The request list is processed in consecutive windows of `max_concurrency` items. In each window the
-   budget is reserved IN REQUEST ORDER, then the window is dispatched concurrently, then settled in order:
-   the same requests and answers always give the same ledger and the same skipped items. A reservation is
-   an upper bound of what the call can be billed (`budget.prompt_token_bound` of the messages and the
-   schema sent with them, + max_tokens), so no window can settle above a cap (`agents/settlement.py`).
+1. The request list goes through a sliding window: the budget is reserved IN REQUEST ORDER for up to
+   `LOOKAHEAD x max_concurrency` items, at most `max_concurrency` calls are on the wire (a worker that is
+   done starts the next reserved item at once), and answers are settled in request order; as soon as the
+   oldest item is settled the next one is reserved (no window waits for its slowest answer before new
+   calls start). Every ledger operation happens at a point fixed by the
+   requests and their answers (a timed-out attempt's charge and its retry's reservation excepted: they
+   happen when the timeout does), so the same requests and answers always give the same ledger and the
+   same skipped items. A reservation is an upper bound of what the call can be billed
+   (`budget.prompt_token_bound` of the messages and the schema sent with them, + max_tokens), and no call
+   is made without one, so no concurrency can settle above a cap (`agents/settlement.py`).
 2. A reserved item is answered from the cache (no HTTP, still charged to `spent`) or by the endpoint with
    retries (`agents/transport.py`). What counts against the caps is what a provider bills: answers (valid
    or not). A 429, a 5xx or a refused connection is not billed and not charged; a TIMED-OUT request may
@@ -24,8 +29,9 @@ API keys come from the env mapping given to `build_teacher` and are scrubbed fro
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -60,6 +66,9 @@ from distillgraph.store.schema import UserError
 
 if TYPE_CHECKING:
     from distillgraph.agents.local_server import LocalServer
+
+LOOKAHEAD = 2  # items reserved ahead per concurrency slot: a free worker never waits for the oldest answer
+HALTED = "not sent: an earlier call failed fatally"
 
 __all__ = ["KINDS", "OPENAI_URL", "BaseTeacher", "EventSink", "Teacher", "TeacherRefused", "TeacherRequest",
            "TeacherResult", "TeacherUnreachable", "build_teacher", "classify_error", "parse_answer",
@@ -98,54 +107,88 @@ class Teacher(BaseTeacher):
         self.server = server  # the embedded llama.cpp server this teacher owns (provider local)
         self._event_lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=cfg.max_concurrency, thread_name_prefix="teacher")
+        self._queued_max = LOOKAHEAD * cfg.max_concurrency  # reserved items queued or in flight
+        self._halt = threading.Event()  # set by a fatal failure: queued calls are not sent
 
     # -- public --
 
     def ask_many(self, requests: list[TeacherRequest]) -> list[TeacherResult]:
-        results: list[TeacherResult] = []
-        for jobs in self._windows([self._job(r) for r in requests]):
-            self._run_window(jobs)
-            results += [self.settlement.result(job) for job in jobs]
-        return results
+        jobs = [self._job(r) for r in requests]
+        self._run(jobs)
+        return [self.settlement.result(job) for job in jobs]
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
         if self.server is not None:
             self.server.stop()
 
-    # -- one window --
+    # -- the sliding window --
 
-    def _windows(self, jobs: list[Job]) -> Iterator[list[Job]]:
-        """Consecutive windows of at most max_concurrency jobs. A repeated key starts a new window, so
-        the repeat is answered from the cache instead of being paid for twice in parallel."""
-        window: list[Job] = []
-        for job in jobs:
-            if len(window) == self.cfg.max_concurrency or any(j.key == job.key for j in window):
-                yield window
-                window = []
-            window.append(job)
-        if window:
-            yield window
+    def _run(self, jobs: list[Job]) -> None:
+        """At most max_concurrency calls on the wire; reserved in request order, settled in the order sent.
 
-    def _run_window(self, jobs: list[Job]) -> None:
-        """Reserve in order → answer concurrently → settle in order; then the same for repairs."""
-        settle = self.settlement
-        live = [job for job in jobs if settle.reserve(job, job.bound_in)]
-        for job in live:
-            job.record = None if self.no_cache else self.cache.get(job.key)
-        list(self._pool.map(self._first_call, [job for job in live if job.record is None]))
-        for job in live:
-            settle.settle(job, stage=0)
-        repairs = [job for job in live if self._needs_repair(job)]
-        repairs = [job for job in repairs if settle.reserve(job, job.repair_bound_in, repair=True)]
-        list(self._pool.map(self._repair_call, [job for job in repairs if job.record is None]))
-        for job in repairs:
-            settle.settle(job, stage=1)
-        for job in live:
-            settle.finish(job)
-        fatal = next((job.failure for job in jobs if job.failure is not None), None)
+        Up to LOOKAHEAD x max_concurrency items are reserved and queued (the thread pool sends at most
+        max_concurrency of them at once), so a worker that finishes a call starts the next one at once, even
+        while an older answer is still awaited. The oldest item is settled as soon as it is answered, and then
+        the next item is reserved: every ledger operation happens in an order fixed by the requests and their
+        answers (the same order on a replay from the cache), and no call is made without its reservation.
+
+        * An item that does not fit the budget while items are queued or in flight waits for them to be
+          settled (they may free room); it is skipped only if it does not fit with nothing outstanding.
+        * A repair is reserved after its first answer is settled, before any new item; one that does not fit
+          waits likewise (no new item is reserved meanwhile), else it fails.
+        * A repeated key waits until the first of its kind is settled, so it is answered from the cache
+          instead of being paid for twice in parallel.
+        * After a fatal failure (UserError) nothing new is sent (queued calls return unsent, their reservations
+          released); it is raised once the calls in flight are settled."""
+        self._halt.clear()
+        flight: deque[tuple[Job, Future[None] | None, int]] = deque()  # (job, its call or None if cached, stage)
+        pending, repairs = deque(jobs), deque[Job]()  # repairs: first answer settled, repair not yet reserved
+        fatal: BaseException | None = None
+        while True:
+            self._queue_repairs(repairs, flight)
+            if not repairs and fatal is None:
+                self._queue_new(pending, flight)
+            if not flight:
+                break  # done, or a fatal failure: what was not reserved stays unanswered
+            job, call, stage = flight.popleft()
+            if call is not None:
+                call.result()
+            self.settlement.settle(job, stage=stage)
+            if stage == 0 and self._needs_repair(job):
+                repairs.append(job)
+                continue
+            self.settlement.finish(job)
+            fatal = fatal or job.failure
         if fatal is not None:
             raise fatal
+
+    def _queue_repairs(self, repairs: deque[Job], flight: deque) -> None:
+        while repairs and len(flight) < self._queued_max:
+            job = repairs[0]
+            fits = self.settlement.reserve(job, job.repair_bound_in, repair=True, final=not flight)
+            if not fits and flight:
+                return  # wait for what is outstanding to be settled
+            repairs.popleft()
+            if not fits:
+                self.settlement.finish(job)
+                continue
+            call = None if job.record is not None else self._pool.submit(self._repair_call, job)
+            flight.append((job, call, 1))
+
+    def _queue_new(self, pending: deque[Job], flight: deque) -> None:
+        while pending and len(flight) < self._queued_max and not self._halt.is_set():
+            job = pending[0]
+            if any(j.key == job.key or j.failure is not None for j, _, _ in flight):
+                return
+            fits = self.settlement.reserve(job, job.bound_in, final=not flight)
+            if not fits and flight:
+                return  # wait for what is outstanding to be settled
+            pending.popleft()
+            if fits:
+                job.record = None if self.no_cache else self.cache.get(job.key)
+                call = None if job.record is not None else self._pool.submit(self._first_call, job)
+                flight.append((job, call, 0))
 
     def _job(self, request: TeacherRequest) -> Job:
         params = {
@@ -169,6 +212,9 @@ class Teacher(BaseTeacher):
     # -- calls (worker threads) --
 
     def _first_call(self, job: Job) -> None:
+        if self._halt.is_set():
+            job.error = HALTED
+            return
         self._answer(job, job.request.messages)
         answer = job.last
         if answer is not None and answer.parsed is None:
@@ -178,6 +224,9 @@ class Teacher(BaseTeacher):
 
     def _repair_call(self, job: Job) -> None:
         assert job.repair_messages is not None
+        if self._halt.is_set():
+            job.error = HALTED
+            return
         job.error = None
         self._answer(job, job.repair_messages)
 
@@ -192,6 +241,7 @@ class Teacher(BaseTeacher):
             job.failed_attempts += exc.attempts
             return
         except UserError as exc:
+            self._halt.set()
             job.failure = exc
             job.error = str(exc)
             return

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import json
 import os
 import random
@@ -55,6 +54,8 @@ FULL_SIZES = (2000, 20000, 100000)
 RAW_SAMPLE = 1000
 TEACHER_LATENCY_S = 0.2
 CONCURRENCIES = (8, 32, 64)
+SUSTAINED_PER_SLOT = 16  # requests per concurrency slot for the headline efficiency
+BURST_PER_SLOT = 4  # a short batch, reported beside it
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 
 
@@ -263,9 +264,10 @@ def stub_process() -> Iterator[str]:
         proc.wait()
 
 
-def teacher_concurrency(concurrencies: tuple[int, ...] = CONCURRENCIES, per_slot: int = 4) -> dict[str, Any]:
-    """Fresh label requests against a loopback stub answering after 200 ms; efficiency = measured req/s
-    over the ideal concurrency / latency."""
+def teacher_concurrency(concurrencies: tuple[int, ...] = CONCURRENCIES) -> dict[str, Any]:
+    """Fresh label requests against a loopback stub answering after 200 ms; efficiency = measured req/s over
+    the ideal concurrency / latency, sustained (SUSTAINED_PER_SLOT requests per slot); a short burst
+    (BURST_PER_SLOT per slot, where ramp-up and the last answer weigh more) is reported beside it."""
     from distillgraph.agents.budget import BudgetLedger
     from distillgraph.agents.cache import AnswerCache
     from distillgraph.agents.config import BudgetConfig, TeacherConfig
@@ -273,29 +275,35 @@ def teacher_concurrency(concurrencies: tuple[int, ...] = CONCURRENCIES, per_slot
     from distillgraph.agents.teacher import TeacherRequest, build_teacher
     from distillgraph.prompts import PromptLibrary
     schema = label_answer_schema(LABELS)
-    texts = [t for t, _ in corpus(max(concurrencies) * per_slot, seed=7)]
+    texts = [t for t, _ in corpus(max(concurrencies) * (SUSTAINED_PER_SLOT + BURST_PER_SLOT + 1), seed=7)]
     out: dict[str, Any] = {}
+
+    def requests(tag: str, first: int, n: int) -> list[TeacherRequest]:
+        return [TeacherRequest(node="annotator", schema=schema, example_id=f"{tag}-{i}", messages=[
+            {"role": "system", "content": "Classify the news text into one of: " + ", ".join(LABELS) + "."},
+            {"role": "user", "content": texts[first + i]}]) for i in range(n)]
+
     with tempfile.TemporaryDirectory() as tmp:
         for c in concurrencies:
-            n = c * per_slot
-            reqs = [TeacherRequest(node="annotator", schema=schema, example_id=f"c{c}-{i}", messages=[
-                {"role": "system", "content": "Classify the news text into one of: " + ", ".join(LABELS) + "."},
-                {"role": "user", "content": texts[i]}]) for i in range(n)]
             with stub_process() as base_url, AnswerCache(Path(tmp) / f"cache-{c}.sqlite") as cache:
                 cfg = TeacherConfig(base_url=base_url, model="stub", max_concurrency=c)
-                teacher = build_teacher(cfg, BudgetLedger(BudgetConfig(max_calls=10 * n + c)), cache, env={},
+                teacher = build_teacher(cfg, BudgetLedger(BudgetConfig(max_calls=len(texts) + c)), cache, env={},
                                         prompts=PromptLibrary())
-                warm = [dataclasses.replace(r, example_id=f"warm-{c}-{i}", messages=[
-                    *r.messages[:1], {"role": "user", "content": f"warm-up {i}"}]) for i, r in enumerate(reqs[:c])]
-                teacher.ask_many(warm)  # clients, connection pool, cache tables: steady state before timing
-                start = time.perf_counter()
-                results = teacher.ask_many(reqs)
-                seconds = time.perf_counter() - start
+                teacher.ask_many(requests(f"warm{c}", 0, c))  # clients, connections, cache: steady state first
+                row: dict[str, Any] = {}
+                for name, per_slot, first in (("burst", BURST_PER_SLOT, c), ("sustained", SUSTAINED_PER_SLOT,
+                                                                               c * (1 + BURST_PER_SLOT))):
+                    n = c * per_slot
+                    start = time.perf_counter()
+                    results = teacher.ask_many(requests(f"{name}{c}", first, n))
+                    seconds = time.perf_counter() - start
+                    assert all(r.ok for r in results), "stub answers failed"
+                    row[name] = {"efficiency": round((n / seconds) / (c / TEACHER_LATENCY_S), 3), "requests": n,
+                                 "req_per_s": round(n / seconds, 1)}
                 teacher.close()
-            assert all(r.ok for r in results), "stub answers failed"
-            ideal = c / TEACHER_LATENCY_S
-            out[str(c)] = {"efficiency": round((n / seconds) / ideal, 3), "requests": n,
-                           "req_per_s": round(n / seconds, 1), "ideal_req_per_s": ideal}
+            out[str(c)] = {"efficiency": row["sustained"]["efficiency"], "req_per_s": row["sustained"]["req_per_s"],
+                           "ideal_req_per_s": c / TEACHER_LATENCY_S, "burst": row["burst"],
+                           "sustained": row["sustained"]}
     return out
 
 
@@ -351,10 +359,14 @@ def markdown(result: dict[str, Any]) -> str:
         lines.append(f"| {int(n):,} | {row['index_throughput_ratio']:.2f} | {row['peak_rss_gb']:.2f} | "
                      f"{row['round_orchestration_s']:.2f} | {row['chroma_add_per_s']:,.0f} | {row['chroma_query_ms']:.1f} |")
     lines += ["", f"Teacher client against a loopback stub with {int(TEACHER_LATENCY_S * 1000)} ms latency "
-              "(its own process; efficiency = req/s over concurrency / latency, after a warm-up):", "",
-              "| concurrency | efficiency | req/s |", "|---:|---:|---:|"]
+              f"(its own process; efficiency = req/s over concurrency / latency, after a warm-up; sustained = "
+              f"{SUSTAINED_PER_SLOT} requests per slot, burst = {BURST_PER_SLOT} per slot, where ramp-up and the "
+              "slowest last answer weigh more):", "",
+              "| concurrency | efficiency (sustained) | req/s | burst efficiency |", "|---:|---:|---:|---:|"]
     for c, row in result.get("teacher_concurrency_detail", {}).items():
-        lines.append(f"| {c} | {row['efficiency']:.2f} | {row['req_per_s']:.1f} |")
+        burst = row.get("burst", {}).get("efficiency")
+        lines.append(f"| {c} | {row['efficiency']:.2f} | {row['req_per_s']:.1f} | "
+                     f"{'' if burst is None else f'{burst:.2f}'} |")
     gpu = result.get("gpu")
     lines += ["", "GPU: " + (json.dumps(gpu) if gpu else "none on this machine (bench/gpu.sh exits 0 there).")]
     return "\n".join(lines) + "\n"
@@ -365,7 +377,10 @@ def main() -> None:
     parser.add_argument("--sizes", default=None, help="comma-separated pool sizes (default 2000,5000)")
     parser.add_argument("--full", action="store_true", help="pools of 2k, 20k and 100k texts")
     parser.add_argument("--embedding-model", default=None, help="store.embedding_model (default: packaged MiniLM)")
-    parser.add_argument("--no-teacher", action="store_true", help="skip the teacher concurrency part")
+    parser.add_argument("--no-teacher", action="store_true",
+                        help="skip the teacher concurrency part (the figures already in --out are kept)")
+    parser.add_argument("--merge", action="store_true",
+                        help="keep the pool sizes already in --out that this run does not measure")
     parser.add_argument("--gpu", action="store_true", help="only the CUDA-vs-CPU check; prints JSON")
     parser.add_argument("--teacher-only", action="store_true", help="re-measure only the teacher part of --out")
     parser.add_argument("--stub-server", action="store_true", help=argparse.SUPPRESS)
@@ -411,9 +426,12 @@ def main() -> None:
             pools[str(n)] = json.loads(line[len("RESULT "):])
             print(f"pool {n:,}: {json.dumps({k: v for k, v in pools[str(n)].items() if k != 'detail'})} "
                   f"({time.perf_counter() - start:.0f} s)", flush=True)
-    detail = {} if args.no_teacher else teacher_concurrency()
     existing = Path(args.out)
-    gpu = json.loads(existing.read_text()).get("gpu") if existing.exists() else None
+    before = json.loads(existing.read_text()) if existing.exists() else {}
+    detail = before.get("teacher_concurrency_detail", {}) if args.no_teacher else teacher_concurrency()
+    if args.merge:
+        pools = dict(sorted({**before.get("pools", {}), **pools}.items(), key=lambda kv: int(kv[0])))
+    gpu = before.get("gpu")
     result = {
         "pools": pools,
         "teacher_concurrency": {c: row["efficiency"] for c, row in detail.items()},

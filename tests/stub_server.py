@@ -64,7 +64,12 @@ KEY_FIELDS = ("messages", "temperature", "max_tokens", "max_completion_tokens", 
 
 
 class QuietHTTPServer(ThreadingHTTPServer):
-    """A client that hangs up (timed out, or killed on purpose by a crash test) is expected: no traceback."""
+    """A client that hangs up (timed out, or killed on purpose by a crash test) is expected: no traceback.
+
+    The listen backlog is that of a real server (socketserver's default of 5 drops connection attempts when
+    a client opens dozens at once, and each dropped one waits a second for its SYN to be sent again)."""
+
+    request_queue_size = 1024
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         if not isinstance(sys.exc_info()[1], ConnectionError):

@@ -16,6 +16,9 @@ def test_reservation_fails_when_outstanding_would_pass_the_cap() -> None:
     second = ledger.reserve("annotator", 10, 10)
     assert first is not None and second is not None
     assert ledger.reserve("annotator", 10, 10) is None  # 0 spent + 2 outstanding + 1 > 2
+    assert ledger.skipped == 1
+    assert ledger.reserve("annotator", 10, 10, final=False) is None  # to be tried again: not a skip
+    assert ledger.skipped == 1
     ledger.release(first)
     third = ledger.reserve("annotator", 10, 10)
     assert third is not None

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -11,7 +13,7 @@ from distillgraph.agents.local_server import free_port
 from distillgraph.agents.schemas import OutputAnswer, SynthBatch
 from distillgraph.agents.teacher import TeacherRequest, TeacherUnreachable, build_teacher, scrub
 from distillgraph.store.schema import UserError
-from tests.stub_server import Faults, StubServer
+from tests.stub_server import Faults, StubServer, schema_responder
 from tests.teacher.teacher_rig import SECRET, Rig, label_requests
 
 
@@ -92,6 +94,71 @@ def test_fifty_concurrent_requests_under_a_cap_of_twenty_pay_twenty(rig: Rig) ->
     assert [r.request.example_id for r in results] == [f"ex{i}" for i in range(50)]
 
 
+def test_a_call_is_sent_when_the_oldest_is_settled_not_when_its_window_is(rig: Rig) -> None:
+    """Sliding window of 2 over answers taking 0.05, 0.5, 0.5, 0.05 s: the third call starts once the first
+    is settled, so the batch takes about 0.55 s (consecutive windows of 2 took 1.0 s); never more than 2 calls
+    are in flight."""
+    slow = {"text 1", "text 2"}
+    lock = threading.Lock()
+    in_flight = [0, 0]  # now, most
+
+    def responder(body: dict) -> dict:
+        with lock:
+            in_flight[0] += 1
+            in_flight[1] = max(in_flight)
+        try:
+            time.sleep(0.5 if body["messages"][-1]["content"] in slow else 0.05)
+            return schema_responder(body)
+        finally:
+            with lock:
+                in_flight[0] -= 1
+
+    with StubServer(responder=responder) as srv:
+        teacher, _ = rig.teacher(srv.base_url, max_concurrency=2)
+        teacher.ask_many(label_requests(2, prefix="warm"))  # connections opened outside the timing
+        start = time.perf_counter()
+        results = teacher.ask_many(label_requests(4))
+        seconds = time.perf_counter() - start
+    assert all(r.ok for r in results) and in_flight[1] == 2
+    assert seconds < 0.8, seconds
+
+
+def test_replay_with_repairs_at_concurrency_4_charges_the_same_and_stops_at_the_same_place(rig: Rig) -> None:
+    broken = {"text 1", "text 5", "text 6"}  # their first answer is malformed, the repair is fine
+
+    def responder(body: dict) -> dict | str:
+        if body["messages"][-1]["content"] in broken:
+            return '{"label": "trunc'
+        return schema_responder(body)
+
+    requests = label_requests(20)
+    with StubServer(responder=responder) as srv:
+        first, ledger1 = rig.teacher(srv.base_url, max_concurrency=4, budget={"max_calls": 15})
+        results1 = first.ask_many(requests)
+        paid = srv.requests
+        second, ledger2 = rig.teacher(srv.base_url, max_concurrency=4, budget={"max_calls": 15})
+        results2 = second.ask_many(requests)
+    assert paid == 15 and srv.requests == 15 and ledger2.paid_calls == 0  # 12 items + 3 repairs
+    assert [r.ok for r in results1] == [r.ok for r in results2] == [True] * 12 + [False] * 8
+    assert all(r.skipped_budget for r in results1[12:])
+    assert ledger2.to_dict()["spent"] == ledger1.to_dict()["spent"] and ledger1.spent.calls == 15
+    assert ledger1.skipped == ledger2.skipped == 8  # an item waiting for room is not counted as skipped
+
+
+def test_an_item_waits_for_the_calls_in_flight_before_it_is_skipped(rig: Rig) -> None:
+    """Near the end of a token cap the reservations of the calls in flight leave no room for the next item,
+    but once they are settled (at what the server bills, below what was reserved) it may fit: an item is
+    skipped only if it does not fit with nothing in flight, so less than one reservation of the cap is left."""
+    requests = label_requests(40)
+    with StubServer(usage="full") as srv:
+        teacher, ledger = rig.teacher(srv.base_url, budget={"max_tokens": 8000}, max_tokens=40, max_concurrency=8)
+        results = teacher.ask_many(requests)
+    reservation = max(teacher.structured.prompt_bound(r.schema, r.messages) for r in requests) + 40
+    ok = sum(r.ok for r in results)
+    assert 8000 - reservation < ledger.spent.tokens <= 8000
+    assert ok > 8 and all(r.ok for r in results[:ok]) and all(r.skipped_budget for r in results[ok:])
+
+
 def test_second_identical_run_pays_nothing_and_charges_the_same(rig: Rig) -> None:
     requests = label_requests(10)
     with StubServer(faults=Faults(script=["malformed"])) as srv:
@@ -111,17 +178,18 @@ def test_second_identical_run_pays_nothing_and_charges_the_same(rig: Rig) -> Non
 
 def test_replay_stops_at_the_same_place_under_a_token_cap(rig: Rig) -> None:
     requests = label_requests(30)
-    with StubServer() as srv:
-        # each call reserves its upper bound (~680 tokens: bytes of messages and tool schema + max_tokens)
-        first, ledger1 = rig.teacher(srv.base_url, budget={"max_tokens": 1500}, max_tokens=40,
+    with StubServer(usage="full") as srv:
+        # each call reserves its upper bound (~680 tokens: bytes of messages and tool schema + max_tokens) and
+        # the server bills nearly as much, so the cap binds
+        first, ledger1 = rig.teacher(srv.base_url, budget={"max_tokens": 5000}, max_tokens=40,
                                      max_concurrency=4)
         ok1 = [r.ok for r in first.ask_many(requests)]
-        second, ledger2 = rig.teacher(srv.base_url, budget={"max_tokens": 1500}, max_tokens=40,
+        second, ledger2 = rig.teacher(srv.base_url, budget={"max_tokens": 5000}, max_tokens=40,
                                       max_concurrency=4)
         ok2 = [r.ok for r in second.ask_many(requests)]
         assert srv.requests == sum(ok1)
     assert 0 < sum(ok1) < 30 and ok1 == ok2
-    assert ledger1.spent.tokens == ledger2.spent.tokens <= 1500
+    assert ledger1.spent.tokens == ledger2.spent.tokens <= 5000
 
 
 def test_no_cache_asks_again_but_still_writes(rig: Rig) -> None:
@@ -196,6 +264,17 @@ def test_api_key_is_used_but_never_written_or_shown(rig: Rig) -> None:
     for path in Path(rig.tmp_path).rglob("*"):
         if path.is_file():
             assert SECRET.encode() not in path.read_bytes(), path
+
+
+def test_a_fatal_failure_stops_the_calls_queued_behind_it(rig: Rig) -> None:
+    """One worker, two items reserved ahead: the first call is refused (401); the one queued behind it is
+    not sent, its reservation is released, and the error is raised once."""
+    with StubServer(faults=Faults(script=["401"])) as srv:
+        teacher, ledger = rig.teacher(srv.base_url, max_concurrency=1, budget={"max_calls": 10})
+        with pytest.raises(UserError, match="Incorrect API key"):
+            teacher.ask_many(label_requests(8))
+        assert srv.requests == 1
+    assert ledger.spent.calls == 0 and ledger.remaining() == {"calls": 10}
 
 
 def test_scrub_removes_key_patterns() -> None:
