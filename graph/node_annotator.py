@@ -57,7 +57,7 @@ def demonstrations(deps: Deps, look: Lookup, known: dict[str, str], text: str, v
         return []
     hits = deps.store.neighbours(
         text=None if vector is not None else text, vector=vector, k=4 * k + 4,
-        labelled=True, split=["seed", "pool", "synthetic"], exclude_ids=[exclude],
+        labelled=True, split=["seed", "pool", "synthetic"], exclude_ids=[exclude], among=known,
     )
     return [{"id": h.id, "text": h.text or look.text(h.id), "target": known[h.id]}
             for h in [h for h in hits if h.id in known][:k]]
