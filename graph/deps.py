@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +38,7 @@ class Deps:
     student_round: int | None = None
     node_seconds: dict[str, float] = field(default_factory=dict)
     _index: Any = None
+    _pool_sizes: Counter[int] | None = None
 
     def __post_init__(self) -> None:
         self.examples: dict[str, Example] = {e.id: e for split in self.data.values() for e in split}
@@ -52,6 +54,7 @@ class Deps:
     def set_index(self, result: Any) -> None:
         self._index = result
         self._assignments.update({k: int(v) for k, v in result.assignments.items()})
+        self._pool_sizes = None
 
     # Plain methods, not properties: LangGraph inspects the nodes' closures at compile time and would
     # trigger a property's side effect (re-indexing) while building the graph.
@@ -69,6 +72,13 @@ class Deps:
             exs = [e for s in ("pool", "seed", "dev", "test") for e in self.data[s]]
             self.set_index(build_index(exs, self.embedder, self.store, self.cfg.store, self.data_dir))
         return self._index.clustering
+
+    def pool_sizes(self) -> Counter[int]:
+        """Pool examples per cluster, counted once (the pool and its clusters do not change during a run)."""
+        if self._pool_sizes is None:
+            assignments = self.assignments()
+            self._pool_sizes = Counter(assignments[e.id] for e in self.data["pool"])
+        return self._pool_sizes
 
     def cluster_names(self) -> dict[int, str]:
         cl = self.clustering()

@@ -3,7 +3,6 @@ analysis only when the policy uses it), and how is this round's budget spread ov
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Any
 
 from distillgraph.agents import analyst as A
@@ -11,7 +10,7 @@ from distillgraph.agents.records import Plan, Weakness
 from distillgraph.agents.schemas import WeaknessReport
 from distillgraph.agents.teacher import TeacherRequest
 from distillgraph.graph.deps import Deps
-from distillgraph.graph.node_tools import Lookup, ask, lookup, unlabelled_pool
+from distillgraph.graph.node_tools import Lookup, ask, available_per_cluster, lookup
 from distillgraph.graph.state import DistillState
 
 
@@ -75,7 +74,7 @@ def make_plan(deps: Deps, state: DistillState, look: Lookup, stats: A.ErrorStats
               rnd: int) -> Plan:
     """The round's plan: how many samples the budget buys, spread over clusters by the policy's allocation."""
     loop, policy, votes, stage = deps.cfg.loop, deps.policy, deps.cfg.teacher.self_consistency, rnd - 1
-    avail = Counter(look.cluster(i) for i in unlabelled_pool(deps, state))
+    avail = available_per_cluster(deps, state, look)
     budget_calls, scoring_calls = round_budget(deps, stage, sum(avail.values()))
     can_synth = policy.synthesizes and deps.teacher_can("synth") and loop.synthesis != "off"
     synth_guess = 1.0 if (loop.synthesis == "only" and policy.synthesizes) else (0.3 if can_synth else 0.0)

@@ -4,6 +4,7 @@ that crashed)."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,6 +71,14 @@ def targets(deps: Deps, state: DistillState) -> dict[str, str]:
     out = {e.id: e.target for e in deps.data["seed"] if e.target is not None}
     out.update({a.id: a.target for a in state.get("dataset", []) if a.weight > 0})  # not labels gated out
     return out
+
+
+def available_per_cluster(deps: Deps, state: DistillState, look: Lookup) -> Counter[int]:
+    """Unlabelled pool examples per cluster (clusters with none left are absent): the pool's sizes less the
+    labelled ones, so a round costs the labelled count, not the pool's."""
+    avail = deps.pool_sizes().copy()
+    avail.subtract(look.cluster(i) for i in labelled_ids(state) if i in deps.pool_ids)
+    return +avail
 
 
 def unlabelled_pool(deps: Deps, state: DistillState) -> list[str]:

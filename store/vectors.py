@@ -294,7 +294,6 @@ class VectorStore:
         labelled: bool | None = None,
         source: FilterValue = None,
         exclude_ids: Iterable[str] = (),
-        among: Iterable[str] | None = None,
     ) -> list[Hit]:
         """The k nearest items to a text or vector that match every given filter, nearest first.
 
@@ -302,9 +301,6 @@ class VectorStore:
         items it matches (~350 ms at 100k), so filtered queries first try the nearest PREFETCH items
         unfiltered and check the filters here; only when fewer than k of those match does Chroma
         filter. Excluded ids are dropped after over-fetching, as `where` cannot filter on ids.
-
-        `among`: search only these ids (Chroma's `ids` restriction, whose cost follows their number, not
-        the collection's: the caller's few hundred labelled ids in a pool of 100k); filters still apply.
         """
         if (text is None) == (vector is None):
             raise ValueError("neighbours: give exactly one of text or vector")
@@ -313,8 +309,6 @@ class VectorStore:
         query = self.embedder.encode([text])[0] if text is not None else np.asarray(vector, dtype=np.float32)
         exclude = set(exclude_ids)
         filters = active_filters(cluster=cluster, label=label, split=split, labelled=labelled, source=source)
-        if among is not None:
-            return self._among(query, k, [i for i in dict.fromkeys(among) if i not in exclude], filters)
         wanted = k + len(exclude)
         if filters:
             n_fetch = max(wanted, PREFETCH)
@@ -325,26 +319,9 @@ class VectorStore:
         hits = self._query(query, wanted, build_where(**filters))
         return [h for h in hits if h.id not in exclude][:k]
 
-    def _among(self, query: np.ndarray, k: int, ids: list[str], filters: dict[str, Any]) -> list[Hit]:
-        """Nearest of `ids` matching `filters`, checked here (a `where` next to `ids` would cost as much as over
-        the whole collection): the nearest max(k, PREFETCH) first, all of `ids` only when too few match.
-        Ids not in the collection are left out (Chroma fails a query that names one)."""
-        present = self.has(ids)
-        ids = [i for i in ids if i in present]
-        hits: list[Hit] = []
-        for n_fetch in dict.fromkeys((min(len(ids), max(k, PREFETCH)), len(ids))):
-            if n_fetch == 0:
-                break
-            hits = [h for h in self._query(query, n_fetch, None, ids) if matches(h.metadata, filters)]
-            if len(hits) >= k:
-                break
-        return hits[:k]
-
-    def _query(self, query: np.ndarray, n: int, where: dict[str, Any] | None,
-               ids: list[str] | None = None) -> list[Hit]:
+    def _query(self, query: np.ndarray, n: int, where: dict[str, Any] | None) -> list[Hit]:
         result = self.collection.query(
             query_embeddings=query.reshape(1, -1),
-            ids=ids,
             n_results=n,
             where=where,
             include=["documents", "metadatas", "distances"],

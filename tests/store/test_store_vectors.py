@@ -161,28 +161,6 @@ def test_filtered_neighbours_match_brute_force(
         assert [h.id for h in got] == expected
 
 
-@pytest.mark.parametrize("prefetch", [1, 32])
-def test_neighbours_among_given_ids_match_brute_force(
-    store: VectorStore, monkeypatch: pytest.MonkeyPatch, prefetch: int
-):
-    """`among` restricts the search to those ids (unknown ones ignored), with the filters still applied;
-    whether the nearest PREFETCH suffice (32) or all of them are fetched (1), the result is exact."""
-    monkeypatch.setattr(vectors_mod, "PREFETCH", prefetch)
-    rng = np.random.default_rng(1)
-    vectors = rng.normal(size=(300, 256)).astype(np.float32)
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    metas = [{"cluster": i % 3, "labelled": i % 4 == 0, "split": "dev" if i % 8 == 0 else "pool"} for i in range(300)]
-    ids = [f"v{i}" for i in range(300)]
-    store.add(ids, ids, vectors, metas)
-    among = [ids[i] for i in range(0, 300, 2)] + ["not-stored"]
-    query = vectors[10] + 0.05
-    ok = [i for i in range(0, 300, 2) if metas[i]["labelled"] and metas[i]["split"] == "pool" and i != 12]
-    expected = [ids[i] for i in sorted(ok, key=lambda i: -float(vectors[i] @ query))[:6]]
-    got = store.neighbours(vector=query, k=6, labelled=True, split=["pool"], exclude_ids=["v12"], among=among)
-    assert [h.id for h in got] == expected
-    assert store.neighbours(vector=query, k=3, among=["not-stored"]) == []
-
-
 def test_without_documents_chroma_keeps_vectors_and_metadata_but_no_texts(tmp_path: Path, store_cfg: StoreConfig):
     emb = HashEmbedder(dim=64)
     with_docs = VectorStore.open(store_cfg.model_copy(update={"documents": True}), tmp_path / "a", emb)
