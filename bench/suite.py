@@ -495,6 +495,13 @@ def markdown(suite: dict[str, Any]) -> str:
                                                             if meta["code"].get("modified") else "")
                 if meta.get("code") else "") + ".", "",
              "**Protocol.**", ""]
+    lora = meta.get("lora")
+    if lora:
+        lines[-2:-2] = [f"LoRA-student runs ({lora['runs']}, {', '.join(lora['tasks'])}) come from a separate "
+                        f"invocation (`python -m bench.suite {lora['argv']}`, {lora['written']}"
+                        + (f", commit {lora['code']['head']}" if lora.get("code") else "") + "), merged with "
+                        f"`--merge-lora`; its probe runs at the same points equal this file's in "
+                        f"{lora['probe_runs_equal']} of {lora['probe_runs_compared']}.", ""]
     lines += [f"- {line}" for line in suite["protocol"]]
     if suite.get("policy_descriptions"):
         lines += ["", "Policies (graph/policies.py, as configured here):", ""]
@@ -674,7 +681,12 @@ def main(argv: list[str] | None = None) -> None:
                         help="reuse the runs an interrupted suite finished (same config and clustering)")
     parser.add_argument("--render", action="store_true",
                         help="only rewrite suite.md (and the derived parts of suite.json) from the saved runs")
+    parser.add_argument("--merge-lora", type=Path, metavar="DIR",
+                        help="add the LoRA-student runs of another suite folder (same task data) to --out, then render")
     args = parser.parse_args(argv)
+    if args.merge_lora:
+        merge_lora(args.merge_lora, args.out)
+        return
     if args.render:
         render(args.out)
         return
@@ -792,6 +804,31 @@ def render(out: Path) -> None:
     suite["policy_descriptions"] = policy_descriptions(suite["policies"], extra)
     (out / f"{NAME}.json").write_text(json.dumps(suite, indent=1) + "\n", encoding="utf-8")
     (out / f"{NAME}.md").write_text(markdown(suite).rstrip() + "\n", encoding="utf-8")
+
+
+def merge_lora(source: Path, out: Path) -> None:
+    """Add the LoRA-student runs of the suite in `source` to the one in `out` (the same task data: fingerprints
+    must match) and render. The probe runs both folders hold for the same point must agree: a check that the
+    two invocations ran the same code on the same data."""
+    theirs, ours = _previous(source), _previous(out)
+    if theirs is None or ours is None:
+        raise SystemExit(f"--merge-lora: need {NAME}.json in both {source} and {out}")
+    lora = [r for r in theirs["runs"] if r["student"] == LORA]
+    tasks = sorted({r["task"] for r in lora})
+    for task in tasks:
+        if theirs["tasks"][task]["fingerprint"] != ours["tasks"].get(task, {}).get("fingerprint"):
+            raise SystemExit(f"--merge-lora: task {task} has other data in {source}")
+    key = lambda r: (r["task"], r["student"], r["policy"], r["budget"], r["seed"], r.get("tag", ""))  # noqa: E731
+    mine = {key(r): r["macro_f1"] for r in ours["runs"]}
+    shared = [(mine[key(r)], r["macro_f1"]) for r in theirs["runs"] if r["student"] == PROBE and key(r) in mine]
+    ours["runs"] = [r for r in ours["runs"] if not (r["student"] == LORA and r["task"] in tasks)] + lora
+    ours["meta"]["seeds"][LORA] = theirs["meta"]["seeds"][LORA]
+    ours["meta"]["lora"] = {"runs": len(lora), "tasks": tasks, "argv": theirs["meta"]["argv"],
+                            "written": theirs["meta"]["written"], "code": theirs["meta"].get("code"),
+                            "probe_runs_compared": len(shared),
+                            "probe_runs_equal": sum(abs(a - b) < 1e-9 for a, b in shared)}
+    (out / f"{NAME}.json").write_text(json.dumps(ours, indent=1) + "\n", encoding="utf-8")
+    render(out)
 
 
 def _previous(out: Path) -> dict[str, Any] | None:

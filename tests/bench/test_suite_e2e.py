@@ -69,3 +69,31 @@ def test_tiny_suite_writes_the_promised_shape(tmp_path, tiny_task, monkeypatch):
 def test_seeds_used_for_tuning_are_refused_as_test_seeds(tmp_path, tiny_task):
     with pytest.raises(SystemExit, match="overlap"):
         suite.main(["--tasks", "--task-file", str(tiny_task), "--seeds", "100", "--out", str(tmp_path)])
+
+
+def test_lora_runs_of_another_invocation_are_merged_and_checked(tmp_path, tiny_task, monkeypatch):
+    monkeypatch.setattr(harness, "CACHE", tmp_path / "cache")
+    monkeypatch.setattr(suite, "DATA_DIR", tmp_path / "cache" / "suite-data")
+    out, other = tmp_path / "results", tmp_path / "other"
+    suite.main(["--tasks", "--task-file", str(tiny_task), "--policies", "random", "distillgraph",
+                "--seeds", "0", "--budgets", "12", "--workers", "1", "--out", str(out), "--no-upper-bound",
+                "--set", "store.embedding_model=hash:32", "store.k_max=3"])
+    theirs = json.loads((out / "suite.json").read_text())
+    # the other invocation: the same probe runs plus LoRA-student runs (their figures made up here)
+    lora = [dict(r, student=suite.LORA, macro_f1=0.5 + 0.1 * i) for i, r in enumerate(theirs["runs"])]
+    theirs["runs"] += lora
+    theirs["meta"]["seeds"][suite.LORA] = [0]
+    other.mkdir()
+    (other / "suite.json").write_text(json.dumps(theirs))
+    suite.main(["--merge-lora", str(other), "--out", str(out)])
+    merged = json.loads((out / "suite.json").read_text())
+    assert sorted(r["student"] for r in merged["runs"]) == [suite.LORA] * 2 + [suite.PROBE] * 2
+    cell = merged["results"]["tiny"][suite.LORA]
+    assert {p: cell[p]["12"]["macro_f1"]["mean"] for p in cell} == {"random": 0.5, "distillgraph": 0.6}
+    assert merged["meta"]["lora"]["probe_runs_compared"] == merged["meta"]["lora"]["probe_runs_equal"] == 2
+    md = (out / "suite.md").read_text()
+    assert f"### tiny — {suite.LORA}" in md and "merged with `--merge-lora`" in md and "in 2 of 2" in md
+    theirs["tasks"]["tiny"]["fingerprint"] = "other data"
+    (other / "suite.json").write_text(json.dumps(theirs))
+    with pytest.raises(SystemExit, match="other data"):
+        suite.main(["--merge-lora", str(other), "--out", str(out)])
