@@ -15,7 +15,10 @@ from tests.reliability.harness import KEY_ENV, SECRET, ControlledStub, config_di
 from tests.stub_server import Faults
 
 FAULTS = Faults(rate_429=0.20, rate_500=0.10, rate_slow=0.05, rate_malformed=0.025, rate_off_schema=0.025,
-                retry_after=0.05, slow_seconds=1.2)
+                retry_after=0.05, slow_seconds=2.4)
+# the client gives up after TIMEOUT: far enough below a slow answer, and far enough above a normal one on a
+# loaded 2-core machine (0.6 s once counted a normal answer as a timeout while other work ran beside the tests)
+TIMEOUT = 1.2
 # the stub fault that each ledger failure kind stands for
 FAULT_OF = {"429": "429", "5xx": "500", "timeout": "slow", "parse": ("malformed", "off_schema")}
 
@@ -23,7 +26,7 @@ FAULT_OF = {"429": "429", "5xx": "500", "timeout": "slow", "parse": ("malformed"
 def faulty_run(models, data, runs: Path, seed: int, **over):
     """One in-process run against a faulty stub; returns (stub, config, run dir, final state)."""
     with ControlledStub(faults=FAULTS, seed=seed) as stub:
-        raw = config_dict(stub.base_url, models, data, runs, teacher__timeout=0.6, run__seed=seed, **over)
+        raw = config_dict(stub.base_url, models, data, runs, teacher__timeout=TIMEOUT, run__seed=seed, **over)
         cfg = config_from_dict(raw)
         run_dir = new_run_dir(cfg)
         state = execute(cfg, run_dir, env={KEY_ENV: SECRET}, console=Console(quiet=True), progress=False)
