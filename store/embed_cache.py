@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -14,8 +15,8 @@ from distillgraph.store.schema import UserError
 class EmbeddingCache:
     """Append-only id -> vector store: `meta.json` plus one part per written chunk.
 
-    A part is `part-NNNNNN.npy` (float32 vectors, opened memory-mapped, so a cache of millions of
-    vectors costs page cache rather than process memory) and `part-NNNNNN.ids.npy`; parts written by
+    A part is `part-NNNNNN-<pid>-<token>.npy` (float32 vectors, opened memory-mapped, so a cache of millions of
+    vectors costs page cache rather than process memory) and the same name ending `.ids.npy`; parts written by
     earlier versions as `part-NNNNNN.npz` are still read. Each file is written to a temporary name and
     renamed (ids last), so a crash never leaves a half-written part. `model_key` guards against mixing
     vectors of two models in one run.
@@ -78,7 +79,8 @@ class EmbeddingCache:
         meta = self.directory / "meta.json"
         if not meta.exists():
             meta.write_text(json.dumps({"model": self.model_key, "dim": int(vectors.shape[1])}))
-        stem = f"part-{len(self._parts):06d}"
+        # unique per writer: processes sharing one cache (the benchmarks' workers) never write the same part
+        stem = f"part-{len(self._parts):06d}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         for name, array in ((f"{stem}.npy", np.asarray(vectors, dtype=np.float32)),
                             (f"{stem}.ids.npy", np.array(ids, dtype=str))):
             path = self.directory / name
@@ -112,7 +114,7 @@ class EmbeddingCache:
     def vectors_file(self, ids: list[str], path: Path) -> np.ndarray:
         """The vectors of `ids` copied into a memory-mapped float32 file (rewritten whole), read-only."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
+        tmp = path.with_name(f"{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(len(ids), self._dim()))
         self.vectors(ids, out=out)
         out.flush()

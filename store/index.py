@@ -22,7 +22,9 @@ from distillgraph.store.vectors import VectorStore
 
 EMBEDDINGS_DIR = "embeddings"
 CLUSTERS_FILE = "clusters.json"
-INDEX_VECTORS = "index-vectors.npy"  # the indexed examples' vectors, memory-mapped (bounded memory at any pool size)
+# the indexed examples' vectors, memory-mapped (bounded memory at any pool size); in the run's data folder, not in
+# the embedding cache, which several runs may share (the benchmarks link every run's cache to one folder)
+INDEX_VECTORS = "index-vectors.npy"
 CLUSTERED_SPLITS = ("pool", "seed")
 GOLD_SPLITS = ("seed", "dev", "test")
 
@@ -60,7 +62,7 @@ def build_index(
     start = time.perf_counter()
     cache = run_cache(embedder, data_dir)
     n_new = len(cache.missing(ids))
-    vectors = embedder.encode_to_file(texts, ids, cache, Path(data_dir) / EMBEDDINGS_DIR / INDEX_VECTORS)
+    vectors = embedder.encode_to_file(texts, ids, cache, Path(data_dir) / INDEX_VECTORS)
     seconds["embed"] = time.perf_counter() - start
 
     start = time.perf_counter()

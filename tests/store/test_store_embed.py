@@ -116,3 +116,35 @@ def test_resolve_dtype():
     assert resolve_dtype("float32") is torch.float32
     assert resolve_dtype("bfloat16") is torch.bfloat16
     assert resolve_dtype("auto") in (torch.float32, torch.bfloat16)
+
+
+def test_two_writers_sharing_a_cache_keep_each_others_parts(tmp_path: Path):
+    """Two processes sharing one cache folder (the benchmarks' workers) each loaded it before the other wrote:
+    their parts must not overwrite each other (numbered parts did: both wrote part-000000)."""
+    first, second = EmbeddingCache(tmp_path, "m"), EmbeddingCache(tmp_path, "m")
+    assert len(first) == len(second) == 0
+    a, b = np.eye(4, dtype=np.float32)[:2], np.eye(4, dtype=np.float32)[2:]
+    first.put(["a1", "a2"], a)
+    second.put(["b1", "b2"], b)
+    reopened = EmbeddingCache(tmp_path, "m")
+    assert np.array_equal(reopened.vectors(["a1", "a2", "b1", "b2"]), np.eye(4, dtype=np.float32))
+
+
+def test_the_index_vectors_file_is_the_runs_own_not_the_shared_caches(tmp_path: Path):
+    from distillgraph.store.index import INDEX_VECTORS, build_index
+    from distillgraph.store.schema import Example
+    from distillgraph.store.vectors import VectorStore
+
+    shared = tmp_path / "shared-embeddings"
+    emb = HashEmbedder(dim=32)
+    for run in ("r1", "r2"):
+        data_dir = tmp_path / run / "data"
+        data_dir.mkdir(parents=True)
+        shared.mkdir(exist_ok=True)
+        (data_dir / "embeddings").symlink_to(shared, target_is_directory=True)  # as bench/harness.py links it
+        exs = [Example(id=f"{run}-{i}", text=f"{run} text {i} " + "word " * i, split="pool") for i in range(12)]
+        store = VectorStore.open(StoreConfig(n_clusters=2), tmp_path / run, emb)
+        build_index(exs, emb, store, StoreConfig(n_clusters=2), data_dir)
+        store.close()
+        assert (data_dir / INDEX_VECTORS).exists()
+    assert not list(shared.glob("index-vectors*"))  # nothing run-specific in the shared folder
