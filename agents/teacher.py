@@ -179,8 +179,8 @@ class Teacher(BaseTeacher):
     def _queue_new(self, pending: deque[Job], flight: deque) -> None:
         while pending and len(flight) < self._queued_max and not self._halt.is_set():
             job = pending[0]
-            if any(j.key == job.key or j.failure is not None for j, _, _ in flight):
-                return
+            if any(j.key == job.key for j, _, _ in flight):
+                return  # a repeat waits for the first of its kind: answered from the cache, not paid twice
             fits = self.settlement.reserve(job, job.bound_in, final=not flight)
             if not fits and flight:
                 return  # wait for what is outstanding to be settled

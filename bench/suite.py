@@ -501,8 +501,7 @@ def markdown(suite: dict[str, Any]) -> str:
                         f"invocation (`python -m bench.suite {lora['argv']}`, {lora['written']}"
                         + (f", commit {lora['code']['head']}" if lora.get("code") else "") + "), merged with "
                         f"`--merge-lora`; its probe runs at the same points equal this file's in "
-                        f"{lora['probe_runs_equal']} of {lora['probe_runs_compared']}."
-                        + (f" {lora['note']}" if lora.get("note") else ""), ""]
+                        f"{lora['probe_runs_equal']} of {lora['probe_runs_compared']}.", ""]
     lines += [f"- {line}" for line in suite["protocol"]]
     if suite.get("policy_descriptions"):
         lines += ["", "Policies (graph/policies.py, as configured here):", ""]
