@@ -31,18 +31,20 @@ from distillgraph.store.embed import build_embedder
 from distillgraph.store.schema import StoreConfig, content_id
 
 
-def load_embeddings(names: list[str]) -> dict:
+def load_embeddings(names: list[str], seeds: list[int]) -> dict:
+    """(task, split seed) -> split -> (vectors, labels): each tuning seed has its own split, as in the suite."""
     emb = build_embedder(StoreConfig(), embeddings_dir())
     tasks, out = builtin_tasks(), {}
     for name in names:
-        s = tasks[name].splits()
-        out[name] = {}
-        for split in ("pool", "dev", "test"):
-            texts = [x for x, _ in getattr(s, split)]
-            out[name][split] = (
-                np.asarray(emb.encode(texts, [content_id(x) for x in texts]), dtype=np.float32),
-                [lb for _, lb in getattr(s, split)],
-            )
+        for seed in seeds:
+            s = tasks[name].splits(seed)
+            out[(name, seed)] = {}
+            for split in ("pool", "dev", "test"):
+                texts = [x for x, _ in getattr(s, split)]
+                out[(name, seed)][split] = (
+                    np.asarray(emb.encode(texts, [content_id(x) for x in texts]), dtype=np.float32),
+                    [lb for _, lb in getattr(s, split)],
+                )
     return out
 
 
@@ -55,7 +57,7 @@ def norm(X):
 
 class Env:
     def __init__(self, task, seed):
-        d = D[task]
+        d = D[(task, seed)]
         self.X, self.y = norm(d["pool"][0]), np.array(d["pool"][1])
         self.Xd, self.yd = norm(d["dev"][0]), np.array(d["dev"][1])
         self.Xt, self.yt = norm(d["test"][0]), np.array(d["test"][1])
@@ -285,7 +287,82 @@ def sel_cluster(mode="natural", score=margin_score, div=0.0, boost=0.0, shrink=0
     return f
 
 
+def badge(env, clf, L, n, stage, K, **kw):
+    """BADGE (Ash et al., 2020): k-means++ seeding over gradient embeddings (p - onehot(argmax)) x features."""
+    U = unl(env, L)
+    if clf is None:
+        return sel_random(env, clf, L, n, stage, K)
+    P = probs(env, clf, U)
+    G = P.copy()
+    G[np.arange(len(U)), P.argmax(1)] -= 1.0
+    # ||g_i - g_j||^2 from the outer products: <g_i,g_j> = <p_i,p_j><x_i,x_j>
+    X = env.X[U]
+    sq = (G * G).sum(1) * (X * X).sum(1)
+    first = int(np.argmax(sq))
+    chosen = [first]
+    d2 = sq + sq[first] - 2 * (G @ G[first]) * (X @ X[first])
+    for _ in range(n - 1):
+        d2 = np.maximum(d2, 0)
+        d2[chosen] = 0
+        if d2.sum() <= 0:
+            break
+        nxt = int(env.rng.choice(len(U), p=d2 / d2.sum()))
+        chosen.append(nxt)
+        d2 = np.minimum(d2, sq + sq[nxt] - 2 * (G @ G[nxt]) * (X @ X[nxt]))
+    return list(U[chosen])
+
+
+def sel_power(score, beta=1.0):
+    """Stochastic batch acquisition (Kirsch et al., 2023): sample without replacement, p ~ score^beta."""
+    def f(env, clf, L, n, stage, K, **kw):
+        U = unl(env, L)
+        if clf is None:
+            return sel_random(env, clf, L, n, stage, K)
+        s = np.maximum(score(probs(env, clf, U)), 1e-12)
+        keys = beta * np.log(s) + env.rng.gumbel(size=len(U))
+        return list(U[np.argsort(-keys)[:n]])
+    return f
+
+
+def sel_half(a, b):
+    def f(env, clf, L, n, stage, K, **kw):
+        na = (n + 1) // 2
+        first = a(env, clf, L, na, stage, K)
+        second = b(env, clf, L + first, n - len(first), stage, K)
+        return first + second
+    return f
+
+
+def sel_split(a, b, share):
+    """share(stage, K) of the round's n by a, the rest by b."""
+    def f(env, clf, L, n, stage, K, **kw):
+        na = int(round(share(stage, K) * n))
+        first = a(env, clf, L, na, stage, K) if na else []
+        second = b(env, clf, L + first, n - len(first), stage, K) if n - len(first) else []
+        return first + second
+    return f
+
+
+def sel_typi(env, clf, L, n, stage, K, **kw):
+    return typiclust(env, L, n)[len(L):]
+
+
 POL = {
+    "badge": dict(select=badge, boot="random"),
+    "rep_badge": dict(select=badge),
+    "rep_power_unc": dict(select=sel_power(entropy_score)),
+    "rep_power_margin": dict(select=sel_power(margin_score)),
+    "power_margin": dict(select=sel_power(margin_score), boot="random"),
+    "rep_power_margin2": dict(select=sel_power(margin_score, 2.0)),
+    "rep_half_typi": dict(select=sel_half(sel_global_div(entropy_score, 0.15), sel_typi)),
+    "typiclust": dict(select=sel_typi, boot="typiclust"),
+    "rep_typi_sched": dict(select=sel_split(sel_typi, sel_global_div(entropy_score, 0.15),
+                                            lambda st, K: 0.75 - 0.5 * st / max(K - 1, 1))),
+    "rep_half_rand": dict(select=sel_half(sel_global_div(entropy_score, 0.15), sel_random)),
+    "typi_half_typi": dict(select=sel_half(sel_global_div(entropy_score, 0.15), sel_typi), boot="typiclust"),
+    "rnd_half_typi": dict(select=sel_half(sel_global_div(entropy_score, 0.15), sel_typi), boot="random"),
+    "rep_half_typi_nodiv": dict(select=sel_half(sel_global(entropy_score), sel_typi)),
+    "rep_third_typi": dict(select=sel_split(sel_typi, sel_global_div(entropy_score, 0.15), lambda st, K: 1 / 3)),
     "random": dict(select=sel_random, boot="random"),
     "margin": dict(select=sel_global(margin_score), boot="random"),
     "uncertainty": dict(select=sel_global(entropy_score), boot="random"),
@@ -315,7 +392,7 @@ if __name__ == "__main__":
     budgets = [20, 40, 80, 160]
     res = defaultdict(list)
     tasks = sys.argv[2].split(",") if len(sys.argv) > 2 else list(builtin_tasks())
-    D.update(load_embeddings(tasks))
+    D.update(load_embeddings(tasks, seeds))
     for task in tasks:
         for s in seeds:
             env0 = Env(task, s)
@@ -347,3 +424,9 @@ if __name__ == "__main__":
         print(
             f"{p:24s} {np.mean([np.mean([r['dev_f1'] for r in res[(t, p, B)]]) for t in tasks for B in budgets]):.4f} {np.mean(diffs):+.4f} {np.min(diffs):+.4f}"
         )
+    print("== minimax regret: per (task, budget) the gap to the best candidate's dev F1; worst gap and mean gap")
+    best = {(t, B): max(np.mean([r["dev_f1"] for r in res[(t, p, B)]]) for p in pols) for t in tasks for B in budgets}
+    for p in pols:
+        gaps = [best[(t, B)] - np.mean([r["dev_f1"] for r in res[(t, p, B)]]) for t in tasks for B in budgets]
+        print(f"{p:24s} worst {max(gaps):.4f} mean {np.mean(gaps):.4f}")
+

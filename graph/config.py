@@ -33,6 +33,11 @@ class LoopConfig(Strict):
     metric: str = Field(default="auto", description="dev metric for patience: macro_f1 / chrf / ... ")
     scoring: Literal["auto", "entropy", "margin", "ifd", "output_entropy", "judge", "embedding"] = "auto"
     diversity: float = Field(default=0.15, ge=0, description="min cosine distance between selected examples")
+    coverage_share: float = Field(
+        default=0.25, ge=0, le=1,
+        description="distillgraph: share of a round's pool picks bought for coverage (TypiClust's typical examples "
+        "of uncovered regions); the rest go to the student's uncertainty",
+    )
     error_boost: float = Field(
         default=30.0, ge=0,
         description="how much per-cluster dev error raises a quota: share x (1 + boost x error); 30 measured best "

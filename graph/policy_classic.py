@@ -9,21 +9,25 @@ from distillgraph.graph.policy_seams import (
     Balanced,
     DiverseTop,
     ErrorBoosted,
+    Mixed,
     RandomPick,
     Subsample,
     TopScore,
 )
+from distillgraph.graph.policy_typiclust import Typical
 
 
 @register
 class DistillGraph(Policy):
-    """the clusters' representatives to start, then the most informative examples over the whole pool, kept
-    diverse (no cluster gets a quota the student's errors do not earn example by example); synthesis for the
-    tail and for the teacher's weaknesses, spread over clusters by balancing raised by per-cluster dev error"""
+    """the clusters' representatives to start, then each round part coverage, part uncertainty over the whole
+    pool: TypiClust's typical examples of regions nothing labelled covers yet (loop.coverage_share) and the
+    student's most informative examples, kept diverse; synthesis for the tail and for the teacher's
+    weaknesses, spread over clusters by balancing raised by per-cluster dev error"""
 
-    # Chosen over `error_boost` (the default until 2026-11) on dev macro-F1 of tuning seeds 100-102 over the
-    # suite's 4 tasks (BENCHMARKS.md, "Choosing the default"): per-cluster quotas from dev error helped on BBC
-    # but lost to random on tasks whose clusters do not follow the labels.
+    # Uncertainty alone (the default until 2026-12) lost to random on tasks where the probe stays weak (16-18
+    # labels): it buys outliers and label noise. Coverage alone is what TypiClust wins with at tiny budgets and
+    # loses with later. The share was chosen on dev macro-F1 of tuning seeds 100-102 over the suite's 4 tasks
+    # and 4 budgets (bench/suite.py --tune, BENCHMARKS.md); the bench/policy_sim.py stand-in proposed the mix.
     name = "distillgraph"
     uses_analysis = True
     synthesizes = True
@@ -32,7 +36,8 @@ class DistillGraph(Policy):
     def configure(self, loop: Any) -> None:
         self.allocation = ErrorBoosted(Balanced("adaptive"), loop.error_boost)
         # over loop.score_sample of the pool (a paid judge: the calls set aside for scoring)
-        self.selection = Subsample(DiverseTop(min_distance=loop.diversity))
+        self.selection = Subsample(Mixed(DiverseTop(min_distance=loop.diversity), Typical(),
+                                         share=1.0 - loop.coverage_share))
 
 
 @register
@@ -41,7 +46,11 @@ class ErrorBoost(DistillGraph):
     informative selection within each cluster's quota, synthesis for the tail and the teacher's weaknesses"""
 
     name = "error_boost"
-    per_cluster = True  # the only difference: each cluster's quota is selected from its own pool
+    per_cluster = True  # each cluster's quota is selected from its own pool, by uncertainty alone
+
+    def configure(self, loop: Any) -> None:
+        self.allocation = ErrorBoosted(Balanced("adaptive"), loop.error_boost)
+        self.selection = Subsample(DiverseTop(min_distance=loop.diversity))
 
 
 @register

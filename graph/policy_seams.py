@@ -158,3 +158,54 @@ class Subsample(Selection):
 
     def __str__(self) -> str:
         return f"{self.inner}, over a random sample"
+
+
+@dataclass(frozen=True)
+class Mixed(Selection):
+    """Parts of the k, each by its own selection, in order: the first takes round(share x k), the second the
+    rest. The second part never picks what the first chose and sees those picks as labelled (a coverage
+    selection such as TypiClust then looks past them)."""
+
+    first: Selection
+    second: Selection
+    share: float = 0.5
+
+    def select(self, ids: list[str], k: int, pool: PoolView, cluster: int | None) -> Picked:
+        k = min(k, len(ids))
+        k1 = min(k, int(round(self.share * k)))  # half of an odd k: round-half-even, as Python rounds
+        one = self.first.select(ids, k1, pool, cluster) if k1 else Picked([])
+        taken = set(one.chosen)
+        rest = [i for i in ids if i not in taken]
+        two = self.second.select(rest, k - len(one.chosen), _AfterPicks(pool, one.chosen), cluster) \
+            if k > len(one.chosen) and rest else Picked([])
+        return Picked(one.chosen + two.chosen, {**one.scores, **two.scores})
+
+    def __str__(self) -> str:
+        return f"{self.share:.0%}: {self.first}; the rest: {self.second}"
+
+
+class _AfterPicks:
+    """A PoolView that counts `picked` as labelled (for the second part of a Mixed selection)."""
+
+    def __init__(self, pool: PoolView, picked: list[str]) -> None:
+        self.pool, self.picked = pool, picked
+        self.rng = pool.rng
+
+    def scores(self, ids: list[str], method: str | None = None) -> np.ndarray:
+        return self.pool.scores(ids, method)
+
+    def vectors(self, ids: list[str]) -> np.ndarray:
+        return self.pool.vectors(ids)
+
+    def centroid(self, cluster: int) -> np.ndarray:
+        return self.pool.centroid(cluster)
+
+    def labelled_vectors(self) -> np.ndarray:
+        done = self.pool.labelled_vectors()
+        if not self.picked:
+            return done
+        new = self.pool.vectors(self.picked)
+        return np.vstack([done.reshape(-1, new.shape[1]), new]) if len(done) else new
+
+    def scoring_cap(self, k: int) -> int:
+        return self.pool.scoring_cap(k)

@@ -71,10 +71,10 @@ def test_tuning_chooses_on_dev_and_never_reads_test_scores():
 
 
 def test_a_tie_on_dev_keeps_the_config_default():
-    key = "loop.error_boost"
+    key = "loop.coverage_share"
     runs = [_run("t", "distillgraph", 40, 100, f1=0.5, dev=0.6, tag=f"{key}={v:g}") for v in TUNING_GRID[key]]
     table = choose(runs)
-    assert table[key]["chosen"] == 30.0 == table[key]["default"]
+    assert table[key]["chosen"] == 0.25 == table[key]["default"]
     assert len(table[key]["tied"]) == len(TUNING_GRID[key])
 
 

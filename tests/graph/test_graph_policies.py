@@ -14,7 +14,16 @@ from rich.console import Console
 
 from distillgraph.graph.config import LoopConfig, apply_overrides, config_from_dict, load_config
 from distillgraph.graph.policies import POLICIES, Policy, build_policy, policy_names, register
-from distillgraph.graph.policy_seams import DiverseTop, RandomPick, Subsample, TopScore
+from distillgraph.graph.policy_seams import (
+    DiverseTop,
+    Mixed,
+    Picked,
+    PoolView,
+    RandomPick,
+    Selection,
+    Subsample,
+    TopScore,
+)
 from distillgraph.graph.runner import execute, history, new_run_dir
 from distillgraph.store.cluster import Clustering
 from distillgraph.store.index import CLUSTERS_FILE
@@ -111,6 +120,41 @@ def test_subsample_scores_at_most_the_cap_and_random_pick_is_seeded():
     assert len(pool.scored[0]) == 2 and picked.chosen[0] in pool.scored[0]
     first = RandomPick().select(IDS, 2, FakePool(SCORES, VECTORS), None).chosen
     assert first == RandomPick().select(IDS, 2, FakePool(SCORES, VECTORS), None).chosen and first == sorted(first)
+
+
+class SeesLabelled(Selection):
+    """Records how many labelled vectors it was shown and which ids it could pick; takes the first k."""
+
+    def __init__(self) -> None:
+        self.shown: list[int] = []
+        self.offered: list[list[str]] = []
+
+    def select(self, ids: list[str], k: int, pool: PoolView, cluster: int | None) -> Picked:
+        self.shown.append(len(pool.labelled_vectors()))
+        self.offered.append(list(ids))
+        return Picked(ids[:k], {i: -1.0 for i in ids[:k]})
+
+
+def test_mixed_splits_k_and_the_second_part_sees_the_first_parts_picks_as_labelled():
+    second = SeesLabelled()
+    picked = Mixed(TopScore(), second, share=0.5).select(IDS, 3, FakePool(SCORES, VECTORS), None)
+    # round(1.5) = 2 by the top scores (b, d), the rest (1) by the second part, which never sees b or d
+    assert picked.chosen == ["b", "d", "a"] and second.offered == [["a", "c"]] and second.shown == [2]
+    assert picked.scores == {"b": 0.9, "d": 0.9, "a": -1.0}
+    only_second = SeesLabelled()
+    assert Mixed(TopScore(), only_second, share=0.0).select(IDS, 2, FakePool(SCORES, VECTORS), None).chosen == ["a", "b"]
+    assert only_second.shown == [0]  # nothing picked before it
+    unused = SeesLabelled()
+    assert Mixed(TopScore(), unused, share=1.0).select(IDS, 9, FakePool(SCORES, VECTORS), None).chosen == ["b", "d", "c", "a"]
+    assert unused.offered == []  # k capped at the pool; the first part took it all
+    assert str(Mixed(TopScore(), RandomPick(), 0.75)).startswith("75%: most informative")
+
+
+def test_the_default_buys_coverage_and_uncertainty_as_loop_coverage_share_says():
+    policy = build_policy(LoopConfig(coverage_share=0.5))
+    assert "50%: most informative (loop.scoring), at least 0.15 apart; the rest: the most typical" in str(policy)
+    assert "75%" in str(build_policy(LoopConfig())) and "error_boost" not in str(build_policy(LoopConfig()))
+    assert "%" not in str(build_policy(LoopConfig(policy="error_boost")))  # the former default: uncertainty only
 
 
 # ---------------------------------------------------------------- one tiny graph run per policy
