@@ -24,7 +24,7 @@ class LoopConfig(Strict):
     policy: str = Field(
         default="distillgraph",
         description="selection policy, one of: " + ", ".join(policy_names()) + " (graph/policies.py; "
-        "distillgraph: adaptive balancing raised by per-cluster error, diverse selection, synthesis)",
+        "distillgraph: coverage (TypiClust) + diverse uncertainty over the pool, synthesis for weak clusters)",
     )
     rounds: int = Field(default=4, gt=0, description="K: the budget is spread over K rounds (B/K each)")
     max_rounds: int = Field(default=6, gt=0, description="hard stop on rounds (>= rounds to use leftovers)")
