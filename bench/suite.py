@@ -422,8 +422,9 @@ def load_tuning(out: Path = RESULTS) -> dict[str, Any] | None:
 def tuned_overrides(tuning: dict[str, Any] | None) -> list[str]:
     if not tuning:
         return []
+    # against today's config default: a value the sweep chose that has since become the default needs no override
     return [f"{key}={entry['chosen']:g}" for key, entry in tuning["grid"].items()
-            if entry.get("default") is None or entry["chosen"] != entry["default"]]
+            if _config_default(key) is None or entry["chosen"] != _config_default(key)]
 
 
 # ---------------------------------------------------------------- summaries
@@ -609,6 +610,8 @@ def _chosen_text(tuning: dict[str, Any]) -> str:
         if e["chosen"] == e.get("default"):
             note = " (the config default" + (", every grid value tied on dev" if len(e.get("tied", [])) ==
                                               len(e["values"]) else "") + ": no override)"
+        elif e["chosen"] == _config_default(key):
+            note = f" (the config default was {e.get('default'):g} when the sweep ran; the chosen value is the default now: no override)"
         parts.append(f"`{key}={e['chosen']:g}`{note}")
     return "chosen: " + ", ".join(parts)
 
@@ -803,7 +806,8 @@ def render(out: Path) -> None:
         (out / TUNING_FILE).write_text(json.dumps(tuning, indent=1) + "\n", encoding="utf-8")
         suite["tuning"] = {k: v for k, v in tuning.items() if k != "runs"}
     extra = [o for o in suite["overrides"] if o not in ("teacher.provider=oracle", *SUITE_SETTINGS)]
-    user_extra = [o for o in extra if o not in tuned_overrides(tuning)]
+    chosen = [f"{k}={e['chosen']:g}" for k, e in (tuning or {}).get("grid", {}).items()]
+    user_extra = [o for o in extra if o not in tuned_overrides(tuning) and o not in chosen]
     suite["results"] = summarise(suite["runs"])
     suite["paired"] = paired(suite["runs"], suite["results"])
     suite["protocol"] = protocol_lines(tuning, user_extra, suite["policies"], suite["test_seeds"],
