@@ -86,7 +86,9 @@ SUITE_SETTINGS = [f"loop.rounds={ROUNDS}", f"loop.max_rounds={ROUNDS}", "loop.pa
 # the sweep: the share of distillgraph's pool picks bought for coverage (TypiClust) instead of uncertainty;
 # only `distillgraph` reads it. (loop.error_boost, swept until 2026-12, now steers only synthesis, which the
 # oracle cannot do: every value tied on dev.)
-TUNING_GRID: dict[str, list[float]] = {"loop.coverage_share": [0.0, 0.25, 0.5, 0.75]}
+TUNING_GRID: dict[str, list[Any]] = {"loop.coverage_share": [0.0, 0.25, 0.5, 0.75],
+                                     # auto: distillgraph's own (the clusters' representatives)
+                                     "loop.cold_start": ["auto", "random"]}
 TUNING_FILE = "suite_tuning.json"
 LORA_TASKS = ["bbc", "medmcqa"]
 LORA_SEEDS = [0, 1]
@@ -361,8 +363,8 @@ def tuning_points(preps: dict[str, Prepared], budgets: list[int], seeds: list[in
             for prep in preps.values():
                 for budget in budgets:
                     for seed in seeds:
-                        points.append(make_point(prep, FOCUS, budget, seed, PROBE, [*base, f"{key}={value:g}"],
-                                                 tag=f"{key}={value:g}"))
+                        points.append(make_point(prep, FOCUS, budget, seed, PROBE, [*base, f"{key}={_v(value)}"],
+                                                 tag=f"{key}={_v(value)}"))
     return points
 
 
@@ -371,7 +373,7 @@ def choose(runs: list[dict[str, Any]]) -> dict[str, Any]:
     value listed first). Test metrics of these runs are never read."""
     table: dict[str, dict[str, Any]] = {}
     for key, values in TUNING_GRID.items():
-        rows = {f"{v:g}": [r for r in runs if r["tag"] == f"{key}={v:g}"] for v in values}
+        rows = {_v(v): [r for r in runs if r["tag"] == f"{key}={_v(v)}"] for v in values}
         rows = {v: rs for v, rs in rows.items() if rs}
         if not rows:
             continue
@@ -386,17 +388,23 @@ def choose(runs: list[dict[str, Any]]) -> dict[str, Any]:
         tied = [v for v, row in per_value.items() if row["dev_macro_f1"] >= top - 1e-9]
         default = _config_default(key)
         # a tie keeps the config default when it is among the best (no override the data does not ask for)
-        best = f"{default:g}" if default is not None and f"{default:g}" in tied else tied[0]
-        table[key] = {"chosen": float(best), "values": per_value, "tied": tied, "default": default}
+        best = _v(default) if default is not None and _v(default) in tied else tied[0]
+        table[key] = {"chosen": {_v(v): v for v in values}[best], "values": per_value, "tied": tied,
+                      "default": default}
     return table
 
 
-def _config_default(key: str) -> float | None:
+def _config_default(key: str) -> float | str | None:
     section, _, name = key.partition(".")
     if section != "loop" or name not in LoopConfig.model_fields:
         return None
     value = LoopConfig.model_fields[name].default
-    return float(value) if isinstance(value, int | float) else None
+    return float(value) if isinstance(value, int | float) else value if isinstance(value, str) else None
+
+
+def _v(value: Any) -> str:
+    """A grid value as written in an override: 0.25, 30, random."""
+    return f"{value:g}" if isinstance(value, int | float) else str(value)
 
 
 def code_version() -> dict[str, Any]:
@@ -423,7 +431,7 @@ def tuned_overrides(tuning: dict[str, Any] | None) -> list[str]:
     if not tuning:
         return []
     # against today's config default: a value the sweep chose that has since become the default needs no override
-    return [f"{key}={entry['chosen']:g}" for key, entry in tuning["grid"].items()
+    return [f"{key}={_v(entry['chosen'])}" for key, entry in tuning["grid"].items()
             if _config_default(key) is None or entry["chosen"] != _config_default(key)]
 
 
@@ -611,8 +619,9 @@ def _chosen_text(tuning: dict[str, Any]) -> str:
             note = " (the config default" + (", every grid value tied on dev" if len(e.get("tied", [])) ==
                                               len(e["values"]) else "") + ": no override)"
         elif e["chosen"] == _config_default(key):
-            note = f" (the config default was {e.get('default'):g} when the sweep ran; the chosen value is the default now: no override)"
-        parts.append(f"`{key}={e['chosen']:g}`{note}")
+            note = (f" (the config default was {_v(e.get('default'))} when the sweep ran; the chosen value is the "
+                    "default now: no override)")
+        parts.append(f"`{key}={_v(e['chosen'])}`{note}")
     return "chosen: " + ", ".join(parts)
 
 
@@ -629,13 +638,14 @@ def protocol_lines(tuning: dict[str, Any] | None, extra: list[str], policies: li
         "mentions the per-cluster dev error read them, the others do not. No other signal differs between "
         "policies (the oracle teacher cannot synthesise, so no policy's synthesis runs).",
         f"Tuning on dev only: {tuned_by} choose "
-        + (", ".join(f"`{k}` (grid {', '.join(f'{v:g}' for v in vs)})" for k, vs in TUNING_GRID.items())
+        + (", ".join(f"`{k}` (grid {', '.join(_v(v) for v in vs)})" for k, vs in TUNING_GRID.items())
            + " for `distillgraph` from the mean final-round dev macro-F1 over tasks, budgets and seeds; "
            + (_chosen_text(tuning) if tuning else "no tuning result stored: defaults")
            ) + f". The published test numbers use seeds {', '.join(map(str, seeds))}, never used for tuning; "
         "no test score of a tuning run is read or kept.",
         "Overrides of the config defaults, the same for every policy: `" + " ".join(
-            ["teacher.provider=oracle", *SUITE_SETTINGS, *tuned, *extra]) + "` (plus `loop.policy`, "
+            ["teacher.provider=oracle", *SUITE_SETTINGS, *extra]) + "`"
+        + (f", and for `distillgraph` only the tuned `{' '.join(tuned)}`" if tuned else "") + " (plus `loop.policy`, "
         "`budget.max_calls`, `run.seed`, `student.kind` per point; the split follows the seed: files of split "
         "seed = run seed, on BBC `data.source=bbc data.bbc.split_seed=<seed>`).",
         "Paired comparison per task, student and budget: mean of the per-seed differences, 95% percentile "
@@ -736,14 +746,17 @@ def main(argv: list[str] | None = None) -> None:
             return
     extra = [*tuned_overrides(tuning), *args.extra]
 
+    def extra_for(policy: str) -> list[str]:  # the tuned values are distillgraph's; the baselines run as shipped
+        return extra if policy == FOCUS else list(args.extra)
+
     t0 = time.perf_counter()
-    points = [make_point(preps[t], policy, b, s, PROBE, extra)
+    points = [make_point(preps[t], policy, b, s, PROBE, extra_for(policy))
               for t in preps for s in seeds for b in budgets for policy in policies]
     runs = sweep(points, args.workers, label="test ", resume=args.resume)
     seconds = time.perf_counter() - t0
     run_seeds = {PROBE: seeds}
     if args.lora:
-        lora_points = [make_point(preps[t], policy, b, s, LORA, extra)
+        lora_points = [make_point(preps[t], policy, b, s, LORA, extra_for(policy))
                        for t in LORA_TASKS if t in preps for s in LORA_SEEDS for b in LORA_BUDGETS
                        for policy in policies]
         t1 = time.perf_counter()
@@ -806,7 +819,7 @@ def render(out: Path) -> None:
         (out / TUNING_FILE).write_text(json.dumps(tuning, indent=1) + "\n", encoding="utf-8")
         suite["tuning"] = {k: v for k, v in tuning.items() if k != "runs"}
     extra = [o for o in suite["overrides"] if o not in ("teacher.provider=oracle", *SUITE_SETTINGS)]
-    chosen = [f"{k}={e['chosen']:g}" for k, e in (tuning or {}).get("grid", {}).items()]
+    chosen = [f"{k}={_v(e['chosen'])}" for k, e in (tuning or {}).get("grid", {}).items()]
     user_extra = [o for o in extra if o not in tuned_overrides(tuning) and o not in chosen]
     suite["results"] = summarise(suite["runs"])
     suite["paired"] = paired(suite["runs"], suite["results"])

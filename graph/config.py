@@ -33,6 +33,10 @@ class LoopConfig(Strict):
     metric: str = Field(default="auto", description="dev metric for patience: macro_f1 / chrf / ... ")
     scoring: Literal["auto", "entropy", "margin", "ifd", "output_entropy", "judge", "embedding"] = "auto"
     diversity: float = Field(default=0.15, ge=0, description="min cosine distance between selected examples")
+    cold_start: Literal["auto", "representatives", "random"] = Field(
+        default="auto", description="the first labels (no seed labels): auto = the policy's own way (distillgraph "
+        "and the cluster policies: the clusters' representatives; uncertainty, margin, random: a random sample)",
+    )
     coverage_share: float = Field(
         default=0.25, ge=0, le=1,
         description="distillgraph: share of a round's pool picks bought for coverage (TypiClust's typical examples "

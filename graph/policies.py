@@ -24,6 +24,8 @@ from typing import Any, ClassVar, Literal
 
 from distillgraph.graph.policy_seams import Allocation, Balanced, RandomPick, Selection
 
+ColdStart = Literal["representatives", "random", "selection"]
+
 
 class Policy:
     """One policy: class attributes say what it does; `configure` sets seams that read the loop settings."""
@@ -32,12 +34,14 @@ class Policy:
     uses_analysis: ClassVar[bool] = False  # the analyst asks the teacher for a weakness report
     synthesizes: ClassVar[bool] = False  # tail clusters and weaknesses get teacher-written inputs
     per_cluster: ClassVar[bool] = True  # select within each cluster's quota (else over the whole pool)
-    cold_start: ClassVar[Literal["representatives", "random", "selection"]] = "representatives"
+    cold_start: ColdStart = "representatives"
     allocation: Allocation = Balanced("adaptive")
     selection: Selection = RandomPick()
 
     def __init__(self, loop: Any) -> None:
         self.configure(loop)
+        if getattr(loop, "cold_start", "auto") != "auto":  # loop.cold_start overrides the policy's own
+            self.cold_start = loop.cold_start
 
     def configure(self, loop: Any) -> None:
         """Override to build seams from the loop settings (e.g. loop.error_boost, loop.diversity)."""
@@ -57,7 +61,7 @@ class PoolWide(Policy):
     (only the round's total of the allocation matters)."""
 
     per_cluster = False
-    cold_start: ClassVar[Literal["representatives", "random", "selection"]] = "random"
+    cold_start: ColdStart = "random"
     allocation = Balanced("natural")
 
 

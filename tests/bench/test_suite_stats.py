@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bench.stats import compare, mean_std, paired_bootstrap_ci, verdict, wilcoxon_p
-from bench.suite import TUNING_GRID, choose, paired, summarise
+from bench.suite import TUNING_GRID, choose, paired, summarise, tuned_overrides
 
 
 def test_all_positive_differences_are_ahead_with_every_win():
@@ -91,3 +91,13 @@ def test_results_and_paired_have_the_suite_shape():
     assert pair["vs_random"]["diff"] == pytest.approx(0.10) and pair["vs_random"]["wins"] == 3
     assert pair["vs_best_other"]["policy"] == "uncertainty"  # best other by mean test macro-F1
     assert pair["vs_best_other"]["verdict"] == "behind"
+
+
+def test_a_text_grid_value_is_chosen_on_dev_and_becomes_an_override():
+    key = "loop.cold_start"
+    runs = [_run("t", "distillgraph", 40, 100, f1=1.0 - dev, dev=dev, tag=f"{key}={v}")
+            for v, dev in (("auto", 0.5), ("random", 0.7))]
+    table = choose(runs)
+    assert table[key]["chosen"] == "random" and table[key]["default"] == "auto"
+    assert tuned_overrides({"grid": table}) == ["loop.cold_start=random"]
+

@@ -157,6 +157,14 @@ def test_the_default_buys_coverage_and_uncertainty_as_loop_coverage_share_says()
     assert "%" not in str(build_policy(LoopConfig(policy="error_boost")))  # the former default: uncertainty only
 
 
+def test_loop_cold_start_overrides_the_policys_own():
+    assert build_policy(LoopConfig()).cold_start == "representatives"
+    assert build_policy(LoopConfig(policy="uncertainty")).cold_start == "random"
+    assert build_policy(LoopConfig(cold_start="random")).cold_start == "random"
+    assert build_policy(LoopConfig(policy="uncertainty", cold_start="representatives")).cold_start == "representatives"
+    assert "cold start: random" in str(build_policy(LoopConfig(cold_start="random")))
+
+
 # ---------------------------------------------------------------- one tiny graph run per policy
 
 
