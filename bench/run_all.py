@@ -31,7 +31,7 @@ STEPS: dict[str, tuple[list[str], list[str]]] = {
     "student": ([], []),
     "sample_efficiency": ([], []),
     "sample_efficiency_lora": (LORA_TABLE, LORA_TABLE),
-    # every policy on BBC + 3 packaged tasks, probe, 2 budgets, 5 test seeds, the stored dev-only tuning;
+    # every policy on BBC + 3 packaged tasks, probe, budget 80, 5 test seeds, the stored dev-only tuning;
     # --full: re-tune on the tuning seeds, 4 budgets, + the MiniLM LoRA student on 2 tasks
     "suite": ([], ["--full"]),
     "distill_local": ([], ["--full"]),
