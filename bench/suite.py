@@ -532,12 +532,12 @@ def markdown(suite: dict[str, Any]) -> str:
         lines += ["", f"**Tuning** (dev macro-F1 of the final round, `{FOCUS}`, tuning seeds "
                   f"{', '.join(map(str, tuning['seeds']))}, budgets {', '.join(map(str, tuning['budgets']))}, "
                   f"tasks {', '.join(tuning['tasks'])}; written {tuning['written']}):", ""]
-        for key, entry in tuning["grid"].items():
+        for n, (key, entry) in enumerate(tuning["grid"].items()):
             tasks = sorted({t for v in entry["values"].values() for t in v["per_task"]})
-            lines += [f"| {key} | mean dev F1 | " + " | ".join(tasks) + " |",
+            lines += [""] * bool(n) + [f"| {key} | mean dev F1 | " + " | ".join(tasks) + " |",
                       "|---:|---:|" + "---:|" * len(tasks)]
             for v, row in entry["values"].items():
-                mark = " (chosen)" if float(v) == entry["chosen"] else ""
+                mark = " (chosen)" if v == _v(entry["chosen"]) else ""
                 lines.append(f"| {v}{mark} | {row['dev_macro_f1']:.3f} | "
                              + " | ".join(f"{row['per_task'].get(t, float('nan')):.3f}" for t in tasks) + " |")
     for task, per_student in suite["results"].items():
