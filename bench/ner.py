@@ -204,6 +204,7 @@ def markdown(data: dict[str, Any]) -> str:
            f"Token-probe student, {ROUNDS} rounds, the oracle teacher (SIMULATION: gold entities, 1 call = 1 "
            f"sentence), seeds {data['seeds']} (split seed = run seed; nothing tuned on them). Test entity F1 "
            "(micro, seqeval strict IOB2), mean ± sd; worst-type F1 in brackets.", ""]
+    out += [f"Note: {n}" for n in data.get("notes", [])] + [""] * bool(data.get("notes"))
     budgets = sorted({b for p in data["results"].values() for b in p}, key=int)
     out += ["| policy | " + " | ".join(f"B={b}" for b in budgets) + " |", "|---" * (len(budgets) + 1) + "|"]
     for policy, by_b in data["results"].items():
