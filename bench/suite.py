@@ -432,7 +432,7 @@ def tuned_overrides(tuning: dict[str, Any] | None) -> list[str]:
         return []
     # against today's config default: a value the sweep chose that has since become the default needs no override
     return [f"{key}={_v(entry['chosen'])}" for key, entry in tuning["grid"].items()
-            if _config_default(key) is None or entry["chosen"] != _config_default(key)]
+            if entry["chosen"] != _config_default(key)]
 
 
 # ---------------------------------------------------------------- summaries
@@ -820,7 +820,7 @@ def render(out: Path) -> None:
         suite["tuning"] = {k: v for k, v in tuning.items() if k != "runs"}
     extra = [o for o in suite["overrides"] if o not in ("teacher.provider=oracle", *SUITE_SETTINGS)]
     chosen = [f"{k}={_v(e['chosen'])}" for k, e in (tuning or {}).get("grid", {}).items()]
-    user_extra = [o for o in extra if o not in tuned_overrides(tuning) and o not in chosen]
+    user_extra = [o for o in extra if o not in chosen]  # the tuned overrides are among the chosen values
     suite["results"] = summarise(suite["runs"])
     suite["paired"] = paired(suite["runs"], suite["results"])
     suite["protocol"] = protocol_lines(tuning, user_extra, suite["policies"], suite["test_seeds"],

@@ -40,7 +40,7 @@ class Policy:
 
     def __init__(self, loop: Any) -> None:
         self.configure(loop)
-        if getattr(loop, "cold_start", "auto") != "auto":  # loop.cold_start overrides the policy's own
+        if loop.cold_start != "auto":  # loop.cold_start overrides the policy's own
             self.cold_start = loop.cold_start
 
     def configure(self, loop: Any) -> None:

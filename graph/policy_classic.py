@@ -49,8 +49,8 @@ class ErrorBoost(DistillGraph):
     per_cluster = True  # each cluster's quota is selected from its own pool, by uncertainty alone
 
     def configure(self, loop: Any) -> None:
-        self.allocation = ErrorBoosted(Balanced("adaptive"), loop.error_boost)
-        self.selection = Subsample(DiverseTop(min_distance=loop.diversity))
+        super().configure(loop)
+        self.selection = Subsample(DiverseTop(min_distance=loop.diversity))  # no coverage part
 
 
 @register

@@ -7,7 +7,7 @@ from __future__ import annotations
 import random
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
@@ -172,7 +172,7 @@ class Mixed(Selection):
 
     def select(self, ids: list[str], k: int, pool: PoolView, cluster: int | None) -> Picked:
         k = min(k, len(ids))
-        k1 = min(k, int(round(self.share * k)))  # half of an odd k: round-half-even, as Python rounds
+        k1 = round(self.share * k)  # share <= 1; half of an odd k: round-half-even, as Python rounds
         one = self.first.select(ids, k1, pool, cluster) if k1 else Picked([])
         taken = set(one.chosen)
         rest = [i for i in ids if i not in taken]
@@ -185,20 +185,14 @@ class Mixed(Selection):
 
 
 class _AfterPicks:
-    """A PoolView that counts `picked` as labelled (for the second part of a Mixed selection)."""
+    """A PoolView that counts `picked` as labelled (for the second part of a Mixed selection); everything
+    else is the wrapped view's."""
 
     def __init__(self, pool: PoolView, picked: list[str]) -> None:
         self.pool, self.picked = pool, picked
-        self.rng = pool.rng
 
-    def scores(self, ids: list[str], method: str | None = None) -> np.ndarray:
-        return self.pool.scores(ids, method)
-
-    def vectors(self, ids: list[str]) -> np.ndarray:
-        return self.pool.vectors(ids)
-
-    def centroid(self, cluster: int) -> np.ndarray:
-        return self.pool.centroid(cluster)
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.pool, name)
 
     def labelled_vectors(self) -> np.ndarray:
         done = self.pool.labelled_vectors()
@@ -206,6 +200,3 @@ class _AfterPicks:
             return done
         new = self.pool.vectors(self.picked)
         return np.vstack([done.reshape(-1, new.shape[1]), new]) if len(done) else new
-
-    def scoring_cap(self, k: int) -> int:
-        return self.pool.scoring_cap(k)
