@@ -74,7 +74,7 @@ def one_run(cfg: RunConfig) -> dict[str, Any]:
     last = state["history"][-1]
     return {
         "policy": cfg.loop.policy, "budget": cfg.budget.max_calls, "seed": cfg.run.seed,
-        "macro_f1": last.test["macro_f1"], "accuracy": last.test["accuracy"],
+        "macro_f1": last.test["macro_f1"], "accuracy": last.test["accuracy"], "dev_macro_f1": last.dev.get("macro_f1"),
         "worst_cluster_acc": last.test.get("worst_cluster"),
         "labels": len(state["dataset"]), "calls": state["ledger"]["spent"]["calls"],
         "rounds": len(state["history"]) - 1, "seconds": round(time.perf_counter() - start, 2),

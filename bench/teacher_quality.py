@@ -183,39 +183,72 @@ def sweep_config(budget: int, seed: int, extra: list[str]) -> Any:
     return run_config("distillgraph", budget, seed, extra=extra)
 
 
-def noise_sweep(rates: list[float], seeds: list[int], budget: int, gate_mode: str, threshold: float) -> dict[str, Any]:
-    """Final test macro-F1 (embedding-probe student, oracle teacher with seeded label noise) per noise rate,
-    gated (teacher.gate.mode) and ungated, at equal calls; the noise-free run is the reference."""
-    from bench.harness import mean_std, quiet_logs
+GATE_TUNING_SEEDS = [100, 101, 102]  # dev only; the published noise table uses other seeds
+GATE_GRID = [{"mode": mode, "threshold": threshold} for mode in ("drop", "weight") for threshold in (0.3, 0.5, 0.7, 0.9)]
+
+
+def gate_overrides(gate: dict[str, Any]) -> list[str]:
+    return [f"teacher.gate.{k}={v}" for k, v in gate.items()]
+
+
+def noise_run(rate: float, seed: int, budget: int, gate: dict[str, Any] | None) -> dict[str, Any]:
+    """One probe run with the simulated noisy teacher (gate None: ungated)."""
     from bench.sample_efficiency import one_run
 
+    extra = [f"teacher.simulation.noise={rate}", "teacher.self_consistency=1", *gate_overrides(gate or {})]
+    r = one_run(sweep_config(budget, seed, extra))
+    r.update(rate=rate, gated=gate is not None, gate=gate)
+    print(f"noise {rate:.0%} {gate or 'ungated'} seed {seed}: dev {r['dev_macro_f1']:.4f} test {r['macro_f1']:.4f}",
+          flush=True)
+    return r
+
+
+def gate_tuning(rates: list[float], seeds: list[int], budget: int) -> dict[str, Any]:
+    """Pick the gate (mode x threshold) on DEV macro-F1 and tuning seeds: the setting with the largest mean dev
+    gain over the ungated run, over the noise rates and seeds (test metrics are never read here)."""
+    from bench.harness import quiet_logs
+
     quiet_logs()
-    runs = []
-    for rate in rates:
-        for gated in ((False,) if rate == 0 else (False, True)):
-            for seed in seeds:
-                extra = [f"teacher.simulation.noise={rate}", "teacher.self_consistency=1"]
-                if gated:
-                    extra += [f"teacher.gate.mode={gate_mode}", f"teacher.gate.threshold={threshold}"]
-                r = one_run(sweep_config(budget, seed, extra))
-                r.update(rate=rate, gated=gated)
-                print(f"noise {rate:.0%} {'gated' if gated else 'ungated'} seed {seed}: macro_f1 {r['macro_f1']:.4f}",
-                      flush=True)
-                runs.append(r)
-    clean = mean_std([r["macro_f1"] for r in runs if r["rate"] == 0])
+    base = {(rate, seed): noise_run(rate, seed, budget, None)["dev_macro_f1"] for rate in rates for seed in seeds}
+    table = []
+    for gate in GATE_GRID:
+        gains = [noise_run(rate, seed, budget, gate)["dev_macro_f1"] - base[rate, seed] for rate in rates for seed in seeds]
+        table.append({"gate": gate, "dev_gain": round(sum(gains) / len(gains), 4),
+                      "wins": sum(g > 0 for g in gains), "n": len(gains)})
+    best = max(table, key=lambda row: row["dev_gain"])
+    return {"chosen": best["gate"], "table": table, "rates": rates, "seeds": seeds, "budget_calls": budget,
+            "metric": "final-round dev macro-F1, gated minus ungated (mean over rates x seeds)"}
+
+
+def noise_sweep(rates: list[float], seeds: list[int], budget: int, gate: dict[str, Any]) -> dict[str, Any]:
+    """Final test macro-F1 (embedding-probe student, oracle teacher with seeded label noise) per noise rate,
+    gated (`gate`: teacher.gate settings) and ungated, at equal calls; the noise-free run is the reference."""
+    from bench.harness import mean_std, quiet_logs
+    from bench.stats import compare
+
+    quiet_logs()
+    runs = [noise_run(rate, seed, budget, g) for rate in rates for g in ((None,) if rate == 0 else (None, gate))
+            for seed in seeds]
+
+    def finals(rate: float, gated: bool) -> dict[int, float]:
+        return {r["seed"]: r["macro_f1"] for r in runs if r["rate"] == rate and r["gated"] == gated}
+
+    clean = mean_std(list(finals(0.0, False).values()))
     table: dict[str, Any] = {}
     for rate in rates:
         if rate == 0:
             continue
-        un = mean_std([r["macro_f1"] for r in runs if r["rate"] == rate and not r["gated"]])
-        ga = mean_std([r["macro_f1"] for r in runs if r["rate"] == rate and r["gated"]])
+        un, ga = mean_std(list(finals(rate, False).values())), mean_std(list(finals(rate, True).values()))
         cost = clean["mean"] - un["mean"]
+        paired = compare(finals(rate, True), finals(rate, False))
         table[str(rate)] = {"gated": ga["mean"], "ungated": un["mean"], "gated_std": ga["std"],
                             "ungated_std": un["std"],
-                            "recovered": round((ga["mean"] - un["mean"]) / cost, 3) if cost > 0 else None}
+                            "recovered": round((ga["mean"] - un["mean"]) / cost, 3) if cost > 0 else None,
+                            "paired": {k: paired[k] for k in ("diff", "ci_low", "ci_high", "wins", "n")}}
     return {"noise": table, "noise_free": clean["mean"], "noise_setup": {
-        "budget_calls": budget, "seeds": seeds, "student": "embedding-probe", "gate_mode": gate_mode,
-        "threshold": threshold, "teacher": "simulated (oracle + seeded uniform label noise, one draw per example)"},
+        "budget_calls": budget, "seeds": seeds, "student": "embedding-probe", "gate": gate,
+        "gate_mode": gate.get("mode"), "threshold": gate.get("threshold"),
+        "teacher": "simulated (oracle + seeded uniform label noise, one draw per example)"},
         "noise_runs": runs}
 
 
@@ -257,7 +290,37 @@ def synthesis_sweep(budgets: list[int], seeds: list[int]) -> dict[str, Any]:
     return out
 
 
-def demo_entry(run_dir: Path) -> dict[str, Any]:
+def node_seconds(run_dir: Path) -> dict[str, float]:
+    """Seconds per node kind over a run, from its trace (where a demo's time goes)."""
+    total: dict[str, float] = {}
+    for line in (run_dir / "trace.jsonl").read_text(encoding="utf-8").splitlines():
+        step = json.loads(line)
+        total[step["node"]] = round(total.get(step["node"], 0.0) + float(step.get("seconds") or 0.0), 1)
+    return total
+
+
+def timed_example(example: str) -> tuple[Path, dict[str, Any]]:
+    """Run `distillgraph run EXAMPLE` as a user would (a fresh process, the shipped config) and time it."""
+    import re
+    import subprocess
+    import sys
+
+    before = os.getloadavg()[0]
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "distillgraph.graph.cli", "run", example],
+                          capture_output=True, text=True, cwd=EXAMPLE.parents[1])  # fmt: skip
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise SystemExit(f"{example} failed (exit {proc.returncode}): {proc.stderr.strip()[-500:]}")
+    found = re.search(r"in (runs/\S+)", proc.stdout + proc.stderr)
+    if not found:
+        raise SystemExit(f"{example}: no run directory in its output")
+    return EXAMPLE.parents[1] / found.group(1), {
+        "wall_seconds": round(wall, 1), "load_average_1m_before": round(before, 2),
+        "load_average_1m_after": round(os.getloadavg()[0], 2), "cores": os.cpu_count()}
+
+
+def demo_entry(run_dir: Path, timing: dict[str, Any] | None = None) -> dict[str, Any]:
     """The result-shape `demo` entry from a finished `distillgraph run examples/bbc-topic.yaml` (its metrics.json)."""
     m = json.loads((run_dir / "report" / "metrics.json").read_text(encoding="utf-8"))
     rounds = m["rounds"]
@@ -266,7 +329,20 @@ def demo_entry(run_dir: Path) -> dict[str, Any]:
         "macro_f1"), "teacher_audit_accuracy": audit.get("accuracy"), "teacher_audit": audit.get("line"),
         "curve": [{"round": r["round"], "train": r["train_size"], "calls": r["budget_spent"].get("calls"),
                    "dev_macro_f1": r["dev"].get("macro_f1"), "test_macro_f1": r["test"].get("macro_f1")} for r in rounds],
-        "stop_reason": m.get("stop_reason"), "run": run_dir.name}
+        "stop_reason": m.get("stop_reason"), "run": run_dir.name, "node_seconds": node_seconds(run_dir),
+        **({"timing": timing} if timing else {})}
+
+
+def generation_entry(run_dir: Path, timing: dict[str, Any] | None = None) -> dict[str, Any]:
+    """(d) The headline task with the real teacher (examples/bbc-headline.yaml): chrF and ROUGE-L per round."""
+    m = json.loads((run_dir / "report" / "metrics.json").read_text(encoding="utf-8"))
+    rounds = m["rounds"]
+    return {"round0_test_chrf": rounds[0]["test"].get("chrf"), "final_test_chrf": rounds[-1]["test"].get("chrf"),
+            "curve": [{"round": r["round"], "train": r["train_size"], "calls": r["budget_spent"].get("calls"),
+                       **{f"{split}_{k}": r[split].get(k) for split in ("dev", "test") for k in ("chrf", "rougeL")},
+                       "test_worst_cluster_chrf": r["test"].get("worst_cluster_score")} for r in rounds],
+            "stop_reason": m.get("stop_reason"), "run": run_dir.name, "node_seconds": node_seconds(run_dir),
+            **({"timing": timing} if timing else {})}
 
 
 def markdown(data: dict[str, Any]) -> str:
@@ -290,16 +366,29 @@ def markdown(data: dict[str, Any]) -> str:
                 f"| synthesis (4 samples per call) | - | {spc.get('synth')} | - |", ""]
     if data.get("noise"):
         setup = data.get("noise_setup", {})
-        out += [f"Simulated label noise (uniform, one draw per example), {setup.get('budget_calls')} calls, seeds "
-                f"{setup.get('seeds')}, {setup.get('student')} student, gating `{setup.get('gate_mode')}` at "
-                f"{setup.get('threshold')}; final test macro-F1 (mean over seeds). Noise-free: "
-                f"{data.get('noise_free'):.4f}.", "",
-                "| noise | ungated | gated | share of the noise's cost recovered |", "|---|---|---|---|"]
+        gate = setup.get("gate") or {"mode": setup.get("gate_mode"), "threshold": setup.get("threshold")}
+        out += [f"Simulated label noise (SIMULATION: oracle labels with seeded uniform noise, one draw per example), "
+                f"{setup.get('budget_calls')} calls, test seeds {setup.get('seeds')}, {setup.get('student')} student, "
+                f"gate `{gate}`; final test macro-F1 (mean over seeds); paired gated minus ungated, points, 95% "
+                f"bootstrap CI, wins. Noise-free: {data.get('noise_free'):.4f}.", "",
+                "| noise | ungated | gated | gated - ungated [95% CI] wins | share of the noise's cost recovered |",
+                "|---|---|---|---|---|"]
         for rate, row in sorted(data["noise"].items(), key=lambda kv: float(kv[0])):
             rec = "-" if row.get("recovered") is None else f"{100 * row['recovered']:.0f}%"
+            pr = row.get("paired")
+            pair = (f"{100 * pr['diff']:+.1f} [{100 * pr['ci_low']:+.1f}, {100 * pr['ci_high']:+.1f}] "
+                    f"{pr['wins']}/{pr['n']}" if pr else "-")
             out.append(f"| {float(rate):.0%} | {row['ungated']:.4f} ± {row['ungated_std']:.4f} | "
-                       f"{row['gated']:.4f} ± {row['gated_std']:.4f} | {rec} |")
+                       f"{row['gated']:.4f} ± {row['gated_std']:.4f} | {pair} | {rec} |")
         out.append("")
+        tuning = data.get("gate_tuning")
+        if tuning:
+            out += [f"The gate was chosen on dev: {tuning['metric']}, noise rates {tuning['rates']}, tuning seeds "
+                    f"{tuning['seeds']} (never the test seeds above); chosen `{tuning['chosen']}`.", "",
+                    "| gate | mean dev gain (points) | wins / runs |", "|---|---|---|"]
+            out += [f"| {row['gate']['mode']} < {row['gate']['threshold']} | {100 * row['dev_gain']:+.1f} | "
+                    f"{row['wins']}/{row['n']} |" for row in tuning["table"]]
+            out.append("")
     if data.get("synthesis"):
         seeds = next(iter(data["synthesis"].values()))["paired"]["n_seeds"]
         out += ["Reserve-writer synthesis on a 20:1 long tail (300 pool texts, 40 reserve texts per topic; oracle "
@@ -321,14 +410,37 @@ def markdown(data: dict[str, Any]) -> str:
                 "", "| round | train | calls | dev macro-F1 | test macro-F1 |", "|---|---|---|---|---|"]
         out += [f"| {r['round']} | {r['train']} | {r['calls']} | {r['dev_macro_f1']} | {r['test_macro_f1']} |"
                 for r in demo["curve"]]
-        out += ["", f"Stopped: {demo.get('stop_reason')}.", ""]
+        out += ["", f"Stopped: {demo.get('stop_reason')}.{timing_line(demo, 'make demo')}", ""]
+    gen = data.get("generation")
+    if gen:
+        out += ["Generation with the real teacher (`distillgraph run examples/bbc-headline.yaml`: Qwen writes the "
+                "target headlines, SmolLM2-135M + LoRA student): corpus chrF and mean ROUGE-L on the test articles "
+                "per round.", "", "| round | train | calls | dev chrF | test chrF | test ROUGE-L | worst-topic test chrF |",
+                "|---|---|---|---|---|---|---|"]
+        out += [f"| {r['round']} | {r['train']} | {r['calls']} | {fmt(r['dev_chrf'], 2)} | {fmt(r['test_chrf'], 2)} | "
+                f"{fmt(r['test_rougeL'], 4)} | {fmt(r['test_worst_cluster_chrf'], 2)} |" for r in gen["curve"]]
+        out += ["", f"Stopped: {gen.get('stop_reason')}.{timing_line(gen, 'the run')}", ""]
     return "\n".join(out)
+
+
+def fmt(value: float | None, digits: int) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def timing_line(entry: dict[str, Any], what: str) -> str:
+    """Wall time of a timed example run, the load it ran under, and where the time went (trace seconds per node)."""
+    t = entry.get("timing")
+    nodes = ", ".join(f"{k} {v:.0f} s" for k, v in sorted(entry.get("node_seconds", {}).items(), key=lambda kv: -kv[1]))
+    head = (f" Wall time of {what} after setup: {t['wall_seconds'] / 60:.1f} min on {t['cores']} cores (1-minute load "
+            f"average {t['load_average_1m_before']} before, {t['load_average_1m_after']} after)." if t else "")
+    return head + (f" Trace seconds per node: {nodes}." if nodes else "")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("section", choices=["embedded", "noise", "synthesis", "demo", "markdown"])
-    ap.add_argument("--run-dir", type=Path, help="demo: the run directory of a finished demo run")
+    ap.add_argument("section", choices=["embedded", "noise", "synthesis", "demo", "generation", "markdown"])
+    ap.add_argument("--run-dir", type=Path, help="demo / generation: read a finished run instead of running (and timing) "
+                    "the example")
     ap.add_argument("--budgets", default="40,80")
     ap.add_argument("--n", type=int, default=30)
     ap.add_argument("--threads", type=int, default=None)
@@ -337,19 +449,28 @@ def main() -> None:
     ap.add_argument("--rates", default="0,0.1,0.2,0.3")
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--budget", type=int, default=120)
-    ap.add_argument("--gate", default="drop")
+    ap.add_argument("--gate", default="tuned", help="noise: tuned (chosen on dev, tuning seeds 100-102) | drop | weight")
     ap.add_argument("--threshold", type=float, default=0.5)
     args = ap.parse_args()
     if args.section == "embedded":
         previous = json.loads(RESULTS.read_text(encoding="utf-8")).get("embedded_teacher", {}) if RESULTS.exists() else {}
         merge("embedded_teacher", embedded(args.n, args.threads, set(args.parts.split(",")), args.max_tokens, previous))
     elif args.section == "noise":
-        out = noise_sweep([float(x) for x in args.rates.split(",")], [int(x) for x in args.seeds.split(",")],
-                          args.budget, args.gate, args.threshold)
+        rates = [float(x) for x in args.rates.split(",")]
+        if args.gate == "tuned":  # choose the gate on dev + tuning seeds first, then measure it on the test seeds
+            tuning = gate_tuning([r for r in rates if r > 0], GATE_TUNING_SEEDS, args.budget)
+            merge("gate_tuning", tuning)
+            gate = tuning["chosen"]
+        else:
+            gate = {"mode": args.gate, "threshold": args.threshold}
+        out = noise_sweep(rates, [int(x) for x in args.seeds.split(",")], args.budget, gate)
         for key in ("noise", "noise_free", "noise_setup"):
             merge(key, out[key])
-    elif args.section == "demo":
-        merge("demo", demo_entry(args.run_dir))
+    elif args.section in ("demo", "generation"):
+        example, entry = {"demo": ("examples/bbc-topic.yaml", demo_entry),
+                          "generation": ("examples/bbc-headline.yaml", generation_entry)}[args.section]
+        run_dir, timing = (args.run_dir, None) if args.run_dir else timed_example(example)
+        merge(args.section, entry(run_dir, timing))
     elif args.section == "synthesis":
         merge("synthesis", synthesis_sweep([int(x) for x in args.budgets.split(",")],
                                            [int(x) for x in args.seeds.split(",")]))

@@ -1,0 +1,85 @@
+"""bench.teacher_quality's pure parts: the gate is chosen on dev only, the noise table pairs seeds, and the demo /
+generation entries read a finished run (metrics.json + trace) and render with their timing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench import teacher_quality as tq
+
+
+def fake_noise_run(dev_gain: dict[tuple[str, float], float], test_gain: dict[tuple[str, float], float]):
+    """noise_run stand-in: ungated dev 0.70 / test 0.80 (noise-free 0.90), a gate adds its gain."""
+    calls: list[Any] = []
+
+    def run(rate: float, seed: int, budget: int, gate: dict[str, Any] | None) -> dict[str, Any]:
+        calls.append((rate, seed, gate))
+        key = (gate["mode"], gate["threshold"]) if gate else None
+        clean = rate == 0
+        dev = 0.9 if clean else 0.70 + (dev_gain.get(key, 0.0) if key else 0.0)
+        test = 0.9 if clean else 0.80 + (test_gain.get(key, 0.0) if key else 0.0) + 0.001 * seed
+        return {"rate": rate, "seed": seed, "gated": gate is not None, "gate": gate, "dev_macro_f1": dev,
+                "macro_f1": test}
+
+    run.calls = calls  # type: ignore[attr-defined]
+    return run
+
+
+def test_gate_is_chosen_on_dev_never_on_test(monkeypatch) -> None:
+    # dev favours weight < 0.7; test would favour drop < 0.3: the choice must follow dev
+    run = fake_noise_run({("weight", 0.7): 0.05, ("drop", 0.3): 0.01}, {("drop", 0.3): 0.2})
+    monkeypatch.setattr(tq, "noise_run", run)
+    out = tq.gate_tuning([0.2, 0.3], [100, 101], budget=40)
+    assert out["chosen"] == {"mode": "weight", "threshold": 0.7}
+    assert {s for _, s, _ in run.calls} == {100, 101}          # tuning seeds only
+    row = next(r for r in out["table"] if r["gate"] == {"mode": "weight", "threshold": 0.7})
+    assert row["dev_gain"] == pytest.approx(0.05) and row["wins"] == row["n"] == 4
+    assert len(out["table"]) == len(tq.GATE_GRID)
+
+
+def test_noise_sweep_pairs_seeds_and_measures_the_recovered_share(monkeypatch) -> None:
+    monkeypatch.setattr(tq, "noise_run", fake_noise_run({}, {("drop", 0.5): 0.05}))
+    out = tq.noise_sweep([0.0, 0.2], [0, 1, 2], budget=40, gate={"mode": "drop", "threshold": 0.5})
+    row = out["noise"]["0.2"]
+    # noise costs 0.9 - 0.801 = 0.099; the gate wins back 0.05 of it
+    assert row["recovered"] == pytest.approx(0.05 / (0.9 - 0.801), abs=1e-3)
+    assert row["paired"]["diff"] == pytest.approx(0.05) and row["paired"]["wins"] == 3 and row["paired"]["n"] == 3
+    assert out["noise_setup"]["gate"] == {"mode": "drop", "threshold": 0.5}
+    md = tq.markdown({**{k: out[k] for k in ("noise", "noise_free", "noise_setup")}})
+    assert "SIMULATION" in md and "+5.0 [" in md and "3/3" in md
+
+
+def write_run(tmp_path: Path, rounds: list[dict[str, Any]], steps: list[tuple[str, float]]) -> Path:
+    run = tmp_path / "runs" / "bbc-x"
+    (run / "report").mkdir(parents=True)
+    (run / "report" / "metrics.json").write_text(json.dumps({"rounds": rounds, "stop_reason": "reached max"}))
+    (run / "trace.jsonl").write_text("\n".join(json.dumps({"step": i, "node": n, "seconds": s})
+                                               for i, (n, s) in enumerate(steps)))
+    return run
+
+
+def test_demo_entry_reads_the_run_and_renders_its_timing(tmp_path) -> None:
+    rounds = [{"round": i, "train_size": 10 * (i + 1), "budget_spent": {"calls": 20.0 * i},
+               "dev": {"macro_f1": 0.5 + 0.1 * i}, "test": {"macro_f1": 0.6 + 0.1 * i}} for i in range(3)]
+    run = write_run(tmp_path, rounds, [("trainer", 10.0), ("annotator", 90.5), ("annotator", 80.0), ("trainer", 5.0)])
+    timing = {"wall_seconds": 540.0, "load_average_1m_before": 0.4, "load_average_1m_after": 1.9, "cores": 2}
+    entry = tq.demo_entry(run, timing)
+    assert entry["round0_test_macro_f1"] == 0.6 and entry["final_test_macro_f1"] == pytest.approx(0.8)
+    assert entry["node_seconds"] == {"trainer": 15.0, "annotator": 170.5}
+    md = tq.markdown({"demo": entry})
+    assert "9.0 min on 2 cores" in md and "annotator 170 s, trainer 15 s" in md
+
+
+def test_generation_entry_reports_chrf_per_round(tmp_path) -> None:
+    rounds = [{"round": i, "train_size": 4 + i, "budget_spent": {"calls": 10.0 * i},
+               "dev": {"chrf": 20.0 + i, "rougeL": 0.1}, "test": {"chrf": 21.0 + 2 * i, "rougeL": 0.2 + i / 100,
+                                                                  "worst_cluster_score": 15.0}} for i in range(3)]
+    entry = tq.generation_entry(write_run(tmp_path, rounds, [("trainer", 1.0)]))
+    assert (entry["round0_test_chrf"], entry["final_test_chrf"]) == (21.0, 25.0)
+    assert entry["curve"][2]["test_rougeL"] == pytest.approx(0.22) and entry["curve"][0]["test_worst_cluster_chrf"] == 15
+    md = tq.markdown({"generation": entry})
+    assert "| 2 | 6 | 20.0 | 22.00 | 25.00 | 0.2200 | 15.00 |" in md
