@@ -77,9 +77,21 @@ def test_demo_entry_reads_the_run_and_renders_its_timing(tmp_path) -> None:
 def test_generation_entry_reports_chrf_per_round(tmp_path) -> None:
     rounds = [{"round": i, "train_size": 4 + i, "budget_spent": {"calls": 10.0 * i},
                "dev": {"chrf": 20.0 + i, "rougeL": 0.1}, "test": {"chrf": 21.0 + 2 * i, "rougeL": 0.2 + i / 100,
-                                                                  "worst_cluster_score": 15.0}} for i in range(3)]
+                                                                  "worst_cluster": 15.0}} for i in range(3)]
     entry = tq.generation_entry(write_run(tmp_path, rounds, [("trainer", 1.0)]))
     assert (entry["round0_test_chrf"], entry["final_test_chrf"]) == (21.0, 25.0)
     assert entry["curve"][2]["test_rougeL"] == pytest.approx(0.22) and entry["curve"][0]["test_worst_cluster_chrf"] == 15
     md = tq.markdown({"generation": entry})
     assert "| 2 | 6 | 20.0 | 22.00 | 25.00 | 0.2200 | 15.00 |" in md
+
+
+def test_distill_table_and_speedup() -> None:
+    row = {"student_accuracy": 0.9, "student_macro_f1": 0.88, "calls": 59.0, "train_size": 53,
+           "train_by_source": {"seed": 10, "pool": 40, "synthetic": 3}, "teacher_seconds_per_label": 6.0}
+    distill = {"60": {"random": {**row, "student_accuracy": 0.7, "teacher_seconds_per_label": 4.0}, "mixed": row}}
+    sp = tq.speed(distill, 0.01)
+    assert sp == {"teacher_seconds_per_label": 5.0, "student_seconds_per_example": 0.01, "student_speedup": 500.0}
+    assert tq.speed(distill, 0.0) == {}
+    md = tq.markdown({"distill": distill, **sp, "embedded_teacher": None})
+    assert "| 60 | random | 0.7000 | 0.8800 | 59 | 53 (seed 10, pool 40, synthetic 3) | 4.0 |" in md
+    assert "10.0 ms, 500x faster" in md
