@@ -68,6 +68,10 @@ class GateConfig(Strict):
     w_neighbours: float = Field(default=1.0, ge=0.0, description="exponent of the labelled neighbours' evidence; 0 = off")
     w_student: float = Field(default=1.0, ge=0.0, description="exponent of the student's evidence; 0 = off")
     min_weight: float = Field(default=0.05, ge=0.0, le=1.0, description="mode weight: the smallest sample weight")
+    regate_k: int = Field(
+        default=0, ge=0, description="re-gating: after each round's labels, every teacher label's neighbour evidence "
+        "is recomputed from its k nearest labelled examples (all labels so far), votes and neighbours only "
+        "(the student has trained on them); 0 = gate each label once, when it is bought")
 
 
 class TeacherConfig(Strict):

@@ -15,6 +15,10 @@ fixed reliabilities):
   a weak round-0 student cannot veto the teacher; a good one outvotes a teacher label it confidently contradicts;
 * N: the labels of the retrieved labelled neighbours (the annotator's demonstrations), Laplace-smoothed.
 
+Re-gating (`teacher.gate.regate_k` > 0): a label is gated once when bought, against the few labels there were
+then. After each round every teacher label is gated again with the labels of its k nearest labelled examples
+among all labels so far (`knn_label_counts`), which catch far more wrong labels as the labelled set grows.
+
 `teacher.gate.mode`: ``off`` (default: the confidence is still recorded), ``drop`` (weight 0: kept in the dataset,
 so never bought again, but not trained on, not a demonstration, not exported) or ``weight`` (below the threshold
 the sample weight is confidence / threshold, at least `min_weight`).
@@ -26,6 +30,8 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from distillgraph.agents.config import GateConfig
 from distillgraph.agents.records import Annotation
@@ -112,3 +118,23 @@ def gate(anns: Sequence[Annotation], signals: Sequence[Signals], labels: Sequenc
                "dropped": sum(a.weight == 0 for a in out) if cfg.mode == "drop" else 0,
                "down_weighted": sum(0 < a.weight < 1 for a in out)}
     return out, summary
+
+
+def knn_label_counts(vectors: np.ndarray, labels: Sequence[str], queries: Sequence[int], k: int,
+                     chunk: int = 1024) -> list[dict[str, int]]:
+    """For each row index in `queries`: label -> count among its k most cosine-similar OTHER rows of `vectors`
+    (chunked, so 10k labels never build a 10k x 10k matrix)."""
+    if not len(queries):
+        return []
+    kk = min(k, len(labels) - 1)
+    if kk <= 0:
+        return [{} for _ in queries]
+    unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    out: list[dict[str, int]] = []
+    for start in range(0, len(queries), chunk):
+        rows = np.asarray(queries[start:start + chunk])
+        sims = unit[rows] @ unit.T
+        sims[np.arange(len(rows)), rows] = -np.inf
+        top = np.argpartition(-sims, kk - 1, axis=1)[:, :kk]
+        out += [dict(Counter(labels[j] for j in r)) for r in top]
+    return out

@@ -11,7 +11,7 @@ import numpy as np
 from distillgraph.agents.annotator import AnnotationJob, annotation_requests, collect
 from distillgraph.agents.records import Annotation, Candidate
 from distillgraph.graph.deps import Deps
-from distillgraph.graph.node_quality import gate_labels
+from distillgraph.graph.node_quality import gate_labels, regate
 from distillgraph.graph.node_tools import Lookup, ask, lookup, targets
 from distillgraph.graph.state import DistillState
 from distillgraph.store.index import add_samples
@@ -22,9 +22,11 @@ def annotator(state: DistillState, deps: Deps) -> dict[str, Any]:
     cands = state.get("candidates", [])
     accepted, rejected = annotate(deps, state, cands, "annotator")
     accepted, gating = gate_labels(deps, state, accepted)  # a confidence per label; teacher.gate drops / weights
-    mark_labelled(deps, [a for a in accepted if a.weight > 0], rnd)
+    accepted, regated = regate(deps, state, accepted)      # teacher.gate.regate_k: all labels against all labels
+    mark_labelled(deps, [a for a in [*accepted, *regated] if a.weight > 0], rnd)
     by_label = dict(Counter(a.target for a in accepted)) if deps.cfg.task.type == "classification" else {}
-    return {"dataset": accepted, "rejected": rejected, "candidates": [],
+    return {"dataset": {"add": accepted, "update": regated} if regated else accepted, "rejected": rejected,
+            "candidates": [],
             "_summary": {"candidates": len(cands), "accepted": len(accepted), "rejected": len(rejected),
                          "by_label": by_label, **({"gated_out": gating["dropped"]} if gating.get("dropped") else {})}}
 

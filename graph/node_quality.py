@@ -9,7 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 from distillgraph.agents.audit import audit_sample, planned_audit, score_audit
-from distillgraph.agents.gating import confusion_from, gate, signals_for, teacher_reliability
+from distillgraph.agents.gating import (
+    Signals,
+    confusion_from,
+    gate,
+    knn_label_counts,
+    signals_for,
+    teacher_reliability,
+)
 from distillgraph.agents.records import Annotation, Candidate
 from distillgraph.agents.simulated import teacher_description
 from distillgraph.graph.deps import Deps
@@ -75,3 +82,26 @@ def gate_labels(deps: Deps, state: DistillState, accepted: list[Annotation]) -> 
                                 votes=s.votes, neighbours=s.neighbours, student=s.student)
     deps.trace.decision("label gating", **summary)
     return gated, summary
+
+
+def regate(deps: Deps, state: DistillState, new: list[Annotation]) -> tuple[list[Annotation], list[Annotation]]:
+    """`teacher.gate.regate_k` > 0: every teacher label (earlier ones and this round's `new`) is gated again with
+    the labels of its k nearest labelled examples among all labels so far (seed labels included) and its votes.
+    Returns (the new labels re-gated, the earlier labels whose gate or weight changed)."""
+    gcfg = deps.cfg.teacher.gate
+    if gcfg.regate_k <= 0 or deps.cfg.task.type != "classification" or not (new or state.get("dataset")):
+        return new, []
+    look, earlier = lookup(deps, state), list(state.get("dataset", []))
+    anns = [*earlier, *new]
+    seeds = [(e.id, e.target) for e in deps.data["seed"] if e.target is not None]
+    ids, labels = [i for i, _ in seeds] + [a.id for a in anns], [t for _, t in seeds] + [a.target for a in anns]
+    vecs = deps.vectors(ids, [look.text(i) for i in ids])
+    counts = knn_label_counts(vecs, labels, range(len(seeds), len(ids)), gcfg.regate_k)
+    multi = deps.cfg.teacher.self_consistency > 1
+    signals = [Signals(votes=a.agreement if multi else None, neighbours=c) for a, c in zip(anns, counts, strict=True)]
+    audit = state.get("audit") or {}
+    alpha = teacher_reliability(audit["correct"], audit["n"], gcfg.teacher_accuracy) if audit.get("n") else None
+    gated, summary = gate(anns, signals, deps.cfg.task.label_names, gcfg, teacher_accuracy=alpha)
+    changed = [g for g, a in zip(gated[: len(earlier)], earlier, strict=True) if (g.gate, g.weight) != (a.gate, a.weight)]
+    deps.trace.decision("re-gating", k=gcfg.regate_k, earlier_changed=len(changed), **summary)
+    return gated[len(earlier):], changed

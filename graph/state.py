@@ -17,11 +17,13 @@ RECORD_TYPES = (Annotation, Candidate, ClusterPlan, Plan, RoundMetrics, Weakness
 
 
 def merge_dataset(old: list[Annotation] | None, new: list[Annotation] | dict[str, Any] | None) -> list[Annotation]:
-    """Reducer of `dataset`: a list appends; {"remove": [ids]} drops annotations (a human rejected them)."""
+    """Reducer of `dataset`: a list appends; {"remove": [ids]} drops annotations (a human rejected them);
+    {"add": [...], "update": [...]} appends and replaces annotations by id (re-gating changes their weights)."""
     old = list(old or [])
     if isinstance(new, dict):
         gone = set(new.get("remove", []))
-        return [a for a in old if a.id not in gone]
+        changed = {a.id: a for a in new.get("update", [])}
+        return [changed.get(a.id, a) for a in old if a.id not in gone] + list(new.get("add", []))
     return old + list(new or [])
 
 

@@ -12,13 +12,17 @@ import pytest
 from bench import teacher_quality as tq
 
 
-def fake_noise_run(dev_gain: dict[tuple[str, float], float], test_gain: dict[tuple[str, float], float]):
+def key(gate: dict[str, Any]) -> tuple:
+    return tuple(sorted(gate.items()))
+
+
+def fake_noise_run(dev_gain: dict[tuple, float], test_gain: dict[tuple, float]):
     """noise_run stand-in: ungated dev 0.70 / test 0.80 (noise-free 0.90), a gate adds its gain."""
     calls: list[Any] = []
 
     def run(rate: float, seed: int, budget: int, gate: dict[str, Any] | None) -> dict[str, Any]:
         calls.append((rate, seed, gate))
-        key = (gate["mode"], gate["threshold"]) if gate else None
+        key = tuple(sorted(gate.items())) if gate else None
         clean = rate == 0
         dev = 0.9 if clean else 0.70 + (dev_gain.get(key, 0.0) if key else 0.0)
         test = 0.9 if clean else 0.80 + (test_gain.get(key, 0.0) if key else 0.0) + 0.001 * seed
@@ -30,19 +34,20 @@ def fake_noise_run(dev_gain: dict[tuple[str, float], float], test_gain: dict[tup
 
 
 def test_gate_is_chosen_on_dev_never_on_test(monkeypatch) -> None:
-    # dev favours weight < 0.7; test would favour drop < 0.3: the choice must follow dev
-    run = fake_noise_run({("weight", 0.7): 0.05, ("drop", 0.3): 0.01}, {("drop", 0.3): 0.2})
+    # dev favours the third grid setting; test would favour the first: the choice must follow dev
+    dev_best, test_best = tq.GATE_GRID[2], tq.GATE_GRID[0]
+    run = fake_noise_run({key(dev_best): 0.05, key(test_best): 0.01}, {key(test_best): 0.2})
     monkeypatch.setattr(tq, "noise_run", run)
     out = tq.gate_tuning([0.2, 0.3], [100, 101], budget=40)
-    assert out["chosen"] == {"mode": "weight", "threshold": 0.7}
+    assert out["chosen"] == dev_best
     assert {s for _, s, _ in run.calls} == {100, 101}          # tuning seeds only
-    row = next(r for r in out["table"] if r["gate"] == {"mode": "weight", "threshold": 0.7})
+    row = next(r for r in out["table"] if r["gate"] == dev_best)
     assert row["dev_gain"] == pytest.approx(0.05) and row["wins"] == row["n"] == 4
     assert len(out["table"]) == len(tq.GATE_GRID)
 
 
 def test_noise_sweep_pairs_seeds_and_measures_the_recovered_share(monkeypatch) -> None:
-    monkeypatch.setattr(tq, "noise_run", fake_noise_run({}, {("drop", 0.5): 0.05}))
+    monkeypatch.setattr(tq, "noise_run", fake_noise_run({}, {key({"mode": "drop", "threshold": 0.5}): 0.05}))
     out = tq.noise_sweep([0.0, 0.2], [0, 1, 2], budget=40, gate={"mode": "drop", "threshold": 0.5})
     row = out["noise"]["0.2"]
     # noise costs 0.9 - 0.801 = 0.099; the gate wins back 0.05 of it

@@ -108,6 +108,24 @@ def test_noisy_simulated_teacher_gated(make_config, tmp_path) -> None:
     assert card["label_gating"]["dropped"] == len(dropped)
 
 
+def test_regating_updates_earlier_labels_as_the_labelled_set_grows(make_config, tmp_path) -> None:
+    cfg = make_config("http://unused", name="regate", data__pool=str(_labelled_pool(tmp_path)))
+    noisy = ["teacher.provider=oracle", "teacher.simulation.noise=0.4", "teacher.gate.mode=drop",
+             "teacher.gate.threshold=0.5", "teacher.gate.w_neighbours=4", "budget.max_calls=30", 'loop.synthesis="off"']
+    run_dir, state = run(cfg, [*noisy, "teacher.gate.regate_k=3"])
+    regates = decisions(run_dir, "re-gating")
+    assert len(regates) >= 2 and all(d["k"] == 3 for d in regates)
+    assert any(d["earlier_changed"] > 0 for d in regates), "no earlier label was ever re-gated"
+    anns = state["dataset"]
+    assert len({a.id for a in anns}) == len(anns)   # updates replace, never duplicate
+    assert regates[-1]["labels"] == len(anns)       # the last re-gate saw every teacher label
+    kept = [a for a in anns if a.weight > 0]
+    assert kept and len(kept) < len(anns)
+    assert state["history"][-1].train_size == len(kept)  # the re-gated weights are what the student trains on
+    plain_dir, _ = run(cfg, [*noisy, "run.name=plain"])
+    assert decisions(plain_dir, "label gating") and not decisions(plain_dir, "re-gating")  # regate_k 0: off
+
+
 def test_reserve_writer_answers_synthesis_with_held_out_texts(make_config, tmp_path) -> None:
     reserve = tmp_path / "reserve.jsonl"
     rows = [{"text": t, "label": label} for label in WORDS for t in _texts(label, 5, 500)]

@@ -145,3 +145,42 @@ def test_teacher_reliability_shrinks_a_small_audit() -> None:
     assert teacher_reliability(9, 12, 0.8) == pytest.approx(17 / 22)
     assert teacher_reliability(900, 1000, 0.8) == pytest.approx(0.899, abs=1e-3)  # a large audit speaks for itself
     assert teacher_reliability(0, 0, 0.8) == pytest.approx(0.8)
+
+
+def test_knn_label_counts_excludes_self_and_takes_the_k_nearest() -> None:
+    import numpy as np
+
+    from distillgraph.agents.gating import knn_label_counts
+
+    # two tight groups on the axes; row 4 sits in group "a" but is labelled "b" (a wrong label)
+    vecs = np.array([[1.0, 0.0], [0.99, 0.1], [0.98, -0.1], [0.97, 0.05], [0.995, 0.02],
+                     [0.0, 1.0], [0.1, 0.99], [-0.1, 0.98]])
+    labels = ["a", "a", "a", "a", "b", "b", "b", "b"]
+    counts = knn_label_counts(vecs, labels, [4, 5, 0], k=3, chunk=2)   # chunking must not change anything
+    assert counts[0] == {"a": 3}                      # the wrong label's neighbours, itself excluded
+    assert counts[1] == {"b": 2, "a": 1}            # row 5: rows 6, 7 and the nearest of group "a" (row 1)
+    assert sum(counts[2].values()) == 3 and counts[2].get("a", 0) >= 2
+    assert knn_label_counts(vecs[:1], ["a"], [0], k=3) == [{}]      # alone: no neighbour
+    assert knn_label_counts(vecs, labels, [], k=3) == []
+
+
+def test_neighbour_weight_decides_whether_disagreeing_neighbours_overrule_the_teacher() -> None:
+    five_against = Signals(neighbours={"tech": 5})
+    w1, w4 = GateConfig(w_neighbours=1.0), GateConfig(w_neighbours=4.0)
+    labels = ["business", "sport", "tech"]
+    p1 = posterior("sport", five_against, labels, w1, teacher_accuracy=0.8, confusion=None)["sport"]
+    p4 = posterior("sport", five_against, labels, w4, teacher_accuracy=0.8, confusion=None)["sport"]
+    assert p1 > 0.5 > p4   # 0.8 teacher vs 5 of 5 neighbours: kept at w 1, overruled at w 4
+
+
+def test_dataset_reducer_adds_and_updates_by_id() -> None:
+    from distillgraph.graph.state import merge_dataset
+
+    def ann(i: str, w: float = 1.0) -> Annotation:
+        return Annotation(id=i, target="x", cluster=0, source="pool", round=1, weight=w)
+
+    old = [ann("a"), ann("b")]
+    out = merge_dataset(old, {"add": [ann("c")], "update": [ann("a", 0.0)]})
+    assert [(a.id, a.weight) for a in out] == [("a", 0.0), ("b", 1.0), ("c", 1.0)]
+    assert [a.id for a in merge_dataset(old, {"remove": ["a"]})] == ["b"]
+    assert [a.id for a in merge_dataset(old, [ann("d")])] == ["a", "b", "d"]
