@@ -65,13 +65,15 @@ class GateConfig(Strict):
     teacher_accuracy: float = Field(default=0.8, gt=0.0, lt=1.0,
                                     description="the teacher's accuracy when no audit measured it")
     w_votes: float = Field(default=1.0, ge=0.0, description="exponent of the teacher's (voted) label evidence")
-    w_neighbours: float = Field(default=1.0, ge=0.0, description="exponent of the labelled neighbours' evidence; 0 = off")
+    w_neighbours: float = Field(default=2.0, ge=0.0, description="exponent of the labelled neighbours' evidence; 0 = "
+                                "off (2 with re-gating: chosen on dev, bench.teacher_quality noise)")
     w_student: float = Field(default=1.0, ge=0.0, description="exponent of the student's evidence; 0 = off")
     min_weight: float = Field(default=0.05, ge=0.0, le=1.0, description="mode weight: the smallest sample weight")
     regate_k: int = Field(
-        default=0, ge=0, description="re-gating: after each round's labels, every teacher label's neighbour evidence "
+        default=5, ge=0, description="re-gating: after each round's labels, every teacher label's neighbour evidence "
         "is recomputed from its k nearest labelled examples (all labels so far), votes and neighbours only "
-        "(the student has trained on them); 0 = gate each label once, when it is bought")
+        "(the student has trained on them), the neighbours' label shares divided by the labels' shares (a rare "
+        "label is not outvoted for being rare); 0 = gate each label once, when it is bought")
 
 
 class TeacherConfig(Strict):

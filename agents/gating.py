@@ -65,8 +65,11 @@ def confusion_from(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, int
 
 
 def posterior(label: str, s: Signals, labels: Sequence[str], cfg: GateConfig, *, teacher_accuracy: float,
-              confusion: Mapping[str, Mapping[str, int]] | None) -> dict[str, float]:
-    """P(true = t | evidence) for every label t."""
+              confusion: Mapping[str, Mapping[str, int]] | None,
+              priors: Mapping[str, float] | None = None) -> dict[str, float]:
+    """P(true = t | evidence) for every label t. `priors` (label -> share of the labelled set): the neighbours'
+    label shares are divided by them, a likelihood ratio, so a rare label among common neighbours is not
+    outvoted merely for being rare (re-gating on a long tail)."""
     k = len(labels)
     alpha = min(max(teacher_accuracy, 1.0 / k + 1e-6), 0.999)
     if s.votes is not None:
@@ -79,7 +82,8 @@ def posterior(label: str, s: Signals, labels: Sequence[str], cfg: GateConfig, *,
             p *= ((row.get(s.student, 0) + 1) / (sum(row.values()) + k)) ** cfg.w_student
         if s.neighbours and cfg.w_neighbours > 0:
             n = sum(s.neighbours.values())
-            p *= ((s.neighbours.get(t, 0) + 1) / (n + k)) ** cfg.w_neighbours
+            share = (s.neighbours.get(t, 0) + 1) / (n + k)
+            p *= (share / priors[t] if priors else share) ** cfg.w_neighbours
         scores[t] = p
     total = sum(scores.values())
     return {t: v / total for t, v in scores.items()}
@@ -102,14 +106,21 @@ def weight_for(conf: float | None, cfg: GateConfig) -> float:
     return max(conf / cfg.threshold, cfg.min_weight) if cfg.threshold > 0 else 1.0
 
 
+def label_priors(labels: Sequence[str], names: Sequence[str]) -> dict[str, float]:
+    """Laplace-smoothed share of each label name among `labels`."""
+    counts = Counter(labels)
+    return {t: (counts.get(t, 0) + 1) / (len(labels) + len(names)) for t in names}
+
+
 def gate(anns: Sequence[Annotation], signals: Sequence[Signals], labels: Sequence[str], cfg: GateConfig, *,
-         teacher_accuracy: float | None = None,
-         confusion: Mapping[str, Mapping[str, int]] | None = None) -> tuple[list[Annotation], dict[str, Any]]:
+         teacher_accuracy: float | None = None, confusion: Mapping[str, Mapping[str, int]] | None = None,
+         priors: Mapping[str, float] | None = None) -> tuple[list[Annotation], dict[str, Any]]:
     """Annotations with `gate` (the posterior of their label) and `weight` set; a summary for the trace."""
     alpha = cfg.teacher_accuracy if teacher_accuracy is None else teacher_accuracy
     out, low = [], 0
     for ann, s in zip(anns, signals, strict=True):
-        conf = posterior(ann.target, s, labels, cfg, teacher_accuracy=alpha, confusion=confusion)[ann.target]
+        conf = posterior(ann.target, s, labels, cfg, teacher_accuracy=alpha, confusion=confusion,
+                         priors=priors)[ann.target]
         w = weight_for(conf, cfg)
         low += conf < cfg.threshold
         out.append(ann.model_copy(update={"gate": round(conf, 4), "weight": round(w, 4)}))

@@ -253,8 +253,9 @@ def sweep_config(budget: int, seed: int, extra: list[str]) -> Any:
 GATE_TUNING_SEEDS = [100, 101, 102]  # dev only; the published noise table uses other seeds
 # Gate once when bought (regate_k 0: the two best of a first dev sweep over drop / weight x 0.3 / 0.5 / 0.7 / 0.9,
 # which no other setting there beat by more than its seed spread), or re-gate every label against all labels each
-# round (regate_k 5) with the neighbours' evidence at weight 2 or 4.
-GATE_GRID = [{"mode": "drop", "threshold": 0.5}, {"mode": "weight", "threshold": 0.3},
+# round (regate_k 5) with the neighbours' evidence at weight 2 or 4 (divided by the labels' shares).
+GATE_GRID = [{"mode": "drop", "threshold": 0.5, "regate_k": 0, "w_neighbours": 1},
+             {"mode": "weight", "threshold": 0.3, "regate_k": 0, "w_neighbours": 1},
              *({"mode": mode, "threshold": 0.5, "regate_k": 5, "w_neighbours": w}
                for mode in ("drop", "weight") for w in (2, 4))]
 

@@ -23,7 +23,9 @@ def annotator(state: DistillState, deps: Deps) -> dict[str, Any]:
     accepted, rejected = annotate(deps, state, cands, "annotator")
     accepted, gating = gate_labels(deps, state, accepted)  # a confidence per label; teacher.gate drops / weights
     accepted, regated = regate(deps, state, accepted)      # teacher.gate.regate_k: all labels against all labels
-    mark_labelled(deps, [a for a in [*accepted, *regated] if a.weight > 0], rnd)
+    was_out = {a.id for a in state.get("dataset", []) if a.weight == 0}    # re-gating may let one back in
+    mark_labelled(deps, [a for a in accepted if a.weight > 0] + [a for a in regated if a.weight > 0 and a.id in was_out],
+                  rnd)
     by_label = dict(Counter(a.target for a in accepted)) if deps.cfg.task.type == "classification" else {}
     return {"dataset": {"add": accepted, "update": regated} if regated else accepted, "rejected": rejected,
             "candidates": [],

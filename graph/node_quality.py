@@ -14,6 +14,7 @@ from distillgraph.agents.gating import (
     confusion_from,
     gate,
     knn_label_counts,
+    label_priors,
     signals_for,
     teacher_reliability,
 )
@@ -101,7 +102,8 @@ def regate(deps: Deps, state: DistillState, new: list[Annotation]) -> tuple[list
     signals = [Signals(votes=a.agreement if multi else None, neighbours=c) for a, c in zip(anns, counts, strict=True)]
     audit = state.get("audit") or {}
     alpha = teacher_reliability(audit["correct"], audit["n"], gcfg.teacher_accuracy) if audit.get("n") else None
-    gated, summary = gate(anns, signals, deps.cfg.task.label_names, gcfg, teacher_accuracy=alpha)
+    names = deps.cfg.task.label_names
+    gated, summary = gate(anns, signals, names, gcfg, teacher_accuracy=alpha, priors=label_priors(labels, names))
     changed = [g for g, a in zip(gated[: len(earlier)], earlier, strict=True) if (g.gate, g.weight) != (a.gate, a.weight)]
     deps.trace.decision("re-gating", k=gcfg.regate_k, earlier_changed=len(changed), **summary)
     return gated[len(earlier):], changed

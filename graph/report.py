@@ -87,6 +87,7 @@ def data_card(state: dict[str, Any], cfg: RunConfig, names: dict[str, str]) -> d
     gated = [a for a in ds if getattr(a, "gate", None) is not None]
     if gated:
         card["label_gating"] = {"mode": cfg.teacher.gate.mode, "threshold": cfg.teacher.gate.threshold,
+                                "regate_k": cfg.teacher.gate.regate_k,
                                 "scored": len(gated), "dropped": sum(a.weight == 0 for a in ds),
                                 "down_weighted": sum(0 < a.weight < 1 for a in ds),
                                 "mean_confidence": round(sum(a.gate for a in gated) / len(gated), 4)}
