@@ -479,7 +479,7 @@ def markdown(data: dict[str, Any]) -> str:
                     "| gate | mean dev gain (points) | wins / runs |", "|---|---|---|"]
             out += [f"| {gate_text(row['gate'])} | {100 * row['dev_gain']:+.1f} | {row['wins']}/{row['n']} |"
                     for row in tuning["table"]]
-            out.append("")
+            out += [""] + [f"Earlier: {n}" for n in data.get("gate_history", [])] + [""] * bool(data.get("gate_history"))
     if data.get("synthesis"):
         seeds = next(iter(data["synthesis"].values()))["paired"]["n_seeds"]
         out += ["Reserve-writer synthesis on a 20:1 long tail (300 pool texts, 40 reserve texts per topic; oracle "
