@@ -17,7 +17,9 @@ fixed reliabilities):
 
 Re-gating (`teacher.gate.regate_k` > 0): a label is gated once when bought, against the few labels there were
 then. After each round every teacher label is gated again with the labels of its k nearest labelled examples
-among all labels so far (`knn_label_counts`), which catch far more wrong labels as the labelled set grows.
+among all labels so far (`knn_label_counts`), which catch far more wrong labels as the labelled set grows; the
+neighbours' label shares are divided by the labels' shares in the labelled set (`label_priors`), so a right label
+of a small class among neighbours of larger classes is not dropped for being rare.
 
 `teacher.gate.mode`: ``off`` (default: the confidence is still recorded), ``drop`` (weight 0: kept in the dataset,
 so never bought again, but not trained on, not a demonstration, not exported) or ``weight`` (below the threshold

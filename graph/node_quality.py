@@ -87,7 +87,8 @@ def gate_labels(deps: Deps, state: DistillState, accepted: list[Annotation]) -> 
 
 def regate(deps: Deps, state: DistillState, new: list[Annotation]) -> tuple[list[Annotation], list[Annotation]]:
     """`teacher.gate.regate_k` > 0: every teacher label (earlier ones and this round's `new`) is gated again with
-    the labels of its k nearest labelled examples among all labels so far (seed labels included) and its votes.
+    the labels of its k nearest labelled examples among all labels so far (seed labels included, each label's
+    share divided by its share of the labelled set) and its votes.
     Returns (the new labels re-gated, the earlier labels whose gate or weight changed)."""
     gcfg = deps.cfg.teacher.gate
     if gcfg.regate_k <= 0 or deps.cfg.task.type != "classification" or not (new or state.get("dataset")):
