@@ -34,9 +34,13 @@ SYNTH_CONTEXT = "synth_context"  # TeacherRequest.context key read by simulated 
 def synth_context(job: SynthJob, n: int, hard: int) -> dict[str, Any]:
     """What a simulated writer needs that the prompt only says in prose: how many, which labels (those of the
     student's errors first, then of the cluster's examples), and the texts to write near."""
-    labels = [str(e["target"]) for e in [*job.errors, *job.examples] if e.get("target")]
-    anchors = [str(e["text"])[:1000] for e in [*job.errors, *job.examples] if e.get("text")]
-    return {"n": n, "n_hard": hard, "cluster": job.cluster, "labels": list(dict.fromkeys(labels)), "anchors": anchors}
+    def part(rows: list[dict[str, Any]]) -> dict[str, list[str]]:
+        return {"labels": list(dict.fromkeys(str(e["target"]) for e in rows if e.get("target"))),
+                "anchors": [str(e["text"])[:1000] for e in rows if e.get("text")]}
+
+    both = part([*job.errors, *job.examples])
+    # as the prompt asks: hard samples near the student's errors, easy ones near the cluster's examples
+    return {"n": n, "n_hard": hard, "cluster": job.cluster, **both, "hard": part(job.errors), "easy": part(job.examples)}
 
 
 def split_easy_hard(n: int, easy_fraction: float) -> tuple[int, int]:

@@ -193,11 +193,17 @@ class SimulatedTeacher(OracleTeacher):
         ctx = (getattr(request, "context", None) or {}).get(SYNTH_CONTEXT) or {}
         # without the generator's context: any label, nearest to the rendered request (it quotes the cluster)
         anchors = list(ctx.get("anchors") or [str(m.get("content", ""))[:1000] for m in request.messages[-1:]])
-        n = int(ctx.get("n") or 4)
-        texts = self.writer.write(n, list(ctx.get("labels") or []), anchors)
+        n, labels = int(ctx.get("n") or 4), list(ctx.get("labels") or [])
+        hard = int(ctx.get("n_hard", n))
+        if (ctx.get("hard") or {}).get("anchors"):  # hard ones near the student's errors, easy ones near the examples
+            h, e = ctx["hard"], ctx.get("easy") or {}
+            texts = self.writer.write(hard, list(h.get("labels") or labels), list(h["anchors"]))
+            hard = len(texts)
+            texts += self.writer.write(n - hard, list(e.get("labels") or labels), list(e.get("anchors") or anchors))
+        else:
+            texts = self.writer.write(n, labels, anchors)
         if not texts:
             return None
-        hard = int(ctx.get("n_hard", n))
         samples = [SynthSample(text=t, difficulty="hard" if i < hard else "easy") for i, t in enumerate(texts)]
         return SynthBatch(samples=samples).model_dump()
 

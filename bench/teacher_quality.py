@@ -494,7 +494,7 @@ def markdown(data: dict[str, Any]) -> str:
             out.append(f"| {budget} | {' | '.join(cells)} | "
                        f"{pr['diff_macro_f1']:+.4f} [{pr['ci_low']:+.4f}, {pr['ci_high']:+.4f}] | "
                        f"{pr['diff_worst_cluster']:+.4f} |")
-        out.append("")
+        out += ["", *[f"Note: {n}" for n in data.get("synthesis_notes", [])], ""]
     demo = data.get("demo")
     if demo:
         out += [f"Demo (`distillgraph run examples/bbc-topic.yaml`, Qwen teacher, 60 calls): {demo.get('teacher_audit')}",

@@ -161,3 +161,27 @@ def test_generator_requests_carry_the_writers_context() -> None:
                           temperature=0.9)[0][1]
     twin.context = {}
     assert twin == pairs[0][1]  # the context is not part of a request's identity
+
+
+def test_reserve_writer_serves_hard_samples_near_the_errors_and_easy_ones_near_the_examples() -> None:
+    ledger = BudgetLedger(BudgetConfig(max_calls=50))
+    cfg = TeacherConfig(provider="oracle", simulation=SimulationConfig(writer="reserve"))
+    t = simulate(OracleTeacher(ledger, {}), cfg, gold={}, labels=LABELS, reserve=_reserve(), embed=_embed)
+    ctx = {"n": 3, "n_hard": 2, "labels": ["tech", "sport"], "anchors": ["tech", "sport"],
+           "hard": {"labels": ["tech"], "anchors": ["tech"]}, "easy": {"labels": ["sport"], "anchors": ["sport"]}}
+    req = TeacherRequest(node="generator", messages=[{"role": "user", "content": "c"}], schema=SynthBatch,
+                         kind="synth", context={"synth_context": ctx})
+    res = t.ask(req)
+    got = [(s.difficulty, s.text.rsplit(" ", 1)[-1]) for s in res.parsed.samples]
+    assert got == [("hard", "tech"), ("hard", "tech"), ("easy", "sport")]
+
+
+def test_generator_context_splits_hard_and_easy_anchors() -> None:
+    from distillgraph.agents.generator import SynthJob, synth_context
+
+    job = SynthJob(cluster=1, cluster_name="c1", n=4, weakness="w",
+                   examples=[{"text": "ex one", "target": "sport"}], errors=[{"text": "err", "target": "tech"}])
+    ctx = synth_context(job, 4, 3)
+    assert ctx["hard"] == {"labels": ["tech"], "anchors": ["err"]}
+    assert ctx["easy"] == {"labels": ["sport"], "anchors": ["ex one"]}
+    assert ctx["labels"] == ["tech", "sport"] and ctx["n_hard"] == 3
