@@ -96,6 +96,22 @@ def run_graph(cfg: RunConfig, *, keep_dir: Path | None = None, env: dict[str, st
     return state, run_dir
 
 
+def prediction_seconds(cfg: RunConfig, adapter: Path, warm_up: int = 16) -> float:
+    """The distilled student's prediction time per test example, loaded from `adapter` (after a warm-up)."""
+    import time
+
+    from distillgraph.store.datasets import load_data
+    from distillgraph.trainer.student import build_student
+
+    test = load_data(cfg.data, cfg.task)["test"]
+    student = build_student(cfg.student, cfg.task, progress=False)
+    student.load(adapter)
+    student.predict([e.id for e in test[:warm_up]], [e.text for e in test[:warm_up]])
+    t0 = time.perf_counter()
+    student.predict([e.id for e in test], [e.text for e in test])
+    return (time.perf_counter() - t0) / len(test)
+
+
 def machine() -> dict[str, Any]:
     """What the numbers were measured on (the BENCHMARKS.md header reads the same)."""
     return {"machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, no GPU",

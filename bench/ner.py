@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.harness import RESULTS, ROOT, machine, quiet_logs, run_graph, write_results
+from bench.harness import RESULTS, ROOT, machine, prediction_seconds, quiet_logs, run_graph, write_results
 from bench.stats import compare, mean_std
 from distillgraph.graph.config import RunConfig, apply_overrides, config_from_dict
 from distillgraph.store.ner import WNUT_TYPES
@@ -170,8 +170,6 @@ def distilled(config: str = EXAMPLE, teacher_seconds: float | None = None) -> di
     process): wall time, calls spent, the student's test entity F1 per round, and its prediction time per
     test sentence against the teacher's seconds per sentence (`teacher_seconds`, from embedded_teacher)."""
     from distillgraph.graph.config import load_config
-    from distillgraph.store.datasets import load_data
-    from distillgraph.trainer.student import build_student
 
     cfg = load_config(ROOT / config)
     start = time.perf_counter()
@@ -179,13 +177,7 @@ def distilled(config: str = EXAMPLE, teacher_seconds: float | None = None) -> di
         state, run_dir = run_graph(cfg, keep_dir=Path(tmp))
         wall = time.perf_counter() - start
         hist = state["history"]
-        test = load_data(cfg.data, cfg.task)["test"]
-        student = build_student(cfg.student, cfg.task, progress=False)
-        student.load(Path(hist[-1].adapter))
-        student.predict([e.id for e in test[:20]], [e.text for e in test[:20]])  # warm-up
-        t0 = time.perf_counter()
-        student.predict([e.id for e in test], [e.text for e in test])
-        per_sentence = (time.perf_counter() - t0) / len(test)
+        per_sentence = prediction_seconds(cfg, Path(hist[-1].adapter), warm_up=20)
     ledger = state["ledger"]
     out = {"config": config, "wall_seconds": round(wall, 1), "calls": int(ledger["spent"]["calls"]),
            "calls_by_node": {n: int(row["spent"]["calls"]) for n, row in ledger.get("nodes", {}).items()},

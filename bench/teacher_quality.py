@@ -202,20 +202,6 @@ def distill_run(budget: int, arm: str, tmp: Path) -> tuple[dict[str, Any], Any, 
     return row, cfg, Path(last.adapter)
 
 
-def student_seconds(cfg: Any, adapter: Path) -> float:
-    """The distilled student's prediction time per test article (after a warm-up)."""
-    from distillgraph.store.datasets import load_data
-    from distillgraph.trainer.student import build_student
-
-    test = load_data(cfg.data, cfg.task)["test"]
-    student = build_student(cfg.student, cfg.task, progress=False)
-    student.load(adapter)
-    student.predict([e.id for e in test[:16]], [e.text for e in test[:16]])
-    t0 = time.perf_counter()
-    student.predict([e.id for e in test], [e.text for e in test])
-    return (time.perf_counter() - t0) / len(test)
-
-
 def speed(distill: dict[str, Any], student_s: float) -> dict[str, Any]:
     """The teacher's seconds per label (mean over the runs' annotator time per call) against the student's."""
     label_s = [row["teacher_seconds_per_label"] for by_arm in distill.values() for row in by_arm.values()
@@ -237,7 +223,9 @@ def distill_sweep(budgets: list[int], arms: list[str], previous: dict[str, Any])
                 row, cfg, adapter = distill_run(budget, arm, Path(tmp))
                 out.setdefault(str(budget), {})[arm] = row
                 if per_example is None:
-                    per_example = student_seconds(cfg, adapter)
+                    from bench.harness import prediction_seconds
+
+                    per_example = prediction_seconds(cfg, adapter)
     return {"distill": out, "student_seconds_per_example": round(per_example or 0.0, 5)}
 
 
@@ -320,7 +308,6 @@ def noise_sweep(rates: list[float], seeds: list[int], budget: int, gate: dict[st
                             "paired": {k: paired[k] for k in ("diff", "ci_low", "ci_high", "wins", "n")}}
     return {"noise": table, "noise_free": clean["mean"], "noise_setup": {
         "budget_calls": budget, "seeds": seeds, "student": "embedding-probe", "gate": gate,
-        "gate_mode": gate.get("mode"), "threshold": gate.get("threshold"),
         "teacher": "simulated (oracle + seeded uniform label noise, one draw per example)"},
         "noise_runs": runs}
 
@@ -393,29 +380,33 @@ def timed_example(example: str) -> tuple[Path, dict[str, Any]]:
         "load_average_1m_after": round(os.getloadavg()[0], 2), "cores": os.cpu_count()}
 
 
+def run_entry(run_dir: Path, timing: dict[str, Any] | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A finished run's report/metrics.json and the fields every example entry has."""
+    m = json.loads((run_dir / "report" / "metrics.json").read_text(encoding="utf-8"))
+    return m, {"stop_reason": m.get("stop_reason"), "run": run_dir.name, "node_seconds": node_seconds(run_dir),
+               **({"timing": timing} if timing else {})}
+
+
 def demo_entry(run_dir: Path, timing: dict[str, Any] | None = None) -> dict[str, Any]:
     """The result-shape `demo` entry from a finished `distillgraph run examples/bbc-topic.yaml` (its metrics.json)."""
-    m = json.loads((run_dir / "report" / "metrics.json").read_text(encoding="utf-8"))
-    rounds = m["rounds"]
-    audit = m.get("teacher_audit") or {}
+    m, common = run_entry(run_dir, timing)
+    rounds, audit = m["rounds"], m.get("teacher_audit") or {}
     return {"round0_test_macro_f1": rounds[0]["test"].get("macro_f1"), "final_test_macro_f1": rounds[-1]["test"].get(
         "macro_f1"), "teacher_audit_accuracy": audit.get("accuracy"), "teacher_audit": audit.get("line"),
         "curve": [{"round": r["round"], "train": r["train_size"], "calls": r["budget_spent"].get("calls"),
                    "dev_macro_f1": r["dev"].get("macro_f1"), "test_macro_f1": r["test"].get("macro_f1")} for r in rounds],
-        "stop_reason": m.get("stop_reason"), "run": run_dir.name, "node_seconds": node_seconds(run_dir),
-        **({"timing": timing} if timing else {})}
+        **common}
 
 
 def generation_entry(run_dir: Path, timing: dict[str, Any] | None = None) -> dict[str, Any]:
     """(d) The headline task with the real teacher (examples/bbc-headline.yaml): chrF and ROUGE-L per round."""
-    m = json.loads((run_dir / "report" / "metrics.json").read_text(encoding="utf-8"))
+    m, common = run_entry(run_dir, timing)
     rounds = m["rounds"]
     return {"round0_test_chrf": rounds[0]["test"].get("chrf"), "final_test_chrf": rounds[-1]["test"].get("chrf"),
             "curve": [{"round": r["round"], "train": r["train_size"], "calls": r["budget_spent"].get("calls"),
                        **{f"{split}_{k}": r[split].get(k) for split in ("dev", "test") for k in ("chrf", "rougeL")},
                        "test_worst_cluster_chrf": r["test"].get("worst_cluster")} for r in rounds],
-            "stop_reason": m.get("stop_reason"), "run": run_dir.name, "node_seconds": node_seconds(run_dir),
-            **({"timing": timing} if timing else {})}
+            **common}
 
 
 def markdown(data: dict[str, Any]) -> str:
@@ -457,10 +448,9 @@ def markdown(data: dict[str, Any]) -> str:
         out.append("")
     if data.get("noise"):
         setup = data.get("noise_setup", {})
-        gate = setup.get("gate") or {"mode": setup.get("gate_mode"), "threshold": setup.get("threshold")}
         out += [f"Simulated label noise (SIMULATION: oracle labels with seeded uniform noise, one draw per example), "
                 f"{setup.get('budget_calls')} calls, test seeds {setup.get('seeds')}, {setup.get('student')} student, "
-                f"gate `{gate_text(gate)}`; final test macro-F1 (mean over seeds); paired gated minus ungated, points, 95% "
+                f"gate `{gate_text(setup['gate'])}`; final test macro-F1 (mean over seeds); paired gated minus ungated, points, 95% "
                 f"bootstrap CI, wins. Noise-free: {data.get('noise_free'):.4f}.", "",
                 "| noise | ungated | gated | gated - ungated [95% CI] wins | share of the noise's cost recovered |",
                 "|---|---|---|---|---|"]

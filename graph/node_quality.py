@@ -67,7 +67,8 @@ def gate_labels(deps: Deps, state: DistillState, accepted: list[Annotation]) -> 
     look, known = lookup(deps, state), targets(deps, state)
     preds: dict[str, str | None] = {}
     confusion = confusion_from(state.get("dev_predictions", []))
-    if gcfg.w_student > 0 and confusion and state.get("adapter"):
+    # with re-gating on, these gates are replaced by `regate` right away: no student pass for them
+    if gcfg.w_student > 0 and confusion and state.get("adapter") and gcfg.regate_k == 0:
         ensure_student(deps, state)
         texts = [a.text or look.text(a.id) for a in accepted]
         preds = {p.id: p.prediction for p in deps.student.predict([a.id for a in accepted], texts)}
