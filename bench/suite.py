@@ -83,10 +83,12 @@ PROBE, LORA = "embedding-probe", "classifier"
 # (teacher.demonstrations, 20 Chroma queries per label) only cost time: 0 here, for every policy.
 SUITE_SETTINGS = [f"loop.rounds={ROUNDS}", f"loop.max_rounds={ROUNDS}", "loop.patience=1000",
                   "loop.score_sample=100000", "teacher.demonstrations=0"]
-# the sweep: the share of distillgraph's pool picks bought for coverage (TypiClust) instead of uncertainty;
-# only `distillgraph` reads it. (loop.error_boost, swept until 2026-12, now steers only synthesis, which the
+# the sweep, one setting at a time (the others at their defaults), all read by `distillgraph` only: whether its
+# uncertain picks are drawn (score^p) or the top taken, the share bought for coverage (TypiClust) instead of
+# uncertainty, and the cold start. (loop.error_boost, swept until 2026-12, now steers only synthesis, which the
 # oracle cannot do: every value tied on dev.)
-TUNING_GRID: dict[str, list[Any]] = {"loop.coverage_share": [0.0, 0.25, 0.5, 0.75],
+TUNING_GRID: dict[str, list[Any]] = {"loop.sampling_power": [0.0, 1.0, 2.0, 4.0, 8.0],
+                                     "loop.coverage_share": [0.0, 0.25, 0.5, 0.75],
                                      # auto: distillgraph's own (the clusters' representatives)
                                      "loop.cold_start": ["auto", "random"]}
 TUNING_FILE = "suite_tuning.json"
@@ -266,9 +268,17 @@ def _worker_init(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
+# Settings added after runs were cached, at the value that reproduces the earlier code: left out of a run's
+# cache key while at that value, so a new setting does not invalidate every finished run.
+KEY_NEUTRAL: dict[tuple[str, str], Any] = {("loop", "sampling_power"): 0.0}
+
+
 def _point_key(point: dict[str, Any]) -> str:
     data = point["cfg"].model_dump(mode="json")
     data["run"].pop("dir", None)
+    for (section, name), neutral in KEY_NEUTRAL.items():
+        if data[section].get(name) == neutral:
+            data[section].pop(name)
     blob = json.dumps([data, point.get("tag", ""), Path(point["clusters"]).parent.name if point.get("clusters") else ""],
                       sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]

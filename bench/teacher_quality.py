@@ -195,11 +195,25 @@ def distill_run(budget: int, arm: str, tmp: Path) -> tuple[dict[str, Any], Any, 
            "train_by_source": last.train_by_source, "rounds": len(state["history"]) - 1,
            "curve": [round(h.test.get("macro_f1", 0.0), 4) for h in state["history"]],
            "wall_seconds": round(time.perf_counter() - t0, 1), "load_average_1m": round(os.getloadavg()[0], 2)}
+    row.update(pool_label_accuracy(state["dataset"], cfg))
     annotator_calls = state["ledger"].get("nodes", {}).get("annotator", {}).get("paid", {}).get("calls")
     if annotator_calls:  # the teacher's labelling time per call as the run saw it (annotator node seconds / calls)
         row["teacher_seconds_per_label"] = round(node_seconds(run_dir).get("annotator", 0.0) / annotator_calls, 2)
     print(f"distill {budget} {arm}: {row}", flush=True)
     return row, cfg, Path(last.adapter)
+
+
+def pool_label_accuracy(dataset: list[Any], cfg: Any) -> dict[str, Any]:
+    """How often the teacher's labels of the pool examples the run bought match gold (the BBC pool's gold is
+    known): whether a policy's picks are the ones the teacher gets wrong."""
+    from distillgraph.store.datasets import pool_gold
+
+    gold = pool_gold(cfg.data.bbc, cfg.task)
+    bought = [a for a in dataset if a.source == "pool" and a.id in gold]
+    if not bought:
+        return {}
+    right = sum(a.target == gold[a.id] for a in bought)
+    return {"teacher_pool_label_accuracy": round(right / len(bought), 4), "pool_labels_checked": len(bought)}
 
 
 def speed(distill: dict[str, Any], student_s: float) -> dict[str, Any]:

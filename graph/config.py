@@ -42,6 +42,11 @@ class LoopConfig(Strict):
         description="distillgraph: share of a round's pool picks bought for coverage (TypiClust's typical examples "
         "of uncovered regions); the rest go to the student's uncertainty",
     )
+    sampling_power: float = Field(
+        default=0.0, ge=0,
+        description="distillgraph's uncertainty part: 0 takes the highest scores; p > 0 draws examples with "
+        "probability proportional to score^p (stochastic batch acquisition, Kirsch et al. 2023)",
+    )
     error_boost: float = Field(
         default=30.0, ge=0,
         description="how much per-cluster dev error raises a quota: share x (1 + boost x error); 30 measured best "

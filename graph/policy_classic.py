@@ -36,8 +36,8 @@ class DistillGraph(Policy):
     def configure(self, loop: Any) -> None:
         self.allocation = ErrorBoosted(Balanced("adaptive"), loop.error_boost)
         # over loop.score_sample of the pool (a paid judge: the calls set aside for scoring)
-        self.selection = Subsample(Mixed(DiverseTop(min_distance=loop.diversity), Typical(),
-                                         share=1.0 - loop.coverage_share))
+        informative = DiverseTop(min_distance=loop.diversity, power=loop.sampling_power)
+        self.selection = Subsample(Mixed(informative, Typical(), share=1.0 - loop.coverage_share))
 
 
 @register

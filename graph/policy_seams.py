@@ -12,7 +12,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 
 from distillgraph.agents.analyst import adaptive_shares, boost_by_error
-from distillgraph.trainer.selection import select_diverse
+from distillgraph.trainer.selection import power_sample_keys, select_diverse
 
 
 class PoolView(Protocol):
@@ -124,10 +124,12 @@ class TopScore(Selection):
 @dataclass(frozen=True)
 class DiverseTop(Selection):
     """Highest score first, skipping examples closer than `min_distance` (cosine) to one already chosen;
-    `centroid` scores by closeness to the cluster's centroid instead of the student."""
+    `centroid` scores by closeness to the cluster's centroid instead of the student. With `power` > 0 the
+    order is drawn instead: probability proportional to score^power (stochastic batch acquisition)."""
 
     min_distance: float = 0.0
     centroid: bool = False
+    power: float = 0.0
 
     def select(self, ids: list[str], k: int, pool: PoolView, cluster: int | None) -> Picked:
         vecs = pool.vectors(ids)
@@ -136,11 +138,16 @@ class DiverseTop(Selection):
             scores = vecs @ (c / (np.linalg.norm(c) or 1.0))
         else:
             scores = pool.scores(ids)
-        chosen = select_diverse(ids, scores, vecs, k, self.min_distance)
+        keys = scores
+        if self.power > 0 and not self.centroid:
+            keys = power_sample_keys(scores, self.power, np.array([pool.rng.random() for _ in ids]))
+        chosen = select_diverse(ids, keys, vecs, k, self.min_distance)
         return Picked(chosen, dict(zip(ids, scores.tolist(), strict=True)))
 
     def __str__(self) -> str:
         what = "nearest to the centroid" if self.centroid else "most informative (loop.scoring)"
+        if self.power > 0 and not self.centroid:
+            what = f"drawn with probability proportional to informativeness^{self.power:g} (loop.scoring)"
         return what + (f", at least {self.min_distance:g} apart" if self.min_distance else "")
 
 

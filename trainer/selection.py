@@ -24,6 +24,21 @@ def margin_score(probs: np.ndarray) -> np.ndarray:
     return 1.0 - (top2[:, 1] - top2[:, 0])
 
 
+def power_sample_keys(scores: np.ndarray, power: float, uniforms: np.ndarray) -> np.ndarray:
+    """Sort keys for stochastic batch acquisition (Kirsch et al., TMLR 2023, "power" acquisition).
+
+    Taking the k highest keys `power x log(score) + Gumbel noise` draws k items without replacement with
+    probability proportional to score^power (the Gumbel-top-k trick). Where the scores hardly differ (a
+    student too weak for its scores to mean much) the draw is close to uniform; where a few stand out it
+    is close to top-k; power -> infinity is top-k. `uniforms` are draws in (0, 1), one per score.
+    """
+    s = np.maximum(np.asarray(scores, dtype=np.float64), 1e-12)
+    u = np.clip(np.asarray(uniforms, dtype=np.float64), 1e-12, 1.0 - 1e-12)
+    if s.shape != u.shape:
+        raise ValueError("power_sample_keys: one uniform draw per score")
+    return power * np.log(s) - np.log(-np.log(u))
+
+
 def _unit_rows(vectors: np.ndarray) -> np.ndarray:
     v = np.asarray(vectors, dtype=np.float64)
     norms = np.linalg.norm(v, axis=1, keepdims=True)

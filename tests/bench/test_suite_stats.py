@@ -101,3 +101,25 @@ def test_a_text_grid_value_is_chosen_on_dev_and_becomes_an_override():
     assert table[key]["chosen"] == "random" and table[key]["default"] == "auto"
     assert tuned_overrides({"grid": table}) == ["loop.cold_start=random"]
 
+
+
+def test_a_setting_at_its_neutral_value_leaves_the_run_cache_key_unchanged():
+    import hashlib
+    import json
+
+    from bench.suite import KEY_NEUTRAL, _point_key
+    from distillgraph.graph.config import config_from_dict
+
+    def point(**loop):
+        cfg = config_from_dict({"task": {"labels": {"a": "", "b": ""}}, "data": {"pool": "p.jsonl"},
+                                "budget": {"max_calls": 5}, "loop": loop})
+        return {"cfg": cfg, "tag": "", "clusters": None}
+
+    plain = point()
+    data = plain["cfg"].model_dump(mode="json")
+    data["run"].pop("dir", None)
+    for section, name in KEY_NEUTRAL:
+        data[section].pop(name)  # what the key was before the setting existed
+    before = hashlib.sha256(json.dumps([data, "", ""], sort_keys=True).encode()).hexdigest()[:20]
+    assert _point_key(plain) == before
+    assert _point_key(point(sampling_power=2.0)) != before  # a real change is a new key

@@ -100,3 +100,20 @@ def test_distill_table_and_speedup() -> None:
     md = tq.markdown({"distill": distill, **sp, "embedded_teacher": None})
     assert "| 60 | random | 0.7000 | 0.8800 | 59 | 53 (seed 10, pool 40, synthetic 3) | 4.0 |" in md
     assert "10.0 ms, 500x faster" in md
+
+
+def test_pool_label_accuracy_checks_bought_pool_labels_against_gold() -> None:
+    from distillgraph.agents.records import Annotation
+    from distillgraph.graph.config import load_config
+    from distillgraph.store.datasets import pool_gold
+
+    cfg = load_config(tq.EXAMPLE, [])
+    gold = pool_gold(cfg.data.bbc, cfg.task)
+    (a, la), (b, lb) = list(gold.items())[:2]
+    wrong = next(lab for lab in cfg.task.labels if lab != lb)
+    dataset = [Annotation(id=a, target=la, cluster=0, source="pool", round=1),
+               Annotation(id=b, target=wrong, cluster=0, source="pool", round=1),
+               Annotation(id="synthetic-1", target=wrong, cluster=0, source="synthetic", round=1, text="x"),
+               Annotation(id=b, target=wrong, cluster=0, source="seed", round=0)]
+    assert tq.pool_label_accuracy(dataset, cfg) == {"teacher_pool_label_accuracy": 0.5, "pool_labels_checked": 2}
+    assert tq.pool_label_accuracy(dataset[2:], cfg) == {}

@@ -114,6 +114,21 @@ def test_diverse_top_skips_a_duplicate_and_centroid_scores_by_closeness():
     assert near.chosen == ["a", "c"] and near.scores["a"] == pytest.approx(1.0)
 
 
+def test_diverse_top_with_a_power_draws_seeded_and_keeps_the_true_scores():
+    scores = {f"x{i}": (0.9 if i < 5 else 0.1) for i in range(40)}
+    vectors = {i: [np.cos(n), np.sin(n)] for n, i in enumerate(scores)}
+    ids = list(scores)
+    top = DiverseTop().select(ids, 5, FakePool(scores, vectors), None)
+    assert top.chosen == ids[:5]
+    drawn = DiverseTop(power=1.0).select(ids, 5, FakePool(scores, vectors), None)
+    assert drawn.chosen == DiverseTop(power=1.0).select(ids, 5, FakePool(scores, vectors), None).chosen  # seeded
+    assert drawn.chosen != top.chosen and drawn.scores == top.scores  # 0.1-scored ones can be drawn
+    hot = DiverseTop(power=8.0).select(ids, 5, FakePool(scores, vectors), None).chosen
+    assert sum(i in ids[:5] for i in hot) >= 4  # (0.9 / 0.1)^8: the high scores all but always win
+    assert "probability proportional to informativeness^1" in str(DiverseTop(power=1.0))
+    assert "proportional" not in str(DiverseTop(power=1.0, centroid=True))
+
+
 def test_subsample_scores_at_most_the_cap_and_random_pick_is_seeded():
     pool = FakePool(SCORES, VECTORS, cap=2)
     picked = Subsample(TopScore()).select(IDS, 1, pool, None)

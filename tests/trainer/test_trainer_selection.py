@@ -3,7 +3,14 @@ import math
 import numpy as np
 import pytest
 
-from distillgraph.trainer.selection import entropy, margin_score, select_diverse, typicality, typiclust
+from distillgraph.trainer.selection import (
+    entropy,
+    margin_score,
+    power_sample_keys,
+    select_diverse,
+    typicality,
+    typiclust,
+)
 
 
 def test_entropy_hand_values():
@@ -81,3 +88,25 @@ def test_typiclust_skips_covered_clusters_and_is_deterministic():
     many, _ = typiclust(small, np.zeros((0, 4)), 50, seed=0)
     assert sorted(many) == list(range(len(small)))  # asked for more than the pool: every point once
     assert typiclust(pts, np.zeros((0, 4)), 0, seed=0) == ([], [])
+
+
+def test_power_sampling_draws_in_proportion_to_score_to_the_power():
+    rng = np.random.default_rng(0)
+    scores = np.array([1.0, 3.0])
+    first = [int(np.argmax(power_sample_keys(scores, 1.0, rng.random(2)))) for _ in range(20000)]
+    assert np.mean(first) == pytest.approx(0.75, abs=0.015)  # 3 / (1 + 3)
+    squared = [int(np.argmax(power_sample_keys(scores, 2.0, rng.random(2)))) for _ in range(20000)]
+    assert np.mean(squared) == pytest.approx(0.9, abs=0.015)  # 9 / (1 + 9)
+
+
+def test_power_sampling_is_uniform_on_equal_scores_and_top_k_at_a_high_power():
+    rng = np.random.default_rng(1)
+    flat = np.full(4, 0.5)
+    counts = np.bincount([int(np.argmax(power_sample_keys(flat, 4.0, rng.random(4)))) for _ in range(20000)],
+                         minlength=4)
+    assert np.allclose(counts / counts.sum(), 0.25, atol=0.015)
+    scores = np.array([0.2, 0.9, 0.5, 0.05])
+    keys = power_sample_keys(scores, 500.0, rng.random(4))
+    assert list(np.argsort(-keys)) == [1, 2, 0, 3]
+    with pytest.raises(ValueError):
+        power_sample_keys(scores, 1.0, rng.random(3))
