@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from collections import defaultdict
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +34,17 @@ class TrainItem:
     rationale: str | None = None
     cluster: int | None = None
     weight: float = 1.0  # sample weight (label gating); the classifier, the probes and the token classifier use it, the causal LM does not
+
+
+def balance_classes(items: list[TrainItem]) -> list[TrainItem]:
+    """Each item's weight times n / (labels x its label's count), counts weighted by the items' own weights
+    (label gating): every label carries the same total weight, as sklearn's class_weight='balanced'."""
+    totals: dict[str, float] = defaultdict(float)
+    for it in items:
+        totals[it.target] += it.weight
+    mass = sum(totals.values())
+    return [replace(it, weight=it.weight * mass / (len(totals) * totals[it.target])) if totals[it.target] > 0 else it
+            for it in items]
 
 
 @dataclass
@@ -75,6 +87,12 @@ class Student(ABC):
     @abstractmethod
     def score(self, texts: list[str], method: str, targets: list[str] | None = None) -> np.ndarray:
         """Informativeness of each text for the student; higher = more informative."""
+
+    def _weighted(self, items: list[TrainItem]) -> list[TrainItem]:
+        """The items with the configured class weighting (classification only) folded into their weights."""
+        if self.task.type == "classification" and self.cfg.class_weight == "balanced":
+            return balance_classes(items)
+        return items
 
     def _check_fit_input(self, items: list[TrainItem]) -> None:
         if not items:

@@ -99,6 +99,7 @@ class LoraStudent(Student):
 
     def fit(self, items: list[TrainItem], out_dir: Path, *, round: int) -> dict:
         self._check_fit_input(items)
+        items = self._weighted(items)
         if not (self.cfg.continue_training and isinstance(self.model, PeftModel)):
             self._new_adapter()
         rows = self._encode_train(items)

@@ -50,6 +50,7 @@ class ProbeStudent(ProbabilisticStudent):
 
     def fit(self, items: list[TrainItem], out_dir: Path, *, round: int) -> dict:
         self._check_fit_input(items)
+        items = self._weighted(items)
         start = time.perf_counter()
         x = self._embed([it.text for it in items])
         y = [it.target for it in items]

@@ -56,3 +56,45 @@ def test_classifier_trains_on_weights(task, bert_tokenizer, tmp_path) -> None:
     assert torch.allclose(fit(clean), fit(zero), atol=1e-3)
     noisy = _with_wrong_labels(1.0)
     assert not torch.allclose(fit(clean), fit(noisy), atol=1e-3)
+
+
+def test_balance_classes_gives_every_label_the_same_total_weight() -> None:
+    from distillgraph.trainer.base import balance_classes
+
+    items = [TrainItem(id=str(i), text="t", target="a") for i in range(3)] + [
+        TrainItem(id="b", text="t", target="b"), TrainItem(id="b0", text="t", target="b", weight=0.0)]
+    out = balance_classes(items)
+    assert [round(it.weight, 4) for it in out] == [0.6667, 0.6667, 0.6667, 2.0, 0.0]  # 4 / (2 x 3), 4 / (2 x 1)
+    assert sum(it.weight for it in out) == 4.0 and items[0].weight == 1.0  # mass kept, inputs untouched
+    gated = balance_classes([TrainItem(id="x", text="t", target="a", weight=0.5),
+                             TrainItem(id="y", text="t", target="b", weight=1.0)])
+    assert [it.weight for it in gated] == [0.75, 0.75]  # weighted counts: 0.5 and 1 of a mass of 1.5
+
+
+def test_class_weight_defaults_per_kind_and_lifts_a_rare_label(task, tmp_path) -> None:
+    assert StudentConfig(kind="embedding-probe").resolved().class_weight == "balanced"
+    assert StudentConfig(kind="classifier").resolved().class_weight == "none"
+    assert StudentConfig(kind="embedding-probe", class_weight="none").resolved().class_weight == "none"
+    common = [TrainItem(id=f"{label}{k}{i}", text=t, target=label)
+              for label in ("sport", "business") for k in range(4) for i, t in enumerate(TEXTS[label])]
+    items = [*common, TrainItem(id="tech0", text=TEXTS["tech"][0], target="tech")]
+
+    def tech_probability(weighting: str) -> float:
+        student = build_student(StudentConfig(kind="embedding-probe", class_weight=weighting), task,
+                                embedder=HashEmbedder(dim=256))
+        student.fit(items, tmp_path / weighting, round=1)
+        return float(student.probabilities(TEXTS["tech"])[:, list(task.labels).index("tech")].mean())
+
+    assert tech_probability("balanced") > tech_probability("none") + 0.05
+
+
+def test_the_classifier_gets_balanced_sample_weights(task, bert_tokenizer, tmp_path, monkeypatch) -> None:
+    import distillgraph.trainer.lora as lora
+
+    seen: list[list[dict]] = []
+    monkeypatch.setattr(lora, "train_loop", lambda model, rows, *a, **k: seen.append(rows) or {"n_train": len(rows)})
+    student = build_student(small_cfg().model_copy(update={"class_weight": "balanced"}), task,
+                            model=tiny_bert(bert_tokenizer.vocab_size), tokenizer=bert_tokenizer, progress=False)
+    items = items_for(TEXTS)[:4]  # 3 sport, 1 business
+    student.fit(items, tmp_path / "r", round=1)
+    assert [round(r["sample_weight"], 4) for r in seen[0]] == [0.6667, 0.6667, 0.6667, 2.0]
