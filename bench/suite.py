@@ -269,13 +269,15 @@ def _worker_init(threads: int) -> None:
 
 
 # Settings added after runs were cached, at the value that reproduces the earlier code: left out of a run's
-# cache key while at that value, so a new setting does not invalidate every finished run.
-KEY_NEUTRAL: dict[tuple[str, str], Any] = {("loop", "sampling_power"): 0.0}
+# cache key while at that value, so a new setting does not invalidate every finished run. The student's
+# class_weight enters the key as the student kind resolves it (the probe's default is balanced).
+KEY_NEUTRAL: dict[tuple[str, str], Any] = {("loop", "sampling_power"): 0.0, ("student", "class_weight"): "none"}
 
 
 def _point_key(point: dict[str, Any]) -> str:
     data = point["cfg"].model_dump(mode="json")
     data["run"].pop("dir", None)
+    data["student"]["class_weight"] = point["cfg"].student.resolved().class_weight
     for (section, name), neutral in KEY_NEUTRAL.items():
         if data[section].get(name) == neutral:
             data[section].pop(name)

@@ -110,9 +110,9 @@ def test_a_setting_at_its_neutral_value_leaves_the_run_cache_key_unchanged():
     from bench.suite import KEY_NEUTRAL, _point_key
     from distillgraph.graph.config import config_from_dict
 
-    def point(**loop):
+    def point(kind="classifier", **loop):
         cfg = config_from_dict({"task": {"labels": {"a": "", "b": ""}}, "data": {"pool": "p.jsonl"},
-                                "budget": {"max_calls": 5}, "loop": loop})
+                                "budget": {"max_calls": 5}, "loop": loop, "student": {"kind": kind}})
         return {"cfg": cfg, "tag": "", "clusters": None}
 
     plain = point()
@@ -123,3 +123,10 @@ def test_a_setting_at_its_neutral_value_leaves_the_run_cache_key_unchanged():
     before = hashlib.sha256(json.dumps([data, "", ""], sort_keys=True).encode()).hexdigest()[:20]
     assert _point_key(plain) == before
     assert _point_key(point(sampling_power=2.0)) != before  # a real change is a new key
+    probe = point("embedding-probe")  # its class_weight resolves to balanced: not the earlier behaviour
+    data = probe["cfg"].model_dump(mode="json")
+    data["run"].pop("dir", None)
+    data["loop"].pop("sampling_power")
+    data["student"].pop("class_weight")
+    old_probe = hashlib.sha256(json.dumps([data, "", ""], sort_keys=True).encode()).hexdigest()[:20]
+    assert _point_key(probe) != old_probe
