@@ -89,8 +89,9 @@ SUITE_SETTINGS = [f"loop.rounds={ROUNDS}", f"loop.max_rounds={ROUNDS}", "loop.pa
 # oracle cannot do: every value tied on dev.)
 TUNING_GRID: dict[str, list[Any]] = {"loop.sampling_power": [0.0, 1.0, 2.0, 4.0, 8.0],
                                      "loop.coverage_share": [0.0, 0.25, 0.5, 0.75],
-                                     # auto: distillgraph's own (the clusters' representatives)
-                                     "loop.cold_start": ["auto", "random"]}
+                                     # auto: distillgraph's own (a random sample since 2026-12-01; the
+                                     # clusters' representatives before, when this grid was auto / random)
+                                     "loop.cold_start": ["auto", "representatives"]}
 TUNING_FILE = "suite_tuning.json"
 LORA_TASKS = ["bbc", "medmcqa"]
 LORA_SEEDS = [0, 1]
@@ -518,12 +519,12 @@ def markdown(suite: dict[str, Any]) -> str:
                                                             if meta["code"].get("modified") else "")
                 if meta.get("code") else "") + ".", "",
              "**Protocol.**", ""]
-    lora = meta.get("lora")
-    if lora:
-        lines[-2:-2] = [f"LoRA-student runs ({lora['runs']}, {', '.join(lora['tasks'])}) come from a separate "
-                        f"invocation (`python -m bench.suite {lora['argv']}`, {lora['written']}"
-                        + (f", commit {lora['code']['head']}" if lora.get("code") else "") + "), merged with "
-                        f"`--merge-lora`; its probe runs at the same points equal this file's in "
+    for lora in lora_merges(meta):
+        lines[-2:-2] = [f"LoRA-student runs ({lora['runs']}, {', '.join(lora['tasks'])}"
+                        + (f"; policies {', '.join(lora['policies'])}" if lora.get("policies") else "")
+                        + f") come from a separate invocation (`python -m bench.suite {lora['argv']}`, "
+                        f"{lora['written']}" + (f", commit {lora['code']['head']}" if lora.get("code") else "")
+                        + "), merged with `--merge-lora`; its probe runs at the same points equal this file's in "
                         f"{lora['probe_runs_equal']} of {lora['probe_runs_compared']}.", ""]
     lines += [f"- {line}" for line in suite["protocol"]]
     if suite.get("policy_descriptions"):
@@ -785,6 +786,7 @@ def main(argv: list[str] | None = None) -> None:
                                        if bounds else None}
     results = summarise(runs)
     old = _previous(args.out)
+    kept_merges: list[dict[str, Any]] = []
     if not args.lora and old:  # keep an earlier --full run's LoRA numbers (same task data only)
         for task, per_student in old.get("results", {}).items():
             if LORA in per_student and task in results and old["tasks"].get(task, {}).get(
@@ -792,6 +794,7 @@ def main(argv: list[str] | None = None) -> None:
                 results[task][LORA] = per_student[LORA]
                 run_seeds[LORA] = old["meta"]["seeds"].get(LORA, [])
                 runs += [r for r in old.get("runs", []) if r["task"] == task and r["student"] == LORA]
+                kept_merges = lora_merges(old["meta"])
     suite: dict[str, Any] = {
         "tasks": task_meta, "tuning_seeds": tuning_seeds, "test_seeds": seeds,
         "results": results, "paired": {},
@@ -806,7 +809,8 @@ def main(argv: list[str] | None = None) -> None:
                                                      for t in preps},
                              "tuning_runs": tuning_runs, "tuning_seconds": round(tuning_seconds, 1),
                              "seeds": run_seeds, "argv": " ".join(argv if argv is not None else sys.argv[1:]),
-                             "written": dt.datetime.now().strftime("%Y-%m-%d %H:%M"), "code": code_version()},
+                             "written": dt.datetime.now().strftime("%Y-%m-%d %H:%M"), "code": code_version()}
+        | ({"lora_merges": kept_merges} if kept_merges else {}),
         "runs": runs,
     }
     suite["paired"] = paired(runs, results)
@@ -842,10 +846,16 @@ def render(out: Path) -> None:
     (out / f"{NAME}.md").write_text(markdown(suite).rstrip() + "\n", encoding="utf-8")
 
 
+def lora_merges(meta: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every --merge-lora record still behind this file's LoRA runs (an older file keeps one under "lora")."""
+    return meta.get("lora_merges") or ([meta["lora"]] if meta.get("lora") else [])
+
+
 def merge_lora(source: Path, out: Path) -> None:
     """Add the LoRA-student runs of the suite in `source` to the one in `out` (the same task data: fingerprints
-    must match) and render. The probe runs both folders hold for the same point must agree: a check that the
-    two invocations ran the same code on the same data."""
+    must match) and render. They replace the LoRA runs of the same tasks and policies only, so one policy's
+    LoRA points can be re-run alone. The probe runs both folders hold for the same point must agree: a check
+    that the two invocations ran the same code on the same data."""
     theirs, ours = _previous(source), _previous(out)
     if theirs is None or ours is None:
         raise SystemExit(f"--merge-lora: need {NAME}.json in both {source} and {out}")
@@ -857,12 +867,18 @@ def merge_lora(source: Path, out: Path) -> None:
     key = lambda r: (r["task"], r["student"], r["policy"], r["budget"], r["seed"], r.get("tag", ""))  # noqa: E731
     mine = {key(r): r["macro_f1"] for r in ours["runs"]}
     shared = [(mine[key(r)], r["macro_f1"]) for r in theirs["runs"] if r["student"] == PROBE and key(r) in mine]
-    ours["runs"] = [r for r in ours["runs"] if not (r["student"] == LORA and r["task"] in tasks)] + lora
+    replaced = {(r["task"], r["policy"]) for r in lora}
+    ours["runs"] = [r for r in ours["runs"] if not (r["student"] == LORA and (r["task"], r["policy"]) in replaced)] + lora
     ours["meta"]["seeds"][LORA] = theirs["meta"]["seeds"][LORA]
-    ours["meta"]["lora"] = {"runs": len(lora), "tasks": tasks, "argv": theirs["meta"]["argv"],
-                            "written": theirs["meta"]["written"], "code": theirs["meta"].get("code"),
-                            "probe_runs_compared": len(shared),
-                            "probe_runs_equal": sum(abs(a - b) < 1e-9 for a, b in shared)}
+    policies = sorted({p for _, p in replaced})
+    record = {"runs": len(lora), "tasks": tasks, "policies": policies, "argv": theirs["meta"]["argv"],
+              "written": theirs["meta"]["written"], "code": theirs["meta"].get("code"),
+              "probe_runs_compared": len(shared), "probe_runs_equal": sum(abs(a - b) < 1e-9 for a, b in shared)}
+    # earlier merges whose runs are still here (not every one of their policies replaced on their tasks)
+    kept = [m for m in lora_merges(ours["meta"])
+            if not (set(m.get("tasks", [])) <= set(tasks) and set(m.get("policies") or ["*"]) <= set(policies))]
+    ours["meta"]["lora_merges"] = [*kept, record]
+    ours["meta"].pop("lora", None)
     (out / f"{NAME}.json").write_text(json.dumps(ours, indent=1) + "\n", encoding="utf-8")
     render(out)
 

@@ -90,9 +90,26 @@ def test_lora_runs_of_another_invocation_are_merged_and_checked(tmp_path, tiny_t
     assert sorted(r["student"] for r in merged["runs"]) == [suite.LORA] * 2 + [suite.PROBE] * 2
     cell = merged["results"]["tiny"][suite.LORA]
     assert {p: cell[p]["12"]["macro_f1"]["mean"] for p in cell} == {"random": 0.5, "distillgraph": 0.6}
-    assert merged["meta"]["lora"]["probe_runs_compared"] == merged["meta"]["lora"]["probe_runs_equal"] == 2
+    last = merged["meta"]["lora_merges"][-1]
+    assert last["probe_runs_compared"] == last["probe_runs_equal"] == 2
     md = (out / "suite.md").read_text()
     assert f"### tiny — {suite.LORA}" in md and "merged with `--merge-lora`" in md and "in 2 of 2" in md
+    # a later invocation re-runs one policy's LoRA points: only those are replaced, both merges are named
+    again = dict(theirs, runs=[r for r in theirs["runs"] if r["student"] == suite.PROBE]
+                 + [dict(r, macro_f1=0.9) for r in lora if r["policy"] == "distillgraph"])
+    (other / "suite.json").write_text(json.dumps(again))
+    suite.main(["--merge-lora", str(other), "--out", str(out)])
+    merged = json.loads((out / "suite.json").read_text())
+    cell = merged["results"]["tiny"][suite.LORA]
+    assert {p: cell[p]["12"]["macro_f1"]["mean"] for p in cell} == {"random": 0.5, "distillgraph": 0.9}
+    assert [m["policies"] for m in merged["meta"]["lora_merges"]] == [["distillgraph", "random"], ["distillgraph"]]
+    assert (out / "suite.md").read_text().count("merged with `--merge-lora`") == 2
+    # a later probe-only invocation into the same folder keeps the LoRA runs and says where they came from
+    suite.main(["--tasks", "--task-file", str(tiny_task), "--policies", "random", "distillgraph",
+                "--seeds", "0", "--budgets", "12", "--workers", "1", "--out", str(out), "--no-upper-bound",
+                "--set", "store.embedding_model=hash:32", "store.k_max=3"])
+    again_md = (out / "suite.md").read_text()
+    assert again_md.count("merged with `--merge-lora`") == 2 and f"### tiny — {suite.LORA}" in again_md
     theirs["tasks"]["tiny"]["fingerprint"] = "other data"
     (other / "suite.json").write_text(json.dumps(theirs))
     with pytest.raises(SystemExit, match="other data"):

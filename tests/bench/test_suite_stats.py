@@ -74,7 +74,7 @@ def test_a_tie_on_dev_keeps_the_config_default():
     key = "loop.coverage_share"
     runs = [_run("t", "distillgraph", 40, 100, f1=0.5, dev=0.6, tag=f"{key}={v:g}") for v in TUNING_GRID[key]]
     table = choose(runs)
-    assert table[key]["chosen"] == 0.25 == table[key]["default"]
+    assert table[key]["chosen"] == 0.5 == table[key]["default"]
     assert len(table[key]["tied"]) == len(TUNING_GRID[key])
 
 
@@ -96,10 +96,10 @@ def test_results_and_paired_have_the_suite_shape():
 def test_a_text_grid_value_is_chosen_on_dev_and_becomes_an_override():
     key = "loop.cold_start"
     runs = [_run("t", "distillgraph", 40, 100, f1=1.0 - dev, dev=dev, tag=f"{key}={v}")
-            for v, dev in (("auto", 0.5), ("random", 0.7))]
+            for v, dev in (("auto", 0.5), ("representatives", 0.7))]
     table = choose(runs)
-    assert table[key]["chosen"] == "random" and table[key]["default"] == "auto"
-    assert tuned_overrides({"grid": table}) == ["loop.cold_start=random"]
+    assert table[key]["chosen"] == "representatives" and table[key]["default"] == "auto"
+    assert tuned_overrides({"grid": table}) == ["loop.cold_start=representatives"]
 
 
 
@@ -115,15 +115,16 @@ def test_a_setting_at_its_neutral_value_leaves_the_run_cache_key_unchanged():
                                 "budget": {"max_calls": 5}, "loop": loop, "student": {"kind": kind}})
         return {"cfg": cfg, "tag": "", "clusters": None}
 
-    plain = point()
+    plain = point(sampling_power=0.0)
     data = plain["cfg"].model_dump(mode="json")
     data["run"].pop("dir", None)
     for section, name in KEY_NEUTRAL:
         data[section].pop(name)  # what the key was before the setting existed
     before = hashlib.sha256(json.dumps([data, "", ""], sort_keys=True).encode()).hexdigest()[:20]
     assert _point_key(plain) == before
+    assert _point_key(point(sampling_power=0.0)) == before
     assert _point_key(point(sampling_power=2.0)) != before  # a real change is a new key
-    probe = point("embedding-probe")  # its class_weight resolves to balanced: not the earlier behaviour
+    probe = point("embedding-probe", sampling_power=0.0)  # its class_weight resolves to balanced: not the earlier behaviour
     data = probe["cfg"].model_dump(mode="json")
     data["run"].pop("dir", None)
     data["loop"].pop("sampling_power")
