@@ -38,12 +38,12 @@ class LoopConfig(Strict):
         "policies: the clusters' representatives; distillgraph, uncertainty, margin, random: a random sample)",
     )
     coverage_share: float = Field(
-        default=0.5, ge=0, le=1,
+        default=0.25, ge=0, le=1,
         description="distillgraph: share of a round's pool picks bought for coverage (TypiClust's typical examples "
         "of uncovered regions); the rest go to the student's uncertainty",
     )
     sampling_power: float = Field(
-        default=8.0, ge=0,
+        default=0.0, ge=0,
         description="distillgraph's uncertainty part: 0 takes the highest scores; p > 0 draws examples with "
         "probability proportional to score^p (stochastic batch acquisition, Kirsch et al. 2023)",
     )

@@ -21,15 +21,15 @@ from distillgraph.graph.policy_typiclust import Typical
 class DistillGraph(Policy):
     """a random sample to start, then each round part coverage, part uncertainty over the whole pool:
     TypiClust's typical examples of regions nothing labelled covers yet (loop.coverage_share) and the student's
-    most informative examples, drawn with probability rising steeply with their score (loop.sampling_power) and
-    kept diverse; synthesis for the tail and for the teacher's weaknesses, spread over clusters by balancing
+    most informative examples, kept diverse; synthesis for the tail and for the teacher's weaknesses, spread over clusters by balancing
     raised by per-cluster dev error"""
 
     # Uncertainty alone (the default until 2026-12) lost to random on tasks where the probe stays weak (16-18
     # labels): it buys outliers and label noise. Coverage alone is what TypiClust wins with at tiny budgets and
-    # loses with later. The share, the draw's power and the cold start were chosen on dev macro-F1 of tuning
-    # seeds 100-102 over the suite's 4 tasks and 4 budgets, with the class-balanced probe (bench/suite.py --tune,
-    # BENCHMARKS.md "Choosing the default policy"); the bench/policy_sim.py stand-in proposed the mix.
+    # loses with later. The share, the cold start and top-k (loop.sampling_power 0) were chosen on dev macro-F1
+    # of tuning seeds 100-102 over the suite's 4 tasks and 4 budgets, with the class-balanced probe, one setting
+    # at a time and then together (bench/suite.py --tune, BENCHMARKS.md "Choosing the default policy"); the
+    # bench/policy_sim.py stand-in proposed the mix.
     name = "distillgraph"
     uses_analysis = True
     synthesizes = True

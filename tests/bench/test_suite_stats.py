@@ -74,7 +74,7 @@ def test_a_tie_on_dev_keeps_the_config_default():
     key = "loop.coverage_share"
     runs = [_run("t", "distillgraph", 40, 100, f1=0.5, dev=0.6, tag=f"{key}={v:g}") for v in TUNING_GRID[key]]
     table = choose(runs)
-    assert table[key]["chosen"] == 0.5 == table[key]["default"]
+    assert table[key]["chosen"] == 0.25 == table[key]["default"]
     assert len(table[key]["tied"]) == len(TUNING_GRID[key])
 
 
@@ -131,3 +131,29 @@ def test_a_setting_at_its_neutral_value_leaves_the_run_cache_key_unchanged():
     data["student"].pop("class_weight")
     old_probe = hashlib.sha256(json.dumps([data, "", ""], sort_keys=True).encode()).hexdigest()[:20]
     assert _point_key(probe) != old_probe
+
+
+def test_the_joint_check_keeps_only_changes_that_help_together():
+    from bench.suite import greedy_joint, tuned_values
+
+    def entry(default, chosen, values):
+        return {"default": default, "chosen": chosen,
+                "values": {f"{v:g}" if isinstance(v, float) else v: {"dev_macro_f1": d} for v, d in values.items()}}
+
+    grid = {"loop.sampling_power": entry(0.0, 8.0, {0.0: 0.40, 8.0: 0.42}),
+            "loop.coverage_share": entry(0.25, 0.5, {0.25: 0.40, 0.5: 0.43}),
+            "loop.cold_start": entry("auto", "random", {"auto": 0.40, "random": 0.45})}
+    joint_dev = {("loop.cold_start", "loop.sampling_power"): 0.44, ("loop.cold_start", "loop.coverage_share"): 0.46}
+    asked = []
+
+    def run_combo(combo):
+        asked.append(dict(combo))
+        return joint_dev[tuple(sorted(combo))] if len(combo) == 2 else 0.41  # all three together: worse
+
+    joint = greedy_joint(grid, run_combo)
+    assert joint["chosen"] == {"loop.cold_start": "random", "loop.coverage_share": 0.5}
+    assert joint["dev_macro_f1"] == 0.46 and len(asked) == 3  # 2 pairs, then the triple (rejected)
+    tuning = {"grid": grid, "joint": joint}
+    assert tuned_values(tuning) == {"loop.sampling_power": 0.0, "loop.coverage_share": 0.5, "loop.cold_start": "random"}
+    assert tuned_values({"grid": grid})["loop.sampling_power"] == 8.0  # no joint check: one at a time
+    assert greedy_joint({k: dict(e, chosen=e["default"]) for k, e in grid.items()}, run_combo)["chosen"] == {}

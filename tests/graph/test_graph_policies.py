@@ -168,7 +168,9 @@ def test_mixed_splits_k_and_the_second_part_sees_the_first_parts_picks_as_labell
 def test_the_default_buys_coverage_and_uncertainty_as_loop_coverage_share_says():
     policy = build_policy(LoopConfig(coverage_share=0.5, sampling_power=0))
     assert "50%: most informative (loop.scoring), at least 0.15 apart; the rest: the most typical" in str(policy)
-    assert "50%: drawn with probability proportional to informativeness^8" in str(build_policy(LoopConfig()))
+    assert "75%: most informative (loop.scoring)" in str(build_policy(LoopConfig()))
+    assert "50%: drawn with probability proportional to informativeness^8" in str(
+        build_policy(LoopConfig(coverage_share=0.5, sampling_power=8)))
     assert "error_boost" not in str(build_policy(LoopConfig()))
     assert "%" not in str(build_policy(LoopConfig(policy="error_boost")))  # the former default: uncertainty only
 
