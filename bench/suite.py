@@ -547,6 +547,8 @@ def markdown(suite: dict[str, Any]) -> str:
     lines = [f"## {TITLE}", "",
              f"{meta['machine']}; load average {meta['load_average_1m']} at the start. {meta['runs']} graph runs "
              f"(test seeds) in {meta['seconds']:.0f} s over {meta['workers']} worker processes"
+             + (f" ({meta['reused_runs']} of them finished by earlier invocations on the same code for their policy "
+                "and reused: --resume)" if meta.get("reused_runs") else "")
              + (f", plus {meta['tuning_runs']} tuning runs" + (
                  " (finished by an interrupted invocation and reused: --resume)" if "--resume" in meta["argv"]
                  else f" in {meta['tuning_seconds']:.0f} s") if meta.get("tuning_runs") else "")
@@ -662,6 +664,13 @@ def policy_descriptions(policies: list[str], extra: list[str]) -> list[str]:
     return [line for line in describe_policies(loop) if line.split(":", 1)[0] in policies]
 
 
+def swept_grid(tuning: dict[str, Any] | None) -> dict[str, list[str]]:
+    """The grid as the stored sweep ran it (a later change of TUNING_GRID does not rewrite what was run)."""
+    if tuning and tuning.get("grid"):
+        return {k: list(e["values"]) for k, e in tuning["grid"].items()}
+    return {k: [_v(v) for v in vs] for k, vs in TUNING_GRID.items()}
+
+
 def _chosen_text(tuning: dict[str, Any]) -> str:
     joint = tuning.get("joint")
     if joint is not None:
@@ -700,7 +709,7 @@ def protocol_lines(tuning: dict[str, Any] | None, extra: list[str], policies: li
         "mentions the per-cluster dev error read them, the others do not. No other signal differs between "
         "policies (the oracle teacher cannot synthesise, so no policy's synthesis runs).",
         f"Tuning on dev only: {tuned_by} choose "
-        + (", ".join(f"`{k}` (grid {', '.join(_v(v) for v in vs)})" for k, vs in TUNING_GRID.items())
+        + (", ".join(f"`{k}` (grid {', '.join(vs)})" for k, vs in swept_grid(tuning).items())
            + " for `distillgraph` from the mean final-round dev macro-F1 over tasks, budgets and seeds; "
            + (_chosen_text(tuning) if tuning else "no tuning result stored: defaults")
            ) + f". The published test numbers use seeds {', '.join(map(str, seeds))}, never used for tuning; "
@@ -825,6 +834,8 @@ def main(argv: list[str] | None = None) -> None:
     t0 = time.perf_counter()
     points = [make_point(preps[t], policy, b, s, PROBE, extra_for(policy))
               for t in preps for s in seeds for b in budgets for policy in policies]
+    done_dir = CACHE / "suite-runs"
+    reused = sum((done_dir / f"{_point_key(p)}.json").exists() for p in points) if args.resume else 0
     runs = sweep(points, args.workers, label="test ", resume=args.resume)
     seconds = time.perf_counter() - t0
     run_seeds = {PROBE: seeds}
@@ -868,6 +879,7 @@ def main(argv: list[str] | None = None) -> None:
                                                                            and r["student"] == PROBE)), 2)
                                                      for t in preps},
                              "tuning_runs": tuning_runs, "tuning_seconds": round(tuning_seconds, 1),
+                             "reused_runs": reused,
                              "seeds": run_seeds, "argv": " ".join(argv if argv is not None else sys.argv[1:]),
                              "written": dt.datetime.now().strftime("%Y-%m-%d %H:%M"), "code": code_version()}
         | ({"lora_merges": kept_merges} if kept_merges else {}),
