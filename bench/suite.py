@@ -565,7 +565,9 @@ def markdown(suite: dict[str, Any]) -> str:
                         + f") come from a separate invocation (`python -m bench.suite {lora['argv']}`, "
                         f"{lora['written']}" + (f", commit {lora['code']['head']}" if lora.get("code") else "")
                         + "), merged with `--merge-lora`; its probe runs at the same points equal this file's in "
-                        f"{lora['probe_runs_equal']} of {lora['probe_runs_compared']}.", ""]
+                        f"{lora['probe_runs_equal']} of {lora['probe_runs_compared']}"
+                        + (f"; its {', '.join(lora['replaced'])} runs were replaced by a later merge"
+                           if lora.get("replaced") else "") + ".", ""]
     lines += [f"- {line}" for line in suite["protocol"]]
     if suite.get("policy_descriptions"):
         lines += ["", "Policies (graph/policies.py, as configured here):", ""]
@@ -949,6 +951,8 @@ def merge_lora(source: Path, out: Path) -> None:
     # earlier merges whose runs are still here (not every one of their policies replaced on their tasks)
     kept = [m for m in lora_merges(ours["meta"])
             if not (set(m.get("tasks", [])) <= set(tasks) and set(m.get("policies") or ["*"]) <= set(policies))]
+    for m in kept:  # what of an earlier merge this one replaced
+        m["replaced"] = sorted(set(m.get("replaced", [])) | {p for p in policies if p in (m.get("policies") or [p])})
     ours["meta"]["lora_merges"] = [*kept, record]
     ours["meta"].pop("lora", None)
     (out / f"{NAME}.json").write_text(json.dumps(ours, indent=1) + "\n", encoding="utf-8")

@@ -104,6 +104,8 @@ def test_lora_runs_of_another_invocation_are_merged_and_checked(tmp_path, tiny_t
     assert {p: cell[p]["12"]["macro_f1"]["mean"] for p in cell} == {"random": 0.5, "distillgraph": 0.9}
     assert [m["policies"] for m in merged["meta"]["lora_merges"]] == [["distillgraph", "random"], ["distillgraph"]]
     assert (out / "suite.md").read_text().count("merged with `--merge-lora`") == 2
+    assert merged["meta"]["lora_merges"][0]["replaced"] == ["distillgraph"]
+    assert "its distillgraph runs were replaced by a later merge" in (out / "suite.md").read_text()
     # a later probe-only invocation into the same folder keeps the LoRA runs and says where they came from
     suite.main(["--tasks", "--task-file", str(tiny_task), "--policies", "random", "distillgraph",
                 "--seeds", "0", "--budgets", "12", "--workers", "1", "--out", str(out), "--no-upper-bound",
