@@ -276,6 +276,11 @@ def _worker_init(threads: int) -> None:
 KEY_NEUTRAL: dict[tuple[str, str], Any] = {("loop", "sampling_power"): 0.0, ("student", "class_weight"): "none"}
 
 
+def _done_file(point: dict[str, Any]) -> Path:
+    """Where a finished run of `point` is kept (runs/bench-cache/suite-runs/<key>.json)."""
+    return CACHE / "suite-runs" / f"{_point_key(point)}.json"
+
+
 def _point_key(point: dict[str, Any]) -> str:
     data = point["cfg"].model_dump(mode="json")
     data["run"].pop("dir", None)
@@ -295,11 +300,10 @@ def sweep(points: list[dict[str, Any]], workers: int, threads: int = 1, label: s
     Each finished run is written to runs/bench-cache/suite-runs/<key>.json; `resume` reuses those of an
     interrupted sweep (same config, same clustering) instead of running them again. A worker that dies
     (killed, out of memory) costs only its own points: the rest of the sweep goes on in a new pool."""
-    done_dir = CACHE / "suite-runs"
-    done_dir.mkdir(parents=True, exist_ok=True)
+    (CACHE / "suite-runs").mkdir(parents=True, exist_ok=True)
     results: dict[int, dict[str, Any]] = {}
     for i, p in enumerate(points):
-        f = done_dir / f"{_point_key(p)}.json"
+        f = _done_file(p)
         if resume and f.exists():
             results[i] = json.loads(f.read_text(encoding="utf-8"))
 
@@ -311,7 +315,7 @@ def sweep(points: list[dict[str, Any]], workers: int, threads: int = 1, label: s
 
     def keep(i: int, row: dict[str, Any]) -> None:
         results[i] = row
-        (done_dir / f"{_point_key(points[i])}.json").write_text(json.dumps(row), encoding="utf-8")
+        _done_file(points[i]).write_text(json.dumps(row), encoding="utf-8")
         show(row)
 
     for _attempt in range(3):
@@ -448,9 +452,9 @@ def greedy_joint(grid: dict[str, Any], run_combo: Callable[[dict[str, Any]], flo
     grid's; a combination of several is run (`run_combo`: settings -> mean dev macro-F1 over tasks, budgets and
     tuning seeds)."""
     changes = {k: e["chosen"] for k, e in grid.items() if e["chosen"] != e["default"]}
-    first = next(iter(grid.values()), None)
-    if not changes or first is None:
+    if not changes:
         return {"chosen": {}, "dev_macro_f1": None, "tried": []}
+    first = next(iter(grid.values()))
     best = first["values"][_v(first["default"])]["dev_macro_f1"]  # every key's default row is the same runs
     kept: dict[str, Any] = {}
     tried = [{"settings": {}, "dev_macro_f1": best}]
@@ -680,11 +684,12 @@ def _chosen_text(tuning: dict[str, Any]) -> str:
                           f"{t['dev_macro_f1']:.3f}" for t in joint["tried"])
         chosen = ", ".join(f"`{k}={_v(v)}`" for k, v in tuned_values(tuning).items())
         winners = ", ".join(f"{k}={_v(e['chosen'])}" for k, e in tuning["grid"].items())
+        overrides = tuned_overrides(tuning)
         return (f"one-at-a-time winners: {winners}; "
                 f"checked together (from the defaults, each step keeps the change whose combination has the best "
                 f"mean dev macro-F1, while it improves): {tried}; chosen: {chosen}"
-                + (" (overrides: " + ", ".join(f"`{o}`" for o in tuned_overrides(tuning)) + ")"
-                   if tuned_overrides(tuning) else " (today's config defaults: no override)"))
+                + (" (overrides: " + ", ".join(f"`{o}`" for o in overrides) + ")"
+                   if overrides else " (today's config defaults: no override)"))
     parts = []
     for key, e in tuning["grid"].items():
         note = ""
@@ -836,8 +841,7 @@ def main(argv: list[str] | None = None) -> None:
     t0 = time.perf_counter()
     points = [make_point(preps[t], policy, b, s, PROBE, extra_for(policy))
               for t in preps for s in seeds for b in budgets for policy in policies]
-    done_dir = CACHE / "suite-runs"
-    reused = sum((done_dir / f"{_point_key(p)}.json").exists() for p in points) if args.resume else 0
+    reused = sum(_done_file(p).exists() for p in points) if args.resume else 0
     runs = sweep(points, args.workers, label="test ", resume=args.resume)
     seconds = time.perf_counter() - t0
     run_seeds = {PROBE: seeds}

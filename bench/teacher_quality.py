@@ -229,6 +229,8 @@ def speed(distill: dict[str, Any], student_s: float) -> dict[str, Any]:
 
 def distill_sweep(budgets: list[int], arms: list[str], previous: dict[str, Any]) -> dict[str, Any]:
     """(a) The student distilled from the real teacher per budget and arm (one seed each: the demo's)."""
+    from bench.harness import prediction_seconds
+
     out: dict[str, Any] = {k: dict(v) for k, v in previous.items()}
     per_example = None
     with tempfile.TemporaryDirectory() as tmp:
@@ -237,8 +239,6 @@ def distill_sweep(budgets: list[int], arms: list[str], previous: dict[str, Any])
                 row, cfg, adapter = distill_run(budget, arm, Path(tmp))
                 out.setdefault(str(budget), {})[arm] = row
                 if per_example is None:
-                    from bench.harness import prediction_seconds
-
                     per_example = prediction_seconds(cfg, adapter)
     return {"distill": out, "student_seconds_per_example": round(per_example or 0.0, 5)}
 

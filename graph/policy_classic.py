@@ -21,8 +21,8 @@ from distillgraph.graph.policy_typiclust import Typical
 class DistillGraph(Policy):
     """a random sample to start, then each round part coverage, part uncertainty over the whole pool:
     TypiClust's typical examples of regions nothing labelled covers yet (loop.coverage_share) and the student's
-    most informative examples, kept diverse; synthesis for the tail and for the teacher's weaknesses, spread over clusters by balancing
-    raised by per-cluster dev error"""
+    most informative examples, kept diverse; synthesis for the tail and for the teacher's weaknesses, spread
+    over clusters by balancing raised by per-cluster dev error"""
 
     # Uncertainty alone (the default until 2026-12) lost to random on tasks where the probe stays weak (16-18
     # labels): it buys outliers and label noise. Coverage alone is what TypiClust wins with at tiny budgets and

@@ -131,6 +131,11 @@ class DiverseTop(Selection):
     centroid: bool = False
     power: float = 0.0
 
+    @property
+    def drawn(self) -> bool:
+        """Is the order drawn (power > 0) rather than the top taken? Never for centroid closeness."""
+        return self.power > 0 and not self.centroid
+
     def select(self, ids: list[str], k: int, pool: PoolView, cluster: int | None) -> Picked:
         vecs = pool.vectors(ids)
         if self.centroid and cluster is not None:
@@ -139,14 +144,14 @@ class DiverseTop(Selection):
         else:
             scores = pool.scores(ids)
         keys = scores
-        if self.power > 0 and not self.centroid:
+        if self.drawn:
             keys = power_sample_keys(scores, self.power, np.array([pool.rng.random() for _ in ids]))
         chosen = select_diverse(ids, keys, vecs, k, self.min_distance)
         return Picked(chosen, dict(zip(ids, scores.tolist(), strict=True)))
 
     def __str__(self) -> str:
         what = "nearest to the centroid" if self.centroid else "most informative (loop.scoring)"
-        if self.power > 0 and not self.centroid:
+        if self.drawn:
             what = f"drawn with probability proportional to informativeness^{self.power:g} (loop.scoring)"
         return what + (f", at least {self.min_distance:g} apart" if self.min_distance else "")
 

@@ -63,7 +63,7 @@ class StudentConfig(Strict):
     class_weight: Literal["none", "balanced"] = Field(
         default="none", description="classification: balanced weights each label's examples by n / (labels x "
         "count), so a rare label counts as much as a common one (sklearn's class_weight); default balanced for "
-        "embedding-probe (dev macro-F1 +5 to +15 points on 4 tasks), none for the others")
+        "embedding-probe (dev macro-F1 +2 to +15 points on 4 tasks), none for the others")
     probe_C: float | None = Field(default=None, gt=0, description="embedding-probe and token-probe: inverse "
                                   "regularisation; default 10 (embedding-probe), 150 / training sentences within "
                                   "0.1-3 (token-probe)")
@@ -101,7 +101,7 @@ KIND_DEFAULTS: dict[str, dict[str, Any]] = {
     # The token probe's C is set by the number of training sentences when not given (trainer/token_probe.py).
     "token-classifier": {"learning_rate": 1e-3, "max_length": 64, "min_train_steps": 300},
     # class_weight: random labelled samples of 20-160 from the suite's 4 pools (tuning splits 100-102, dev
-    # macro-F1, BENCHMARKS.md "Choosing the default policy" stage 4): balanced +5 to +12 points on bbc, +7 to +15
+    # macro-F1, bench/class_weight.py, BENCHMARKS.md "Class-balanced weighting for the embedding probe"): balanced +5 to +12 points on bbc, +7 to +15
     # rotten_tomatoes, +2 to +5 medmcqa, +2 to +3.5 health_tweets.
     "embedding-probe": {"probe_C": 10.0, "class_weight": "balanced"},
 }
