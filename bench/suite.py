@@ -84,15 +84,19 @@ PROBE, LORA = "embedding-probe", "classifier"
 # (teacher.demonstrations, 20 Chroma queries per label) only cost time: 0 here, for every policy.
 SUITE_SETTINGS = [f"loop.rounds={ROUNDS}", f"loop.max_rounds={ROUNDS}", "loop.patience=1000",
                   "loop.score_sample=100000", "teacher.demonstrations=0"]
-# the sweep, one setting at a time (the others at their defaults), all read by `distillgraph` only: whether its
-# uncertain picks are drawn (score^p) or the top taken, the share bought for coverage (TypiClust) instead of
-# uncertainty, and the cold start. (loop.error_boost, swept until 2026-12, now steers only synthesis, which the
-# oracle cannot do: every value tied on dev.)
-TUNING_GRID: dict[str, list[Any]] = {"loop.sampling_power": [0.0, 1.0, 2.0, 4.0, 8.0],
-                                     "loop.coverage_share": [0.0, 0.25, 0.5, 0.75],
+# the sweep, one setting at a time (the others at their defaults), all read by `distillgraph` only: the share
+# bought for coverage (TypiClust) instead of uncertainty (fixed, or following the student's dev score), whether
+# picks are made over the whole pool or within each cluster's error-boosted quota, and the cold start.
+# (loop.error_boost, swept until 2026-12, tied on every value; loop.sampling_power, swept on 2026-12-01, lost
+# twice: BENCHMARKS.md "Choosing the default policy".)
+TUNING_GRID: dict[str, list[Any]] = {"loop.coverage_share": [0.0, 0.25, 0.5, 0.75, "adaptive"],
+                                     "loop.select_within": ["pool", "clusters"],
                                      # auto: distillgraph's own (a random sample since 2026-12-01; the
                                      # clusters' representatives before, when this grid was auto / random)
                                      "loop.cold_start": ["auto", "representatives"]}
+# tuning runs are cached under one tag, so a grid's default (the same run under each key) and a joint check's
+# single change run once
+TUNE_CACHE_TAG = "tune"
 TUNING_FILE = "suite_tuning.json"
 LORA_TASKS = ["bbc", "medmcqa"]
 LORA_SEEDS = [0, 1]
@@ -273,7 +277,8 @@ def _worker_init(threads: int) -> None:
 # Settings added after runs were cached, at the value that reproduces the earlier code: left out of a run's
 # cache key while at that value, so a new setting does not invalidate every finished run. The student's
 # class_weight enters the key as the student kind resolves it (the probe's default is balanced).
-KEY_NEUTRAL: dict[tuple[str, str], Any] = {("loop", "sampling_power"): 0.0, ("student", "class_weight"): "none"}
+KEY_NEUTRAL: dict[tuple[str, str], Any] = {("loop", "sampling_power"): 0.0, ("student", "class_weight"): "none",
+                                           ("loop", "select_within"): "pool"}
 
 
 def _done_file(point: dict[str, Any]) -> Path:
@@ -281,14 +286,25 @@ def _done_file(point: dict[str, Any]) -> Path:
     return CACHE / "suite-runs" / f"{_point_key(point)}.json"
 
 
+# Settings only `distillgraph` reads (graph/policy_classic.py: DistillGraph.configure; every other policy
+# replaces or ignores what they build), held in any other policy's key at the values its cached runs were made
+# with: a new distillgraph default does not re-run the baselines.
+FOCUS_ONLY: dict[tuple[str, str], Any] = {("loop", "coverage_share"): 0.25, ("loop", "select_within"): "pool",
+                                          ("loop", "sampling_power"): 0.0}
+
+
 def _point_key(point: dict[str, Any]) -> str:
     data = point["cfg"].model_dump(mode="json")
     data["run"].pop("dir", None)
+    if data["loop"]["policy"] != FOCUS:
+        for (section, name), held in FOCUS_ONLY.items():
+            data[section][name] = held
     data["student"]["class_weight"] = point["cfg"].student.resolved().class_weight
     for (section, name), neutral in KEY_NEUTRAL.items():
         if data[section].get(name) == neutral:
             data[section].pop(name)
-    blob = json.dumps([data, point.get("tag", ""), Path(point["clusters"]).parent.name if point.get("clusters") else ""],
+    blob = json.dumps([data, point.get("cache_tag", point.get("tag", "")),
+                       Path(point["clusters"]).parent.name if point.get("clusters") else ""],
                       sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
@@ -302,10 +318,13 @@ def sweep(points: list[dict[str, Any]], workers: int, threads: int = 1, label: s
     (killed, out of memory) costs only its own points: the rest of the sweep goes on in a new pool."""
     (CACHE / "suite-runs").mkdir(parents=True, exist_ok=True)
     results: dict[int, dict[str, Any]] = {}
-    for i, p in enumerate(points):
-        f = _done_file(p)
+    files = [_done_file(p) for p in points]
+    for i, f in enumerate(files):
         if resume and f.exists():
-            results[i] = json.loads(f.read_text(encoding="utf-8"))
+            results[i] = {**json.loads(f.read_text(encoding="utf-8")), "tag": points[i].get("tag", "")}
+    first = {}  # points that are the same run (a tuning grid's default under each key) run once
+    for i, f in enumerate(files):
+        first.setdefault(f, i)
 
     def show(row: dict[str, Any]) -> None:
         test = "" if row["tag"] else (f"test F1 {row['macro_f1']:.3f} worst {row['worst_cluster_acc'] or 0:.3f} ")
@@ -315,11 +334,11 @@ def sweep(points: list[dict[str, Any]], workers: int, threads: int = 1, label: s
 
     def keep(i: int, row: dict[str, Any]) -> None:
         results[i] = row
-        _done_file(points[i]).write_text(json.dumps(row), encoding="utf-8")
+        files[i].write_text(json.dumps(row), encoding="utf-8")
         show(row)
 
     for _attempt in range(3):
-        todo = [i for i in range(len(points)) if i not in results]
+        todo = [i for i in range(len(points)) if i not in results and first[files[i]] == i]
         if not todo:
             break
         if workers <= 1 or len(todo) <= 1:
@@ -335,6 +354,9 @@ def sweep(points: list[dict[str, Any]], workers: int, threads: int = 1, label: s
                     keep(futures[fut], fut.result())
         except BrokenProcessPool as exc:
             print(f"{label}a worker died ({exc}); {len(points) - len(results)} point(s) left, new pool", flush=True)
+    for i, f in enumerate(files):
+        if i not in results and first[f] in results:
+            results[i] = {**results[first[f]], "tag": points[i].get("tag", "")}
     missing = [i for i in range(len(points)) if i not in results]
     if missing:
         raise RuntimeError(f"{len(missing)} point(s) failed three times")
@@ -381,8 +403,9 @@ def tuning_points(preps: dict[str, Prepared], budgets: list[int], seeds: list[in
             for prep in preps.values():
                 for budget in budgets:
                     for seed in seeds:
-                        points.append(make_point(prep, FOCUS, budget, seed, PROBE, [*base, f"{key}={_v(value)}"],
-                                                 tag=f"{key}={_v(value)}"))
+                        point = make_point(prep, FOCUS, budget, seed, PROBE, [*base, f"{key}={_v(value)}"],
+                                           tag=f"{key}={_v(value)}")
+                        points.append({**point, "cache_tag": TUNE_CACHE_TAG})
     return points
 
 
@@ -818,8 +841,8 @@ def main(argv: list[str] | None = None) -> None:
 
         def run_combo(combo: dict[str, Any]) -> float:  # every swept setting spelt out, in the grid's order
             settings = [f"{k}={_v(combo.get(k, grid[k]['default']))}" for k in TUNING_GRID if k in grid]
-            points = [make_point(prep, FOCUS, b, s, PROBE, [*args.extra, *settings], tag="joint:" + " ".join(settings))
-                      for prep in preps.values() for b in budgets for s in tuning_seeds]
+            points = [{**make_point(prep, FOCUS, b, s, PROBE, [*args.extra, *settings], tag="joint:" + " ".join(settings)),
+                       "cache_tag": TUNE_CACHE_TAG} for prep in preps.values() for b in budgets for s in tuning_seeds]
             runs = sweep(points, args.workers, label="joint ", resume=args.resume)
             truns.extend(runs)
             return sum(r["dev_macro_f1"] for r in runs) / len(runs)

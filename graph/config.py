@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
@@ -37,10 +37,16 @@ class LoopConfig(Strict):
         default="auto", description="the first labels (no seed labels): auto = the policy's own way (the cluster "
         "policies: the clusters' representatives; distillgraph, uncertainty, margin, random: a random sample)",
     )
-    coverage_share: float = Field(
-        default=0.25, ge=0, le=1,
+    coverage_share: Annotated[float, Field(ge=0, le=1)] | Literal["adaptive"] = Field(
+        default="adaptive",
         description="distillgraph: share of a round's pool picks bought for coverage (TypiClust's typical examples "
-        "of uncovered regions); the rest go to the student's uncertainty",
+        "of uncovered regions); the rest go to the student's uncertainty. adaptive: 1 - the student's last dev "
+        "score (macro-F1, entity F1, chrF/100): a weak student's uncertainty is trusted less",
+    )
+    select_within: Literal["pool", "clusters"] = Field(
+        default="clusters",
+        description="distillgraph: pick a round's examples over the whole pool (the round's total), or within each "
+        "cluster's quota (balancing raised by the cluster's dev error), each from the cluster's own pool",
     )
     sampling_power: float = Field(
         default=0.0, ge=0,

@@ -47,6 +47,11 @@ class RoundPool:
         return max(k * 4, int(self.deps.cfg.loop.score_sample * k / total))
 
 
+    def student_quality(self) -> float | None:
+        history = self.state.get("history", [])
+        return self.deps.kind.quality(history[-1].dev) if history else None
+
+
 def score_pool(deps: Deps, ids: list[str], texts: list[str], method: str, rnd: int) -> np.ndarray:
     """Informativeness of each example for the student: paid teacher-as-judge scores of its outputs, the
     embedding distance between its output and the input, or the student's own score (entropy, margin, IFD)."""

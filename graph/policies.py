@@ -33,7 +33,7 @@ class Policy:
     name: ClassVar[str] = ""
     uses_analysis: ClassVar[bool] = False  # the analyst asks the teacher for a weakness report
     synthesizes: ClassVar[bool] = False  # tail clusters and weaknesses get teacher-written inputs
-    per_cluster: ClassVar[bool] = True  # select within each cluster's quota (else over the whole pool)
+    per_cluster: bool = True  # select within each cluster's quota (else over the whole pool); configure may set it
     cold_start: ColdStart = "representatives"
     allocation: Allocation = Balanced("adaptive")
     selection: Selection = RandomPick()

@@ -19,17 +19,18 @@ from distillgraph.graph.policy_typiclust import Typical
 
 @register
 class DistillGraph(Policy):
-    """a random sample to start, then each round part coverage, part uncertainty over the whole pool:
-    TypiClust's typical examples of regions nothing labelled covers yet (loop.coverage_share) and the student's
-    most informative examples, kept diverse; synthesis for the tail and for the teacher's weaknesses, spread
-    over clusters by balancing raised by per-cluster dev error"""
+    """a random sample to start, then each round every cluster's quota (balancing raised by the cluster's dev
+    error) is filled part with the student's most informative examples, kept diverse, part with coverage
+    (TypiClust's typical examples of regions nothing labelled covers yet); the informative part is the student's
+    last dev score (a weak student's uncertainty is trusted less); synthesis for the tail and for the teacher's
+    weaknesses, spread over clusters the same way"""
 
-    # Uncertainty alone (the default until 2026-12) lost to random on tasks where the probe stays weak (16-18
-    # labels): it buys outliers and label noise. Coverage alone is what TypiClust wins with at tiny budgets and
-    # loses with later. The share, the cold start and top-k (loop.sampling_power 0) were chosen on dev macro-F1
-    # of tuning seeds 100-102 over the suite's 4 tasks and 4 budgets, with the class-balanced probe, one setting
-    # at a time and then together (bench/suite.py --tune, BENCHMARKS.md "Choosing the default policy"); the
-    # bench/policy_sim.py stand-in proposed the mix.
+    # Uncertainty alone (the default until 2026-12) lost to random where the probe stays weak (16-18 labels):
+    # it buys outliers and label noise; coverage alone is what TypiClust wins with at tiny budgets and loses
+    # with later. Which mix, where (loop.select_within) and the cold start were chosen on dev macro-F1 of
+    # tuning seeds 100-102 over the suite's 4 tasks and 4 budgets, one setting at a time and then together
+    # (bench/suite.py --tune, BENCHMARKS.md "Choosing the default policy"). loop.coverage_share=0.25 with
+    # loop.select_within=pool is the default of 2026-12-01 (one mix over the whole pool).
     name = "distillgraph"
     uses_analysis = True
     synthesizes = True
@@ -37,10 +38,13 @@ class DistillGraph(Policy):
     cold_start: ColdStart = "random"
 
     def configure(self, loop: Any) -> None:
+        self.per_cluster = loop.select_within == "clusters"
         self.allocation = ErrorBoosted(Balanced("adaptive"), loop.error_boost)
         # over loop.score_sample of the pool (a paid judge: the calls set aside for scoring)
         informative = DiverseTop(min_distance=loop.diversity, power=loop.sampling_power)
-        self.selection = Subsample(Mixed(informative, Typical(), share=1.0 - loop.coverage_share))
+        adaptive = loop.coverage_share == "adaptive"  # then 0.5 only before any dev score
+        share = 0.5 if adaptive else 1.0 - loop.coverage_share
+        self.selection = Subsample(Mixed(informative, Typical(), share=share, adaptive=adaptive))
 
 
 @register
@@ -49,11 +53,11 @@ class ErrorBoost(DistillGraph):
     informative selection within each cluster's quota, synthesis for the tail and the teacher's weaknesses"""
 
     name = "error_boost"
-    per_cluster = True  # each cluster's quota is selected from its own pool, by uncertainty alone
     cold_start: ColdStart = "representatives"
 
     def configure(self, loop: Any) -> None:
         super().configure(loop)
+        self.per_cluster = True  # each cluster's quota is selected from its own pool, by uncertainty alone
         self.selection = Subsample(DiverseTop(min_distance=loop.diversity))  # no coverage part
 
 

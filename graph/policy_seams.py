@@ -33,6 +33,10 @@ class PoolView(Protocol):
     def scoring_cap(self, k: int) -> int:
         """How many examples may be scored for a quota of k (the round's scoring sample)."""
 
+    def student_quality(self) -> float | None:
+        """The student's last dev score in [0, 1] (the task's headline: macro-F1, entity F1, chrF/100);
+        None before any evaluation."""
+
 
 @dataclass
 class Picked:
@@ -176,15 +180,22 @@ class Subsample(Selection):
 class Mixed(Selection):
     """Parts of the k, each by its own selection, in order: the first takes round(share x k), the second the
     rest. The second part never picks what the first chose and sees those picks as labelled (a coverage
-    selection such as TypiClust then looks past them)."""
+    selection such as TypiClust then looks past them). With `adaptive`, the first part's share is the
+    student's last dev score (PoolView.student_quality; `share` until there is one): the better the student
+    measures, the more its own scores are trusted."""
 
     first: Selection
     second: Selection
     share: float = 0.5
+    adaptive: bool = False
+
+    def first_share(self, pool: PoolView) -> float:
+        quality = pool.student_quality() if self.adaptive else None
+        return self.share if quality is None else min(max(quality, 0.0), 1.0)
 
     def select(self, ids: list[str], k: int, pool: PoolView, cluster: int | None) -> Picked:
         k = min(k, len(ids))
-        k1 = round(self.share * k)  # share <= 1; half of an odd k: round-half-even, as Python rounds
+        k1 = round(self.first_share(pool) * k)  # half of an odd k: round-half-even, as Python rounds
         one = self.first.select(ids, k1, pool, cluster) if k1 else Picked([])
         taken = set(one.chosen)
         rest = [i for i in ids if i not in taken]
@@ -193,7 +204,8 @@ class Mixed(Selection):
         return Picked(one.chosen + two.chosen, {**one.scores, **two.scores})
 
     def __str__(self) -> str:
-        return f"{self.share:.0%}: {self.first}; the rest: {self.second}"
+        part = "a share equal to the student's last dev score" if self.adaptive else f"{self.share:.0%}"
+        return f"{part}: {self.first}; the rest: {self.second}"
 
 
 class _AfterPicks:

@@ -17,6 +17,8 @@ class TaskKind:
     cluster_key = ""          # the per-cluster score in the metrics dict
     default_scoring = "entropy"
     units = False             # does one example hold several labelled units (entities)? see `outcomes`
+    quality_key = ""          # the dev score an adaptive policy reads (TaskKind.quality), out of quality_scale
+    quality_scale = 1.0
 
     def __init__(self, task: TaskConfig):
         self.task = task
@@ -43,10 +45,16 @@ class TaskKind:
         """A teacher-written input in the form the task stores (ner: tokens joined by single spaces)."""
         return text.strip()
 
+    def quality(self, dev: dict[str, float]) -> float | None:
+        """The student's dev score in [0, 1] (what an adaptive policy trusts its scores by); None if unmeasured."""
+        value = dev.get(self.quality_key)
+        return None if value is None else float(value) / self.quality_scale
+
 
 class Classification(TaskKind):
     type = "classification"
     headline_keys = ("accuracy", "macro_f1")
+    quality_key = "macro_f1"
     cluster_key = "accuracy"
 
     def metrics(self, gold: list[str], pred: list[str | None], clusters: list[int]) -> dict[str, Any]:
@@ -63,6 +71,7 @@ class Generation(TaskKind):
     headline_keys = ("chrf", "rougeL", "distinct_1", "distinct_2", "judge")
     cluster_key = "chrf"
     default_scoring = "output_entropy"
+    quality_key, quality_scale = "chrf", 100.0
 
     def metrics(self, gold: list[str], pred: list[str | None], clusters: list[int]) -> dict[str, Any]:
         from distillgraph.trainer.evaluate import generation_metrics
@@ -82,6 +91,7 @@ class Ner(TaskKind):
     type = "ner"
     headline_keys = ("entity_f1", "macro_f1", "worst_type_f1", "token_accuracy")
     cluster_key = "entity_f1"
+    quality_key = "entity_f1"
     default_scoring = "token_margin_mean"
     units = True
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bench.stats import compare, mean_std, paired_bootstrap_ci, verdict, wilcoxon_p
-from bench.suite import TUNING_GRID, choose, paired, summarise, tuned_overrides
+from bench.suite import TUNING_GRID, _v, choose, paired, summarise, tuned_overrides
 
 
 def test_all_positive_differences_are_ahead_with_every_win():
@@ -63,18 +63,18 @@ def test_tuning_chooses_on_dev_and_never_reads_test_scores():
     runs = []
     for seed in (100, 101):
         # the low value has the better TEST score, the high value the better DEV score
-        runs.append(_run("t", "distillgraph", 40, seed, f1=0.9, dev=0.5, tag=f"{key}={low:g}"))
-        runs.append(_run("t", "distillgraph", 40, seed, f1=0.1, dev=0.7, tag=f"{key}={high:g}"))
+        runs.append(_run("t", "distillgraph", 40, seed, f1=0.9, dev=0.5, tag=f"{key}={_v(low)}"))
+        runs.append(_run("t", "distillgraph", 40, seed, f1=0.1, dev=0.7, tag=f"{key}={_v(high)}"))
     table = choose(runs)
     assert table[key]["chosen"] == high
-    assert table[key]["values"][f"{high:g}"]["dev_macro_f1"] == 0.7
+    assert table[key]["values"][_v(high)]["dev_macro_f1"] == 0.7
 
 
 def test_a_tie_on_dev_keeps_the_config_default():
     key = "loop.coverage_share"
-    runs = [_run("t", "distillgraph", 40, 100, f1=0.5, dev=0.6, tag=f"{key}={v:g}") for v in TUNING_GRID[key]]
+    runs = [_run("t", "distillgraph", 40, 100, f1=0.5, dev=0.6, tag=f"{key}={_v(v)}") for v in TUNING_GRID[key]]
     table = choose(runs)
-    assert table[key]["chosen"] == 0.25 == table[key]["default"]
+    assert table[key]["chosen"] == "adaptive" == table[key]["default"]
     assert len(table[key]["tied"]) == len(TUNING_GRID[key])
 
 
@@ -115,19 +115,21 @@ def test_a_setting_at_its_neutral_value_leaves_the_run_cache_key_unchanged():
                                 "budget": {"max_calls": 5}, "loop": loop, "student": {"kind": kind}})
         return {"cfg": cfg, "tag": "", "clusters": None}
 
-    plain = point(sampling_power=0.0)
+    plain = point(sampling_power=0.0, select_within="pool")  # every KEY_NEUTRAL setting at its neutral value
     data = plain["cfg"].model_dump(mode="json")
     data["run"].pop("dir", None)
     for section, name in KEY_NEUTRAL:
         data[section].pop(name)  # what the key was before the setting existed
     before = hashlib.sha256(json.dumps([data, "", ""], sort_keys=True).encode()).hexdigest()[:20]
     assert _point_key(plain) == before
-    assert _point_key(point(sampling_power=0.0)) == before
-    assert _point_key(point(sampling_power=2.0)) != before  # a real change is a new key
-    probe = point("embedding-probe", sampling_power=0.0)  # its class_weight resolves to balanced: not the earlier behaviour
+    assert _point_key(point(sampling_power=0.0, select_within="pool")) == before
+    assert _point_key(point(sampling_power=2.0, select_within="pool")) != before  # a real change is a new key
+    assert _point_key(point(sampling_power=0.0)) != before  # distillgraph's default is now select_within=clusters
+    probe = point("embedding-probe", sampling_power=0.0, select_within="pool")  # its class_weight resolves to balanced: not the earlier behaviour
     data = probe["cfg"].model_dump(mode="json")
     data["run"].pop("dir", None)
     data["loop"].pop("sampling_power")
+    data["loop"].pop("select_within")
     data["student"].pop("class_weight")
     old_probe = hashlib.sha256(json.dumps([data, "", ""], sort_keys=True).encode()).hexdigest()[:20]
     assert _point_key(probe) != old_probe
@@ -157,3 +159,51 @@ def test_the_joint_check_keeps_only_changes_that_help_together():
     assert tuned_values(tuning) == {"loop.sampling_power": 0.0, "loop.coverage_share": 0.5, "loop.cold_start": "random"}
     assert tuned_values({"grid": grid})["loop.sampling_power"] == 8.0  # no joint check: one at a time
     assert greedy_joint({k: dict(e, chosen=e["default"]) for k, e in grid.items()}, run_combo)["chosen"] == {}
+
+
+def test_a_sweep_runs_the_same_run_once_and_each_point_keeps_its_tag(tmp_path, monkeypatch):
+    import bench.suite as suite
+    from distillgraph.graph.config import config_from_dict
+
+    def point(tag, share):
+        cfg = config_from_dict({"task": {"labels": {"a": "", "b": ""}}, "data": {"pool": "p.jsonl"},
+                                "budget": {"max_calls": 5}, "loop": {"coverage_share": share}})
+        return {"cfg": cfg, "task": "t", "tag": tag, "cache_tag": suite.TUNE_CACHE_TAG, "clusters": None}
+
+    ran = []
+
+    def fake_run(p):
+        ran.append(p["tag"])
+        return _run("t", "distillgraph", 5, 0, f1=0.0, dev=p["cfg"].loop.coverage_share, tag=p["tag"]) | {"seconds": 0}
+
+    monkeypatch.setattr(suite, "CACHE", tmp_path)
+    monkeypatch.setattr(suite, "one_run", fake_run)
+    # the grid's default under two keys (the same config) and one real change
+    points = [point("loop.coverage_share=0.25", 0.25), point("loop.cold_start=auto", 0.25), point("x=0.5", 0.5)]
+    rows = suite.sweep(points, workers=1)
+    assert ran == ["loop.coverage_share=0.25", "x=0.5"]
+    assert [r["tag"] for r in rows] == [p["tag"] for p in points] and [r["dev_macro_f1"] for r in rows] == [0.25, 0.25, 0.5]
+    again = suite.sweep([point("joint:loop.coverage_share=0.5", 0.5)], workers=1, resume=True)  # a joint check's single change
+    assert ran == ["loop.coverage_share=0.25", "x=0.5"] and again[0]["tag"] == "joint:loop.coverage_share=0.5"
+
+
+def test_only_distillgraph_reads_the_settings_held_out_of_the_baselines_cache_keys():
+    from bench.suite import FOCUS, FOCUS_ONLY, _point_key
+    from distillgraph.graph.config import LoopConfig, config_from_dict
+    from distillgraph.graph.policies import build_policy, policy_names
+
+    variants = [{"coverage_share": 0.0, "select_within": "pool", "sampling_power": 0.0},
+                {"coverage_share": "adaptive", "select_within": "clusters", "sampling_power": 8.0}]
+    assert {name for _, name in FOCUS_ONLY} == set(variants[0])
+    for name in policy_names():
+        built = [build_policy(LoopConfig(policy=name, **v)) for v in variants]
+        what = [(str(p), p.per_cluster, p.cold_start) for p in built]
+        assert (what[0] == what[1]) == (name != FOCUS), name  # a baseline that read one would re-use stale runs
+
+    def key(policy, **loop):
+        cfg = config_from_dict({"task": {"labels": {"a": "", "b": ""}}, "data": {"pool": "p.jsonl"},
+                                "budget": {"max_calls": 5}, "loop": {"policy": policy, **loop}})
+        return _point_key({"cfg": cfg, "tag": "", "clusters": None})
+
+    assert key("random", **variants[0]) == key("random", **variants[1])
+    assert key(FOCUS, **variants[0]) != key(FOCUS, **variants[1])

@@ -95,6 +95,11 @@ class FakePool:
     def scoring_cap(self, k: int) -> int:
         return self.cap
 
+    def student_quality(self) -> float | None:
+        return self.quality
+
+    quality: float | None = None
+
 
 IDS = ["a", "b", "c", "d"]
 SCORES = {"a": 0.1, "b": 0.9, "c": 0.5, "d": 0.9}
@@ -165,10 +170,38 @@ def test_mixed_splits_k_and_the_second_part_sees_the_first_parts_picks_as_labell
     assert str(Mixed(TopScore(), RandomPick(), 0.75)).startswith("75%: most informative")
 
 
+def test_an_adaptive_mix_gives_the_first_part_the_students_dev_score_as_its_share():
+    mix = Mixed(TopScore(), SeesLabelled(), share=0.5, adaptive=True)
+    pool = FakePool(SCORES, VECTORS)
+    assert mix.select(IDS, 4, pool, None).chosen == ["b", "d", "a", "c"]  # no dev score yet: share 0.5
+    pool.quality = 0.76  # round(0.76 x 4) = 3 by the top scores, 1 by the second part
+    assert mix.select(IDS, 4, pool, None).chosen == ["b", "d", "c", "a"]
+    pool.quality = 0.1
+    assert mix.select(IDS, 4, pool, None).chosen == ["a", "b", "c", "d"]  # round(0.4) = 0: all to the second
+    pool.quality = 1.7  # clipped to the whole k
+    assert mix.select(IDS, 2, pool, None).chosen == ["b", "d"]
+    assert Mixed(TopScore(), SeesLabelled(), share=0.5).first_share(pool) == 0.5  # not adaptive: the share
+    assert "a share equal to the student's last dev score: most informative" in str(
+        build_policy(LoopConfig(coverage_share="adaptive")))
+
+
+def test_the_student_quality_is_the_task_kinds_dev_score_in_0_1():
+    from distillgraph.graph.task_kinds import KINDS
+    from distillgraph.store.schema import TaskConfig
+
+    labels = TaskConfig(labels={"a": "", "b": ""})
+    assert KINDS["classification"](labels).quality({"accuracy": 0.9, "macro_f1": 0.6}) == 0.6
+    assert KINDS["ner"](labels).quality({"entity_f1": 0.3, "macro_f1": 0.5}) == 0.3
+    assert KINDS["generation"](TaskConfig(type="generation")).quality({"chrf": 42.0}) == pytest.approx(0.42)
+    assert KINDS["classification"](labels).quality({}) is None
+
+
 def test_the_default_buys_coverage_and_uncertainty_as_loop_coverage_share_says():
     policy = build_policy(LoopConfig(coverage_share=0.5, sampling_power=0))
     assert "50%: most informative (loop.scoring), at least 0.15 apart; the rest: the most typical" in str(policy)
-    assert "75%: most informative (loop.scoring)" in str(build_policy(LoopConfig()))
+    assert "75%: most informative (loop.scoring)" in str(build_policy(LoopConfig(coverage_share=0.25)))
+    default = build_policy(LoopConfig())  # chosen on dev: the share follows the student, within cluster quotas
+    assert "a share equal to the student's last dev score: most informative" in str(default) and default.per_cluster
     assert "50%: drawn with probability proportional to informativeness^8" in str(
         build_policy(LoopConfig(coverage_share=0.5, sampling_power=8)))
     assert "error_boost" not in str(build_policy(LoopConfig()))
@@ -223,6 +256,27 @@ def test_every_registered_policy_runs_through_the_graph(tmp_path, name):
             assert scores == sorted(scores, reverse=True) and all(0 <= s <= 1 for s in scores)
         if name == "random":
             assert scores == [None] * len(cands)
+
+
+def test_distillgraph_within_clusters_fills_each_clusters_quota_with_the_adaptive_mix(tmp_path):
+    from collections import Counter
+
+    from distillgraph.graph.node_pool import RoundPool
+    from distillgraph.graph.task_kinds import KINDS
+
+    cfg = oracle_config(tmp_path, "distillgraph", "loop.select_within=clusters", "loop.coverage_share=adaptive")
+    run_dir = new_run_dir(cfg)
+    state = execute(cfg, run_dir, env={}, console=Console(quiet=True), progress=False)
+    pool_wide = oracle_config(tmp_path, "distillgraph", "loop.select_within=pool")
+    assert build_policy(cfg.loop).per_cluster and not build_policy(pool_wide.loop).per_cluster
+    for rnd in (1, 2):
+        snap = [s for s in history(cfg, run_dir) if s.next == ("annotator",) and s.values.get("round") == rnd][-1]
+        quotas = {p.cluster: p.select for p in snap.values["plan"].clusters if p.select > 0}
+        assert Counter(c.cluster for c in snap.values["candidates"]) == quotas  # 90 pool texts: every quota fits
+    deps = type("Deps", (), {"kind": KINDS["classification"](cfg.task)})()  # all the view's quality reads
+    view = RoundPool(deps=deps, state=state, look=None, round=3, rng=random.Random(0))  # type: ignore[arg-type]
+    assert view.student_quality() == state["history"][-1].dev["macro_f1"]  # the adaptive mix's share
+    assert RoundPool(deps=deps, state={}, look=None, round=0, rng=random.Random(0)).student_quality() is None  # type: ignore[arg-type]
 
 
 def test_nodes_run_alone_and_the_analyst_reads_the_state_not_the_disk(tmp_path):
