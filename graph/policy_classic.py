@@ -16,6 +16,8 @@ from distillgraph.graph.policy_seams import (
 )
 from distillgraph.graph.policy_typiclust import Typical
 
+FIXED_COVERAGE = 0.25  # the default before the adaptive share (chosen on dev, 2026-12-01)
+
 
 @register
 class DistillGraph(Policy):
@@ -42,8 +44,9 @@ class DistillGraph(Policy):
         self.allocation = ErrorBoosted(Balanced("adaptive"), loop.error_boost)
         # over loop.score_sample of the pool (a paid judge: the calls set aside for scoring)
         informative = DiverseTop(min_distance=loop.diversity, power=loop.sampling_power)
-        adaptive = loop.coverage_share == "adaptive"  # then 0.5 only before any dev score
-        share = 0.5 if adaptive else 1.0 - loop.coverage_share
+        adaptive = loop.coverage_share == "adaptive"
+        # adaptive: the fixed share only where the task kind gives no quality (NER, generation) or before any dev score
+        share = 1.0 - (FIXED_COVERAGE if adaptive else loop.coverage_share)
         self.selection = Subsample(Mixed(informative, Typical(), share=share, adaptive=adaptive))
 
 

@@ -34,8 +34,8 @@ class PoolView(Protocol):
         """How many examples may be scored for a quota of k (the round's scoring sample)."""
 
     def student_quality(self) -> float | None:
-        """The student's last dev score in [0, 1] (the task's headline: macro-F1, entity F1, chrF/100);
-        None before any evaluation."""
+        """The student's last dev score in [0, 1] (TaskKind.quality: macro-F1 for classification); None before
+        any evaluation and for task kinds without one."""
 
 
 @dataclass
@@ -181,7 +181,7 @@ class Mixed(Selection):
     """Parts of the k, each by its own selection, in order: the first takes round(share x k), the second the
     rest. The second part never picks what the first chose and sees those picks as labelled (a coverage
     selection such as TypiClust then looks past them). With `adaptive`, the first part's share is the
-    student's last dev score (PoolView.student_quality; `share` until there is one): the better the student
+    student's last dev score (PoolView.student_quality; `share` when there is none): the better the student
     measures, the more its own scores are trusted."""
 
     first: Selection
@@ -204,7 +204,8 @@ class Mixed(Selection):
         return Picked(one.chosen + two.chosen, {**one.scores, **two.scores})
 
     def __str__(self) -> str:
-        part = "a share equal to the student's last dev score" if self.adaptive else f"{self.share:.0%}"
+        part = (f"a share equal to the student's last dev score (else {self.share:.0%})" if self.adaptive
+                else f"{self.share:.0%}")
         return f"{part}: {self.first}; the rest: {self.second}"
 
 

@@ -181,8 +181,8 @@ def test_an_adaptive_mix_gives_the_first_part_the_students_dev_score_as_its_shar
     pool.quality = 1.7  # clipped to the whole k
     assert mix.select(IDS, 2, pool, None).chosen == ["b", "d"]
     assert Mixed(TopScore(), SeesLabelled(), share=0.5).first_share(pool) == 0.5  # not adaptive: the share
-    assert "a share equal to the student's last dev score: most informative" in str(
-        build_policy(LoopConfig(coverage_share="adaptive")))
+    assert "a share equal to the student's last dev score (else 50%): most informative" in str(mix)
+    assert "(else 75%): most informative" in str(build_policy(LoopConfig(coverage_share="adaptive")))
 
 
 def test_the_student_quality_is_the_task_kinds_dev_score_in_0_1():
@@ -191,9 +191,12 @@ def test_the_student_quality_is_the_task_kinds_dev_score_in_0_1():
 
     labels = TaskConfig(labels={"a": "", "b": ""})
     assert KINDS["classification"](labels).quality({"accuracy": 0.9, "macro_f1": 0.6}) == 0.6
-    assert KINDS["ner"](labels).quality({"entity_f1": 0.3, "macro_f1": 0.5}) == 0.3
-    assert KINDS["generation"](TaskConfig(type="generation")).quality({"chrf": 42.0}) == pytest.approx(0.42)
     assert KINDS["classification"](labels).quality({}) is None
+    # chosen on classification dev data only: NER (where it lost on dev) and generation keep the fixed share
+    assert KINDS["ner"](labels).quality({"entity_f1": 0.3, "macro_f1": 0.5}) is None
+    assert KINDS["generation"](TaskConfig(type="generation")).quality({"chrf": 42.0}) is None
+    default = build_policy(LoopConfig()).selection.inner
+    assert isinstance(default, Mixed) and default.adaptive and default.share == 0.75  # the quarter for coverage
 
 
 def test_the_default_buys_coverage_and_uncertainty_as_loop_coverage_share_says():
@@ -201,7 +204,7 @@ def test_the_default_buys_coverage_and_uncertainty_as_loop_coverage_share_says()
     assert "50%: most informative (loop.scoring), at least 0.15 apart; the rest: the most typical" in str(policy)
     assert "75%: most informative (loop.scoring)" in str(build_policy(LoopConfig(coverage_share=0.25)))
     default = build_policy(LoopConfig())  # chosen on dev: the share follows the student, within cluster quotas
-    assert "a share equal to the student's last dev score: most informative" in str(default) and default.per_cluster
+    assert "a share equal to the student's last dev score (else 75%)" in str(default) and default.per_cluster
     assert "50%: drawn with probability proportional to informativeness^8" in str(
         build_policy(LoopConfig(coverage_share=0.5, sampling_power=8)))
     assert "error_boost" not in str(build_policy(LoopConfig()))
