@@ -576,9 +576,9 @@ def markdown(suite: dict[str, Any]) -> str:
              f"(test seeds) in {meta['seconds']:.0f} s over {meta['workers']} worker processes"
              + (f" ({meta['reused_runs']} of them finished by earlier invocations on the same code for their policy "
                 "and reused: --resume)" if meta.get("reused_runs") else "")
-             + (f", plus {meta['tuning_runs']} tuning runs" + (
-                 " (finished by an interrupted invocation and reused: --resume)" if "--resume" in meta["argv"]
-                 else f" in {meta['tuning_seconds']:.0f} s") if meta.get("tuning_runs") else "")
+             + (f", plus {meta['tuning_runs']} tuning points in {meta['tuning_seconds']:.0f} s"
+                + (f" ({meta['tuning_reused']} of them reused from earlier invocations: --resume)"
+                   if meta.get("tuning_reused") else "") if meta.get("tuning_runs") else "")
              + ("; process CPU seconds per run: " + ", ".join(f"{t} {v:g}" for t, v in meta["cpu_seconds_per_run"].items())
                 if meta.get("cpu_seconds_per_run") else "") + f"; whole suite {meta['total_seconds']:.0f} s "
              f"(`python -m bench.suite{' ' + meta['argv'] if meta['argv'] else ''}`)"
@@ -829,11 +829,12 @@ def main(argv: list[str] | None = None) -> None:
               f"imbalance {preps[name].meta['imbalance']}:1 ({time.perf_counter() - t0:.1f} s)", flush=True)
 
     tuning = load_tuning(args.out)
-    tuning_runs, tuning_seconds = 0, 0.0
+    tuning_runs, tuning_seconds, tuning_reused = 0, 0.0, 0
     if args.tune:
         t0 = time.perf_counter()
-        truns = sweep(tuning_points(preps, budgets, tuning_seeds, args.extra), args.workers, label="tune ",
-                      resume=args.resume)
+        tpoints = tuning_points(preps, budgets, tuning_seeds, args.extra)
+        tuning_reused = sum(_done_file(p).exists() for p in tpoints) if args.resume else 0
+        truns = sweep(tpoints, args.workers, label="tune ", resume=args.resume)
         tuning_seconds = time.perf_counter() - t0
         tuning_runs = len(truns)
         hidden = ("macro_f1", "accuracy", "worst_cluster_acc")  # test metrics: not read, not kept
@@ -908,6 +909,7 @@ def main(argv: list[str] | None = None) -> None:
                                                                            and r["student"] == PROBE)), 2)
                                                      for t in preps},
                              "tuning_runs": tuning_runs, "tuning_seconds": round(tuning_seconds, 1),
+                             "tuning_reused": tuning_reused,
                              "reused_runs": reused,
                              "seeds": run_seeds, "argv": " ".join(argv if argv is not None else sys.argv[1:]),
                              "written": dt.datetime.now().strftime("%Y-%m-%d %H:%M"), "code": code_version()}
