@@ -41,7 +41,7 @@ class LoopConfig(Strict):
         default="adaptive",
         description="distillgraph: share of a round's pool picks bought for coverage (TypiClust's typical examples "
         "of uncovered regions); the rest go to the student's uncertainty. adaptive: 1 - the student's last dev "
-        "score (macro-F1, entity F1, chrF/100): a weak student's uncertainty is trusted less",
+        "macro-F1 for classification (a weak student's uncertainty is trusted less); 0.25 for ner and generation",
     )
     select_within: Literal["pool", "clusters"] = Field(
         default="clusters",

@@ -46,7 +46,6 @@ class RoundPool:
             return max(k, int(plan.scoring_calls * k / total))
         return max(k * 4, int(self.deps.cfg.loop.score_sample * k / total))
 
-
     def student_quality(self) -> float | None:
         history = self.state.get("history", [])
         return self.deps.kind.quality(history[-1].dev) if history else None

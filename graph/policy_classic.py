@@ -36,7 +36,6 @@ class DistillGraph(Policy):
     name = "distillgraph"
     uses_analysis = True
     synthesizes = True
-    per_cluster = False
     cold_start: ColdStart = "random"
 
     def configure(self, loop: Any) -> None:

@@ -17,10 +17,9 @@ class TaskKind:
     cluster_key = ""          # the per-cluster score in the metrics dict
     default_scoring = "entropy"
     units = False             # does one example hold several labelled units (entities)? see `outcomes`
-    # the dev score an adaptive policy trusts the student's own scores by (TaskKind.quality), out of
-    # quality_scale; "" where that rule was not chosen on dev data of the kind (the policy's fixed share applies)
+    # the dev score in [0, 1] an adaptive policy trusts the student's own scores by (TaskKind.quality); "" where
+    # that rule was not chosen on dev data of the kind (the policy's fixed share applies)
     quality_key = ""
-    quality_scale = 1.0
 
     def __init__(self, task: TaskConfig):
         self.task = task
@@ -50,7 +49,7 @@ class TaskKind:
     def quality(self, dev: dict[str, float]) -> float | None:
         """The student's dev score in [0, 1] (what an adaptive policy trusts its scores by); None if unmeasured."""
         value = dev.get(self.quality_key)
-        return None if value is None else float(value) / self.quality_scale
+        return None if value is None else float(value)
 
 
 class Classification(TaskKind):
