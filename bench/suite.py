@@ -319,12 +319,11 @@ def sweep(points: list[dict[str, Any]], workers: int, threads: int = 1, label: s
     (CACHE / "suite-runs").mkdir(parents=True, exist_ok=True)
     results: dict[int, dict[str, Any]] = {}
     files = [_done_file(p) for p in points]
-    for i, f in enumerate(files):
-        if resume and f.exists():
-            results[i] = {**json.loads(f.read_text(encoding="utf-8")), "tag": points[i].get("tag", "")}
-    first = {}  # points that are the same run (a tuning grid's default under each key) run once
+    first: dict[Path, int] = {}  # points that are the same run (a tuning grid's default under each key) run once
     for i, f in enumerate(files):
         first.setdefault(f, i)
+        if resume and f.exists():
+            results[i] = {**json.loads(f.read_text(encoding="utf-8")), "tag": points[i].get("tag", "")}
 
     def show(row: dict[str, Any]) -> None:
         test = "" if row["tag"] else (f"test F1 {row['macro_f1']:.3f} worst {row['worst_cluster_acc'] or 0:.3f} ")
