@@ -77,6 +77,18 @@ def adaptive_shares(natural: dict[int, float], stage: int, stages: int) -> dict[
     return {c: (v / total) * (k - i) / k + (1.0 / n) * (i / k) for c, v in natural.items()}
 
 
+def shrink_errors(errors: dict[int, float], counts: dict[int, int], prior: float) -> dict[int, float]:
+    """Each cluster's dev error pulled toward the overall error by `prior` pseudo-examples (empirical Bayes):
+    (n_c·e_c + prior·ē) / (n_c + prior). A cluster measured on few dev examples moves little from the mean;
+    prior 0 leaves the errors as measured."""
+    if prior <= 0 or not errors:
+        return dict(errors)
+    n = {c: counts.get(c, 0) for c in errors}
+    total = sum(n.values())
+    mean = sum(errors[c] * n[c] for c in errors) / total if total else sum(errors.values()) / len(errors)
+    return {c: (n[c] * e + prior * mean) / (n[c] + prior) for c, e in errors.items()}
+
+
 def boost_by_error(shares: dict[int, float], errors: dict[int, float], boost: float) -> dict[int, float]:
     """Raise the share of clusters where the student errs: share·(1 + boost·error), renormalised."""
     raised = {c: s * (1.0 + boost * errors.get(c, 0.0)) for c, s in shares.items()}

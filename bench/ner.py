@@ -49,21 +49,23 @@ def ner_config(policy: str, budget: int, seed: int, extra: list[str] | None = No
     return config_from_dict(apply_overrides(data, overrides))
 
 
-def final_test(state: dict[str, Any]) -> dict[str, float]:
+def final_test(state: dict[str, Any], split: str = "test") -> dict[str, float]:
+    """The final round's entity F1 and worst-type F1 on `split` (test, or dev for a tuning check)."""
     last = state["history"][-1]
-    test = last.test if hasattr(last, "test") else last["test"]
+    test = getattr(last, split) if hasattr(last, split) else last[split]
     return {"entity_f1": float(test.get("entity_f1", 0.0)), "worst_type_f1": float(test.get("worst_type_f1", 0.0)),
             "labelled": int(last.train_size if hasattr(last, "train_size") else last["train_size"])}
 
 
-def sweep(policies: list[str], budgets: list[int], seeds: list[int]) -> dict[str, Any]:
+def sweep(policies: list[str], budgets: list[int], seeds: list[int], extra: list[str] | None = None,
+          split: str = "test") -> dict[str, Any]:
     points: dict[str, dict[str, dict[str, dict[str, float]]]] = {}
     for budget in budgets:
         for seed in seeds:
             for policy in policies:
                 start = time.perf_counter()
-                state, _ = run_graph(ner_config(policy, budget, seed))
-                point = {**final_test(state), "seconds": round(time.perf_counter() - start, 1)}
+                state, _ = run_graph(ner_config(policy, budget, seed, extra))
+                point = {**final_test(state, split), "seconds": round(time.perf_counter() - start, 1)}
                 points.setdefault(policy, {}).setdefault(str(budget), {})[str(seed)] = point
                 print(f"{policy:>16} B={budget:<4} seed={seed}: entity F1 {point['entity_f1']:.4f} "
                       f"worst type {point['worst_type_f1']:.4f} ({point['seconds']} s)", flush=True)
@@ -235,6 +237,30 @@ def markdown(data: dict[str, Any]) -> str:
     return "\n".join(out) + "\n"
 
 
+DEV_SEEDS = [10, 11, 12]  # NER's tuning split seeds: dev only, never among the test seeds
+DEV_FILE = "ner_dev.json"
+
+
+def dev_check(policies: list[str], budgets: list[int], extra: list[str]) -> dict[str, Any]:
+    """Run `policies` with `extra` on DEV_SEEDS and keep the final dev entity F1 under the setting's name
+    (bench/results/ner_dev.json): how a default that would change NER is checked before any NER test seed."""
+    path = RESULTS / DEV_FILE
+    saved = json.loads(path.read_text()) if path.exists() else {"split": "dev", "seeds": DEV_SEEDS, "settings": {}}
+    name = " ".join(extra) or "defaults"
+    points = sweep(policies, budgets, DEV_SEEDS, extra, split="dev")
+    entry = saved["settings"].setdefault(name, {})
+    for policy, by_b in points.items():
+        per_b = {b: {"dev_entity_f1": mean_std([v["entity_f1"] for v in by_s.values()]), "points": by_s}
+                 for b, by_s in by_b.items()}
+        entry.setdefault(policy, {}).update(per_b)
+        means = [per_b[b]["dev_entity_f1"]["mean"] for b in per_b]
+        print(f"{name} / {policy}: mean dev entity F1 {sum(means) / len(means):.4f} over budgets "
+              f"{', '.join(per_b)}", flush=True)
+    saved.update(machine())
+    path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
+    return saved
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--policies", nargs="+", default=POLICIES)
@@ -248,8 +274,15 @@ def main() -> None:
     ap.add_argument("--render", action="store_true", help="only re-summarise the saved points and rewrite ner.md")
     ap.add_argument("--merge", action="store_true",
                     help="keep the saved points of other seeds / policies / budgets (e.g. to add seeds to a sweep)")
+    ap.add_argument("--dev", action="store_true",
+                    help=f"a tuning check: dev entity F1 on split seeds {DEV_SEEDS} (never test seeds), with the "
+                    f"--set overrides, saved under their name in {DEV_FILE}; ner.json is not touched")
+    ap.add_argument("--set", dest="extra", nargs="+", default=[], help="config overrides (key=value) for --dev")
     args = ap.parse_args()
     quiet_logs()
+    if args.dev:
+        dev_check(args.policies, args.budgets, args.extra)
+        return
     old = json.loads((RESULTS / f"{NAME}.json").read_text()) if (RESULTS / f"{NAME}.json").exists() else {}
     data = dict(old)
     if args.render:

@@ -33,9 +33,10 @@ class LoopConfig(Strict):
     metric: str = Field(default="auto", description="dev metric for patience: macro_f1 / chrf / ... ")
     scoring: Literal["auto", "entropy", "margin", "ifd", "output_entropy", "judge", "embedding"] = "auto"
     diversity: float = Field(default=0.15, ge=0, description="min cosine distance between selected examples")
-    cold_start: Literal["auto", "representatives", "random"] = Field(
+    cold_start: Literal["auto", "representatives", "random", "typical"] = Field(
         default="auto", description="the first labels (no seed labels): auto = the policy's own way (the cluster "
-        "policies: the clusters' representatives; distillgraph, uncertainty, margin, random: a random sample)",
+        "policies: the clusters' representatives; distillgraph, uncertainty, margin, random: a random sample; "
+        "typiclust: its typical examples); typical: TypiClust's typical examples of the largest uncovered regions",
     )
     coverage_share: Annotated[float, Field(ge=0, le=1)] | Literal["adaptive"] = Field(
         default="adaptive",
@@ -57,6 +58,11 @@ class LoopConfig(Strict):
         default=30.0, ge=0,
         description="how much per-cluster dev error raises a quota: share x (1 + boost x error); 30 measured best "
         "in bench/sample_efficiency (1.0 barely moves the quotas)",
+    )
+    error_prior: float = Field(
+        default=0.0, ge=0,
+        description="distillgraph: before the boost, each cluster's dev error is pulled toward the overall error "
+        "by this many pseudo-examples ((n x error + prior x mean) / (n + prior)); 0 uses the errors as measured",
     )
     synthesis: Literal["auto", "off", "only"] = Field(
         default="auto", description="auto: synthesize for tail clusters and uncovered weaknesses"

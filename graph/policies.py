@@ -24,7 +24,7 @@ from typing import Any, ClassVar, Literal
 
 from distillgraph.graph.policy_seams import Allocation, Balanced, RandomPick, Selection
 
-ColdStart = Literal["representatives", "random", "selection"]
+ColdStart = Literal["representatives", "random", "typical", "selection"]
 
 
 class Policy:

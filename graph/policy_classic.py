@@ -40,7 +40,7 @@ class DistillGraph(Policy):
 
     def configure(self, loop: Any) -> None:
         self.per_cluster = loop.select_within == "clusters"
-        self.allocation = ErrorBoosted(Balanced("adaptive"), loop.error_boost)
+        self.allocation = ErrorBoosted(Balanced("adaptive"), loop.error_boost, loop.error_prior)
         # over loop.score_sample of the pool (a paid judge: the calls set aside for scoring)
         informative = DiverseTop(min_distance=loop.diversity, power=loop.sampling_power)
         adaptive = loop.coverage_share == "adaptive"
@@ -60,6 +60,7 @@ class ErrorBoost(DistillGraph):
     def configure(self, loop: Any) -> None:
         super().configure(loop)
         self.per_cluster = True  # each cluster's quota is selected from its own pool, by uncertainty alone
+        self.allocation = ErrorBoosted(Balanced("adaptive"), loop.error_boost)  # errors as measured
         self.selection = Subsample(DiverseTop(min_distance=loop.diversity))  # no coverage part
 
 

@@ -11,7 +11,7 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
-from distillgraph.agents.analyst import adaptive_shares, boost_by_error
+from distillgraph.agents.analyst import adaptive_shares, boost_by_error, shrink_errors
 from distillgraph.trainer.selection import power_sample_keys, select_diverse
 
 
@@ -55,7 +55,9 @@ class Allocation(ABC):
     def balanced(self, natural: dict[int, float], stage: int, stages: int) -> dict[int, float]:
         """Shares before the student's errors are looked at."""
 
-    def shares(self, natural: dict[int, float], errors: dict[int, float], stage: int, stages: int) -> dict[int, float]:
+    def shares(self, natural: dict[int, float], errors: dict[int, float], stage: int, stages: int,
+               counts: dict[int, int] | None = None) -> dict[int, float]:
+        """`counts`: the dev examples each cluster's error was measured on (for an allocation that weighs it)."""
         return boost_by_error(self.balanced(natural, stage, stages), errors, 0.0)  # renormalised only
 
 
@@ -77,19 +79,26 @@ class Balanced(Allocation):
 
 @dataclass(frozen=True)
 class ErrorBoosted(Allocation):
-    """A schedule's shares raised where the student errs on dev: share x (1 + boost x error)."""
+    """A schedule's shares raised where the student errs on dev: share x (1 + boost x error); with `prior` > 0
+    each cluster's error is first pulled toward the overall error by that many pseudo-examples (a cluster
+    measured on few dev examples is trusted less)."""
 
     inner: Allocation
     boost: float
+    prior: float = 0.0
 
     def balanced(self, natural: dict[int, float], stage: int, stages: int) -> dict[int, float]:
         return self.inner.balanced(natural, stage, stages)
 
-    def shares(self, natural: dict[int, float], errors: dict[int, float], stage: int, stages: int) -> dict[int, float]:
+    def shares(self, natural: dict[int, float], errors: dict[int, float], stage: int, stages: int,
+               counts: dict[int, int] | None = None) -> dict[int, float]:
+        if self.prior > 0 and counts is not None:
+            errors = shrink_errors(errors, counts, self.prior)
         return boost_by_error(self.balanced(natural, stage, stages), errors, self.boost)
 
     def __str__(self) -> str:
-        return f"{self.inner} x (1 + {self.boost:g} x dev error)"
+        shrunk = f" (shrunk toward the mean by {self.prior:g} pseudo-examples)" if self.prior > 0 else ""
+        return f"{self.inner} x (1 + {self.boost:g} x dev error{shrunk})"
 
 
 # ---------------------------------------------------------------- selection: which examples

@@ -39,3 +39,37 @@ def test_fragment_says_simulation_and_renders_every_part():
     assert md.startswith("## NER") and "SIMULATION" in md
     assert "| distillgraph |" in md and "vs best other (uncertainty)" in md and "(behind)" in md
     assert "0.100 → 0.200" in md and "2100x faster" in md and "entity F1 0.300" in md and "0.410" in md
+
+
+def test_dev_check_reads_dev_on_the_tuning_seeds_and_keeps_each_setting(tmp_path, monkeypatch):
+    import json
+
+    import bench.ner as ner
+
+    calls = []
+
+    def fake_sweep(policies, budgets, seeds, extra=None, split="test"):
+        calls.append((tuple(seeds), tuple(extra or ()), split))
+        bump = 0.1 if extra else 0.0
+        return {p: {str(b): {str(s): {"entity_f1": 0.2 + bump + 0.01 * s, "worst_type_f1": 0.0} for s in seeds}
+                    for b in budgets} for p in policies}
+
+    monkeypatch.setattr(ner, "sweep", fake_sweep)
+    monkeypatch.setattr(ner, "RESULTS", tmp_path)
+    ner.dev_check(["distillgraph"], [50], [])
+    ner.dev_check(["distillgraph"], [50, 100], ["loop.cold_start=typical"])
+    assert calls == [(tuple(ner.DEV_SEEDS), (), "dev"), (tuple(ner.DEV_SEEDS), ("loop.cold_start=typical",), "dev")]
+    assert not set(ner.DEV_SEEDS) & set(ner.TEST_SEEDS)
+    saved = json.loads((tmp_path / ner.DEV_FILE).read_text())
+    assert set(saved["settings"]) == {"defaults", "loop.cold_start=typical"}
+    assert saved["settings"]["defaults"]["distillgraph"]["50"]["dev_entity_f1"]["mean"] == 0.31  # 0.2 + 0.11
+    assert set(saved["settings"]["loop.cold_start=typical"]["distillgraph"]) == {"50", "100"}
+
+
+def test_final_test_reads_the_requested_split():
+    from bench.ner import final_test
+
+    last = {"test": {"entity_f1": 0.3, "worst_type_f1": 0.1}, "dev": {"entity_f1": 0.2, "worst_type_f1": 0.0},
+            "train_size": 40}
+    assert final_test({"history": [last]})["entity_f1"] == 0.3
+    assert final_test({"history": [last]}, "dev") == {"entity_f1": 0.2, "worst_type_f1": 0.0, "labelled": 40}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bench.stats import compare, mean_std, paired_bootstrap_ci, verdict, wilcoxon_p
-from bench.suite import TUNING_GRID, _v, choose, paired, summarise, tuned_overrides
+from bench.suite import TUNING_GRID, _v, choose, paired, robustness, summarise, tuned_overrides
 
 
 def test_all_positive_differences_are_ahead_with_every_win():
@@ -192,8 +192,8 @@ def test_only_distillgraph_reads_the_settings_held_out_of_the_baselines_cache_ke
     from distillgraph.graph.config import LoopConfig, config_from_dict
     from distillgraph.graph.policies import build_policy, policy_names
 
-    variants = [{"coverage_share": 0.0, "select_within": "pool", "sampling_power": 0.0},
-                {"coverage_share": "adaptive", "select_within": "clusters", "sampling_power": 8.0}]
+    variants = [{"coverage_share": 0.0, "select_within": "pool", "sampling_power": 0.0, "error_prior": 0.0},
+                {"coverage_share": "adaptive", "select_within": "clusters", "sampling_power": 8.0, "error_prior": 20.0}]
     assert {name for _, name in FOCUS_ONLY} == set(variants[0])
     for name in policy_names():
         built = [build_policy(LoopConfig(policy=name, **v)) for v in variants]
@@ -207,3 +207,23 @@ def test_only_distillgraph_reads_the_settings_held_out_of_the_baselines_cache_ke
 
     assert key("random", **variants[0]) == key("random", **variants[1])
     assert key(FOCUS, **variants[0]) != key(FOCUS, **variants[1])
+
+
+def test_robustness_counts_gaps_to_the_best_policy_at_each_point():
+    def cell(m: float) -> dict:
+        return {"macro_f1": {"mean": m, "std": 0.0}, "worst_cluster_acc": {"mean": 0.0, "std": 0.0}}
+
+    means = {"t1": {"random": (0.50, 0.70), "uncertainty": (0.60, 0.65), "distillgraph": (0.595, 0.71)},
+             "t2": {"random": (0.30, 0.40), "uncertainty": (0.20, 0.42), "distillgraph": (0.28, 0.41)}}
+    results = {t: {"embedding-probe": {p: {"20": cell(a), "40": cell(b)} for p, (a, b) in per.items()}}
+               for t, per in means.items()}
+    results["t1"]["classifier"] = {"random": {"40": cell(0.9)}}  # one policy only: no comparison
+    out = robustness(results)
+    assert set(out) == {"embedding-probe"}
+    dg = out["embedding-probe"]["distillgraph"]
+    # gaps to the best at t1/20, t1/40, t2/20, t2/40: 0.5, 0, 2, 1 points
+    assert dg["points"] == 4 and dg["mean_gap"] == pytest.approx(0.875, abs=0.006) and dg["worst_gap"] == pytest.approx(2.0)
+    assert dg["within_1_of_best_other"] == 3 and dg["more_than_1_below_random"] == 1  # t2/20: 2 below random
+    unc = out["embedding-probe"]["uncertainty"]
+    assert unc["worst_gap"] == pytest.approx(10.0) and unc["more_than_1_below_random"] == 2  # t1/40, t2/20
+    assert out["embedding-probe"]["random"]["more_than_1_below_random"] == 0

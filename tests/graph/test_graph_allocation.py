@@ -13,6 +13,7 @@ from distillgraph.agents.analyst import (
     boost_by_error,
     integer_quotas,
     samples_for_budget,
+    shrink_errors,
 )
 from distillgraph.agents.budget import BudgetLedger
 from distillgraph.agents.config import BudgetConfig
@@ -43,6 +44,27 @@ def test_balanced_schedules_and_the_error_boosted_seam():
     boosted = ErrorBoosted(Balanced("natural"), 9.0).shares(NATURAL, errors, 0, 4)
     assert boosted == pytest.approx({0: 0.6 / 1.9, 1: 0.3 / 1.9, 2: 1.0 / 1.9})  # 0.1 x (1 + 9 x 1.0) = 1.0
     assert "x (1 + 9 x dev error)" in str(ErrorBoosted(Balanced("natural"), 9.0))
+
+
+def test_shrink_errors_pulls_small_clusters_toward_the_mean():
+    errors, counts = {0: 0.0, 1: 1.0}, {0: 30, 1: 10}  # overall error (0 x 30 + 1 x 10) / 40 = 0.25
+    assert shrink_errors(errors, counts, 0.0) == errors
+    shrunk = shrink_errors(errors, counts, 10.0)
+    assert shrunk == pytest.approx({0: (0 + 10 * 0.25) / 40, 1: (10 + 10 * 0.25) / 20})
+    assert shrunk[1] - shrunk[0] < 1.0  # the gap narrows; the order stays
+    assert shrink_errors(errors, {0: 30, 1: 10}, 1e9) == pytest.approx({0: 0.25, 1: 0.25})
+    assert shrink_errors({}, {}, 10.0) == {}
+
+
+def test_error_boosted_with_a_prior_boosts_the_shrunk_errors():
+    errors, counts = {0: 0.0, 1: 0.0, 2: 1.0}, {0: 6, 1: 3, 2: 1}
+    seam = ErrorBoosted(Balanced("natural"), 9.0, prior=5.0)
+    expected = boost_by_error({0: 0.6, 1: 0.3, 2: 0.1}, shrink_errors(errors, counts, 5.0), 9.0)
+    assert seam.shares(NATURAL, errors, 0, 4, counts) == pytest.approx(expected)
+    unshrunk = ErrorBoosted(Balanced("natural"), 9.0).shares(NATURAL, errors, 0, 4, counts)
+    assert seam.shares(NATURAL, errors, 0, 4, counts)[2] < unshrunk[2]  # one dev example: trusted less
+    assert seam.shares(NATURAL, errors, 0, 4) == pytest.approx(unshrunk)  # no counts: as measured
+    assert "shrunk toward the mean by 5 pseudo-examples" in str(seam)
 
 
 def test_integer_quotas_hand_values():

@@ -218,6 +218,13 @@ def test_loop_cold_start_overrides_the_policys_own():
     assert build_policy(LoopConfig(cold_start="representatives")).cold_start == "representatives"
     assert build_policy(LoopConfig(policy="uncertainty", cold_start="representatives")).cold_start == "representatives"
     assert "cold start: representatives" in str(build_policy(LoopConfig(cold_start="representatives")))
+    assert build_policy(LoopConfig(policy="margin", cold_start="typical")).cold_start == "typical"
+
+
+def test_error_prior_reaches_distillgraph_only():
+    assert "pseudo-examples" in str(build_policy(LoopConfig(error_prior=20)).allocation)
+    assert "pseudo-examples" not in str(build_policy(LoopConfig()).allocation)
+    assert "pseudo-examples" not in str(build_policy(LoopConfig(policy="error_boost", error_prior=20)).allocation)
 
 
 # ---------------------------------------------------------------- one tiny graph run per policy
@@ -319,3 +326,14 @@ def test_only_a_policy_that_uses_the_analysis_pays_for_it(stub, make_config, nam
                                                                "budget.max_calls=16"])
     execute(cfg, new_run_dir(cfg), env=ENV, console=Console(quiet=True), progress=False)
     assert (analysis_requests(stub) > 0) == asks, f"{name}: {analysis_requests(stub)} analysis request(s)"
+
+
+def test_typical_cold_start_buys_typiclusts_first_labels(tmp_path):
+    def boot(policy: str, *extra: str) -> list[str]:
+        cfg = oracle_config(tmp_path / policy / "-".join(extra), policy, "loop.rounds=1", "loop.max_rounds=1", *extra)
+        state = execute(cfg, new_run_dir(cfg), env={}, console=Console(quiet=True), progress=False)
+        return sorted(a.id for a in state["dataset"] if a.source == "bootstrap")
+
+    typical = boot("distillgraph", "loop.cold_start=typical")
+    assert typical == boot("typiclust")  # TypiClust's own cold start: the same picks from the same rng
+    assert typical != boot("distillgraph")  # the default's random sample
