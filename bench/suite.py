@@ -91,8 +91,9 @@ SUITE_SETTINGS = [f"loop.rounds={ROUNDS}", f"loop.max_rounds={ROUNDS}", "loop.pa
 # twice: BENCHMARKS.md "Choosing the default policy".)
 TUNING_GRID: dict[str, list[Any]] = {"loop.coverage_share": [0.0, 0.25, 0.5, 0.75, "adaptive"],
                                      "loop.select_within": ["pool", "clusters"],
-                                     # auto: distillgraph's own (a random sample since 2026-12-01; the
-                                     # clusters' representatives before, when this grid was auto / random)
+                                     # auto: distillgraph's own (TypiClust's typical examples since
+                                     # 2026-12-02, when typical won this grid; a random sample from 2026-12-01;
+                                     # the clusters' representatives before, when this grid was auto / random)
                                      "loop.cold_start": ["auto", "representatives", "typical"],
                                      # per-cluster dev error shrunk toward the mean before the boost (2026-12-02)
                                      "loop.error_prior": [0.0, 10.0, 40.0]}
@@ -678,7 +679,8 @@ def markdown(suite: dict[str, Any]) -> str:
         lines += ["", f"MiniLM LoRA classifier student: `--full` runs it on {', '.join(LORA_TASKS)} (seeds "
                   f"{', '.join(map(str, LORA_SEEDS))}, B={', '.join(map(str, LORA_BUDGETS))}, every policy); "
                   "no such run is in this suite.json yet."]
-    for student, per_policy in suite.get("robustness", {}).items():
+    by_points = sorted(suite.get("robustness", {}).items(), key=lambda kv: -next(iter(kv[1].values()))["points"])
+    for student, per_policy in by_points:
         n = next(iter(per_policy.values()))["points"]
         lines += ["", f"**Robustness over the {n} task x budget points** ({student}; gap = points of mean test "
                   "macro-F1 below the best policy at the point, every policy counted; descriptive, no CI):", "",

@@ -35,8 +35,9 @@ class LoopConfig(Strict):
     diversity: float = Field(default=0.15, ge=0, description="min cosine distance between selected examples")
     cold_start: Literal["auto", "representatives", "random", "typical"] = Field(
         default="auto", description="the first labels (no seed labels): auto = the policy's own way (the cluster "
-        "policies: the clusters' representatives; distillgraph, uncertainty, margin, random: a random sample; "
-        "typiclust: its typical examples); typical: TypiClust's typical examples of the largest uncovered regions",
+        "policies: the clusters' representatives; uncertainty, margin, random: a random sample; distillgraph, "
+        "typiclust: TypiClust's typical examples); typical: TypiClust's typical examples of the largest uncovered "
+        "regions",
     )
     coverage_share: Annotated[float, Field(ge=0, le=1)] | Literal["adaptive"] = Field(
         default="adaptive",

@@ -21,22 +21,23 @@ FIXED_COVERAGE = 0.25  # the default before the adaptive share (chosen on dev, 2
 
 @register
 class DistillGraph(Policy):
-    """a random sample to start, then each round every cluster's quota (balancing raised by the cluster's dev
-    error) is filled part with the student's most informative examples, kept diverse, part with coverage
-    (TypiClust's typical examples of regions nothing labelled covers yet); the informative part is the student's
-    last dev score (a weak student's uncertainty is trusted less); synthesis for the tail and for the teacher's
-    weaknesses, spread over clusters the same way"""
+    """TypiClust's typical examples to start (no student yet: all coverage), then each round every cluster's
+    quota (balancing raised by the cluster's dev error) is filled part with the student's most informative
+    examples, kept diverse, part with coverage (TypiClust's typical examples of regions nothing labelled covers
+    yet); the informative part is the student's last dev score (a weak student's uncertainty is trusted less);
+    synthesis for the tail and for the teacher's weaknesses, spread over clusters the same way"""
 
     # Uncertainty alone (the default until 2026-12) lost to random where the probe stays weak (16-18 labels):
     # it buys outliers and label noise; coverage alone is what TypiClust wins with at tiny budgets and loses
     # with later. Which mix, where (loop.select_within) and the cold start were chosen on dev macro-F1 of
     # tuning seeds 100-102 over the suite's 4 tasks and 4 budgets, one setting at a time and then together
     # (bench/suite.py --tune, BENCHMARKS.md "Choosing the default policy"). loop.coverage_share=0.25 with
-    # loop.select_within=pool is the default of 2026-12-01 (one mix over the whole pool).
+    # loop.select_within=pool is the default of 2026-12-01 (one mix over the whole pool). The cold start was a
+    # random sample until 2026-12-02, when TypiClust's typical examples won the same dev sweep (loop.cold_start).
     name = "distillgraph"
     uses_analysis = True
     synthesizes = True
-    cold_start: ColdStart = "random"
+    cold_start: ColdStart = "typical"
 
     def configure(self, loop: Any) -> None:
         self.per_cluster = loop.select_within == "clusters"

@@ -212,7 +212,7 @@ def test_the_default_buys_coverage_and_uncertainty_as_loop_coverage_share_says()
 
 
 def test_loop_cold_start_overrides_the_policys_own():
-    assert build_policy(LoopConfig()).cold_start == "random"
+    assert build_policy(LoopConfig()).cold_start == "typical"
     assert build_policy(LoopConfig(policy="error_boost")).cold_start == "representatives"
     assert build_policy(LoopConfig(policy="uncertainty")).cold_start == "random"
     assert build_policy(LoopConfig(cold_start="representatives")).cold_start == "representatives"
@@ -336,4 +336,5 @@ def test_typical_cold_start_buys_typiclusts_first_labels(tmp_path):
 
     typical = boot("distillgraph", "loop.cold_start=typical")
     assert typical == boot("typiclust")  # TypiClust's own cold start: the same picks from the same rng
-    assert typical != boot("distillgraph")  # the default's random sample
+    assert typical == boot("distillgraph")  # the default since 2026-12-02
+    assert typical != boot("distillgraph", "loop.cold_start=random")
