@@ -13,6 +13,7 @@ from distillgraph.graph.deps import Deps
 from distillgraph.graph.node_annotator import annotate, mark_labelled
 from distillgraph.graph.node_pool import RoundPool
 from distillgraph.graph.node_tools import ask, lookup
+from distillgraph.graph.policies import resolve_cold_start
 from distillgraph.graph.policy_typiclust import Typical
 from distillgraph.graph.state import DistillState
 from distillgraph.store.index import build_index
@@ -75,16 +76,18 @@ def dev_set(state: DistillState, deps: Deps, rng: random.Random) -> tuple[list[s
 
 def cold_start(deps: Deps, state: DistillState, rng: random.Random) -> list[Candidate]:
     """The first labels without seeds: the clusters' representatives, a random sample, TypiClust's typical
-    examples or the policy's own selection, bootstrap_per_cluster per cluster."""
+    examples (`adaptive`: where the task kind measures a quality) or the policy's own selection,
+    bootstrap_per_cluster per cluster."""
     loop, clustering = deps.cfg.loop, deps.clustering()
     taken = set(state.get("dev_labels", {}))
     look = lookup(deps, state)
     free = sorted(i for i in deps.pool_ids if i not in taken)
     n = min(loop.bootstrap_per_cluster * clustering.k, len(free))
-    if deps.policy.cold_start == "random":
+    how = resolve_cold_start(deps.policy.cold_start, deps.kind)
+    if how == "random":
         ids = sorted(rng.sample(free, n))
-    elif deps.policy.cold_start in ("selection", "typical"):
-        pick = deps.policy.selection if deps.policy.cold_start == "selection" else Typical()
+    elif how in ("selection", "typical"):
+        pick = deps.policy.selection if how == "selection" else Typical()
         ids = pick.select(free, n, RoundPool(deps, state, look, 0, rng), None).chosen
     else:
         reps = {int(c): [r for r in rs if r in deps.pool_ids and r not in taken][: loop.bootstrap_per_cluster]

@@ -24,7 +24,16 @@ from typing import Any, ClassVar, Literal
 
 from distillgraph.graph.policy_seams import Allocation, Balanced, RandomPick, Selection
 
-ColdStart = Literal["representatives", "random", "typical", "selection"]
+ColdStart = Literal["representatives", "random", "typical", "adaptive", "selection"]
+
+
+def resolve_cold_start(how: ColdStart, kind: Any) -> ColdStart:
+    """`adaptive`: TypiClust's typical examples where the task kind measures the student's quality (there is no
+    student yet, so the adaptive share gives every pick to coverage), a random sample where it has none (NER,
+    where typical lost on dev, and generation); any other way as it is."""
+    if how != "adaptive":
+        return how
+    return "typical" if getattr(kind, "quality_key", "") else "random"
 
 
 class Policy:

@@ -212,13 +212,24 @@ def test_the_default_buys_coverage_and_uncertainty_as_loop_coverage_share_says()
 
 
 def test_loop_cold_start_overrides_the_policys_own():
-    assert build_policy(LoopConfig()).cold_start == "typical"
+    assert build_policy(LoopConfig()).cold_start == "adaptive"
     assert build_policy(LoopConfig(policy="error_boost")).cold_start == "representatives"
     assert build_policy(LoopConfig(policy="uncertainty")).cold_start == "random"
     assert build_policy(LoopConfig(cold_start="representatives")).cold_start == "representatives"
     assert build_policy(LoopConfig(policy="uncertainty", cold_start="representatives")).cold_start == "representatives"
     assert "cold start: representatives" in str(build_policy(LoopConfig(cold_start="representatives")))
     assert build_policy(LoopConfig(policy="margin", cold_start="typical")).cold_start == "typical"
+
+
+def test_adaptive_cold_start_is_typical_where_the_kind_measures_a_quality():
+    from distillgraph.graph.policies import resolve_cold_start
+    from distillgraph.graph.task_kinds import KINDS
+
+    assert resolve_cold_start("adaptive", KINDS["classification"]) == "typical"
+    assert resolve_cold_start("adaptive", KINDS["ner"]) == "random"  # typical lost on NER dev
+    assert resolve_cold_start("adaptive", KINDS["generation"]) == "random"
+    for how in ("representatives", "random", "typical", "selection"):
+        assert resolve_cold_start(how, KINDS["ner"]) == how
 
 
 def test_error_prior_reaches_distillgraph_only():
