@@ -82,7 +82,8 @@ def make_plan(deps: Deps, state: DistillState, look: Lookup, stats: A.ErrorStats
     samples = A.samples_for_budget(budget_calls, cost_select, cost_synth, synth_guess)
     natural = {int(c): float(s) for c, s in deps.clustering().sizes.items()}
     plans = A.allocate(
-        samples=samples, shares=policy.allocation.shares(natural, stats.per_cluster, stage, loop.rounds, stats.cluster_sizes),
+        samples=samples,
+        shares=policy.allocation.shares(natural, stats.per_cluster, stage, loop.rounds, stats.cluster_sizes),
         natural=natural, errors=stats.per_cluster, available=dict(avail), tail_factor=loop.tail_factor,
         synthesis=loop.synthesis if policy.synthesizes else "off", can_synthesize=can_synth,
         weakness_clusters={c for w in weaknesses for c in w.clusters}, names=deps.cluster_names(),

@@ -22,11 +22,11 @@ FIXED_COVERAGE = 0.25  # the default before the adaptive share (chosen on dev, 2
 @register
 class DistillGraph(Policy):
     """TypiClust's typical examples to start (no student yet: all coverage; a random sample for NER and
-    generation), then each round every cluster's
-    quota (balancing raised by the cluster's dev error) is filled part with the student's most informative
-    examples, kept diverse, part with coverage (TypiClust's typical examples of regions nothing labelled covers
-    yet); the informative part is the student's last dev score (a weak student's uncertainty is trusted less);
-    synthesis for the tail and for the teacher's weaknesses, spread over clusters the same way"""
+    generation), then each round every cluster's quota (balancing raised by the cluster's dev error) is filled
+    part with the student's most informative examples, kept diverse, part with coverage (TypiClust's typical
+    examples of regions nothing labelled covers yet); the informative part is the student's last dev score (a
+    weak student's uncertainty is trusted less); synthesis for the tail and for the teacher's weaknesses, spread
+    over clusters the same way"""
 
     # Uncertainty alone (the default until 2026-12) lost to random where the probe stays weak (16-18 labels):
     # it buys outliers and label noise; coverage alone is what TypiClust wins with at tiny budgets and loses
