@@ -720,16 +720,23 @@ def verdict_lines(suite: dict[str, Any]) -> list[str]:
 # ---------------------------------------------------------------- main
 
 
-def policy_descriptions(policies: list[str], extra: list[str]) -> list[str]:
-    """One line per policy from the registry (graph/policies.py), with the suite's loop settings applied."""
+def policy_descriptions(policies: list[str], extra: list[str], user_extra: list[str] | None = None) -> list[str]:
+    """One line per policy from the registry (graph/policies.py), each with the loop settings it ran with:
+    `extra` (the tuned values and the user's) for distillgraph, `user_extra` (default: `extra`) for the others."""
     try:
         from distillgraph.graph.policies import describe_policies  # type: ignore[import-not-found]
     except ImportError:
         return []
-    loop = config_from_dict(apply_overrides(
-        {"task": {"labels": {"a": "", "b": ""}}, "data": {"source": "bbc"}, "budget": {"max_calls": 1}},
-        [o for o in [*SUITE_SETTINGS, *extra] if o.startswith("loop.")])).loop
-    return [line for line in describe_policies(loop) if line.split(":", 1)[0] in policies]
+
+    def lines(settings: list[str]) -> list[str]:
+        loop = config_from_dict(apply_overrides(
+            {"task": {"labels": {"a": "", "b": ""}}, "data": {"source": "bbc"}, "budget": {"max_calls": 1}},
+            [o for o in [*SUITE_SETTINGS, *settings] if o.startswith("loop.")])).loop
+        return describe_policies(loop)
+
+    focus, others = lines(extra), lines(extra if user_extra is None else user_extra)
+    return [mine if mine.startswith(f"{FOCUS}:") else theirs for mine, theirs in zip(focus, others)
+            if mine.split(":", 1)[0] in policies]
 
 
 def swept_grid(tuning: dict[str, Any] | None) -> dict[str, list[str]]:
@@ -958,7 +965,7 @@ def main(argv: list[str] | None = None) -> None:
     suite["paired"] = paired(runs, results)
     suite["robustness"] = robustness(results)
     suite["protocol"] = protocol_lines(tuning, args.extra, policies, seeds, tuning_seeds)
-    suite["policy_descriptions"] = policy_descriptions(policies, extra)
+    suite["policy_descriptions"] = policy_descriptions(policies, extra, list(args.extra))
     suite["meta"]["total_seconds"] = round(time.perf_counter() - start, 1)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"{NAME}.json").write_text(json.dumps(suite, indent=1) + "\n", encoding="utf-8")
@@ -985,7 +992,7 @@ def render(out: Path) -> None:
     suite["robustness"] = robustness(suite["results"])
     suite["protocol"] = protocol_lines(tuning, user_extra, suite["policies"], suite["test_seeds"],
                                        suite["tuning_seeds"])
-    suite["policy_descriptions"] = policy_descriptions(suite["policies"], extra)
+    suite["policy_descriptions"] = policy_descriptions(suite["policies"], extra, user_extra)
     (out / f"{NAME}.json").write_text(json.dumps(suite, indent=1) + "\n", encoding="utf-8")
     (out / f"{NAME}.md").write_text(markdown(suite).rstrip() + "\n", encoding="utf-8")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from bench import suite
 from bench.stats import compare, mean_std, paired_bootstrap_ci, verdict, wilcoxon_p
 from bench.suite import TUNING_GRID, _v, choose, paired, robustness, summarise, tuned_overrides
 
@@ -227,3 +228,14 @@ def test_robustness_counts_gaps_to_the_best_policy_at_each_point():
     unc = out["embedding-probe"]["uncertainty"]
     assert unc["worst_gap"] == pytest.approx(10.0) and unc["more_than_1_below_random"] == 2  # t1/40, t2/20
     assert out["embedding-probe"]["random"]["more_than_1_below_random"] == 0
+
+
+def test_each_policy_is_described_with_the_settings_it_ran_with():
+    """The tuned values are distillgraph's only: a baseline's line must not show them (it ran without)."""
+    lines = dict(line.split(":", 1) for line in suite.policy_descriptions(
+        ["random", "distillgraph"], ["loop.cold_start=representatives"], []))
+    assert set(lines) == {"random", "distillgraph"}
+    assert "cold start: representatives" in lines["distillgraph"]
+    assert "cold start: random" in lines["random"]
+    same = dict(line.split(":", 1) for line in suite.policy_descriptions(["random"], ["loop.cold_start=typical"]))
+    assert "cold start: typical" in same["random"]  # without user_extra, every policy gets `extra`
