@@ -68,6 +68,9 @@ class GateConfig(Strict):
     w_neighbours: float = Field(default=2.0, ge=0.0, description="exponent of the labelled neighbours' evidence; 0 = "
                                 "off (2 with re-gating: chosen on dev, bench.teacher_quality noise)")
     w_student: float = Field(default=1.0, ge=0.0, description="exponent of the student's evidence; 0 = off")
+    w_model: float = Field(default=0.0, ge=0.0, description="re-gating: exponent of confident learning's out-of-fold "
+                           "evidence (a logistic regression on the labels' embeddings, each label judged by folds that "
+                           "never saw it); 0 = off")
     min_weight: float = Field(default=0.05, ge=0.0, le=1.0, description="mode weight: the smallest sample weight")
     regate_k: int = Field(
         default=5, ge=0, description="re-gating: after each round's labels, every teacher label's neighbour evidence "

@@ -13,7 +13,11 @@ fixed reliabilities):
 * S: the round's student, through its confusion matrix on dev (`dev_predictions`: how often it predicts b when
   the truth is t, Laplace-smoothed). A student that predicts one label for everything carries no evidence, so
   a weak round-0 student cannot veto the teacher; a good one outvotes a teacher label it confidently contradicts;
-* N: the labels of the retrieved labelled neighbours (the annotator's demonstrations), Laplace-smoothed.
+* N: the labels of the retrieved labelled neighbours (the annotator's demonstrations), Laplace-smoothed;
+* M (re-gating only, `teacher.gate.w_model` > 0): confident learning's out-of-fold probabilities (Northcutt et
+  al., 2021): a logistic regression on the embeddings of all labels so far, each label predicted by folds that
+  never saw it (`out_of_fold`), divided by the labels' shares. Unlike the student, it cannot have memorised the
+  label it judges.
 
 Re-gating (`teacher.gate.regate_k` > 0): a label is gated once when bought, against the few labels there were
 then. After each round every teacher label is gated again with the labels of its k nearest labelled examples
@@ -46,6 +50,7 @@ class Signals:
     votes: float | None = None               # share of self-consistency votes for the label (> 1 vote)
     neighbours: dict[str, int] = field(default_factory=dict)  # label -> count among labelled neighbours
     student: str | None = None               # the student's prediction for the text
+    model: dict[str, float] | None = None    # label -> out-of-fold probability (re-gating)
 
 
 def signals_for(ann: Annotation, *, votes_asked: int, known: Mapping[str, str], student_pred: str | None) -> Signals:
@@ -70,7 +75,7 @@ def posterior(label: str, s: Signals, labels: Sequence[str], cfg: GateConfig, *,
               confusion: Mapping[str, Mapping[str, int]] | None,
               priors: Mapping[str, float] | None = None) -> dict[str, float]:
     """P(true = t | evidence) for every label t. `priors` (label -> share of the labelled set): the neighbours'
-    label shares are divided by them, a likelihood ratio, so a rare label among common neighbours is not
+    label shares (and the out-of-fold probabilities) are divided by them, a likelihood ratio, so a rare label among common neighbours is not
     outvoted merely for being rare (re-gating on a long tail)."""
     k = len(labels)
     alpha = min(max(teacher_accuracy, 1.0 / k + 1e-6), 0.999)
@@ -86,6 +91,9 @@ def posterior(label: str, s: Signals, labels: Sequence[str], cfg: GateConfig, *,
             n = sum(s.neighbours.values())
             share = (s.neighbours.get(t, 0) + 1) / (n + k)
             p *= (share / priors[t] if priors else share) ** cfg.w_neighbours
+        if s.model is not None and cfg.w_model > 0:
+            prob = s.model.get(t, 0.0) + 1e-3
+            p *= (prob / priors[t] if priors else prob) ** cfg.w_model
         scores[t] = p
     total = sum(scores.values())
     return {t: v / total for t, v in scores.items()}
@@ -151,3 +159,28 @@ def knn_label_counts(vectors: np.ndarray, labels: Sequence[str], queries: Sequen
         top = np.argpartition(-sims, kk - 1, axis=1)[:, :kk]
         out += [dict(Counter(labels[j] for j in r)) for r in top]
     return out
+
+
+def out_of_fold(vectors: np.ndarray, labels: Sequence[str], folds: int = 5, *, seed: int = 0,
+                c: float = 10.0) -> list[dict[str, float]]:
+    """label -> probability for each row, from a logistic regression fitted on the other folds only (rows dealt
+    to `folds` folds at random; C as the embedding probe's default; a label missing from a fold's training part
+    gets 0 there). Fewer than two labels or rows than folds: uniform over the labels seen."""
+    from sklearn.linear_model import LogisticRegression
+
+    names = sorted(set(labels))
+    n = len(labels)
+    if len(names) < 2 or n < folds:
+        return [dict.fromkeys(names, 1.0 / max(len(names), 1)) for _ in range(n)]
+    y = np.asarray(labels)
+    fold = np.random.default_rng(seed).permutation(n) % folds
+    out = np.zeros((n, len(names)))
+    for f in range(folds):
+        train, test = fold != f, fold == f
+        seen = sorted(set(y[train]))
+        if len(seen) < 2:
+            out[np.ix_(test, [names.index(t) for t in seen])] = 1.0
+            continue
+        clf = LogisticRegression(C=c, max_iter=1000).fit(vectors[train], y[train])
+        out[np.ix_(test, [names.index(t) for t in clf.classes_])] = clf.predict_proba(vectors[test])
+    return [dict(zip(names, row.tolist(), strict=True)) for row in out]

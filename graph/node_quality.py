@@ -15,6 +15,7 @@ from distillgraph.agents.gating import (
     gate,
     knn_label_counts,
     label_priors,
+    out_of_fold,
     signals_for,
     teacher_reliability,
 )
@@ -101,11 +102,14 @@ def regate(deps: Deps, state: DistillState, new: list[Annotation]) -> tuple[list
     vecs = deps.vectors(ids, [look.text(i) for i in ids])
     counts = knn_label_counts(vecs, labels, range(len(seeds), len(ids)), gcfg.regate_k)
     multi = deps.cfg.teacher.self_consistency > 1
-    signals = [Signals(votes=a.agreement if multi else None, neighbours=c) for a, c in zip(anns, counts, strict=True)]
+    oof = out_of_fold(vecs, labels, seed=deps.cfg.run.seed)[len(seeds):] if gcfg.w_model > 0 else [None] * len(anns)
+    signals = [Signals(votes=a.agreement if multi else None, neighbours=c, model=m)
+               for a, c, m in zip(anns, counts, oof, strict=True)]
     audit = state.get("audit") or {}
     alpha = teacher_reliability(audit["correct"], audit["n"], gcfg.teacher_accuracy) if audit.get("n") else None
     names = deps.cfg.task.label_names
     gated, summary = gate(anns, signals, names, gcfg, teacher_accuracy=alpha, priors=label_priors(labels, names))
     changed = [g for g, a in zip(gated[: len(earlier)], earlier, strict=True) if (g.gate, g.weight) != (a.gate, a.weight)]
-    deps.trace.decision("re-gating", k=gcfg.regate_k, earlier_changed=len(changed), **summary)
+    deps.trace.decision("re-gating", k=gcfg.regate_k, out_of_fold=gcfg.w_model > 0, earlier_changed=len(changed),
+                        **summary)
     return gated[len(earlier):], changed

@@ -239,3 +239,20 @@ def test_each_policy_is_described_with_the_settings_it_ran_with():
     assert "cold start: random" in lines["random"]
     same = dict(line.split(":", 1) for line in suite.policy_descriptions(["random"], ["loop.cold_start=typical"]))
     assert "cold start: typical" in same["random"]  # without user_extra, every policy gets `extra`
+
+
+def test_seed_groups_split_the_robustness_table_into_seen_and_fresh_seeds():
+    def run(policy: str, seed: int, f1: float, student: str = "embedding-probe") -> dict:
+        return {"task": "t", "student": student, "policy": policy, "budget": 20, "seed": seed, "macro_f1": f1,
+                "worst_cluster_acc": 0.0}
+
+    # distillgraph wins on the seen seeds (0, 1) and loses by 4 points on the fresh ones (5, 6)
+    runs = [run("distillgraph", s, 0.60 if s < 5 else 0.50) for s in (0, 1, 5, 6)]
+    runs += [run("random", s, 0.55 if s < 5 else 0.54) for s in (0, 1, 5, 6)]
+    runs += [run("distillgraph", 7, 0.1, student="classifier")]  # LoRA runs never enter the groups
+    groups = suite.seed_groups(runs)
+    assert groups["seen"]["seeds"] == [0, 1] and groups["fresh"]["seeds"] == [5, 6]
+    assert groups["seen"]["robustness"]["distillgraph"]["mean_gap"] == 0
+    assert groups["fresh"]["robustness"]["distillgraph"]["mean_gap"] == pytest.approx(4.0)
+    assert groups["fresh"]["robustness"]["distillgraph"]["more_than_1_below_random"] == 1
+    assert suite.seed_groups([r for r in runs if r["seed"] < 5]) == {}  # one group only: nothing to split

@@ -117,3 +117,25 @@ def test_pool_label_accuracy_checks_bought_pool_labels_against_gold() -> None:
                Annotation(id=b, target=wrong, cluster=0, source="seed", round=0)]
     assert tq.pool_label_accuracy(dataset, cfg) == {"teacher_pool_label_accuracy": 0.5, "pool_labels_checked": 2}
     assert tq.pool_label_accuracy(dataset[2:], cfg) == {}
+
+
+def test_demo_repeats_count_the_goal_per_seed() -> None:
+    """+20 points over round 0 and at least the audited teacher: one seed meets it, one misses each part."""
+    runs = [{"seed": 0, "round0_test_macro_f1": 0.60, "final_test_macro_f1": 0.85, "teacher_audit_accuracy": 0.80},
+            {"seed": 1, "round0_test_macro_f1": 0.70, "final_test_macro_f1": 0.85, "teacher_audit_accuracy": 0.80},
+            {"seed": 2, "round0_test_macro_f1": 0.50, "final_test_macro_f1": 0.75, "teacher_audit_accuracy": 0.90,
+             "timing": {"wall_seconds": 600}}]
+    text = "\n".join(tq.demo_repeats_text(runs))
+    rows = [line for line in text.splitlines() if line.startswith("| ") and line[2].isdigit()]
+    assert [row.split(" | ")[5] for row in rows] == ["yes", "no", "no"]
+    assert "| 2 | 0.5000 | 0.7500 | +25.0 | 0.900 | no | 10.0 |" in rows
+    assert "Goal met on 1 of 3 seeds; mean gain +21.7 points (range +15.0 to +25.0)" in text
+
+
+def test_demo_repeat_sets_the_seed_and_split(monkeypatch, tmp_path) -> None:
+    seen: list[Any] = []
+    monkeypatch.setattr(tq, "timed_example", lambda ex, overrides=None: (seen.append((ex, overrides)), (tmp_path, {}))[1])
+    monkeypatch.setattr(tq, "demo_entry", lambda run_dir, timing: {
+        "round0_test_macro_f1": 0.6, "final_test_macro_f1": 0.7, "teacher_audit_accuracy": None})
+    assert tq.demo_repeat(3)["seed"] == 3
+    assert seen == [("examples/bbc-topic.yaml", ["run.seed=3", "data.bbc.split_seed=3", "run.name=demo-seed3"])]

@@ -122,8 +122,13 @@ def test_regating_updates_earlier_labels_as_the_labelled_set_grows(make_config, 
     kept = [a for a in anns if a.weight > 0]
     assert kept and len(kept) < len(anns)
     assert state["history"][-1].train_size == len(kept)  # the re-gated weights are what the student trains on
+    assert not any(d["out_of_fold"] for d in regates)  # w_model 0: no out-of-fold evidence
     plain_dir, _ = run(cfg, [*noisy, "teacher.gate.regate_k=0", "run.name=plain"])
     assert decisions(plain_dir, "label gating") and not decisions(plain_dir, "re-gating")  # regate_k 0: off
+    oof_dir, oof_state = run(cfg, [*noisy, "teacher.gate.regate_k=3", "teacher.gate.w_model=2", "run.name=oof"])
+    assert all(d["out_of_fold"] for d in decisions(oof_dir, "re-gating"))
+    gates = {a.id: a.gate for a in oof_state["dataset"]}
+    assert gates != {a.id: a.gate for a in anns if a.id in gates}  # the out-of-fold evidence moved the gates
 
 
 def test_reserve_writer_answers_synthesis_with_held_out_texts(make_config, tmp_path) -> None:

@@ -184,3 +184,31 @@ def test_dataset_reducer_adds_and_updates_by_id() -> None:
     assert [(a.id, a.weight) for a in out] == [("a", 0.0), ("b", 1.0), ("c", 1.0)]
     assert [a.id for a in merge_dataset(old, {"remove": ["a"]})] == ["b"]
     assert [a.id for a in merge_dataset(old, [ann("d")])] == ["a", "b", "d"]
+
+
+def test_out_of_fold_judges_each_label_by_folds_that_never_saw_it() -> None:
+    import numpy as np
+
+    from distillgraph.agents.gating import out_of_fold
+
+    rng = np.random.default_rng(0)
+    centres = {"a": np.array([4.0, 0.0, 0.0]), "b": np.array([0.0, 4.0, 0.0]), "c": np.array([0.0, 0.0, 4.0])}
+    labels = [t for t in "abc" for _ in range(20)]
+    vecs = np.stack([centres[t] + rng.normal(0, 0.5, 3) for t in labels])
+    labels[3] = "b"  # row 3 sits among the "a"s: a wrong label
+    probs = out_of_fold(vecs, labels, folds=5, seed=1)
+    assert len(probs) == 60 and all(abs(sum(p.values()) - 1) < 1e-6 for p in probs)
+    assert probs[3]["a"] > 0.9 > probs[3]["b"]  # its own wrong label was never in its training folds
+    assert probs[0]["a"] > 0.9 and probs[30]["b"] > 0.9
+    assert probs == out_of_fold(vecs, labels, folds=5, seed=1)  # deterministic for a seed
+    assert out_of_fold(vecs[:2], ["a", "b"], folds=5) == [{"a": 0.5, "b": 0.5}] * 2  # too few rows: uniform
+
+
+def test_model_evidence_overrules_the_teacher_only_when_weighted() -> None:
+    against = Signals(model={"business": 0.02, "sport": 0.03, "tech": 0.95})
+    labels = ["business", "sport", "tech"]
+    off, on = GateConfig(), GateConfig(w_model=1.0)
+    assert posterior("sport", against, labels, off, teacher_accuracy=0.8, confusion=None)["sport"] == pytest.approx(0.8)
+    assert posterior("sport", against, labels, on, teacher_accuracy=0.8, confusion=None)["sport"] < 0.5
+    agree = Signals(model={"business": 0.05, "sport": 0.9, "tech": 0.05})
+    assert posterior("sport", agree, labels, on, teacher_accuracy=0.8, confusion=None)["sport"] > 0.95
