@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import hashlib
 import json
 import os
@@ -292,7 +293,8 @@ def _worker_init(threads: int) -> None:
 # cache key while at that value, so a new setting does not invalidate every finished run. The student's
 # class_weight enters the key as the student kind resolves it (the probe's default is balanced).
 KEY_NEUTRAL: dict[tuple[str, str], Any] = {("loop", "sampling_power"): 0.0, ("student", "class_weight"): "none",
-                                           ("loop", "select_within"): "pool", ("loop", "error_prior"): 0.0}
+                                           ("loop", "select_within"): "pool", ("loop", "error_prior"): 0.0,
+                                           ("teacher.gate", "w_model"): 0.0}
 
 
 def _done_file(point: dict[str, Any]) -> Path:
@@ -314,9 +316,10 @@ def _point_key(point: dict[str, Any]) -> str:
         for (section, name), held in FOCUS_ONLY.items():
             data[section][name] = held
     data["student"]["class_weight"] = point["cfg"].student.resolved().class_weight
-    for (section, name), neutral in KEY_NEUTRAL.items():
-        if data[section].get(name) == neutral:
-            data[section].pop(name)
+    for (section, name), neutral in KEY_NEUTRAL.items():  # section may be dotted: teacher.gate
+        part = functools.reduce(lambda d, k: d[k], section.split("."), data)
+        if part.get(name) == neutral:
+            part.pop(name)
     blob = json.dumps([data, point.get("cache_tag", point.get("tag", "")),
                        Path(point["clusters"]).parent.name if point.get("clusters") else ""],
                       sort_keys=True)
