@@ -111,20 +111,25 @@ def test_a_setting_at_its_neutral_value_leaves_the_run_cache_key_unchanged():
     from bench.suite import KEY_NEUTRAL, _point_key
     from distillgraph.graph.config import config_from_dict
 
-    def point(kind="classifier", **loop):
+    def point(kind="classifier", gate=None, **loop):
         cfg = config_from_dict({"task": {"labels": {"a": "", "b": ""}}, "data": {"pool": "p.jsonl"},
-                                "budget": {"max_calls": 5}, "loop": loop, "student": {"kind": kind}})
+                                "budget": {"max_calls": 5}, "loop": loop, "student": {"kind": kind},
+                                "teacher": {"gate": gate or {}}})
         return {"cfg": cfg, "tag": "", "clusters": None}
 
     plain = point(sampling_power=0.0, select_within="pool")  # every KEY_NEUTRAL setting at its neutral value
     data = plain["cfg"].model_dump(mode="json")
     data["run"].pop("dir", None)
-    for section, name in KEY_NEUTRAL:
-        data[section].pop(name)  # what the key was before the setting existed
+    for section, name in KEY_NEUTRAL:  # what the key was before the setting existed (section may be dotted)
+        part = data
+        for k in section.split("."):
+            part = part[k]
+        part.pop(name)
     before = hashlib.sha256(json.dumps([data, "", ""], sort_keys=True).encode()).hexdigest()[:20]
     assert _point_key(plain) == before
     assert _point_key(point(sampling_power=0.0, select_within="pool")) == before
     assert _point_key(point(sampling_power=2.0, select_within="pool")) != before  # a real change is a new key
+    assert _point_key(point(gate={"w_model": 1.0}, sampling_power=0.0, select_within="pool")) != before
     assert _point_key(point(sampling_power=0.0)) != before  # distillgraph's default is now select_within=clusters
     probe = point("embedding-probe", sampling_power=0.0, select_within="pool")  # its class_weight resolves to balanced: not the earlier behaviour
     data = probe["cfg"].model_dump(mode="json")
