@@ -67,6 +67,7 @@ from bench.tasks import (
     write_task_files,
 )
 from distillgraph.graph.config import LoopConfig, RunConfig, apply_overrides, config_from_dict
+from distillgraph.graph.policies import build_policy
 
 NAME = "suite"
 TITLE = "Benchmark suite: selection policies on several tasks (tuned on dev, paired over seeds)"
@@ -306,7 +307,8 @@ def _done_file(point: dict[str, Any]) -> Path:
 # replaces or ignores what they build), held in any other policy's key at the values its cached runs were made
 # with: a new distillgraph default does not re-run the baselines.
 FOCUS_ONLY: dict[tuple[str, str], Any] = {("loop", "coverage_share"): 0.25, ("loop", "select_within"): "pool",
-                                          ("loop", "sampling_power"): 0.0, ("loop", "error_prior"): 0.0}
+                                          ("loop", "sampling_power"): 0.0, ("loop", "error_prior"): 0.0,
+                                          ("loop", "error_boost"): 30.0}  # error_boost pins its own 30
 
 
 def _point_key(point: dict[str, Any]) -> str:
@@ -315,6 +317,8 @@ def _point_key(point: dict[str, Any]) -> str:
     if data["loop"]["policy"] != FOCUS:
         for (section, name), held in FOCUS_ONLY.items():
             data[section][name] = held
+    elif data["loop"]["cold_start"] == "auto":  # the policy's own cold start, which moves with the default
+        data["loop"]["cold_start"] = build_policy(point["cfg"].loop).cold_start
     data["student"]["class_weight"] = point["cfg"].student.resolved().class_weight
     for (section, name), neutral in KEY_NEUTRAL.items():  # section may be dotted: teacher.gate
         part = functools.reduce(lambda d, k: d[k], section.split("."), data)

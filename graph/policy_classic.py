@@ -17,6 +17,7 @@ from distillgraph.graph.policy_seams import (
 from distillgraph.graph.policy_typiclust import Typical
 
 FIXED_COVERAGE = 0.25  # the default before the adaptive share (chosen on dev, 2026-12-01)
+ERROR_BOOST_2026_11 = 30.0  # loop.error_boost of November 2026 (error_boost keeps it: a frozen baseline)
 
 
 @register
@@ -54,8 +55,9 @@ class DistillGraph(Policy):
 
 @register
 class ErrorBoost(DistillGraph):
-    """distillgraph's default until 2026-11: adaptive balancing raised by per-cluster dev error, diverse
-    informative selection within each cluster's quota, synthesis for the tail and the teacher's weaknesses"""
+    """distillgraph's default until 2026-11: adaptive balancing raised by per-cluster dev error (boost 30, as
+    then), diverse informative selection within each cluster's quota, synthesis for the tail and the teacher's
+    weaknesses"""
 
     name = "error_boost"
     cold_start: ColdStart = "representatives"
@@ -63,7 +65,7 @@ class ErrorBoost(DistillGraph):
     def configure(self, loop: Any) -> None:
         super().configure(loop)
         self.per_cluster = True  # each cluster's quota is selected from its own pool, by uncertainty alone
-        self.allocation = ErrorBoosted(Balanced("adaptive"), loop.error_boost)  # errors as measured
+        self.allocation = ErrorBoosted(Balanced("adaptive"), ERROR_BOOST_2026_11)  # errors as measured
         self.selection = Subsample(DiverseTop(min_distance=loop.diversity))  # no coverage part
 
 

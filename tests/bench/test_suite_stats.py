@@ -120,6 +120,7 @@ def test_a_setting_at_its_neutral_value_leaves_the_run_cache_key_unchanged():
     plain = point(sampling_power=0.0, select_within="pool")  # every KEY_NEUTRAL setting at its neutral value
     data = plain["cfg"].model_dump(mode="json")
     data["run"].pop("dir", None)
+    data["loop"]["cold_start"] = "adaptive"  # distillgraph's own cold start, as the key resolves `auto`
     for section, name in KEY_NEUTRAL:  # what the key was before the setting existed (section may be dotted)
         part = data
         for k in section.split("."):
@@ -136,6 +137,7 @@ def test_a_setting_at_its_neutral_value_leaves_the_run_cache_key_unchanged():
     data["run"].pop("dir", None)
     data["loop"].pop("sampling_power")
     data["loop"].pop("select_within")
+    data["loop"]["cold_start"] = "adaptive"
     data["student"].pop("class_weight")
     old_probe = hashlib.sha256(json.dumps([data, "", ""], sort_keys=True).encode()).hexdigest()[:20]
     assert _point_key(probe) != old_probe
@@ -198,8 +200,10 @@ def test_only_distillgraph_reads_the_settings_held_out_of_the_baselines_cache_ke
     from distillgraph.graph.config import LoopConfig, config_from_dict
     from distillgraph.graph.policies import build_policy, policy_names
 
-    variants = [{"coverage_share": 0.0, "select_within": "pool", "sampling_power": 0.0, "error_prior": 0.0},
-                {"coverage_share": "adaptive", "select_within": "clusters", "sampling_power": 8.0, "error_prior": 20.0}]
+    variants = [{"coverage_share": 0.0, "select_within": "pool", "sampling_power": 0.0, "error_prior": 0.0,
+                 "error_boost": 30.0},
+                {"coverage_share": "adaptive", "select_within": "clusters", "sampling_power": 8.0, "error_prior": 20.0,
+                 "error_boost": 100.0}]
     assert {name for _, name in FOCUS_ONLY} == set(variants[0])
     for name in policy_names():
         built = [build_policy(LoopConfig(policy=name, **v)) for v in variants]
@@ -261,3 +265,22 @@ def test_seed_groups_split_the_robustness_table_into_seen_and_fresh_seeds():
     assert groups["fresh"]["robustness"]["distillgraph"]["mean_gap"] == pytest.approx(4.0)
     assert groups["fresh"]["robustness"]["distillgraph"]["more_than_1_below_random"] == 1
     assert suite.seed_groups([r for r in runs if r["seed"] < 5]) == {}  # one group only: nothing to split
+
+
+def test_distillgraphs_own_cold_start_enters_its_cache_key_as_resolved():
+    """`loop.cold_start=auto` means whatever distillgraph's class says today: a cached run made when that was
+    another cold start must not be reused (a stale 'defaults' row in the tuning table)."""
+    from bench.suite import _point_key
+    from distillgraph.graph.config import config_from_dict
+    from distillgraph.graph.policies import build_policy
+
+    def point(policy: str, cold_start: str):
+        cfg = config_from_dict({"task": {"labels": {"a": "", "b": ""}}, "data": {"pool": "p.jsonl"},
+                                "budget": {"max_calls": 5}, "loop": {"policy": policy, "cold_start": cold_start}})
+        return {"cfg": cfg, "tag": "", "clusters": None}
+
+    own = build_policy(point("distillgraph", "auto")["cfg"].loop).cold_start
+    assert _point_key(point("distillgraph", "auto")) == _point_key(point("distillgraph", own))
+    other = "random" if own != "random" else "typical"
+    assert _point_key(point("distillgraph", "auto")) != _point_key(point("distillgraph", other))
+    assert _point_key(point("random", "auto")) != _point_key(point("random", "random"))  # baselines keep their keys
