@@ -43,7 +43,7 @@ def test_registry_names_every_policy_and_describes_it():
         policy = build_policy(LoopConfig(policy=name))
         text = str(policy)
         assert text.startswith(f"{name}: ") and policy.description and "allocation: " in text and "selection " in text
-    assert "x (1 + 30 x dev error)" in str(build_policy(LoopConfig()))  # the default reads loop.error_boost
+    assert "x (1 + 100 x dev error)" in str(build_policy(LoopConfig()))  # the default reads loop.error_boost
 
 
 def test_a_misspelt_policy_is_one_line_naming_the_registered_ones():
