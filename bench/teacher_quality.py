@@ -543,7 +543,8 @@ def markdown(data: dict[str, Any]) -> str:
                 "", "| round | train | calls | dev macro-F1 | test macro-F1 |", "|---|---|---|---|---|"]
         out += [f"| {r['round']} | {r['train']} | {r['calls']} | {r['dev_macro_f1']} | {r['test_macro_f1']} |"
                 for r in demo["curve"]]
-        out += ["", f"Stopped: {demo.get('stop_reason')}.{timing_line(demo, 'make demo')}", ""]
+        out += ["", f"Stopped: {demo.get('stop_reason')}.{timing_line(demo, 'make demo')}"
+                + (f" Note: {demo['note']}" if demo.get("note") else ""), ""]
     if data.get("demo_repeats"):
         out += demo_repeats_text(data["demo_repeats"])
     gen = data.get("generation")
