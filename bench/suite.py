@@ -67,7 +67,8 @@ from bench.tasks import (
     write_task_files,
 )
 from distillgraph.graph.config import LoopConfig, RunConfig, apply_overrides, config_from_dict
-from distillgraph.graph.policies import build_policy
+from distillgraph.graph.policies import build_policy, describe_policies
+from distillgraph.graph.policy_classic import ERROR_BOOST_2026_11
 
 NAME = "suite"
 TITLE = "Benchmark suite: selection policies on several tasks (tuned on dev, paired over seeds)"
@@ -308,7 +309,7 @@ def _done_file(point: dict[str, Any]) -> Path:
 # with: a new distillgraph default does not re-run the baselines.
 FOCUS_ONLY: dict[tuple[str, str], Any] = {("loop", "coverage_share"): 0.25, ("loop", "select_within"): "pool",
                                           ("loop", "sampling_power"): 0.0, ("loop", "error_prior"): 0.0,
-                                          ("loop", "error_boost"): 30.0}  # error_boost pins its own 30
+                                          ("loop", "error_boost"): ERROR_BOOST_2026_11}  # error_boost pins it
 
 
 def _point_key(point: dict[str, Any]) -> str:
@@ -767,11 +768,6 @@ def verdict_lines(suite: dict[str, Any]) -> list[str]:
 def policy_descriptions(policies: list[str], extra: list[str], user_extra: list[str] | None = None) -> list[str]:
     """One line per policy from the registry (graph/policies.py), each with the loop settings it ran with:
     `extra` (the tuned values and the user's) for distillgraph, `user_extra` (default: `extra`) for the others."""
-    try:
-        from distillgraph.graph.policies import describe_policies  # type: ignore[import-not-found]
-    except ImportError:
-        return []
-
     def lines(settings: list[str]) -> list[str]:
         loop = config_from_dict(apply_overrides(
             {"task": {"labels": {"a": "", "b": ""}}, "data": {"source": "bbc"}, "budget": {"max_calls": 1}},
