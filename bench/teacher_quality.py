@@ -411,8 +411,10 @@ def demo_entry(run_dir: Path, timing: dict[str, Any] | None = None) -> dict[str,
     """The result-shape `demo` entry from a finished `distillgraph run examples/bbc-topic.yaml` (its metrics.json)."""
     m, common = run_entry(run_dir, timing)
     rounds, audit = m["rounds"], m.get("teacher_audit") or {}
+    best = m.get("best_round") or {}  # what `distillgraph export` ships: the round with the best dev score
     return {"round0_test_macro_f1": rounds[0]["test"].get("macro_f1"), "final_test_macro_f1": rounds[-1]["test"].get(
         "macro_f1"), "teacher_audit_accuracy": audit.get("accuracy"), "teacher_audit": audit.get("line"),
+        "best_dev_round": best.get("round"), "best_dev_round_test_macro_f1": (best.get("test") or {}).get("macro_f1"),
         "curve": [{"round": r["round"], "train": r["train_size"], "calls": r["budget_spent"].get("calls"),
                    "dev_macro_f1": r["dev"].get("macro_f1"), "test_macro_f1": r["test"].get("macro_f1")} for r in rounds],
         **common}
@@ -429,12 +431,20 @@ def demo_repeat(seed: int) -> dict[str, Any]:
     return {"seed": seed, **entry}
 
 
+def exported(entry: dict[str, Any]) -> str:
+    """The student `distillgraph export` ships (the best dev round) as `round N, 0.xxxx`; `-` if not recorded."""
+    if entry.get("best_dev_round") is None:
+        return "-"
+    return f"round {entry['best_dev_round']}, {fmt(entry.get('best_dev_round_test_macro_f1'), 4)}"
+
+
 def demo_repeats_text(repeats: list[dict[str, Any]]) -> list[str]:
     """The demo over several seeds: per seed round 0 -> final, the gain, the audited teacher, and the goal's count."""
     out = ["The demo's config over seeds (`python -m bench.teacher_quality demo-seeds`: `run.seed` and "
            "`data.bbc.split_seed` = the seed, everything else as shipped; seed 0 is `make demo`):", "",
            "| seed | round 0 test macro-F1 | final | gain (points) | teacher audit accuracy | final >= round 0 + 20 "
-           "and >= audit | minutes |", "|---|---|---|---|---|---|---|"]
+           "and >= audit | minutes | exported student (best dev round): round, test macro-F1 |",
+           "|---|---|---|---|---|---|---|---|"]
     met = 0
     for r in repeats:
         gain = r["final_test_macro_f1"] - r["round0_test_macro_f1"]
@@ -443,7 +453,7 @@ def demo_repeats_text(repeats: list[dict[str, Any]]) -> list[str]:
         met += ok
         minutes = (r.get("timing") or {}).get("wall_seconds", 0) / 60
         out.append(f"| {r['seed']} | {r['round0_test_macro_f1']:.4f} | {r['final_test_macro_f1']:.4f} | {gain * 100:+.1f} | "
-                   f"{fmt(audit, 3)} | {'yes' if ok else 'no'} | {minutes:.1f} |")
+                   f"{fmt(audit, 3)} | {'yes' if ok else 'no'} | {minutes:.1f} | {exported(r)} |")
     gains = [(r["final_test_macro_f1"] - r["round0_test_macro_f1"]) * 100 for r in repeats]
     out += ["", f"Goal met on {met} of {len(repeats)} seeds; mean gain {sum(gains) / len(gains):+.1f} points "
             f"(range {min(gains):+.1f} to {max(gains):+.1f}).", ""]
@@ -543,7 +553,9 @@ def markdown(data: dict[str, Any]) -> str:
                 "", "| round | train | calls | dev macro-F1 | test macro-F1 |", "|---|---|---|---|---|"]
         out += [f"| {r['round']} | {r['train']} | {r['calls']} | {r['dev_macro_f1']} | {r['test_macro_f1']} |"
                 for r in demo["curve"]]
-        out += ["", f"Stopped: {demo.get('stop_reason')}.{timing_line(demo, 'make demo')}"
+        out += ["", f"Stopped: {demo.get('stop_reason')}. The run's last round is the final figure; "
+                f"`distillgraph export` ships the best dev round's student: {exported(demo)}."
+                f"{timing_line(demo, 'make demo')}"
                 + (f" Note: {demo['note']}" if demo.get("note") else ""), ""]
     if data.get("demo_repeats"):
         out += demo_repeats_text(data["demo_repeats"])

@@ -61,7 +61,9 @@ def test_noise_sweep_pairs_seeds_and_measures_the_recovered_share(monkeypatch) -
 def write_run(tmp_path: Path, rounds: list[dict[str, Any]], steps: list[tuple[str, float]]) -> Path:
     run = tmp_path / "runs" / "bbc-x"
     (run / "report").mkdir(parents=True)
-    (run / "report" / "metrics.json").write_text(json.dumps({"rounds": rounds, "stop_reason": "reached max"}))
+    best = max(rounds, key=lambda r: r["dev"].get("macro_f1", 0))
+    (run / "report" / "metrics.json").write_text(json.dumps({"rounds": rounds, "stop_reason": "reached max",
+                                                             "best_round": {"round": best["round"], "test": best["test"]}}))
     (run / "trace.jsonl").write_text("\n".join(json.dumps({"step": i, "node": n, "seconds": s})
                                                for i, (n, s) in enumerate(steps)))
     return run
@@ -69,14 +71,16 @@ def write_run(tmp_path: Path, rounds: list[dict[str, Any]], steps: list[tuple[st
 
 def test_demo_entry_reads_the_run_and_renders_its_timing(tmp_path) -> None:
     rounds = [{"round": i, "train_size": 10 * (i + 1), "budget_spent": {"calls": 20.0 * i},
-               "dev": {"macro_f1": 0.5 + 0.1 * i}, "test": {"macro_f1": 0.6 + 0.1 * i}} for i in range(3)]
+               "dev": {"macro_f1": [0.5, 0.7, 0.6][i]}, "test": {"macro_f1": 0.6 + 0.1 * i}} for i in range(3)]
     run = write_run(tmp_path, rounds, [("trainer", 10.0), ("annotator", 90.5), ("annotator", 80.0), ("trainer", 5.0)])
     timing = {"wall_seconds": 540.0, "load_average_1m_before": 0.4, "load_average_1m_after": 1.9, "cores": 2}
     entry = tq.demo_entry(run, timing)
     assert entry["round0_test_macro_f1"] == 0.6 and entry["final_test_macro_f1"] == pytest.approx(0.8)
+    assert (entry["best_dev_round"], entry["best_dev_round_test_macro_f1"]) == (1, pytest.approx(0.7))
     assert entry["node_seconds"] == {"trainer": 15.0, "annotator": 170.5}
     md = tq.markdown({"demo": entry})
     assert "9.0 min on 2 cores" in md and "annotator 170 s, trainer 15 s" in md
+    assert "ships the best dev round's student: round 1, 0.7000" in md
 
 
 def test_generation_entry_reports_chrf_per_round(tmp_path) -> None:
@@ -124,11 +128,12 @@ def test_demo_repeats_count_the_goal_per_seed() -> None:
     runs = [{"seed": 0, "round0_test_macro_f1": 0.60, "final_test_macro_f1": 0.85, "teacher_audit_accuracy": 0.80},
             {"seed": 1, "round0_test_macro_f1": 0.70, "final_test_macro_f1": 0.85, "teacher_audit_accuracy": 0.80},
             {"seed": 2, "round0_test_macro_f1": 0.50, "final_test_macro_f1": 0.75, "teacher_audit_accuracy": 0.90,
-             "timing": {"wall_seconds": 600}}]
+             "timing": {"wall_seconds": 600}, "best_dev_round": 2, "best_dev_round_test_macro_f1": 0.78}]
     text = "\n".join(tq.demo_repeats_text(runs))
     rows = [line for line in text.splitlines() if line.startswith("| ") and line[2].isdigit()]
     assert [row.split(" | ")[5] for row in rows] == ["yes", "no", "no"]
-    assert "| 2 | 0.5000 | 0.7500 | +25.0 | 0.900 | no | 10.0 |" in rows
+    assert "| 2 | 0.5000 | 0.7500 | +25.0 | 0.900 | no | 10.0 | round 2, 0.7800 |" in rows
+    assert rows[0].endswith("| - |")
     assert "Goal met on 1 of 3 seeds; mean gain +21.7 points (range +15.0 to +25.0)" in text
 
 
