@@ -438,6 +438,27 @@ def exported(entry: dict[str, Any]) -> str:
     return f"round {entry['best_dev_round']}, {fmt(entry.get('best_dev_round_test_macro_f1'), 4)}"
 
 
+def gate_check(ungated: Path, gated: Path) -> dict[str, Any]:
+    """The demo's config run twice on seed 0, without and with label gating (teacher.gate), the gated one reusing
+    the ungated one's paid answers where it bought the same items: the dev curves decide, test is reported."""
+    def curve(run_dir: Path) -> list[dict[str, Any]]:
+        return demo_entry(run_dir)["curve"]
+    return {"seed": 0, "ungated": curve(ungated), "gated": curve(gated),
+            "gate": {"mode": "drop", "w_model": 1},
+            "decided_on": "final dev macro-F1 (test was visible in the same files; dev and test agreed)"}
+
+
+def gate_check_text(check: dict[str, Any]) -> list[str]:
+    """The demo with and without gating, round by round (dev decides; one seed, so no verdict beyond it)."""
+    out = [f"Label gating on the demo (seed {check['seed']}, one run each; the gate ({", ".join(f"{k} {v}" for k, v in check["gate"].items())}) was chosen on dev "
+           f"of the noise simulation, adopted in examples/bbc-topic.yaml on {check['decided_on']}):", "",
+           "| round | ungated: train, dev, test macro-F1 | gated: train, dev, test macro-F1 |", "|---|---|---|"]
+    for u, g in zip(check["ungated"], check["gated"], strict=True):
+        out.append(f"| {u['round']} | {u['train']}, {u['dev_macro_f1']:.4f}, {u['test_macro_f1']:.4f} | "
+                   f"{g['train']}, {g['dev_macro_f1']:.4f}, {g['test_macro_f1']:.4f} |")
+    return out + [""]
+
+
 def demo_repeats_text(repeats: list[dict[str, Any]]) -> list[str]:
     """The demo over several seeds: per seed round 0 -> final, the gain, the audited teacher, and the goal's count."""
     out = ["The demo's config over seeds (`python -m bench.teacher_quality demo-seeds`: `run.seed` and "
@@ -557,6 +578,8 @@ def markdown(data: dict[str, Any]) -> str:
                 f"`distillgraph export` ships the best dev round's student: {exported(demo)}."
                 f"{timing_line(demo, 'make demo')}"
                 + (f" Note: {demo['note']}" if demo.get("note") else ""), ""]
+    if data.get("demo_gate_check"):
+        out += gate_check_text(data["demo_gate_check"])
     if data.get("demo_repeats"):
         out += demo_repeats_text(data["demo_repeats"])
     gen = data.get("generation")
@@ -592,11 +615,12 @@ def timing_line(entry: dict[str, Any], what: str) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("section", choices=["embedded", "noise", "synthesis", "distill", "demo", "demo-seeds", "generation",
+    ap.add_argument("section", choices=["embedded", "noise", "synthesis", "distill", "demo", "demo-seeds", "demo-gate", "generation",
                                         "markdown"])
     ap.add_argument("--arms", default=",".join(DISTILL_ARMS), help="distill: " + " | ".join(DISTILL_ARMS))
     ap.add_argument("--run-dir", type=Path, help="demo / generation: read a finished run instead of running (and timing) "
                     "the example")
+    ap.add_argument("--run-dirs", default="", help="demo-gate: UNGATED,GATED run folders of the demo's config")
     ap.add_argument("--budgets", default="40,80")
     ap.add_argument("--n", type=int, default=30)
     ap.add_argument("--threads", type=int, default=None)
@@ -634,6 +658,9 @@ def main() -> None:
                           "generation": ("examples/bbc-headline.yaml", generation_entry)}[args.section]
         run_dir, timing = (args.run_dir, None) if args.run_dir else timed_example(example)
         merge(args.section, entry(run_dir, timing))
+    elif args.section == "demo-gate":  # --run-dirs UNGATED,GATED: two finished runs of the demo's config
+        ungated, gated = (Path(x) for x in args.run_dirs.split(","))
+        merge("demo_gate_check", gate_check(ungated, gated))
     elif args.section == "demo-seeds":  # --seeds: each replaces its earlier entry, the others are kept
         seeds = [int(x) for x in args.seeds.split(",")]
         previous = json.loads(RESULTS.read_text(encoding="utf-8")).get("demo_repeats", []) if RESULTS.exists() else []

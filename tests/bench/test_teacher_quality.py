@@ -144,3 +144,15 @@ def test_demo_repeat_sets_the_seed_and_split(monkeypatch, tmp_path) -> None:
         "round0_test_macro_f1": 0.6, "final_test_macro_f1": 0.7, "teacher_audit_accuracy": None})
     assert tq.demo_repeat(3)["seed"] == 3
     assert seen == [("examples/bbc-topic.yaml", ["run.seed=3", "data.bbc.split_seed=3", "run.name=demo-seed3"])]
+
+
+def test_gate_check_sets_the_two_runs_side_by_side(tmp_path) -> None:
+    def rounds(dev: list[float], test: list[float], train: list[int]) -> list[dict[str, Any]]:
+        return [{"round": i, "train_size": train[i], "budget_spent": {"calls": 30.0 * i}, "dev": {"macro_f1": dev[i]},
+                 "test": {"macro_f1": test[i]}} for i in range(2)]
+    ungated = write_run(tmp_path / "u", rounds([0.5, 0.6], [0.55, 0.62], [10, 30]), [("trainer", 1.0)])
+    gated = write_run(tmp_path / "g", rounds([0.5, 0.7], [0.55, 0.71], [10, 26]), [("trainer", 1.0)])
+    check = tq.gate_check(ungated, gated)
+    assert [r["dev_macro_f1"] for r in check["gated"]] == [0.5, 0.7] and check["ungated"][1]["train"] == 30
+    text = "\n".join(tq.gate_check_text(check))
+    assert "| 1 | 30, 0.6000, 0.6200 | 26, 0.7000, 0.7100 |" in text and "noise simulation" in text
