@@ -450,7 +450,8 @@ def gate_check(ungated: Path, gated: Path) -> dict[str, Any]:
 
 def gate_check_text(check: dict[str, Any]) -> list[str]:
     """The demo with and without gating, round by round (dev decides; one seed, so no verdict beyond it)."""
-    out = [f"Label gating on the demo (seed {check['seed']}, one run each; the gate ({", ".join(f"{k} {v}" for k, v in check["gate"].items())}) was chosen on dev "
+    gate = ", ".join(f"{k} {v}" for k, v in check["gate"].items())
+    out = [f"Label gating on the demo (seed {check['seed']}, one run each; the gate ({gate}) was chosen on dev "
            f"of the noise simulation, adopted in examples/bbc-topic.yaml on {check['decided_on']}):", "",
            "| round | ungated: train, dev, test macro-F1 | gated: train, dev, test macro-F1 |", "|---|---|---|"]
     for u, g in zip(check["ungated"], check["gated"], strict=True):
