@@ -110,7 +110,10 @@ TUNING_GRID: dict[str, list[Any]] = {"loop.coverage_share": [0.0, 0.25, 0.5, 0.7
                                      # how much a cluster's dev error raises its quota: 30 came from test
                                      # seeds of the first benchmark (issue 14), so it is swept on dev too
                                      # (2026-12-02); 0 = the balancing schedule alone
-                                     "loop.error_boost": [0.0, 10.0, 30.0, 100.0]}
+                                     "loop.error_boost": [0.0, 10.0, 30.0, 100.0],
+                                     # the error-raised shares blended toward natural shares by the student's
+                                     # dev accuracy (2026-12-02, after the misses on the weak-probe tasks)
+                                     "loop.allocation_trust": ["off", "adaptive"]}
 # tuning runs are cached under one tag, so a grid's default (the same run under each key) and a joint check's
 # single change run once
 TUNE_CACHE_TAG = "tune"
@@ -296,7 +299,7 @@ def _worker_init(threads: int) -> None:
 # class_weight enters the key as the student kind resolves it (the probe's default is balanced).
 KEY_NEUTRAL: dict[tuple[str, str], Any] = {("loop", "sampling_power"): 0.0, ("student", "class_weight"): "none",
                                            ("loop", "select_within"): "pool", ("loop", "error_prior"): 0.0,
-                                           ("teacher.gate", "w_model"): 0.0}
+                                           ("teacher.gate", "w_model"): 0.0, ("loop", "allocation_trust"): "off"}
 
 
 def _done_file(point: dict[str, Any]) -> Path:
@@ -309,7 +312,8 @@ def _done_file(point: dict[str, Any]) -> Path:
 # with: a new distillgraph default does not re-run the baselines.
 FOCUS_ONLY: dict[tuple[str, str], Any] = {("loop", "coverage_share"): 0.25, ("loop", "select_within"): "pool",
                                           ("loop", "sampling_power"): 0.0, ("loop", "error_prior"): 0.0,
-                                          ("loop", "error_boost"): ERROR_BOOST_2026_11}  # error_boost pins it
+                                          ("loop", "error_boost"): ERROR_BOOST_2026_11,  # error_boost pins it
+                                          ("loop", "allocation_trust"): "off"}
 
 
 def _point_key(point: dict[str, Any]) -> str:

@@ -65,6 +65,12 @@ class LoopConfig(Strict):
         description="distillgraph: before the boost, each cluster's dev error is pulled toward the overall error "
         "by this many pseudo-examples ((n x error + prior x mean) / (n + prior)); 0 uses the errors as measured",
     )
+    allocation_trust: Literal["off", "adaptive"] = Field(
+        default="off",
+        description="distillgraph: adaptive blends the error-raised shares with the clusters' natural (density) "
+        "shares, trusting the former as much as the student's dev accuracy (a weak student's per-cluster errors "
+        "say little); off uses the error-raised shares as they are",
+    )
     synthesis: Literal["auto", "off", "only"] = Field(
         default="auto", description="auto: synthesize for tail clusters and uncovered weaknesses"
     )

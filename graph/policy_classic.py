@@ -13,6 +13,7 @@ from distillgraph.graph.policy_seams import (
     RandomPick,
     Subsample,
     TopScore,
+    Trusted,
 )
 from distillgraph.graph.policy_typiclust import Typical
 
@@ -45,6 +46,8 @@ class DistillGraph(Policy):
     def configure(self, loop: Any) -> None:
         self.per_cluster = loop.select_within == "clusters"
         self.allocation = ErrorBoosted(Balanced("adaptive"), loop.error_boost, loop.error_prior)
+        if loop.allocation_trust == "adaptive":
+            self.allocation = Trusted(self.allocation)
         # over loop.score_sample of the pool (a paid judge: the calls set aside for scoring)
         informative = DiverseTop(min_distance=loop.diversity, power=loop.sampling_power)
         adaptive = loop.coverage_share == "adaptive"

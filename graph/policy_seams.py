@@ -101,6 +101,31 @@ class ErrorBoosted(Allocation):
         return f"{self.inner} x (1 + {self.boost:g} x dev error{shrunk})"
 
 
+@dataclass(frozen=True)
+class Trusted(Allocation):
+    """The inner allocation's shares trusted as much as the student measures well: q x inner + (1 - q) x natural,
+    q the student's dev accuracy (1 - the per-cluster errors' mean, weighted by the clusters' dev counts).
+    Before any dev error the inner shares stand."""
+
+    inner: Allocation
+
+    def balanced(self, natural: dict[int, float], stage: int, stages: int) -> dict[int, float]:
+        return self.inner.balanced(natural, stage, stages)
+
+    def shares(self, natural: dict[int, float], errors: dict[int, float], stage: int, stages: int,
+               counts: dict[int, int] | None = None) -> dict[int, float]:
+        inner = self.inner.shares(natural, errors, stage, stages, counts)
+        weights = {c: float((counts or {}).get(c, 1)) for c in errors}
+        if not errors or sum(weights.values()) <= 0:
+            return inner
+        q = 1.0 - sum(errors[c] * w for c, w in weights.items()) / sum(weights.values())
+        total = sum(natural.values()) or 1.0
+        return {c: q * s + (1.0 - q) * natural.get(c, 0.0) / total for c, s in inner.items()}
+
+    def __str__(self) -> str:
+        return f"{self.inner}, blended toward natural shares as much as the student errs on dev"
+
+
 # ---------------------------------------------------------------- selection: which examples
 
 

@@ -201,9 +201,9 @@ def test_only_distillgraph_reads_the_settings_held_out_of_the_baselines_cache_ke
     from distillgraph.graph.policies import build_policy, policy_names
 
     variants = [{"coverage_share": 0.0, "select_within": "pool", "sampling_power": 0.0, "error_prior": 0.0,
-                 "error_boost": 30.0},
+                 "error_boost": 30.0, "allocation_trust": "off"},
                 {"coverage_share": "adaptive", "select_within": "clusters", "sampling_power": 8.0, "error_prior": 20.0,
-                 "error_boost": 100.0}]
+                 "error_boost": 100.0, "allocation_trust": "adaptive"}]
     assert {name for _, name in FOCUS_ONLY} == set(variants[0])
     for name in policy_names():
         built = [build_policy(LoopConfig(policy=name, **v)) for v in variants]

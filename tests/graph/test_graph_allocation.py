@@ -17,7 +17,7 @@ from distillgraph.agents.analyst import (
 )
 from distillgraph.agents.budget import BudgetLedger
 from distillgraph.agents.config import BudgetConfig
-from distillgraph.graph.policy_seams import Balanced, ErrorBoosted
+from distillgraph.graph.policy_seams import Balanced, ErrorBoosted, Trusted
 
 NATURAL = {0: 60.0, 1: 30.0, 2: 10.0}
 
@@ -65,6 +65,19 @@ def test_error_boosted_with_a_prior_boosts_the_shrunk_errors():
     assert seam.shares(NATURAL, errors, 0, 4, counts)[2] < unshrunk[2]  # one dev example: trusted less
     assert seam.shares(NATURAL, errors, 0, 4) == pytest.approx(unshrunk)  # no counts: as measured
     assert "shrunk toward the mean by 5 pseudo-examples" in str(seam)
+
+
+def test_trusted_blends_toward_natural_shares_by_the_students_dev_accuracy():
+    errors, counts = {0: 0.0, 1: 0.0, 2: 1.0}, {0: 6, 1: 3, 2: 1}  # accuracy (6 + 3 + 0) / 10 = 0.9
+    inner = ErrorBoosted(Balanced("natural"), 9.0)
+    raised = inner.shares(NATURAL, errors, 0, 4, counts)
+    trusted = Trusted(inner).shares(NATURAL, errors, 0, 4, counts)
+    assert trusted == pytest.approx({c: 0.9 * raised[c] + 0.1 * n / 100 for c, n in NATURAL.items()})
+    assert sum(trusted.values()) == pytest.approx(1.0) and NATURAL[2] / 100 < trusted[2] < raised[2]
+    weak = Trusted(inner).shares(NATURAL, {0: 1.0, 1: 1.0, 2: 1.0}, 0, 4, counts)  # nothing right: natural
+    assert weak == pytest.approx({0: 0.6, 1: 0.3, 2: 0.1})
+    assert Trusted(inner).shares(NATURAL, {}, 0, 4) == pytest.approx(inner.shares(NATURAL, {}, 0, 4))  # no dev yet
+    assert "blended toward natural shares" in str(Trusted(inner))
 
 
 def test_integer_quotas_hand_values():

@@ -232,6 +232,12 @@ def test_adaptive_cold_start_is_typical_where_the_kind_measures_a_quality():
         assert resolve_cold_start(how, KINDS["ner"]) == how
 
 
+def test_allocation_trust_reaches_distillgraph_only():
+    assert "blended toward natural" in str(build_policy(LoopConfig(allocation_trust="adaptive")).allocation)
+    assert "blended toward natural" not in str(build_policy(LoopConfig()).allocation)
+    assert "blended" not in str(build_policy(LoopConfig(policy="error_boost", allocation_trust="adaptive")).allocation)
+
+
 def test_error_prior_reaches_distillgraph_only():
     assert "pseudo-examples" in str(build_policy(LoopConfig(error_prior=20)).allocation)
     assert "pseudo-examples" not in str(build_policy(LoopConfig()).allocation)
