@@ -90,6 +90,12 @@ class LoopConfig(Strict):
     def _registered(cls, name: str) -> str:
         return check_policy_name(name)
 
+    @field_validator("allocation_trust", "synthesis", mode="before")
+    @classmethod
+    def _yaml_off(cls, value: Any) -> Any:
+        """YAML reads an unquoted `off` (a file or `--set loop.synthesis=off`) as false: it means "off" here."""
+        return "off" if value is False else value
+
 
 class PromptsConfig(Strict):
     dir: str | None = Field(default=None, description="folder whose *.yaml override the packaged prompts")

@@ -65,6 +65,13 @@ def test_overrides_set_any_key_with_yaml_types(tmp_path):
     assert cfg.store.n_clusters == 7 and cfg.run.name == "x y"
 
 
+def test_an_unquoted_off_means_off_not_false(tmp_path):
+    cfg = load_config(write(tmp_path, GOOD), ["loop.synthesis=off", "loop.allocation_trust=off"])
+    assert (cfg.loop.synthesis, cfg.loop.allocation_trust) == ("off", "off")
+    with pytest.raises(UserError, match="loop.allocation_trust"):
+        load_config(write(tmp_path, GOOD), ["loop.allocation_trust=on"])  # true is no value of it
+
+
 def test_override_of_unknown_key_is_an_error(tmp_path):
     with pytest.raises(UserError, match=r"loop.roundz: unknown key \(did you mean rounds\?\)"):
         load_config(write(tmp_path, GOOD), ["loop.roundz=3"])
