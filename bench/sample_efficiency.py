@@ -57,13 +57,15 @@ BENCH_SETTINGS = ["loop.score_sample=2000"]
 
 
 def run_config(policy: str, budget: int, seed: int, student: str = "embedding-probe",
-               extra: list[str] | None = None) -> RunConfig:
-    """The config of one sweep point: defaults everywhere except policy, budget, seeds, student, oracle."""
+               extra: list[str] | None = None, pins: list[str] | None = None) -> RunConfig:
+    """The config of one sweep point: defaults everywhere except policy, budget, seeds, student, oracle, and
+    `pins` (this sweep's PROPOSED_DEFAULTS unless given; [] = today's config defaults)."""
     return bbc_config([
         "teacher.provider=oracle", f"student.kind={student}", f"loop.policy={policy}",
         f"loop.rounds={ROUNDS}", f"loop.max_rounds={ROUNDS}", "loop.patience=1000",
         f"budget.max_calls={budget}", f"run.seed={seed}", f"data.bbc.split_seed={seed}",
-        f"run.name={policy}-{budget}-s{seed}", *PROPOSED_DEFAULTS, *BENCH_SETTINGS, *(extra or []),
+        f"run.name={policy}-{budget}-s{seed}", *(PROPOSED_DEFAULTS if pins is None else pins), *BENCH_SETTINGS,
+        *(extra or []),
     ])
 
 

@@ -249,7 +249,7 @@ def distill_sweep(budgets: list[int], arms: list[str], previous: dict[str, Any])
 def sweep_config(budget: int, seed: int, extra: list[str]) -> Any:
     from bench.sample_efficiency import run_config
 
-    return run_config("distillgraph", budget, seed, extra=extra)
+    return run_config("distillgraph", budget, seed, extra=extra, pins=[])  # today's defaults, not the 2026-11 pin
 
 
 GATE_TUNING_SEEDS = [100, 101, 102]  # dev only; the published noise table uses other seeds
@@ -351,7 +351,8 @@ def synthesis_sweep(budgets: list[int], seeds: list[int]) -> dict[str, Any]:
         finals: dict[str, dict[int, dict[str, float]]] = {arm: {} for arm in SYNTH_ARMS}
         for seed in seeds:
             for arm, (policy, synth) in SYNTH_ARMS.items():
-                r = one_run(run_config(policy, budget, seed, extra=[*TAIL, synth, f"run.name={arm}-{budget}-s{seed}"]))
+                r = one_run(run_config(policy, budget, seed, extra=[*TAIL, synth, f"run.name={arm}-{budget}-s{seed}"],
+                                       pins=[]))  # today's defaults (sample_efficiency pins error_boost 30)
                 finals[arm][seed] = {"macro_f1": r["macro_f1"], "worst_cluster_acc": r["worst_cluster_acc"] or 0.0}
                 print(f"budget {budget} {arm} seed {seed}: macro_f1 {r['macro_f1']:.4f} "
                       f"worst {finals[arm][seed]['worst_cluster_acc']:.4f}", flush=True)

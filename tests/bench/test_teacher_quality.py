@@ -156,3 +156,17 @@ def test_gate_check_sets_the_two_runs_side_by_side(tmp_path) -> None:
     assert [r["dev_macro_f1"] for r in check["gated"]] == [0.5, 0.7] and check["ungated"][1]["train"] == 30
     text = "\n".join(tq.gate_check_text(check))
     assert "| 1 | 30, 0.6000, 0.6200 | 26, 0.7000, 0.7100 |" in text and "noise simulation" in text
+
+
+def test_the_simulations_run_todays_defaults_not_the_sample_efficiency_pin(monkeypatch) -> None:
+    """The noise and synthesis sweeps once inherited sample_efficiency's error_boost=30 pin; they must follow
+    the config default (the one users get), while sample_efficiency keeps its pin for older comparisons."""
+    from bench import sample_efficiency as se
+    from distillgraph.graph.config import LoopConfig
+
+    assert tq.sweep_config(40, 0, []).loop.error_boost == LoopConfig().error_boost
+    assert se.run_config("distillgraph", 40, 0).loop.error_boost == 30.0
+    seen: list[Any] = []
+    monkeypatch.setattr(se, "one_run", lambda cfg: (seen.append(cfg), {"macro_f1": 0.5, "worst_cluster_acc": 0.4})[1])
+    tq.synthesis_sweep([40], [0, 1])
+    assert seen and all(cfg.loop.error_boost == LoopConfig().error_boost for cfg in seen)
