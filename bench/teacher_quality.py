@@ -466,7 +466,7 @@ def demo_repeats_text(repeats: list[dict[str, Any]]) -> list[str]:
     out = ["The demo's config over seeds (`python -m bench.teacher_quality demo-seeds`: `run.seed` and "
            "`data.bbc.split_seed` = the seed, everything else as shipped; seed 0 is `make demo`):", "",
            "| seed | round 0 test macro-F1 | final | gain (points) | teacher audit accuracy | final >= round 0 + 20 "
-           "and >= audit | minutes | exported student (best dev round): round, test macro-F1 |",
+           "and >= audit | minutes (1-min load before-after) | exported student (best dev round): round, test macro-F1 |",
            "|---|---|---|---|---|---|---|---|"]
     met = 0
     for r in repeats:
@@ -474,9 +474,12 @@ def demo_repeats_text(repeats: list[dict[str, Any]]) -> list[str]:
         audit = r.get("teacher_audit_accuracy")
         ok = gain >= 0.20 and (audit is None or r["final_test_macro_f1"] >= audit)
         met += ok
-        minutes = (r.get("timing") or {}).get("wall_seconds", 0) / 60
+        timing = r.get("timing") or {}
+        minutes = f"{timing.get('wall_seconds', 0) / 60:.1f}"
+        if "load_average_1m_after" in timing:  # other work on the machine slows a CPU teacher: say how much
+            minutes += f" (load {timing.get('load_average_1m_before', 0):.1f}-{timing['load_average_1m_after']:.1f})"
         out.append(f"| {r['seed']} | {r['round0_test_macro_f1']:.4f} | {r['final_test_macro_f1']:.4f} | {gain * 100:+.1f} | "
-                   f"{fmt(audit, 3)} | {'yes' if ok else 'no'} | {minutes:.1f} | {exported(r)} |")
+                   f"{fmt(audit, 3)} | {'yes' if ok else 'no'} | {minutes} | {exported(r)} |")
     gains = [(r["final_test_macro_f1"] - r["round0_test_macro_f1"]) * 100 for r in repeats]
     out += ["", f"Goal met on {met} of {len(repeats)} seeds; mean gain {sum(gains) / len(gains):+.1f} points "
             f"(range {min(gains):+.1f} to {max(gains):+.1f}).", ""]

@@ -128,11 +128,12 @@ def test_demo_repeats_count_the_goal_per_seed() -> None:
     runs = [{"seed": 0, "round0_test_macro_f1": 0.60, "final_test_macro_f1": 0.85, "teacher_audit_accuracy": 0.80},
             {"seed": 1, "round0_test_macro_f1": 0.70, "final_test_macro_f1": 0.85, "teacher_audit_accuracy": 0.80},
             {"seed": 2, "round0_test_macro_f1": 0.50, "final_test_macro_f1": 0.75, "teacher_audit_accuracy": 0.90,
-             "timing": {"wall_seconds": 600}, "best_dev_round": 2, "best_dev_round_test_macro_f1": 0.78}]
+             "timing": {"wall_seconds": 600, "load_average_1m_before": 0.4, "load_average_1m_after": 2.04},
+             "best_dev_round": 2, "best_dev_round_test_macro_f1": 0.78}]
     text = "\n".join(tq.demo_repeats_text(runs))
     rows = [line for line in text.splitlines() if line.startswith("| ") and line[2].isdigit()]
     assert [row.split(" | ")[5] for row in rows] == ["yes", "no", "no"]
-    assert "| 2 | 0.5000 | 0.7500 | +25.0 | 0.900 | no | 10.0 | round 2, 0.7800 |" in rows
+    assert "| 2 | 0.5000 | 0.7500 | +25.0 | 0.900 | no | 10.0 (load 0.4-2.0) | round 2, 0.7800 |" in rows
     assert rows[0].endswith("| - |")
     assert "Goal met on 1 of 3 seeds; mean gain +21.7 points (range +15.0 to +25.0)" in text
 
