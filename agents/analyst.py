@@ -84,9 +84,15 @@ def shrink_errors(errors: dict[int, float], counts: dict[int, int], prior: float
     if prior <= 0 or not errors:
         return dict(errors)
     n = {c: counts.get(c, 0) for c in errors}
-    total = sum(n.values())
-    mean = sum(errors[c] * n[c] for c in errors) / total if total else sum(errors.values()) / len(errors)
+    mean = mean_error(errors, counts)
     return {c: (n[c] * e + prior * mean) / (n[c] + prior) for c, e in errors.items()}
+
+
+def mean_error(errors: dict[int, float], counts: dict[int, int]) -> float:
+    """The overall dev error: the clusters' errors weighted by their dev counts (unweighted without counts)."""
+    n = {c: counts.get(c, 0) for c in errors}
+    total = sum(n.values())
+    return sum(errors[c] * n[c] for c in errors) / total if total else sum(errors.values()) / len(errors)
 
 
 def boost_by_error(shares: dict[int, float], errors: dict[int, float], boost: float) -> dict[int, float]:

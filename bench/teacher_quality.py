@@ -440,12 +440,16 @@ def exported(entry: dict[str, Any]) -> str:
 
 
 def gate_check(ungated: Path, gated: Path) -> dict[str, Any]:
-    """The demo's config run twice on seed 0, without and with label gating (teacher.gate), the gated one reusing
-    the ungated one's paid answers where it bought the same items: the dev curves decide, test is reported."""
-    def curve(run_dir: Path) -> list[dict[str, Any]]:
-        return demo_entry(run_dir)["curve"]
-    return {"seed": 0, "ungated": curve(ungated), "gated": curve(gated),
-            "gate": {"mode": "drop", "w_model": 1},
+    """The demo's config run twice, without and with label gating (teacher.gate; the gate and the seed are read
+    from the runs' resolved configs), the gated one reusing the ungated one's paid answers where it bought the
+    same items: the dev curves decide, test is reported."""
+    from distillgraph.graph.config import load_yaml
+    from distillgraph.graph.runner import RESOLVED
+
+    off, on = (load_yaml((run / RESOLVED).read_text(encoding="utf-8")) for run in (ungated, gated))
+    gate_off, gate_on = (cfg["teacher"]["gate"] for cfg in (off, on))
+    return {"seed": on["run"]["seed"], "ungated": demo_entry(ungated)["curve"], "gated": demo_entry(gated)["curve"],
+            "gate": {k: v for k, v in gate_on.items() if gate_off.get(k) != v},
             "decided_on": "final dev macro-F1 (test was visible in the same files; dev and test agreed)"}
 
 

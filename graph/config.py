@@ -90,12 +90,6 @@ class LoopConfig(Strict):
     def _registered(cls, name: str) -> str:
         return check_policy_name(name)
 
-    @field_validator("allocation_trust", "synthesis", mode="before")
-    @classmethod
-    def _yaml_off(cls, value: Any) -> Any:
-        """YAML reads an unquoted `off` (a file or `--set loop.synthesis=off`) as false: it means "off" here."""
-        return "off" if value is False else value
-
 
 class PromptsConfig(Strict):
     dir: str | None = Field(default=None, description="folder whose *.yaml override the packaged prompts")
@@ -222,11 +216,29 @@ def format_validation_error(err: ValidationError) -> str:
     return msg + (f" [+{extra} more error{'s' if extra > 1 else ''}]" if extra else "")
 
 
+class _Yaml12Loader(yaml.SafeLoader):
+    """YAML 1.2's booleans: only true / false. YAML 1.1 (PyYAML's default) also reads off / on / yes / no as
+    booleans, so `synthesis: off` or `--set teacher.gate.mode=off` reached pydantic as false; as strings they
+    stay what they say, and pydantic still reads them as booleans where a field is one."""
+
+
+_Yaml12Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_Yaml12Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                                    list("tTfF"))
+
+
+def load_yaml(text: str) -> Any:
+    """A config's YAML (a file or an override's value), with YAML 1.2's booleans."""
+    return yaml.load(text, Loader=_Yaml12Loader)  # noqa: S506 - a SafeLoader subclass
+
+
 def parse_override(item: str) -> tuple[list[str], Any]:
     if "=" not in item:
         raise UserError(f"--set {item}: expected key.path=value")
     key, raw = item.split("=", 1)
-    value = yaml.safe_load(raw) if raw != "" else ""
+    value = load_yaml(raw) if raw != "" else ""
     return key.strip().split("."), value
 
 
@@ -259,7 +271,7 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConf
     if p.is_dir():
         raise UserError(f"{p}: is a folder, expected a YAML config file")
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+        data = load_yaml(p.read_text(encoding="utf-8"))
     except UnicodeDecodeError:
         raise UserError(f"{p}: config is not UTF-8 text") from None
     except yaml.YAMLError as exc:

@@ -11,7 +11,7 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
-from distillgraph.agents.analyst import adaptive_shares, boost_by_error, shrink_errors
+from distillgraph.agents.analyst import adaptive_shares, boost_by_error, mean_error, shrink_errors
 from distillgraph.trainer.selection import power_sample_keys, select_diverse
 
 
@@ -115,10 +115,9 @@ class Trusted(Allocation):
     def shares(self, natural: dict[int, float], errors: dict[int, float], stage: int, stages: int,
                counts: dict[int, int] | None = None) -> dict[int, float]:
         inner = self.inner.shares(natural, errors, stage, stages, counts)
-        weights = {c: float((counts or {}).get(c, 1)) for c in errors}
-        if not errors or sum(weights.values()) <= 0:
+        if not errors:
             return inner
-        q = 1.0 - sum(errors[c] * w for c, w in weights.items()) / sum(weights.values())
+        q = 1.0 - mean_error(errors, counts or {})
         total = sum(natural.values()) or 1.0
         return {c: q * s + (1.0 - q) * natural.get(c, 0.0) / total for c, s in inner.items()}
 

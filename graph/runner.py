@@ -17,7 +17,7 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 from rich.console import Console
 
 from distillgraph.graph.build import NODES, build_graph, reader_graph
-from distillgraph.graph.config import RunConfig, RunSection, config_from_dict, load_config
+from distillgraph.graph.config import RunConfig, RunSection, config_from_dict, load_config, load_yaml
 from distillgraph.graph.deps import Deps
 from distillgraph.graph.state import serializer
 from distillgraph.graph.trace import TraceWriter
@@ -67,7 +67,7 @@ def find_run(run: str, runs_dir: str | None = None) -> Path:
 
 
 def load_run_config(run_dir: Path, overrides: list[str] | None = None) -> RunConfig:
-    data = yaml.safe_load((run_dir / RESOLVED).read_text(encoding="utf-8"))
+    data = load_yaml((run_dir / RESOLVED).read_text(encoding="utf-8"))
     from distillgraph.graph.config import apply_overrides
 
     return config_from_dict(apply_overrides(data, overrides or []))

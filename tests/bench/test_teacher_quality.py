@@ -153,6 +153,8 @@ def test_gate_check_sets_the_two_runs_side_by_side(tmp_path) -> None:
                  "test": {"macro_f1": test[i]}} for i in range(2)]
     ungated = write_run(tmp_path / "u", rounds([0.5, 0.6], [0.55, 0.62], [10, 30]), [("trainer", 1.0)])
     gated = write_run(tmp_path / "g", rounds([0.5, 0.7], [0.55, 0.71], [10, 26]), [("trainer", 1.0)])
+    for run, gate in ((ungated, {"mode": "off", "w_model": 0.0}), (gated, {"mode": "drop", "w_model": 1.0})):
+        (run / "config.resolved.yaml").write_text(json.dumps({"run": {"seed": 0}, "teacher": {"gate": gate}}))
     check = tq.gate_check(ungated, gated)
     assert [r["dev_macro_f1"] for r in check["gated"]] == [0.5, 0.7] and check["ungated"][1]["train"] == 30
     text = "\n".join(tq.gate_check_text(check))

@@ -72,6 +72,11 @@ def test_an_unquoted_off_means_off_not_false(tmp_path):
         load_config(write(tmp_path, GOOD), ["loop.allocation_trust=on"])  # true is no value of it
 
 
+def test_yaml_words_off_on_stay_strings_and_booleans_still_parse(tmp_path):
+    cfg = load_config(write(tmp_path, GOOD), ["teacher.gate.mode=off", "loop.judge=on"])
+    assert cfg.teacher.gate.mode == "off" and cfg.loop.judge is True
+
+
 def test_override_of_unknown_key_is_an_error(tmp_path):
     with pytest.raises(UserError, match=r"loop.roundz: unknown key \(did you mean rounds\?\)"):
         load_config(write(tmp_path, GOOD), ["loop.roundz=3"])
