@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, create_model, field_validator
+from pydantic import BaseModel, BeforeValidator, Field, create_model, field_validator
 
 
 def _clamp_confidence(value: object) -> object:
@@ -16,10 +16,34 @@ def _clamp_confidence(value: object) -> object:
     return value
 
 
+def _clip(limit: int) -> BeforeValidator:
+    """Cut a too-long string (or list) to `limit` instead of rejecting the answer."""
+
+    def clip(value: Any) -> Any:
+        return value[:limit] if isinstance(value, str | list) else value
+
+    return BeforeValidator(clip)
+
+
+def brief(limit: int) -> Any:
+    """A string the JSON schema caps at `limit` characters (`maxLength`): a grammar-constrained server
+    (llama.cpp, vLLM) cannot write more, so a small teacher cannot run on until max_tokens cuts the JSON
+    and a repair call is paid. A teacher that ignores the cap is clipped, not rejected."""
+    return Annotated[str, Field(json_schema_extra={"maxLength": limit}), _clip(limit)]
+
+
+def at_most(limit: int, item: Any) -> Any:
+    """A list the JSON schema caps at `limit` items (`maxItems`); longer answers keep their first `limit`."""
+    return Annotated[list[item], Field(json_schema_extra={"maxItems": limit}), _clip(limit)]
+
+
+RATIONALE_CHARS = 400  # a rationale the annotator keeps (collect() stores up to 1000)
+
+
 class LabelAnswer(BaseModel):
     """The teacher's label for one text, reasoning first."""
 
-    rationale: str = Field(description="short step-by-step reasoning that leads to the label")
+    rationale: brief(RATIONALE_CHARS) = Field(description="short step-by-step reasoning that leads to the label")
     label: str = Field(description="exactly one of the allowed labels")
     confidence: float = Field(default=1.0, ge=0.0, le=1.0, description="0..1")
 
@@ -29,7 +53,7 @@ class LabelAnswer(BaseModel):
 class OutputAnswer(BaseModel):
     """The teacher's target output for one input (generation tasks)."""
 
-    rationale: str = Field(default="", description="short reasoning about what a good output needs")
+    rationale: brief(RATIONALE_CHARS) = Field(default="", description="short reasoning about what a good output needs")
     output: str = Field(min_length=1, description="the output for the input")
     confidence: float = Field(default=1.0, ge=0.0, le=1.0)
 
@@ -48,18 +72,18 @@ class SynthBatch(BaseModel):
 
 
 class WeaknessItem(BaseModel):
-    description: str = Field(description="what the student gets wrong and why")
+    description: brief(200) = Field(description="what the student gets wrong and why")
     labels: list[str] = Field(default_factory=list, description="labels involved")
-    clusters: list[int] = Field(default_factory=list, description="cluster ids involved")
-    example_ids: list[str] = Field(default_factory=list, description="ids of examples showing it")
-    suggestion: str = Field(default="", description="what kind of new training examples would fix it")
+    clusters: at_most(6, int) = Field(default_factory=list, description="cluster ids involved")
+    example_ids: at_most(4, str) = Field(default_factory=list, description="ids of examples showing it")
+    suggestion: brief(200) = Field(default="", description="what kind of new training examples would fix it")
 
 
 class WeaknessReport(BaseModel):
-    """The analyst's structured diagnosis of the student."""
+    """The analyst's structured diagnosis of the student (its strings capped: see `brief`)."""
 
-    analysis: str = Field(description="step-by-step analysis of correct vs. wrong predictions")
-    weaknesses: list[WeaknessItem] = Field(default_factory=list)
+    analysis: brief(400) = Field(description="step-by-step analysis of correct vs. wrong predictions")
+    weaknesses: at_most(3, WeaknessItem) = Field(default_factory=list)
 
 
 class JudgeAnswer(BaseModel):
@@ -90,7 +114,7 @@ class EntityMention(BaseModel):
 class EntitiesAnswer(BaseModel):
     """The teacher's named entities of one input (ner tasks): every mention, with its type."""
 
-    rationale: str = Field(default="", description="short reasoning about the mentions found")
+    rationale: brief(RATIONALE_CHARS) = Field(default="", description="short reasoning about the mentions found")
     entities: list[EntityMention] = Field(default_factory=list, description="every entity; empty if none")
     confidence: float = Field(default=1.0, ge=0.0, le=1.0)
 

@@ -67,8 +67,9 @@ def server_cpu(teacher: Any) -> float:
 
 
 def timed_label(teacher: Any, jobs: list[AnnotationJob], task: TaskConfig, prompts: PromptLibrary,
-                gold: dict[str, str]) -> dict[str, Any]:
-    times, cpu, correct, failed = [], [], 0, 0
+                gold: dict[str, str], per_item: bool = False) -> dict[str, Any]:
+    """Accuracy and seconds per call, labelling one job at a time; `per_item` adds the ids labelled right."""
+    times, cpu, correct, failed, right = [], [], 0, 0, []
     for job in jobs:  # one at a time: the per-call time is what a run sees (max_concurrency 1)
         reqs = annotation_requests([job], task=task, prompts=prompts, votes=1)
         t0, c0 = time.perf_counter(), server_cpu(teacher)
@@ -76,13 +77,14 @@ def timed_label(teacher: Any, jobs: list[AnnotationJob], task: TaskConfig, promp
         times.append(time.perf_counter() - t0)
         cpu.append(server_cpu(teacher) - c0)
         out = collect([job], res, task=task, votes=1, teacher_model="qwen")
-        if out.accepted:
-            correct += out.accepted[0].target == gold[job.candidate.id]
-        else:
-            failed += 1
+        if out.accepted and out.accepted[0].target == gold[job.candidate.id]:
+            correct += 1
+            right.append(job.candidate.id)
+        failed += not out.accepted
     return {"accuracy": round(correct / len(jobs), 4), "n": len(jobs), "failed": failed,
             "seconds_per_call": round(statistics.mean(times), 2), "seconds_median": round(statistics.median(times), 2),
-            "server_cpu_seconds_per_call": round(statistics.mean(cpu), 2), "load_average_1m": round(os.getloadavg()[0], 2)}
+            "server_cpu_seconds_per_call": round(statistics.mean(cpu), 2), "load_average_1m": round(os.getloadavg()[0], 2),
+            **({"right": right} if per_item else {})}
 
 
 def embedded(n: int, threads: int | None, parts: set[str], max_tokens: int, previous: dict[str, Any]) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from distillgraph.agents.annotator import AnnotationJob, annotation_requests, co
 from distillgraph.agents.records import Annotation, Candidate
 from distillgraph.graph.deps import Deps
 from distillgraph.graph.node_quality import gate_labels, regate
-from distillgraph.graph.node_tools import Lookup, ask, lookup, targets
+from distillgraph.graph.node_tools import Lookup, ask_prefix_ordered, lookup, targets
 from distillgraph.graph.state import DistillState
 from distillgraph.store.index import add_samples
 
@@ -45,7 +45,8 @@ def annotate(deps: Deps, state: DistillState, cands: list[Candidate],
     jobs = [AnnotationJob(c, t, labelled.demonstrations(v, c.id, deps.cfg.teacher.demonstrations))
             for c, t, v in zip(cands, texts, vecs, strict=True)]
     votes = deps.cfg.teacher.self_consistency
-    results = ask(deps, annotation_requests(jobs, task=deps.cfg.task, prompts=deps.prompts, votes=votes, node=node))
+    reqs = annotation_requests(jobs, task=deps.cfg.task, prompts=deps.prompts, votes=votes, node=node)
+    results = ask_prefix_ordered(deps, reqs)  # shared demonstrations: a local teacher skips re-reading them
     out = collect(jobs, results, task=deps.cfg.task, votes=votes, teacher_model=deps.teacher.model)
     for r in out.rejected:
         deps.trace.decision("reject", **r)

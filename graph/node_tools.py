@@ -32,6 +32,25 @@ def ask(deps: Deps, requests: list[TeacherRequest]) -> list[TeacherResult]:
     return results
 
 
+def prefix_order(requests: list[TeacherRequest]) -> list[int]:
+    """The order to send a batch in so that consecutive prompts share the longest prefixes: sorted by their
+    messages (stable, so a request's self-consistency votes stay together). A server that keeps the last
+    prompt's evaluated tokens (llama.cpp) or caches prefixes (OpenAI, vLLM) then skips the shared part:
+    labelling prompts that start with the same demonstrations cost only their tail."""
+    return sorted(range(len(requests)), key=lambda i: [(m["role"], m["content"]) for m in requests[i].messages])
+
+
+def ask_prefix_ordered(deps: Deps, requests: list[TeacherRequest]) -> list[TeacherResult]:
+    """`ask`, sent in `prefix_order`; the answers come back in request order. If the budget runs out
+    part-way, the requests left unanswered are the last in that order, not the last given."""
+    order = prefix_order(requests)
+    results = ask(deps, [requests[i] for i in order])
+    back: list[TeacherResult | None] = [None] * len(requests)
+    for i, res in zip(order, results, strict=True):
+        back[i] = res
+    return [r for r in back if r is not None]
+
+
 def ledger_state(deps: Deps) -> dict[str, Any]:
     """The ledger as checkpointed: `exhausted` once one more (voted) call no longer fits."""
     votes = deps.cfg.teacher.self_consistency

@@ -8,8 +8,16 @@ from types import SimpleNamespace
 import numpy as np
 
 from distillgraph.agents.records import Annotation
+from distillgraph.agents.schemas import OutputAnswer
+from distillgraph.agents.teacher import TeacherRequest, TeacherResult
 from distillgraph.graph.node_annotator import Labelled
-from distillgraph.graph.node_tools import Lookup, available_per_cluster, unlabelled_pool
+from distillgraph.graph.node_tools import (
+    Lookup,
+    ask_prefix_ordered,
+    available_per_cluster,
+    prefix_order,
+    unlabelled_pool,
+)
 from distillgraph.store.schema import Example
 
 
@@ -57,3 +65,34 @@ def test_demonstrations_are_the_nearest_labelled_examples_without_the_item_itsel
     assert demos[0] == {"id": expected[0], "text": f"text {row[expected[0]]}", "target": known[expected[0]]}
     assert labelled.demonstrations(query, "p4", 0) == []
     assert Labelled(deps, look, {}).demonstrations(query, "p4", 3) == []  # type: ignore[arg-type]
+
+
+def _request(text: str, vote: int = 0) -> TeacherRequest:
+    msgs = [{"role": "system", "content": "label it"}, {"role": "user", "content": text}]
+    return TeacherRequest(node="annotator", messages=msgs, schema=OutputAnswer, prompt_name="annotator",
+                          prompt_hash="h", sample_index=vote, example_id=text)
+
+
+def test_prefix_order_sends_prompts_with_shared_demonstrations_one_after_another() -> None:
+    texts = ["demo B\nitem 1", "demo A\nitem 2", "demo B\nitem 3", "demo A\nitem 4"]
+    reqs = [_request(t, v) for t in texts for v in range(2)]  # two self-consistency votes each
+    order = prefix_order(reqs)
+    sent = [reqs[i].messages[1]["content"] for i in order]
+    assert sent == [t for t in sorted(texts) for _ in range(2)]  # shared prefixes adjacent, votes together
+    assert [reqs[i].sample_index for i in order] == [0, 1] * 4
+
+
+def test_prefix_ordered_answers_come_back_in_request_order() -> None:
+    reqs = [_request(t) for t in ["z item", "a item", "m item"]]
+    sent: list[str] = []
+
+    def ask_many(batch: list[TeacherRequest]) -> list[TeacherResult]:
+        sent.extend(r.example_id or "" for r in batch)
+        return [TeacherResult(request=r, parsed=None, raw=r.example_id or "", error=None, cached=False, input_tokens=0,
+                              output_tokens=0, usd=0.0, attempts=1, key="k") for r in batch]
+
+    deps = SimpleNamespace(teacher=SimpleNamespace(ask_many=ask_many), trace=SimpleNamespace(event=lambda *a, **k: None),
+                           trace_prompts=False)
+    results = ask_prefix_ordered(deps, reqs)  # type: ignore[arg-type]
+    assert sent == ["a item", "m item", "z item"]
+    assert [r.raw for r in results] == ["z item", "a item", "m item"]

@@ -25,3 +25,41 @@ def test_out_of_range_confidence_is_clamped_not_fatal(given: float, kept: float)
 def test_non_numeric_confidence_still_fails() -> None:
     with pytest.raises(ValidationError):
         OutputAnswer.model_validate({"output": "o", "confidence": "very"})
+
+
+def test_analyst_report_caps_its_strings_and_lists_in_the_schema_and_clips_longer_answers() -> None:
+    from distillgraph.agents.schemas import WeaknessReport
+
+    schema = WeaknessReport.model_json_schema()
+    item = schema["$defs"]["WeaknessItem"]["properties"]
+    assert schema["properties"]["analysis"]["maxLength"] == 400
+    assert schema["properties"]["weaknesses"]["maxItems"] == 3
+    assert item["description"]["maxLength"] == 200 and item["suggestion"]["maxLength"] == 200
+    assert item["example_ids"]["maxItems"] == 4
+    long = {"analysis": "a" * 900, "weaknesses": [{"description": "d" * 500, "example_ids": list("abcdefg")}] * 5}
+    report = WeaknessReport.model_validate(long)  # a teacher that ignores the caps is clipped, not rejected
+    assert len(report.analysis) == 400 and len(report.weaknesses) == 3
+    assert len(report.weaknesses[0].description) == 200 and report.weaknesses[0].example_ids == list("abcd")
+    with pytest.raises(ValidationError):
+        WeaknessReport.model_validate({"analysis": 3})  # not a string: still an error
+
+
+def test_rationales_are_capped_for_every_labelling_answer() -> None:
+    from distillgraph.agents.schemas import RATIONALE_CHARS, entities_answer_schema
+
+    for model in (label_answer_schema(("sport", "tech")), OutputAnswer, entities_answer_schema(("person",))):
+        assert model.model_json_schema()["properties"]["rationale"]["maxLength"] == RATIONALE_CHARS
+    got = label_answer_schema(("sport", "tech")).model_validate({"rationale": "r" * 1000, "label": "tech"})
+    assert len(got.rationale) == RATIONALE_CHARS and got.label == "tech"
+
+
+def test_llama_cpp_turns_the_capped_schemas_into_a_grammar_that_bounds_them() -> None:
+    grammar = pytest.importorskip("llama_cpp.llama_grammar")
+    import json
+
+    from distillgraph.agents.schemas import WeaknessReport
+
+    gbnf = grammar.json_schema_to_gbnf(json.dumps(WeaknessReport.model_json_schema()))
+    analysis = next(line for line in gbnf.splitlines() if line.startswith("analysis ::="))
+    assert analysis.count("char") == 400  # at most 400 characters, where an uncapped string is `char*`
+    assert "char*" not in analysis
