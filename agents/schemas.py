@@ -72,17 +72,20 @@ class SynthBatch(BaseModel):
 
 
 class WeaknessItem(BaseModel):
-    description: brief(200) = Field(description="what the student gets wrong and why")
-    labels: list[str] = Field(default_factory=list, description="labels involved")
+    """One weakness. With the report's caps the whole answer stays under ~540 tokens (532 measured with
+    every field at its cap, Qwen2.5's tokenizer), so a teacher.max_tokens of 600 cannot cut it."""
+
+    description: brief(160) = Field(description="what the student gets wrong and why")
+    labels: at_most(6, str) = Field(default_factory=list, description="labels involved")
     clusters: at_most(6, int) = Field(default_factory=list, description="cluster ids involved")
-    example_ids: at_most(4, str) = Field(default_factory=list, description="ids of examples showing it")
-    suggestion: brief(200) = Field(default="", description="what kind of new training examples would fix it")
+    example_ids: at_most(3, str) = Field(default_factory=list, description="ids of examples showing it")
+    suggestion: brief(160) = Field(default="", description="what kind of new training examples would fix it")
 
 
 class WeaknessReport(BaseModel):
     """The analyst's structured diagnosis of the student (its strings capped: see `brief`)."""
 
-    analysis: brief(400) = Field(description="step-by-step analysis of correct vs. wrong predictions")
+    analysis: brief(300) = Field(description="step-by-step analysis of correct vs. wrong predictions")
     weaknesses: at_most(3, WeaknessItem) = Field(default_factory=list)
 
 

@@ -522,6 +522,17 @@ def markdown(data: dict[str, Any]) -> str:
                 f"| analysis (analyst prompt, max_tokens {emb.get('analyse', {}).get('max_tokens', 200)}) | "
                 f"{'parsed' if emb.get('analyse', {}).get('ok') else 'not parsed'} | {spc.get('analyse')} | - |",
                 f"| synthesis (4 samples per call) | - | {spc.get('synth')} | - |", ""]
+    clip = data.get("prompt_clip_check")
+    if clip:
+        out += [f"How much of each article the annotator prompt shows (`python -m bench.prompt_clip`): {clip['n']} "
+                f"articles of the demo's {clip['split']}, 3 demonstrations ({clip['demonstrations']}), labelled once "
+                f"per variant of the template. Rule, fixed before the run: {clip['rule']}. Chosen: "
+                f"**{clip['chosen']}** (the annotator template since version 3).", "",
+                "| variant | dev accuracy | right here, wrong with the first | the reverse | s per call (median) |",
+                "|---|---|---|---|---|"]
+        out += [f"| {k} | {r['accuracy']:.2f} | {r.get('gained', '-')} | {r.get('lost', '-')} | {r['seconds_median']} |"
+                for k, r in clip["variants"].items()]
+        out += [""] + [f"- {n}" for n in clip.get("notes", [])] + [""]
     if data.get("distill"):
         own = (emb or {}).get("test_accuracy_demos")
         out += ["Distilled from the real teacher (the demo's config: Qwen teacher, MiniLM + LoRA student, 2 gold seeds "

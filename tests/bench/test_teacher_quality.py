@@ -173,3 +173,21 @@ def test_the_simulations_run_todays_defaults_not_the_sample_efficiency_pin(monke
     monkeypatch.setattr(se, "one_run", lambda cfg: (seen.append(cfg), {"macro_f1": 0.5, "worst_cluster_acc": 0.4})[1])
     tq.synthesis_sweep([40], [0, 1])
     assert seen and all(cfg.loop.error_boost == LoopConfig().error_boost for cfg in seen)
+
+
+def test_prompt_clip_variants_edit_only_the_clip_lengths_and_the_rule_keeps_the_shortest_close_one(tmp_path) -> None:
+    from bench import prompt_clip
+    from distillgraph.prompts import PACKAGED_DIR, PromptLibrary
+
+    folder = prompt_clip.variant_dir(tmp_path, 7, 11)
+    tpl = PromptLibrary(folder).get("annotator")
+    assert tpl.hash != PromptLibrary().get("annotator").hash
+    packaged = (PACKAGED_DIR / "annotator.yaml").read_text(encoding="utf-8").splitlines()
+    edited = (folder / "annotator.yaml").read_text(encoding="utf-8").splitlines()
+    assert [b for a, b in zip(packaged, edited, strict=True) if a != b] == [
+        "  {{ d.text | clip(7) | delimit }}", "  {{ text | clip(11) | delimit }}"]
+    rows = {"long": {"right": ["a", "b", "c"]}, "mid": {"right": ["a", "b", "d"]}, "short": {"right": ["a"]}}
+    assert prompt_clip.choose(rows) == "mid"  # short loses two articles: too many
+    assert (rows["mid"]["gained"], rows["mid"]["lost"]) == (1, 1)
+    rows["short"]["right"] = ["a", "c"]
+    assert prompt_clip.choose(rows) == "short"

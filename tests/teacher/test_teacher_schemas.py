@@ -32,14 +32,14 @@ def test_analyst_report_caps_its_strings_and_lists_in_the_schema_and_clips_longe
 
     schema = WeaknessReport.model_json_schema()
     item = schema["$defs"]["WeaknessItem"]["properties"]
-    assert schema["properties"]["analysis"]["maxLength"] == 400
+    assert schema["properties"]["analysis"]["maxLength"] == 300
     assert schema["properties"]["weaknesses"]["maxItems"] == 3
-    assert item["description"]["maxLength"] == 200 and item["suggestion"]["maxLength"] == 200
-    assert item["example_ids"]["maxItems"] == 4
+    assert item["description"]["maxLength"] == 160 and item["suggestion"]["maxLength"] == 160
+    assert item["example_ids"]["maxItems"] == 3 and item["labels"]["maxItems"] == 6
     long = {"analysis": "a" * 900, "weaknesses": [{"description": "d" * 500, "example_ids": list("abcdefg")}] * 5}
     report = WeaknessReport.model_validate(long)  # a teacher that ignores the caps is clipped, not rejected
-    assert len(report.analysis) == 400 and len(report.weaknesses) == 3
-    assert len(report.weaknesses[0].description) == 200 and report.weaknesses[0].example_ids == list("abcd")
+    assert len(report.analysis) == 300 and len(report.weaknesses) == 3
+    assert len(report.weaknesses[0].description) == 160 and report.weaknesses[0].example_ids == list("abc")
     with pytest.raises(ValidationError):
         WeaknessReport.model_validate({"analysis": 3})  # not a string: still an error
 
@@ -61,5 +61,5 @@ def test_llama_cpp_turns_the_capped_schemas_into_a_grammar_that_bounds_them() ->
 
     gbnf = grammar.json_schema_to_gbnf(json.dumps(WeaknessReport.model_json_schema()))
     analysis = next(line for line in gbnf.splitlines() if line.startswith("analysis ::="))
-    assert analysis.count("char") == 400  # at most 400 characters, where an uncapped string is `char*`
+    assert analysis.count("char") == 300  # at most 300 characters, where an uncapped string is `char*`
     assert "char*" not in analysis
