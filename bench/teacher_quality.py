@@ -380,6 +380,17 @@ def node_seconds(run_dir: Path) -> dict[str, float]:
     return total
 
 
+def annotator_prompt(run_dir: Path) -> str:
+    """Which annotator template a run used: `vN` when its prompt hash is today's packaged template's, else
+    `earlier` (rows measured before a template change stay comparable only with their own kind)."""
+    tpl = PromptLibrary().get("annotator")
+    for line in (run_dir / "trace.jsonl").read_text(encoding="utf-8").splitlines():
+        for e in json.loads(line).get("events", []):
+            if e.get("kind") == "teacher" and e.get("prompt") == "annotator":
+                return f"v{tpl.version}" if e.get("prompt_hash") == tpl.hash else "earlier"
+    return "-"
+
+
 def timed_example(example: str, overrides: list[str] | None = None) -> tuple[Path, dict[str, Any]]:
     """Run `distillgraph run EXAMPLE` as a user would (a fresh process, the shipped config, `--set` overrides if
     given) and time it."""
@@ -420,7 +431,7 @@ def demo_entry(run_dir: Path, timing: dict[str, Any] | None = None) -> dict[str,
         "best_dev_round": best.get("round"), "best_dev_round_test_macro_f1": (best.get("test") or {}).get("macro_f1"),
         "curve": [{"round": r["round"], "train": r["train_size"], "calls": r["budget_spent"].get("calls"),
                    "dev_macro_f1": r["dev"].get("macro_f1"), "test_macro_f1": r["test"].get("macro_f1")} for r in rounds],
-        **common}
+        "annotator_prompt": annotator_prompt(run_dir), **common}
 
 
 def demo_repeat(seed: int) -> dict[str, Any]:
@@ -472,8 +483,8 @@ def demo_repeats_text(repeats: list[dict[str, Any]]) -> list[str]:
     out = ["The demo's config over seeds (`python -m bench.teacher_quality demo-seeds`: `run.seed` and "
            "`data.bbc.split_seed` = the seed, everything else as shipped; seed 0 is `make demo`):", "",
            "| seed | round 0 test macro-F1 | final | gain (points) | teacher audit accuracy | final >= round 0 + 20 "
-           "and >= audit | minutes (1-min load before-after) | exported student (best dev round): round, test macro-F1 |",
-           "|---|---|---|---|---|---|---|---|"]
+           "and >= audit | minutes (1-min load before-after) | exported student (best dev round): round, test macro-F1 "
+           "| annotator template |", "|---|---|---|---|---|---|---|---|---|"]
     met = 0
     for r in repeats:
         gain = r["final_test_macro_f1"] - r["round0_test_macro_f1"]
@@ -481,11 +492,12 @@ def demo_repeats_text(repeats: list[dict[str, Any]]) -> list[str]:
         ok = gain >= 0.20 and (audit is None or r["final_test_macro_f1"] >= audit)
         met += ok
         timing = r.get("timing") or {}
-        minutes = f"{timing.get('wall_seconds', 0) / 60:.1f}"
+        minutes = f"{timing.get('wall_seconds', 0) / 60:.1f} ({timing.get('wall_seconds', 0):.0f} s)"
         if "load_average_1m_after" in timing:  # other work on the machine slows a CPU teacher: say how much
             minutes += f" (load {timing.get('load_average_1m_before', 0):.1f}-{timing['load_average_1m_after']:.1f})"
         out.append(f"| {r['seed']} | {r['round0_test_macro_f1']:.4f} | {r['final_test_macro_f1']:.4f} | {gain * 100:+.1f} | "
-                   f"{fmt(audit, 3)} | {'yes' if ok else 'no'} | {minutes} | {exported(r)} |")
+                   f"{fmt(audit, 3)} | {'yes' if ok else 'no'} | {minutes} | {exported(r)} | "
+                   f"{r.get('annotator_prompt', '-')} |")
     gains = [(r["final_test_macro_f1"] - r["round0_test_macro_f1"]) * 100 for r in repeats]
     out += ["", f"Goal met on {met} of {len(repeats)} seeds; mean gain {sum(gains) / len(gains):+.1f} points "
             f"(range {min(gains):+.1f} to {max(gains):+.1f}).", ""]
@@ -604,6 +616,11 @@ def markdown(data: dict[str, Any]) -> str:
         out += gate_check_text(data["demo_gate_check"])
     if data.get("demo_repeats"):
         out += demo_repeats_text(data["demo_repeats"])
+    if data.get("demo_repeats_earlier"):  # rows a later run of the same seed replaced, with the template they used
+        out += ["Replaced by later runs (kept for the record): " + "; ".join(
+            f"seed {r['seed']} ({r['run']}, annotator template {r.get('annotator_prompt', '-')}): "
+            f"{r['round0_test_macro_f1']:.4f} -> {r['final_test_macro_f1']:.4f} in "
+            f"{(r.get('timing') or {}).get('wall_seconds', 0) / 60:.1f} min" for r in data["demo_repeats_earlier"]) + ".", ""]
     gen = data.get("generation")
     if gen:
         out += ["Generation with the real teacher (`distillgraph run examples/bbc-headline.yaml`: Qwen writes the "
@@ -687,6 +704,8 @@ def main() -> None:
         seeds = [int(x) for x in args.seeds.split(",")]
         previous = json.loads(RESULTS.read_text(encoding="utf-8")).get("demo_repeats", []) if RESULTS.exists() else []
         kept = [r for r in previous if r["seed"] not in seeds]
+        earlier = json.loads(RESULTS.read_text(encoding="utf-8")).get("demo_repeats_earlier", []) if RESULTS.exists() else []
+        merge("demo_repeats_earlier", earlier + [r for r in previous if r["seed"] in seeds])
         for seed in seeds:
             kept.append(demo_repeat(seed))
             merge("demo_repeats", sorted(kept, key=lambda r: r["seed"]))
