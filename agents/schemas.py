@@ -25,25 +25,26 @@ def _clip(limit: int) -> BeforeValidator:
     return BeforeValidator(clip)
 
 
-def brief(limit: int) -> Any:
-    """A string the JSON schema caps at `limit` characters (`maxLength`): a grammar-constrained server
-    (llama.cpp, vLLM) cannot write more, so a small teacher cannot run on until max_tokens cuts the JSON
-    and a repair call is paid. A teacher that ignores the cap is clipped, not rejected."""
-    return Annotated[str, Field(json_schema_extra={"maxLength": limit}), _clip(limit)]
-
-
-def at_most(limit: int, item: Any) -> Any:
-    """A list the JSON schema caps at `limit` items (`maxItems`); longer answers keep their first `limit`."""
-    return Annotated[list[item], Field(json_schema_extra={"maxItems": limit}), _clip(limit)]
+def _cap(keyword: str, limit: int) -> Any:
+    """The cap as the JSON schema states it (`maxLength` / `maxItems`): a grammar-constrained server (llama.cpp,
+    vLLM) cannot write more, so a small teacher cannot run on until max_tokens cuts the JSON and a repair call
+    is paid. A teacher that ignores it is clipped (`_clip`), not rejected."""
+    return Field(json_schema_extra={keyword: limit})
 
 
 RATIONALE_CHARS = 400  # a rationale the annotator keeps (collect() stores up to 1000)
+Rationale = Annotated[str, _cap("maxLength", RATIONALE_CHARS), _clip(RATIONALE_CHARS)]
+Analysis = Annotated[str, _cap("maxLength", 300), _clip(300)]
+ItemText = Annotated[str, _cap("maxLength", 160), _clip(160)]
+FewLabels = Annotated[list[str], _cap("maxItems", 6), _clip(6)]
+FewClusters = Annotated[list[int], _cap("maxItems", 6), _clip(6)]
+FewIds = Annotated[list[str], _cap("maxItems", 3), _clip(3)]
 
 
 class LabelAnswer(BaseModel):
     """The teacher's label for one text, reasoning first."""
 
-    rationale: brief(RATIONALE_CHARS) = Field(description="short step-by-step reasoning that leads to the label")
+    rationale: Rationale = Field(description="short step-by-step reasoning that leads to the label")
     label: str = Field(description="exactly one of the allowed labels")
     confidence: float = Field(default=1.0, ge=0.0, le=1.0, description="0..1")
 
@@ -53,7 +54,7 @@ class LabelAnswer(BaseModel):
 class OutputAnswer(BaseModel):
     """The teacher's target output for one input (generation tasks)."""
 
-    rationale: brief(RATIONALE_CHARS) = Field(default="", description="short reasoning about what a good output needs")
+    rationale: Rationale = Field(default="", description="short reasoning about what a good output needs")
     output: str = Field(min_length=1, description="the output for the input")
     confidence: float = Field(default=1.0, ge=0.0, le=1.0)
 
@@ -75,18 +76,18 @@ class WeaknessItem(BaseModel):
     """One weakness. With the report's caps the whole answer stays under ~540 tokens (532 measured with
     every field at its cap, Qwen2.5's tokenizer), so a teacher.max_tokens of 600 cannot cut it."""
 
-    description: brief(160) = Field(description="what the student gets wrong and why")
-    labels: at_most(6, str) = Field(default_factory=list, description="labels involved")
-    clusters: at_most(6, int) = Field(default_factory=list, description="cluster ids involved")
-    example_ids: at_most(3, str) = Field(default_factory=list, description="ids of examples showing it")
-    suggestion: brief(160) = Field(default="", description="what kind of new training examples would fix it")
+    description: ItemText = Field(description="what the student gets wrong and why")
+    labels: FewLabels = Field(default_factory=list, description="labels involved")
+    clusters: FewClusters = Field(default_factory=list, description="cluster ids involved")
+    example_ids: FewIds = Field(default_factory=list, description="ids of examples showing it")
+    suggestion: ItemText = Field(default="", description="what kind of new training examples would fix it")
 
 
 class WeaknessReport(BaseModel):
-    """The analyst's structured diagnosis of the student (its strings capped: see `brief`)."""
+    """The analyst's structured diagnosis of the student (its strings and lists capped: see `_cap`)."""
 
-    analysis: brief(300) = Field(description="step-by-step analysis of correct vs. wrong predictions")
-    weaknesses: at_most(3, WeaknessItem) = Field(default_factory=list)
+    analysis: Analysis = Field(description="step-by-step analysis of correct vs. wrong predictions")
+    weaknesses: Annotated[list[WeaknessItem], _cap("maxItems", 3), _clip(3)] = Field(default_factory=list)
 
 
 class JudgeAnswer(BaseModel):
@@ -117,7 +118,7 @@ class EntityMention(BaseModel):
 class EntitiesAnswer(BaseModel):
     """The teacher's named entities of one input (ner tasks): every mention, with its type."""
 
-    rationale: brief(RATIONALE_CHARS) = Field(default="", description="short reasoning about the mentions found")
+    rationale: Rationale = Field(default="", description="short reasoning about the mentions found")
     entities: list[EntityMention] = Field(default_factory=list, description="every entity; empty if none")
     confidence: float = Field(default=1.0, ge=0.0, le=1.0)
 

@@ -492,7 +492,7 @@ def demo_repeats_text(repeats: list[dict[str, Any]]) -> list[str]:
         ok = gain >= 0.20 and (audit is None or r["final_test_macro_f1"] >= audit)
         met += ok
         timing = r.get("timing") or {}
-        minutes = f"{timing.get('wall_seconds', 0) / 60:.1f} ({timing.get('wall_seconds', 0):.0f} s)"
+        minutes = f"{timing['wall_seconds'] / 60:.1f} ({timing['wall_seconds']:.0f} s)" if "wall_seconds" in timing else "-"
         if "load_average_1m_after" in timing:  # other work on the machine slows a CPU teacher: say how much
             minutes += f" (load {timing.get('load_average_1m_before', 0):.1f}-{timing['load_average_1m_after']:.1f})"
         out.append(f"| {r['seed']} | {r['round0_test_macro_f1']:.4f} | {r['final_test_macro_f1']:.4f} | {gain * 100:+.1f} | "

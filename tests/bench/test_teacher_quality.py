@@ -129,12 +129,12 @@ def test_demo_repeats_count_the_goal_per_seed() -> None:
             {"seed": 1, "round0_test_macro_f1": 0.70, "final_test_macro_f1": 0.85, "teacher_audit_accuracy": 0.80},
             {"seed": 2, "round0_test_macro_f1": 0.50, "final_test_macro_f1": 0.75, "teacher_audit_accuracy": 0.90,
              "timing": {"wall_seconds": 600, "load_average_1m_before": 0.4, "load_average_1m_after": 2.04},
-             "best_dev_round": 2, "best_dev_round_test_macro_f1": 0.78}]
+             "best_dev_round": 2, "best_dev_round_test_macro_f1": 0.78, "annotator_prompt": "v3"}]
     text = "\n".join(tq.demo_repeats_text(runs))
     rows = [line for line in text.splitlines() if line.startswith("| ") and line[2].isdigit()]
     assert [row.split(" | ")[5] for row in rows] == ["yes", "no", "no"]
-    assert "| 2 | 0.5000 | 0.7500 | +25.0 | 0.900 | no | 10.0 (load 0.4-2.0) | round 2, 0.7800 |" in rows
-    assert rows[0].endswith("| - |")
+    assert "| 2 | 0.5000 | 0.7500 | +25.0 | 0.900 | no | 10.0 (600 s) (load 0.4-2.0) | round 2, 0.7800 | v3 |" in rows
+    assert rows[0].endswith("| - | - | - |")  # no timing, no exported round, no template recorded
     assert "Goal met on 1 of 3 seeds; mean gain +21.7 points (range +15.0 to +25.0)" in text
 
 
@@ -191,3 +191,22 @@ def test_prompt_clip_variants_edit_only_the_clip_lengths_and_the_rule_keeps_the_
     assert (rows["mid"]["gained"], rows["mid"]["lost"]) == (1, 1)
     rows["short"]["right"] = ["a", "c"]
     assert prompt_clip.choose(rows) == "short"
+
+
+def test_a_run_says_which_annotator_template_it_used(tmp_path) -> None:
+    from distillgraph.prompts import PromptLibrary
+
+    tpl = PromptLibrary().get("annotator")
+
+    def run_with(events: list[dict[str, Any]]) -> Path:
+        run = tmp_path / str(len(list(tmp_path.iterdir())))
+        run.mkdir()
+        (run / "trace.jsonl").write_text(json.dumps({"step": 1, "node": "annotator", "events": events}) + "\n")
+        return run
+
+    def label(prompt_hash: str) -> dict[str, Any]:
+        return {"kind": "teacher", "prompt": "annotator", "prompt_hash": prompt_hash}
+
+    assert tq.annotator_prompt(run_with([label(tpl.hash)])) == f"v{tpl.version}"
+    assert tq.annotator_prompt(run_with([{"kind": "teacher", "prompt": "analyst"}, label("0" * 16)])) == "earlier"
+    assert tq.annotator_prompt(run_with([])) == "-"
