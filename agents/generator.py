@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from distillgraph.agents.records import Candidate
-from distillgraph.agents.schemas import SynthBatch
+from distillgraph.agents.schemas import SynthBatch, synth_batch_schema
 from distillgraph.agents.teacher import TeacherRequest, TeacherResult
 from distillgraph.prompts import PromptLibrary
 from distillgraph.store.schema import TaskConfig, content_id
@@ -69,7 +69,7 @@ def synth_requests(
                 examples=job.examples, errors=job.errors, n_hard=hard, n_easy=easy,
             )
             req = TeacherRequest(
-                node="generator", messages=messages, schema=SynthBatch, prompt_name=tpl.name,
+                node="generator", messages=messages, schema=synth_batch_schema(n), prompt_name=tpl.name,
                 prompt_hash=tpl.hash, sample_index=round_ * 10_000 + job.cluster * 100 + k,
                 temperature=temperature, kind="synth", context={SYNTH_CONTEXT: synth_context(job, n, hard)},
             )

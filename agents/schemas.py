@@ -72,6 +72,16 @@ class SynthBatch(BaseModel):
     samples: list[SynthSample] = Field(min_length=1)
 
 
+@lru_cache(maxsize=64)
+def synth_batch_schema(n: int) -> type[SynthBatch]:
+    """SynthBatch capped at the `n` samples a call asks for (`maxItems`): the generator keeps no more than
+    that, and a small local teacher otherwise pays minutes for extra ones (the demo once got 6 for 1)."""
+    capped = Annotated[list[SynthSample], _cap("maxItems", n), _clip(n)]
+    model = create_model("SynthBatch", __base__=SynthBatch, samples=(capped, Field(min_length=1)))
+    model.__doc__ = SynthBatch.__doc__
+    return model
+
+
 class WeaknessItem(BaseModel):
     """One weakness. With the report's caps the whole answer stays under ~540 tokens (532 measured with
     every field at its cap, Qwen2.5's tokenizer), so a teacher.max_tokens of 600 cannot cut it."""

@@ -63,3 +63,14 @@ def test_llama_cpp_turns_the_capped_schemas_into_a_grammar_that_bounds_them() ->
     analysis = next(line for line in gbnf.splitlines() if line.startswith("analysis ::="))
     assert analysis.count("char") == 300  # at most 300 characters, where an uncapped string is `char*`
     assert "char*" not in analysis
+
+
+def test_a_synthesis_call_is_capped_at_the_samples_it_asks_for() -> None:
+    from distillgraph.agents.schemas import SynthBatch, synth_batch_schema
+
+    two = synth_batch_schema(2)
+    assert issubclass(two, SynthBatch) and two.model_json_schema()["properties"]["samples"]["maxItems"] == 2
+    got = two.model_validate({"samples": [{"text": f"text {i}", "difficulty": "hard"} for i in range(6)]})
+    assert [s.text for s in got.samples] == ["text 0", "text 1"]  # extra samples clipped, the answer kept
+    with pytest.raises(ValidationError):
+        two.model_validate({"samples": []})  # still at least one
