@@ -25,16 +25,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from bench.distill_local import stratified  # noqa: E402
-from bench.teacher_quality import demo_task, merge, timed_label  # noqa: E402
-from distillgraph.agents.annotator import AnnotationJob  # noqa: E402
+from bench.teacher_quality import demo_split, merge, nearest_seed_jobs, timed_label  # noqa: E402
 from distillgraph.agents.budget import BudgetLedger  # noqa: E402
 from distillgraph.agents.cache import AnswerCache  # noqa: E402
 from distillgraph.agents.config import BudgetConfig, TeacherConfig  # noqa: E402
-from distillgraph.agents.records import Candidate  # noqa: E402
 from distillgraph.agents.teacher import build_teacher  # noqa: E402
 from distillgraph.prompts import PACKAGED_DIR, PromptLibrary  # noqa: E402
-from distillgraph.store.datasets import load_bbc  # noqa: E402
-from distillgraph.store.schema import BBCConfig  # noqa: E402
 
 PACKAGED = (500, 1500)  # (demonstration clip, input clip) of prompts/annotator.yaml version 2, when this ran
 VARIANTS = [PACKAGED, (500, 1000), (300, 1000)]  # the chosen one, (300, 1000), is version 3's
@@ -55,19 +51,10 @@ def variant_dir(root: Path, demo_clip: int, input_clip: int) -> Path:
 
 
 def check(n: int) -> dict[str, Any]:
-    from distillgraph.store.embed import build_embedder
-    from distillgraph.store.schema import StoreConfig
-
-    task = demo_task()
-    data = load_bbc(BBCConfig(pool_size=800, dev_size=100, test_size=300, seed_per_label=2), task)
-    dev, seeds = stratified(data["dev"], n), data["seed"]
+    task, data = demo_split()
+    dev = stratified(data["dev"], n)
     gold = {e.id: e.target or "" for e in dev}
-    emb = build_embedder(StoreConfig(), None)
-    sv, dv = emb.encode([s.text for s in seeds]), emb.encode([e.text for e in dev])
-    jobs = []
-    for e, v in zip(dev, dv, strict=True):
-        demos = [{"id": seeds[i].id, "text": seeds[i].text, "target": seeds[i].target} for i in (sv @ v).argsort()[::-1][:3]]
-        jobs.append(AnnotationJob(Candidate(id=e.id, cluster=0, source="pool", round=0), e.text, demos))
+    jobs = nearest_seed_jobs(dev, data["seed"])
     cfg = TeacherConfig(provider="local", max_tokens=400, temperature=0.0, max_concurrency=1, timeout=600, demonstrations=3)
     rows: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp, AnswerCache(Path(tmp) / "c.sqlite") as cache:

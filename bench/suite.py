@@ -527,8 +527,11 @@ def tuned_values(tuning: dict[str, Any]) -> dict[str, Any]:
     did not change keeps the default of the time), else the one-at-a-time choice."""
     joint = tuning.get("joint")
     if joint is None:
-        return {key: entry["chosen"] for key, entry in tuning["grid"].items()}
-    return {key: joint["chosen"].get(key, entry["default"]) for key, entry in tuning["grid"].items()}
+        values = {key: entry["chosen"] for key, entry in tuning["grid"].items()}
+    else:
+        values = {key: joint["chosen"].get(key, entry["default"]) for key, entry in tuning["grid"].items()}
+    # decisions made on dev after the sweep (bench/dev_compare.py --decide), applied over its choices
+    return values | {d["key"]: d["value"] for d in tuning.get("later", [])}
 
 
 def tuned_overrides(tuning: dict[str, Any] | None) -> list[str]:
@@ -650,6 +653,13 @@ def markdown(suite: dict[str, Any]) -> str:
                                                             if meta["code"].get("modified") else "")
                 if meta.get("code") else "") + ".", "",
              "**Protocol.**", ""]
+    for m in meta.get("probe_merges", []):
+        lines[-2:-2] = [(f"Embedding-probe runs of {', '.join(m['policies'])} ({m['runs']}) come from a separate "
+                         "invocation" if m["policies"] else "A check of the code (no run replaced):")
+                        + f" (`python -m bench.suite {m['argv']}`, {m['written']}"
+                        + (f", commit {m['code']['head']}" if m.get("code") else "") + "), merged with `--merge-probe`; "
+                        f"the other probe runs it holds equal this file's at {m['other_runs_equal']} of "
+                        f"{m['other_runs_compared']} shared points (test and dev macro-F1, worst-cluster accuracy).", ""]
     for lora in lora_merges(meta):
         lines[-2:-2] = [f"LoRA-student runs ({lora['runs']}, {', '.join(lora['tasks'])}"
                         + (f"; policies {', '.join(lora['policies'])}" if lora.get("policies") else "")
@@ -832,7 +842,13 @@ def protocol_lines(tuning: dict[str, Any] | None, extra: list[str], policies: li
         + (", ".join(f"`{k}` (grid {', '.join(vs)})" for k, vs in swept_grid(tuning).items())
            + " for `distillgraph` from the mean final-round dev macro-F1 over tasks, budgets and seeds; "
            + (_chosen_text(tuning) if tuning else "no tuning result stored: defaults")
-           ) + f". The published test numbers use seeds {', '.join(map(str, seeds))}, never used for tuning; "
+           ) + "".join(f"; decided later on dev (`python -m bench.dev_compare --decide {d['key']}`, tuning seeds "
+                       f"{', '.join(map(str, d['seeds']))}, budgets {', '.join(map(str, d['budgets']))}, "
+                       f"{d['written']}): `{d['key']}={_v(d['value'])}` (mean dev macro-F1 "
+                       + ", ".join(f"{v} {m:.4f}" for v, m in d["dev_macro_f1"].items())
+                       + (f"; table: bench/results/{d['evidence']}" if d.get("evidence") else "") + ")"
+                       for d in (tuning or {}).get("later", []))
+        + f". The published test numbers use seeds {', '.join(map(str, seeds))}, never used for tuning; "
         "no test score of a tuning run is read or kept.",
         "Overrides of the config defaults, the same for every policy: `" + " ".join(
             ["teacher.provider=oracle", *SUITE_SETTINGS, *extra]) + "`"
@@ -889,11 +905,17 @@ def main(argv: list[str] | None = None) -> None:
                         help="reuse the runs an interrupted suite finished (same config and clustering)")
     parser.add_argument("--render", action="store_true",
                         help="only rewrite suite.md (and the derived parts of suite.json) from the saved runs")
+    parser.add_argument("--merge-probe", type=Path, metavar="DIR",
+                        help="replace the embedding-probe runs of --policies by those of the suite in DIR and "
+                        "compare DIR's other probe runs with this file's (no --policies: compare only), then render")
     parser.add_argument("--merge-lora", type=Path, metavar="DIR",
                         help="add the LoRA-student runs of another suite folder (same task data) to --out, then render")
     args = parser.parse_args(argv)
     if args.merge_lora:
         merge_lora(args.merge_lora, args.out)
+        return
+    if args.merge_probe:
+        merge_probe(args.merge_probe, args.out, args.policies or [])
         return
     if args.render:
         render(args.out)
@@ -1080,6 +1102,39 @@ def merge_lora(source: Path, out: Path) -> None:
     ours["meta"]["lora_merges"] = [*kept, record]
     ours["meta"].pop("lora", None)
     (out / f"{NAME}.json").write_text(json.dumps(ours, indent=1) + "\n", encoding="utf-8")
+    render(out)
+
+
+def merge_probe(source: Path, out: Path, policies: list[str]) -> None:
+    """Replace the embedding-probe runs of `policies` in `out` by those of the suite in `source` (the same task
+    data: fingerprints must match; every point of `out` must be there), and compare every other probe run
+    `source` holds with the same point of `out`: equal metrics say the two invocations ran the same code on the
+    same data for those policies. With no `policies` nothing is replaced (a check of the code alone)."""
+    theirs, ours = _previous(source), _previous(out)
+    if theirs is None or ours is None:
+        raise SystemExit(f"--merge-probe: need {NAME}.json in both {source} and {out}")
+    for task in sorted({r["task"] for r in theirs["runs"]}):
+        if theirs["tasks"][task]["fingerprint"] != ours["tasks"].get(task, {}).get("fingerprint"):
+            raise SystemExit(f"--merge-probe: task {task} has other data in {source}")
+    key = lambda r: (r["task"], r["policy"], r["budget"], r["seed"])  # noqa: E731
+    new = {key(r): r for r in theirs["runs"] if r["student"] == PROBE and r["policy"] in policies}
+    wanted = {key(r) for r in ours["runs"] if r["student"] == PROBE and r["policy"] in policies}
+    if wanted - set(new):
+        raise SystemExit(f"--merge-probe: {len(wanted - set(new))} point(s) of {', '.join(policies)} missing in {source}")
+    mine = {key(r): r for r in ours["runs"] if r["student"] == PROBE}
+    shared = [(mine[key(r)], r) for r in theirs["runs"]
+              if r["student"] == PROBE and r["policy"] not in policies and key(r) in mine]
+    equal = sum(all(a[m] == b[m] for m in ("macro_f1", "worst_cluster_acc", "dev_macro_f1")) for a, b in shared)
+    ours["runs"] = [r for r in ours["runs"] if not (r["student"] == PROBE and key(r) in wanted)] + \
+        [new[k] for k in sorted(wanted)]
+    record = {"runs": len(wanted), "policies": policies, "argv": theirs["meta"]["argv"],
+              "written": theirs["meta"]["written"], "code": theirs["meta"].get("code"),
+              "other_runs_compared": len(shared), "other_runs_equal": equal}
+    ours["meta"]["probe_merges"] = [m for m in ours["meta"].get("probe_merges", [])
+                                    if not set(m["policies"]) <= set(policies) or not m["policies"]] + [record]
+    (out / f"{NAME}.json").write_text(json.dumps(ours, indent=1) + "\n", encoding="utf-8")
+    print(f"--merge-probe: {len(wanted)} run(s) of {', '.join(policies) or 'no policy'} replaced; other probe runs "
+          f"equal at {equal} of {len(shared)} shared points", flush=True)
     render(out)
 
 

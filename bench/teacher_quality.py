@@ -50,6 +50,25 @@ def demo_task() -> TaskConfig:
     return TaskConfig(**yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))["task"])
 
 
+def demo_split() -> tuple[TaskConfig, dict[str, Any]]:
+    """The demo's task and its BBC split (examples/bbc-topic.yaml's sizes: 10 gold seeds)."""
+    task = demo_task()
+    return task, load_bbc(BBCConfig(pool_size=800, dev_size=100, test_size=300, seed_per_label=2), task)
+
+
+def nearest_seed_jobs(examples: list[Any], seeds: list[Any], k: int = 3) -> list[AnnotationJob]:
+    """Each example as a labelling job shown its k nearest gold seeds (all-MiniLM cosine) as demonstrations."""
+    from distillgraph.store.embed import build_embedder
+    from distillgraph.store.schema import StoreConfig
+
+    emb = build_embedder(StoreConfig(), None)
+    sv, ev = emb.encode([s.text for s in seeds]), emb.encode([e.text for e in examples])
+    return [AnnotationJob(Candidate(id=e.id, cluster=0, source="pool", round=0), e.text,
+                          [{"id": seeds[i].id, "text": seeds[i].text, "target": seeds[i].target}
+                           for i in (sv @ v).argsort()[::-1][:k]])
+            for e, v in zip(examples, ev, strict=True)]
+
+
 def merge(section: str, value: Any) -> None:
     data = json.loads(RESULTS.read_text(encoding="utf-8")) if RESULTS.exists() else {}
     data[section] = value
@@ -89,22 +108,12 @@ def timed_label(teacher: Any, jobs: list[AnnotationJob], task: TaskConfig, promp
 
 def embedded(n: int, threads: int | None, parts: set[str], max_tokens: int, previous: dict[str, Any]) -> dict[str, Any]:
     """`parts`: label, analyse, synth; the entry of an earlier run is updated part by part."""
-    from distillgraph.store.embed import build_embedder
-    from distillgraph.store.schema import StoreConfig
-
-    task = demo_task()
-    data = load_bbc(BBCConfig(pool_size=800, dev_size=100, test_size=300, seed_per_label=2), task)
+    task, data = demo_split()
     test = stratified(data["test"], n)
     seeds = data["seed"]
     gold = {e.id: e.target or "" for e in test}
     prompts = PromptLibrary()
-    emb = build_embedder(StoreConfig(), None)
-    sv = emb.encode([s.text for s in seeds])
-    tv = emb.encode([e.text for e in test])
-    demos_for = {}
-    for e, v in zip(test, tv, strict=True):
-        order = (sv @ v).argsort()[::-1][:3]
-        demos_for[e.id] = [{"id": seeds[i].id, "text": seeds[i].text, "target": seeds[i].target} for i in order]
+    with_demos = nearest_seed_jobs(test, seeds)
     cfg = TeacherConfig(provider="local", max_tokens=max_tokens, temperature=0.0, max_concurrency=1, timeout=600,
                         demonstrations=3, local=LocalTeacherConfig(n_threads=threads))
     ledger = BudgetLedger(BudgetConfig(max_calls=100_000))
@@ -118,11 +127,10 @@ def embedded(n: int, threads: int | None, parts: set[str], max_tokens: int, prev
         try:
           if "label" in parts:
             out["n_test"] = n
-            zero = timed_label(teacher, [AnnotationJob(Candidate(id=e.id, cluster=0, source="pool", round=0), e.text, [])
-                                         for e in test], task, prompts, gold)
+            zero = timed_label(teacher, [AnnotationJob(j.candidate, j.text, []) for j in with_demos], task, prompts,
+                               gold)
             print("zero-shot", zero, flush=True)
-            demo = timed_label(teacher, [AnnotationJob(Candidate(id=e.id, cluster=0, source="pool", round=0), e.text,
-                                                       demos_for[e.id]) for e in test], task, prompts, gold)
+            demo = timed_label(teacher, with_demos, task, prompts, gold)
             print("demos", demo, flush=True)
             out["test_accuracy_zero_shot"] = zero["accuracy"]
             out["test_accuracy_demos"] = demo["accuracy"]

@@ -34,30 +34,21 @@ def generator(state: DistillState, deps: Deps) -> dict[str, Any]:
 
 
 def select_candidates(deps: Deps, pool: RoundPool, plan: Plan, unl: list[str]) -> list[Candidate]:
-    """The policy's selection: each cluster's `select` quota from its own unlabelled pool, or the plan's
-    total over the whole pool."""
+    """The policy's selection where its scope says: each cluster's `select` quota from its own unlabelled
+    pool, the plan's total over the whole pool, or split between the two."""
     policy, rnd = deps.policy, pool.round
-    if not policy.per_cluster:
-        k = min(sum(p.select for p in plan.clusters), len(unl))
-        if k <= 0:  # the plan buys only synthetic samples this round
-            return []
-        picked = policy.selection.select(unl, k, pool, None)
-        deps.trace.decision("select", policy=policy.name, pool=len(unl), chosen=len(picked.chosen),
-                            chosen_ids=picked.chosen, scores={i: round(v, 4) for i, v in picked.scores.items()})
-        return [Candidate(id=i, cluster=pool.look.cluster(i), source="pool", round=rnd, score=picked.scores.get(i))
-                for i in picked.chosen]
+    quotas = {p.cluster: p.select for p in plan.clusters if p.select > 0}
     by_c: dict[int, list[str]] = defaultdict(list)
     for i in unl:
         by_c[pool.look.cluster(i)].append(i)
     out: list[Candidate] = []
-    for c, k in sorted((p.cluster, p.select) for p in plan.clusters if p.select > 0):
-        if not by_c.get(c):
-            continue
-        picked = policy.selection.select(by_c[c], k, pool, c)
+    for c, picked in policy.scope.pick(policy.selection, quotas, unl, dict(by_c), pool):
         sc = picked.scores
-        out += [Candidate(id=i, cluster=c, source="pool", round=rnd, score=sc[i]) for i in picked.chosen]
-        deps.trace.decision("select", cluster=c, scored=len(sc), chosen=len(picked.chosen),
-                            top_score=round(max(sc[i] for i in picked.chosen), 4) if picked.chosen else None,
+        out += [Candidate(id=i, cluster=pool.look.cluster(i) if c is None else c, source="pool", round=rnd,
+                          score=sc.get(i)) for i in picked.chosen]
+        where = {"policy": policy.name, "pool": len(unl)} if c is None else {"cluster": c, "scored": len(sc)}
+        deps.trace.decision("select", **where, chosen=len(picked.chosen),
+                            top_score=max((round(sc[i], 4) for i in picked.chosen if i in sc), default=None),
                             chosen_ids=picked.chosen, scores={i: round(v, 4) for i, v in sc.items()})
     return out
 

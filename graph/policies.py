@@ -22,7 +22,15 @@ import pkgutil
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from distillgraph.graph.policy_seams import Allocation, Balanced, RandomPick, Selection
+from distillgraph.graph.policy_seams import (
+    Allocation,
+    Balanced,
+    PerCluster,
+    RandomPick,
+    Scope,
+    Selection,
+    WholePool,
+)
 
 ColdStart = Literal["representatives", "random", "typical", "adaptive", "selection"]
 
@@ -42,7 +50,7 @@ class Policy:
     name: ClassVar[str] = ""
     uses_analysis: ClassVar[bool] = False  # the analyst asks the teacher for a weakness report
     synthesizes: ClassVar[bool] = False  # tail clusters and weaknesses get teacher-written inputs
-    per_cluster: bool = True  # select within each cluster's quota (else over the whole pool); configure may set it
+    scope: Scope = PerCluster()  # where the selection looks: each cluster's quota, the whole pool, or split
     cold_start: ColdStart = "representatives"
     allocation: Allocation = Balanced("adaptive")
     selection: Selection = RandomPick()
@@ -56,12 +64,16 @@ class Policy:
         """Override to build seams from the loop settings (e.g. loop.error_boost, loop.diversity)."""
 
     @property
+    def per_cluster(self) -> bool:
+        """Does (part of) the selection fill each cluster's own quota?"""
+        return not isinstance(self.scope, WholePool)
+
+    @property
     def description(self) -> str:
         return " ".join((self.__doc__ or "").split())
 
     def __str__(self) -> str:
-        scope = "per cluster" if self.per_cluster else "over the whole pool"
-        return (f"{self.name}: {self.description} [allocation: {self.allocation}; selection {scope}: "
+        return (f"{self.name}: {self.description} [allocation: {self.allocation}; selection {self.scope}: "
                 f"{self.selection}; cold start: {self.cold_start}]")
 
 
@@ -69,7 +81,7 @@ class PoolWide(Policy):
     """Base of the policies that ignore the clusters: one selection over the whole pool, a random cold start
     (only the round's total of the allocation matters)."""
 
-    per_cluster = False
+    scope: Scope = WholePool()
     cold_start: ColdStart = "random"
     allocation = Balanced("natural")
 

@@ -10,10 +10,13 @@ from distillgraph.graph.policy_seams import (
     DiverseTop,
     ErrorBoosted,
     Mixed,
+    PerCluster,
     RandomPick,
+    Split,
     Subsample,
     TopScore,
     Trusted,
+    WholePool,
 )
 from distillgraph.graph.policy_typiclust import Typical
 
@@ -44,7 +47,7 @@ class DistillGraph(Policy):
     cold_start: ColdStart = "adaptive"
 
     def configure(self, loop: Any) -> None:
-        self.per_cluster = loop.select_within == "clusters"
+        self.scope = {"clusters": PerCluster(), "pool": WholePool(), "split": Split()}[loop.select_within]
         self.allocation = ErrorBoosted(Balanced("adaptive"), loop.error_boost, loop.error_prior)
         if loop.allocation_trust == "adaptive":
             self.allocation = Trusted(self.allocation)
@@ -53,7 +56,10 @@ class DistillGraph(Policy):
         adaptive = loop.coverage_share == "adaptive"
         # adaptive: the fixed share only where the task kind gives no quality (NER, generation) or before any dev score
         share = 1.0 - (FIXED_COVERAGE if adaptive else loop.coverage_share)
-        self.selection = Subsample(Mixed(informative, Typical(), share=share, adaptive=adaptive))
+        if loop.select_within == "split":  # the informative part per cluster, coverage over the whole pool
+            self.selection = Mixed(Subsample(informative), Typical(), share=share, adaptive=adaptive)
+        else:
+            self.selection = Subsample(Mixed(informative, Typical(), share=share, adaptive=adaptive))
 
 
 @register
@@ -67,7 +73,7 @@ class ErrorBoost(DistillGraph):
 
     def configure(self, loop: Any) -> None:
         super().configure(loop)
-        self.per_cluster = True  # each cluster's quota is selected from its own pool, by uncertainty alone
+        self.scope = PerCluster()  # each cluster's quota is selected from its own pool, by uncertainty alone
         self.allocation = ErrorBoosted(Balanced("adaptive"), ERROR_BOOST_2026_11)  # errors as measured
         self.selection = Subsample(DiverseTop(min_distance=loop.diversity))  # no coverage part
 

@@ -116,3 +116,56 @@ def test_lora_runs_of_another_invocation_are_merged_and_checked(tmp_path, tiny_t
     (other / "suite.json").write_text(json.dumps(theirs))
     with pytest.raises(SystemExit, match="other data"):
         suite.main(["--merge-lora", str(other), "--out", str(out)])
+
+
+def test_probe_runs_of_one_policy_are_merged_and_the_others_compared(tmp_path, tiny_task, monkeypatch):
+    monkeypatch.setattr(harness, "CACHE", tmp_path / "cache")
+    monkeypatch.setattr(suite, "DATA_DIR", tmp_path / "cache" / "suite-data")
+    out, other = tmp_path / "results", tmp_path / "other"
+    suite.main(["--tasks", "--task-file", str(tiny_task), "--policies", "random", "distillgraph",
+                "--seeds", "0", "--budgets", "12", "--workers", "1", "--out", str(out), "--no-upper-bound",
+                "--set", "store.embedding_model=hash:32", "store.k_max=3"])
+    ours = json.loads((out / "suite.json").read_text())
+    # another invocation: distillgraph re-run with a new default (its figure made up here), random as it was
+    theirs = dict(ours, runs=[dict(r, macro_f1=0.99) if r["policy"] == "distillgraph" else r for r in ours["runs"]])
+    theirs["meta"] = dict(ours["meta"], argv="--policies distillgraph random")
+    other.mkdir()
+    (other / "suite.json").write_text(json.dumps(theirs))
+    suite.main(["--merge-probe", str(other), "--policies", "distillgraph", "--out", str(out)])
+    merged = json.loads((out / "suite.json").read_text())
+    cell = merged["results"]["tiny"][suite.PROBE]
+    assert cell["distillgraph"]["12"]["macro_f1"]["mean"] == 0.99 and len(merged["runs"]) == 2
+    assert cell["random"]["12"]["macro_f1"]["mean"] == ours["results"]["tiny"][suite.PROBE]["random"]["12"]["macro_f1"]["mean"]
+    record = merged["meta"]["probe_merges"][-1]
+    assert record["policies"] == ["distillgraph"] and record["other_runs_compared"] == record["other_runs_equal"] == 1
+    assert "merged with `--merge-probe`" in (out / "suite.md").read_text()
+    # a baseline that no longer reproduces shows in the record; a missing point of a replaced policy is refused
+    theirs["runs"] = [dict(r, macro_f1=0.1) if r["policy"] == "random" else r for r in theirs["runs"]]
+    (other / "suite.json").write_text(json.dumps(theirs))
+    suite.main(["--merge-probe", str(other), "--out", str(out)])  # no --policies: compare only
+    merged = json.loads((out / "suite.json").read_text())
+    # compared: random (changed) and distillgraph (as merged)
+    assert [(m["policies"], m["other_runs_equal"], m["other_runs_compared"])
+            for m in merged["meta"]["probe_merges"]] == [(["distillgraph"], 1, 1), ([], 1, 2)]
+    assert "A check of the code (no run replaced)" in (out / "suite.md").read_text()
+    theirs["runs"] = [r for r in theirs["runs"] if r["policy"] != "distillgraph"]
+    (other / "suite.json").write_text(json.dumps(theirs))
+    with pytest.raises(SystemExit, match="missing"):
+        suite.main(["--merge-probe", str(other), "--policies", "distillgraph", "--out", str(out)])
+
+
+def test_a_later_dev_decision_overrides_the_sweeps_choice() -> None:
+    from bench import dev_compare
+
+    tuning = {"grid": {"loop.select_within": {"chosen": "clusters", "default": "clusters"}},
+              "joint": {"chosen": {}}, "later": [{"key": "loop.select_within", "value": "pool"}]}
+    assert suite.tuned_values(tuning) == {"loop.select_within": "pool"}
+    assert suite.tuned_overrides(tuning) == (
+        [] if suite._config_default("loop.select_within") == "pool" else ["loop.select_within=pool"])
+    variants = [("a", "distillgraph", []), ("b", "distillgraph", ["loop.select_within=pool"]),
+                ("t", "typiclust", []), ("c", "distillgraph", ["loop.select_within=pool", "loop.error_boost=1"])]
+    dev = {"a": {"mean": 0.5}, "b": {"mean": 0.6}, "t": {"mean": 0.9}, "c": {"mean": 0.95}}
+    got = dev_compare.decide("loop.select_within", variants, dev)  # t and c are references: other policy / key
+    assert got["value"] == "pool" and set(got["dev_macro_f1"]) == {suite._v(suite._config_default("loop.select_within")), "pool"}
+    with pytest.raises(SystemExit):
+        dev_compare.decide("loop.select_within", variants[:1], dev)

@@ -210,3 +210,15 @@ def test_a_run_says_which_annotator_template_it_used(tmp_path) -> None:
     assert tq.annotator_prompt(run_with([label(tpl.hash)])) == f"v{tpl.version}"
     assert tq.annotator_prompt(run_with([{"kind": "teacher", "prompt": "analyst"}, label("0" * 16)])) == "earlier"
     assert tq.annotator_prompt(run_with([])) == "-"
+
+
+def test_nearest_seed_jobs_show_each_text_its_closest_gold_seeds() -> None:
+    from types import SimpleNamespace as E
+
+    seeds = [E(id=f"s{i}", text=t, target=lab) for i, (t, lab) in enumerate([
+        ("The striker scored twice in the cup final.", "sport"), ("Shares fell as the bank cut its forecast.", "business"),
+        ("The goalkeeper saved a penalty in extra time.", "sport"), ("The central bank raised interest rates.", "business")])]
+    jobs = tq.nearest_seed_jobs([E(id="x", text="Interest rates and bank profits dominated the markets.")], seeds, k=2)
+    assert [j.candidate.id for j in jobs] == ["x"] and jobs[0].text.startswith("Interest rates")
+    assert {d["target"] for d in jobs[0].demonstrations} == {"business"}  # the two bank texts, not the football
+    assert set(jobs[0].demonstrations[0]) == {"id", "text", "target"}

@@ -17,12 +17,16 @@ from distillgraph.graph.policies import POLICIES, Policy, build_policy, policy_n
 from distillgraph.graph.policy_seams import (
     DiverseTop,
     Mixed,
+    PerCluster,
     Picked,
     PoolView,
     RandomPick,
     Selection,
+    Split,
     Subsample,
     TopScore,
+    WholePool,
+    scaled_quotas,
 )
 from distillgraph.graph.runner import execute, history, new_run_dir
 from distillgraph.store.cluster import Clustering
@@ -183,6 +187,45 @@ def test_an_adaptive_mix_gives_the_first_part_the_students_dev_score_as_its_shar
     assert Mixed(TopScore(), SeesLabelled(), share=0.5).first_share(pool) == 0.5  # not adaptive: the share
     assert "a share equal to the student's last dev score (else 50%): most informative" in str(mix)
     assert "(else 75%): most informative" in str(build_policy(LoopConfig(coverage_share="adaptive")))
+
+
+def test_scaled_quotas_spread_a_total_in_proportion_capped_by_quota_and_room():
+    assert scaled_quotas({0: 6, 1: 3, 2: 1}, 5, {0: 9, 1: 9, 2: 9}) == {0: 3, 1: 2}  # 3, 1.5, 0.5: remainder to 1
+    assert scaled_quotas({0: 6, 1: 3, 2: 1}, 10, {0: 9, 1: 9, 2: 9}) == {0: 6, 1: 3, 2: 1}  # the whole quotas
+    assert scaled_quotas({0: 4, 1: 4}, 6, {0: 1, 1: 9}) == {0: 1, 1: 4}  # room caps 0; never above a quota
+    assert scaled_quotas({0: 2, 1: 2}, 0, {0: 5, 1: 5}) == {}
+    assert scaled_quotas({0: 1, 1: 1}, 1, {0: 5, 1: 5}) == {0: 1}  # a tie goes to the smaller id
+
+
+SPLIT_IDS = {0: ["a", "b"], 1: ["c", "d"]}
+
+
+def test_per_cluster_and_whole_pool_scopes_call_the_selection_where_they_say():
+    pool, sel = FakePool(SCORES, VECTORS), SeesLabelled()
+    got = PerCluster().pick(sel, {0: 1, 1: 2, 5: 3}, IDS, SPLIT_IDS, pool)  # cluster 5 has no pool left
+    assert [(c, p.chosen) for c, p in got] == [(0, ["a"]), (1, ["c", "d"])]
+    whole = SeesLabelled()
+    got = WholePool().pick(whole, {0: 1, 1: 2}, IDS, SPLIT_IDS, pool)
+    assert [(c, p.chosen) for c, p in got] == [(None, ["a", "b", "c"])] and whole.offered == [IDS]
+    assert WholePool().pick(whole, {0: 0}, IDS, SPLIT_IDS, pool) == []
+
+
+def test_split_fills_the_informative_share_per_cluster_and_the_rest_over_the_whole_pool():
+    pool = FakePool(SCORES, VECTORS)
+    pool.quality = 0.5  # 2 of the round's 4 by the student, spread over the quotas {0: 2, 1: 2}: 1 each
+    second = SeesLabelled()
+    got = Split().pick(Mixed(TopScore(), second, adaptive=True), {0: 2, 1: 2}, IDS, SPLIT_IDS, pool)
+    assert [(c, p.chosen) for c, p in got] == [(0, ["b"]), (1, ["d"]), (None, ["a", "c"])]
+    assert second.offered == [["a", "c"]] and second.shown == [2]  # the pool-wide part sees the first picks
+    pool.quality = 0.0  # a student with no dev skill: everything by coverage, over the whole pool
+    got = Split().pick(Mixed(TopScore(), SeesLabelled(), adaptive=True), {0: 1, 1: 2}, IDS, SPLIT_IDS, pool)
+    assert [(c, p.chosen) for c, p in got] == [(None, ["a", "b", "c"])]
+    with pytest.raises(TypeError):
+        Split().pick(TopScore(), {0: 1}, IDS, SPLIT_IDS, pool)
+    policy = build_policy(LoopConfig(select_within="split"))
+    assert isinstance(policy.scope, Split) and policy.per_cluster
+    assert "the coverage part over the whole pool" in str(policy)
+    assert not build_policy(LoopConfig(select_within="pool")).per_cluster
 
 
 def test_the_student_quality_is_the_task_kinds_dev_score_in_0_1():

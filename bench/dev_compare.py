@@ -1,0 +1,124 @@
+"""Dev-only side-by-side of policy variants on the suite's tasks (issue 14): final-round DEV macro-F1 per task
+and budget over tuning seeds, paired per seed against the first variant. Test metrics are neither printed nor
+kept, and seeds that the suite publishes test numbers for are refused. Use it to decide a default before the
+test suite runs; the decision and its table go to bench/results (e.g. suite_tuning_scope.json).
+
+    .venv/bin/python -m bench.dev_compare --variant "clusters=distillgraph" \\
+        --variant "split=distillgraph:loop.select_within=split" --variant "typiclust=typiclust" \\
+        --seeds 100 101 102 103 104 105 --out bench/results/suite_tuning_scope.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+from pathlib import Path
+from statistics import mean
+from typing import Any
+
+from bench import suite
+from bench.harness import quiet_logs
+
+HIDDEN = ("macro_f1", "accuracy", "worst_cluster_acc")  # test metrics: never read, never kept
+
+
+def parse_variant(text: str) -> tuple[str, str, list[str]]:
+    """NAME=POLICY[:key=value,key=value] -> (name, policy, overrides)."""
+    name, _, rest = text.partition("=")
+    policy, _, sets = rest.partition(":")
+    if not name or not policy:
+        raise SystemExit(f"--variant {text!r}: expected NAME=POLICY[:key=value,...]")
+    return name, policy, [s for s in sets.split(",") if s]
+
+
+def table(runs: list[dict[str, Any]], names: list[str]) -> dict[str, Any]:
+    """Per variant: mean dev macro-F1 per task/budget and over all; per seed-paired cell, the difference to the
+    first variant and how many (task, budget, seed) triples it wins."""
+    cells: dict[str, dict[str, dict[int, float]]] = {}
+    for name, r in zip(names, runs, strict=True):
+        cells.setdefault(name, {}).setdefault(f"{r['task']}/{r['budget']}", {})[r["seed"]] = r["dev_macro_f1"]
+    first = names[0]
+    out: dict[str, Any] = {}
+    for name, per in cells.items():
+        diffs = [v - cells[first][c][s] for c, seeds in per.items() for s, v in seeds.items()]
+        out[name] = {"per_point": {c: round(mean(s.values()), 4) for c, s in sorted(per.items())},
+                     "mean": round(mean(mean(s.values()) for s in per.values()), 4),
+                     "vs_first": {"diff": round(mean(diffs), 4), "wins": sum(d > 1e-9 for d in diffs),
+                                  "losses": sum(d < -1e-9 for d in diffs), "n": len(diffs)}}
+    return out
+
+
+def decide(key: str, variants: list[tuple[str, str, list[str]]], dev: dict[str, Any]) -> dict[str, Any]:
+    """The value of `key` whose distillgraph variant has the best mean dev macro-F1 (ties: the first listed);
+    a variant that does not set `key` stands for the config default. Variants of other policies or setting
+    anything else are references only."""
+    values: dict[str, float] = {}
+    for name, policy, extra in variants:
+        sets = [o for o in extra if not o.startswith(f"{key}=")]
+        if policy != suite.FOCUS or sets:
+            continue
+        mine = [o.split("=", 1)[1] for o in extra if o.startswith(f"{key}=")]
+        value = mine[0] if mine else suite._v(suite._config_default(key))
+        values[value] = dev[name]["mean"]
+    if len(values) < 2:
+        raise SystemExit(f"--decide {key}: needs two {suite.FOCUS} variants that differ only in {key}")
+    best = max(values.values())
+    return {"key": key, "value": next(v for v, m in values.items() if m >= best - 1e-12),
+            "dev_macro_f1": values}
+
+
+def record(tuning: Path, decision: dict[str, Any]) -> None:
+    """Add the decision to the suite's tuning record ("later": applied after the sweep's choices)."""
+    data = json.loads(tuning.read_text(encoding="utf-8"))
+    data["later"] = [d for d in data.get("later", []) if d["key"] != decision["key"]] + [decision]
+    tuning.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--variant", action="append", required=True, help="NAME=POLICY[:key=value,...]; the first is the reference")
+    ap.add_argument("--seeds", type=int, nargs="+", default=suite.TUNING_SEEDS)
+    ap.add_argument("--budgets", type=int, nargs="+", default=suite.FULL_BUDGETS)
+    ap.add_argument("--tasks", nargs="*")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--out", type=Path)
+    ap.add_argument("--decide", metavar="KEY", help="record the best distillgraph value of KEY in --tuning")
+    ap.add_argument("--tuning", type=Path, default=suite.RESULTS / suite.TUNING_FILE)
+    args = ap.parse_args(argv)
+    if set(args.seeds) & set(suite.FULL_TEST_SEEDS):
+        raise SystemExit(f"seeds {sorted(set(args.seeds) & set(suite.FULL_TEST_SEEDS))} are test seeds of the suite")
+    quiet_logs()
+    variants = [parse_variant(v) for v in args.variant]
+    tasks = suite.builtin_tasks()
+    preps = {n: suite.prepare(t, []) for n, t in tasks.items() if args.tasks is None or n in args.tasks}
+    points, names = [], []
+    for name, policy, extra in variants:
+        for prep in preps.values():
+            for b in args.budgets:
+                for s in args.seeds:
+                    point = suite.make_point(prep, policy, b, s, suite.PROBE, extra, tag=f"dev:{name}")
+                    points.append({**point, "cache_tag": suite.TUNE_CACHE_TAG})
+                    names.append(name)
+    runs = suite.sweep(points, args.workers, label="dev ", resume=True)
+    result = {"protocol": f"final-round DEV macro-F1, embedding probe, oracle teacher (SIMULATION), tuning seeds "
+                          f"{args.seeds}, budgets {args.budgets}, tasks {list(preps)}; test metrics not kept",
+              "variants": {n: {"policy": p, "overrides": e} for n, p, e in variants},
+              "dev_macro_f1": table(runs, names), "written": dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
+              "runs": [{k: v for k, v in r.items() if k not in HIDDEN} for r in runs]}
+    for name, row in result["dev_macro_f1"].items():
+        vs = row["vs_first"]
+        print(f"{name:24s} mean {row['mean']:.4f}  vs first {vs['diff']:+.4f} ({vs['wins']} wins / {vs['losses']} "
+              f"losses of {vs['n']})  " + " ".join(f"{c} {v:.3f}" for c, v in row["per_point"].items()), flush=True)
+    if args.out:
+        args.out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    if args.decide:
+        decision = decide(args.decide, variants, result["dev_macro_f1"]) | {
+            "seeds": args.seeds, "budgets": args.budgets, "tasks": list(preps), "written": result["written"],
+            "evidence": str(args.out.name) if args.out else None}
+        record(args.tuning, decision)
+        print(f"decided on dev: {args.decide}={decision['value']} ({args.tuning})", flush=True)
+
+
+if __name__ == "__main__":
+    main()
