@@ -63,6 +63,7 @@ from bench.tasks import (
     describe,
     files_task,
     fingerprint,
+    heldout_tasks,
     spec_task,
     write_task_files,
 )
@@ -611,8 +612,10 @@ def robustness(results: dict[str, Any]) -> dict[str, Any]:
 
 def seed_groups(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """The robustness table over the probe runs of SEEN_TEST_SEEDS and over the other test seeds, separately
-    (present only when both groups ran): does the default hold on seeds nobody had looked at?"""
-    probe = [r for r in runs if r["student"] == PROBE]
+    (present only when both groups ran): does the default hold on seeds nobody had looked at? Runs of held-out
+    tasks (bench/tasks.py: heldout_tasks) have no seen seeds, so they never form the groups."""
+    held = set(heldout_tasks())
+    probe = [r for r in runs if r["student"] == PROBE and r["task"] not in held]
     seen = sorted({r["seed"] for r in probe} & set(SEEN_TEST_SEEDS))
     fresh = sorted({r["seed"] for r in probe} - set(SEEN_TEST_SEEDS))
     if not (seen and fresh):
@@ -638,7 +641,7 @@ def _pair(p: dict[str, Any] | None) -> str:
 
 def markdown(suite: dict[str, Any]) -> str:
     meta = suite["meta"]
-    lines = [f"## {TITLE}", "",
+    lines = [f"## {meta.get('title') or TITLE}", "",
              f"{meta['machine']}; load average {meta['load_average_1m']} at the start. {meta['runs']} graph runs "
              f"(test seeds) in {meta['seconds']:.0f} s over {meta['workers']} worker processes"
              + (f" ({meta['reused_runs']} of them finished by earlier invocations on the same code for their policy "
@@ -838,6 +841,9 @@ def protocol_lines(tuning: dict[str, Any] | None, extra: list[str], policies: li
         "per-cluster dev errors for every policy; none pays for them; the policies whose description below "
         "mentions the per-cluster dev error read them, the others do not. No other signal differs between "
         "policies (the oracle teacher cannot synthesise, so no policy's synthesis runs).",
+        ("No tuning in this suite: every policy runs the config defaults as shipped (distillgraph's were chosen "
+         "on the dev splits of the main suite's tasks and tuning seeds: bench/results/suite_tuning.json). The "
+         f"published test numbers use seeds {', '.join(map(str, seeds))}." if tuning is None else
         f"Tuning on dev only: {tuned_by} choose "
         + (", ".join(f"`{k}` (grid {', '.join(vs)})" for k, vs in swept_grid(tuning).items())
            + " for `distillgraph` from the mean final-round dev macro-F1 over tasks, budgets and seeds; "
@@ -849,7 +855,7 @@ def protocol_lines(tuning: dict[str, Any] | None, extra: list[str], policies: li
                        + (f"; table: bench/results/{d['evidence']}" if d.get("evidence") else "") + ")"
                        for d in (tuning or {}).get("later", []))
         + f". The published test numbers use seeds {', '.join(map(str, seeds))}, never used for tuning; "
-        "no test score of a tuning run is read or kept.",
+        "no test score of a tuning run is read or kept."),
         "Overrides of the config defaults, the same for every policy: `" + " ".join(
             ["teacher.provider=oracle", *SUITE_SETTINGS, *extra]) + "`"
         + (f", and for `distillgraph` only the tuned `{' '.join(tuned)}`" if tuned else "") + " (plus `loop.policy`, "
@@ -866,14 +872,15 @@ def protocol_lines(tuning: dict[str, Any] | None, extra: list[str], policies: li
 def resolve_tasks(args: argparse.Namespace) -> dict[str, Task]:
     tasks = builtin_tasks()
     chosen: dict[str, Task] = {}
+    known = tasks | heldout_tasks()  # held-out tasks run only when named
     for name in list(tasks) if args.tasks is None else args.tasks:
         if name.startswith("files:"):
             tname, _, path = name[len("files:"):].partition("=")
             chosen[tname] = files_task(tname, path)
-        elif name in tasks:
-            chosen[name] = tasks[name]
+        elif name in known:
+            chosen[name] = known[name]
         else:
-            raise SystemExit(f"unknown task {name!r} (known: {', '.join(tasks)}; or files:NAME=PATH)")
+            raise SystemExit(f"unknown task {name!r} (known: {', '.join(known)}; or files:NAME=PATH)")
     for path in args.task_file or []:
         spec = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
         for entry in spec if isinstance(spec, list) else [spec]:
@@ -903,6 +910,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-upper-bound", action="store_true")
     parser.add_argument("--resume", action="store_true",
                         help="reuse the runs an interrupted suite finished (same config and clustering)")
+    parser.add_argument("--title", help=f"the section title of suite.md (default: {TITLE})")
     parser.add_argument("--render", action="store_true",
                         help="only rewrite suite.md (and the derived parts of suite.json) from the saved runs")
     parser.add_argument("--merge-probe", type=Path, metavar="DIR",
@@ -918,7 +926,7 @@ def main(argv: list[str] | None = None) -> None:
         merge_probe(args.merge_probe, args.out, args.policies or [])
         return
     if args.render:
-        render(args.out)
+        render(args.out, args.title)
         return
     start = time.perf_counter()
     quiet_logs()
@@ -1026,6 +1034,7 @@ def main(argv: list[str] | None = None) -> None:
                              "reused_runs": reused,
                              "seeds": run_seeds, "argv": " ".join(argv if argv is not None else sys.argv[1:]),
                              "written": dt.datetime.now().strftime("%Y-%m-%d %H:%M"), "code": code_version()}
+        | ({"title": args.title} if args.title else {})
         | ({"lora_merges": kept_merges} if kept_merges else {}),
         "runs": runs,
     }
@@ -1041,11 +1050,13 @@ def main(argv: list[str] | None = None) -> None:
     print((args.out / f"{NAME}.md").read_text(encoding="utf-8"))
 
 
-def render(out: Path) -> None:
+def render(out: Path, title: str | None = None) -> None:
     """Recompute summaries, paired comparisons and the text from suite.json's runs; no graph run."""
     suite = _previous(out)
     if suite is None:
         raise SystemExit(f"{out / (NAME + '.json')}: nothing to render")
+    if title:
+        suite["meta"]["title"] = title
     tuning = load_tuning(out)
     if tuning:
         hidden = ("macro_f1", "accuracy", "worst_cluster_acc")

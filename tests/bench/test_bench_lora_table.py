@@ -64,3 +64,14 @@ def test_the_sweep_writes_a_json_that_the_report_renders(tmp_path, monkeypatch):
     assert "| distillgraph | 0.750 ± 0.071 | 0.750 ± 0.071 |" in section
     assert ("`python -m bench.sample_efficiency --lora-only --lora-seeds 2 --lora-budgets 4 8 --lora-policies "
             "random distillgraph`") in section
+
+
+def test_fragments_in_a_subfolder_follow_the_top_level_ones_under_their_folder_name(tmp_path, monkeypatch):
+    monkeypatch.setattr(report, "RESULTS", tmp_path)
+    for name in ("suite", "teacher", "zeta"):
+        (tmp_path / f"{name}.md").write_text(f"## {name}\n")
+    (tmp_path / "heldout").mkdir()
+    (tmp_path / "heldout" / "suite.md").write_text("## held-out\n")
+    parts = report.fragments()
+    assert [report.fragment_name(p) for p in parts] == ["teacher", "suite", "zeta", "heldout/suite"]
+    assert "`heldout/suite` " in report.header(parts)

@@ -42,9 +42,10 @@ def test_tiny_suite_writes_the_promised_shape(tmp_path, tiny_task, monkeypatch):
     monkeypatch.setattr(suite, "DATA_DIR", tmp_path / "cache" / "suite-data")
     out = tmp_path / "results"
     suite.main(["--tasks", "--task-file", str(tiny_task), "--policies", "random", "distillgraph",
-                "--seeds", "0", "--budgets", "12", "--workers", "1", "--out", str(out),
+                "--seeds", "0", "--budgets", "12", "--workers", "1", "--out", str(out), "--title", "Held-out: tiny",
                 "--set", "store.embedding_model=hash:32", "store.k_max=3"])
     data = json.loads((out / "suite.json").read_text())
+    assert (out / "suite.md").read_text().startswith("## Held-out: tiny\n")
     assert set(data) >= {"tasks", "tuning_seeds", "test_seeds", "results", "paired"}
     task = data["tasks"]["tiny"]
     assert {"n_pool", "n_labels", "imbalance", "upper_bound"} <= set(task)

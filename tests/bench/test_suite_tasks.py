@@ -91,3 +91,21 @@ def test_packaged_tasks_cover_labels_short_texts_imbalance_and_a_large_pool():
     assert min(m["median_chars"] for m in metas.values()) <= 150
     assert max(m["imbalance"] for m in metas.values()) >= 20
     assert metas["bbc"]["n_labels"] == 5 and metas["bbc"]["imbalance"] >= 8
+
+
+def test_heldout_tasks_are_packaged_never_in_the_default_list_and_run_when_named():
+    import argparse
+
+    from bench.suite import resolve_tasks
+    from bench.tasks import heldout_tasks
+
+    held = heldout_tasks()
+    assert "debates_party" in held and not set(held) & set(builtin_tasks())
+    task = held["debates_party"]
+    splits = task.splits(0)
+    assert set(splits.counts("pool")) == {"Republican", "Democratic", "Moderator"} == set(task.labels)
+    assert splits.counts("test") == {"Republican": 60, "Democratic": 60, "Moderator": 60}
+    assert len(splits.pool) > 700 and fingerprint(splits) == fingerprint(task.splits(0))
+    assert not any("\n" in text for text, _ in splits.pool)  # statements flattened to one line
+    assert set(resolve_tasks(argparse.Namespace(tasks=None, task_file=None))) == set(builtin_tasks())
+    assert list(resolve_tasks(argparse.Namespace(tasks=["debates_party"], task_file=None))) == ["debates_party"]
