@@ -657,12 +657,14 @@ def markdown(suite: dict[str, Any]) -> str:
                 if meta.get("code") else "") + ".", "",
              "**Protocol.**", ""]
     for m in meta.get("probe_merges", []):
+        where = (f"`python -m bench.suite {m['argv']}`, {m['written']}"
+                 + (f", commit {m['code']['head']}" if m.get("code") else ""))
         lines[-2:-2] = [(f"Embedding-probe runs of {', '.join(m['policies'])} ({m['runs']}) come from a separate "
-                         "invocation" if m["policies"] else "A check of the code (no run replaced):")
-                        + f" (`python -m bench.suite {m['argv']}`, {m['written']}"
-                        + (f", commit {m['code']['head']}" if m.get("code") else "") + "), merged with `--merge-probe`; "
-                        f"the other probe runs it holds equal this file's at {m['other_runs_equal']} of "
-                        f"{m['other_runs_compared']} shared points (test and dev macro-F1, worst-cluster accuracy).", ""]
+                         f"invocation ({where}), merged with `--merge-probe`; the other probe runs it holds equal "
+                         if m["policies"] else
+                         f"A check of the code, no run replaced: {where} re-ran probe points; its runs equal ")
+                        + f"this file's at {m['other_runs_equal']} of {m['other_runs_compared']} shared points "
+                        "(test and dev macro-F1, worst-cluster accuracy).", ""]
     for lora in lora_merges(meta):
         lines[-2:-2] = [f"LoRA-student runs ({lora['runs']}, {', '.join(lora['tasks'])}"
                         + (f"; policies {', '.join(lora['policies'])}" if lora.get("policies") else "")
