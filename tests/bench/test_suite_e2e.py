@@ -72,13 +72,19 @@ def test_seeds_used_for_tuning_are_refused_as_test_seeds(tmp_path, tiny_task):
         suite.main(["--tasks", "--task-file", str(tiny_task), "--seeds", "100", "--out", str(tmp_path)])
 
 
-def test_lora_runs_of_another_invocation_are_merged_and_checked(tmp_path, tiny_task, monkeypatch):
+def tiny_suite(tmp_path, tiny_task, monkeypatch):
+    """random and distillgraph on the tiny task (seed 0, budget 12) into tmp_path/results; (out, other folder)."""
     monkeypatch.setattr(harness, "CACHE", tmp_path / "cache")
     monkeypatch.setattr(suite, "DATA_DIR", tmp_path / "cache" / "suite-data")
     out, other = tmp_path / "results", tmp_path / "other"
     suite.main(["--tasks", "--task-file", str(tiny_task), "--policies", "random", "distillgraph",
                 "--seeds", "0", "--budgets", "12", "--workers", "1", "--out", str(out), "--no-upper-bound",
                 "--set", "store.embedding_model=hash:32", "store.k_max=3"])
+    return out, other
+
+
+def test_lora_runs_of_another_invocation_are_merged_and_checked(tmp_path, tiny_task, monkeypatch):
+    out, other = tiny_suite(tmp_path, tiny_task, monkeypatch)
     theirs = json.loads((out / "suite.json").read_text())
     # the other invocation: the same probe runs plus LoRA-student runs (their figures made up here)
     lora = [dict(r, student=suite.LORA, macro_f1=0.5 + 0.1 * i) for i, r in enumerate(theirs["runs"])]
@@ -120,12 +126,7 @@ def test_lora_runs_of_another_invocation_are_merged_and_checked(tmp_path, tiny_t
 
 
 def test_probe_runs_of_one_policy_are_merged_and_the_others_compared(tmp_path, tiny_task, monkeypatch):
-    monkeypatch.setattr(harness, "CACHE", tmp_path / "cache")
-    monkeypatch.setattr(suite, "DATA_DIR", tmp_path / "cache" / "suite-data")
-    out, other = tmp_path / "results", tmp_path / "other"
-    suite.main(["--tasks", "--task-file", str(tiny_task), "--policies", "random", "distillgraph",
-                "--seeds", "0", "--budgets", "12", "--workers", "1", "--out", str(out), "--no-upper-bound",
-                "--set", "store.embedding_model=hash:32", "store.k_max=3"])
+    out, other = tiny_suite(tmp_path, tiny_task, monkeypatch)
     ours = json.loads((out / "suite.json").read_text())
     # another invocation: distillgraph re-run with a new default (its figure made up here), random as it was
     theirs = dict(ours, runs=[dict(r, macro_f1=0.99) if r["policy"] == "distillgraph" else r for r in ours["runs"]])
