@@ -627,8 +627,9 @@ def seed_groups(runs: list[dict[str, Any]]) -> dict[str, Any]:
 # ---------------------------------------------------------------- markdown
 
 
-def _cell(x: dict[str, float]) -> str:
-    return f"{x['mean']:.3f} ± {x['std']:.3f}"
+def _cell(x: dict[str, float], n: int | None = None, of: int | None = None) -> str:
+    """mean ± std, and the number of seeds where it is not every seed of the table (n of `of`)."""
+    return f"{x['mean']:.3f} ± {x['std']:.3f}" + (f" (n={n})" if n is not None and of is not None and n != of else "")
 
 
 def _pair(p: dict[str, Any] | None) -> str:
@@ -668,6 +669,8 @@ def markdown(suite: dict[str, Any]) -> str:
     for lora in lora_merges(meta):
         lines[-2:-2] = [f"LoRA-student runs ({lora['runs']}, {', '.join(lora['tasks'])}"
                         + (f"; policies {', '.join(lora['policies'])}" if lora.get("policies") else "")
+                        + (f"; seeds {', '.join(map(str, lora['seeds']))}, budgets {', '.join(map(str, lora['budgets']))}"
+                           if lora.get("seeds") else "")
                         + f") come from a separate invocation (`python -m bench.suite {lora['argv']}`, "
                         f"{lora['written']}" + (f", commit {lora['code']['head']}" if lora.get("code") else "")
                         + "), merged with `--merge-lora`; its probe runs at the same points equal this file's in "
@@ -704,7 +707,8 @@ def markdown(suite: dict[str, Any]) -> str:
     for task, per_student in suite["results"].items():
         for student, per_policy in per_student.items():
             budgets = sorted({int(b) for p in per_policy.values() for b in p})
-            seeds = suite["meta"]["seeds"].get(student, [])
+            seeds = sorted({r["seed"] for r in suite["runs"] if r["task"] == task and r["student"] == student}) \
+                or suite["meta"]["seeds"].get(student, [])
             ub = suite["tasks"].get(task, {}).get("upper_bound") or {}
             lines += ["", f"### {task} — {student} (test seeds {', '.join(map(str, seeds))})", ""]
             for metric in METRICS:
@@ -712,7 +716,8 @@ def markdown(suite: dict[str, Any]) -> str:
                           "|---|" + "---:|" * len(budgets)]
                 for policy, per_budget in per_policy.items():
                     lines.append(f"| {policy} | " + " | ".join(
-                        _cell(per_budget[str(b)][metric]) if str(b) in per_budget else "-" for b in budgets) + " |")
+                        _cell(per_budget[str(b)][metric], per_budget[str(b)].get("n"), len(seeds))
+                        if str(b) in per_budget else "-" for b in budgets) + " |")
                 if student == PROBE and metric in ub:
                     lines.append("| full gold pool | " + " | ".join(f"{ub[metric]:.3f}" for _ in budgets) + " |")
                 lines.append("")
@@ -904,6 +909,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tune", action="store_true", help="re-run the dev-only tuning sweep first")
     parser.add_argument("--tune-only", action="store_true", help="run the tuning sweep, write it, stop")
     parser.add_argument("--lora", action="store_true", help=f"also the MiniLM LoRA student on {', '.join(LORA_TASKS)}")
+    parser.add_argument("--lora-seeds", type=int, nargs="+", help=f"--lora: test seeds (default {LORA_SEEDS})")
+    parser.add_argument("--lora-budgets", type=int, nargs="+", help=f"--lora: budgets (default {LORA_BUDGETS})")
     parser.add_argument("--full", action="store_true", help=f"--tune --lora, budgets {FULL_BUDGETS}, test seeds {FULL_TEST_SEEDS}")
     parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument("--set", dest="extra", nargs="+", default=[],
@@ -938,8 +945,10 @@ def main(argv: list[str] | None = None) -> None:
     budgets = args.budgets or (FULL_BUDGETS if args.full else BUDGETS)
     seeds = args.seeds or (FULL_TEST_SEEDS if args.full else TEST_SEEDS)
     tuning_seeds = args.tuning_seeds or TUNING_SEEDS
-    if set(seeds) & set(tuning_seeds):
-        raise SystemExit(f"test seeds {seeds} overlap the tuning seeds {tuning_seeds}")
+    lora_seeds = args.lora_seeds or LORA_SEEDS
+    for what, used in (("test seeds", seeds), ("LoRA seeds", lora_seeds if args.lora else [])):
+        if set(used) & set(tuning_seeds):
+            raise SystemExit(f"{what} {used} overlap the tuning seeds {tuning_seeds}")
     policies = args.policies or available_policies()
     store_overrides = [o for o in args.extra if o.startswith("store.")]
     tasks = resolve_tasks(args)
@@ -994,11 +1003,11 @@ def main(argv: list[str] | None = None) -> None:
     run_seeds = {PROBE: seeds}
     if args.lora:
         lora_points = [make_point(preps[t], policy, b, s, LORA, extra_for(policy))
-                       for t in LORA_TASKS if t in preps for s in LORA_SEEDS for b in LORA_BUDGETS
+                       for t in LORA_TASKS if t in preps for s in lora_seeds for b in (args.lora_budgets or LORA_BUDGETS)
                        for policy in policies]
         t1 = time.perf_counter()
         runs += sweep(lora_points, 1, threads=os.cpu_count() or 1, label="lora ", resume=args.resume)
-        run_seeds[LORA] = LORA_SEEDS
+        run_seeds[LORA] = lora_seeds
         print(f"LoRA student: {len(lora_points)} runs in {time.perf_counter() - t1:.0f} s", flush=True)
 
     task_meta = {}
@@ -1094,24 +1103,32 @@ def merge_lora(source: Path, out: Path) -> None:
         raise SystemExit(f"--merge-lora: need {NAME}.json in both {source} and {out}")
     lora = [r for r in theirs["runs"] if r["student"] == LORA]
     tasks = sorted({r["task"] for r in lora})
+    point = lambda r: (r["task"], r["policy"], r["budget"], r["seed"])  # noqa: E731
+    points = {point(r) for r in lora}
     for task in tasks:
         if theirs["tasks"][task]["fingerprint"] != ours["tasks"].get(task, {}).get("fingerprint"):
             raise SystemExit(f"--merge-lora: task {task} has other data in {source}")
     key = lambda r: (r["task"], r["student"], r["policy"], r["budget"], r["seed"], r.get("tag", ""))  # noqa: E731
     mine = {key(r): r["macro_f1"] for r in ours["runs"]}
     shared = [(mine[key(r)], r["macro_f1"]) for r in theirs["runs"] if r["student"] == PROBE and key(r) in mine]
-    replaced = {(r["task"], r["policy"]) for r in lora}
-    ours["runs"] = [r for r in ours["runs"] if not (r["student"] == LORA and (r["task"], r["policy"]) in replaced)] + lora
-    ours["meta"]["seeds"][LORA] = theirs["meta"]["seeds"][LORA]
-    policies = sorted({p for _, p in replaced})
-    record = {"runs": len(lora), "tasks": tasks, "policies": policies, "argv": theirs["meta"]["argv"],
+    ours["runs"] = [r for r in ours["runs"] if not (r["student"] == LORA and point(r) in points)] + lora
+    ours["meta"]["seeds"][LORA] = sorted(set(ours["meta"]["seeds"].get(LORA, [])) | {p[3] for p in points})
+    policies = sorted({p[1] for p in points})
+    seeds, budgets = sorted({p[3] for p in points}), sorted({p[2] for p in points})
+    record = {"runs": len(lora), "tasks": tasks, "policies": policies, "seeds": seeds, "budgets": budgets,
+              "argv": theirs["meta"]["argv"],
               "written": theirs["meta"]["written"], "code": theirs["meta"].get("code"),
               "probe_runs_compared": len(shared), "probe_runs_equal": sum(abs(a - b) < 1e-9 for a, b in shared)}
-    # earlier merges whose runs are still here (not every one of their policies replaced on their tasks)
-    kept = [m for m in lora_merges(ours["meta"])
-            if not (set(m.get("tasks", [])) <= set(tasks) and set(m.get("policies") or ["*"]) <= set(policies))]
+    # a merge replaces the points it holds (task, policy, budget, seed); an earlier merge whose points it
+    # covers on every task, seed and budget is gone, one it covers for some policies names them as replaced
+    def covered(m: dict[str, Any]) -> bool:  # records before 2026-12-02 (late) ran LORA_SEEDS x LORA_BUDGETS
+        return (set(m.get("tasks", [])) <= set(tasks) and set(m.get("seeds", LORA_SEEDS)) <= set(seeds)
+                and set(m.get("budgets", LORA_BUDGETS)) <= set(budgets))
+
+    kept = [m for m in lora_merges(ours["meta"]) if not (covered(m) and set(m.get("policies") or ["*"]) <= set(policies))]
     for m in kept:  # what of an earlier merge this one replaced
-        m["replaced"] = sorted(set(m.get("replaced", [])) | {p for p in policies if p in (m.get("policies") or [p])})
+        if covered(m):
+            m["replaced"] = sorted(set(m.get("replaced", [])) | {p for p in policies if p in (m.get("policies") or [p])})
     ours["meta"]["lora_merges"] = [*kept, record]
     ours["meta"].pop("lora", None)
     (out / f"{NAME}.json").write_text(json.dumps(ours, indent=1) + "\n", encoding="utf-8")

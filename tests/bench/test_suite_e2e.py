@@ -70,6 +70,9 @@ def test_tiny_suite_writes_the_promised_shape(tmp_path, tiny_task, monkeypatch):
 def test_seeds_used_for_tuning_are_refused_as_test_seeds(tmp_path, tiny_task):
     with pytest.raises(SystemExit, match="overlap"):
         suite.main(["--tasks", "--task-file", str(tiny_task), "--seeds", "100", "--out", str(tmp_path)])
+    with pytest.raises(SystemExit, match="LoRA seeds"):
+        suite.main(["--tasks", "--task-file", str(tiny_task), "--lora", "--lora-seeds", "0", "101",
+                    "--out", str(tmp_path)])
 
 
 def tiny_suite(tmp_path, tiny_task, monkeypatch):
@@ -119,6 +122,16 @@ def test_lora_runs_of_another_invocation_are_merged_and_checked(tmp_path, tiny_t
                 "--set", "store.embedding_model=hash:32", "store.k_max=3"])
     again_md = (out / "suite.md").read_text()
     assert again_md.count("merged with `--merge-lora`") == 2 and f"### tiny — {suite.LORA}" in again_md
+    # a merge of another seed adds points: the earlier seed's runs stay, a cell with fewer seeds says so
+    more = dict(theirs, runs=[dict(r, seed=1, macro_f1=0.3) for r in lora if r["policy"] == "distillgraph"])
+    (other / "suite.json").write_text(json.dumps(more))
+    suite.main(["--merge-lora", str(other), "--out", str(out)])
+    merged = json.loads((out / "suite.json").read_text())
+    assert sorted(r["macro_f1"] for r in merged["runs"] if r["student"] == suite.LORA
+                  and r["policy"] == "distillgraph") == [0.3, 0.9]
+    md = (out / "suite.md").read_text()
+    assert f"### tiny — {suite.LORA} (test seeds 0, 1)" in md and "(n=1)" in md  # random's LoRA cell: 1 of 2
+    assert merged["meta"]["lora_merges"][-1]["seeds"] == [1] and len(merged["meta"]["lora_merges"]) == 3
     theirs["tasks"]["tiny"]["fingerprint"] = "other data"
     (other / "suite.json").write_text(json.dumps(theirs))
     with pytest.raises(SystemExit, match="other data"):
