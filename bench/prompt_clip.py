@@ -10,6 +10,7 @@ the packaged template's. Run on 2026-12-02 against template version 2 (demonstra
 characters): it chose 300 / 1000, now version 3 (bench/results/teacher_quality.json, prompt_clip_check).
 
     .venv/bin/python -m bench.prompt_clip [--n 50]
+    .venv/bin/python -m bench.prompt_clip --demos 3,2   # the number of demonstrations instead (demos_check)
 """
 
 from __future__ import annotations
@@ -73,6 +74,31 @@ def check(n: int) -> dict[str, Any]:
             "variants": rows, "chosen": choose(rows)}
 
 
+def demos_check(n: int, counts: list[int]) -> dict[str, Any]:
+    """The packaged template with `counts` nearest gold seeds as demonstrations (the first is the reference),
+    on the same dev articles, chosen by the same rule (a prompt with fewer demonstrations is shorter: faster)."""
+    task, data = demo_split()
+    dev = stratified(data["dev"], n)
+    gold = {e.id: e.target or "" for e in dev}
+    cfg = TeacherConfig(provider="local", max_tokens=400, temperature=0.0, max_concurrency=1, timeout=600,
+                        demonstrations=max(counts))
+    rows: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp, AnswerCache(Path(tmp) / "c.sqlite") as cache:
+        teacher = build_teacher(cfg, BudgetLedger(BudgetConfig(max_calls=100_000)), cache, env={},
+                                prompts=PromptLibrary(), no_cache=True)
+        try:
+            for k in counts:
+                got = timed_label(teacher, nearest_seed_jobs(dev, data["seed"], k=k), task, PromptLibrary(), gold,
+                                  per_item=True)
+                rows[f"{k} demonstrations"] = got
+                print(k, got, flush=True)
+        finally:
+            teacher.close()
+    return {"split": "dev (the demo's BBC split, stratified)", "n": n, "demonstrations": "nearest of the 10 gold seeds",
+            "template": "packaged (annotator.yaml)", "rule": "keep the fewest demonstrations whose dev accuracy is at "
+            "most one article below the first row's", "variants": rows, "chosen": choose(rows)}
+
+
 def choose(rows: dict[str, dict[str, Any]]) -> str:
     """The last (shortest) variant with at most one more wrong article than the first (the packaged template);
     each row gains `gained` / `lost`: articles right here but wrong there, and the reverse (paired)."""
@@ -85,8 +111,12 @@ def choose(rows: dict[str, dict[str, Any]]) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=50)
+    ap.add_argument("--demos", help="instead of the clip lengths, compare numbers of demonstrations, e.g. 3,2")
     args = ap.parse_args()
-    merge("prompt_clip_check", check(args.n))
+    if args.demos:
+        merge("demos_check", demos_check(args.n, [int(k) for k in args.demos.split(",")]))
+    else:
+        merge("prompt_clip_check", check(args.n))
 
 
 if __name__ == "__main__":

@@ -553,6 +553,16 @@ def markdown(data: dict[str, Any]) -> str:
         out += [f"| {k} | {r['accuracy']:.2f} | {r.get('gained', '-')} | {r.get('lost', '-')} | {r['seconds_median']} |"
                 for k, r in clip["variants"].items()]
         out += [""] + [f"- {n}" for n in clip.get("notes", [])] + [""]
+    demos = data.get("demos_check")
+    if demos:
+        out += [f"How many demonstrations the annotator prompt shows (`python -m bench.prompt_clip --demos 3,2`): "
+                f"{demos['n']} articles of the demo's {demos['split']}, the {demos['demonstrations']}, the "
+                f"{demos['template']} template. Rule, fixed before the run: {demos['rule']}. The rule's pick: "
+                f"**{demos['chosen']}**.", "",
+                "| variant | dev accuracy | right here, wrong with the first | the reverse | s per call (median) |",
+                "|---|---|---|---|---|"]
+        out += [f"| {k} | {r['accuracy']:.2f} | {r.get('gained', '-')} | {r.get('lost', '-')} | {r['seconds_median']} |"
+                for k, r in demos["variants"].items()] + [""] + [f"- {n}" for n in demos.get("notes", [])] + [""]
     if data.get("distill"):
         own = (emb or {}).get("test_accuracy_demos")
         out += ["Distilled from the real teacher (the demo's config: Qwen teacher, MiniLM + LoRA student, 2 gold seeds "

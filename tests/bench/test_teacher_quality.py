@@ -222,3 +222,26 @@ def test_nearest_seed_jobs_show_each_text_its_closest_gold_seeds() -> None:
     assert [j.candidate.id for j in jobs] == ["x"] and jobs[0].text.startswith("Interest rates")
     assert {d["target"] for d in jobs[0].demonstrations} == {"business"}  # the two bank texts, not the football
     assert set(jobs[0].demonstrations[0]) == {"id", "text", "target"}
+
+
+def test_the_demonstrations_check_labels_the_same_dev_articles_with_each_count(monkeypatch) -> None:
+    from types import SimpleNamespace as E
+
+    from bench import prompt_clip
+
+    dev = [E(id=f"d{i}", text=f"text {i}", target="sport" if i % 2 else "business") for i in range(4)]
+    monkeypatch.setattr(prompt_clip, "demo_split", lambda: (None, {"dev": dev, "seed": ["s"]}))
+    monkeypatch.setattr(prompt_clip, "stratified", lambda items, n: items[:n])
+    monkeypatch.setattr(prompt_clip, "build_teacher", lambda *a, **k: E(close=lambda: None))
+    shown: list[tuple[int, list[str]]] = []
+    monkeypatch.setattr(prompt_clip, "nearest_seed_jobs", lambda items, seeds, k: [(k, e.id) for e in items])
+
+    def timed(teacher, jobs, task, prompts, gold, per_item):
+        k = jobs[0][0]
+        shown.append((k, [i for _, i in jobs]))
+        return {"accuracy": 1.0, "right": [i for _, i in jobs][: 4 if k == 3 else 3]}  # 2 demos: one article less
+
+    monkeypatch.setattr(prompt_clip, "timed_label", timed)
+    got = prompt_clip.demos_check(4, [3, 2])
+    assert shown == [(3, ["d0", "d1", "d2", "d3"]), (2, ["d0", "d1", "d2", "d3"])]  # the same articles, paired
+    assert got["chosen"] == "2 demonstrations" and got["variants"]["2 demonstrations"]["lost"] == 1
