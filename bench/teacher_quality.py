@@ -523,6 +523,14 @@ def generation_entry(run_dir: Path, timing: dict[str, Any] | None = None) -> dic
             **common}
 
 
+def variant_table(check: dict[str, Any], intro: str) -> list[str]:
+    """A prompt check (bench/prompt_clip.py) as markdown: the intro, one row per variant, its notes."""
+    return [intro, "", "| variant | dev accuracy | right here, wrong with the first | the reverse | s per call (median) |",
+            "|---|---|---|---|---|"] + [
+        f"| {k} | {r['accuracy']:.2f} | {r.get('gained', '-')} | {r.get('lost', '-')} | {r['seconds_median']} |"
+        for k, r in check["variants"].items()] + [""] + [f"- {n}" for n in check.get("notes", [])] + [""]
+
+
 def markdown(data: dict[str, Any]) -> str:
     """The BENCHMARKS.md fragment from teacher_quality.json (what has been run so far)."""
     out = ["## Teacher quality: the embedded teacher, label noise and gating, reserve-writer synthesis", ""]
@@ -544,25 +552,17 @@ def markdown(data: dict[str, Any]) -> str:
                 f"| synthesis (4 samples per call) | - | {spc.get('synth')} | - |", ""]
     clip = data.get("prompt_clip_check")
     if clip:
-        out += [f"How much of each article the annotator prompt shows (`python -m bench.prompt_clip`): {clip['n']} "
-                f"articles of the demo's {clip['split']}, 3 demonstrations ({clip['demonstrations']}), labelled once "
-                f"per variant of the template. Rule, fixed before the run: {clip['rule']}. Chosen: "
-                f"**{clip['chosen']}** (the annotator template since version 3).", "",
-                "| variant | dev accuracy | right here, wrong with the first | the reverse | s per call (median) |",
-                "|---|---|---|---|---|"]
-        out += [f"| {k} | {r['accuracy']:.2f} | {r.get('gained', '-')} | {r.get('lost', '-')} | {r['seconds_median']} |"
-                for k, r in clip["variants"].items()]
-        out += [""] + [f"- {n}" for n in clip.get("notes", [])] + [""]
+        out += variant_table(clip, f"How much of each article the annotator prompt shows (`python -m bench.prompt_clip`): "
+                             f"{clip['n']} articles of the demo's {clip['split']}, 3 demonstrations "
+                             f"({clip['demonstrations']}), labelled once per variant of the template. Rule, fixed before "
+                             f"the run: {clip['rule']}. Chosen: **{clip['chosen']}** (the annotator template since "
+                             "version 3).")
     demos = data.get("demos_check")
     if demos:
-        out += [f"How many demonstrations the annotator prompt shows (`python -m bench.prompt_clip --demos 3,2`): "
-                f"{demos['n']} articles of the demo's {demos['split']}, the {demos['demonstrations']}, the "
-                f"{demos['template']} template. Rule, fixed before the run: {demos['rule']}. The rule's pick: "
-                f"**{demos['chosen']}**.", "",
-                "| variant | dev accuracy | right here, wrong with the first | the reverse | s per call (median) |",
-                "|---|---|---|---|---|"]
-        out += [f"| {k} | {r['accuracy']:.2f} | {r.get('gained', '-')} | {r.get('lost', '-')} | {r['seconds_median']} |"
-                for k, r in demos["variants"].items()] + [""] + [f"- {n}" for n in demos.get("notes", [])] + [""]
+        out += variant_table(demos, "How many demonstrations the annotator prompt shows (`python -m bench.prompt_clip "
+                             f"--demos 3,2`): {demos['n']} articles of the demo's {demos['split']}, the "
+                             f"{demos['demonstrations']}, the {demos['template']} template. Rule, fixed before the run: "
+                             f"{demos['rule']}. The rule's pick: **{demos['chosen']}**.")
     if data.get("distill"):
         own = (emb or {}).get("test_accuracy_demos")
         out += ["Distilled from the real teacher (the demo's config: Qwen teacher, MiniLM + LoRA student, 2 gold seeds "
