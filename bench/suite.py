@@ -1093,25 +1093,38 @@ def lora_merges(meta: dict[str, Any]) -> list[dict[str, Any]]:
     return meta.get("lora_merges") or ([meta["lora"]] if meta.get("lora") else [])
 
 
+def _point_of(run: dict[str, Any]) -> tuple[str, str, int, int]:
+    """A run's point within one student: (task, policy, budget, seed)."""
+    return run["task"], run["policy"], run["budget"], run["seed"]
+
+
+def _merge_sources(source: Path, out: Path, flag: str,
+                   runs: Callable[[dict[str, Any]], list[dict[str, Any]]]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The suites in `source` and `out` for a merge; the tasks of `runs(source suite)` must hold the same data
+    in both (fingerprints)."""
+    theirs, ours = _previous(source), _previous(out)
+    if theirs is None or ours is None:
+        raise SystemExit(f"{flag}: need {NAME}.json in both {source} and {out}")
+    for task in sorted({r["task"] for r in runs(theirs)}):
+        if theirs["tasks"][task]["fingerprint"] != ours["tasks"].get(task, {}).get("fingerprint"):
+            raise SystemExit(f"{flag}: task {task} has other data in {source}")
+    return theirs, ours
+
+
 def merge_lora(source: Path, out: Path) -> None:
     """Add the LoRA-student runs of the suite in `source` to the one in `out` (the same task data: fingerprints
     must match) and render. They replace the LoRA runs of the same tasks and policies only, so one policy's
     LoRA points can be re-run alone. The probe runs both folders hold for the same point must agree: a check
     that the two invocations ran the same code on the same data."""
-    theirs, ours = _previous(source), _previous(out)
-    if theirs is None or ours is None:
-        raise SystemExit(f"--merge-lora: need {NAME}.json in both {source} and {out}")
-    lora = [r for r in theirs["runs"] if r["student"] == LORA]
+    lora_runs = lambda suite: [r for r in suite["runs"] if r["student"] == LORA]  # noqa: E731
+    theirs, ours = _merge_sources(source, out, "--merge-lora", lora_runs)
+    lora = lora_runs(theirs)
     tasks = sorted({r["task"] for r in lora})
-    point = lambda r: (r["task"], r["policy"], r["budget"], r["seed"])  # noqa: E731
-    points = {point(r) for r in lora}
-    for task in tasks:
-        if theirs["tasks"][task]["fingerprint"] != ours["tasks"].get(task, {}).get("fingerprint"):
-            raise SystemExit(f"--merge-lora: task {task} has other data in {source}")
+    points = {_point_of(r) for r in lora}
     key = lambda r: (r["task"], r["student"], r["policy"], r["budget"], r["seed"], r.get("tag", ""))  # noqa: E731
     mine = {key(r): r["macro_f1"] for r in ours["runs"]}
     shared = [(mine[key(r)], r["macro_f1"]) for r in theirs["runs"] if r["student"] == PROBE and key(r) in mine]
-    ours["runs"] = [r for r in ours["runs"] if not (r["student"] == LORA and point(r) in points)] + lora
+    ours["runs"] = [r for r in ours["runs"] if not (r["student"] == LORA and _point_of(r) in points)] + lora
     ours["meta"]["seeds"][LORA] = sorted(set(ours["meta"]["seeds"].get(LORA, [])) | {p[3] for p in points})
     policies = sorted({p[1] for p in points})
     seeds, budgets = sorted({p[3] for p in points}), sorted({p[2] for p in points})
@@ -1140,22 +1153,16 @@ def merge_probe(source: Path, out: Path, policies: list[str]) -> None:
     data: fingerprints must match; every point of `out` must be there), and compare every other probe run
     `source` holds with the same point of `out`: equal metrics say the two invocations ran the same code on the
     same data for those policies. With no `policies` nothing is replaced (a check of the code alone)."""
-    theirs, ours = _previous(source), _previous(out)
-    if theirs is None or ours is None:
-        raise SystemExit(f"--merge-probe: need {NAME}.json in both {source} and {out}")
-    for task in sorted({r["task"] for r in theirs["runs"]}):
-        if theirs["tasks"][task]["fingerprint"] != ours["tasks"].get(task, {}).get("fingerprint"):
-            raise SystemExit(f"--merge-probe: task {task} has other data in {source}")
-    key = lambda r: (r["task"], r["policy"], r["budget"], r["seed"])  # noqa: E731
-    new = {key(r): r for r in theirs["runs"] if r["student"] == PROBE and r["policy"] in policies}
-    wanted = {key(r) for r in ours["runs"] if r["student"] == PROBE and r["policy"] in policies}
+    theirs, ours = _merge_sources(source, out, "--merge-probe", lambda suite: suite["runs"])
+    new = {_point_of(r): r for r in theirs["runs"] if r["student"] == PROBE and r["policy"] in policies}
+    wanted = {_point_of(r) for r in ours["runs"] if r["student"] == PROBE and r["policy"] in policies}
     if wanted - set(new):
         raise SystemExit(f"--merge-probe: {len(wanted - set(new))} point(s) of {', '.join(policies)} missing in {source}")
-    mine = {key(r): r for r in ours["runs"] if r["student"] == PROBE}
-    shared = [(mine[key(r)], r) for r in theirs["runs"]
-              if r["student"] == PROBE and r["policy"] not in policies and key(r) in mine]
+    mine = {_point_of(r): r for r in ours["runs"] if r["student"] == PROBE}
+    shared = [(mine[_point_of(r)], r) for r in theirs["runs"]
+              if r["student"] == PROBE and r["policy"] not in policies and _point_of(r) in mine]
     equal = sum(all(a[m] == b[m] for m in ("macro_f1", "worst_cluster_acc", "dev_macro_f1")) for a, b in shared)
-    ours["runs"] = [r for r in ours["runs"] if not (r["student"] == PROBE and key(r) in wanted)] + \
+    ours["runs"] = [r for r in ours["runs"] if not (r["student"] == PROBE and _point_of(r) in wanted)] + \
         [new[k] for k in sorted(wanted)]
     record = {"runs": len(wanted), "policies": policies, "argv": theirs["meta"]["argv"],
               "written": theirs["meta"]["written"], "code": theirs["meta"].get("code"),
