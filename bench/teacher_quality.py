@@ -194,6 +194,7 @@ DISTILL_ARMS = {"random": ["loop.policy=random"], "select_only": ['loop.synthesi
 def distill_run(budget: int, arm: str, tmp: Path) -> tuple[dict[str, Any], Any, Path]:
     """One run of the demo config at `budget` calls with the real teacher: final test metrics and what it spent."""
     from bench.harness import run_graph
+    from bench.suite import code_version
     from distillgraph.graph.config import load_config
 
     cfg = load_config(EXAMPLE, [f"budget.max_calls={budget}", *DISTILL_ARMS[arm]])
@@ -204,7 +205,8 @@ def distill_run(budget: int, arm: str, tmp: Path) -> tuple[dict[str, Any], Any, 
            "calls": state["ledger"]["spent"]["calls"], "train_size": last.train_size,
            "train_by_source": last.train_by_source, "rounds": len(state["history"]) - 1,
            "curve": [round(h.test.get("macro_f1", 0.0), 4) for h in state["history"]],
-           "wall_seconds": round(time.perf_counter() - t0, 1), "load_average_1m": round(os.getloadavg()[0], 2)}
+           "wall_seconds": round(time.perf_counter() - t0, 1), "load_average_1m": round(os.getloadavg()[0], 2),
+           "code": code_version()["head"], "date": time.strftime("%Y-%m-%d")}  # which defaults the run had
     row.update(pool_label_accuracy(state["dataset"], cfg))
     annotator_calls = state["ledger"].get("nodes", {}).get("annotator", {}).get("paid", {}).get("calls")
     if annotator_calls:  # the teacher's labelling time per call as the run saw it (annotator node seconds / calls)
