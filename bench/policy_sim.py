@@ -7,7 +7,7 @@ embedding cache), k-means with k by silhouette (the index step's `choose_k`), an
 embedding-probe student (logistic regression, C=10), 2 labels per cluster to start, then the budget over
 4 rounds. Each candidate is a cold start + an allocation + a selection, written in a few lines.
 
-    .venv/bin/python -m bench.policy_sim random,uncertainty,rep_unc_div,dg_old [task,task]
+    .venv/bin/python -m bench.policy_sim random,uncertainty,rep_unc_div,dg_old [task,task] [100,101,102]
 
 This is how `distillgraph`'s default (rep_unc_div: representatives, then diverse pool-wide uncertainty)
 replaced the former one (dg_old: adaptive balancing x (1 + 30 x dev error), per-cluster selection); the
@@ -137,6 +137,7 @@ def typical(env, idx, kn=20):
 
 
 def run(env, policy, B, K=4, **kw):
+    env.meta = {}  # per-run memory of a candidate that learns across rounds (meta)
     L = []
     # bootstrap: 2 per cluster
     nb = min(2 * env.k, B)
@@ -347,6 +348,68 @@ def sel_typi(env, clf, L, n, stage, K, **kw):
     return typiclust(env, L, n)[len(L):]
 
 
+def typi_in(env, idx, L, n):
+    """TypiClust restricted to `idx` (one cluster): k-means into |labelled in idx| + n, the most typical point
+    of each largest uncovered k-means cluster."""
+    inside = set(idx)
+    Lin = [i for i in L if i in inside]
+    U = np.array([i for i in idx if i not in set(L)])
+    n = min(n, len(U))
+    if n <= 0:
+        return []
+    km = KMeans(min(len(Lin) + n, len(U)), random_state=0, n_init=1).fit(env.X[U])
+    covered, sizes = Counter(km.predict(env.X[Lin]) if Lin else []), Counter(km.labels_)
+    out = []
+    for cl, _ in sorted(sizes.items(), key=lambda kv: (covered[kv[0]] > 0, -kv[1]))[:n]:
+        members = U[km.labels_ == cl]
+        out.append(int(members[np.argmax(typical(env, members))]))
+    return out
+
+
+def dev_f1(env, L):
+    return evaluate(env, fit(env, L), env.Xd, env.yd, env.cd)[0]
+
+
+def sel_dg_now(env, clf, L, n, stage, K, **kw):
+    """The graph's default of 2026-12-02 (session 31), approximately: BalDistill quotas x (1 + 100 x cluster dev
+    error); in each cluster a share equal to the student's dev macro-F1 by diverse entropy, the rest by
+    TypiClust within the cluster."""
+    if clf is None:
+        return sel_typi(env, clf, L, n, stage, K)
+    U = unl(env, L)
+    cu = env.c[U]
+    q = quotas(alloc_shares(env, clf, L, stage, K, "baldistill", 100.0), n, np.bincount(cu, minlength=env.k))
+    f1 = evaluate(env, clf, env.Xd, env.yd, env.cd)[0]
+    out = []
+    for j in np.nonzero(q)[0]:
+        idx = U[cu == j]
+        m = int(round(f1 * q[j]))
+        first = diverse(idx, entropy_score(probs(env, clf, idx)), env.X, m, 0.15) if m else []
+        out += first + typi_in(env, np.where(env.c == j)[0], list(L) + first, q[j] - len(first))
+    return out
+
+
+def meta(arm_a, arm_b, hi):
+    """Choosing between two strategies per round by measured dev gain (as in 'active learning by learning',
+    Hsu & Lin 2015): each round buys a part by each; next round, the part whose labels, added alone to the
+    round's starting set, raised dev macro-F1 more per label gets share `hi` (the other 1 - hi). Starts 50/50."""
+    def f(env, clf, L, n, stage, K, **kw):
+        st = env.meta
+        if "last" in st:
+            L0, A, B = st["last"]
+            if A and B:
+                base = dev_f1(env, L0)
+                gain_a = (dev_f1(env, L0 + A) - base) / len(A)
+                gain_b = (dev_f1(env, L0 + B) - base) / len(B)
+                st["share_b"] = hi if gain_b > gain_a else 1 - hi
+        nb = int(round(st.get("share_b", 0.5) * n))
+        B = arm_b(env, clf, L, nb, stage, K) if nb else []
+        A = arm_a(env, clf, L + B, n - len(B), stage, K) if n > len(B) else []
+        st["last"] = (list(L), list(A), list(B))
+        return B + A
+    return f
+
+
 POL = {
     "badge": dict(select=badge, boot="random"),
     "rep_badge": dict(select=badge),
@@ -383,12 +446,17 @@ POL = {
     "dg_margin": dict(select=sel_cluster("baldistill", margin_score, 0.15, 30.0)),
     "dg_shrink": dict(select=sel_cluster("baldistill", margin_score, 0.15, 5.0, 20)),
     "nat_shrink": dict(select=sel_cluster("natural", margin_score, 0.15, 5.0, 20)),
+    "dg_now": dict(select=sel_dg_now, boot="typiclust"),
+    "meta75": dict(select=meta(sel_dg_now, sel_typi, 0.75), boot="typiclust"),
+    "meta90": dict(select=meta(sel_dg_now, sel_typi, 0.9), boot="typiclust"),
+    "meta100": dict(select=meta(sel_dg_now, sel_typi, 1.0), boot="typiclust"),
     "nat_shrink_mix": dict(select=sel_cluster("natural", margin_score, 0.15, 5.0, 20, mix=0.3)),
 }
 
 if __name__ == "__main__":
     pols = sys.argv[1].split(",") if len(sys.argv) > 1 else list(POL)
-    seeds = [100, 101, 102]
+    seeds = [int(x) for x in sys.argv[3].split(",")] if len(sys.argv) > 3 else [100, 101, 102]
+    assert min(seeds) >= 100, "tuning seeds only (100+): the suite's test seeds are 0-9"
     budgets = [20, 40, 80, 160]
     res = defaultdict(list)
     tasks = sys.argv[2].split(",") if len(sys.argv) > 2 else list(builtin_tasks())
