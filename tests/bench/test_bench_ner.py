@@ -73,3 +73,32 @@ def test_final_test_reads_the_requested_split():
             "train_size": 40}
     assert final_test({"history": [last]})["entity_f1"] == 0.3
     assert final_test({"history": [last]}, "dev") == {"entity_f1": 0.2, "worst_type_f1": 0.0, "labelled": 40}
+
+
+def test_distilled_at_a_larger_cap_renders_with_the_teachers_pool_quality():
+    data = {**summarise(_points(lead=0.02)), "seeds": [0, 1, 2, 3],
+            "distilled_at": {"300": {"calls": 298, "wall_seconds": 2400.0,
+                                     "rounds": [{"test_entity_f1": 0.05}, {"test_entity_f1": 0.15}],
+                                     "teacher_pool_labels": {"n": 250, "entity_f1": 0.3, "entity_precision": 0.4,
+                                                             "entity_recall": 0.25}}}}
+    md = markdown(data)
+    assert "`budget.max_calls=300`" in md and "298 calls" in md and "40.0 minutes" in md
+    assert "0.050 → 0.150" in md and "250 pool sentences" in md and "recall 0.250" in md
+
+
+def test_teacher_pool_quality_scores_the_bought_tags_against_gold():
+    from types import SimpleNamespace
+
+    from bench.ner import ner_config, teacher_pool_quality
+    from distillgraph.store.datasets import load_data
+
+    cfg = ner_config("random", 10, 0)
+    pool = load_data(cfg.data, cfg.task)["pool"]
+    with_entity = [e for e in pool if any(t != "O" for t in (e.output or "").split(" "))][:4]
+    right = [SimpleNamespace(id=e.id, target=e.output) for e in with_entity]
+    all_o = [SimpleNamespace(id=e.id, target=" ".join("O" for _ in (e.output or "").split(" "))) for e in with_entity]
+    assert teacher_pool_quality(right, cfg)["teacher_pool_labels"] == {
+        "n": 4, "entity_f1": 1.0, "entity_precision": 1.0, "entity_recall": 1.0}
+    missed = teacher_pool_quality(all_o + [SimpleNamespace(id="not-in-pool", target="O")], cfg)["teacher_pool_labels"]
+    assert missed["n"] == 4 and missed["entity_recall"] == 0.0 and missed["entity_f1"] == 0.0
+    assert teacher_pool_quality([], cfg) == {}
