@@ -29,6 +29,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 from bench.distill_local import stratified  # noqa: E402
 from distillgraph.agents import analyst as A  # noqa: E402
 from distillgraph.agents.annotator import AnnotationJob, annotation_requests, collect  # noqa: E402
+from distillgraph.agents.audit import wilson  # noqa: E402
 from distillgraph.agents.budget import BudgetLedger  # noqa: E402
 from distillgraph.agents.cache import AnswerCache  # noqa: E402
 from distillgraph.agents.config import BudgetConfig, LocalTeacherConfig, TeacherConfig  # noqa: E402
@@ -226,6 +227,16 @@ def pool_label_accuracy(dataset: list[Any], cfg: Any) -> dict[str, Any]:
         return {}
     right = sum(a.target == gold[a.id] for a in bought)
     return {"teacher_pool_label_accuracy": round(right / len(bought), 4), "pool_labels_checked": len(bought)}
+
+
+def pool_right(row: dict[str, Any]) -> str:
+    """`right/n = share [Wilson 95% interval]` of the teacher's labels on the pool texts a run bought; '-' if none."""
+    n, acc = row.get("pool_labels_checked"), row.get("teacher_pool_label_accuracy")
+    if not n or acc is None:
+        return "-"
+    right = round(acc * n)
+    low, high = wilson(right, n)
+    return f"{right}/{n} = {acc:.3f} [{low:.3f}, {high:.3f}]"
 
 
 def speed(distill: dict[str, Any], student_s: float) -> dict[str, Any]:
@@ -572,12 +583,18 @@ def markdown(data: dict[str, Any]) -> str:
                 "`random` (random selection), `select_only` (the default policy, no synthesis), `synth_only` (the "
                 "teacher writes every new text), `mixed` (the default: selection plus synthesis for weak clusters)."
                 + (f" The teacher's own test accuracy with 3 demonstrations: {own:.3f}." if own else ""), "",
-                "| calls | arm | student accuracy | student macro-F1 | calls spent | train (by source) | s per label |",
-                "|---|---|---|---|---|---|---|"]
+                "The teacher's pool labels: how many of the pool texts the run bought it labelled as gold has them "
+                "(a random arm's are a random sample of the pool). Code: the commit the run had (defaults move; "
+                "'-': before 2026-12-02, session 32, when it was first recorded).", "",
+                "| calls | arm | student accuracy | student macro-F1 | calls spent | train (by source) | s per label | "
+                "teacher's pool labels right | code (date) |",
+                "|---|---|---|---|---|---|---|---|---|"]
         for budget, by_arm in sorted(data["distill"].items(), key=lambda kv: int(kv[0])):
             out += [f"| {budget} | {arm} | {row['student_accuracy']:.4f} | {row['student_macro_f1']:.4f} | "
                     f"{row['calls']:g} | {row['train_size']} ({', '.join(f'{k} {v}' for k, v in row['train_by_source'].items())}) | "
-                    f"{row.get('teacher_seconds_per_label', '-')} |" for arm, row in by_arm.items()]
+                    f"{row.get('teacher_seconds_per_label', '-')} | {pool_right(row)} | "
+                    + (f"{row['code']} ({row['date']})" if row.get("code") else "-") + " |"
+                    for arm, row in by_arm.items()]
         if data.get("student_speedup"):
             out += ["", f"The student predicts an article in {1000 * data['student_seconds_per_example']:.1f} ms, "
                     f"{data['student_speedup']:.0f}x faster than the teacher labels one in these runs "
