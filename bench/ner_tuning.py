@@ -7,6 +7,7 @@ dev entity F1 (test is not predicted at all); each setting with and without the 
 Writes bench/results/ner_tuning.json.
 
     .venv/bin/python -m bench.ner_tuning [--seeds 10 11] [--sizes 50 100 200 400 0]
+    .venv/bin/python -m bench.ner_tuning --outside-weights 1 0.5 0.25 0.1   (student.outside_weight)
 """
 
 from __future__ import annotations
@@ -24,10 +25,12 @@ from bench.stats import mean_std
 TUNING_SEEDS = [10, 11]
 CS = [0.1, 0.3, 1.0, 3.0]
 SIZES = [50, 100, 200, 400, 0]  # 0 = the whole pool
+OUTSIDE_FILE = "ner_outside_weight.json"
 
 
-def tune(seeds: list[int], sizes: list[int], cs: list[float], subsets: int = 2,
-         shapes: tuple[bool, ...] = (False, True)) -> dict[str, Any]:
+def tune(seeds: list[int], sizes: list[int], cs: list[float | None], subsets: int = 2,
+         shapes: tuple[bool, ...] = (False, True), outside: tuple[float, ...] = (1.0,)) -> dict[str, Any]:
+    """Every (size, shapes, C, outside weight); C None = the shipped rule (trainer/token_probe.py: probe_c)."""
     from distillgraph.store.datasets import load_data
     from distillgraph.trainer.student import build_student
 
@@ -41,10 +44,11 @@ def tune(seeds: list[int], sizes: list[int], cs: list[float], subsets: int = 2,
             student.shapes = shape
             for rep in range(subsets if size else 1):
                 sub = random.Random(1000 * seed + rep).sample(pool, size) if size else pool
-                for c in cs:
-                    student.cfg = student.cfg.model_copy(update={"probe_C": c})
+                for c, o in ((c, o) for c in cs for o in outside):
+                    student.cfg = student.cfg.model_copy(update={"probe_C": c, "outside_weight": o})
                     f1 = fit_and_score(student, sub, dev, cfg.task)
-                    key = f"C={c:g}" + (" shapes" if shape else "")
+                    key = (f"C={c:g}" if c is not None else "C=rule") + (" shapes" if shape else "") \
+                        + (f" O={o:g}" if o != 1.0 else "")
                     scores.setdefault(str(size or len(pool)), {}).setdefault(key, []).append(f1)
                     print(f"seed {seed} n={size or len(pool)} rep {rep} {key}: dev entity F1 {f1:.4f}", flush=True)
     table = {n: {c: mean_std(v) for c, v in by_c.items()} for n, by_c in scores.items()}
@@ -58,11 +62,19 @@ def main() -> None:
     ap.add_argument("--seeds", nargs="+", type=int, default=TUNING_SEEDS)
     ap.add_argument("--sizes", nargs="+", type=int, default=SIZES)
     ap.add_argument("--cs", nargs="+", type=float, default=CS)
+    ap.add_argument("--outside-weights", nargs="+", type=float, default=None,
+                    help="compare student.outside_weight values instead (C by the shipped rule, word shapes on); "
+                    f"written to {OUTSIDE_FILE}")
     args = ap.parse_args()
     quiet_logs()
     start = time.perf_counter()
-    out = {**tune(args.seeds, args.sizes, args.cs), "seconds": round(time.perf_counter() - start, 1), **machine()}
-    (RESULTS / "ner_tuning.json").write_text(json.dumps(out, indent=1) + "\n")
+    if args.outside_weights:
+        out = tune(args.seeds, args.sizes, [None], shapes=(True,), outside=tuple(args.outside_weights))
+        name = OUTSIDE_FILE
+    else:
+        out, name = tune(args.seeds, args.sizes, args.cs), "ner_tuning.json"
+    out.update({"seconds": round(time.perf_counter() - start, 1), **machine()})
+    (RESULTS / name).write_text(json.dumps(out, indent=1) + "\n")
     print(json.dumps(out["best"]))
 
 

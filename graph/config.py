@@ -127,6 +127,9 @@ class RunConfig(Strict):
         if (self.task.type == "ner") != token_kind:
             raise ValueError("student.kind: a ner task needs a token-classifier or token-probe student"
                              if self.task.type == "ner" else f"student.kind: {self.student.kind} needs task.type ner")
+        if self.student.outside_weight != 1.0 and self.student.kind != "token-probe":
+            raise ValueError(f"student.outside_weight: only the token-probe student weighs its O words; "
+                             f"{self.student.kind} does not")
         if self.data.source == "wnut" and self.task.type != "ner":
             raise ValueError("data.source: wnut is an NER corpus; set task.type: ner")
         if self.task.type == "ner" and self.data.source == "bbc":

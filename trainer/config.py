@@ -67,6 +67,9 @@ class StudentConfig(Strict):
     probe_C: float | None = Field(default=None, gt=0, description="embedding-probe and token-probe: inverse "
                                   "regularisation; default 10 (embedding-probe), 150 / training sentences within "
                                   "0.1-3 (token-probe)")
+    outside_weight: float = Field(
+        default=1.0, gt=0, le=1, description="token-probe: the loss weight of words tagged O (outside any entity) "
+        "against 1 for entity words; below 1 the probe names more entities (recall over precision)")
 
     def resolved(self) -> StudentConfig:
         """A copy with the per-kind defaults filled in for every field the user did not set.

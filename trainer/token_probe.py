@@ -113,6 +113,7 @@ class TokenProbeStudent(TokenStudent):
         x, masks = self._features([it.text for it in items])
         y = [str(tag) for it, m in zip(items, masks, strict=True) for tag in np.asarray(it.target.split(" "))[m]]
         w = np.concatenate([np.full(int(m.sum()), it.weight) for it, m in zip(items, masks, strict=True)])
+        w = w * np.where(np.asarray(y) == "O", self.cfg.outside_weight, 1.0)  # student.outside_weight
         if len(set(y)) < 2:  # one tag seen so far (cold start, usually all "O"): a constant predictor
             self.clf = DummyClassifier(strategy="most_frequent").fit(x, y)
         else:

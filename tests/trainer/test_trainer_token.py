@@ -254,6 +254,30 @@ def test_token_probe_sample_weights_and_cold_start(ner_task, bert_tokenizer, tmp
     np.testing.assert_allclose(student.score(["Paris is big"], "token_margin_mean"), [0.0])
 
 
+def test_token_probe_outside_weight_trades_o_for_entities(ner_task, bert_tokenizer, tmp_path):
+    """Two equal votes, B-geo-loc at weight 1.2 and O at 2: O wins unless O words weigh less (outside_weight)."""
+    data = [TrainItem(id="a", text="Paris", target="B-geo-loc", weight=1.2),
+            TrainItem(id="b", text="Paris", target="O", weight=2.0)]
+    plain = probe(ner_task, bert_tokenizer)
+    plain.fit(data, tmp_path / "plain", round=1)
+    assert plain.predict(["x"], ["Paris"])[0].prediction == "O"
+    light_o = probe(ner_task, bert_tokenizer, outside_weight=0.5)
+    light_o.fit(data, tmp_path / "light", round=1)
+    assert light_o.predict(["x"], ["Paris"])[0].prediction == "B-geo-loc"
+
+
+def test_outside_weight_is_for_the_token_probe_only():
+    from distillgraph.graph.config import config_from_dict
+
+    base = {"task": {"type": "ner", "instruction": "Tag.", "labels": TYPES}, "data": {"source": "wnut"},
+            "budget": {"max_calls": 10}}
+    assert config_from_dict({**base, "student": {"kind": "token-probe", "outside_weight": 0.25}}).student.outside_weight == 0.25
+    with pytest.raises(UserError, match="only the token-probe student weighs its O words"):
+        config_from_dict({**base, "student": {"kind": "token-classifier", "outside_weight": 0.25}})
+    with pytest.raises(ValueError, match="outside_weight"):
+        StudentConfig(kind="token-probe", outside_weight=0)
+
+
 def test_user_errors(ner_task, task, bert_tokenizer, tmp_path):
     student = classifier(ner_task, bert_tokenizer)
     with pytest.raises(UserError, match="item s7: 2 tags for 3 tokens"):
