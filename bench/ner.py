@@ -96,10 +96,16 @@ def summarise(points: dict[str, Any], focus: str = "distillgraph") -> dict[str, 
 def fit_and_score(student: Any, train: list[Any], examples: list[Any], task: Any) -> float:
     """Entity F1 on `examples` of `student` trained (in a scratch folder) on the gold `train` examples."""
     from distillgraph.trainer.base import TrainItem
-    from distillgraph.trainer.evaluate_ner import ner_metrics
 
     with tempfile.TemporaryDirectory() as tmp:
         student.fit([TrainItem(id=e.id, text=e.text, target=e.output or "") for e in train], tmp, round=0)
+    return scored(student, examples, task)
+
+
+def scored(student: Any, examples: list[Any], task: Any) -> float:
+    """Entity F1 of a fitted `student` on gold `examples`."""
+    from distillgraph.trainer.evaluate_ner import ner_metrics
+
     preds = student.predict([e.id for e in examples], [e.text for e in examples])
     return float(ner_metrics([e.output or "" for e in examples], [p.prediction or "" for p in preds],
                              task.label_names)["entity_f1"])
@@ -197,6 +203,31 @@ def distilled(config: str = EXAMPLE, teacher_seconds: float | None = None, overr
     return out
 
 
+def refit(run_dir: Path, overrides: list[str]) -> dict[str, Any]:
+    """The student of a finished NER run re-fit on the run's own training examples (the teacher's tags, their
+    gating weights) with student `overrides`: dev and test entity F1. The picks stay those of the run's
+    student; only the last fit changes. Also the same sentences with their gold tags, to show what the
+    teacher's tags cost."""
+    from distillgraph.graph.runner import final_state, load_run_config
+    from distillgraph.store.datasets import load_data
+    from distillgraph.trainer.base import TrainItem
+    from distillgraph.trainer.student import build_student
+
+    cfg = load_run_config(run_dir, overrides)
+    data = load_data(cfg.data, cfg.task)
+    pool = {e.id: e for e in data["pool"]}
+    taught = [TrainItem(id=a.id, text=a.text or pool[a.id].text, target=a.target, weight=a.weight)
+              for a in final_state(run_dir)["dataset"] if a.text or a.id in pool]
+    gold = [TrainItem(id=t.id, text=t.text, target=pool[t.id].output or "") for t in taught if t.id in pool]
+    out: dict[str, Any] = {"overrides": overrides, "train": len(taught)}
+    student = build_student(cfg.student, cfg.task, progress=False)
+    for name, train in (("teacher_tags", taught), ("gold_tags_same_sentences", gold)):
+        with tempfile.TemporaryDirectory() as tmp:
+            student.fit(train, Path(tmp), round=0)
+        out[name] = {split: round(scored(student, data[split], cfg.task), 4) for split in ("dev", "test")}
+    return out
+
+
 def teacher_pool_quality(dataset: list[Any], cfg: RunConfig) -> dict[str, Any]:
     """Entity F1 / precision / recall of the teacher's accepted tags on the pool sentences a run bought, against
     their gold tags (the packaged pool is gold): the labels the student actually learnt from."""
@@ -258,6 +289,11 @@ def markdown(data: dict[str, Any]) -> str:
                 + (f"; the teacher's tags on the {t['n']} pool sentences it labelled, against their gold tags: entity "
                    f"F1 {t['entity_f1']:.3f} (precision {t['entity_precision']:.3f}, recall {t['entity_recall']:.3f})"
                    if t else "") + "."]
+    for key, r in data.get("refit", {}).items():
+        out += ["", f"Re-fit (`--refit`, run `{key.split(' ')[0]}`: the run's own {r['train']} training sentences and "
+                f"picks, only the last fit changed; {', '.join(r['overrides']) or 'no overrides'}): test entity F1 "
+                f"{r['teacher_tags']['test']:.3f} (dev {r['teacher_tags']['dev']:.3f}); the same sentences with their "
+                f"gold tags: {r['gold_tags_same_sentences']['test']:.3f} (dev {r['gold_tags_same_sentences']['dev']:.3f})."]
     if data.get("upper_bound"):
         ub = data["upper_bound"]["entity_f1"]
         out += ["", f"Whole pool labelled from gold (upper bound of this student): entity F1 {ub['mean']:.3f} ± {ub['std']:.3f}."]
@@ -301,6 +337,8 @@ def main() -> None:
                     help="also run the example with this budget.max_calls (e.g. 300: the issue's cap; not timed "
                     "against the example's 20 minutes), kept under distilled_at")
     ap.add_argument("--keep-run", type=Path, help="--distilled / --distilled-calls: keep the run folder here")
+    ap.add_argument("--refit", type=Path, help="a run kept with --keep-run: re-fit its student on its own training "
+                    "examples with the --set student overrides (and on their gold tags); kept under refit")
     ap.add_argument("--only", choices=["sweep", "none"], default="sweep", help="none: skip the policy sweep")
     ap.add_argument("--render", action="store_true", help="only re-summarise the saved points and rewrite ner.md")
     ap.add_argument("--merge", action="store_true",
@@ -308,11 +346,20 @@ def main() -> None:
     ap.add_argument("--dev", action="store_true",
                     help=f"a tuning check: dev entity F1 on split seeds {DEV_SEEDS} (never test seeds), with the "
                     f"--set overrides, saved under their name in {DEV_FILE}; ner.json is not touched")
-    ap.add_argument("--set", dest="extra", nargs="+", default=[], help="config overrides (key=value) for --dev")
+    ap.add_argument("--set", dest="extra", nargs="+", default=[],
+                    help="config overrides (key=value) for --dev and --refit")
     args = ap.parse_args()
     quiet_logs()
     if args.dev:
         dev_check(args.policies, args.budgets, args.extra)
+        return
+    if args.refit:  # printed and kept under "refit", keyed by the run folder's name and the overrides
+        path = RESULTS / f"{NAME}.json"
+        data = json.loads(path.read_text()) if path.exists() else {}
+        row = refit(args.refit, args.extra)
+        print(json.dumps(row))
+        data.setdefault("refit", {})[f"{args.refit.name} {' '.join(args.extra)}".strip()] = row
+        write_results(NAME, data, markdown(data))
         return
     old = json.loads((RESULTS / f"{NAME}.json").read_text()) if (RESULTS / f"{NAME}.json").exists() else {}
     data = dict(old)

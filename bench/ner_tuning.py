@@ -68,9 +68,14 @@ def main() -> None:
     args = ap.parse_args()
     quiet_logs()
     start = time.perf_counter()
-    if args.outside_weights:
-        out = tune(args.seeds, args.sizes, [None], shapes=(True,), outside=tuple(args.outside_weights))
-        name = OUTSIDE_FILE
+    if args.outside_weights:  # added to the settings already in OUTSIDE_FILE (same seeds and sizes)
+        out, name = tune(args.seeds, args.sizes, [None], shapes=(True,), outside=tuple(args.outside_weights)), OUTSIDE_FILE
+        old = json.loads((RESULTS / name).read_text()) if (RESULTS / name).exists() else {}
+        if old.get("tuning_seeds") == out["tuning_seeds"]:
+            for n, by_key in old.get("dev_entity_f1", {}).items():
+                if n in out["dev_entity_f1"]:
+                    out["dev_entity_f1"][n] = {**by_key, **out["dev_entity_f1"][n]}
+            out["best"] = {n: max(t, key=lambda k: t[k]["mean"]) for n, t in out["dev_entity_f1"].items()}
     else:
         out, name = tune(args.seeds, args.sizes, args.cs), "ner_tuning.json"
     out.update({"seconds": round(time.perf_counter() - start, 1), **machine()})

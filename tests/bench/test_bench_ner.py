@@ -102,3 +102,13 @@ def test_teacher_pool_quality_scores_the_bought_tags_against_gold():
     missed = teacher_pool_quality(all_o + [SimpleNamespace(id="not-in-pool", target="O")], cfg)["teacher_pool_labels"]
     assert missed["n"] == 4 and missed["entity_recall"] == 0.0 and missed["entity_f1"] == 0.0
     assert teacher_pool_quality([], cfg) == {}
+
+
+def test_refit_renders_the_teacher_and_gold_tags_of_one_run():
+    data = {**summarise(_points(lead=0.02)), "seeds": [0, 1, 2, 3],
+            "refit": {"wnut-ner-1 student.outside_weight=0.1": {
+                "overrides": ["student.outside_weight=0.1"], "train": 280,
+                "teacher_tags": {"dev": 0.21, "test": 0.2}, "gold_tags_same_sentences": {"dev": 0.33, "test": 0.34}}}}
+    md = markdown(data)
+    assert "run `wnut-ner-1`" in md and "280 training sentences" in md and "student.outside_weight=0.1" in md
+    assert "test entity F1 0.200 (dev 0.210)" in md and "gold tags: 0.340 (dev 0.330)" in md
