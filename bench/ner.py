@@ -27,6 +27,7 @@ from distillgraph.graph.config import RunConfig, apply_overrides, config_from_di
 from distillgraph.store.ner import WNUT_TYPES
 
 NAME = "ner"
+OUTSIDE_FILE = "ner_outside_weight.json"  # written by bench/ner_tuning.py --outside-weights
 ROUNDS = 4
 BUDGETS = [50, 100, 200]
 TEST_SEEDS = [0, 1, 2]
@@ -289,6 +290,20 @@ def markdown(data: dict[str, Any]) -> str:
                 + (f"; the teacher's tags on the {t['n']} pool sentences it labelled, against their gold tags: entity "
                    f"F1 {t['entity_f1']:.3f} (precision {t['entity_precision']:.3f}, recall {t['entity_recall']:.3f})"
                    if t else "") + "."]
+    tuning = data.get("outside_weight_tuning")
+    if tuning:
+        sizes = list(tuning["dev_entity_f1"])
+        keys = list(tuning["dev_entity_f1"][sizes[0]])
+        weight = {k: (k.split("O=")[1] if "O=" in k else "1") for k in keys}
+        out += ["", f"The token probe's weight on O words (`student.outside_weight`), chosen on dev only "
+                f"(`python -m bench.ner_tuning --outside-weights ...`: random pool subsets labelled from gold, "
+                f"{tuning['subsets_per_size']} per size, tuning split seeds {tuning['tuning_seeds']}; mean dev "
+                "entity F1):", "", "| O weight | " + " | ".join(f"{n} sentences" for n in sizes) + " | mean |",
+                "|---" * (len(sizes) + 2) + "|"]
+        for k in sorted(keys, key=lambda k: -float(weight[k])):
+            means = [tuning["dev_entity_f1"][n][k]["mean"] for n in sizes if k in tuning["dev_entity_f1"][n]]
+            out.append(f"| {weight[k]} | " + " | ".join(f"{m:.3f}" for m in means)
+                       + f" | {sum(means) / len(means):.3f} |")
     for key, r in data.get("refit", {}).items():
         out += ["", f"Re-fit (`--refit`, run `{key.split(' ')[0]}`: the run's own {r['train']} training sentences and "
                 f"picks, only the last fit changed; {', '.join(r['overrides']) or 'no overrides'}): test entity F1 "
@@ -356,6 +371,8 @@ def main() -> None:
     if args.refit:  # printed and kept under "refit", keyed by the run folder's name and the overrides
         path = RESULTS / f"{NAME}.json"
         data = json.loads(path.read_text()) if path.exists() else {}
+        if (RESULTS / OUTSIDE_FILE).exists():
+            data["outside_weight_tuning"] = json.loads((RESULTS / OUTSIDE_FILE).read_text())
         row = refit(args.refit, args.extra)
         print(json.dumps(row))
         data.setdefault("refit", {})[f"{args.refit.name} {' '.join(args.extra)}".strip()] = row
@@ -363,6 +380,8 @@ def main() -> None:
         return
     old = json.loads((RESULTS / f"{NAME}.json").read_text()) if (RESULTS / f"{NAME}.json").exists() else {}
     data = dict(old)
+    if (RESULTS / OUTSIDE_FILE).exists():  # bench/ner_tuning.py --outside-weights (dev only)
+        data["outside_weight_tuning"] = json.loads((RESULTS / OUTSIDE_FILE).read_text())
     if args.render:
         data.update(summarise(data["points"]))
         write_results(NAME, data, markdown(data))

@@ -19,13 +19,12 @@ import time
 from typing import Any
 
 from bench.harness import RESULTS, machine, quiet_logs
-from bench.ner import fit_and_score, ner_config
+from bench.ner import OUTSIDE_FILE, fit_and_score, ner_config
 from bench.stats import mean_std
 
 TUNING_SEEDS = [10, 11]
 CS = [0.1, 0.3, 1.0, 3.0]
 SIZES = [50, 100, 200, 400, 0]  # 0 = the whole pool
-OUTSIDE_FILE = "ner_outside_weight.json"
 
 
 def tune(seeds: list[int], sizes: list[int], cs: list[float | None], subsets: int = 2,

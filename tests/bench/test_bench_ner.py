@@ -112,3 +112,13 @@ def test_refit_renders_the_teacher_and_gold_tags_of_one_run():
     md = markdown(data)
     assert "run `wnut-ner-1`" in md and "280 training sentences" in md and "student.outside_weight=0.1" in md
     assert "test entity F1 0.200 (dev 0.210)" in md and "gold tags: 0.340 (dev 0.330)" in md
+
+
+def test_outside_weight_tuning_table_lists_each_weight_with_its_mean():
+    t = {"tuning_seeds": [10, 11], "subsets_per_size": 2, "dev_entity_f1": {
+        "50": {"C=rule shapes": {"mean": 0.08}, "C=rule shapes O=0.1": {"mean": 0.12}},
+        "100": {"C=rule shapes": {"mean": 0.18}, "C=rule shapes O=0.1": {"mean": 0.22}}}}
+    md = markdown({**summarise(_points(lead=0.02)), "seeds": [0, 1], "outside_weight_tuning": t})
+    assert "| O weight | 50 sentences | 100 sentences | mean |" in md
+    assert "| 1 | 0.080 | 0.180 | 0.130 |" in md and "| 0.1 | 0.120 | 0.220 | 0.170 |" in md
+    assert md.index("| 1 |") < md.index("| 0.1 |")
