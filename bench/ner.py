@@ -292,18 +292,21 @@ def markdown(data: dict[str, Any]) -> str:
                    if t else "") + "."]
     tuning = data.get("outside_weight_tuning")
     if tuning:
-        sizes = list(tuning["dev_entity_f1"])
-        keys = list(tuning["dev_entity_f1"][sizes[0]])
+        table = tuning["dev_entity_f1"]
+        sizes = sorted(table, key=int)
+        keys = list(dict.fromkeys(k for n in sizes for k in table[n]))
+        common = [n for n in sizes if all(k in table[n] for k in keys)]  # the mean is over these sizes only
         weight = {k: (k.split("O=")[1] if "O=" in k else "1") for k in keys}
         out += ["", f"The token probe's weight on O words (`student.outside_weight`), chosen on dev only "
                 f"(`python -m bench.ner_tuning --outside-weights ...`: random pool subsets labelled from gold, "
                 f"{tuning['subsets_per_size']} per size, tuning split seeds {tuning['tuning_seeds']}; mean dev "
-                "entity F1):", "", "| O weight | " + " | ".join(f"{n} sentences" for n in sizes) + " | mean |",
-                "|---" * (len(sizes) + 2) + "|"]
+                "entity F1; '-': not measured):", "",
+                "| O weight | " + " | ".join(f"{n} sentences" for n in sizes)
+                + f" | mean over {', '.join(common)} |", "|---" * (len(sizes) + 2) + "|"]
         for k in sorted(keys, key=lambda k: -float(weight[k])):
-            means = [tuning["dev_entity_f1"][n][k]["mean"] for n in sizes if k in tuning["dev_entity_f1"][n]]
-            out.append(f"| {weight[k]} | " + " | ".join(f"{m:.3f}" for m in means)
-                       + f" | {sum(means) / len(means):.3f} |")
+            cells = [f"{table[n][k]['mean']:.3f}" if k in table[n] else "-" for n in sizes]
+            mean = sum(table[n][k]["mean"] for n in common) / max(len(common), 1)
+            out.append(f"| {weight[k]} | " + " | ".join(cells) + f" | {mean:.3f} |")
     for key, r in data.get("refit", {}).items():
         out += ["", f"Re-fit (`--refit`, run `{key.split(' ')[0]}`: the run's own {r['train']} training sentences and "
                 f"picks, only the last fit changed; {', '.join(r['overrides']) or 'no overrides'}): test entity F1 "

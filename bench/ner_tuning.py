@@ -71,9 +71,8 @@ def main() -> None:
         out, name = tune(args.seeds, args.sizes, [None], shapes=(True,), outside=tuple(args.outside_weights)), OUTSIDE_FILE
         old = json.loads((RESULTS / name).read_text()) if (RESULTS / name).exists() else {}
         if old.get("tuning_seeds") == out["tuning_seeds"]:
-            for n, by_key in old.get("dev_entity_f1", {}).items():
-                if n in out["dev_entity_f1"]:
-                    out["dev_entity_f1"][n] = {**by_key, **out["dev_entity_f1"][n]}
+            for n, by_key in old.get("dev_entity_f1", {}).items():  # other sizes are kept as they were
+                out["dev_entity_f1"][n] = {**by_key, **out["dev_entity_f1"].get(n, {})}
             out["best"] = {n: max(t, key=lambda k: t[k]["mean"]) for n, t in out["dev_entity_f1"].items()}
     else:
         out, name = tune(args.seeds, args.sizes, args.cs), "ner_tuning.json"

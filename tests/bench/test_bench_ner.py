@@ -118,7 +118,8 @@ def test_outside_weight_tuning_table_lists_each_weight_with_its_mean():
     t = {"tuning_seeds": [10, 11], "subsets_per_size": 2, "dev_entity_f1": {
         "50": {"C=rule shapes": {"mean": 0.08}, "C=rule shapes O=0.1": {"mean": 0.12}},
         "100": {"C=rule shapes": {"mean": 0.18}, "C=rule shapes O=0.1": {"mean": 0.22}}}}
+    t["dev_entity_f1"]["1495"] = {"C=rule shapes": {"mean": 0.37}}  # the whole pool, one weight only
     md = markdown({**summarise(_points(lead=0.02)), "seeds": [0, 1], "outside_weight_tuning": t})
-    assert "| O weight | 50 sentences | 100 sentences | mean |" in md
-    assert "| 1 | 0.080 | 0.180 | 0.130 |" in md and "| 0.1 | 0.120 | 0.220 | 0.170 |" in md
+    assert "| O weight | 50 sentences | 100 sentences | 1495 sentences | mean over 50, 100 |" in md
+    assert "| 1 | 0.080 | 0.180 | 0.370 | 0.130 |" in md and "| 0.1 | 0.120 | 0.220 | - | 0.170 |" in md
     assert md.index("| 1 |") < md.index("| 0.1 |")
