@@ -241,7 +241,7 @@ def test_token_probe_learns_caches_and_roundtrips(ner_task, bert_tokenizer, tmp_
 
 
 def test_token_probe_sample_weights_and_cold_start(ner_task, bert_tokenizer, tmp_path):
-    student = probe(ner_task, bert_tokenizer)
+    student = probe(ner_task, bert_tokenizer, outside_weight=1.0)
     heavy_o = [TrainItem(id="a", text="Paris", target="B-geo-loc", weight=0.1),
                TrainItem(id="b", text="Paris", target="O", weight=1.0)]
     student.fit(heavy_o, tmp_path, round=1)
@@ -258,7 +258,7 @@ def test_token_probe_outside_weight_trades_o_for_entities(ner_task, bert_tokeniz
     """Two equal votes, B-geo-loc at weight 1.2 and O at 2: O wins unless O words weigh less (outside_weight)."""
     data = [TrainItem(id="a", text="Paris", target="B-geo-loc", weight=1.2),
             TrainItem(id="b", text="Paris", target="O", weight=2.0)]
-    plain = probe(ner_task, bert_tokenizer)
+    plain = probe(ner_task, bert_tokenizer, outside_weight=1.0)
     plain.fit(data, tmp_path / "plain", round=1)
     assert plain.predict(["x"], ["Paris"])[0].prediction == "O"
     light_o = probe(ner_task, bert_tokenizer, outside_weight=0.5)
@@ -272,6 +272,8 @@ def test_outside_weight_is_for_the_token_probe_only():
     base = {"task": {"type": "ner", "instruction": "Tag.", "labels": TYPES}, "data": {"source": "wnut"},
             "budget": {"max_calls": 10}}
     assert config_from_dict({**base, "student": {"kind": "token-probe", "outside_weight": 0.25}}).student.outside_weight == 0.25
+    assert StudentConfig(kind="token-probe").resolved().outside_weight == 0.1  # the kind's default (dev-chosen)
+    assert StudentConfig(kind="token-classifier").resolved().outside_weight == 1.0
     with pytest.raises(UserError, match="only the token-probe student weighs its O words"):
         config_from_dict({**base, "student": {"kind": "token-classifier", "outside_weight": 0.25}})
     with pytest.raises(ValueError, match="outside_weight"):
