@@ -111,7 +111,7 @@ KIND_DEFAULTS: dict[str, dict[str, Any]] = {
     # outside_weight: random pool subsets of 50 / 100 / 200 / 400 sentences and the whole pool (1,495), labelled
     # from gold, WNUT tuning split seeds 10-11, dev entity F1 (bench/ner_tuning.py --outside-weights,
     # results/ner_outside_weight.json): mean over the five sizes 0.236 (1), 0.265 (0.1), 0.262 (0.02); 0.02 is
-    # best up to 200 sentences but loses 7 points on the whole pool, 0.1 is within 2.5 points of the best at
+    # best up to 200 sentences but loses 7 points on the whole pool, 0.1 is within 3 points of the best at
     # every size. Without it the probe calls too few words entities.
     "token-probe": {"outside_weight": 0.1},
 }
