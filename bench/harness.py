@@ -40,6 +40,20 @@ CACHE = ROOT / "runs" / "bench-cache"
 EXAMPLE = ROOT / "examples" / "bbc-topic.yaml"
 
 
+def code_version() -> dict[str, Any]:
+    """The commit the runs used and the files that differed from it (a shared working tree moves)."""
+    import subprocess
+
+    def git(*a: str) -> str:
+        try:
+            return subprocess.run(["git", *a], cwd=ROOT, capture_output=True, text=True, timeout=20).stdout.rstrip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    return {"head": git("rev-parse", "--short", "HEAD"),
+            "modified": [line[3:] for line in git("status", "--porcelain", "--untracked-files=no").splitlines()]}
+
+
 def quiet_logs() -> None:
     """The BBC loader warns about one latin-1 file on every load; a sweep would print it hundreds of times."""
     logging.getLogger("distillgraph.store.datasets").setLevel(logging.ERROR)

@@ -371,20 +371,16 @@ def main() -> None:
     if args.dev:
         dev_check(args.policies, args.budgets, args.extra)
         return
+    old = json.loads((RESULTS / f"{NAME}.json").read_text()) if (RESULTS / f"{NAME}.json").exists() else {}
+    data = dict(old)
+    if (RESULTS / OUTSIDE_FILE).exists():  # bench/ner_tuning.py --outside-weights (dev only)
+        data["outside_weight_tuning"] = json.loads((RESULTS / OUTSIDE_FILE).read_text())
     if args.refit:  # printed and kept under "refit", keyed by the run folder's name and the overrides
-        path = RESULTS / f"{NAME}.json"
-        data = json.loads(path.read_text()) if path.exists() else {}
-        if (RESULTS / OUTSIDE_FILE).exists():
-            data["outside_weight_tuning"] = json.loads((RESULTS / OUTSIDE_FILE).read_text())
         row = refit(args.refit, args.extra)
         print(json.dumps(row))
         data.setdefault("refit", {})[f"{args.refit.name} {' '.join(args.extra)}".strip()] = row
         write_results(NAME, data, markdown(data))
         return
-    old = json.loads((RESULTS / f"{NAME}.json").read_text()) if (RESULTS / f"{NAME}.json").exists() else {}
-    data = dict(old)
-    if (RESULTS / OUTSIDE_FILE).exists():  # bench/ner_tuning.py --outside-weights (dev only)
-        data["outside_weight_tuning"] = json.loads((RESULTS / OUTSIDE_FILE).read_text())
     if args.render:
         data.update(summarise(data["points"]))
         write_results(NAME, data, markdown(data))
@@ -404,13 +400,12 @@ def main() -> None:
         data["upper_bound"] = upper_bound(args.seeds)
     if args.teacher:
         data["embedded_teacher"] = embedded_teacher(args.teacher)
+    teacher_seconds = (data.get("embedded_teacher") or {}).get("seconds_per_sentence")
     if args.distilled:
-        data["distilled"] = distilled(teacher_seconds=(data.get("embedded_teacher") or {}).get("seconds_per_sentence"),
-                                      keep=args.keep_run)
+        data["distilled"] = distilled(teacher_seconds=teacher_seconds, keep=args.keep_run)
     if args.distilled_calls:
         data.setdefault("distilled_at", {})[str(args.distilled_calls)] = distilled(
-            teacher_seconds=(data.get("embedded_teacher") or {}).get("seconds_per_sentence"),
-            overrides=[f"budget.max_calls={args.distilled_calls}"], keep=args.keep_run)
+            teacher_seconds=teacher_seconds, overrides=[f"budget.max_calls={args.distilled_calls}"], keep=args.keep_run)
     write_results(NAME, data, markdown(data))
 
 

@@ -51,9 +51,14 @@ def tune(seeds: list[int], sizes: list[int], cs: list[float | None], subsets: in
                     scores.setdefault(str(size or len(pool)), {}).setdefault(key, []).append(f1)
                     print(f"seed {seed} n={size or len(pool)} rep {rep} {key}: dev entity F1 {f1:.4f}", flush=True)
     table = {n: {c: mean_std(v) for c, v in by_c.items()} for n, by_c in scores.items()}
-    best = {n: max(by_c, key=lambda c: by_c[c]["mean"]) for n, by_c in table.items()}
+    best = best_settings(table)
     return {"tuning_seeds": seeds, "metric": "dev entity F1 (test never predicted)", "dev_entity_f1": table,
             "best": best, "subsets_per_size": subsets}
+
+
+def best_settings(table: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """Per size, the setting with the highest mean dev entity F1."""
+    return {n: max(by_c, key=lambda c: by_c[c]["mean"]) for n, by_c in table.items()}
 
 
 def main() -> None:
@@ -73,7 +78,7 @@ def main() -> None:
         if old.get("tuning_seeds") == out["tuning_seeds"]:
             for n, by_key in old.get("dev_entity_f1", {}).items():  # other sizes are kept as they were
                 out["dev_entity_f1"][n] = {**by_key, **out["dev_entity_f1"].get(n, {})}
-            out["best"] = {n: max(t, key=lambda k: t[k]["mean"]) for n, t in out["dev_entity_f1"].items()}
+            out["best"] = best_settings(out["dev_entity_f1"])
     else:
         out, name = tune(args.seeds, args.sizes, args.cs), "ner_tuning.json"
     out.update({"seconds": round(time.perf_counter() - start, 1), **machine()})

@@ -170,21 +170,7 @@ def unl(env, L):
 
 
 def typiclust(env, L, n):
-    U = unl(env, L)
-    chosen = []
-    km = KMeans(min(len(L) + n, len(U)), random_state=0, n_init=1).fit(env.X[U])
-    lab = km.labels_
-    covered = Counter(KMeans.predict(km, env.X[L]) if L else [])
-    sizes = Counter(lab)
-    for cl, _ in sorted(sizes.items(), key=lambda kv: (covered[kv[0]] > 0, -kv[1])):
-        if len(chosen) >= n:
-            break
-        members = U[lab == cl]
-        if len(members) < 1:
-            continue
-        t = typical(env, members)
-        chosen.append(int(members[np.argmax(t)]))
-    return L + chosen
+    return L + typi_in(env, np.arange(len(env.y)), L, n)
 
 
 # ---- selection strategies
@@ -351,9 +337,9 @@ def sel_typi(env, clf, L, n, stage, K, **kw):
 def typi_in(env, idx, L, n):
     """TypiClust restricted to `idx` (one cluster): k-means into |labelled in idx| + n, the most typical point
     of each largest uncovered k-means cluster."""
-    inside = set(idx)
+    inside, done = set(idx), set(L)
     Lin = [i for i in L if i in inside]
-    U = np.array([i for i in idx if i not in set(L)])
+    U = np.array([i for i in idx if i not in done], dtype=int)
     n = min(n, len(U))
     if n <= 0:
         return []

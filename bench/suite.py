@@ -49,6 +49,7 @@ from bench.harness import (
     CACHE,
     RESULTS,
     bbc_config,
+    code_version,
     embeddings_dir,
     machine,
     prewarm_bbc_embeddings,
@@ -472,21 +473,6 @@ def _config_default(key: str) -> float | str | None:
 def _v(value: Any) -> str:
     """A grid value as written in an override: 0.25, 30, random."""
     return f"{value:g}" if isinstance(value, int | float) else str(value)
-
-
-def code_version() -> dict[str, Any]:
-    """The commit the runs used and the files that differed from it (a shared working tree moves)."""
-    import subprocess
-
-    def git(*a: str) -> str:
-        try:
-            return subprocess.run(["git", *a], cwd=RESULTS.parents[1], capture_output=True, text=True,
-                                  timeout=20).stdout.rstrip()
-        except (OSError, subprocess.SubprocessError):
-            return ""
-
-    return {"head": git("rev-parse", "--short", "HEAD"),
-            "modified": [line[3:] for line in git("status", "--porcelain", "--untracked-files=no").splitlines()]}
 
 
 def load_tuning(out: Path = RESULTS) -> dict[str, Any] | None:

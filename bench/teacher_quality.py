@@ -194,8 +194,7 @@ DISTILL_ARMS = {"random": ["loop.policy=random"], "select_only": ['loop.synthesi
 
 def distill_run(budget: int, arm: str, tmp: Path) -> tuple[dict[str, Any], Any, Path]:
     """One run of the demo config at `budget` calls with the real teacher: final test metrics and what it spent."""
-    from bench.harness import run_graph
-    from bench.suite import code_version
+    from bench.harness import code_version, run_graph
     from distillgraph.graph.config import load_config
 
     cfg = load_config(EXAMPLE, [f"budget.max_calls={budget}", *DISTILL_ARMS[arm]])
