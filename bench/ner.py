@@ -21,7 +21,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.harness import RESULTS, ROOT, machine, prediction_seconds, quiet_logs, run_graph, write_results
+from bench.harness import (
+    RESULTS,
+    ROOT,
+    code_version,
+    machine,
+    prediction_seconds,
+    quiet_logs,
+    run_graph,
+    write_results,
+)
 from bench.stats import compare, mean_std
 from distillgraph.graph.config import RunConfig, apply_overrides, config_from_dict
 from distillgraph.store.ner import WNUT_TYPES
@@ -126,9 +135,11 @@ def upper_bound(seeds: list[int]) -> dict[str, Any]:
     return {"entity_f1": mean_std(scores), "seeds": seeds, "n_pool": len(data["pool"])}
 
 
-def embedded_teacher(n: int, seed: int = 0, demonstrations: int = 3) -> dict[str, Any]:
-    """The embedded teacher (Qwen2.5-Coder-1.5B via the project's llama.cpp launcher) labels `n` test sentences
-    with the annotator prompt and `demonstrations` gold pool neighbours (the run's retrieval, by embedding)."""
+def embedded_teacher(n: int, seed: int = 0, demonstrations: int = 3, split: str = "test",
+                     extra: list[str] | None = None) -> dict[str, Any]:
+    """The embedded teacher (Qwen2.5-Coder-1.5B via the project's llama.cpp launcher) labels the first `n`
+    sentences of `split` with the annotator prompt and `demonstrations` gold pool neighbours (the run's
+    retrieval, by embedding); `extra` overrides the task (e.g. its instruction) for a dev check."""
     from distillgraph.agents.annotator import AnnotationJob, annotation_requests, collect
     from distillgraph.agents.budget import BudgetLedger
     from distillgraph.agents.cache import AnswerCache
@@ -141,9 +152,9 @@ def embedded_teacher(n: int, seed: int = 0, demonstrations: int = 3) -> dict[str
     from distillgraph.store.schema import StoreConfig
     from distillgraph.trainer.evaluate_ner import ner_metrics
 
-    cfg = ner_config("random", 1, seed)
+    cfg = ner_config("random", 1, seed, extra)
     data = load_data(cfg.data, cfg.task)
-    test, pool = data["test"][:n], data["pool"]
+    test, pool = data[split][:n], data["pool"]
     emb = build_embedder(StoreConfig(), None)
     pv, tv = emb.encode([e.text for e in pool]), emb.encode([e.text for e in test])
     jobs = [AnnotationJob(Candidate(id=e.id, cluster=0, source="pool", round=0), e.text,
@@ -165,10 +176,12 @@ def embedded_teacher(n: int, seed: int = 0, demonstrations: int = 3) -> dict[str
     gold = [e.output or "" for e in test]
     pred = [tags.get(e.id) or " ".join(["O"] * len(e.text.split(" "))) for e in test]
     m = ner_metrics(gold, pred, cfg.task.label_names)
-    return {"entity_f1": round(m["entity_f1"], 4), "worst_type_f1": round(m["worst_type_f1"] or 0.0, 4),
+    return {"entity_f1": round(m["entity_f1"], 4), "precision": round(m["entity_precision"], 4),
+            "recall": round(m["entity_recall"], 4), "worst_type_f1": round(m["worst_type_f1"] or 0.0, 4),
             "per_type_f1": {t: round(v["f1"], 3) for t, v in m["per_type"].items()}, "n": len(test),
             "seconds_per_sentence": round(seconds / max(len(test), 1), 2), "failed": len(out.rejected),
-            "entities_rejected": len(out.entities_dropped), "demonstrations": demonstrations, **machine()}
+            "entities_rejected": len(out.entities_dropped), "demonstrations": demonstrations, "split": split,
+            "split_seed": seed, "instruction": cfg.task.instruction, **machine()}
 
 
 EXAMPLE = "examples/wnut-ner.yaml"
@@ -198,7 +211,8 @@ def distilled(config: str = EXAMPLE, teacher_seconds: float | None = None, overr
            "rounds": [{"round": m.round, "train_size": m.train_size, "test_entity_f1": round(m.test["entity_f1"], 4),
                        "dev_entity_f1": round(m.dev["entity_f1"], 4)} for m in hist],
            "student_entity_f1": round(hist[-1].test["entity_f1"], 4),
-           "student_seconds_per_sentence": round(per_sentence, 5), **machine()}
+           "student_seconds_per_sentence": round(per_sentence, 5), **machine(),
+           "code": code_version()["head"], "date": time.strftime("%Y-%m-%d")}  # which defaults the run had
     if teacher_seconds:
         out["speedup"] = round(teacher_seconds / per_sentence, 1)
     return out
@@ -342,6 +356,19 @@ def dev_check(policies: list[str], budgets: list[int], extra: list[str]) -> dict
     return saved
 
 
+def teacher_dev_check(n: int, extra: list[str], demonstrations: int = 3) -> dict[str, Any]:
+    """The embedded teacher on the first `n` dev sentences of tuning split seed DEV_SEEDS[0] with the task
+    overrides `extra` (e.g. another instruction), kept under their name in ner_dev.json's "teacher": how a
+    prompt or instruction for the NER example is chosen without looking at test."""
+    path = RESULTS / DEV_FILE
+    saved = json.loads(path.read_text()) if path.exists() else {"split": "dev", "seeds": DEV_SEEDS, "settings": {}}
+    row = embedded_teacher(n, seed=DEV_SEEDS[0], demonstrations=demonstrations, split="dev", extra=extra)
+    saved.setdefault("teacher", {})[" ".join([*extra, f"demonstrations={demonstrations}"])] = row
+    path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
+    print(json.dumps(row), flush=True)
+    return row
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--policies", nargs="+", default=POLICIES)
@@ -349,6 +376,12 @@ def main() -> None:
     ap.add_argument("--seeds", nargs="+", type=int, default=TEST_SEEDS)
     ap.add_argument("--upper-bound", action="store_true")
     ap.add_argument("--teacher", type=int, default=0, help="also label N test sentences with the embedded teacher")
+    ap.add_argument("--teacher-dev", type=int, default=0,
+                    help=f"a tuning check: the embedded teacher labels N dev sentences (split seed {DEV_SEEDS[0]}) "
+                    f"with the --set task overrides, saved under their name in {DEV_FILE}")
+    ap.add_argument("--demonstrations", type=int, default=3,
+                    help="--teacher / --teacher-dev: gold pool neighbours shown to the teacher (0: none, as in a "
+                    "run's first round)")
     ap.add_argument("--distilled", action="store_true",
                     help=f"also run {EXAMPLE} end to end with the embedded teacher (about 20 minutes)")
     ap.add_argument("--distilled-calls", type=int, default=0,
@@ -370,6 +403,9 @@ def main() -> None:
     quiet_logs()
     if args.dev:
         dev_check(args.policies, args.budgets, args.extra)
+        return
+    if args.teacher_dev:
+        teacher_dev_check(args.teacher_dev, args.extra, args.demonstrations)
         return
     old = json.loads((RESULTS / f"{NAME}.json").read_text()) if (RESULTS / f"{NAME}.json").exists() else {}
     data = dict(old)
@@ -399,7 +435,7 @@ def main() -> None:
     if args.upper_bound:
         data["upper_bound"] = upper_bound(args.seeds)
     if args.teacher:
-        data["embedded_teacher"] = embedded_teacher(args.teacher)
+        data["embedded_teacher"] = embedded_teacher(args.teacher, demonstrations=args.demonstrations)
     teacher_seconds = (data.get("embedded_teacher") or {}).get("seconds_per_sentence")
     if args.distilled:
         data["distilled"] = distilled(teacher_seconds=teacher_seconds, keep=args.keep_run)
