@@ -321,6 +321,16 @@ def markdown(data: dict[str, Any]) -> str:
             cells = [f"{table[n][k]['mean']:.3f}" if k in table[n] else "-" for n in sizes]
             mean = sum(table[n][k]["mean"] for n in common) / max(len(common), 1)
             out.append(f"| {weight[k]} | " + " | ".join(cells) + f" | {mean:.3f} |")
+    checks = data.get("teacher_dev") or {}
+    if checks:
+        out += ["", "The embedded teacher's instruction, checked on dev only (`python -m bench.ner --teacher-dev 80 "
+                "--demonstrations K --set task.instruction=...`: the first 80 dev tweets of tuning split seed "
+                f"{DEV_SEEDS[0]}; K gold pool neighbours shown, 0 as in a run's first round):", "",
+                "| instruction | demonstrations | entity F1 | precision | recall | s per sentence |", "|---" * 6 + "|"]
+        for r in checks.values():
+            pr = [f"{r[k]:.3f}" if k in r else "-" for k in ("precision", "recall")]
+            out.append(f"| {r['instruction']} | {r['demonstrations']} | {r['entity_f1']:.3f} | {pr[0]} | {pr[1]} | "
+                       f"{r['seconds_per_sentence']} |")
     for key, r in data.get("refit", {}).items():
         out += ["", f"Re-fit (`--refit`, run `{key.split(' ')[0]}`: the run's own {r['train']} training sentences and "
                 f"picks, only the last fit changed; {', '.join(r['overrides']) or 'no overrides'}): test entity F1 "
@@ -411,6 +421,8 @@ def main() -> None:
     data = dict(old)
     if (RESULTS / OUTSIDE_FILE).exists():  # bench/ner_tuning.py --outside-weights (dev only)
         data["outside_weight_tuning"] = json.loads((RESULTS / OUTSIDE_FILE).read_text())
+    if (RESULTS / DEV_FILE).exists():  # --teacher-dev (dev only)
+        data["teacher_dev"] = json.loads((RESULTS / DEV_FILE).read_text()).get("teacher", {})
     if args.refit:  # printed and kept under "refit", keyed by the run folder's name and the overrides
         row = refit(args.refit, args.extra)
         print(json.dumps(row))

@@ -123,3 +123,64 @@ def test_outside_weight_tuning_table_lists_each_weight_with_its_mean():
     assert "| O weight | 50 sentences | 100 sentences | 1495 sentences | mean over 50, 100 |" in md
     assert "| 1 | 0.080 | 0.180 | 0.370 | 0.130 |" in md and "| 0.1 | 0.120 | 0.220 | - | 0.170 |" in md
     assert md.index("| 1 |") < md.index("| 0.1 |")
+
+
+def test_teacher_dev_check_labels_dev_of_a_tuning_seed_and_keeps_each_instruction(tmp_path, monkeypatch):
+    import json
+
+    import bench.ner as ner
+
+    calls = []
+
+    def fake_teacher(n, seed=0, demonstrations=3, split="test", extra=None):
+        calls.append((n, seed, demonstrations, split, tuple(extra or ())))
+        return {"entity_f1": 0.2 if extra else 0.25, "precision": 0.15, "recall": 0.3, "demonstrations": demonstrations,
+                "instruction": "other" if extra else "Find the named entities in the tweet.",
+                "seconds_per_sentence": 4.4}
+
+    monkeypatch.setattr(ner, "embedded_teacher", fake_teacher)
+    monkeypatch.setattr(ner, "RESULTS", tmp_path)
+    ner.teacher_dev_check(80, [], demonstrations=0)
+    ner.teacher_dev_check(80, ['task.instruction="other"'], demonstrations=0)
+    assert calls[0] == (80, ner.DEV_SEEDS[0], 0, "dev", ()) and calls[1][3] == "dev"
+    assert ner.DEV_SEEDS[0] not in ner.TEST_SEEDS
+    saved = json.loads((tmp_path / ner.DEV_FILE).read_text())["teacher"]
+    assert set(saved) == {"demonstrations=0", 'task.instruction="other" demonstrations=0'}
+    md = markdown({**summarise(_points(lead=0.02)), "seeds": [0, 1], "teacher_dev": saved})
+    assert "| Find the named entities in the tweet. | 0 | 0.250 | 0.150 | 0.300 | 4.4 |" in md
+    assert "| other | 0 | 0.200 |" in md
+
+
+def test_embedded_teacher_reads_the_requested_split_with_task_overrides(monkeypatch):
+    """The split and the instruction reach the annotator prompt: the teacher is a stub that records the
+    prompts it is asked and stops there (no llama.cpp here)."""
+    import pytest
+
+    import bench.ner as ner
+    from distillgraph.agents import teacher as teacher_mod
+    from distillgraph.store.datasets import load_data
+
+    seen: list[str] = []
+    closed: list[bool] = []
+
+    class Asked(Exception):
+        pass
+
+    class Stub:
+        model = "stub"
+
+        def ask_many(self, reqs):
+            seen.extend(" ".join(m["content"] for m in r.messages) for r in reqs)
+            raise Asked
+
+        def close(self):
+            closed.append(True)
+
+    monkeypatch.setattr(teacher_mod, "build_teacher", lambda *a, **k: Stub())
+    with pytest.raises(Asked):
+        ner.embedded_teacher(2, seed=10, demonstrations=0, split="dev", extra=['task.instruction="Tag the tweet."'])
+    cfg = ner.ner_config("random", 1, 10)
+    data = load_data(cfg.data, cfg.task)
+    assert len(seen) == 2 and closed == [True]
+    assert "Tag the tweet." in seen[0] and "Find the named entities" not in seen[0]
+    assert data["dev"][0].text[:30] in seen[0] and data["test"][0].text[:30] not in seen[0]
