@@ -258,6 +258,18 @@ def teacher_pool_quality(dataset: list[Any], cfg: RunConfig) -> dict[str, Any]:
                                                          ("entity_f1", "entity_precision", "entity_recall") if k in m}}}
 
 
+def pool_tags(d: dict[str, Any]) -> str:
+    """A distilled run's teacher tags on the pool sentences it bought, against gold (a clause; '' if not kept)."""
+    t = d.get("teacher_pool_labels")
+    return (f"; the teacher's tags on the {t['n']} pool sentences it labelled, against their gold tags: entity F1 "
+            f"{t['entity_f1']:.3f} (precision {t['entity_precision']:.3f}, recall {t['entity_recall']:.3f})" if t else "")
+
+
+def ran_on(d: dict[str, Any]) -> str:
+    """Which commit and day a distilled run had (defaults move between runs); '' for runs before it was kept."""
+    return f" (commit {d['code']}, {d['date']})" if d.get("code") else ""
+
+
 def markdown(data: dict[str, Any]) -> str:
     out = ["## NER: selection policies on the WNUT-style tweets (oracle teacher: a simulation)", "",
            f"Token-probe student, {ROUNDS} rounds, the oracle teacher (SIMULATION: gold entities, 1 call = 1 "
@@ -295,15 +307,13 @@ def markdown(data: dict[str, Any]) -> str:
                 f"{d['wall_seconds'] / 60:.1f} minutes end to end on {d['machine']} (1-minute load "
                 f"{d['load_average_1m']} at the end); the student predicts a sentence in "
                 f"{d['student_seconds_per_sentence'] * 1000:.1f} ms"
-                + (f", {d['speedup']:.0f}x faster than the teacher." if d.get("speedup") else ".")]
+                + (f", {d['speedup']:.0f}x faster than the teacher" if d.get("speedup") else "")
+                + pool_tags(d) + ran_on(d) + "."]
     for calls, d in sorted(data.get("distilled_at", {}).items(), key=lambda kv: int(kv[0])):
         curve = " → ".join(f"{r['test_entity_f1']:.3f}" for r in d["rounds"])
-        t = d.get("teacher_pool_labels")
         out += ["", f"The same example at `budget.max_calls={calls}` (not sized to its 20 minutes): {d['calls']} calls, "
-                f"{d['wall_seconds'] / 60:.1f} minutes, test entity F1 by round {curve}"
-                + (f"; the teacher's tags on the {t['n']} pool sentences it labelled, against their gold tags: entity "
-                   f"F1 {t['entity_f1']:.3f} (precision {t['entity_precision']:.3f}, recall {t['entity_recall']:.3f})"
-                   if t else "") + "."]
+                f"{d['wall_seconds'] / 60:.1f} minutes, test entity F1 by round {curve}" + pool_tags(d) + ran_on(d)
+                + "."]
     tuning = data.get("outside_weight_tuning")
     if tuning:
         table = tuning["dev_entity_f1"]

@@ -34,11 +34,16 @@ def test_fragment_says_simulation_and_renders_every_part():
                                  "entities_rejected": 3, "demonstrations": 3},
             "distilled": {"config": "examples/wnut-ner.yaml", "calls": 120, "wall_seconds": 900.0,
                           "rounds": [{"test_entity_f1": 0.1}, {"test_entity_f1": 0.2}], "machine": "x86_64, 2 CPU cores",
-                          "load_average_1m": 1.5, "student_seconds_per_sentence": 0.002, "speedup": 2100.0}}
+                          "load_average_1m": 1.5, "student_seconds_per_sentence": 0.002, "speedup": 2100.0,
+                          "code": "abc1234", "date": "2026-12-02",
+                          "teacher_pool_labels": {"n": 107, "entity_f1": 0.155, "entity_precision": 0.122,
+                                                  "entity_recall": 0.215}}}
     md = markdown(data)
     assert md.startswith("## NER") and "SIMULATION" in md
     assert "| distillgraph |" in md and "vs best other (uncertainty)" in md and "(behind)" in md
     assert "0.100 → 0.200" in md and "2100x faster" in md and "entity F1 0.300" in md and "0.410" in md
+    assert "2100x faster than the teacher; the teacher's tags on the 107 pool sentences" in md
+    assert "precision 0.122, recall 0.215) (commit abc1234, 2026-12-02)." in md
 
 
 def test_dev_check_reads_dev_on_the_tuning_seeds_and_keeps_each_setting(tmp_path, monkeypatch):
