@@ -356,11 +356,16 @@ DEV_SEEDS = [10, 11, 12]  # NER's tuning split seeds: dev only, never among the 
 DEV_FILE = "ner_dev.json"
 
 
+def dev_results() -> dict[str, Any]:
+    """The saved NER dev checks (policy settings under "settings", teacher checks under "teacher")."""
+    path = RESULTS / DEV_FILE
+    return json.loads(path.read_text()) if path.exists() else {"split": "dev", "seeds": DEV_SEEDS, "settings": {}}
+
+
 def dev_check(policies: list[str], budgets: list[int], extra: list[str]) -> dict[str, Any]:
     """Run `policies` with `extra` on DEV_SEEDS and keep the final dev entity F1 under the setting's name
     (bench/results/ner_dev.json): how a default that would change NER is checked before any NER test seed."""
-    path = RESULTS / DEV_FILE
-    saved = json.loads(path.read_text()) if path.exists() else {"split": "dev", "seeds": DEV_SEEDS, "settings": {}}
+    saved = dev_results()
     name = " ".join(extra) or "defaults"
     points = sweep(policies, budgets, DEV_SEEDS, extra, split="dev")
     entry = saved["settings"].setdefault(name, {})
@@ -372,7 +377,7 @@ def dev_check(policies: list[str], budgets: list[int], extra: list[str]) -> dict
         print(f"{name} / {policy}: mean dev entity F1 {sum(means) / len(means):.4f} over budgets "
               f"{', '.join(per_b)}", flush=True)
     saved.update(machine())
-    path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
+    (RESULTS / DEV_FILE).write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
     return saved
 
 
@@ -380,11 +385,10 @@ def teacher_dev_check(n: int, extra: list[str], demonstrations: int = 3) -> dict
     """The embedded teacher on the first `n` dev sentences of tuning split seed DEV_SEEDS[0] with the task
     overrides `extra` (e.g. another instruction), kept under their name in ner_dev.json's "teacher": how a
     prompt or instruction for the NER example is chosen without looking at test."""
-    path = RESULTS / DEV_FILE
-    saved = json.loads(path.read_text()) if path.exists() else {"split": "dev", "seeds": DEV_SEEDS, "settings": {}}
+    saved = dev_results()
     row = embedded_teacher(n, seed=DEV_SEEDS[0], demonstrations=demonstrations, split="dev", extra=extra)
     saved.setdefault("teacher", {})[" ".join([*extra, f"demonstrations={demonstrations}"])] = row
-    path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
+    (RESULTS / DEV_FILE).write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
     print(json.dumps(row), flush=True)
     return row
 
@@ -431,8 +435,9 @@ def main() -> None:
     data = dict(old)
     if (RESULTS / OUTSIDE_FILE).exists():  # bench/ner_tuning.py --outside-weights (dev only)
         data["outside_weight_tuning"] = json.loads((RESULTS / OUTSIDE_FILE).read_text())
-    if (RESULTS / DEV_FILE).exists():  # --teacher-dev (dev only)
-        data["teacher_dev"] = json.loads((RESULTS / DEV_FILE).read_text()).get("teacher", {})
+    teacher_checks = dev_results().get("teacher")  # --teacher-dev (dev only)
+    if teacher_checks:
+        data["teacher_dev"] = teacher_checks
     if args.refit:  # printed and kept under "refit", keyed by the run folder's name and the overrides
         row = refit(args.refit, args.extra)
         print(json.dumps(row))
