@@ -155,11 +155,14 @@ def embedded_teacher(n: int, seed: int = 0, demonstrations: int = 3, split: str 
     cfg = ner_config("random", 1, seed, extra)
     data = load_data(cfg.data, cfg.task)
     test, pool = data[split][:n], data["pool"]
-    emb = build_embedder(StoreConfig(), None)
-    pv, tv = emb.encode([e.text for e in pool]), emb.encode([e.text for e in test])
+    nearest: list[list[int]] = [[] for _ in test]
+    if demonstrations > 0:  # retrieval only when something is shown: no embedding of the pool for 0
+        emb = build_embedder(StoreConfig(), None)
+        pv, tv = emb.encode([e.text for e in pool]), emb.encode([e.text for e in test])
+        nearest = [list((pv @ v).argsort()[::-1][:demonstrations]) for v in tv]
     jobs = [AnnotationJob(Candidate(id=e.id, cluster=0, source="pool", round=0), e.text,
-                          [{"id": pool[i].id, "text": pool[i].text, "target": pool[i].output}
-                           for i in (pv @ v).argsort()[::-1][:demonstrations]]) for e, v in zip(test, tv, strict=True)]
+                          [{"id": pool[i].id, "text": pool[i].text, "target": pool[i].output} for i in near])
+            for e, near in zip(test, nearest, strict=True)]
     prompts = PromptLibrary()
     tcfg = TeacherConfig(provider="local", temperature=0.0, max_concurrency=1, timeout=600, max_tokens=256)
     with tempfile.TemporaryDirectory() as tmp, AnswerCache(Path(tmp) / "c.sqlite") as cache:
@@ -362,6 +365,10 @@ def dev_results() -> dict[str, Any]:
     return json.loads(path.read_text()) if path.exists() else {"split": "dev", "seeds": DEV_SEEDS, "settings": {}}
 
 
+def save_dev_results(saved: dict[str, Any]) -> None:
+    (RESULTS / DEV_FILE).write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
+
+
 def dev_check(policies: list[str], budgets: list[int], extra: list[str]) -> dict[str, Any]:
     """Run `policies` with `extra` on DEV_SEEDS and keep the final dev entity F1 under the setting's name
     (bench/results/ner_dev.json): how a default that would change NER is checked before any NER test seed."""
@@ -377,7 +384,7 @@ def dev_check(policies: list[str], budgets: list[int], extra: list[str]) -> dict
         print(f"{name} / {policy}: mean dev entity F1 {sum(means) / len(means):.4f} over budgets "
               f"{', '.join(per_b)}", flush=True)
     saved.update(machine())
-    (RESULTS / DEV_FILE).write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
+    save_dev_results(saved)
     return saved
 
 
@@ -388,7 +395,7 @@ def teacher_dev_check(n: int, extra: list[str], demonstrations: int = 3) -> dict
     saved = dev_results()
     row = embedded_teacher(n, seed=DEV_SEEDS[0], demonstrations=demonstrations, split="dev", extra=extra)
     saved.setdefault("teacher", {})[" ".join([*extra, f"demonstrations={demonstrations}"])] = row
-    (RESULTS / DEV_FILE).write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
+    save_dev_results(saved)
     print(json.dumps(row), flush=True)
     return row
 
