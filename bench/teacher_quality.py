@@ -225,7 +225,9 @@ def pool_label_accuracy(dataset: list[Any], cfg: Any) -> dict[str, Any]:
     if not bought:
         return {}
     right = sum(a.target == gold[a.id] for a in bought)
-    return {"teacher_pool_label_accuracy": round(right / len(bought), 4), "pool_labels_checked": len(bought)}
+    dropped = [a for a in bought if a.weight == 0]  # set aside by the label gate (teacher.gate.mode drop)
+    return {"teacher_pool_label_accuracy": round(right / len(bought), 4), "pool_labels_checked": len(bought),
+            "gate_dropped": len(dropped), "gate_dropped_wrong": sum(a.target != gold[a.id] for a in dropped)}
 
 
 def pool_right(row: dict[str, Any]) -> str:
@@ -235,7 +237,10 @@ def pool_right(row: dict[str, Any]) -> str:
         return "-"
     right = round(acc * n)
     low, high = wilson(right, n)
-    return f"{right}/{n} = {acc:.3f} [{low:.3f}, {high:.3f}]"
+    gated = ""
+    if row.get("gate_dropped") is not None:  # recorded from 2026-12-03 on
+        gated = f"; gate dropped {row['gate_dropped']} ({row['gate_dropped_wrong']} wrong)"
+    return f"{right}/{n} = {acc:.3f} [{low:.3f}, {high:.3f}]{gated}"
 
 
 def speed(distill: dict[str, Any], student_s: float) -> dict[str, Any]:

@@ -130,6 +130,9 @@ class RunConfig(Strict):
         if self.student.outside_weight != 1.0 and self.student.kind != "token-probe":
             raise ValueError(f"student.outside_weight: only the token-probe student weighs its O words; "
                              f"{self.student.kind} does not")
+        if self.student.head_init != "random" and self.student.kind != "classifier":
+            raise ValueError(f"student.head_init: only the classifier student has a head to initialise; "
+                             f"{self.student.kind} does not")
         if self.data.source == "wnut" and self.task.type != "ner":
             raise ValueError("data.source: wnut is an NER corpus; set task.type: ner")
         if self.task.type == "ner" and self.data.source == "bbc":

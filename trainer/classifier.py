@@ -40,6 +40,47 @@ class ClassifierStudent(ProbabilisticStudent, LoraStudent):
         trained += [name for name, _ in self.base.named_modules() if name.rsplit(".", 1)[-1] == "pooler"]
         return LoraConfig(task_type=TaskType.SEQ_CLS, modules_to_save=trained, **self._lora_kwargs())
 
+    def _initial_heads(self, items: list[TrainItem]) -> dict[str, dict[str, torch.Tensor]] | None:
+        """head_init probe: the output layer of the head starts as a logistic regression on what the frozen
+        encoder feeds it for the training items (LP-FT); None for a random head or a single label."""
+        if self.cfg.head_init != "probe" or len({it.target for it in items}) < 2:
+            return None
+        name, out = self._output_layer()
+        feats = self._head_inputs(out, [it.text for it in items])
+        index = {label: i for i, label in enumerate(self.labels)}
+        w, b = probe_weights(feats, [index[it.target] for it in items], [it.weight for it in items], len(self.labels))
+        head = self.base.get_submodule(name)
+        state = {k: v.detach().clone() for k, v in head.state_dict().items()}
+        prefix = "" if out is head else next(n for n, m in head.named_modules() if m is out) + "."
+        state[prefix + "weight"] = torch.as_tensor(w, dtype=out.weight.dtype)
+        state[prefix + "bias"] = torch.as_tensor(b, dtype=out.weight.dtype)
+        return {name: state}
+
+    def _output_layer(self) -> tuple[str, torch.nn.Linear]:
+        """(head module name, its last linear layer with one output per label)."""
+        name = next((n for n in self._head_state if n in SEQ_CLS_HEAD_NAMES), "")
+        layers = [] if not name else [m for m in self.base.get_submodule(name).modules()
+                  if isinstance(m, torch.nn.Linear) and m.out_features == len(self.labels) and m.bias is not None]
+        if not layers:
+            raise UserError(f"student.head_init: probe needs a linear classification head with one output per "
+                            f"label; the model's head ({name or 'none found'}) has none")
+        return name, layers[-1]
+
+    @torch.inference_mode()
+    def _head_inputs(self, layer: torch.nn.Linear, texts: list[str]) -> np.ndarray:
+        """What the frozen encoder feeds `layer` for each text (eval mode: no dropout)."""
+        rows, got = self._tokenize(texts), {}
+        self.base.eval()
+        for idx in length_sorted_batches([len(r["input_ids"]) for r in rows], self.cfg.eval_batch_size):
+            batch = {k: v.to(self.device) for k, v in pad_batch([rows[i] for i in idx], self.pad_id).items()}
+            hook = layer.register_forward_hook(
+                lambda _m, inp, _o, idx=idx: got.update(zip(idx, inp[0].float().cpu(), strict=True)))
+            try:
+                self.base(**batch)
+            finally:
+                hook.remove()
+        return np.stack([got[i].numpy() for i in range(len(texts))])
+
     def _tokenize(self, texts: list[str]) -> list[Row]:
         enc = self.tokenizer(texts, truncation=True, max_length=self.cfg.max_length)
         return [
@@ -75,3 +116,18 @@ class ClassifierStudent(ProbabilisticStudent, LoraStudent):
                 advance(len(idx))
         return out
 
+
+
+def probe_weights(x: np.ndarray, y: list[int], weights: list[float], n_labels: int) -> tuple[np.ndarray, np.ndarray]:
+    """(weight, bias) of a linear layer whose softmax is a logistic regression fitted on (x, y): one row per
+    label; a label without training items gets zero weights and the lowest fitted bias."""
+    from sklearn.linear_model import LogisticRegression
+
+    clf = LogisticRegression(C=1.0, max_iter=2000).fit(x, y, sample_weight=np.asarray(weights, dtype=np.float64))
+    coef, bias = clf.coef_, clf.intercept_
+    if len(clf.classes_) == 2:  # sklearn's binary form: one row; as two softmax rows it is +/- half of it
+        coef, bias = np.vstack([-coef / 2, coef / 2]), np.array([-bias[0] / 2, bias[0] / 2])
+    w = np.zeros((n_labels, x.shape[1]), dtype=np.float64)
+    b = np.full(n_labels, float(bias.min()))
+    w[clf.classes_], b[clf.classes_] = coef, bias
+    return w, b

@@ -75,8 +75,11 @@ class Launcher:
             self._base_dir = folder
         return self._base_dir
 
-    def fit(self, rows: list[dict], out_dir: Path, *, previous: Path | None) -> dict:
-        """Train on encoded rows in child processes; the adapter lands in out_dir. Returns the stats."""
+    def fit(self, rows: list[dict], out_dir: Path, *, previous: Path | None,
+            heads: dict[str, Any] | None = None) -> dict:
+        """Train on encoded rows in child processes; the adapter lands in out_dir. Returns the stats.
+        `heads`: state dicts by module name that a fresh adapter's heads start from (the student's head_init)."""
+        import torch
         from peft import LoraConfig
 
         st = self.student
@@ -98,7 +101,10 @@ class Launcher:
                 "cpu": st.device.type == "cpu",
                 "pad_id": st.pad_id,
                 "out_dir": str(out_dir),
+                "heads": str(job / "heads.pt") if heads else None,
             }
+            if heads:
+                torch.save(heads, job / "heads.pt")
             (job / JOB_FILE).write_text(json.dumps(spec))
             with (job / "rows.jsonl").open("w") as handle:
                 for row in rows:
@@ -163,6 +169,8 @@ def _child(job_dir: Path) -> None:
     if spec["previous"]:
         model = PeftModel.from_pretrained(base, spec["previous"], is_trainable=True)
     else:
+        for name, state in (torch.load(spec["heads"]) if spec.get("heads") else {}).items():
+            base.get_submodule(name).load_state_dict(state)  # the parent's head_init, before peft copies it
         set_seed(cfg.seed)
         model = get_peft_model(base, LoraConfig.from_pretrained(str(job_dir / "lora")))
     model.to(accelerator.device)

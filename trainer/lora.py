@@ -92,21 +92,31 @@ class LoraStudent(Student):
             self.base.get_submodule(name).load_state_dict(state)
         self.model = self.base
 
-    def _new_adapter(self) -> None:
+    def _initial_heads(self, items: list[TrainItem]) -> dict[str, dict[str, torch.Tensor]] | None:
+        """State dicts, by module name, that a fresh adapter's trained heads start from (None: as loaded)."""
+        return None
+
+    def _new_adapter(self, heads: dict[str, dict[str, torch.Tensor]] | None = None) -> None:
         self._reset()
+        for name, state in (heads or {}).items():  # before wrapping: peft copies the head it finds
+            self.base.get_submodule(name).load_state_dict(state)
         set_seed(self.cfg.seed)
         self.model = get_peft_model(self.base, self._lora_config())
 
     def fit(self, items: list[TrainItem], out_dir: Path, *, round: int) -> dict:
         self._check_fit_input(items)
         items = self._weighted(items)
-        if not (self.cfg.continue_training and isinstance(self.model, PeftModel)):
-            self._new_adapter()
+        fresh = not (self.cfg.continue_training and isinstance(self.model, PeftModel))
+        heads = None
+        if fresh:
+            self._reset()
+            heads = self._initial_heads(items)
+            self._new_adapter(heads)
         rows = self._encode_train(items)
         out_dir = Path(out_dir)
         if self._launcher is not None:  # child processes train and save; this process loads their adapter
-            previous = self._adapter_dir if self.cfg.continue_training and isinstance(self.model, PeftModel) else None
-            stats = self._launcher.fit(rows, out_dir, previous=previous)
+            previous = None if fresh else self._adapter_dir
+            stats = self._launcher.fit(rows, out_dir, previous=previous, heads=heads)
             self.load(out_dir)
             self._write_meta(out_dir, round, stats)
             return stats

@@ -119,8 +119,14 @@ def test_pool_label_accuracy_checks_bought_pool_labels_against_gold() -> None:
                Annotation(id=b, target=wrong, cluster=0, source="pool", round=1),
                Annotation(id="synthetic-1", target=wrong, cluster=0, source="synthetic", round=1, text="x"),
                Annotation(id=b, target=wrong, cluster=0, source="seed", round=0)]
-    assert tq.pool_label_accuracy(dataset, cfg) == {"teacher_pool_label_accuracy": 0.5, "pool_labels_checked": 2}
+    assert tq.pool_label_accuracy(dataset, cfg) == {"teacher_pool_label_accuracy": 0.5, "pool_labels_checked": 2,
+                                                    "gate_dropped": 0, "gate_dropped_wrong": 0}
     assert tq.pool_label_accuracy(dataset[2:], cfg) == {}
+    dataset[0].weight = dataset[1].weight = 0.0  # both gated out: one right, one wrong
+    row = tq.pool_label_accuracy(dataset, cfg)
+    assert (row["gate_dropped"], row["gate_dropped_wrong"]) == (2, 1)
+    assert tq.pool_right(row).endswith("; gate dropped 2 (1 wrong)")
+    assert "gate dropped" not in tq.pool_right({"teacher_pool_label_accuracy": 0.5, "pool_labels_checked": 2})
 
 
 def test_demo_repeats_count_the_goal_per_seed() -> None:

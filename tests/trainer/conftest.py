@@ -109,6 +109,7 @@ def small_cfg(**kw) -> StudentConfig:
         device="cpu",
         bf16="off",
         learning_rate=1e-2,
+        min_train_steps=0,  # the tiny tests count their updates (the classifier's default asks for >= 100)
     )
     base.update(kw)
     return StudentConfig(**base)

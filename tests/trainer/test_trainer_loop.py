@@ -130,7 +130,9 @@ def test_token_classifier_defaults_to_300_updates_and_the_probe_scales_c_with_th
     from distillgraph.trainer.token_probe import probe_c
 
     assert StudentConfig(kind="token-classifier").resolved().min_train_steps == 300
-    assert StudentConfig(kind="classifier").resolved().min_train_steps == 0
+    assert StudentConfig(kind="classifier").resolved().min_train_steps == 100  # bench.head_init, dev
+    assert StudentConfig(kind="classifier", min_train_steps=0).resolved().min_train_steps == 0  # a user's 0 stays
+    assert StudentConfig(kind="causal-lm").resolved().min_train_steps == 0
     assert StudentConfig(kind="embedding-probe").resolved().probe_C == 10.0
     auto = StudentConfig(kind="token-probe").resolved()
     assert [probe_c(auto, n) for n in (10, 50, 150, 300, 1500, 100_000)] == pytest.approx([3.0, 3.0, 1.0, 0.5, 0.1, 0.1])
