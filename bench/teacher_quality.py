@@ -661,7 +661,9 @@ def markdown(data: dict[str, Any]) -> str:
         out += ["Replaced by later runs (kept for the record): " + "; ".join(
             f"seed {r['seed']} ({r['run']}, annotator template {r.get('annotator_prompt', '-')}): "
             f"{r['round0_test_macro_f1']:.4f} -> {r['final_test_macro_f1']:.4f} in "
-            f"{(r.get('timing') or {}).get('wall_seconds', 0) / 60:.1f} min" for r in data["demo_repeats_earlier"]) + ".", ""]
+            f"{(r.get('timing') or {}).get('wall_seconds', 0) / 60:.1f} min"
+            + (f" ({r['config_note']})" if r.get("config_note") else "") for r in data["demo_repeats_earlier"]) + ".",
+            ""]
     gen = data.get("generation")
     if gen:
         out += ["Generation with the real teacher (`distillgraph run examples/bbc-headline.yaml`: Qwen writes the "

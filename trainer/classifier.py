@@ -69,7 +69,7 @@ class ClassifierStudent(ProbabilisticStudent, LoraStudent):
     @torch.inference_mode()
     def _head_inputs(self, layer: torch.nn.Linear, texts: list[str]) -> np.ndarray:
         """What the frozen encoder feeds `layer` for each text (eval mode: no dropout)."""
-        rows, got = self._tokenize(texts), {}
+        rows, got = self._tokenize(texts), dict[int, torch.Tensor]()
         self.base.eval()
         for idx in length_sorted_batches([len(r["input_ids"]) for r in rows], self.cfg.eval_batch_size):
             batch = {k: v.to(self.device) for k, v in pad_batch([rows[i] for i in idx], self.pad_id).items()}
