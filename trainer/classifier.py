@@ -117,7 +117,6 @@ class ClassifierStudent(ProbabilisticStudent, LoraStudent):
         return out
 
 
-
 def probe_weights(x: np.ndarray, y: list[int], weights: list[float], n_labels: int) -> tuple[np.ndarray, np.ndarray]:
     """(weight, bias) of a linear layer whose softmax is a logistic regression fitted on (x, y): one row per
     label; a label without training items gets zero weights and the lowest fitted bias."""
