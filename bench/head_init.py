@@ -2,7 +2,7 @@
 from a linear probe (`student.head_init: probe`, LP-FT) or when it makes a minimum number of updates?
 
 Why: the LoRA student's macro-F1 at 40 labels has a std of 5 to 19 points over test seeds (suite.json,
-bbc / 40, by policy), the embedding probe's 2 to 8 on the same task and budget; with 40 labels, batch 16 and 6 epochs
+bbc / 40, by policy), the embedding probe's 2 to 9 for the same four policies, task and budget; with 40 labels, batch 16 and 6 epochs
 it makes 18 updates from a random head.
 
 For the suite's LoRA tasks and the TUNING split seeds (100-102; test seeds are never touched), a random
