@@ -652,6 +652,9 @@ def markdown(suite: dict[str, Any]) -> str:
                          f"A check of the code, no run replaced: {where} re-ran probe points; its runs equal ")
                         + f"this file's at {m['other_runs_equal']} of {m['other_runs_compared']} shared points "
                         "(test and dev macro-F1, worst-cluster accuracy).", ""]
+    for gone in meta.get("lora_superseded", []):
+        lines[-2:-2] = [f"Earlier LoRA-student runs ({gone['runs']}, {', '.join(gone['tasks'])}; "
+                        f"{len(gone['merges'])} merge(s)) were superseded and left out: {gone['reason']}", ""]
     for lora in lora_merges(meta):
         lines[-2:-2] = [f"LoRA-student runs ({lora['runs']}, {', '.join(lora['tasks'])}"
                         + (f"; policies {', '.join(lora['policies'])}" if lora.get("policies") else "")
@@ -662,7 +665,9 @@ def markdown(suite: dict[str, Any]) -> str:
                         + "), merged with `--merge-lora`; its probe runs at the same points equal this file's in "
                         f"{lora['probe_runs_equal']} of {lora['probe_runs_compared']}"
                         + (f"; its {', '.join(lora['replaced'])} runs were replaced by a later merge"
-                           if lora.get("replaced") else "") + ".", ""]
+                           if lora.get("replaced") else "")
+                        + (f"; its {', '.join(lora['superseded_tasks'])} runs were superseded"
+                           if lora.get("superseded_tasks") else "") + ".", ""]
     lines += [f"- {line}" for line in suite["protocol"]]
     if suite.get("policy_descriptions"):
         lines += ["", "Policies (graph/policies.py, as configured here):", ""]
@@ -913,9 +918,14 @@ def main(argv: list[str] | None = None) -> None:
                         "compare DIR's other probe runs with this file's (no --policies: compare only), then render")
     parser.add_argument("--merge-lora", type=Path, metavar="DIR",
                         help="add the LoRA-student runs of another suite folder (same task data) to --out, then render")
+    parser.add_argument("--supersede", metavar="WHY",
+                        help="--merge-lora: DIR's LoRA runs replace every earlier LoRA run of its tasks (all "
+                        "policies, seeds, budgets), e.g. after a change of the student's defaults; WHY is shown")
     args = parser.parse_args(argv)
+    if args.supersede and not args.merge_lora:
+        raise SystemExit("--supersede goes with --merge-lora")
     if args.merge_lora:
-        merge_lora(args.merge_lora, args.out)
+        merge_lora(args.merge_lora, args.out, supersede=args.supersede)
         return
     if args.merge_probe:
         merge_probe(args.merge_probe, args.out, args.policies or [])
@@ -1097,16 +1107,30 @@ def _merge_sources(source: Path, out: Path, flag: str,
     return theirs, ours
 
 
-def merge_lora(source: Path, out: Path) -> None:
+def merge_lora(source: Path, out: Path, supersede: str | None = None) -> None:
     """Add the LoRA-student runs of the suite in `source` to the one in `out` (the same task data: fingerprints
     must match) and render. They replace the LoRA runs of the same tasks and policies only, so one policy's
-    LoRA points can be re-run alone. The probe runs both folders hold for the same point must agree: a check
-    that the two invocations ran the same code on the same data."""
+    LoRA points can be re-run alone; with `supersede` (the reason, shown) they replace every LoRA run of their
+    tasks, and the earlier merges of those tasks move to meta["lora_superseded"]. The probe runs both folders
+    hold for the same point must agree: a check that the two invocations ran the same code on the same data."""
     lora_runs = lambda suite: [r for r in suite["runs"] if r["student"] == LORA]  # noqa: E731
     theirs, ours = _merge_sources(source, out, "--merge-lora", lora_runs)
     lora = lora_runs(theirs)
     tasks = sorted({r["task"] for r in lora})
     points = {_point_of(r) for r in lora}
+    if supersede:  # a merge with runs of other tasks stays, naming the tasks whose runs are gone
+        before = lora_merges(ours["meta"])
+        gone = [m for m in before if set(m.get("tasks", [])) <= set(tasks)]
+        for m in before:
+            if m not in gone and set(m.get("tasks", [])) & set(tasks):
+                m["superseded_tasks"] = sorted(set(m.get("superseded_tasks", [])) | (set(m["tasks"]) & set(tasks)))
+        ours["meta"]["lora_merges"] = [m for m in before if m not in gone]
+        ours["meta"].pop("lora", None)
+        ours["meta"].setdefault("lora_superseded", []).append(
+            {"reason": supersede, "tasks": tasks, "runs": sum(r["student"] == LORA and r["task"] in tasks
+                                                              for r in ours["runs"]), "merges": gone})
+        ours["runs"] = [r for r in ours["runs"] if not (r["student"] == LORA and r["task"] in tasks)]
+        ours["meta"]["seeds"][LORA] = sorted({r["seed"] for r in ours["runs"] if r["student"] == LORA})
     key = lambda r: (r["task"], r["student"], r["policy"], r["budget"], r["seed"], r.get("tag", ""))  # noqa: E731
     mine = {key(r): r["macro_f1"] for r in ours["runs"]}
     shared = [(mine[key(r)], r["macro_f1"]) for r in theirs["runs"] if r["student"] == PROBE and key(r) in mine]

@@ -184,3 +184,30 @@ def test_a_later_dev_decision_overrides_the_sweeps_choice() -> None:
     assert got["value"] == "pool" and set(got["dev_macro_f1"]) == {suite._v(suite._config_default("loop.select_within")), "pool"}
     with pytest.raises(SystemExit):
         dev_compare.decide("loop.select_within", variants[:1], dev)
+
+
+def test_a_superseding_lora_merge_replaces_every_earlier_lora_run_of_its_tasks(tmp_path, tiny_task, monkeypatch):
+    out, other = tiny_suite(tmp_path, tiny_task, monkeypatch)
+    theirs = json.loads((out / "suite.json").read_text())
+    lora = [dict(r, student=suite.LORA, macro_f1=0.5 + 0.1 * i) for i, r in enumerate(theirs["runs"])]
+    other.mkdir()
+    (other / "suite.json").write_text(json.dumps(dict(theirs, runs=theirs["runs"] + lora)))
+    suite.main(["--merge-lora", str(other), "--out", str(out)])  # the old student: both policies, seed 0
+    # the new student's runs: distillgraph only, seed 1; the old random and seed-0 runs must not stay beside them
+    new = [dict(r, seed=1, macro_f1=0.8) for r in lora if r["policy"] == "distillgraph"]
+    (other / "suite.json").write_text(json.dumps(dict(theirs, runs=theirs["runs"] + new)))
+    with pytest.raises(SystemExit, match="goes with --merge-lora"):
+        suite.main(["--supersede", "x", "--out", str(out)])
+    suite.main(["--merge-lora", str(other), "--out", str(out), "--supersede", "min_train_steps is now 100."])
+    merged = json.loads((out / "suite.json").read_text())
+    assert [(r["policy"], r["seed"], r["macro_f1"]) for r in merged["runs"] if r["student"] == suite.LORA] == [
+        ("distillgraph", 1, 0.8)]
+    assert sorted(r["policy"] for r in merged["runs"] if r["student"] == suite.PROBE) == ["distillgraph", "random"]
+    assert merged["meta"]["seeds"][suite.LORA] == [1]
+    assert len(merged["meta"]["lora_merges"]) == 1 and merged["meta"]["lora_merges"][0]["seeds"] == [1]
+    gone = merged["meta"]["lora_superseded"]
+    assert len(gone) == 1 and gone[0]["runs"] == 2 and len(gone[0]["merges"]) == 1
+    assert set(merged["results"]["tiny"][suite.LORA]) == {"distillgraph"}
+    md = (out / "suite.md").read_text()
+    assert "were superseded and left out: min_train_steps is now 100." in md
+    assert md.count("merged with `--merge-lora`") == 1
