@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import torch
 from peft import LoraConfig, TaskType
@@ -69,10 +71,9 @@ class ClassifierStudent(ProbabilisticStudent, LoraStudent):
     @torch.inference_mode()
     def _head_inputs(self, layer: torch.nn.Linear, texts: list[str]) -> np.ndarray:
         """What the frozen encoder feeds `layer` for each text (eval mode: no dropout)."""
-        rows, got = self._tokenize(texts), dict[int, torch.Tensor]()
+        got = dict[int, torch.Tensor]()
         self.base.eval()
-        for idx in length_sorted_batches([len(r["input_ids"]) for r in rows], self.cfg.eval_batch_size):
-            batch = {k: v.to(self.device) for k, v in pad_batch([rows[i] for i in idx], self.pad_id).items()}
+        for idx, batch in self._batches(texts):
             hook = layer.register_forward_hook(
                 lambda _m, inp, _o, idx=idx: got.update(zip(idx, inp[0].float().cpu(), strict=True)))
             try:
@@ -80,6 +81,12 @@ class ClassifierStudent(ProbabilisticStudent, LoraStudent):
             finally:
                 hook.remove()
         return np.stack([got[i].numpy() for i in range(len(texts))])
+
+    def _batches(self, texts: list[str]) -> Iterator[tuple[list[int], dict[str, torch.Tensor]]]:
+        """(indices into `texts`, padded batch on the device), batched by length for inference."""
+        rows = self._tokenize(texts)
+        for idx in length_sorted_batches([len(r["input_ids"]) for r in rows], self.cfg.eval_batch_size):
+            yield idx, {k: v.to(self.device) for k, v in pad_batch([rows[i] for i in idx], self.pad_id).items()}
 
     def _tokenize(self, texts: list[str]) -> list[Row]:
         enc = self.tokenizer(texts, truncation=True, max_length=self.cfg.max_length)
@@ -101,15 +108,10 @@ class ClassifierStudent(ProbabilisticStudent, LoraStudent):
     @torch.inference_mode()
     def probabilities(self, texts: list[str]) -> np.ndarray:
         """(n, n_labels) softmax probabilities in `task.labels` order, batched by length."""
-        rows = self._tokenize(texts)
         out = np.zeros((len(texts), len(self.labels)), dtype=np.float64)
-        batches = length_sorted_batches([len(r["input_ids"]) for r in rows], self.cfg.eval_batch_size)
         self.model.eval()
-        with progress_bar(self.progress and len(batches) > 1, "scoring", len(texts)) as advance:
-            for idx in batches:
-                batch = {
-                    k: v.to(self.device) for k, v in pad_batch([rows[i] for i in idx], self.pad_id).items()
-                }
+        with progress_bar(self.progress and len(texts) > self.cfg.eval_batch_size, "scoring", len(texts)) as advance:
+            for idx, batch in self._batches(texts):
                 with autocast(self.device, self.bf16):
                     logits = self.model(**batch).logits
                 out[idx] = torch.softmax(logits.float(), dim=-1).cpu().numpy()

@@ -96,22 +96,21 @@ class LoraStudent(Student):
         """State dicts, by module name, that a fresh adapter's trained heads start from (None: as loaded)."""
         return None
 
-    def _new_adapter(self, heads: dict[str, dict[str, torch.Tensor]] | None = None) -> None:
+    def _new_adapter(self, items: list[TrainItem]) -> dict[str, dict[str, torch.Tensor]] | None:
+        """Wrap the reset base in a fresh adapter whose heads start from `_initial_heads(items)` (returned)."""
         self._reset()
+        heads = self._initial_heads(items)
         for name, state in (heads or {}).items():  # before wrapping: peft copies the head it finds
             self.base.get_submodule(name).load_state_dict(state)
         set_seed(self.cfg.seed)
         self.model = get_peft_model(self.base, self._lora_config())
+        return heads
 
     def fit(self, items: list[TrainItem], out_dir: Path, *, round: int) -> dict:
         self._check_fit_input(items)
         items = self._weighted(items)
         fresh = not (self.cfg.continue_training and isinstance(self.model, PeftModel))
-        heads = None
-        if fresh:
-            self._reset()
-            heads = self._initial_heads(items)
-            self._new_adapter(heads)
+        heads = self._new_adapter(items) if fresh else None
         rows = self._encode_train(items)
         out_dir = Path(out_dir)
         if self._launcher is not None:  # child processes train and save; this process loads their adapter

@@ -27,7 +27,7 @@ def lora_and_base(student):
 def test_fit_changes_lora_and_head_but_not_base(task, bert_tokenizer, tmp_path):
     student = make(small_cfg(), task, bert_tokenizer)
     base_before = {k: v.clone() for k, v in student.base.state_dict().items()}
-    student._new_adapter()
+    student._new_adapter([])
     lora_before, _ = lora_and_base(student)
     student.cfg = small_cfg(continue_training=True)  # keep the adapter just created
     stats = student.fit(items_for(TEXTS), tmp_path / "round-1", round=1)
