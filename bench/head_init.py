@@ -30,12 +30,12 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from bench.harness import RESULTS, code_version, machine, quiet_logs, write_results  # noqa: E402
 from bench.stats import compare, mean_std  # noqa: E402
+from bench.student import run_student  # noqa: E402
 from bench.suite import TUNING_SEEDS  # noqa: E402
 from bench.tasks import builtin_tasks  # noqa: E402
 from distillgraph.store.schema import TaskConfig  # noqa: E402
 from distillgraph.trainer.base import TrainItem  # noqa: E402
 from distillgraph.trainer.config import StudentConfig  # noqa: E402
-from distillgraph.trainer.evaluate import classification_metrics  # noqa: E402
 from distillgraph.trainer.student import build_student  # noqa: E402
 
 VARIANTS: dict[str, dict[str, Any]] = {
@@ -74,10 +74,9 @@ def sweep(tasks: list[str], sizes: list[int], seeds: list[int], variants: list[s
                     s = splits[seed]
                     for size in sizes:
                         t0 = time.perf_counter()
-                        student.fit(sample(s.pool, size, seed), Path(tmp) / "adapter", round=1)
-                        preds = student.predict([f"d{i}" for i in range(len(s.dev))], [t for t, _ in s.dev])
-                        f1 = classification_metrics([lb for _, lb in s.dev], [p.prediction for p in preds],
-                                                    student.labels)["macro_f1"]
+                        dev_items = [TrainItem(id=f"d{i}", text=t, target=lb) for i, (t, lb) in enumerate(s.dev)]
+                        f1 = run_student(student, sample(s.pool, size, seed), dev_items, Path(tmp) / "adapter")[
+                            "macro_f1"]
                         dev.setdefault(name, {}).setdefault(str(size), {}).setdefault(variant, {})[str(seed)] = \
                             round(f1, 4)
                         print(f"{name} {size} {variant} seed {seed}: dev macro-F1 {f1:.4f} "
