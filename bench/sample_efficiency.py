@@ -273,11 +273,14 @@ def lora_sweep(args: argparse.Namespace) -> None:
     result = {"budgets": args.lora_budgets, "policies": summarise(runs, args.lora_budgets, list(args.lora_policies)),
               "upper_bound": {}}
     cfg = run_config("random", args.lora_budgets[0], 0, "classifier")
+    student = cfg.student.resolved()  # with the per-kind defaults (min_train_steps)
     meta = machine() | {
         "n_seeds": len(seeds), "seeds": ", ".join(map(str, seeds)), "runs": len(runs), "seconds": seconds,
         "seconds_per_run": seconds / max(len(runs), 1), "pool_size": cfg.data.bbc.pool_size,
-        "setup": f"MiniLM LoRA classifier student (r={cfg.student.r}, lr {cfg.student.learning_rate:g}, "
-                 f"{cfg.student.num_train_epochs:g} epochs, fresh adapter each round), oracle teacher, {ROUNDS} rounds.",
+        "setup": f"MiniLM LoRA classifier student (r={student.r}, lr {student.learning_rate:g}, "
+                 f"{student.num_train_epochs:g} epochs"
+                 + (f", at least {student.min_train_steps} updates" if student.min_train_steps else "")
+                 + f", fresh adapter each round), oracle teacher, {ROUNDS} rounds.",
     }
     title = "Sample efficiency with the LoRA classifier student"
     write_results("sample_efficiency_lora", result | {"runs": runs, "meta": meta}, markdown(result, meta, title))
