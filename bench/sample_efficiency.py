@@ -193,7 +193,7 @@ def markdown(result: dict[str, Any], meta: dict[str, Any], title: str) -> str:
              f"{meta['setup']} Mean ± std over {meta['n_seeds']} seeds ({meta['seeds']}: `run.seed` = "
              f"`data.bbc.split_seed`), test split, final round. {meta['machine']}; {meta['runs']} graph runs "
              f"in {meta['seconds']:.0f} s of wall time over {meta.get('workers', 1)} worker process(es) "
-             f"({meta['seconds_per_run']:.1f} s/run).", ""]
+             f"({meta['seconds_per_run']:.1f} s/run)." + (f" **{meta['stale']}**" if meta.get("stale") else ""), ""]
     for metric in METRICS:
         lines += [f"**{metric}**", "", "| policy | " + " | ".join(f"B={b}" for b in budgets) + " |",
                   "|---|" + "---:|" * len(budgets)]
