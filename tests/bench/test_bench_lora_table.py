@@ -27,6 +27,7 @@ def test_the_published_section_is_the_report_of_the_published_json():
     assert section in (harness.ROOT / "BENCHMARKS.md").read_text(encoding="utf-8")
     assert "| random | 0.582 ± 0.120 | 0.875 ± 0.008 |" in section
     assert "3 seeds (0, 1, 2" in section and "18 graph runs" in section
+    assert "Measured before the classifier's `student.min_train_steps` default" in section  # meta.stale
 
 
 def test_run_all_full_runs_the_sweep_with_the_published_settings():
@@ -56,7 +57,7 @@ def test_the_sweep_writes_a_json_that_the_report_renders(tmp_path, monkeypatch):
     monkeypatch.setattr(harness, "RESULTS", tmp_path)
     se.lora_sweep(argparse.Namespace(lora_seeds=2, lora_budgets=[4, 8], lora_policies=["random", "distillgraph"]))
     result = json.loads((tmp_path / "sample_efficiency_lora.json").read_text(encoding="utf-8"))
-    assert result["meta"]["runs"] == 8 and result["meta"]["n_seeds"] == 2
+    assert result["meta"]["runs"] == 8 and result["meta"]["n_seeds"] == 2 and "stale" not in result["meta"]
     section = report.section(tmp_path / "sample_efficiency_lora.md")
     assert section.startswith(f"## {report.LORA_TITLE}\n")
     assert "| policy | B=4 | B=8 |" in section
