@@ -37,6 +37,12 @@ STATS_FILE = "launch-stats.json"
 JOB_FILE = "job.json"
 
 
+def load_heads(model: Any, states: Mapping[str, Any]) -> None:
+    """Load state dicts into the model's submodules by name (classification heads; before peft wraps them)."""
+    for name, state in states.items():
+        model.get_submodule(name).load_state_dict(state)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -169,8 +175,7 @@ def _child(job_dir: Path) -> None:
     if spec["previous"]:
         model = PeftModel.from_pretrained(base, spec["previous"], is_trainable=True)
     else:
-        for name, state in (torch.load(spec["heads"]) if spec.get("heads") else {}).items():
-            base.get_submodule(name).load_state_dict(state)  # the parent's head_init, before peft copies it
+        load_heads(base, torch.load(spec["heads"]) if spec.get("heads") else {})  # the parent's head_init
         set_seed(cfg.seed)
         model = get_peft_model(base, LoraConfig.from_pretrained(str(job_dir / "lora")))
     model.to(accelerator.device)

@@ -18,7 +18,7 @@ from distillgraph.store import device as devices
 from distillgraph.store.schema import TaskConfig, UserError
 from distillgraph.trainer.base import Student, TrainItem
 from distillgraph.trainer.config import StudentConfig
-from distillgraph.trainer.launch import Launcher
+from distillgraph.trainer.launch import Launcher, load_heads
 from distillgraph.trainer.loop import Row, resolve_device, set_seed, train_loop, use_bf16
 
 log = logging.getLogger(__name__)
@@ -88,8 +88,7 @@ class LoraStudent(Student):
         """Back to the bare base model, exactly as loaded."""
         if isinstance(self.model, PeftModel):
             self.model.unload()
-        for name, state in self._head_state.items():
-            self.base.get_submodule(name).load_state_dict(state)
+        load_heads(self.base, self._head_state)
         self.model = self.base
 
     def _initial_heads(self, items: list[TrainItem]) -> dict[str, dict[str, torch.Tensor]] | None:
@@ -100,8 +99,7 @@ class LoraStudent(Student):
         """Wrap the reset base in a fresh adapter whose heads start from `_initial_heads(items)` (returned)."""
         self._reset()
         heads = self._initial_heads(items)
-        for name, state in (heads or {}).items():  # before wrapping: peft copies the head it finds
-            self.base.get_submodule(name).load_state_dict(state)
+        load_heads(self.base, heads or {})  # before wrapping: peft copies the head it finds
         set_seed(self.cfg.seed)
         self.model = get_peft_model(self.base, self._lora_config())
         return heads
