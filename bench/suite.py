@@ -301,7 +301,8 @@ def _worker_init(threads: int) -> None:
 # class_weight enters the key as the student kind resolves it (the probe's default is balanced).
 KEY_NEUTRAL: dict[tuple[str, str], Any] = {("loop", "sampling_power"): 0.0, ("student", "class_weight"): "none",
                                            ("loop", "select_within"): "pool", ("loop", "error_prior"): 0.0,
-                                           ("teacher.gate", "w_model"): 0.0, ("loop", "allocation_trust"): "off"}
+                                           ("teacher.gate", "w_model"): 0.0, ("loop", "allocation_trust"): "off",
+                                           ("loop", "rare_labels"): 0.0}
 
 
 def _done_file(point: dict[str, Any]) -> Path:
@@ -315,7 +316,7 @@ def _done_file(point: dict[str, Any]) -> Path:
 FOCUS_ONLY: dict[tuple[str, str], Any] = {("loop", "coverage_share"): 0.25, ("loop", "select_within"): "pool",
                                           ("loop", "sampling_power"): 0.0, ("loop", "error_prior"): 0.0,
                                           ("loop", "error_boost"): ERROR_BOOST_2026_11,  # error_boost pins it
-                                          ("loop", "allocation_trust"): "off"}
+                                          ("loop", "allocation_trust"): "off", ("loop", "rare_labels"): 0.0}
 
 
 def _point_key(point: dict[str, Any]) -> str:
@@ -525,7 +526,9 @@ def tuned_overrides(tuning: dict[str, Any] | None) -> list[str]:
     if not tuning:
         return []
     # against today's config default: a value the sweep chose that has since become the default needs no override
-    return [f"{key}={_v(value)}" for key, value in tuned_values(tuning).items() if value != _config_default(key)]
+    # (compared as written: a dev_compare decision records the value as text, 0 for 0.0)
+    return [f"{key}={_v(value)}" for key, value in tuned_values(tuning).items()
+            if _v(value) != _v(_config_default(key))]
 
 
 # ---------------------------------------------------------------- summaries

@@ -72,6 +72,12 @@ class LoopConfig(Strict):
         "shares, trusting the former as much as the student's dev accuracy (a weak student's per-cluster errors "
         "say little); off uses the error-raised shares as they are",
     )
+    rare_labels: float = Field(
+        default=0.0, ge=0, lt=1,
+        description="distillgraph: before each selection, set aside this share of the candidates, those the student "
+        "finds most likely to belong to labels the labelled set already has many of (score: sum over labels of "
+        "p(label | text) / (1 + labels bought of it)); 0 looks at every candidate. Classification only",
+    )
     synthesis: Literal["auto", "off", "only"] = Field(
         default="auto", description="auto: synthesize for tail clusters and uncovered weaknesses"
     )

@@ -4,6 +4,7 @@ run's dependencies: the student's (or the judge's) scores, the vectors, the clus
 from __future__ import annotations
 
 import random
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,6 +50,14 @@ class RoundPool:
     def student_quality(self) -> float | None:
         history = self.state.get("history", [])
         return self.deps.kind.quality(history[-1].dev) if history else None
+
+    def label_deficit(self, ids: list[str]) -> np.ndarray | None:
+        preds = self.deps.student.predict(ids, [self.look.text(i) for i in ids]) if ids else []
+        if not preds or any(p.probs is None for p in preds):
+            return None
+        bought = Counter(targets(self.deps, self.state).values())
+        weight = {label: 1.0 / (1 + bought[label]) for label in preds[0].probs or {}}
+        return np.array([sum(q * weight.get(label, 1.0) for label, q in (p.probs or {}).items()) for p in preds])
 
 
 def score_pool(deps: Deps, ids: list[str], texts: list[str], method: str, rnd: int) -> np.ndarray:

@@ -12,6 +12,7 @@ from distillgraph.graph.policy_seams import (
     Mixed,
     PerCluster,
     RandomPick,
+    RareLabels,
     Split,
     Subsample,
     TopScore,
@@ -60,6 +61,8 @@ class DistillGraph(Policy):
             self.selection = Mixed(Subsample(informative), Typical(), share=share, adaptive=adaptive)
         else:
             self.selection = Subsample(Mixed(informative, Typical(), share=share, adaptive=adaptive))
+        if loop.rare_labels > 0:
+            self.selection = RareLabels(self.selection, loop.rare_labels)
 
 
 @register

@@ -4,6 +4,7 @@ that makes sense (ErrorBoosted wraps a schedule, Subsample wraps a selection).""
 
 from __future__ import annotations
 
+import math
 import random
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -36,6 +37,10 @@ class PoolView(Protocol):
     def student_quality(self) -> float | None:
         """The student's last dev score in [0, 1] (TaskKind.quality: macro-F1 for classification); None before
         any evaluation and for task kinds without one."""
+
+    def label_deficit(self, ids: list[str]) -> np.ndarray | None:
+        """How likely each example belongs to a label the labelled set has few of: sum over labels of
+        p(label | text) / (1 + examples labelled with it); None where the student gives no label probabilities."""
 
 
 @dataclass
@@ -207,6 +212,30 @@ class Subsample(Selection):
 
     def __str__(self) -> str:
         return f"{self.inner}, over a random sample"
+
+
+@dataclass(frozen=True)
+class RareLabels(Selection):
+    """Another selection over the candidates most likely to belong to labels the labelled set has few of: the
+    `drop` share predicted most likely to be of well-covered labels is set aside first (never below k left).
+    Macro-F1 weighs every label alike, and a pool's common labels fill a budget by themselves (class-balanced
+    active learning, e.g. Aggarwal et al., WACV 2020; Bengar et al., WACV 2022). Without label probabilities
+    (no student yet, NER, generation) every candidate stays."""
+
+    inner: Selection
+    drop: float
+
+    def select(self, ids: list[str], k: int, pool: PoolView, cluster: int | None) -> Picked:
+        keep = max(k, math.ceil((1.0 - self.drop) * len(ids)))
+        deficit = pool.label_deficit(ids) if 0 < keep < len(ids) else None
+        if deficit is not None:
+            top = np.argsort(-deficit, kind="stable")[:keep]
+            ids = [ids[i] for i in sorted(top)]
+        return self.inner.select(ids, k, pool, cluster)
+
+    def __str__(self) -> str:
+        return (f"{self.inner}, after setting aside the {self.drop:.0%} most likely to be of labels already well "
+                "covered")
 
 
 @dataclass(frozen=True)

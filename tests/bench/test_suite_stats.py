@@ -101,6 +101,10 @@ def test_a_text_grid_value_is_chosen_on_dev_and_becomes_an_override():
     table = choose(runs)
     assert table[key]["chosen"] == "representatives" and table[key]["default"] == "auto"
     assert tuned_overrides({"grid": table}) == ["loop.cold_start=representatives"]
+    # a later dev decision is kept as text: its default value ("0" for 0.0) needs no override, another does
+    later = {"key": "loop.rare_labels", "value": "0"}
+    assert tuned_overrides({"grid": table, "later": [later]}) == ["loop.cold_start=representatives"]
+    assert tuned_overrides({"grid": table, "later": [later | {"value": "0.5"}]})[-1] == "loop.rare_labels=0.5"
 
 
 
@@ -201,9 +205,9 @@ def test_only_distillgraph_reads_the_settings_held_out_of_the_baselines_cache_ke
     from distillgraph.graph.policies import build_policy, policy_names
 
     variants = [{"coverage_share": 0.0, "select_within": "pool", "sampling_power": 0.0, "error_prior": 0.0,
-                 "error_boost": 30.0, "allocation_trust": "off"},
+                 "error_boost": 30.0, "allocation_trust": "off", "rare_labels": 0.0},
                 {"coverage_share": "adaptive", "select_within": "clusters", "sampling_power": 8.0, "error_prior": 20.0,
-                 "error_boost": 100.0, "allocation_trust": "adaptive"}]
+                 "error_boost": 100.0, "allocation_trust": "adaptive", "rare_labels": 0.5}]
     assert {name for _, name in FOCUS_ONLY} == set(variants[0])
     for name in policy_names():
         built = [build_policy(LoopConfig(policy=name, **v)) for v in variants]

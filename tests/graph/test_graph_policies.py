@@ -21,6 +21,7 @@ from distillgraph.graph.policy_seams import (
     Picked,
     PoolView,
     RandomPick,
+    RareLabels,
     Selection,
     Split,
     Subsample,
@@ -103,6 +104,10 @@ class FakePool:
         return self.quality
 
     quality: float | None = None
+    deficits: dict[str, float] | None = None
+
+    def label_deficit(self, ids: list[str]) -> np.ndarray | None:
+        return None if self.deficits is None else np.array([self.deficits[i] for i in ids])
 
 
 IDS = ["a", "b", "c", "d"]
@@ -187,6 +192,28 @@ def test_an_adaptive_mix_gives_the_first_part_the_students_dev_score_as_its_shar
     assert Mixed(TopScore(), SeesLabelled(), share=0.5).first_share(pool) == 0.5  # not adaptive: the share
     assert "a share equal to the student's last dev score (else 50%): most informative" in str(mix)
     assert "(else 75%): most informative" in str(build_policy(LoopConfig(coverage_share="adaptive")))
+
+
+def test_rare_labels_sets_aside_the_candidates_most_likely_of_well_covered_labels():
+    pool = FakePool(SCORES, VECTORS)
+    pool.deficits = {"a": 0.9, "b": 0.1, "c": 0.8, "d": 0.2}
+    # half of 4 set aside: b and d (most likely of labels bought often); the top score among a, c is c
+    assert RareLabels(TopScore(), 0.5).select(IDS, 1, pool, None).chosen == ["c"]
+    assert pool.scored[-1] == ["a", "c"]  # the inner selection saw the kept ones, in pool order
+    # never fewer than k kept: only b (the least likely of a label bought little) is set aside
+    assert RareLabels(TopScore(), 0.5).select(IDS, 3, pool, None).chosen == ["d", "c", "a"]
+    assert TopScore().select(IDS, 1, pool, None).chosen == ["b"]
+    pool.deficits = None  # no label probabilities (no student yet, NER, generation): every candidate stays
+    assert RareLabels(TopScore(), 0.5).select(IDS, 1, pool, None).chosen == ["b"]
+    assert "25% most likely to be of labels already well covered" in str(RareLabels(TopScore(), 0.25))
+
+
+def test_rare_labels_reaches_distillgraph_only():
+    assert isinstance(build_policy(LoopConfig(rare_labels=0.5)).selection, RareLabels)
+    assert not isinstance(build_policy(LoopConfig()).selection, RareLabels)
+    assert not isinstance(build_policy(LoopConfig(policy="error_boost", rare_labels=0.5)).selection, RareLabels)
+    with pytest.raises(ValueError):
+        LoopConfig(rare_labels=1.0)
 
 
 def test_scaled_quotas_spread_a_total_in_proportion_capped_by_quota_and_room():
@@ -398,3 +425,31 @@ def test_typical_cold_start_buys_typiclusts_first_labels(tmp_path):
     assert typical == boot("typiclust")  # TypiClust's own cold start: the same picks from the same rng
     assert typical == boot("distillgraph")  # the default since 2026-12-02
     assert typical != boot("distillgraph", "loop.cold_start=random")
+
+
+def test_the_round_pools_label_deficit_favours_labels_bought_least(tmp_path):
+    from collections import Counter
+
+    from distillgraph.graph.node_pool import RoundPool
+    from distillgraph.graph.node_start import bootstrap, index
+    from distillgraph.graph.node_tools import lookup, targets, unlabelled_pool
+    from distillgraph.graph.node_trainer import trainer
+    from distillgraph.graph.runner import open_deps
+
+    cfg = oracle_config(tmp_path, "distillgraph", "loop.rare_labels=0.5")
+    state: dict[str, Any] = {}
+    with open_deps(cfg, new_run_dir(cfg), env={}, console=Console(quiet=True), progress=False) as deps:
+        for node in (index, bootstrap, trainer):
+            update = node(state, deps)
+            update.pop("_summary")
+            state = {**state, **update}
+        view = RoundPool(deps=deps, state=state, look=lookup(deps, state), round=1, rng=random.Random(0))
+        ids = unlabelled_pool(deps, state)
+        deficit = view.label_deficit(ids)
+        preds = deps.student.predict(ids, [view.look.text(i) for i in ids])
+    bought = Counter(targets(deps, state).values())
+    assert deficit is not None and deficit.shape == (len(ids),)
+    # by hand: sum over labels of p(label | text) / (1 + labels bought of it)
+    by_hand = [sum(q / (1 + bought[lb]) for lb, q in p.probs.items()) for p in preds]
+    assert deficit == pytest.approx(by_hand)
+    assert len(set(bought.values())) > 1  # the bootstrap bought labels unevenly: the weights differ
