@@ -583,7 +583,8 @@ def robustness(results: dict[str, Any]) -> dict[str, Any]:
         points = []  # (policy -> mean) per point
         for per_student in results.values():
             per_policy = per_student.get(student, {})
-            budgets = set.intersection(*(set(b) for b in per_policy.values())) if per_policy else set()
+            # sorted: a set's order follows the string hash, which moves the sums' last bits and the rounding
+            budgets = sorted(set.intersection(*(set(b) for b in per_policy.values()))) if per_policy else []
             points += [{p: pb[b]["macro_f1"]["mean"] for p, pb in per_policy.items()} for b in budgets]
         policies = sorted(set.intersection(*(set(pt) for pt in points))) if points else []
         if len(policies) < 2:
