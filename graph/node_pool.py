@@ -14,6 +14,7 @@ from distillgraph.agents.records import Plan
 from distillgraph.graph.deps import Deps
 from distillgraph.graph.node_tools import Lookup, ask, targets
 from distillgraph.graph.state import DistillState
+from distillgraph.trainer.base import ProbabilisticStudent
 
 
 @dataclass
@@ -52,12 +53,12 @@ class RoundPool:
         return self.deps.kind.quality(history[-1].dev) if history else None
 
     def label_deficit(self, ids: list[str]) -> np.ndarray | None:
-        preds = self.deps.student.predict(ids, [self.look.text(i) for i in ids]) if ids else []
-        if not preds or any(p.probs is None for p in preds):
+        student = self.deps.student
+        if not ids or not isinstance(student, ProbabilisticStudent):
             return None
         bought = Counter(targets(self.deps, self.state).values())
-        weight = {label: 1.0 / (1 + bought[label]) for label in preds[0].probs or {}}
-        return np.array([sum(q * weight.get(label, 1.0) for label, q in (p.probs or {}).items()) for p in preds])
+        weight = np.array([1.0 / (1 + bought[label]) for label in student.labels])
+        return student.probabilities([self.look.text(i) for i in ids]) @ weight
 
 
 def score_pool(deps: Deps, ids: list[str], texts: list[str], method: str, rnd: int) -> np.ndarray:
