@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import tempfile
 import time
 from pathlib import Path
@@ -136,10 +137,14 @@ def upper_bound(seeds: list[int]) -> dict[str, Any]:
 
 
 def embedded_teacher(n: int, seed: int = 0, demonstrations: int = 3, split: str = "test",
-                     extra: list[str] | None = None) -> dict[str, Any]:
+                     extra: list[str] | None = None, bank: int = 0, demo_source: str = "gold") -> dict[str, Any]:
     """The embedded teacher (Qwen2.5-Coder-1.5B via the project's llama.cpp launcher) labels the first `n`
     sentences of `split` with the annotator prompt and `demonstrations` gold pool neighbours (the run's
-    retrieval, by embedding); `extra` overrides the task (e.g. its instruction) for a dev check."""
+    retrieval, by embedding); `extra` overrides the task (e.g. its instruction) for a dev check.
+    `bank` > 0 retrieves the neighbours among a seeded random sample of that many pool sentences only (a
+    run's labelled set is a few hundred), shown with their gold tags or, `demo_source="teacher"`, with the
+    tags the teacher itself gave them zero-shot (as in a run, where the demonstrations are its own earlier
+    labels); the bank's own zero-shot entity F1 is reported too."""
     from distillgraph.agents.annotator import AnnotationJob, annotation_requests, collect
     from distillgraph.agents.budget import BudgetLedger
     from distillgraph.agents.cache import AnswerCache
@@ -155,35 +160,51 @@ def embedded_teacher(n: int, seed: int = 0, demonstrations: int = 3, split: str 
     cfg = ner_config("random", 1, seed, extra)
     data = load_data(cfg.data, cfg.task)
     test, pool = data[split][:n], data["pool"]
-    nearest: list[list[int]] = [[] for _ in test]
-    if demonstrations > 0:  # retrieval only when something is shown: no embedding of the pool for 0
-        emb = build_embedder(StoreConfig(), None)
-        pv, tv = emb.encode([e.text for e in pool]), emb.encode([e.text for e in test])
-        nearest = [list((pv @ v).argsort()[::-1][:demonstrations]) for v in tv]
-    jobs = [AnnotationJob(Candidate(id=e.id, cluster=0, source="pool", round=0), e.text,
-                          [{"id": pool[i].id, "text": pool[i].text, "target": pool[i].output} for i in near])
-            for e, near in zip(test, nearest, strict=True)]
+    if bank > 0:
+        pool = random.Random(seed).sample(pool, min(bank, len(pool)))
     prompts = PromptLibrary()
     tcfg = TeacherConfig(provider="local", temperature=0.0, max_concurrency=1, timeout=600, max_tokens=256)
+
+    def label(items: list[Any], demos: list[list[dict[str, Any]]]) -> tuple[list[str], Any, float]:
+        jobs = [AnnotationJob(Candidate(id=e.id, cluster=0, source="pool", round=0), e.text, d)
+                for e, d in zip(items, demos, strict=True)]
+        start = time.perf_counter()
+        results = teacher.ask_many(annotation_requests(jobs, task=cfg.task, prompts=prompts, votes=1))
+        seconds = time.perf_counter() - start
+        out = collect(jobs, results, task=cfg.task, votes=1, teacher_model=teacher.model)
+        tags = {a.id: a.target for a in out.accepted}
+        return [tags.get(e.id) or " ".join(["O"] * len(e.text.split(" "))) for e in items], out, seconds
+
+    bank_row: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp, AnswerCache(Path(tmp) / "c.sqlite") as cache:
         teacher = build_teacher(tcfg, BudgetLedger(BudgetConfig(max_calls=100_000)), cache, env={}, prompts=prompts,
                                 no_cache=True)
         try:
-            start = time.perf_counter()
-            results = teacher.ask_many(annotation_requests(jobs, task=cfg.task, prompts=prompts, votes=1))
-            seconds = time.perf_counter() - start
+            shown = [e.output for e in pool]
+            if demonstrations > 0 and demo_source == "teacher":  # the bank labelled by the teacher, zero-shot
+                shown, _, bank_s = label(pool, [[] for _ in pool])
+                bm = ner_metrics([e.output or "" for e in pool], shown, cfg.task.label_names)
+                bank_row = {"bank_zero_shot": {"n": len(pool), "entity_f1": round(bm["entity_f1"], 4),
+                                               "precision": round(bm["entity_precision"], 4),
+                                               "recall": round(bm["entity_recall"], 4),
+                                               "seconds_per_sentence": round(bank_s / max(len(pool), 1), 2)}}
+            nearest: list[list[int]] = [[] for _ in test]
+            if demonstrations > 0:  # retrieval only when something is shown: no embedding of the pool for 0
+                emb = build_embedder(StoreConfig(), None)
+                pv, tv = emb.encode([e.text for e in pool]), emb.encode([e.text for e in test])
+                nearest = [list((pv @ v).argsort()[::-1][:demonstrations]) for v in tv]
+            demos = [[{"id": pool[i].id, "text": pool[i].text, "target": shown[i]} for i in near] for near in nearest]
+            pred, out, seconds = label(test, demos)
         finally:
             teacher.close()
-    out = collect(jobs, results, task=cfg.task, votes=1, teacher_model=teacher.model)
-    tags = {a.id: a.target for a in out.accepted}
     gold = [e.output or "" for e in test]
-    pred = [tags.get(e.id) or " ".join(["O"] * len(e.text.split(" "))) for e in test]
     m = ner_metrics(gold, pred, cfg.task.label_names)
-    return {"entity_f1": round(m["entity_f1"], 4), "precision": round(m["entity_precision"], 4),
+    return {**bank_row, "entity_f1": round(m["entity_f1"], 4), "precision": round(m["entity_precision"], 4),
             "recall": round(m["entity_recall"], 4), "worst_type_f1": round(m["worst_type_f1"] or 0.0, 4),
             "per_type_f1": {t: round(v["f1"], 3) for t, v in m["per_type"].items()}, "n": len(test),
             "seconds_per_sentence": round(seconds / max(len(test), 1), 2), "failed": len(out.rejected),
             "entities_rejected": len(out.entities_dropped), "demonstrations": demonstrations, "split": split,
+            **({"bank": bank, "demo_source": demo_source} if bank else {}),
             "split_seed": seed, "instruction": cfg.task.instruction, **machine()}
 
 
@@ -388,13 +409,16 @@ def dev_check(policies: list[str], budgets: list[int], extra: list[str]) -> dict
     return saved
 
 
-def teacher_dev_check(n: int, extra: list[str], demonstrations: int = 3) -> dict[str, Any]:
+def teacher_dev_check(n: int, extra: list[str], demonstrations: int = 3, bank: int = 0,
+                      demo_source: str = "gold") -> dict[str, Any]:
     """The embedded teacher on the first `n` dev sentences of tuning split seed DEV_SEEDS[0] with the task
     overrides `extra` (e.g. another instruction), kept under their name in ner_dev.json's "teacher": how a
     prompt or instruction for the NER example is chosen without looking at test."""
     saved = dev_results()
-    row = embedded_teacher(n, seed=DEV_SEEDS[0], demonstrations=demonstrations, split="dev", extra=extra)
-    saved.setdefault("teacher", {})[" ".join([*extra, f"demonstrations={demonstrations}"])] = row
+    row = embedded_teacher(n, seed=DEV_SEEDS[0], demonstrations=demonstrations, split="dev", extra=extra,
+                           bank=bank, demo_source=demo_source)
+    key = [*extra, f"demonstrations={demonstrations}", *([f"bank={bank}", f"demo_source={demo_source}"] if bank else [])]
+    saved.setdefault("teacher", {})[" ".join(key)] = row
     save_dev_results(saved)
     print(json.dumps(row), flush=True)
     return row
@@ -413,6 +437,11 @@ def main() -> None:
     ap.add_argument("--demonstrations", type=int, default=3,
                     help="--teacher / --teacher-dev: gold pool neighbours shown to the teacher (0: none, as in a "
                     "run's first round)")
+    ap.add_argument("--demo-bank", type=int, default=0,
+                    help="--teacher-dev: retrieve the demonstrations among a random sample of N pool sentences")
+    ap.add_argument("--demo-source", choices=["gold", "teacher"], default="gold",
+                    help="--teacher-dev with --demo-bank: show the bank's gold tags, or the teacher's own zero-shot "
+                    "tags (as a run's demonstrations are its earlier labels)")
     ap.add_argument("--distilled", action="store_true",
                     help=f"also run {EXAMPLE} end to end with the embedded teacher (about 20 minutes)")
     ap.add_argument("--distilled-calls", type=int, default=0,
@@ -436,7 +465,7 @@ def main() -> None:
         dev_check(args.policies, args.budgets, args.extra)
         return
     if args.teacher_dev:
-        teacher_dev_check(args.teacher_dev, args.extra, args.demonstrations)
+        teacher_dev_check(args.teacher_dev, args.extra, args.demonstrations, args.demo_bank, args.demo_source)
         return
     old = json.loads((RESULTS / f"{NAME}.json").read_text()) if (RESULTS / f"{NAME}.json").exists() else {}
     data = dict(old)

@@ -12,7 +12,7 @@ from distillgraph.agents.annotator import AnnotationJob, annotation_requests, co
 from distillgraph.agents.records import Annotation, Candidate
 from distillgraph.graph.deps import Deps
 from distillgraph.graph.node_quality import gate_labels, regate
-from distillgraph.graph.node_tools import Lookup, ask_prefix_ordered, lookup, targets
+from distillgraph.graph.node_tools import Lookup, ask_prefix_ordered, demonstration_targets, lookup
 from distillgraph.graph.state import DistillState
 from distillgraph.store.index import add_samples
 
@@ -38,7 +38,7 @@ def annotate(deps: Deps, state: DistillState, cands: list[Candidate],
     """The teacher's accepted annotations of `cands` and the rejected ones (each a trace decision)."""
     if not cands:
         return [], []
-    look, known = lookup(deps, state), targets(deps, state)
+    look, known = lookup(deps, state), demonstration_targets(deps, state)
     texts = [c.text if c.text else look.text(c.id) for c in cands]
     vecs = deps.vectors([c.id for c in cands], texts)
     labelled = Labelled(deps, look, known)

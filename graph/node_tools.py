@@ -92,6 +92,16 @@ def targets(deps: Deps, state: DistillState) -> dict[str, str]:
     return out
 
 
+def demonstration_targets(deps: Deps, state: DistillState) -> dict[str, str]:
+    """id -> target of what the annotator may be shown: every label so far, or only the gold seed labels
+    (`teacher.demonstrations_from: gold`)."""
+    known = targets(deps, state)
+    if deps.cfg.teacher.demonstrations_from == "gold":
+        gold = {e.id for e in deps.data["seed"]}
+        return {i: t for i, t in known.items() if i in gold}
+    return known
+
+
 def available_per_cluster(deps: Deps, state: DistillState, look: Lookup) -> Counter[int]:
     """Unlabelled pool examples per cluster (clusters with none left are absent): the pool's sizes less the
     labelled ones, so a round costs the labelled count, not the pool's."""

@@ -137,7 +137,7 @@ def test_teacher_dev_check_labels_dev_of_a_tuning_seed_and_keeps_each_instructio
 
     calls = []
 
-    def fake_teacher(n, seed=0, demonstrations=3, split="test", extra=None):
+    def fake_teacher(n, seed=0, demonstrations=3, split="test", extra=None, bank=0, demo_source="gold"):
         calls.append((n, seed, demonstrations, split, tuple(extra or ())))
         return {"entity_f1": 0.2 if extra else 0.25, "precision": 0.15, "recall": 0.3, "demonstrations": demonstrations,
                 "instruction": "other" if extra else "Find the named entities in the tweet.",
@@ -189,3 +189,43 @@ def test_embedded_teacher_reads_the_requested_split_with_task_overrides(monkeypa
     assert len(seen) == 2 and closed == [True]
     assert "Tag the tweet." in seen[0] and "Find the named entities" not in seen[0]
     assert data["dev"][0].text[:30] in seen[0] and data["test"][0].text[:30] not in seen[0]
+
+
+def test_embedded_teacher_can_show_its_own_zero_shot_labels_of_a_pool_bank_as_demonstrations(monkeypatch):
+    """demo_source="teacher": the bank is labelled first with no demonstrations, and the dev prompts then show
+    the teacher's entities for the retrieved bank tweets (what a run shows: its own earlier labels), never
+    their gold entities; the bank's zero-shot F1 is reported. The stub names each tweet's first word a person."""
+    import json
+
+    import bench.ner as ner
+    from distillgraph.agents import teacher as teacher_mod
+    from distillgraph.agents.schemas import EntitiesAnswer
+    from distillgraph.agents.teacher_types import TeacherResult
+
+    batches: list[list[str]] = []
+
+    class Stub:
+        model = "stub"
+
+        def ask_many(self, reqs):
+            batches.append([r.messages[-1]["content"] for r in reqs])
+            out = []
+            for r in reqs:
+                text = r.messages[-1]["content"].split("<<<DATA")[-1].split("DATA>>>")[0]
+                first = text.split()[0]
+                out.append(TeacherResult(request=r, parsed=EntitiesAnswer(entities=[{"text": first, "type": "person"}]),
+                                         raw="", error=None, cached=False, input_tokens=1, output_tokens=1, usd=0.0,
+                                         attempts=1, key=str(len(out))))
+            return out
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(teacher_mod, "build_teacher", lambda *a, **k: Stub())
+    row = ner.embedded_teacher(2, seed=10, demonstrations=1, split="dev", bank=5, demo_source="teacher")
+    assert [len(b) for b in batches] == [5, 2]  # the bank zero-shot, then the dev tweets
+    assert row["bank_zero_shot"]["n"] == 5 and row["bank"] == 5 and row["demo_source"] == "teacher"
+    assert all("entities:" not in b for b in batches[0])  # zero-shot: no demonstration shown
+    shown = [json.loads(line.removeprefix("entities: ")) for b in batches[1] for line in b.splitlines()
+             if line.startswith("entities: ")]
+    assert len(shown) == 2 and all(len(e) == 1 and e[0]["type"] == "person" for e in shown)

@@ -108,3 +108,45 @@ def test_ner_run_end_to_end(tmp_path, tiny_models, ner_data):
         assert a.text and a.text.endswith(" , right ?"), a.text
         tags = a.target.split(" ")
         assert len(tags) == len(a.text.split(" ")) and tags[0] == "B-person" and "B-geo-loc" in tags
+
+
+def test_ner_run_shows_the_teacher_only_gold_seed_demonstrations_when_asked(tmp_path, tiny_models, ner_data):
+    """teacher.demonstrations_from: gold: every annotator prompt's examples are seed sentences (gold), never a
+    sentence the teacher labelled earlier in the run."""
+    taken = {" ".join(json.loads(x)["tokens"]) for p in ner_data.values() for x in p.read_text().splitlines()}
+    rng, seeds = random.Random(7), {}
+    while len(seeds) < 4:
+        tokens, tags = _sentence(rng)
+        if " ".join(tokens) not in taken:
+            seeds[" ".join(tokens)] = {"tokens": tokens, "tags": tags}
+    (tmp_path / "seed.jsonl").write_text("".join(json.dumps(r) + "\n" for r in seeds.values()))
+    bodies: list[dict[str, Any]] = []
+
+    def recording(body: dict[str, Any]) -> dict[str, Any]:
+        bodies.append(body)
+        return ner_responder(body)
+
+    cfg: dict[str, Any] = {
+        "task": {"type": "ner", "name": "ner", "instruction": "Find the entities.", "labels": TYPES},
+        "data": {**{s: str(p) for s, p in ner_data.items()}, "seed": str(tmp_path / "seed.jsonl")},
+        "student": {"kind": "token-probe", "base_model": str(tiny_models["embedder"].parent / "enc-base")},
+        "store": {"embedding_model": str(tiny_models["embedder"]), "embedding_dtype": "float32", "n_clusters": 2},
+        "loop": {"rounds": 2, "max_rounds": 2, "patience": 5, "synthesis": "off", "policy": "random"},
+        "budget": {"max_calls": 12},
+        "run": {"dir": str(tmp_path / "runs"), "seed": 0},
+    }
+    with StubServer(responder=recording) as srv:
+        cfg["teacher"] = {"provider": "openai", "model": "stub", "base_url": srv.base_url, "api_key_env": "DG_TEST_KEY",
+                          "demonstrations": 2, "demonstrations_from": "gold", "max_retries": 1, "timeout": 5}
+        (tmp_path / "ner.yaml").write_text(yaml.safe_dump(cfg))
+        config = load_config(tmp_path / "ner.yaml")
+        state = execute(config, new_run_dir(config), env={"DG_TEST_KEY": "k"}, console=Console(quiet=True),
+                        progress=False)
+    assert len([a for a in state["dataset"] if a.source == "pool"]) >= 6  # labelled before the later rounds' prompts
+    shown = []
+    for body in bodies:
+        tool, user = chosen_tool(body), body["messages"][-1]["content"]
+        if tool and tool["function"]["name"] == "EntitiesAnswer" and "Labelled examples" in user:
+            shown += [b.split("DATA>>>")[0].strip() for b in user.split("<<<DATA")[1:-1]]  # the last: the sentence
+    assert shown, "no annotator prompt showed a demonstration"
+    assert set(shown) <= set(seeds)

@@ -15,6 +15,7 @@ from distillgraph.graph.node_tools import (
     Lookup,
     ask_prefix_ordered,
     available_per_cluster,
+    demonstration_targets,
     prefix_order,
     unlabelled_pool,
 )
@@ -65,6 +66,21 @@ def test_demonstrations_are_the_nearest_labelled_examples_without_the_item_itsel
     assert demos[0] == {"id": expected[0], "text": f"text {row[expected[0]]}", "target": known[expected[0]]}
     assert labelled.demonstrations(query, "p4", 0) == []
     assert Labelled(deps, look, {}).demonstrations(query, "p4", 3) == []  # type: ignore[arg-type]
+
+
+def test_demonstrations_from_gold_shows_only_the_seed_labels_never_the_teachers_own() -> None:
+    from distillgraph.agents.config import TeacherConfig
+
+    deps = _deps()
+    deps.data["seed"] = [Example(id="s0", text="seed text", split="seed", label="b"),
+                         Example(id="s1", text="seed text 2", split="seed", label="a")]
+    state = {"dataset": [_ann("p0", 0), _ann("p1", 1)]}
+    deps.cfg = SimpleNamespace(teacher=TeacherConfig())
+    assert demonstration_targets(deps, state) == {"s0": "b", "s1": "a", "p0": "a", "p1": "a"}  # type: ignore[arg-type]
+    deps.cfg = SimpleNamespace(teacher=TeacherConfig(demonstrations_from="gold"))
+    assert demonstration_targets(deps, state) == {"s0": "b", "s1": "a"}  # type: ignore[arg-type]
+    deps.data["seed"] = []
+    assert demonstration_targets(deps, state) == {}  # type: ignore[arg-type]  # no gold: none shown
 
 
 def _request(text: str, vote: int = 0) -> TeacherRequest:
