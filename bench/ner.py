@@ -357,13 +357,25 @@ def markdown(data: dict[str, Any]) -> str:
             out.append(f"| {weight[k]} | " + " | ".join(cells) + f" | {mean:.3f} |")
     checks = data.get("teacher_dev") or {}
     if checks:
-        out += ["", "The embedded teacher's instruction, checked on dev only (`python -m bench.ner --teacher-dev 80 "
-                "--demonstrations K --set task.instruction=...`: the first 80 dev tweets of tuning split seed "
-                f"{DEV_SEEDS[0]}; K gold pool neighbours shown, 0 as in a run's first round):", "",
+        out += ["", "The embedded teacher's instruction and demonstrations, checked on dev only (`python -m bench.ner "
+                "--teacher-dev 80 --demonstrations K [--demo-bank N --demo-source gold|teacher] --set "
+                "task.instruction=...`: the first 80 dev tweets of tuning split seed "
+                f"{DEV_SEEDS[0]}; K nearest neighbours shown, from the whole pool with their gold entities unless a "
+                "bank of N random pool tweets is named, shown with their gold entities or with the teacher's own "
+                "zero-shot ones, as a run shows its earlier labels):", "",
                 "| instruction | demonstrations | entity F1 | precision | recall | s per sentence |", "|---" * 6 + "|"]
         for r in checks.values():
             pr = [f"{r[k]:.3f}" if k in r else "-" for k in ("precision", "recall")]
-            out.append(f"| {r['instruction']} | {r['demonstrations']} | {r['entity_f1']:.3f} | {pr[0]} | {pr[1]} | "
+            shown = str(r["demonstrations"])
+            if r["demonstrations"] and r.get("bank"):
+                own = r.get("demo_source") == "teacher"
+                source = "the teacher's own labels" if own else "gold"
+                shown += f" from {r['bank']} tweets, {source}"
+                if own and r.get("bank_zero_shot"):
+                    shown += f" (those labels' entity F1 {r['bank_zero_shot']['entity_f1']:.3f})"
+            elif r["demonstrations"]:
+                shown += " from the pool, gold"
+            out.append(f"| {r['instruction']} | {shown} | {r['entity_f1']:.3f} | {pr[0]} | {pr[1]} | "
                        f"{r['seconds_per_sentence']} |")
     for key, r in data.get("refit", {}).items():
         out += ["", f"Re-fit (`--refit`, run `{key.split(' ')[0]}`: the run's own {r['train']} training sentences and "

@@ -154,6 +154,13 @@ def test_teacher_dev_check_labels_dev_of_a_tuning_seed_and_keeps_each_instructio
     md = markdown({**summarise(_points(lead=0.02)), "seeds": [0, 1], "teacher_dev": saved})
     assert "| Find the named entities in the tweet. | 0 | 0.250 | 0.150 | 0.300 | 4.4 |" in md
     assert "| other | 0 | 0.200 |" in md
+    own = {"instruction": "i", "demonstrations": 3, "bank": 100, "demo_source": "teacher", "entity_f1": 0.164,
+           "bank_zero_shot": {"entity_f1": 0.21}, "seconds_per_sentence": 10.1}
+    md = markdown({**summarise(_points(lead=0.02)), "seeds": [0, 1], "teacher_dev": {
+        "own": own, "gold": {**own, "demo_source": "gold", "entity_f1": 0.187, "bank_zero_shot": None},
+        "pool": {**own, "bank": None, "entity_f1": 0.249}}})
+    assert "| i | 3 from 100 tweets, the teacher's own labels (those labels' entity F1 0.210) | 0.164 |" in md
+    assert "| i | 3 from 100 tweets, gold | 0.187 |" in md and "| i | 3 from the pool, gold | 0.249 |" in md
 
 
 def test_embedded_teacher_reads_the_requested_split_with_task_overrides(monkeypatch):
