@@ -599,6 +599,7 @@ def markdown(data: dict[str, Any]) -> str:
                     f"{row.get('teacher_seconds_per_label', '-')} | {pool_right(row)} | "
                     + (f"{row['code']} ({row['date']})" if row.get("code") else "-") + " |"
                     for arm, row in by_arm.items()]
+        out += [line for n in data.get("distill_notes", []) for line in ("", f"Note: {n}")]
         if data.get("student_speedup"):
             out += ["", f"The student predicts an article in {1000 * data['student_seconds_per_example']:.1f} ms, "
                     f"{data['student_speedup']:.0f}x faster than the teacher labels one in these runs "

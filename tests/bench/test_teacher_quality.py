@@ -104,6 +104,8 @@ def test_distill_table_and_speedup() -> None:
     md = tq.markdown({"distill": distill, **sp, "embedded_teacher": None})
     assert "| 60 | random | 0.7000 | 0.8800 | 59 | 53 (seed 10, pool 40, synthetic 3) | 4.0 |" in md
     assert "10.0 ms, 500x faster" in md
+    md = tq.markdown({"distill": distill, "distill_notes": ["the planner is not the cause"], "embedded_teacher": None})
+    assert "Note: the planner is not the cause" in md.split("| 60 | mixed |")[1]  # under the table
 
 
 def test_pool_label_accuracy_checks_bought_pool_labels_against_gold() -> None:
