@@ -44,6 +44,12 @@ def test_fragment_says_simulation_and_renders_every_part():
     assert "0.100 → 0.200" in md and "2100x faster" in md and "entity F1 0.300" in md and "0.410" in md
     assert "2100x faster than the teacher; the teacher's tags on the 107 pool sentences" in md
     assert "precision 0.122, recall 0.215) (commit abc1234, 2026-12-02)." in md
+    zero = {**data["embedded_teacher"], "entity_f1": 0.24, "demonstrations": 0}
+    md = markdown({**data, "embedded_teacher": zero, "embedded_teacher_variants": {
+        "demonstrations=3": data["embedded_teacher"], "demonstrations=0": zero}})
+    assert "(Qwen2.5-Coder-1.5B, no demonstrations; as examples/wnut-ner.yaml runs it: the reference" in md
+    assert "(Qwen2.5-Coder-1.5B, 3 retrieved gold demonstrations) on 60 test sentences: entity F1 0.300" in md
+    assert md.count("Embedded teacher (") == 2
 
 
 def test_dev_check_reads_dev_on_the_tuning_seeds_and_keeps_each_setting(tmp_path, monkeypatch):
