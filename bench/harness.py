@@ -51,7 +51,27 @@ def code_version() -> dict[str, Any]:
             return ""
 
     return {"head": git("rev-parse", "--short", "HEAD"),
-            "modified": [line[3:] for line in git("status", "--porcelain", "--untracked-files=no").splitlines()]}
+            "modified": [line[3:] for line in git("status", "--porcelain", "--untracked-files=no").splitlines()],
+            "packages": package_versions()}
+
+
+# the installed versions that move results: the same commit gave other probe runs after a rebuilt environment
+# (2026-12-03: margin, TypiClust and distillgraph on bbc; random and uncertainty unchanged)
+RESULT_PACKAGES = ("numpy", "scipy", "scikit-learn", "torch", "transformers", "sentence-transformers", "peft",
+                   "chromadb")
+
+
+def package_versions() -> dict[str, str]:
+    """name -> installed version of RESULT_PACKAGES ('-' where one is missing)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in RESULT_PACKAGES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "-"
+    return out
 
 
 def quiet_logs() -> None:

@@ -671,7 +671,11 @@ def markdown(suite: dict[str, Any]) -> str:
                         + (f"; its {', '.join(lora['replaced'])} runs were replaced by a later merge"
                            if lora.get("replaced") else "")
                         + (f"; its {', '.join(lora['superseded_tasks'])} runs were superseded"
-                           if lora.get("superseded_tasks") else "") + ".", ""]
+                           if lora.get("superseded_tasks") else "")
+                        + (" (they differ: this merge ran under other code or installed packages than the runs it "
+                           "joins" + (f"; its packages: {packages_text(lora['code']['packages'])}"
+                                      if (lora.get("code") or {}).get("packages") else "") + ")"
+                           if lora["probe_runs_equal"] < lora["probe_runs_compared"] else "") + ".", ""]
     lines += [f"- {line}" for line in suite["protocol"]]
     if suite.get("policy_descriptions"):
         lines += ["", "Policies (graph/policies.py, as configured here):", ""]
@@ -1086,6 +1090,10 @@ def render(out: Path, title: str | None = None) -> None:
     suite["policy_descriptions"] = policy_descriptions(suite["policies"], extra, user_extra)
     (out / f"{NAME}.json").write_text(json.dumps(suite, indent=1) + "\n", encoding="utf-8")
     (out / f"{NAME}.md").write_text(markdown(suite).rstrip() + "\n", encoding="utf-8")
+
+
+def packages_text(packages: dict[str, str]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in packages.items())
 
 
 def lora_merges(meta: dict[str, Any]) -> list[dict[str, Any]]:

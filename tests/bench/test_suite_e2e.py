@@ -104,6 +104,8 @@ def test_lora_runs_of_another_invocation_are_merged_and_checked(tmp_path, tiny_t
     assert last["probe_runs_compared"] == last["probe_runs_equal"] == 2
     md = (out / "suite.md").read_text()
     assert f"### tiny — {suite.LORA}" in md and "merged with `--merge-lora`" in md and "in 2 of 2" in md
+    assert "they differ" not in md
+    assert set(suite.code_version()["packages"]) == set(harness.RESULT_PACKAGES)
     # a later invocation re-runs one policy's LoRA points: only those are replaced, both merges are named
     again = dict(theirs, runs=[r for r in theirs["runs"] if r["student"] == suite.PROBE]
                  + [dict(r, macro_f1=0.9) for r in lora if r["policy"] == "distillgraph"])
@@ -132,6 +134,15 @@ def test_lora_runs_of_another_invocation_are_merged_and_checked(tmp_path, tiny_t
     md = (out / "suite.md").read_text()
     assert f"### tiny — {suite.LORA} (test seeds 0, 1)" in md and "(n=1)" in md  # random's LoRA cell: 1 of 2
     assert merged["meta"]["lora_merges"][-1]["seeds"] == [1] and len(merged["meta"]["lora_merges"]) == 3
+    # probe runs that do not reproduce (another environment): the merge says so and names its packages
+    moved = dict(theirs, runs=[dict(r, macro_f1=r["macro_f1"] + 0.01) if r["student"] == suite.PROBE else r
+                               for r in theirs["runs"]],
+                 meta=dict(theirs["meta"], code={"head": "abc", "modified": [], "packages": {"numpy": "9.9"}}))
+    (other / "suite.json").write_text(json.dumps(moved))
+    suite.main(["--merge-lora", str(other), "--out", str(out)])
+    md = (out / "suite.md").read_text()
+    assert "in 0 of 2 (they differ: this merge ran under other code or installed packages" in md
+    assert "its packages: numpy 9.9)" in md
     theirs["tasks"]["tiny"]["fingerprint"] = "other data"
     (other / "suite.json").write_text(json.dumps(theirs))
     with pytest.raises(SystemExit, match="other data"):
