@@ -55,8 +55,8 @@ def code_version() -> dict[str, Any]:
             "packages": package_versions()}
 
 
-# the installed versions that move results: the same commit gave other probe runs after a rebuilt environment
-# (2026-12-03: margin, TypiClust and distillgraph on bbc; random and uncertainty unchanged)
+# installed versions that may move results: on 2026-12-03, runs made from an empty cache in a rebuilt environment
+# did not equal the published margin, TypiClust and distillgraph runs on bbc (random and uncertainty did)
 RESULT_PACKAGES = ("numpy", "scipy", "scikit-learn", "torch", "transformers", "sentence-transformers", "peft",
                    "chromadb")
 
