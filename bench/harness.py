@@ -61,12 +61,12 @@ RESULT_PACKAGES = ("numpy", "scipy", "scikit-learn", "torch", "transformers", "s
                    "chromadb")
 
 
-def package_versions() -> dict[str, str]:
-    """name -> installed version of RESULT_PACKAGES ('-' where one is missing)."""
+def package_versions(names: tuple[str, ...] = RESULT_PACKAGES) -> dict[str, str]:
+    """name -> installed version of `names` ('-' where one is missing)."""
     from importlib.metadata import PackageNotFoundError, version
 
     out = {}
-    for name in RESULT_PACKAGES:
+    for name in names:
         try:
             out[name] = version(name)
         except PackageNotFoundError:

@@ -9,14 +9,13 @@ fragments follow in a fixed order (the headline benchmarks first), any other fra
 from __future__ import annotations
 
 import datetime as dt
-import importlib.metadata
 import json
 import os
 import platform
 from pathlib import Path
 from typing import Any
 
-from bench.harness import RESULTS, ROOT
+from bench.harness import RESULTS, ROOT, package_versions
 
 ORDER = ("sample_efficiency", "sample_efficiency_lora", "distill_local", "secondary", "system", "reliability", "index",
          "student", "teacher")
@@ -44,12 +43,7 @@ def memory_gib() -> str:
 
 
 def versions() -> str:
-    found = []
-    for name in PACKAGES:
-        try:
-            found.append(f"{name} {importlib.metadata.version(name)}")
-        except importlib.metadata.PackageNotFoundError:
-            continue
+    found = [f"{name} {v}" for name, v in package_versions(PACKAGES).items() if v != "-"]
     return f"Python {platform.python_version()}, " + ", ".join(found)
 
 
