@@ -82,14 +82,25 @@ class Embedder:
         self.chunk_size = chunk_size
         self.device_setting = device
         self.processes = processes  # > 1 or 0 (auto): sentence-transformers' multi-process pool
+        self._dtype_name: str | None = None
         self.cache = EmbeddingCache(cache_dir, self.model_key) if cache_dir is not None else None
         self._model: SentenceTransformer | None = None
         self._pool: dict | None = None
 
     @property
     def model_key(self) -> str:
-        """What the vectors depend on (the dtype is left out: bf16 and fp32 agree to cosine >= 0.998)."""
-        return f"{self.model_name or DEFAULT_MODEL_NAME}|max_seq_length={self.max_seq_length}"
+        """What the vectors depend on, dtype included: bf16 and fp32 vectors agree only to about 2e-3, and in
+        bf16 a text's vector also moves by that much with the other texts of its batch, so a cache never mixes
+        the two (`auto` resolves differently on different machines)."""
+        return f"{self.model_name or DEFAULT_MODEL_NAME}|max_seq_length={self.max_seq_length}|dtype={self.dtype_name}"
+
+    @property
+    def dtype_name(self) -> str:
+        """The dtype `store.embedding_dtype` resolves to on this machine: 'float32' or 'bfloat16'."""
+        if self._dtype_name is None:
+            device = devices.resolve_device(self.device_setting, "store.device")
+            self._dtype_name = str(resolve_dtype(self.dtype, device)).removeprefix("torch.")
+        return self._dtype_name
 
     @property
     def model(self) -> SentenceTransformer:

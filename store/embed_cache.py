@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import uuid
 from pathlib import Path
@@ -10,6 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from distillgraph.store.schema import UserError
+
+log = logging.getLogger(__name__)
 
 
 class EmbeddingCache:
@@ -19,7 +22,7 @@ class EmbeddingCache:
     vectors costs page cache rather than process memory) and the same name ending `.ids.npy`; parts written by
     earlier versions as `part-NNNNNN.npz` are still read. Each file is written to a temporary name and
     renamed (ids last), so a crash never leaves a half-written part. `model_key` guards against mixing
-    vectors of two models in one run.
+    vectors of two models, or of one model in two dtypes, in one cache.
     """
 
     def __init__(self, directory: Path, model_key: str | None = None):
@@ -34,6 +37,17 @@ class EmbeddingCache:
         if self.model_key is None or not meta.exists():
             return
         cached = json.loads(meta.read_text()).get("model")
+        if "|dtype=" in self.model_key and cached == self.model_key.partition("|dtype=")[0]:  # an older version's
+            log.warning("%s: embeddings of an earlier version, dtype not recorded; reused as %s",
+                        self.directory, self.model_key)
+            return
+        model, _, dtype = self.model_key.partition("|dtype=")
+        cached_model, _, cached_dtype = str(cached).partition("|dtype=")
+        if dtype and cached_dtype and cached_model == model and cached_dtype != dtype:
+            raise UserError(
+                f"{self.directory}: embeddings were computed in {cached_dtype}, this run's store.embedding_dtype "
+                f"resolves to {dtype}; set store.embedding_dtype={cached_dtype} to reuse them, or use a new run directory"
+            )
         if cached != self.model_key:
             raise UserError(
                 f"{self.directory}: embeddings were computed with {cached!r}, this run uses "

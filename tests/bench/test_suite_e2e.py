@@ -63,6 +63,8 @@ def test_tiny_suite_writes_the_promised_shape(tmp_path, tiny_task, monkeypatch):
     assert {"diff", "ci_low", "ci_high", "wins", "n"} <= set(pair["vs_best_other"])
     runs = data["runs"]
     assert len(runs) == 2 and all(r["calls"] <= 12 for r in runs)  # the budget is a hard cap for every policy
+    # float32 whatever the CPU (bf16 vectors move with the cache's fill order): pinned, and said in the protocol
+    assert {"store.embedding_dtype=float32", "student.bf16=off"} <= set(data["overrides"])
     md = (out / "suite.md").read_text()
     assert "### tiny — embedding-probe" in md and "Equal information" in md
 

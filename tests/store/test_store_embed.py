@@ -87,6 +87,26 @@ def test_cache_refuses_vectors_of_another_model(tmp_path: Path):
         HashEmbedder(dim=16, cache_dir=tmp_path)
 
 
+def test_cache_key_names_the_dtype_and_refuses_vectors_of_the_other(tmp_path: Path):
+    """bf16 and fp32 vectors of one model differ (bf16 ones also with their batch): one cache never mixes them."""
+    fp32 = Embedder(dtype="float32", cache_dir=tmp_path / "a")
+    assert fp32.model_key.endswith("|max_seq_length=256|dtype=float32")
+    assert Embedder(dtype="bfloat16").model_key.endswith("|dtype=bfloat16")
+    fp32.cache.put(["x"], np.ones((1, 4), dtype=np.float32))  # type: ignore[union-attr]
+    with pytest.raises(UserError, match="computed in float32.*set store.embedding_dtype=float32"):
+        Embedder(dtype="bfloat16", cache_dir=tmp_path / "a")
+    assert Embedder(dtype="float32", cache_dir=tmp_path / "a").cache.vectors(["x"]).shape == (1, 4)  # type: ignore[union-attr]
+
+
+def test_cache_of_an_earlier_version_without_dtype_is_reused(tmp_path: Path):
+    legacy = EmbeddingCache(tmp_path, "all-MiniLM-L6-v2|max_seq_length=256")
+    legacy.put(["x"], np.ones((1, 4), dtype=np.float32))
+    reopened = Embedder(dtype="float32", cache_dir=tmp_path).cache
+    assert reopened is not None and reopened.missing(["x", "y"]) == ["y"]
+    with pytest.raises(UserError, match="max_seq_length=128"):
+        Embedder(dtype="float32", max_seq_length=128, cache_dir=tmp_path)
+
+
 def test_embedding_cache_reads_vectors_by_id(tmp_path: Path):
     emb = HashEmbedder(dim=32, cache_dir=tmp_path / "embeddings")
     vectors = emb.encode(["a b", "c d"], ids=["x", "y"])
