@@ -679,7 +679,13 @@ def markdown(suite: dict[str, Any]) -> str:
                         + (" (they differ: this merge ran under other code or installed packages than the runs it "
                            "joins" + (f"; its packages: {packages_text(lora['code']['packages'])}"
                                       if (lora.get("code") or {}).get("packages") else "") + ")"
-                           if lora["probe_runs_equal"] < lora["probe_runs_compared"] else "") + ".", ""]
+                           if lora["probe_runs_equal"] < lora["probe_runs_compared"] else "") + "."
+                        + "".join(f" The probe runs were re-run on {r['written']}"
+                                  + (f" (commit {r['code']['head']})" if r.get("code") else "")
+                                  + f" and equal those these LoRA runs were checked against at {r['equal']} of "
+                                  f"{r['compared']} points: the LoRA runs were not re-run with them."
+                                  for r in lora.get("probe_reruns", []))
+                        + (f" {lora['note']}" if lora.get("note") else ""), ""]
     lines += [f"- {line}" for line in suite["protocol"]]
     if suite.get("policy_descriptions"):
         lines += ["", "Policies (graph/policies.py, as configured here):", ""]
@@ -1036,6 +1042,11 @@ def main(argv: list[str] | None = None) -> None:
                 run_seeds[LORA] = old["meta"]["seeds"].get(LORA, [])
                 runs += [r for r in old.get("runs", []) if r["task"] == task and r["student"] == LORA]
                 kept_merges = lora_merges(old["meta"])
+        compared, equal = probe_agreement(old.get("runs", []), runs)
+        for merge in kept_merges if equal < compared else []:  # the probe runs they were checked against moved
+            merge.setdefault("probe_reruns", []).append({"written": dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
+                                                         "compared": compared, "equal": equal,
+                                                         "code": code_version()})
     suite: dict[str, Any] = {
         "tasks": task_meta, "tuning_seeds": tuning_seeds, "test_seeds": seeds,
         "results": results, "paired": {},
@@ -1184,21 +1195,26 @@ def merge_probe(source: Path, out: Path, policies: list[str]) -> None:
     wanted = {_point_of(r) for r in ours["runs"] if r["student"] == PROBE and r["policy"] in policies}
     if wanted - set(new):
         raise SystemExit(f"--merge-probe: {len(wanted - set(new))} point(s) of {', '.join(policies)} missing in {source}")
-    mine = {_point_of(r): r for r in ours["runs"] if r["student"] == PROBE}
-    shared = [(mine[_point_of(r)], r) for r in theirs["runs"]
-              if r["student"] == PROBE and r["policy"] not in policies and _point_of(r) in mine]
-    equal = sum(all(a[m] == b[m] for m in ("macro_f1", "worst_cluster_acc", "dev_macro_f1")) for a, b in shared)
+    compared, equal = probe_agreement(ours["runs"], [r for r in theirs["runs"] if r["policy"] not in policies])
     ours["runs"] = [r for r in ours["runs"] if not (r["student"] == PROBE and _point_of(r) in wanted)] + \
         [new[k] for k in sorted(wanted)]
     record = {"runs": len(wanted), "policies": policies, "argv": theirs["meta"]["argv"],
               "written": theirs["meta"]["written"], "code": theirs["meta"].get("code"),
-              "other_runs_compared": len(shared), "other_runs_equal": equal}
+              "other_runs_compared": compared, "other_runs_equal": equal}
     ours["meta"]["probe_merges"] = [m for m in ours["meta"].get("probe_merges", [])
                                     if not set(m["policies"]) <= set(policies) or not m["policies"]] + [record]
     (out / f"{NAME}.json").write_text(json.dumps(ours, indent=1) + "\n", encoding="utf-8")
     print(f"--merge-probe: {len(wanted)} run(s) of {', '.join(policies) or 'no policy'} replaced; other probe runs "
-          f"equal at {equal} of {len(shared)} shared points", flush=True)
+          f"equal at {equal} of {compared} shared points", flush=True)
     render(out)
+
+
+def probe_agreement(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> tuple[int, int]:
+    """(shared probe points, how many of them have the same test / dev macro-F1 and worst-cluster accuracy)."""
+    mine = {_point_of(r): r for r in before if r["student"] == PROBE}
+    shared = [(mine[_point_of(r)], r) for r in after if r["student"] == PROBE and _point_of(r) in mine]
+    return len(shared), sum(all(a[m] == b[m] for m in ("macro_f1", "worst_cluster_acc", "dev_macro_f1"))
+                            for a, b in shared)
 
 
 def _previous(out: Path) -> dict[str, Any] | None:

@@ -126,6 +126,18 @@ def test_lora_runs_of_another_invocation_are_merged_and_checked(tmp_path, tiny_t
                 "--set", "store.embedding_model=hash:32", "store.k_max=3"])
     again_md = (out / "suite.md").read_text()
     assert again_md.count("merged with `--merge-lora`") == 2 and f"### tiny — {suite.LORA}" in again_md
+    stored = json.loads((out / "suite.json").read_text())
+    assert not any("probe_reruns" in m for m in stored["meta"]["lora_merges"])  # same probe runs: nothing to say
+    # probe runs that come out different when re-run (another dtype, other code): the kept LoRA merges say so
+    stored["runs"] = [dict(r, macro_f1=r["macro_f1"] + 0.01) if r["student"] == suite.PROBE else r
+                      for r in stored["runs"]]
+    (out / "suite.json").write_text(json.dumps(stored))
+    suite.main(["--tasks", "--task-file", str(tiny_task), "--policies", "random", "distillgraph",
+                "--seeds", "0", "--budgets", "12", "--workers", "1", "--out", str(out), "--no-upper-bound",
+                "--set", "store.embedding_model=hash:32", "store.k_max=3"])
+    reruns = [m["probe_reruns"][-1] for m in json.loads((out / "suite.json").read_text())["meta"]["lora_merges"]]
+    assert [(r["compared"], r["equal"]) for r in reruns] == [(2, 0), (2, 0)]
+    assert (out / "suite.md").read_text().count("checked against at 0 of 2 points: the LoRA runs were not re-run") == 2
     # a merge of another seed adds points: the earlier seed's runs stay, a cell with fewer seeds says so
     more = dict(theirs, runs=[dict(r, seed=1, macro_f1=0.3) for r in lora if r["policy"] == "distillgraph"])
     (other / "suite.json").write_text(json.dumps(more))
