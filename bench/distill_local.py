@@ -74,7 +74,8 @@ def nearest_demos(texts: list[Example], pool: list[Example], k: int) -> list[lis
 
     if k <= 0 or not pool:
         return [[] for _ in texts]
-    embedder = build_embedder(bbc_config([]).store, embeddings_dir())
+    store = bbc_config([]).store
+    embedder = build_embedder(store, embeddings_dir(store))
     q = embedder.encode([e.text for e in texts], [e.id for e in texts])
     p = embedder.encode([e.text for e in pool], [e.id for e in pool])
     order = (-(q @ p.T)).argsort(axis=1)[:, :k]

@@ -4,7 +4,7 @@ Every graph run of a benchmark goes through `graph.runner.new_run_dir` + `graph.
 same code path as `distillgraph run`. Two things keep a sweep of a hundred runs affordable on 2 CPU
 cores without changing what is measured:
 
-- all runs read one embedding cache (`runs/bench-cache/embeddings`): the run directory's
+- all runs read one embedding cache per model and dtype (`runs/bench-cache/embeddings/<key>`): the run directory's
   `data/embeddings` is a symlink to it, so the 1,650 BBC texts of a split are embedded once, not per run;
 - the embedding-probe student looks its texts up in that cache by content id (the BBC ids ARE content
   ids, so it gets exactly the vectors the index step stored).
@@ -12,10 +12,12 @@ cores without changing what is measured:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
 import platform
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -92,8 +94,14 @@ def bbc_config(overrides: list[str]) -> RunConfig:
     return config_from_dict(apply_overrides(data, overrides))
 
 
-def embeddings_dir() -> Path:
-    return CACHE / "embeddings"
+def embeddings_dir(store: StoreConfig | None = None) -> Path:
+    """The shared cache of one embedding model, sequence length and dtype (`auto` resolved on this machine):
+    `runs/bench-cache/embeddings/<key>`, so a float32 suite and a bf16 bench never open each other's vectors."""
+    from distillgraph.store.embed import build_embedder
+
+    key = build_embedder(store or StoreConfig(), None).model_key  # lazy: no model is loaded
+    slug = re.sub(r"[^A-Za-z0-9.=-]+", "_", key)[-60:]
+    return CACHE / "embeddings" / f"{slug}-{hashlib.sha256(key.encode()).hexdigest()[:8]}"
 
 
 def prewarm_bbc_embeddings(store: StoreConfig | None = None) -> int:
@@ -101,7 +109,7 @@ def prewarm_bbc_embeddings(store: StoreConfig | None = None) -> int:
     from distillgraph.store.datasets import bbc_articles
     from distillgraph.store.embed import build_embedder
 
-    embedder = build_embedder(store or StoreConfig(), embeddings_dir())
+    embedder = build_embedder(store or StoreConfig(), embeddings_dir(store))
     texts = list(dict.fromkeys(f"{head}\n\n{body}" for _, head, body in bbc_articles()))
     ids = [content_id(t) for t in texts]
     assert embedder.cache is not None
@@ -120,8 +128,9 @@ def run_graph(cfg: RunConfig, *, keep_dir: Path | None = None, env: dict[str, st
     cfg = cfg.model_copy(deep=True)
     cfg.run.dir = str(parent)
     run_dir = new_run_dir(cfg)
-    embeddings_dir().mkdir(parents=True, exist_ok=True)
-    (run_dir / "data" / "embeddings").symlink_to(embeddings_dir(), target_is_directory=True)
+    shared = embeddings_dir(cfg.store)
+    shared.mkdir(parents=True, exist_ok=True)
+    (run_dir / "data" / "embeddings").symlink_to(shared, target_is_directory=True)
     try:
         state = execute(cfg, run_dir, env=env or {}, console=Console(quiet=True), progress=False, **execute_kw)
     finally:

@@ -33,7 +33,7 @@ from distillgraph.store.schema import StoreConfig, content_id
 
 def load_embeddings(names: list[str], seeds: list[int]) -> dict:
     """(task, split seed) -> split -> (vectors, labels): each tuning seed has its own split, as in the suite."""
-    emb = build_embedder(StoreConfig(), embeddings_dir())
+    emb = build_embedder(StoreConfig(), embeddings_dir(StoreConfig()))
     tasks, out = builtin_tasks(), {}
     for name in names:
         for seed in seeds:

@@ -89,7 +89,7 @@ def upper_bound(seed: int, cfg: RunConfig) -> dict[str, float]:
     bbc = cfg.data.bbc.model_copy(update={"split_seed": seed})
     data = load_bbc(bbc, cfg.task)
     gold = pool_gold(bbc, cfg.task)
-    embedder = build_embedder(cfg.store, embeddings_dir())
+    embedder = build_embedder(cfg.store, embeddings_dir(cfg.store))
     pool, test = data["pool"], data["test"]
     pool_vecs = embedder.encode([e.text for e in pool], [e.id for e in pool])
     test_vecs = embedder.encode([e.text for e in test], [content_id(e.text) for e in test])

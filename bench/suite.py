@@ -193,7 +193,8 @@ def prewarm(texts: list[str], store_overrides: list[str]) -> int:
     from distillgraph.store.embed import build_embedder
     from distillgraph.store.schema import content_id
 
-    embedder = build_embedder(_store_cfg(store_overrides), embeddings_dir())
+    store = _store_cfg(store_overrides)
+    embedder = build_embedder(store, embeddings_dir(store))
     texts = list(dict.fromkeys(texts))
     ids = [content_id(t) for t in texts]
     assert embedder.cache is not None
@@ -236,7 +237,7 @@ def task_clusters(prep: Prepared, cfg: RunConfig) -> Path:
     if not (folder / CLUSTERS).exists():  # a folder: the clustering may be several files (clusters.json + .npy)
         data = load_data(cfg.data, cfg.task)
         exs = _first_per_id([e for split in ("pool", "seed", "dev", "test") for e in data[split]])
-        vectors = build_embedder(cfg.store, embeddings_dir()).encode([e.text for e in exs], [e.id for e in exs])
+        vectors = build_embedder(cfg.store, embeddings_dir(cfg.store)).encode([e.text for e in exs], [e.id for e in exs])
         tmp = Path(tempfile.mkdtemp(prefix=folder.name, dir=folder.parent if folder.parent.exists() else None))
         _load_or_cluster(exs, vectors, cfg.store, tmp / CLUSTERS)
         folder.parent.mkdir(parents=True, exist_ok=True)
@@ -257,8 +258,9 @@ def run_point(cfg: RunConfig, clusters: Path | None) -> dict[str, Any]:
     cfg.run.dir = str(parent)
     try:
         run_dir = new_run_dir(cfg)
-        embeddings_dir().mkdir(parents=True, exist_ok=True)
-        (run_dir / "data" / "embeddings").symlink_to(embeddings_dir(), target_is_directory=True)
+        shared = embeddings_dir(cfg.store)
+        shared.mkdir(parents=True, exist_ok=True)
+        (run_dir / "data" / "embeddings").symlink_to(shared, target_is_directory=True)
         if clusters is not None:  # clusters.json and the files beside it (centroids)
             for f in clusters.parent.iterdir():
                 shutil.copyfile(f, run_dir / "data" / f.name)
@@ -409,7 +411,8 @@ def upper_bound(prep: Prepared, seed: int, store_overrides: list[str], clusters:
     splits = prep.splits(seed)
     labels = sorted(splits.counts("test"))
     tc = TaskConfig(labels={lab: "" for lab in labels}, instruction=prep.task.instruction)
-    embedder = build_embedder(_store_cfg(store_overrides), embeddings_dir())
+    store = _store_cfg(store_overrides)
+    embedder = build_embedder(store, embeddings_dir(store))
     pool, test = splits.pool, splits.test
     pool_ids = [content_id(t) for t, _ in pool]
     test_vecs = embedder.encode([t for t, _ in test], [content_id(t) for t, _ in test])

@@ -66,3 +66,16 @@ def test_a_short_crash_soak_still_spreads_its_kills_over_the_whole_run():
     assert steps[0] in picked and steps[-1] in picked  # the first and the last node, not only the first ten steps
     assert spread(trials, 4) == spread(trials, 10)  # never fewer than 10
     assert spread(trials, 100) == trials
+
+
+def test_the_shared_embedding_cache_is_one_folder_per_model_and_dtype(tmp_path, monkeypatch):
+    """A float32 suite and a bf16 bench never open each other's cache (it would refuse the other's vectors)."""
+    import bench.harness as harness
+    from distillgraph.store.schema import StoreConfig
+
+    monkeypatch.setattr(harness, "CACHE", tmp_path)
+    fp32, bf16 = (harness.embeddings_dir(StoreConfig(embedding_dtype=d)) for d in ("float32", "bfloat16"))
+    assert fp32 != bf16 and fp32.parent == bf16.parent == tmp_path / "embeddings"
+    assert fp32.name.startswith("all-MiniLM-L6-v2_max_seq_length=256_dtype=float32-")
+    assert harness.embeddings_dir(StoreConfig(embedding_model="hash:32")).name.startswith("hash_32-")
+    assert harness.embeddings_dir(StoreConfig(embedding_dtype="float32")) == fp32  # stable across calls
