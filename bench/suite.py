@@ -1037,6 +1037,7 @@ def main(argv: list[str] | None = None) -> None:
     results = summarise(runs)
     old = _previous(args.out)
     kept_merges: list[dict[str, Any]] = []
+    kept_superseded: list[dict[str, Any]] = []
     if not args.lora and old:  # keep an earlier --full run's LoRA numbers (same task data only)
         for task, per_student in old.get("results", {}).items():
             if LORA in per_student and task in results and old["tasks"].get(task, {}).get(
@@ -1045,11 +1046,13 @@ def main(argv: list[str] | None = None) -> None:
                 run_seeds[LORA] = old["meta"]["seeds"].get(LORA, [])
                 runs += [r for r in old.get("runs", []) if r["task"] == task and r["student"] == LORA]
                 kept_merges = lora_merges(old["meta"])
-        compared, equal = probe_agreement(old.get("runs", []), runs)
-        for merge in kept_merges if equal < compared else []:  # the probe runs they were checked against moved
-            merge.setdefault("probe_reruns", []).append({"written": dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
-                                                         "compared": compared, "equal": equal,
-                                                         "code": code_version()})
+                kept_superseded = old["meta"].get("lora_superseded", [])
+        for merge in kept_merges:  # the probe runs at a merge's points moved: the LoRA runs were checked against others
+            compared, equal = probe_agreement([r for r in old.get("runs", []) if _in_merge(r, merge)], runs)
+            if equal < compared:
+                merge.setdefault("probe_reruns", []).append({"written": dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
+                                                             "compared": compared, "equal": equal,
+                                                             "code": code_version()})
     suite: dict[str, Any] = {
         "tasks": task_meta, "tuning_seeds": tuning_seeds, "test_seeds": seeds,
         "results": results, "paired": {},
@@ -1068,7 +1071,8 @@ def main(argv: list[str] | None = None) -> None:
                              "seeds": run_seeds, "argv": " ".join(argv if argv is not None else sys.argv[1:]),
                              "written": dt.datetime.now().strftime("%Y-%m-%d %H:%M"), "code": code_version()}
         | ({"title": args.title} if args.title else {})
-        | ({"lora_merges": kept_merges} if kept_merges else {}),
+        | ({"lora_merges": kept_merges} if kept_merges else {})
+        | ({"lora_superseded": kept_superseded} if kept_superseded else {}),
         "runs": runs,
     }
     suite["paired"] = paired(runs, results)
@@ -1210,6 +1214,14 @@ def merge_probe(source: Path, out: Path, policies: list[str]) -> None:
     print(f"--merge-probe: {len(wanted)} run(s) of {', '.join(policies) or 'no policy'} replaced; other probe runs "
           f"equal at {equal} of {compared} shared points", flush=True)
     render(out)
+
+
+def _in_merge(run: dict[str, Any], merge: dict[str, Any]) -> bool:
+    """Is `run` at one of the points (task, policy, seed, budget) a LoRA merge ran? (records before 2026-12-02
+    (late) name no seeds or budgets: LORA_SEEDS x LORA_BUDGETS; none name policies before 2026-12-02: all)"""
+    return (run["task"] in merge.get("tasks", []) and run["seed"] in merge.get("seeds", LORA_SEEDS)
+            and run["budget"] in merge.get("budgets", LORA_BUDGETS)
+            and run["policy"] in (merge.get("policies") or [run["policy"]]))
 
 
 def probe_agreement(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> tuple[int, int]:
