@@ -28,11 +28,11 @@ from typing import Any
 
 from bench.harness import (
     bbc_config,
-    embeddings_dir,
     machine,
     prewarm_bbc_embeddings,
     quiet_logs,
     run_graph,
+    shared_embedder,
     write_results,
 )
 from distillgraph.graph.config import RunConfig
@@ -70,12 +70,10 @@ def stratified(examples: list[Example], n: int, seed: int = 0) -> list[Example]:
 
 def nearest_demos(texts: list[Example], pool: list[Example], k: int) -> list[list[dict[str, Any]]]:
     """Per text, the k most similar gold examples (cosine over the shared MiniLM cache)."""
-    from distillgraph.store.embed import build_embedder
 
     if k <= 0 or not pool:
         return [[] for _ in texts]
-    store = bbc_config([]).store
-    embedder = build_embedder(store, embeddings_dir(store))
+    embedder = shared_embedder(bbc_config([]).store)
     q = embedder.encode([e.text for e in texts], [e.id for e in texts])
     p = embedder.encode([e.text for e in pool], [e.id for e in pool])
     order = (-(q @ p.T)).argsort(axis=1)[:, :k]

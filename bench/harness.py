@@ -21,7 +21,7 @@ import re
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -35,6 +35,9 @@ from rich.console import Console  # noqa: E402
 from distillgraph.graph.config import RunConfig, apply_overrides, config_from_dict  # noqa: E402
 from distillgraph.graph.runner import execute, new_run_dir  # noqa: E402
 from distillgraph.store.schema import StoreConfig, content_id  # noqa: E402
+
+if TYPE_CHECKING:
+    from distillgraph.store.embed import Embedder
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -104,12 +107,25 @@ def embeddings_dir(store: StoreConfig | None = None) -> Path:
     return CACHE / "embeddings" / f"{slug}-{hashlib.sha256(key.encode()).hexdigest()[:8]}"
 
 
+def shared_embedder(store: StoreConfig | None = None) -> Embedder:
+    """The embedder of `store` (default: the config's defaults) on the shared cache of its model and dtype."""
+    from distillgraph.store.embed import build_embedder
+
+    return build_embedder(store or StoreConfig(), embeddings_dir(store))
+
+
+def link_shared_embeddings(run_dir: Path, store: StoreConfig) -> None:
+    """Make the run directory's `data/embeddings` the shared cache of its store config."""
+    shared = embeddings_dir(store)
+    shared.mkdir(parents=True, exist_ok=True)
+    (run_dir / "data" / "embeddings").symlink_to(shared, target_is_directory=True)
+
+
 def prewarm_bbc_embeddings(store: StoreConfig | None = None) -> int:
     """Embed every BBC article (topic-task text) into the shared cache once; returns how many were new."""
     from distillgraph.store.datasets import bbc_articles
-    from distillgraph.store.embed import build_embedder
 
-    embedder = build_embedder(store or StoreConfig(), embeddings_dir(store))
+    embedder = shared_embedder(store)
     texts = list(dict.fromkeys(f"{head}\n\n{body}" for _, head, body in bbc_articles()))
     ids = [content_id(t) for t in texts]
     assert embedder.cache is not None
@@ -128,9 +144,7 @@ def run_graph(cfg: RunConfig, *, keep_dir: Path | None = None, env: dict[str, st
     cfg = cfg.model_copy(deep=True)
     cfg.run.dir = str(parent)
     run_dir = new_run_dir(cfg)
-    shared = embeddings_dir(cfg.store)
-    shared.mkdir(parents=True, exist_ok=True)
-    (run_dir / "data" / "embeddings").symlink_to(shared, target_is_directory=True)
+    link_shared_embeddings(run_dir, cfg.store)
     try:
         state = execute(cfg, run_dir, env=env or {}, console=Console(quiet=True), progress=False, **execute_kw)
     finally:

@@ -24,16 +24,15 @@ from sklearn.cluster import KMeans
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
 
-from bench.harness import embeddings_dir
+from bench.harness import shared_embedder
 from bench.tasks import builtin_tasks
 from distillgraph.store.cluster import choose_k
-from distillgraph.store.embed import build_embedder
-from distillgraph.store.schema import StoreConfig, content_id
+from distillgraph.store.schema import content_id
 
 
 def load_embeddings(names: list[str], seeds: list[int]) -> dict:
     """(task, split seed) -> split -> (vectors, labels): each tuning seed has its own split, as in the suite."""
-    emb = build_embedder(StoreConfig(), embeddings_dir(StoreConfig()))
+    emb = shared_embedder()
     tasks, out = builtin_tasks(), {}
     for name in names:
         for seed in seeds:

@@ -28,18 +28,17 @@ from typing import Any
 from bench.harness import (
     RESULTS,
     bbc_config,
-    embeddings_dir,
     machine,
     mean_std,
     prewarm_bbc_embeddings,
     quiet_logs,
     run_graph,
+    shared_embedder,
     write_results,
 )
 from distillgraph.graph.config import RunConfig
 from distillgraph.store.cluster import cluster_vectors
 from distillgraph.store.datasets import load_bbc, pool_gold
-from distillgraph.store.embed import build_embedder
 from distillgraph.store.schema import content_id
 from distillgraph.trainer.base import TrainItem
 from distillgraph.trainer.evaluate import classification_metrics
@@ -89,7 +88,7 @@ def upper_bound(seed: int, cfg: RunConfig) -> dict[str, float]:
     bbc = cfg.data.bbc.model_copy(update={"split_seed": seed})
     data = load_bbc(bbc, cfg.task)
     gold = pool_gold(bbc, cfg.task)
-    embedder = build_embedder(cfg.store, embeddings_dir(cfg.store))
+    embedder = shared_embedder(cfg.store)
     pool, test = data["pool"], data["test"]
     pool_vecs = embedder.encode([e.text for e in pool], [e.id for e in pool])
     test_vecs = embedder.encode([e.text for e in test], [content_id(e.text) for e in test])

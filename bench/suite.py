@@ -50,10 +50,11 @@ from bench.harness import (
     RESULTS,
     bbc_config,
     code_version,
-    embeddings_dir,
+    link_shared_embeddings,
     machine,
     prewarm_bbc_embeddings,
     quiet_logs,
+    shared_embedder,
 )
 from bench.stats import compare, mean_std
 from bench.tasks import (
@@ -190,11 +191,9 @@ def _store_cfg(store_overrides: list[str]) -> Any:
 
 def prewarm(texts: list[str], store_overrides: list[str]) -> int:
     """Embed texts into the shared cache in this process, so sweep workers only read it (no write races)."""
-    from distillgraph.store.embed import build_embedder
     from distillgraph.store.schema import content_id
 
-    store = _store_cfg(store_overrides)
-    embedder = build_embedder(store, embeddings_dir(store))
+    embedder = shared_embedder(_store_cfg(store_overrides))
     texts = list(dict.fromkeys(texts))
     ids = [content_id(t) for t in texts]
     assert embedder.cache is not None
@@ -228,7 +227,6 @@ def task_clusters(prep: Prepared, cfg: RunConfig) -> Path:
     same examples and store config, and written where every run's index step looks for it first
     (data/clusters.json): it reuses it instead of running the same seeded k-means again per run."""
     from distillgraph.store.datasets import load_data
-    from distillgraph.store.embed import build_embedder
     from distillgraph.store.index import _first_per_id, _load_or_cluster
 
     key = hashlib.sha256(json.dumps(cfg.store.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()[:8]
@@ -237,7 +235,7 @@ def task_clusters(prep: Prepared, cfg: RunConfig) -> Path:
     if not (folder / CLUSTERS).exists():  # a folder: the clustering may be several files (clusters.json + .npy)
         data = load_data(cfg.data, cfg.task)
         exs = _first_per_id([e for split in ("pool", "seed", "dev", "test") for e in data[split]])
-        vectors = build_embedder(cfg.store, embeddings_dir(cfg.store)).encode([e.text for e in exs], [e.id for e in exs])
+        vectors = shared_embedder(cfg.store).encode([e.text for e in exs], [e.id for e in exs])
         tmp = Path(tempfile.mkdtemp(prefix=folder.name, dir=folder.parent if folder.parent.exists() else None))
         _load_or_cluster(exs, vectors, cfg.store, tmp / CLUSTERS)
         folder.parent.mkdir(parents=True, exist_ok=True)
@@ -258,9 +256,7 @@ def run_point(cfg: RunConfig, clusters: Path | None) -> dict[str, Any]:
     cfg.run.dir = str(parent)
     try:
         run_dir = new_run_dir(cfg)
-        shared = embeddings_dir(cfg.store)
-        shared.mkdir(parents=True, exist_ok=True)
-        (run_dir / "data" / "embeddings").symlink_to(shared, target_is_directory=True)
+        link_shared_embeddings(run_dir, cfg.store)
         if clusters is not None:  # clusters.json and the files beside it (centroids)
             for f in clusters.parent.iterdir():
                 shutil.copyfile(f, run_dir / "data" / f.name)
@@ -401,7 +397,6 @@ def upper_bound(prep: Prepared, seed: int, store_overrides: list[str], clusters:
     """The probe on split `seed`'s whole gold-labelled pool, its test split; worst cluster over the clusters
     every run of that seed uses."""
     from distillgraph.store.cluster import Clustering
-    from distillgraph.store.embed import build_embedder
     from distillgraph.store.schema import TaskConfig, content_id
     from distillgraph.trainer.base import TrainItem
     from distillgraph.trainer.config import StudentConfig
@@ -411,8 +406,7 @@ def upper_bound(prep: Prepared, seed: int, store_overrides: list[str], clusters:
     splits = prep.splits(seed)
     labels = sorted(splits.counts("test"))
     tc = TaskConfig(labels={lab: "" for lab in labels}, instruction=prep.task.instruction)
-    store = _store_cfg(store_overrides)
-    embedder = build_embedder(store, embeddings_dir(store))
+    embedder = shared_embedder(_store_cfg(store_overrides))
     pool, test = splits.pool, splits.test
     pool_ids = [content_id(t) for t, _ in pool]
     test_vecs = embedder.encode([t for t, _ in test], [content_id(t) for t, _ in test])

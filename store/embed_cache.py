@@ -37,13 +37,13 @@ class EmbeddingCache:
         if self.model_key is None or not meta.exists():
             return
         cached = json.loads(meta.read_text()).get("model")
-        if "|dtype=" in self.model_key and cached == self.model_key.partition("|dtype=")[0]:  # an older version's
+        model, _, dtype = self.model_key.partition("|dtype=")
+        cached_model, _, cached_dtype = str(cached).partition("|dtype=")
+        if cached_model == model and dtype and not cached_dtype:  # an earlier version's key named no dtype
             log.warning("%s: embeddings of an earlier version, dtype not recorded; reused as %s",
                         self.directory, self.model_key)
             return
-        model, _, dtype = self.model_key.partition("|dtype=")
-        cached_model, _, cached_dtype = str(cached).partition("|dtype=")
-        if dtype and cached_dtype and cached_model == model and cached_dtype != dtype:
+        if cached_model == model and dtype and cached_dtype != dtype:
             raise UserError(
                 f"{self.directory}: embeddings were computed in {cached_dtype}, this run's store.embedding_dtype "
                 f"resolves to {dtype}; set store.embedding_dtype={cached_dtype} to reuse them, or use a new run directory"
