@@ -51,12 +51,14 @@ def table(runs: list[dict[str, Any]], names: list[str]) -> dict[str, Any]:
 
 def decide(key: str, variants: list[tuple[str, str, list[str]]], dev: dict[str, Any]) -> dict[str, Any]:
     """The value of `key` whose distillgraph variant has the best mean dev macro-F1 (ties: the first listed);
-    a variant that does not set `key` stands for the config default. Variants of other policies or setting
-    anything else are references only."""
+    a variant that does not set `key` stands for the config default. The candidates are the distillgraph
+    variants that set the same other overrides as the first one (`at`, e.g. loop.score_sample=400: a decision
+    made at that setting); variants of other policies or setting anything else are references only."""
     values: dict[str, float] = {}
+    others = lambda extra: sorted(o for o in extra if not o.startswith(f"{key}="))  # noqa: E731
+    at = next((others(e) for _, p, e in variants if p == suite.FOCUS), [])
     for name, policy, extra in variants:
-        sets = [o for o in extra if not o.startswith(f"{key}=")]
-        if policy != suite.FOCUS or sets:
+        if policy != suite.FOCUS or others(extra) != at:
             continue
         mine = [o.split("=", 1)[1] for o in extra if o.startswith(f"{key}=")]
         value = mine[0] if mine else suite._v(suite._config_default(key))
@@ -65,7 +67,7 @@ def decide(key: str, variants: list[tuple[str, str, list[str]]], dev: dict[str, 
         raise SystemExit(f"--decide {key}: needs two {suite.FOCUS} variants that differ only in {key}")
     best = max(values.values())
     return {"key": key, "value": next(v for v, m in values.items() if m >= best - 1e-12),
-            "dev_macro_f1": values}
+            "dev_macro_f1": values} | ({"at": at} if at else {})
 
 
 def record(tuning: Path, decision: dict[str, Any]) -> None:

@@ -1,8 +1,9 @@
 """`make bench`: every benchmark module in its own process, then BENCHMARKS.md from the fragments.
 
-The default aims at 15 minutes on 2 idle CPU cores: heavy modules run with their quick settings (the
-reliability soak included, shortened) and the LoRA student benchmark, the LoRA sample-efficiency sweep,
-the secondary-model benchmark and the NER benchmark are left out, their last results kept. `--full` runs every module
+The default aims at 20 minutes on 2 idle CPU cores from a fresh clone: heavy modules run with their quick
+settings (the reliability soak included, shortened; distill_local without its token-budget curve) and the LoRA
+student benchmark, the BBC-only sample-efficiency sweeps (superseded by the suite), the secondary-model benchmark
+and the NER benchmark are left out, their last results kept. `--full` runs every module
 with its full settings (about an hour and a half), including the sweep behind BENCHMARKS.md's LoRA
 table (`sample_efficiency_lora`, about 19 minutes; alone: `--only sample_efficiency_lora`).
 
@@ -34,7 +35,7 @@ STEPS: dict[str, tuple[list[str], list[str]]] = {
     # every policy on BBC + 3 packaged tasks, probe, budget 80, 5 test seeds, the stored dev-only tuning;
     # --full: re-tune on the tuning seeds, 4 budgets, + the MiniLM LoRA student on 2 tasks
     "suite": ([], ["--full"]),
-    "distill_local": ([], ["--full"]),
+    "distill_local": (["--curve"], ["--full"]),  # quick: no token-budget curve (its 4k / 16k arms)
     "system": ([], ["--full"]),
     # issue 17: index, Chroma, orchestration against pool size (synthetic pools of 2k and 20k texts; --full adds
     # 100k) and the teacher client at concurrency 8/32/64 against a 200 ms stub
@@ -50,7 +51,7 @@ STEPS: dict[str, tuple[list[str], list[str]]] = {
 # steps that run another step's module
 MODULES = {"sample_efficiency_lora": "sample_efficiency"}
 # long ones: run with --full (or --only NAME); their last fragments stay in BENCHMARKS.md otherwise
-OPTIONAL = ("student", "sample_efficiency_lora", "secondary", "ner")
+OPTIONAL = ("student", "sample_efficiency", "sample_efficiency_lora", "secondary", "ner")
 
 
 def selected(args: argparse.Namespace) -> list[str]:

@@ -98,8 +98,9 @@ PROBE, LORA = "embedding-probe", "classifier"
 # float32 embeddings and LoRA training, whatever the CPU: in bf16 (`auto` on AVX512-BF16/AMX CPUs) a text's
 # vector moves by up to 2e-3 with the other texts of its batch, i.e. with the order the shared embedding cache
 # was filled in, and that moved 207 of 320 bbc runs (bench/checks/README.md); in float32 it moves by <= 1e-7.
+WHOLE_POOL = 100000  # loop.score_sample here: more than any task's pool, so every policy scores it whole
 SUITE_SETTINGS = [f"loop.rounds={ROUNDS}", f"loop.max_rounds={ROUNDS}", "loop.patience=1000",
-                  "loop.score_sample=100000", "teacher.demonstrations=0",
+                  f"loop.score_sample={WHOLE_POOL}", "teacher.demonstrations=0",
                   "store.embedding_dtype=float32", "student.bf16=off"]
 # the sweep, one setting at a time (the others at their defaults), all read by `distillgraph` only: the share
 # bought for coverage (TypiClust) instead of uncertainty (fixed, or following the student's dev score), whether
@@ -304,7 +305,7 @@ def _worker_init(threads: int) -> None:
 KEY_NEUTRAL: dict[tuple[str, str], Any] = {("loop", "sampling_power"): 0.0, ("student", "class_weight"): "none",
                                            ("loop", "select_within"): "pool", ("loop", "error_prior"): 0.0,
                                            ("teacher.gate", "w_model"): 0.0, ("loop", "allocation_trust"): "off",
-                                           ("loop", "rare_labels"): 0.0}
+                                           ("loop", "rare_labels"): 0.0, ("loop", "coverage_pool"): "sample"}
 
 
 def _done_file(point: dict[str, Any]) -> Path:
@@ -318,7 +319,8 @@ def _done_file(point: dict[str, Any]) -> Path:
 FOCUS_ONLY: dict[tuple[str, str], Any] = {("loop", "coverage_share"): 0.25, ("loop", "select_within"): "pool",
                                           ("loop", "sampling_power"): 0.0, ("loop", "error_prior"): 0.0,
                                           ("loop", "error_boost"): ERROR_BOOST_2026_11,  # error_boost pins it
-                                          ("loop", "allocation_trust"): "off", ("loop", "rare_labels"): 0.0}
+                                          ("loop", "allocation_trust"): "off", ("loop", "rare_labels"): 0.0,
+                                          ("loop", "coverage_pool"): "sample"}
 
 
 def _point_key(point: dict[str, Any]) -> str:
@@ -330,6 +332,8 @@ def _point_key(point: dict[str, Any]) -> str:
     elif data["loop"]["cold_start"] == "auto":  # the policy's own cold start, which moves with the default
         data["loop"]["cold_start"] = build_policy(point["cfg"].loop).cold_start
     data["student"]["class_weight"] = point["cfg"].student.resolved().class_weight
+    if data["loop"]["score_sample"] >= WHOLE_POOL:  # no sample drawn: both values pick the same (tested)
+        data["loop"]["coverage_pool"] = KEY_NEUTRAL[("loop", "coverage_pool")]
     for (section, name), neutral in KEY_NEUTRAL.items():  # section may be dotted: teacher.gate
         part = functools.reduce(lambda d, k: d[k], section.split("."), data)
         if part.get(name) == neutral:

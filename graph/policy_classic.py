@@ -42,6 +42,8 @@ class DistillGraph(Policy):
     # loop.select_within=pool is the default of 2026-12-01 (one mix over the whole pool). The cold start was a
     # random sample until 2026-12-02, when TypiClust's typical examples won the same dev sweep (loop.cold_start);
     # on NER dev (split seeds 10-12) the random sample stayed ahead, so NER (and generation) keep it: adaptive.
+    # Since 2026-12-03 the coverage part looks at every unlabelled example of its cluster, not only at the round's
+    # scoring sample (loop.coverage_pool=all, chosen on dev at the shipped loop.score_sample).
     name = "distillgraph"
     uses_analysis = True
     synthesizes = True
@@ -59,6 +61,8 @@ class DistillGraph(Policy):
         share = 1.0 - (FIXED_COVERAGE if adaptive else loop.coverage_share)
         if loop.select_within == "split":  # the informative part per cluster, coverage over the whole pool
             self.selection = Mixed(Subsample(informative), Typical(), share=share, adaptive=adaptive)
+        elif loop.coverage_pool == "all":  # the informative part over the scoring sample, coverage over all
+            self.selection = Mixed(informative, Typical(), share=share, adaptive=adaptive, sample_first=True)
         else:
             self.selection = Subsample(Mixed(informative, Typical(), share=share, adaptive=adaptive))
         if loop.rare_labels > 0:

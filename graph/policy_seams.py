@@ -244,12 +244,16 @@ class Mixed(Selection):
     rest. The second part never picks what the first chose and sees those picks as labelled (a coverage
     selection such as TypiClust then looks past them). With `adaptive`, the first part's share is the
     student's last dev score (PoolView.student_quality; `share` when there is none): the better the student
-    measures, the more its own scores are trusted."""
+    measures, the more its own scores are trusted. With `sample_first`, only the first part looks at a random
+    sample (the round's scoring sample for the whole k, drawn as Subsample draws it) and the second part at
+    every candidate: a coverage selection scores nothing, so it needs no sample, and TypiClust's density is
+    measured badly on a few dozen texts."""
 
     first: Selection
     second: Selection
     share: float = 0.5
     adaptive: bool = False
+    sample_first: bool = False
 
     def first_share(self, pool: PoolView) -> float:
         quality = pool.student_quality() if self.adaptive else None
@@ -257,8 +261,11 @@ class Mixed(Selection):
 
     def select(self, ids: list[str], k: int, pool: PoolView, cluster: int | None) -> Picked:
         k = min(k, len(ids))
+        candidates = ids
+        if self.sample_first and len(ids) > pool.scoring_cap(k):
+            candidates = sorted(pool.rng.sample(ids, pool.scoring_cap(k)))
         k1 = round(self.first_share(pool) * k)  # half of an odd k: round-half-even, as Python rounds
-        one = self.first.select(ids, k1, pool, cluster) if k1 else Picked([])
+        one = self.first.select(candidates, k1, pool, cluster) if k1 else Picked([])
         taken = set(one.chosen)
         rest = [i for i in ids if i not in taken]
         two = self.second.select(rest, k - len(one.chosen), _AfterPicks(pool, one.chosen), cluster) \
@@ -268,7 +275,9 @@ class Mixed(Selection):
     def __str__(self) -> str:
         part = (f"a share equal to the student's last dev score (else {self.share:.0%})" if self.adaptive
                 else f"{self.share:.0%}")
-        return f"{part}: {self.first}; the rest: {self.second}"
+        sampled = (" (the first part over a random sample, the rest over every candidate)" if self.sample_first
+                   else "")
+        return f"{part}: {self.first}; the rest: {self.second}{sampled}"
 
 
 class _AfterPicks:

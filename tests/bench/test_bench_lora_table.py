@@ -39,8 +39,12 @@ def test_run_all_full_runs_the_sweep_with_the_published_settings():
                                         "--lora-policies", "random", "uncertainty", "distillgraph"]
     # 19 minutes: not in the default `make bench`, nor in --with-student; alone with --only
     assert "sample_efficiency_lora" not in run_all.selected(_args())
-    assert run_all.selected(_args(with_student=True)) == [n for n in run_all.STEPS
-                                                          if n not in ("sample_efficiency_lora", "secondary", "ner")]
+    assert run_all.selected(_args(with_student=True)) == [
+        n for n in run_all.STEPS if n not in ("sample_efficiency", "sample_efficiency_lora", "secondary", "ner")]
+    # the BBC-only probe sweep is superseded by the suite: --full or --only, its section says so when rewritten
+    assert "sample_efficiency" not in run_all.selected(_args()) and "sample_efficiency" in run_all.selected(
+        _args(full=True))
+    assert run_all.command("distill_local", full=False)[-1] == "--curve"  # quick: no token-budget curve
     assert run_all.selected(_args(only=["sample_efficiency_lora"])) == ["sample_efficiency_lora"]
     assert run_all.command("sample_efficiency_lora", full=False) == run_all.command("sample_efficiency_lora", True)
 
@@ -76,3 +80,13 @@ def test_fragments_in_a_subfolder_follow_the_top_level_ones_under_their_folder_n
     parts = report.fragments()
     assert [report.fragment_name(p) for p in parts] == ["teacher", "suite", "zeta", "heldout/suite"]
     assert "`heldout/suite` " in report.header(parts)
+
+
+def test_the_superseded_probe_sweep_says_so_whenever_its_section_is_rewritten():
+    from bench import sample_efficiency as se
+
+    result = json.loads((se.RESULTS / "sample_efficiency.json").read_text(encoding="utf-8"))
+    meta = json.loads((se.RESULTS / "sample_efficiency_runs.json").read_text(encoding="utf-8"))["meta"]
+    probe = se.markdown(result, meta, se.PROBE_TITLE)
+    assert probe.splitlines()[2] == se.SUPERSEDED and "loop.error_boost=30" in se.SUPERSEDED
+    assert se.SUPERSEDED not in se.markdown(result, meta, "LoRA")  # the LoRA table is not superseded

@@ -210,6 +210,12 @@ def test_a_later_dev_decision_overrides_the_sweeps_choice() -> None:
     assert got["value"] == "pool" and set(got["dev_macro_f1"]) == {suite._v(suite._config_default("loop.select_within")), "pool"}
     with pytest.raises(SystemExit):
         dev_compare.decide("loop.select_within", variants[:1], dev)
+    # a decision at another setting: the candidates share the first distillgraph variant's other overrides
+    at = [("s", "distillgraph", ["loop.score_sample=400"]),
+          ("p", "distillgraph", ["loop.score_sample=400", "loop.select_within=pool"]), ("w", "distillgraph", [])]
+    dev = {"s": {"mean": 0.5}, "p": {"mean": 0.4}, "w": {"mean": 0.9}}  # w (other score_sample): a reference
+    got = dev_compare.decide("loop.select_within", at, dev)
+    assert got["value"] != "pool" and got["at"] == ["loop.score_sample=400"] and len(got["dev_macro_f1"]) == 2
 
 
 def test_a_superseding_lora_merge_replaces_every_earlier_lora_run_of_its_tasks(tmp_path, tiny_task, monkeypatch):

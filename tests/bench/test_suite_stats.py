@@ -121,7 +121,7 @@ def test_a_setting_at_its_neutral_value_leaves_the_run_cache_key_unchanged():
                                 "teacher": {"gate": gate or {}}})
         return {"cfg": cfg, "tag": "", "clusters": None}
 
-    plain = point(sampling_power=0.0, select_within="pool")  # every KEY_NEUTRAL setting at its neutral value
+    plain = point(sampling_power=0.0, select_within="pool", coverage_pool="sample")  # all KEY_NEUTRAL at neutral
     data = plain["cfg"].model_dump(mode="json")
     data["run"].pop("dir", None)
     data["loop"]["cold_start"] = "adaptive"  # distillgraph's own cold start, as the key resolves `auto`
@@ -132,9 +132,14 @@ def test_a_setting_at_its_neutral_value_leaves_the_run_cache_key_unchanged():
         part.pop(name)
     before = hashlib.sha256(json.dumps([data, "", ""], sort_keys=True).encode()).hexdigest()[:20]
     assert _point_key(plain) == before
-    assert _point_key(point(sampling_power=0.0, select_within="pool")) == before
-    assert _point_key(point(sampling_power=2.0, select_within="pool")) != before  # a real change is a new key
-    assert _point_key(point(gate={"w_model": 1.0}, sampling_power=0.0, select_within="pool")) != before
+    assert _point_key(point(sampling_power=0.0, select_within="pool", coverage_pool="sample")) == before
+    assert _point_key(point(sampling_power=0.0, select_within="pool")) != before  # the default is now all
+    # where the whole pool is scored (the suite), both coverage pools pick the same: one key
+    whole = {v: _point_key(point(sampling_power=0.0, select_within="pool", coverage_pool=v, score_sample=100000))
+             for v in ("sample", "all")}
+    assert whole["sample"] == whole["all"]
+    assert _point_key(point(sampling_power=2.0, select_within="pool", coverage_pool="sample")) != before  # a change
+    assert _point_key(point(gate={"w_model": 1.0}, sampling_power=0.0, select_within="pool", coverage_pool="sample")) != before
     assert _point_key(point(sampling_power=0.0)) != before  # distillgraph's default is now select_within=clusters
     probe = point("embedding-probe", sampling_power=0.0, select_within="pool")  # its class_weight resolves to balanced: not the earlier behaviour
     data = probe["cfg"].model_dump(mode="json")
@@ -205,9 +210,9 @@ def test_only_distillgraph_reads_the_settings_held_out_of_the_baselines_cache_ke
     from distillgraph.graph.policies import build_policy, policy_names
 
     variants = [{"coverage_share": 0.0, "select_within": "pool", "sampling_power": 0.0, "error_prior": 0.0,
-                 "error_boost": 30.0, "allocation_trust": "off", "rare_labels": 0.0},
+                 "error_boost": 30.0, "allocation_trust": "off", "rare_labels": 0.0, "coverage_pool": "sample"},
                 {"coverage_share": "adaptive", "select_within": "clusters", "sampling_power": 8.0, "error_prior": 20.0,
-                 "error_boost": 100.0, "allocation_trust": "adaptive", "rare_labels": 0.5}]
+                 "error_boost": 100.0, "allocation_trust": "adaptive", "rare_labels": 0.5, "coverage_pool": "all"}]
     assert {name for _, name in FOCUS_ONLY} == set(variants[0])
     for name in policy_names():
         built = [build_policy(LoopConfig(policy=name, **v)) for v in variants]

@@ -194,6 +194,36 @@ def test_an_adaptive_mix_gives_the_first_part_the_students_dev_score_as_its_shar
     assert "(else 75%): most informative" in str(build_policy(LoopConfig(coverage_share="adaptive")))
 
 
+def test_a_mix_that_samples_its_first_part_only_shows_the_second_part_every_candidate():
+    ids = [f"x{i:02d}" for i in range(40)]
+    scores = {i: float(n) for n, i in enumerate(ids)}  # x39 scores highest
+    vectors = {i: [1.0, n / 40] for n, i in enumerate(ids)}
+    first, second = SeesLabelled(), SeesLabelled()
+    pool = FakePool(scores, vectors, cap=10)
+    picked = Mixed(first, second, share=0.5, sample_first=True).select(ids, 4, pool, None)
+    assert len(first.offered[0]) == 10 and set(first.offered[0]) < set(ids)  # the scoring sample (cap 10)
+    assert second.offered == [[i for i in ids if i not in picked.chosen[:2]]]  # every other candidate
+    # the first part sees the same sample, and so picks the same, as coverage_pool=sample's Subsample(Mixed())
+    inner = SeesLabelled()
+    Subsample(Mixed(inner, SeesLabelled(), share=0.5)).select(ids, 4, FakePool(scores, vectors, cap=10), None)
+    assert inner.offered == first.offered
+    unsampled = SeesLabelled()
+    Mixed(unsampled, SeesLabelled(), share=0.5, sample_first=True).select(ids[:8], 4, FakePool(scores, vectors, cap=10), None)
+    assert unsampled.offered == [ids[:8]]  # fewer candidates than the cap: no sample drawn
+    assert "(the first part over a random sample, the rest over every candidate)" in str(
+        Mixed(TopScore(), RandomPick(), sample_first=True))
+
+
+def test_loop_coverage_pool_all_lets_the_defaults_coverage_part_see_every_candidate():
+    policy = build_policy(LoopConfig(coverage_pool="all"))
+    assert isinstance(policy.selection, Mixed) and policy.selection.sample_first and policy.per_cluster
+    assert build_policy(LoopConfig()).selection.sample_first  # the default since 2026-12-03 (chosen on dev)
+    assert isinstance(build_policy(LoopConfig(coverage_pool="sample")).selection, Subsample)  # both on the sample
+    assert not isinstance(build_policy(LoopConfig(policy="error_boost", coverage_pool="all")).selection, Mixed)
+    split = build_policy(LoopConfig(coverage_pool="all", select_within="split")).selection
+    assert isinstance(split, Mixed) and not split.sample_first  # split: coverage is over the whole pool already
+
+
 def test_rare_labels_sets_aside_the_candidates_most_likely_of_well_covered_labels():
     pool = FakePool(SCORES, VECTORS)
     pool.deficits = {"a": 0.9, "b": 0.1, "c": 0.8, "d": 0.2}
@@ -265,7 +295,7 @@ def test_the_student_quality_is_the_task_kinds_dev_score_in_0_1():
     # chosen on classification dev data only: NER (where it lost on dev) and generation keep the fixed share
     assert KINDS["ner"](labels).quality({"entity_f1": 0.3, "macro_f1": 0.5}) is None
     assert KINDS["generation"](TaskConfig(type="generation")).quality({"chrf": 42.0}) is None
-    default = build_policy(LoopConfig()).selection.inner
+    default = build_policy(LoopConfig()).selection
     assert isinstance(default, Mixed) and default.adaptive and default.share == 0.75  # the quarter for coverage
 
 
