@@ -225,7 +225,9 @@ def instrumented(clock: Clock) -> Iterator[None]:
     def on_embedder(build: Callable[..., Any]) -> Callable[..., Any]:
         def build_timed(*a: Any, **kw: Any) -> Any:
             embedder = build(*a, **kw)
-            embedder.encode = clock.wrap("embedding (incl. model load)", embedder.encode)
+            # the model work itself: `encode` and the index step's `encode_to_file` both run it (timing `encode`
+            # alone missed the index step's embedding from 2026-12 on and counted it as orchestration)
+            embedder._embed = clock.wrap("embedding (incl. model load)", embedder._embed)
             return embedder
         return build_timed
 
