@@ -261,9 +261,9 @@ class Mixed(Selection):
 
     def select(self, ids: list[str], k: int, pool: PoolView, cluster: int | None) -> Picked:
         k = min(k, len(ids))
-        candidates = ids
-        if self.sample_first and len(ids) > pool.scoring_cap(k):
-            candidates = sorted(pool.rng.sample(ids, pool.scoring_cap(k)))
+        candidates, cap = ids, pool.scoring_cap(k) if self.sample_first else len(ids)
+        if len(ids) > cap:
+            candidates = sorted(pool.rng.sample(ids, cap))
         k1 = round(self.first_share(pool) * k)  # half of an odd k: round-half-even, as Python rounds
         one = self.first.select(candidates, k1, pool, cluster) if k1 else Picked([])
         taken = set(one.chosen)
