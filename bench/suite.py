@@ -45,8 +45,8 @@ from typing import Any
 
 import yaml
 
+import bench.harness as harness
 from bench.harness import (
-    CACHE,
     RESULTS,
     bbc_config,
     code_version,
@@ -129,7 +129,18 @@ TUNING_FILE = "suite_tuning.json"
 LORA_TASKS = ["bbc", "medmcqa"]
 LORA_SEEDS = [0, 1]
 LORA_BUDGETS = [40, 80]  # the issue-14 goal: distillgraph >= uncertainty - 1 point at 40 and 80 labels
-DATA_DIR = CACHE / "suite-data"
+
+
+def data_dir() -> Path:
+    """The suite's task files and clusterings (runs/bench-cache/suite-data), read at call time so that a test
+    that points harness.CACHE elsewhere keeps every file the suite writes out of the repository's cache."""
+    return harness.CACHE / "suite-data"
+
+
+def runs_dir() -> Path:
+    """Where finished runs are kept (runs/bench-cache/suite-runs), read at call time like data_dir."""
+    return harness.CACHE / "suite-runs"
+
 CLUSTERS = "clusters.json"  # the file the index step reuses (store/index.py CLUSTERS_FILE)
 
 
@@ -165,7 +176,7 @@ class Prepared:
 
     def files(self, seed: int) -> dict[str, Path] | None:
         """pool/dev/test JSONL of split `seed`; None for the graph's built-in BBC source."""
-        return None if self.task.builtin else write_task_files(self.task, self.splits(seed), DATA_DIR)
+        return None if self.task.builtin else write_task_files(self.task, self.splits(seed), data_dir())
 
     def fingerprint(self, seed: int) -> str:
         return fingerprint(self.splits(seed))
@@ -232,7 +243,7 @@ def task_clusters(prep: Prepared, cfg: RunConfig) -> Path:
 
     key = hashlib.sha256(json.dumps(cfg.store.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()[:8]
     seed = cfg.data.bbc.split_seed if prep.task.builtin == "bbc" else cfg.run.seed
-    folder = DATA_DIR / "clusters" / f"{prep.task.name}-{prep.fingerprint(seed)}-{key}"
+    folder = data_dir() / "clusters" / f"{prep.task.name}-{prep.fingerprint(seed)}-{key}"
     if not (folder / CLUSTERS).exists():  # a folder: the clustering may be several files (clusters.json + .npy)
         data = load_data(cfg.data, cfg.task)
         exs = _first_per_id([e for split in ("pool", "seed", "dev", "test") for e in data[split]])
@@ -310,7 +321,7 @@ KEY_NEUTRAL: dict[tuple[str, str], Any] = {("loop", "sampling_power"): 0.0, ("st
 
 def _done_file(point: dict[str, Any]) -> Path:
     """Where a finished run of `point` is kept (runs/bench-cache/suite-runs/<key>.json)."""
-    return CACHE / "suite-runs" / f"{_point_key(point)}.json"
+    return runs_dir() / f"{_point_key(point)}.json"
 
 
 # Settings only `distillgraph` reads (graph/policy_classic.py: DistillGraph.configure; every other policy
@@ -351,7 +362,7 @@ def sweep(points: list[dict[str, Any]], workers: int, threads: int = 1, label: s
     Each finished run is written to runs/bench-cache/suite-runs/<key>.json; `resume` reuses those of an
     interrupted sweep (same config, same clustering) instead of running them again. A worker that dies
     (killed, out of memory) costs only its own points: the rest of the sweep goes on in a new pool."""
-    (CACHE / "suite-runs").mkdir(parents=True, exist_ok=True)
+    runs_dir().mkdir(parents=True, exist_ok=True)
     results: dict[int, dict[str, Any]] = {}
     files = [_done_file(p) for p in points]
     first: dict[Path, int] = {}  # points that are the same run (a tuning grid's default under each key) run once

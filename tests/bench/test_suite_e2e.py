@@ -39,7 +39,6 @@ def tiny_task(tmp_path):
 
 def test_tiny_suite_writes_the_promised_shape(tmp_path, tiny_task, monkeypatch):
     monkeypatch.setattr(harness, "CACHE", tmp_path / "cache")
-    monkeypatch.setattr(suite, "DATA_DIR", tmp_path / "cache" / "suite-data")
     out = tmp_path / "results"
     suite.main(["--tasks", "--task-file", str(tiny_task), "--policies", "random", "distillgraph",
                 "--seeds", "0", "--budgets", "12", "--workers", "1", "--out", str(out), "--title", "Held-out: tiny",
@@ -61,6 +60,9 @@ def test_tiny_suite_writes_the_promised_shape(tmp_path, tiny_task, monkeypatch):
     assert {"diff", "ci_low", "ci_high", "wins", "n"} <= set(pair["vs_random"]) and pair["vs_random"]["n"] == 1
     assert pair["vs_best_other"]["policy"] == "random"
     assert {"diff", "ci_low", "ci_high", "wins", "n"} <= set(pair["vs_best_other"])
+    # every file the suite wrote is under the test's cache, none in the repository's runs/bench-cache
+    assert len(list((tmp_path / "cache" / "suite-runs").glob("*.json"))) == 2
+    assert list((tmp_path / "cache" / "suite-data").iterdir())
     runs = data["runs"]
     assert len(runs) == 2 and all(r["calls"] <= 12 for r in runs)  # the budget is a hard cap for every policy
     # float32 whatever the CPU (bf16 vectors move with the cache's fill order): pinned, and said in the protocol
@@ -80,7 +82,6 @@ def test_seeds_used_for_tuning_are_refused_as_test_seeds(tmp_path, tiny_task):
 def tiny_suite(tmp_path, tiny_task, monkeypatch):
     """random and distillgraph on the tiny task (seed 0, budget 12) into tmp_path/results; (out, other folder)."""
     monkeypatch.setattr(harness, "CACHE", tmp_path / "cache")
-    monkeypatch.setattr(suite, "DATA_DIR", tmp_path / "cache" / "suite-data")
     out, other = tmp_path / "results", tmp_path / "other"
     suite.main(["--tasks", "--task-file", str(tiny_task), "--policies", "random", "distillgraph",
                 "--seeds", "0", "--budgets", "12", "--workers", "1", "--out", str(out), "--no-upper-bound",

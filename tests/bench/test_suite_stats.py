@@ -193,7 +193,9 @@ def test_a_sweep_runs_the_same_run_once_and_each_point_keeps_its_tag(tmp_path, m
         ran.append(p["tag"])
         return _run("t", "distillgraph", 5, 0, f1=0.0, dev=p["cfg"].loop.coverage_share, tag=p["tag"]) | {"seconds": 0}
 
-    monkeypatch.setattr(suite, "CACHE", tmp_path)
+    import bench.harness as harness
+
+    monkeypatch.setattr(harness, "CACHE", tmp_path)
     monkeypatch.setattr(suite, "one_run", fake_run)
     # the grid's default under two keys (the same config) and one real change
     points = [point("loop.coverage_share=0.25", 0.25), point("loop.cold_start=auto", 0.25), point("x=0.5", 0.5)]
