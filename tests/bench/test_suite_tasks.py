@@ -124,3 +124,15 @@ def test_news_outlet_is_nine_outlets_with_their_own_names_removed():
     # datelines and bylines ("Washington (CNN)", "/TASS/.", "told Al Jazeera") would give the outlet away
     assert not [t for t in texts if re.search(r"\b(CNN|TASS|Al ?Jazeera|BBC|China ?Daily|HuffPost)\b", t)]
     assert all(len(t) >= 100 for t in texts)
+
+
+def test_stereoset_domain_is_four_group_kinds_with_a_strong_imbalance():
+    from bench.tasks import heldout_tasks
+
+    task = heldout_tasks()["stereoset_domain"]
+    splits = task.splits(0)
+    pool = splits.counts("pool")
+    assert set(pool) == {"race", "profession", "gender", "religion"} == set(task.labels)
+    assert max(pool.values()) / min(pool.values()) > 10 and splits.counts("test") == dict.fromkeys(pool, 30)
+    assert not any("BLANK" in text for text, _ in splits.pool + splits.dev + splits.test)
+    assert fingerprint(splits) == fingerprint(task.splits(0)) != fingerprint(task.splits(1))
