@@ -7,6 +7,8 @@ import random
 from collections import defaultdict
 from typing import Any
 
+import numpy as np
+
 from distillgraph.agents.records import Annotation, Candidate
 from distillgraph.graph.cluster_names import apply_names, name_request, teacher_named
 from distillgraph.graph.deps import Deps
@@ -18,6 +20,7 @@ from distillgraph.graph.policy_typiclust import Typical
 from distillgraph.graph.state import DistillState
 from distillgraph.store.index import build_index
 from distillgraph.store.schema import UserError
+from distillgraph.trainer.selection import typiclust
 
 
 def index(state: DistillState, deps: Deps) -> dict[str, Any]:
@@ -76,8 +79,9 @@ def dev_set(state: DistillState, deps: Deps, rng: random.Random) -> tuple[list[s
 
 def cold_start(deps: Deps, state: DistillState, rng: random.Random) -> list[Candidate]:
     """The first labels without seeds: the clusters' representatives, a random sample, TypiClust's typical
-    examples (`adaptive`: where the task kind measures a quality) or the policy's own selection,
-    bootstrap_per_cluster per cluster."""
+    examples (`adaptive`: where the task kind measures a quality), both (`mixed`: each cluster's representative,
+    then typical examples of what they leave uncovered) or the policy's own selection, bootstrap_per_cluster
+    per cluster."""
     loop, clustering = deps.cfg.loop, deps.clustering()
     taken = set(state.get("dev_labels", {}))
     look = lookup(deps, state)
@@ -89,8 +93,21 @@ def cold_start(deps: Deps, state: DistillState, rng: random.Random) -> list[Cand
     elif how in ("selection", "typical"):
         pick = deps.policy.selection if how == "selection" else Typical()
         ids = pick.select(free, n, RoundPool(deps, state, look, 0, rng), None).chosen
+    elif how == "mixed" and n:
+        reps = [c.id for c in representatives(deps, taken, 1)][:n]
+        rest = [i for i in free if i not in set(reps)]
+        view = RoundPool(deps, state, look, 0, rng)
+        rep_vectors = view.vectors(reps)  # covered, as if labelled: the typical part looks elsewhere
+        covered = np.vstack([view.labelled_vectors().reshape(-1, rep_vectors.shape[1]), rep_vectors])
+        picks, _ = typiclust(view.vectors(rest), covered, n - len(reps), seed=rng.randrange(2**31))
+        ids = reps + [rest[i] for i in picks]
     else:
-        reps = {int(c): [r for r in rs if r in deps.pool_ids and r not in taken][: loop.bootstrap_per_cluster]
-                for c, rs in clustering.representatives.items()}
-        return [Candidate(id=r, cluster=c, source="bootstrap", round=0) for c, rs in sorted(reps.items()) for r in rs]
+        return representatives(deps, taken, loop.bootstrap_per_cluster)
     return [Candidate(id=r, cluster=look.cluster(r), source="bootstrap", round=0) for r in ids]
+
+
+def representatives(deps: Deps, taken: set[str], per_cluster: int) -> list[Candidate]:
+    """The first `per_cluster` representatives (nearest to the centroid) of every cluster still in the pool."""
+    reps = {int(c): [r for r in rs if r in deps.pool_ids and r not in taken][:per_cluster]
+            for c, rs in deps.clustering().representatives.items()}
+    return [Candidate(id=r, cluster=c, source="bootstrap", round=0) for c, rs in sorted(reps.items()) for r in rs]

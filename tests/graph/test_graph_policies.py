@@ -457,6 +457,20 @@ def test_typical_cold_start_buys_typiclusts_first_labels(tmp_path):
     assert typical != boot("distillgraph", "loop.cold_start=random")
 
 
+def test_mixed_cold_start_buys_each_clusters_representative_then_typical_examples_elsewhere(tmp_path):
+    cfg = oracle_config(tmp_path, "distillgraph", "loop.rounds=1", "loop.max_rounds=1", "loop.cold_start=mixed")
+    run_dir = new_run_dir(cfg)
+    state = execute(cfg, run_dir, env={}, console=Console(quiet=True), progress=False)
+    boot = [a.id for a in state["dataset"] if a.source == "bootstrap"]
+    reps = Clustering.load(run_dir / "data" / CLUSTERS_FILE).representatives
+    firsts = {rs[0] for rs in reps.values()}
+    assert len(boot) == len(set(boot)) == cfg.loop.bootstrap_per_cluster * 3  # 2 per cluster, 3 clusters
+    assert firsts <= set(boot)  # every cluster's representative
+    rest = set(boot) - firsts
+    assert len(rest) == 3 and rest != {rs[1] for rs in reps.values()}  # not the representatives cold start
+    assert build_policy(cfg.loop).cold_start == "mixed" and "cold start: mixed" in str(build_policy(cfg.loop))
+
+
 def test_the_round_pools_label_deficit_favours_labels_bought_least(tmp_path):
     from collections import Counter
 
