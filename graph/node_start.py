@@ -95,7 +95,8 @@ def cold_start(deps: Deps, state: DistillState, rng: random.Random) -> list[Cand
         ids = pick.select(free, n, RoundPool(deps, state, look, 0, rng), None).chosen
     elif how == "mixed" and n:
         reps = [c.id for c in representatives(deps, taken, 1)][:n]
-        rest = [i for i in free if i not in set(reps)]
+        chosen = set(reps)
+        rest = [i for i in free if i not in chosen]
         view = RoundPool(deps, state, look, 0, rng)
         rep_vectors = view.vectors(reps)  # covered, as if labelled: the typical part looks elsewhere
         covered = np.vstack([view.labelled_vectors().reshape(-1, rep_vectors.shape[1]), rep_vectors])
