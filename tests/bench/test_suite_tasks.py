@@ -136,3 +136,26 @@ def test_stereoset_domain_is_four_group_kinds_with_a_strong_imbalance():
     assert max(pool.values()) / min(pool.values()) > 10 and splits.counts("test") == dict.fromkeys(pool, 30)
     assert not any("BLANK" in text for text, _ in splits.pool + splits.dev + splits.test)
     assert fingerprint(splits) == fingerprint(task.splits(0)) != fingerprint(task.splits(1))
+
+
+def test_crows_bias_keeps_all_nine_bias_types_with_the_mask_filled():
+    from bench.tasks import heldout_tasks
+
+    task = heldout_tasks()["crows_bias"]
+    splits = task.splits(0)
+    pool = splits.counts("pool")
+    assert set(pool) == set(task.labels) and len(pool) == 9 and not task.dropped
+    assert splits.counts("test") == dict.fromkeys(pool, 12) and min(pool.values()) >= 10
+    assert not any("[MASK]" in text for text, _ in splits.pool + splits.dev + splits.test)
+    assert fingerprint(splits) == fingerprint(task.splits(0)) != fingerprint(task.splits(1))
+
+
+def test_privacy_qa_is_a_balanced_sentence_pair_task_with_a_capped_pool():
+    from bench.tasks import heldout_tasks
+
+    task = heldout_tasks()["privacy_qa"]
+    splits = task.splits(0)
+    assert splits.counts("test") == {"relevant": 150, "irrelevant": 150}
+    assert 1900 <= len(splits.pool) <= 2000 and imbalance(splits.counts("pool")) < 1.2
+    assert all(t.startswith("Question: ") and " Policy: " in t for t, _ in splits.pool[:50])
+    assert fingerprint(splits) == fingerprint(task.splits(0))
