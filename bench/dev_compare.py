@@ -49,6 +49,16 @@ def table(runs: list[dict[str, Any]], names: list[str]) -> dict[str, Any]:
     return out
 
 
+def dev_tasks(names: list[str] | None) -> dict[str, Any]:
+    """The suite's tasks, or those named; a held-out task joins only when named (its dev split only)."""
+    known = suite.builtin_tasks() | suite.heldout_tasks()
+    if names is None:
+        return suite.builtin_tasks()
+    if unknown := [n for n in names if n not in known]:
+        raise SystemExit(f"--tasks: unknown task(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+    return {n: known[n] for n in names}
+
+
 def decide(key: str, variants: list[tuple[str, str, list[str]]], dev: dict[str, Any]) -> dict[str, Any]:
     """The value of `key` whose distillgraph variant has the best mean dev macro-F1 (ties: the first listed);
     a variant that does not set `key` stands for the config default. The candidates are the distillgraph
@@ -92,8 +102,7 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"seeds {sorted(set(args.seeds) & set(suite.FULL_TEST_SEEDS))} are test seeds of the suite")
     quiet_logs()
     variants = [parse_variant(v) for v in args.variant]
-    tasks = suite.builtin_tasks()
-    preps = {n: suite.prepare(t, []) for n, t in tasks.items() if args.tasks is None or n in args.tasks}
+    preps = {n: suite.prepare(t, []) for n, t in dev_tasks(args.tasks).items()}
     points, names = [], []
     for name, policy, extra in variants:
         for prep in preps.values():

@@ -28,3 +28,14 @@ def test_the_table_pairs_each_variant_with_the_first_per_task_budget_and_seed() 
 def test_test_seeds_are_refused() -> None:
     with pytest.raises(SystemExit, match="test seeds"):
         dc.main(["--variant", "a=random", "--seeds", "100", "3"])
+
+
+def test_dev_tasks_are_the_suites_unless_named_and_held_out_ones_join_only_by_name():
+    from bench.suite import builtin_tasks
+    from bench.tasks import heldout_tasks
+
+    assert set(dc.dev_tasks(None)) == set(builtin_tasks())
+    assert not set(dc.dev_tasks(None)) & set(heldout_tasks())
+    assert list(dc.dev_tasks(["privacy_qa", "bbc"])) == ["privacy_qa", "bbc"]
+    with pytest.raises(SystemExit, match="unknown task"):
+        dc.dev_tasks(["bbc", "no_such_task"])
