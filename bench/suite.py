@@ -70,8 +70,9 @@ from bench.tasks import (
     write_task_files,
 )
 from distillgraph.graph.config import LoopConfig, RunConfig, apply_overrides, config_from_dict
-from distillgraph.graph.policies import build_policy, describe_policies
+from distillgraph.graph.policies import build_policy, describe_policies, resolve_cold_start
 from distillgraph.graph.policy_classic import ERROR_BOOST_2026_11
+from distillgraph.graph.task_kinds import task_kind
 
 NAME = "suite"
 TITLE = "Benchmark suite: selection policies on several tasks (tuned on dev, paired over seeds)"
@@ -340,8 +341,11 @@ def _point_key(point: dict[str, Any]) -> str:
     if data["loop"]["policy"] != FOCUS:
         for (section, name), held in FOCUS_ONLY.items():
             data[section][name] = held
-    elif data["loop"]["cold_start"] == "auto":  # the policy's own cold start, which moves with the default
-        data["loop"]["cold_start"] = build_policy(point["cfg"].loop).cold_start
+    else:  # the cold start as run: `auto` is the policy's own, which moves with the default, and `adaptive` is
+        # resolved for the task kind (it read typical until 2026-12-04, mixed since): a changed meaning is a new
+        # key, and `auto` shares its runs with the value it stands for
+        own = build_policy(point["cfg"].loop).cold_start
+        data["loop"]["cold_start"] = resolve_cold_start(own, task_kind(point["cfg"].task))
     data["student"]["class_weight"] = point["cfg"].student.resolved().class_weight
     if data["loop"]["score_sample"] >= WHOLE_POOL:  # no sample drawn: both values pick the same (tested)
         data["loop"]["coverage_pool"] = KEY_NEUTRAL[("loop", "coverage_pool")]

@@ -38,7 +38,7 @@ class LoopConfig(Strict):
         "policies: the clusters' representatives; uncertainty, margin, random: a random sample; typiclust: its "
         "typical examples; distillgraph: adaptive); typical: TypiClust's typical examples of the largest uncovered "
         "regions; mixed: each cluster's representative, then typical examples of the regions they leave uncovered; "
-        "adaptive: typical for classification, a random sample for ner and generation",
+        "adaptive: mixed for classification, a random sample for ner and generation",
     )
     coverage_share: Annotated[float, Field(ge=0, le=1)] | Literal["adaptive"] = Field(
         default="adaptive",

@@ -79,8 +79,8 @@ def dev_set(state: DistillState, deps: Deps, rng: random.Random) -> tuple[list[s
 
 def cold_start(deps: Deps, state: DistillState, rng: random.Random) -> list[Candidate]:
     """The first labels without seeds: the clusters' representatives, a random sample, TypiClust's typical
-    examples (`adaptive`: where the task kind measures a quality), both (`mixed`: each cluster's representative,
-    then typical examples of what they leave uncovered) or the policy's own selection, bootstrap_per_cluster
+    examples, both (`mixed`: each cluster's representative, then typical examples of what they leave uncovered;
+    what `adaptive` resolves to where the task kind measures a quality) or the policy's own selection, bootstrap_per_cluster
     per cluster."""
     loop, clustering = deps.cfg.loop, deps.clustering()
     taken = set(state.get("dev_labels", {}))
