@@ -667,6 +667,8 @@ def markdown(suite: dict[str, Any]) -> str:
                                                             if meta["code"].get("modified") else "")
                 if meta.get("code") else "") + ".", "",
              "**Protocol.**", ""]
+    for note in meta.get("notes", []):
+        lines[-2:-2] = [f"**Note.** {note}", ""]
     for m in meta.get("probe_merges", []):
         where = (f"`python -m bench.suite {m['argv']}`, {m['written']}"
                  + (f", commit {m['code']['head']}" if m.get("code") else ""))
@@ -947,6 +949,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--title", help=f"the section title of suite.md (default: {TITLE})")
     parser.add_argument("--render", action="store_true",
                         help="only rewrite suite.md (and the derived parts of suite.json) from the saved runs")
+    parser.add_argument("--note", help="--render: a caveat kept in suite.json and printed under the header "
+                                       "(e.g. which rows an older default made)")
     parser.add_argument("--merge-probe", type=Path, metavar="DIR",
                         help="replace the embedding-probe runs of --policies by those of the suite in DIR and "
                         "compare DIR's other probe runs with this file's (no --policies: compare only), then render")
@@ -965,7 +969,7 @@ def main(argv: list[str] | None = None) -> None:
         merge_probe(args.merge_probe, args.out, args.policies or [])
         return
     if args.render:
-        render(args.out, args.title)
+        render(args.out, args.title, args.note)
         return
     start = time.perf_counter()
     quiet_logs()
@@ -1100,13 +1104,15 @@ def main(argv: list[str] | None = None) -> None:
     print((args.out / f"{NAME}.md").read_text(encoding="utf-8"))
 
 
-def render(out: Path, title: str | None = None) -> None:
+def render(out: Path, title: str | None = None, note: str | None = None) -> None:
     """Recompute summaries, paired comparisons and the text from suite.json's runs; no graph run."""
     suite = _previous(out)
     if suite is None:
         raise SystemExit(f"{out / (NAME + '.json')}: nothing to render")
     if title:
         suite["meta"]["title"] = title
+    if note:
+        suite["meta"]["notes"] = [n for n in suite["meta"].get("notes", []) if n != note] + [note]
     tuning = load_tuning(out)
     if tuning:
         hidden = ("macro_f1", "accuracy", "worst_cluster_acc")

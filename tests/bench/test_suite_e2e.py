@@ -194,6 +194,11 @@ def test_probe_runs_of_one_policy_are_merged_and_the_others_compared(tmp_path, t
     (other / "suite.json").write_text(json.dumps(theirs))
     with pytest.raises(SystemExit, match="missing"):
         suite.main(["--merge-probe", str(other), "--policies", "distillgraph", "--out", str(out)])
+    # a caveat given with --render stays in suite.json and shows under the header, once however often rendered
+    for _ in range(2):
+        suite.main(["--render", "--out", str(out), "--note", "the LoRA rows were made by an older default"])
+    assert json.loads((out / "suite.json").read_text())["meta"]["notes"] == ["the LoRA rows were made by an older default"]
+    assert (out / "suite.md").read_text().count("**Note.** the LoRA rows were made by an older default") == 1
 
 
 def test_a_later_dev_decision_overrides_the_sweeps_choice() -> None:
