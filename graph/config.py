@@ -33,11 +33,13 @@ class LoopConfig(Strict):
     metric: str = Field(default="auto", description="dev metric for patience: macro_f1 / chrf / ... ")
     scoring: Literal["auto", "entropy", "margin", "ifd", "output_entropy", "judge", "embedding"] = "auto"
     diversity: float = Field(default=0.15, ge=0, description="min cosine distance between selected examples")
-    cold_start: Literal["auto", "representatives", "random", "typical", "mixed", "adaptive"] = Field(
+    cold_start: Literal["auto", "representatives", "random", "typical", "mixed", "checked", "adaptive"] = Field(
         default="auto", description="the first labels (no seed labels): auto = the policy's own way (the cluster "
         "policies: the clusters' representatives; uncertainty, margin, random: a random sample; typiclust: its "
         "typical examples; distillgraph: adaptive); typical: TypiClust's typical examples of the largest uncovered "
         "regions; mixed: each cluster's representative, then typical examples of the regions they leave uncovered; "
+        "checked: mixed where the dev set's nearest neighbours share labels more often than chance (one-sided "
+        "binomial test, p < 0.05), else a random sample; "
         "adaptive: mixed for classification, a random sample for ner and generation",
     )
     coverage_share: Annotated[float, Field(ge=0, le=1)] | Literal["adaptive"] = Field(

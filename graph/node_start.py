@@ -3,6 +3,7 @@ carved from the pool and labelled by the teacher) and buys the cold-start labels
 
 from __future__ import annotations
 
+import math
 import random
 from collections import defaultdict
 from typing import Any
@@ -20,7 +21,7 @@ from distillgraph.graph.policy_typiclust import Typical
 from distillgraph.graph.state import DistillState
 from distillgraph.store.index import build_index
 from distillgraph.store.schema import UserError
-from distillgraph.trainer.selection import typiclust
+from distillgraph.trainer.selection import neighbour_agreement, typiclust
 
 
 def index(state: DistillState, deps: Deps) -> dict[str, Any]:
@@ -88,6 +89,8 @@ def cold_start(deps: Deps, state: DistillState, rng: random.Random) -> list[Cand
     free = sorted(i for i in deps.pool_ids if i not in taken)
     n = min(loop.bootstrap_per_cluster * clustering.k, len(free))
     how = resolve_cold_start(deps.policy.cold_start, deps.kind)
+    if how == "checked":
+        how = checked_cold_start(deps, state)
     if how == "random":
         ids = sorted(rng.sample(free, n))
     elif how in ("selection", "typical"):
@@ -105,6 +108,24 @@ def cold_start(deps: Deps, state: DistillState, rng: random.Random) -> list[Cand
     else:
         return representatives(deps, taken, loop.bootstrap_per_cluster)
     return [Candidate(id=r, cluster=look.cluster(r), source="bootstrap", round=0) for r in ids]
+
+
+CHECK_ALPHA = 0.05  # the test's usual level, not tuned
+
+
+def checked_cold_start(deps: Deps, state: DistillState) -> str:
+    """`checked`: `mixed` (cluster-based) where the dev set's nearest neighbours share labels more often than
+    unrelated examples would (one-sided binomial test at CHECK_ALPHA), a random sample where they do not: then
+    the embedding space's clusters are no map of the labels (e.g. sentence pairs). Gold dev labels, else the
+    teacher's dev labels; with fewer than 3 labelled dev examples or one label, `mixed` (nothing to test)."""
+    labels = {e.id: e.label for e in deps.data["dev"] if e.label is not None} or dict(state.get("dev_labels", {}))
+    ids = sorted(labels)
+    check = neighbour_agreement(deps.vectors(ids, None), [labels[i] for i in ids]) if ids else {"n": 0}
+    p = check.get("p", math.nan)
+    how = "random" if p >= CHECK_ALPHA else "mixed"  # nan (no test possible) compares False: mixed
+    deps.trace.decision("cold start check", chose=how, alpha=CHECK_ALPHA,
+                        **{k: round(float(v), 4) for k, v in check.items() if math.isfinite(v)})
+    return how
 
 
 def representatives(deps: Deps, taken: set[str], per_cluster: int) -> list[Candidate]:

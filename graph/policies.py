@@ -32,7 +32,7 @@ from distillgraph.graph.policy_seams import (
     WholePool,
 )
 
-ColdStart = Literal["representatives", "random", "typical", "mixed", "adaptive", "selection"]
+ColdStart = Literal["representatives", "random", "typical", "mixed", "checked", "adaptive", "selection"]
 
 
 def resolve_cold_start(how: ColdStart, kind: Any) -> ColdStart:

@@ -145,3 +145,24 @@ def _typical_picks(unl: np.ndarray, assign: np.ndarray, order: list[int], k: int
                 free[members[best]] = False
         if len(picks) == before:
             return
+
+
+def neighbour_agreement(vectors: np.ndarray, labels: list[str]) -> dict[str, float]:
+    """Do nearest neighbours in the embedding space share labels? Leave-one-out 1-NN accuracy over labelled
+    examples (cosine), against what an unrelated neighbour would give (the chance that two distinct examples
+    share a label, from the label counts), with a one-sided binomial p-value. A high p says the space's
+    neighbourhoods (and so its clusters) carry no label information."""
+    from scipy.stats import binomtest
+
+    n = len(labels)
+    if n < 3 or len(set(labels)) < 2:
+        return {"n": n, "accuracy": float("nan"), "chance": float("nan"), "p": float("nan")}
+    unit = _unit_rows(np.asarray(vectors, dtype=np.float64))
+    sims = unit @ unit.T
+    np.fill_diagonal(sims, -np.inf)
+    gold = np.asarray(labels)
+    hits = int((gold[sims.argmax(axis=1)] == gold).sum())
+    counts = np.unique(gold, return_counts=True)[1]
+    chance = float((counts * (counts - 1)).sum() / (n * (n - 1)))
+    p = float(binomtest(hits, n, chance, alternative="greater").pvalue)
+    return {"n": n, "accuracy": hits / n, "chance": chance, "p": p}

@@ -498,3 +498,31 @@ def test_the_round_pools_label_deficit_favours_labels_bought_least(tmp_path):
     by_hand = [sum(q / (1 + bought[lb]) for lb, q in p.probs.items()) for p in preds]
     assert deficit == pytest.approx(by_hand)
     assert len(set(bought.values())) > 1  # the bootstrap bought labels unevenly: the weights differ
+
+
+def test_checked_cold_start_follows_the_dev_neighbour_test_to_mixed_or_random(tmp_path, monkeypatch):
+    import json
+
+    from distillgraph.graph import node_start
+
+    def boot(tag: str, *extra: str) -> tuple[list[str], list[dict[str, Any]]]:
+        cfg = oracle_config(tmp_path / tag, "distillgraph", "loop.rounds=1", "loop.max_rounds=1", *extra)
+        run_dir = new_run_dir(cfg)
+        state = execute(cfg, run_dir, env={}, console=Console(quiet=True), progress=False)
+        trace = [json.loads(line) for line in (run_dir / "trace.jsonl").read_text().splitlines()]
+        checks = [d for t in trace for d in t["decisions"] if d["what"] == "cold start check"]
+        return sorted(a.id for a in state["dataset"] if a.source == "bootstrap"), checks
+
+    mixed, random_ = boot("m", "loop.cold_start=mixed")[0], boot("r", "loop.cold_start=random")[0]
+    assert mixed != random_
+    picks, checks = boot("c", "loop.cold_start=checked")  # the test as it falls on this data
+    [check] = checks
+    assert check["n"] == 20 and 0 <= check["chance"] <= 1 and 0 <= check["p"] <= 1
+    assert check["chose"] == ("random" if check["p"] >= node_start.CHECK_ALPHA else "mixed")
+    assert picks == {"mixed": mixed, "random": random_}[check["chose"]]
+    monkeypatch.setattr(node_start, "CHECK_ALPHA", 0.0)  # nothing passes: the neighbours carry no labels
+    picks, [check] = boot("c0", "loop.cold_start=checked")
+    assert check["chose"] == "random" and picks == random_
+    monkeypatch.setattr(node_start, "CHECK_ALPHA", 1.01)  # everything passes
+    picks, [check] = boot("c1", "loop.cold_start=checked")
+    assert check["chose"] == "mixed" and picks == mixed

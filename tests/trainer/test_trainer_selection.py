@@ -110,3 +110,25 @@ def test_power_sampling_is_uniform_on_equal_scores_and_top_k_at_a_high_power():
     assert list(np.argsort(-keys)) == [1, 2, 0, 3]
     with pytest.raises(ValueError):
         power_sample_keys(scores, 1.0, rng.random(3))
+
+
+def test_neighbour_agreement_tells_label_bearing_neighbourhoods_from_unrelated_ones():
+    from distillgraph.trainer.selection import neighbour_agreement
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(3, 16))
+    labels = [lab for lab in ("a", "b", "c") for _ in range(20)]
+    vectors = np.vstack([centres[i] + 0.3 * rng.normal(size=(20, 16)) for i in range(3)])
+    near = neighbour_agreement(vectors, labels)
+    # 3 balanced labels of 20: two distinct examples share a label with chance 19/59
+    assert near["n"] == 60 and near["chance"] == pytest.approx(3 * 20 * 19 / (60 * 59))
+    assert near["accuracy"] > 0.9 and near["p"] < 1e-6
+    shuffled = list(rng.permutation(labels))  # the same space, labels unrelated to it
+    far = neighbour_agreement(vectors, shuffled)
+    assert far["accuracy"] < 0.6 and far["p"] > 0.05
+    # by hand on 4 points: each one's nearest neighbour is its pair, so none agree when labels cross the pairs
+    pairs = np.array([[1.0, 0.0], [0.99, 0.1], [0.0, 1.0], [0.1, 0.99]])
+    assert neighbour_agreement(pairs, ["x", "x", "y", "y"])["accuracy"] == 1.0
+    assert neighbour_agreement(pairs, ["x", "y", "x", "y"])["accuracy"] == 0.0
+    for degenerate in (["x", "x", "x", "x"], ["x", "y"]):  # one label; fewer than 3 examples
+        assert np.isnan(neighbour_agreement(pairs[: len(degenerate)], degenerate)["p"])
