@@ -342,7 +342,7 @@ def _point_key(point: dict[str, Any]) -> str:
         for (section, name), held in FOCUS_ONLY.items():
             data[section][name] = held
     else:  # the cold start as run: `auto` is the policy's own, which moves with the default, and `adaptive` is
-        # resolved for the task kind (it read typical until 2026-12-04, mixed since): a changed meaning is a new
+        # resolved for the task kind (it read typical until 2026-12-04, then mixed, then checked): a changed meaning is a new
         # key, and `auto` shares its runs with the value it stands for
         own = build_policy(point["cfg"].loop).cold_start
         data["loop"]["cold_start"] = resolve_cold_start(own, task_kind(point["cfg"].task))

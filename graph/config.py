@@ -40,7 +40,7 @@ class LoopConfig(Strict):
         "regions; mixed: each cluster's representative, then typical examples of the regions they leave uncovered; "
         "checked: mixed where the dev set's nearest neighbours share labels more often than chance (one-sided "
         "binomial test, p < 0.05), else a random sample; "
-        "adaptive: mixed for classification, a random sample for ner and generation",
+        "adaptive: checked for classification, a random sample for ner and generation",
     )
     coverage_share: Annotated[float, Field(ge=0, le=1)] | Literal["adaptive"] = Field(
         default="adaptive",

@@ -16,7 +16,7 @@ from distillgraph.graph.deps import Deps
 from distillgraph.graph.node_annotator import annotate, mark_labelled
 from distillgraph.graph.node_pool import RoundPool
 from distillgraph.graph.node_tools import ask, lookup
-from distillgraph.graph.policies import resolve_cold_start
+from distillgraph.graph.policies import ColdStart, resolve_cold_start
 from distillgraph.graph.policy_typiclust import Typical
 from distillgraph.graph.state import DistillState
 from distillgraph.store.index import build_index
@@ -113,7 +113,7 @@ def cold_start(deps: Deps, state: DistillState, rng: random.Random) -> list[Cand
 CHECK_ALPHA = 0.05  # the test's usual level, not tuned
 
 
-def checked_cold_start(deps: Deps, state: DistillState) -> str:
+def checked_cold_start(deps: Deps, state: DistillState) -> ColdStart:
     """`checked`: `mixed` (cluster-based) where the dev set's nearest neighbours share labels more often than
     unrelated examples would (one-sided binomial test at CHECK_ALPHA), a random sample where they do not: then
     the embedding space's clusters are no map of the labels (e.g. sentence pairs). Gold dev labels, else the
@@ -122,7 +122,7 @@ def checked_cold_start(deps: Deps, state: DistillState) -> str:
     ids = sorted(labels)
     check = neighbour_agreement(deps.vectors(ids, None), [labels[i] for i in ids]) if ids else {"n": 0}
     p = check.get("p", math.nan)
-    how = "random" if p >= CHECK_ALPHA else "mixed"  # nan (no test possible) compares False: mixed
+    how: ColdStart = "random" if p >= CHECK_ALPHA else "mixed"  # nan (no test possible) compares False: mixed
     deps.trace.decision("cold start check", chose=how, alpha=CHECK_ALPHA,
                         **{k: round(float(v), 4) for k, v in check.items() if math.isfinite(v)})
     return how

@@ -28,7 +28,7 @@ ERROR_BOOST_2026_11 = 30.0  # loop.error_boost of November 2026 (error_boost kee
 @register
 class DistillGraph(Policy):
     """Each cluster's representative, then TypiClust's typical examples of the regions they leave uncovered, to
-    start (no student yet; a random sample for NER and generation), then each round every cluster's quota (balancing raised by the cluster's dev error) is filled
+    start where the dev set's neighbours share labels (else, and for NER and generation, a random sample), then each round every cluster's quota (balancing raised by the cluster's dev error) is filled
     part with the student's most informative examples, kept diverse, part with coverage (TypiClust's typical
     examples of regions nothing labelled covers yet); the informative part is the student's last dev score (a
     weak student's uncertainty is trusted less); synthesis for the tail and for the teacher's weaknesses, spread
@@ -45,7 +45,8 @@ class DistillGraph(Policy):
     # Since 2026-12-03 the coverage part looks at every unlabelled example of its cluster, not only at the round's
     # scoring sample (loop.coverage_pool=all, chosen on dev at the shipped loop.score_sample). Since 2026-12-04
     # the cold start is `mixed` (each cluster's representative, then typical examples), chosen on the dev splits
-    # of all nine packaged tasks (tuning seeds 100-105): typical had lost at 20 labels on held-out tasks.
+    # of all nine packaged tasks (tuning seeds 100-105): typical had lost at 20 labels on held-out tasks; the same
+    # day `checked` (mixed only where the dev set's nearest neighbours share labels, else random) beat it there.
     name = "distillgraph"
     uses_analysis = True
     synthesizes = True

@@ -124,7 +124,7 @@ def test_a_setting_at_its_neutral_value_leaves_the_run_cache_key_unchanged():
     plain = point(sampling_power=0.0, select_within="pool", coverage_pool="sample")  # all KEY_NEUTRAL at neutral
     data = plain["cfg"].model_dump(mode="json")
     data["run"].pop("dir", None)
-    data["loop"]["cold_start"] = "mixed"  # distillgraph's own cold start, as the key resolves `auto`
+    data["loop"]["cold_start"] = "checked"  # distillgraph's own cold start, as the key resolves `auto`
     for section, name in KEY_NEUTRAL:  # what the key was before the setting existed (section may be dotted)
         part = data
         for k in section.split("."):
@@ -146,16 +146,16 @@ def test_a_setting_at_its_neutral_value_leaves_the_run_cache_key_unchanged():
     data["run"].pop("dir", None)
     data["loop"].pop("sampling_power")
     data["loop"].pop("select_within")
-    data["loop"]["cold_start"] = "mixed"
+    data["loop"]["cold_start"] = "checked"
     data["student"].pop("class_weight")
     old_probe = hashlib.sha256(json.dumps([data, "", ""], sort_keys=True).encode()).hexdigest()[:20]
     assert _point_key(probe) != old_probe
     # `auto` is keyed as the cold start it resolves to: the runs are shared with the explicit value, and a run
     # made when `adaptive` meant typical is not reused
     assert _point_key(plain) == _point_key(point(sampling_power=0.0, select_within="pool", coverage_pool="sample",
-                                                 cold_start="mixed"))
+                                                 cold_start="checked"))
     assert _point_key(plain) != _point_key(point(sampling_power=0.0, select_within="pool", coverage_pool="sample",
-                                                 cold_start="typical"))
+                                                 cold_start="mixed"))
 
 
 def test_the_joint_check_keeps_only_changes_that_help_together():
@@ -301,7 +301,7 @@ def test_distillgraphs_own_cold_start_enters_its_cache_key_as_resolved():
 
     own = resolve_cold_start(build_policy(point("distillgraph", "auto")["cfg"].loop).cold_start,
                              KINDS["classification"])
-    assert own == "mixed"  # `adaptive` for classification since 2026-12-04 (typical before)
+    assert own == "checked"  # `adaptive` for classification since 2026-12-04 (typical before)
     assert _point_key(point("distillgraph", "auto")) == _point_key(point("distillgraph", own))
     assert _point_key(point("distillgraph", "adaptive")) == _point_key(point("distillgraph", own))
     other = "random" if own != "random" else "typical"

@@ -321,11 +321,11 @@ def test_loop_cold_start_overrides_the_policys_own():
     assert build_policy(LoopConfig(policy="margin", cold_start="typical")).cold_start == "typical"
 
 
-def test_adaptive_cold_start_is_mixed_where_the_kind_measures_a_quality():
+def test_adaptive_cold_start_is_checked_where_the_kind_measures_a_quality():
     from distillgraph.graph.policies import resolve_cold_start
     from distillgraph.graph.task_kinds import KINDS
 
-    assert resolve_cold_start("adaptive", KINDS["classification"]) == "mixed"  # typical until 2026-12-04
+    assert resolve_cold_start("adaptive", KINDS["classification"]) == "checked"  # typical until 2026-12-04
     assert resolve_cold_start("adaptive", KINDS["ner"]) == "random"  # typical lost on NER dev
     assert resolve_cold_start("adaptive", KINDS["generation"]) == "random"
     for how in ("representatives", "random", "typical", "selection"):
@@ -454,8 +454,8 @@ def test_typical_cold_start_buys_typiclusts_first_labels(tmp_path):
     typical = boot("distillgraph", "loop.cold_start=typical")
     assert typical == boot("typiclust")  # TypiClust's own cold start: the same picks from the same rng
     assert typical != boot("distillgraph", "loop.cold_start=random")
-    # the default (typical from 2026-12-02, mixed since 2026-12-04) buys what loop.cold_start=mixed buys
-    assert boot("distillgraph") == boot("distillgraph", "loop.cold_start=mixed") != typical
+    # the default (typical from 2026-12-02, checked since 2026-12-04) buys what loop.cold_start=checked buys
+    assert boot("distillgraph") == boot("distillgraph", "loop.cold_start=checked") != typical
 
 
 def test_mixed_cold_start_buys_each_clusters_representative_then_typical_examples_elsewhere(tmp_path):
