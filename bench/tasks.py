@@ -380,8 +380,10 @@ def privacy_qa_rows() -> list[Row]:
 
 
 def heldout_tasks() -> dict[str, Task]:
-    """Packaged tasks that no default was ever chosen on (no tuning run, no look at their test numbers before
-    the default was fixed): `python -m bench.suite --tasks <name>` runs them; never in the default task list."""
+    """Packaged tasks registered as held out: no test number of theirs was looked at before the defaults of the
+    time were fixed. Since 2026-12-04 their dev splits share in one choice, the cold start (policy_choice.md,
+    stage 17), so they no longer check a default on unseen data. `python -m bench.suite --tasks <name>` runs
+    them; never in the default task list."""
     debates = Task(
         name="debates_party", instruction="Who is speaking in this 2016 US debate statement?",
         labels={"Republican": "a Republican candidate (Trump, Pence)", "Democratic": "a Democratic candidate "
@@ -407,7 +409,7 @@ def heldout_tasks() -> dict[str, Task]:
         dev_per_label=10, test_per_label=30, max_pool=2000,
         note="the context sentence only (not the stereotype / anti-stereotype continuations)")
     # added 2026-12-04 (session 42), registered and committed before any run on them, after every default had
-    # been fixed: they check today's default as shipped; nothing is chosen on them
+    # been fixed, and run once as shipped; their test numbers then led to the cold-start re-choice (stage 17)
     crows = Task(
         name="crows_bias", instruction="Which kind of social bias does this sentence express?",
         labels={"race-color": "race or skin colour", "gender": "gender or sex", "nationality": "nationality or "
