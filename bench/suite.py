@@ -710,14 +710,16 @@ def markdown(suite: dict[str, Any]) -> str:
         lines += [f"- `{line.split(':', 1)[0]}`:{line.split(':', 1)[1]}" for line in suite["policy_descriptions"]]
     lines += ["", "**Tasks** (one split per seed, split seed = run seed, dealt from a fixed subsample of the data; dev "
               "and test balanced over labels, pool natural; sizes of split 0; imbalance = largest / smallest label "
-              "in the pool; upper bound = the probe on the whole gold pool, mean over the test seeds' splits):", "",
-              "| task | source (licence) | pool | labels | imbalance | median chars | dev / test | upper bound F1 |",
-              "|---|---|---:|---:|---:|---:|---:|---:|"]
+              "in the pool; upper bound = the probe on the whole gold pool, mean over the test seeds' splits; "
+              "guessing = 1 / labels, the macro-F1 of a uniform guess on the balanced test split):", "",
+              "| task | source (licence) | pool | labels | imbalance | median chars | dev / test | upper bound F1 "
+              "| guessing |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for name, t in suite["tasks"].items():
         ub = t.get("upper_bound") or {}
         lines.append(f"| {name} | {t['source']} ({t['license']}) | {t['n_pool']} | {t['n_labels']} | "
                      f"{t['imbalance']:g}:1 | {t['median_chars']} | {t['n_dev']} / {t['n_test']} | "
-                     f"{ub.get('macro_f1', float('nan')):.3f} |")
+                     f"{ub.get('macro_f1', float('nan')):.3f}{'' if learnable(t) else ' (not learnable)'} | "
+                     f"{guessing_f1(t):.3f} |")
     tuning = suite.get("tuning")
     if tuning:
         lines += ["", f"**Tuning** (dev macro-F1 of the final round, `{FOCUS}`, tuning seeds "
@@ -791,16 +793,34 @@ def markdown(suite: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+GUESSING_MARGIN = 0.05  # macro-F1 points above guessing that a whole gold pool must reach to call a task learnable
+
+
+def guessing_f1(task: dict[str, Any]) -> float:
+    """The expected macro-F1 of a uniform guess over the task's labels on its balanced test split: 1 / labels."""
+    return 1.0 / max(1, int(task["n_labels"]))
+
+
+def learnable(task: dict[str, Any]) -> bool:
+    """Does the probe on the whole gold pool beat guessing by GUESSING_MARGIN? Where it does not, no choice of
+    examples can show: the task's policy rows compare noise (a task without an upper bound counts as learnable)."""
+    ub = (task.get("upper_bound") or {}).get("macro_f1")
+    return ub is None or ub >= guessing_f1(task) + GUESSING_MARGIN
+
+
 def verdict_lines(suite: dict[str, Any]) -> list[str]:
     out = []
     for task, per_student in suite["paired"].items():
+        noise = "" if learnable(suite["tasks"].get(task, {"n_labels": 1})) else (
+            " (**not learnable by the probe**: its whole gold pool stays within "
+            f"{100 * GUESSING_MARGIN:.0f} points of guessing, so these verdicts compare noise)")
         for student, per_budget in per_student.items():
             parts = []
             for b, e in sorted(per_budget.items(), key=lambda kv: int(kv[0])):
                 r, o = e.get("vs_random"), e.get("vs_best_other")
                 parts.append(f"B={b}: vs random {r['verdict'] if r else '-'}"
                              + (f", vs {o['policy']} {o['verdict']}" if o else ""))
-            out.append(f"{task} / {student}: " + "; ".join(parts))
+            out.append(f"{task} / {student}: " + "; ".join(parts) + noise)
     counts: dict[str, int] = {}
     for per_student in suite["paired"].values():
         for per_budget in per_student.values():

@@ -307,3 +307,16 @@ def test_distillgraphs_own_cold_start_enters_its_cache_key_as_resolved():
     other = "random" if own != "random" else "typical"
     assert _point_key(point("distillgraph", "auto")) != _point_key(point("distillgraph", other))
     assert _point_key(point("random", "auto")) != _point_key(point("random", "random"))  # baselines keep their keys
+
+
+def test_a_task_whose_whole_gold_pool_stays_near_guessing_is_flagged_as_not_learnable():
+    def task(ub: float | None, labels: int) -> dict:
+        return {"n_labels": labels, "upper_bound": None if ub is None else {"macro_f1": ub}}
+
+    assert not suite.learnable(task(0.316, 3)) and not suite.learnable(task(0.38, 3))  # guessing 0.333
+    assert suite.learnable(task(0.39, 3)) and suite.learnable(task(0.12, 16))  # 16 labels: guessing 0.0625
+    assert suite.learnable(task(None, 3))  # no upper bound measured: nothing to say
+    pair = {"20": {"vs_random": {"verdict": "behind"}}}
+    lines = suite.verdict_lines({"tasks": {"a": task(0.316, 3), "b": task(0.9, 3)},
+                                 "paired": {"a": {"embedding-probe": pair}, "b": {"embedding-probe": pair}}})
+    assert "not learnable" in lines[0] and "not learnable" not in lines[1]
