@@ -712,7 +712,8 @@ def main() -> None:
     ap.add_argument("--rates", default="0,0.1,0.2,0.3")
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--budget", type=int, default=120)
-    ap.add_argument("--gate", default="tuned", help="noise: tuned (chosen on dev, tuning seeds 100-102) | drop | weight")
+    ap.add_argument("--gate", default="tuned", help="noise: tuned (chosen on dev, tuning seeds 100-102) | chosen (the gate the "
+                    "last tuning chose, not re-tuned) | drop | weight")
     ap.add_argument("--threshold", type=float, default=0.5)
     args = ap.parse_args()
     if args.section == "embedded":
@@ -724,6 +725,11 @@ def main() -> None:
             tuning = gate_tuning([r for r in rates if r > 0], GATE_TUNING_SEEDS, args.budget)
             merge("gate_tuning", tuning)
             gate = tuning["chosen"]
+        elif args.gate == "chosen":  # the gate the last dev sweep chose, measured again (e.g. after a default moved)
+            stored = json.loads(RESULTS.read_text(encoding="utf-8")).get("gate_tuning") if RESULTS.exists() else None
+            if not stored:
+                raise SystemExit(f"{RESULTS}: no gate_tuning entry yet; run the noise section with --gate tuned first")
+            gate = stored["chosen"]
         else:
             gate = {"mode": args.gate, "threshold": args.threshold}
         out = noise_sweep(rates, [int(x) for x in args.seeds.split(",")], args.budget, gate)
