@@ -811,7 +811,7 @@ def learnable(task: dict[str, Any]) -> bool:
 def verdict_lines(suite: dict[str, Any]) -> list[str]:
     out = []
     for task, per_student in suite["paired"].items():
-        noise = "" if learnable(suite["tasks"].get(task, {"n_labels": 1})) else (
+        noise = "" if learnable(suite["tasks"].get(task, {})) else (
             " (**not learnable by the probe**: its whole gold pool stays within "
             f"{100 * GUESSING_MARGIN:.0f} points of guessing, so these verdicts compare noise)")
         for student, per_budget in per_student.items():

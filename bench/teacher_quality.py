@@ -70,8 +70,13 @@ def nearest_seed_jobs(examples: list[Any], seeds: list[Any], k: int = 3) -> list
             for e, v in zip(examples, ev, strict=True)]
 
 
+def stored() -> dict[str, Any]:
+    """teacher_quality.json as written so far ({} before the first section)."""
+    return json.loads(RESULTS.read_text(encoding="utf-8")) if RESULTS.exists() else {}
+
+
 def merge(section: str, value: Any) -> None:
-    data = json.loads(RESULTS.read_text(encoding="utf-8")) if RESULTS.exists() else {}
+    data = stored()
     data[section] = value
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
@@ -717,7 +722,7 @@ def main() -> None:
     ap.add_argument("--threshold", type=float, default=0.5)
     args = ap.parse_args()
     if args.section == "embedded":
-        previous = json.loads(RESULTS.read_text(encoding="utf-8")).get("embedded_teacher", {}) if RESULTS.exists() else {}
+        previous = stored().get("embedded_teacher", {})
         merge("embedded_teacher", embedded(args.n, args.threads, set(args.parts.split(",")), args.max_tokens, previous))
     elif args.section == "noise":
         rates = [float(x) for x in args.rates.split(",")]
@@ -726,17 +731,17 @@ def main() -> None:
             merge("gate_tuning", tuning)
             gate = tuning["chosen"]
         elif args.gate == "chosen":  # the gate the last dev sweep chose, measured again (e.g. after a default moved)
-            stored = json.loads(RESULTS.read_text(encoding="utf-8")).get("gate_tuning") if RESULTS.exists() else None
-            if not stored:
+            tuned = stored().get("gate_tuning")
+            if not tuned:
                 raise SystemExit(f"{RESULTS}: no gate_tuning entry yet; run the noise section with --gate tuned first")
-            gate = stored["chosen"]
+            gate = tuned["chosen"]
         else:
             gate = {"mode": args.gate, "threshold": args.threshold}
         out = noise_sweep(rates, [int(x) for x in args.seeds.split(",")], args.budget, gate)
         for key in ("noise", "noise_free", "noise_setup"):
             merge(key, out[key])
     elif args.section == "distill":
-        previous = json.loads(RESULTS.read_text(encoding="utf-8")) if RESULTS.exists() else {}
+        previous = stored()
         out = distill_sweep([int(x) for x in args.budgets.split(",")], args.arms.split(","),
                             previous.get("distill", {}))
         merge("distill", out["distill"])
@@ -752,9 +757,9 @@ def main() -> None:
         merge("demo_gate_check", gate_check(ungated, gated))
     elif args.section == "demo-seeds":  # --seeds: each replaces its earlier entry, the others are kept
         seeds = [int(x) for x in args.seeds.split(",")]
-        previous = json.loads(RESULTS.read_text(encoding="utf-8")).get("demo_repeats", []) if RESULTS.exists() else []
+        previous = stored().get("demo_repeats", [])
         kept = [r for r in previous if r["seed"] not in seeds]
-        earlier = json.loads(RESULTS.read_text(encoding="utf-8")).get("demo_repeats_earlier", []) if RESULTS.exists() else []
+        earlier = stored().get("demo_repeats_earlier", [])
         merge("demo_repeats_earlier", earlier + [r for r in previous if r["seed"] in seeds])
         for seed in seeds:
             kept.append(demo_repeat(seed))
@@ -765,7 +770,7 @@ def main() -> None:
         merge("synthesis_setup", {"arms": {a: list(v) for a, v in SYNTH_ARMS.items()}, "split": TAIL,
                                   "teacher": "simulated (oracle labels; writer: held-out reserve texts)",
                                   "student": "embedding-probe"})
-    data = json.loads(RESULTS.read_text(encoding="utf-8"))
+    data = stored()
     RESULTS.with_suffix(".md").write_text(markdown(data) + "\n", encoding="utf-8")
     print(f"wrote {RESULTS} and {RESULTS.with_suffix('.md')}")
 
