@@ -331,6 +331,7 @@ def gpu_check() -> dict[str, Any] | None:
         start = time.perf_counter()
         emb.encode(texts[:n])
         result[f"embed_texts_per_s_{device}"] = round(n / (time.perf_counter() - start), 1)
+        result[f"embed_batch_{device}"] = emb.batch_size  # on a GPU: grown to fit its free memory (store/device.py)
     task = TaskConfig(labels={lb: "" for lb in LABELS})
     items = [TrainItem(id=str(i), text=t, target=lb) for i, (t, lb) in enumerate(corpus(64, seed=4))]
     for device in ("cuda", "cpu"):
@@ -341,6 +342,23 @@ def gpu_check() -> dict[str, Any] | None:
     result["embed_speedup"] = round(result["embed_texts_per_s_cuda"] / result["embed_texts_per_s_cpu"], 1)
     result["lora_step_speedup"] = round(result["lora_step_s_cpu"] / result["lora_step_s_cuda"], 1)
     return result
+
+
+def gpu_lines(gpu: dict[str, Any] | None) -> list[str]:
+    """The GPU check (bench/gpu.sh) as prose: measured speeds, the demo on the GPU, notes."""
+    if not gpu:
+        return ["GPU: none measured (bench/gpu.sh exits 0 with one line where there is no CUDA GPU)."]
+    head = (f"GPU check (`bash bench/gpu.sh`, {gpu['device']}, {gpu.get('date', 'date not recorded')}): MiniLM "
+            f"embedding {gpu['embed_texts_per_s_cuda']:,.0f} texts/s on the GPU against "
+            f"{gpu['embed_texts_per_s_cpu']:,.0f} on the same machine's CPU ({gpu['embed_speedup']}x); a LoRA step "
+            f"{gpu['lora_step_s_cuda']} s against {gpu['lora_step_s_cpu']} s ({gpu['lora_step_speedup']}x).")
+    if "demo_seconds" in gpu:
+        curve = " -> ".join(f"{f:.3f}" for f in gpu.get("demo_test_macro_f1", []))
+        head += (f" The demo config on the GPU: {gpu['demo_seconds']} s with the {gpu.get('demo_teacher', 'local')} "
+                 f"teacher" + (f", test macro-F1 by round {curve}." if curve else "."))
+    lines = [head, *([f"Machine: {gpu['machine']}."] if gpu.get("machine") else []),
+             *[f"Note: {n}" for n in gpu.get("notes", [])]]
+    return [x for line in lines for x in (line, "")][:-1]
 
 
 # ---------------------------------------------------------------- driver
@@ -372,8 +390,7 @@ def markdown(result: dict[str, Any]) -> str:
         burst = row.get("burst", {}).get("efficiency")
         lines.append(f"| {c} | {row['efficiency']:.2f} | {row['req_per_s']:.1f} | "
                      f"{'' if burst is None else f'{burst:.2f}'} |")
-    gpu = result.get("gpu")
-    lines += ["", "GPU: " + (json.dumps(gpu) if gpu else "none on this machine (bench/gpu.sh exits 0 there).")]
+    lines += ["", *gpu_lines(result.get("gpu"))]
     return "\n".join(lines) + "\n"
 
 

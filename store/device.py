@@ -28,6 +28,20 @@ def cpu_supports_bf16() -> bool:
     return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
 
 
+def no_hub_kernels() -> dict[str, Any]:
+    """`from_pretrained` kwargs that keep transformers from swapping in Hugging Face Hub kernels.
+
+    With the `kernels` package installed (transformers 5 depends on it), transformers kernelizes a model on CUDA
+    the first time it enters train or eval mode, fetching the kernels from the Hub: a download at run time, and
+    an error offline (seen on an H200, bench/gpu.sh). Empty where transformers has no such switch.
+    """
+    try:
+        from transformers.utils import is_kernels_available
+    except ImportError:
+        return {}
+    return {"use_kernels": False} if is_kernels_available() else {}
+
+
 def resolve_device(setting: str, key: str = "student.device") -> torch.device:
     """`auto`: the first CUDA GPU when one is visible, else the CPU; `cuda` without a GPU is a user error."""
     import torch

@@ -117,7 +117,8 @@ class Embedder:
         device = devices.resolve_device(self.device_setting, "store.device")
         torch_dtype = resolve_dtype(self.dtype, device)
         try:
-            model = SentenceTransformer(source, device=str(device), model_kwargs={"dtype": torch_dtype})
+            model = SentenceTransformer(source, device=str(device), model_kwargs={"dtype": torch_dtype,
+                                                                              **devices.no_hub_kernels()})
         except Exception as exc:  # bad path, offline hub id, corrupt files: all for the user to fix
             first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise UserError(f"store.embedding_model: cannot load {source!r}: {first_line}") from exc
@@ -235,8 +236,9 @@ class Embedder:
             advance(len(texts))
             return normalise(vectors)
         parts = []
-        for start in range(0, len(texts), self.batch_size):
-            batch = texts[start : start + self.batch_size]
+        size = self.batch_size  # read once: the first batch loads the model, which on a GPU grows batch_size
+        for start in range(0, len(texts), size):
+            batch = texts[start : start + size]
             parts.append(normalise(self._encode_batch(batch)))
             advance(len(batch))
         return np.concatenate(parts)

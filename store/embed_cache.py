@@ -88,6 +88,8 @@ class EmbeddingCache:
         """Persist one chunk of vectors (the unit that survives an interruption)."""
         if not ids:
             return
+        if len(vectors) != len(ids):  # a cache that pairs ids with the wrong vectors poisons every later run
+            raise ValueError(f"embedding cache: {len(ids)} ids but {len(vectors)} vectors")
         self._load()
         self.directory.mkdir(parents=True, exist_ok=True)
         meta = self.directory / "meta.json"

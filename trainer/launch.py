@@ -162,6 +162,7 @@ def _child(job_dir: Path) -> None:
         AutoModelForTokenClassification,
     )
 
+    from distillgraph.store.device import no_hub_kernels
     from distillgraph.trainer.config import StudentConfig
     from distillgraph.trainer.loop import set_seed, train_loop
 
@@ -171,7 +172,7 @@ def _child(job_dir: Path) -> None:
     accelerator = Accelerator(mixed_precision="no", cpu=spec["cpu"])
     autos = {"causal-lm": AutoModelForCausalLM, "token-classifier": AutoModelForTokenClassification}
     auto = autos.get(spec["kind"], AutoModelForSequenceClassification)
-    base = auto.from_pretrained(spec["base"], dtype=torch.float32)
+    base = auto.from_pretrained(spec["base"], dtype=torch.float32, **no_hub_kernels())
     if spec["previous"]:
         model = PeftModel.from_pretrained(base, spec["previous"], is_trainable=True)
     else:

@@ -26,6 +26,7 @@ from transformers import (
 )
 
 from distillgraph.prompts import PromptTemplate
+from distillgraph.store import device as devices
 from distillgraph.store.assets import minilm_path, smollm2_gguf
 from distillgraph.store.ner import tag_names
 from distillgraph.store.schema import TaskConfig, UserError
@@ -68,12 +69,13 @@ def load_pretrained(cfg: StudentConfig, task: TaskConfig) -> tuple[torch.nn.Modu
     kwargs = {"gguf_file": gguf} if gguf else {}
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
-        model = _load_model(cfg, task, source, kwargs)
+        model_kwargs = kwargs | devices.no_hub_kernels()
+        model = _load_model(cfg, task, source, model_kwargs)
         missing = _meta_weights(model)
         if missing:  # seen once in CI (an embedding left on the meta device by the GGUF loader): load again
             log.warning("student.base_model: %s loaded with %d weights missing (%s); loading it again",
                         source, len(missing), missing[0])
-            model = _load_model(cfg, task, source, kwargs)
+            model = _load_model(cfg, task, source, model_kwargs)
             missing = _meta_weights(model)
     except (OSError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -92,6 +92,21 @@ def test_embedder_and_student_follow_their_device_settings(gpu, monkeypatch):
         resolve_device(StudentConfig(device="cuda"))
 
 
+def test_models_load_without_hub_kernels():
+    """transformers 5 kernelizes models from the Hub by default when `kernels` is installed; on an H200 that was
+    a download at train time and, offline, a crash. Every model the project loads turns it off."""
+    pytest.importorskip("kernels")
+    from distillgraph.store.embed import Embedder
+    from distillgraph.trainer.config import StudentConfig
+    from distillgraph.trainer.student import load_pretrained
+
+    assert devices.no_hub_kernels() == {"use_kernels": False}
+    model, _ = load_pretrained(StudentConfig(kind="classifier", device="cpu"), TaskConfig(labels={"a": "", "b": ""}))
+    assert model.use_kernels is False
+    encoder = Embedder(device="cpu", progress=False).model[0].auto_model
+    assert encoder.use_kernels is False
+
+
 # ---------------------------------------------------------------- pool files in batches
 
 
@@ -190,3 +205,21 @@ def test_chroma_is_filled_in_batches_of_at_most_its_max(tmp_path, monkeypatch):
     assert store.add(ids, ids, vectors, [{"split": "pool"}] * 100) == 100
     assert sizes == [40, 40, 20] and store.count() == 100
     store.close()
+
+
+def test_batch_size_growing_at_model_load_keeps_one_vector_per_text():
+    """On a GPU the model's first load grows `batch_size` (fit_batch); it happens inside the first batch of a
+    call. Seen on an H200: 256 texts came back as 448 vectors, because the later batches overlapped."""
+    from distillgraph.store.embed import HashEmbedder
+
+    class GrowsOnLoad(HashEmbedder):
+        def _encode_batch(self, texts):
+            self.batch_size = 64  # what loading the model does on a GPU
+            return super()._encode_batch(texts)
+
+    texts = [f"text {i} " + "word " * (i % 7) for i in range(40)]
+    grown = GrowsOnLoad(dim=16)
+    grown.batch_size = 4
+    vectors = grown.encode(texts)
+    assert vectors.shape == (40, 16)
+    np.testing.assert_allclose(vectors, HashEmbedder(dim=16).encode(texts), atol=1e-6)

@@ -168,3 +168,10 @@ def test_the_index_vectors_file_is_the_runs_own_not_the_shared_caches(tmp_path: 
         store.close()
         assert (data_dir / INDEX_VECTORS).exists()
     assert not list(shared.glob("index-vectors*"))  # nothing run-specific in the shared folder
+
+
+def test_cache_refuses_ids_and_vectors_of_different_lengths(tmp_path: Path):
+    cache = EmbeddingCache(tmp_path, "hash:8")
+    with pytest.raises(ValueError, match="3 ids but 2 vectors"):
+        cache.put(["a", "b", "c"], np.zeros((2, 8), dtype=np.float32))
+    assert cache.missing(["a", "b", "c"]) == ["a", "b", "c"]
