@@ -87,13 +87,17 @@ class PromptTemplate:
     assistant: str = ""
     hash: str = ""
     _compiled: dict[str, jinja2.Template] = field(default_factory=dict, repr=False)
+    _used: dict[tuple[str, ...], frozenset[str]] = field(default_factory=dict, repr=False)
 
     def used_variables(self, parts: tuple[str, ...] = ("system", "user", "assistant")) -> set[str]:
-        env = _env()
-        used: set[str] = set()
-        for part in parts:
-            used |= jinja2.meta.find_undeclared_variables(env.parse(getattr(self, part)))
-        return used
+        """The variables the templates of `parts` read (parsed once per template: render asks every time)."""
+        if parts not in self._used:
+            env = _env()
+            used: set[str] = set()
+            for part in parts:
+                used |= jinja2.meta.find_undeclared_variables(env.parse(getattr(self, part)))
+            self._used[parts] = frozenset(used)
+        return set(self._used[parts])
 
     def render(self, **values: Any) -> list[dict[str, str]]:
         """Render to chat messages. A variable the template needs but is not given is an error."""

