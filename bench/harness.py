@@ -175,6 +175,19 @@ def machine() -> dict[str, Any]:
             "load_average_1m": round(os.getloadavg()[0], 2)}
 
 
+def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """The host CPU's name and its bf16 instructions, as Linux reports them: the same '2 cores' run the embedder
+    at 185 texts/s on one host and 92 on another (2026-12-04), so timings need it ('' where not readable)."""
+    try:
+        info = cpuinfo.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    name = next((ln.split(":", 1)[1].strip() for ln in info.splitlines() if ln.startswith("model name")), "")
+    flags = next((set(ln.split(":", 1)[1].split()) for ln in info.splitlines() if ln.startswith("flags")), set())
+    bf16 = [f for f in ("avx512_bf16", "amx_bf16") if f in flags]
+    return f"{name} ({', '.join(bf16) or 'no bf16 instructions'})" if name else ""
+
+
 def write_results(name: str, result: dict[str, Any], markdown: str) -> None:
     """bench/results/NAME.json and NAME.md (a fragment with a `## Title` heading)."""
     RESULTS.mkdir(parents=True, exist_ok=True)

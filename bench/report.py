@@ -65,7 +65,8 @@ def last_run_line() -> str | None:
     steps = ", ".join(f"{s['name']} {s['seconds']:.0f} s" + ("" if s["returncode"] == 0 else " (FAILED)")
                       for s in run["steps"])
     total = sum(s["seconds"] for s in run["steps"])
-    return f"Last `bench.run_all`{' --full' if run['full'] else ''}: {steps}; total {total / 60:.1f} min."
+    host = f" on {run['cpu']}" if run.get("cpu") else ""  # the same 2 cores run at different speeds per host CPU
+    return f"Last `bench.run_all`{' --full' if run['full'] else ''}{host}: {steps}; total {total / 60:.1f} min."
 
 
 LORA = "sample_efficiency_lora"

@@ -20,7 +20,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 
-from bench.harness import RESULTS, ROOT
+from bench.harness import RESULTS, ROOT, cpu_model, machine
 
 # The published LoRA-student table: 3 seeds x random / uncertainty / distillgraph x 40 and 80 labels.
 LORA_TABLE = ["--lora-only", "--lora-seeds", "3", "--lora-budgets", "40", "80",
@@ -92,7 +92,8 @@ def main() -> None:
     args = parser.parse_args()
     steps = [run_step(name, args.full) for name in selected(args)]
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "run_all.json").write_text(json.dumps({"full": args.full, "steps": [asdict(s) for s in steps]}, indent=2) + "\n")
+    (RESULTS / "run_all.json").write_text(json.dumps({"full": args.full, **machine(), "cpu": cpu_model(),
+                                                         "steps": [asdict(s) for s in steps]}, indent=2) + "\n")
     subprocess.call([sys.executable, "-m", "bench.report"], cwd=ROOT)
     print("\n| benchmark | seconds | exit |\n|---|---:|---:|")
     for s in steps:

@@ -90,3 +90,15 @@ def test_the_superseded_probe_sweep_says_so_whenever_its_section_is_rewritten():
     probe = se.markdown(result, meta, se.PROBE_TITLE)
     assert probe.splitlines()[2] == se.SUPERSEDED and "loop.error_boost=30" in se.SUPERSEDED
     assert se.SUPERSEDED not in se.markdown(result, meta, "LoRA")  # the LoRA table is not superseded
+
+
+def test_run_all_records_the_host_cpu(tmp_path):
+    from bench.harness import cpu_model
+
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu avx2 avx512f avx512_bf16\n\n"
+                    "processor\t: 1\nmodel name\t: AMD EPYC\n")
+    assert cpu_model(info) == "AMD EPYC (avx512_bf16)"
+    info.write_text("model name\t: Some CPU\nflags\t\t: fpu avx2\n")
+    assert cpu_model(info) == "Some CPU (no bf16 instructions)"
+    assert cpu_model(tmp_path / "missing") == ""
