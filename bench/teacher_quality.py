@@ -757,9 +757,10 @@ def main() -> None:
         merge("demo_gate_check", gate_check(ungated, gated))
     elif args.section == "demo-seeds":  # --seeds: each replaces its earlier entry, the others are kept
         seeds = [int(x) for x in args.seeds.split(",")]
-        previous = stored().get("demo_repeats", [])
+        data = stored()
+        previous = data.get("demo_repeats", [])
         kept = [r for r in previous if r["seed"] not in seeds]
-        earlier = stored().get("demo_repeats_earlier", [])
+        earlier = data.get("demo_repeats_earlier", [])
         merge("demo_repeats_earlier", earlier + [r for r in previous if r["seed"] in seeds])
         for seed in seeds:
             kept.append(demo_repeat(seed))
