@@ -28,6 +28,7 @@ class SynthJob:
     errors: list[dict[str, Any]]
 
 
+RETRY_STRIDE = 1_000_000_000  # sample_index offset per top-up attempt: the first pass keeps its earlier index
 SYNTH_CONTEXT = "synth_context"  # TeacherRequest.context key read by simulated writers (agents/simulated.py)
 
 
@@ -53,9 +54,10 @@ def split_easy_hard(n: int, easy_fraction: float) -> tuple[int, int]:
 
 def synth_requests(
     jobs: list[SynthJob], *, task: TaskConfig, prompts: PromptLibrary, per_call: int, easy_fraction: float,
-    round_: int, temperature: float,
+    round_: int, temperature: float, attempt: int = 0,
 ) -> list[tuple[SynthJob, TeacherRequest]]:
-    """One request per `per_call` samples; sample_index keeps the calls of a round distinct in the cache."""
+    """One request per `per_call` samples; sample_index keeps the calls of a round distinct in the cache, and
+    a later `attempt` (asking again for what an earlier pass did not deliver) distinct from the first."""
     tpl = prompts.get("generator")
     out = []
     for job in jobs:
@@ -70,7 +72,7 @@ def synth_requests(
             )
             req = TeacherRequest(
                 node="generator", messages=messages, schema=synth_batch_schema(n), prompt_name=tpl.name,
-                prompt_hash=tpl.hash, sample_index=round_ * 10_000 + job.cluster * 100 + k,
+                prompt_hash=tpl.hash, sample_index=round_ * 10_000 + job.cluster * 100 + k + attempt * RETRY_STRIDE,
                 temperature=temperature, kind="synth", context={SYNTH_CONTEXT: synth_context(job, n, hard)},
             )
             out.append((job, req))

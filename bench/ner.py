@@ -19,6 +19,7 @@ import json
 import random
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -242,11 +243,12 @@ def distilled(config: str = EXAMPLE, teacher_seconds: float | None = None, overr
     return out
 
 
-def refit(run_dir: Path, overrides: list[str]) -> dict[str, Any]:
+def refit(run_dir: Path, overrides: list[str], filters: tuple[str, ...] = ()) -> dict[str, Any]:
     """The student of a finished NER run re-fit on the run's own training examples (the teacher's tags, their
     gating weights) with student `overrides`: dev and test entity F1. The picks stay those of the run's
     student; only the last fit changes. Also the same sentences with their gold tags, to show what the
-    teacher's tags cost."""
+    teacher's tags cost. `filters` (SPAN_FILTERS names): also the teacher's tags with those spans dropped (dev
+    only)."""
     from distillgraph.graph.runner import final_state, load_run_config
     from distillgraph.store.datasets import load_data
     from distillgraph.trainer.base import TrainItem
@@ -264,7 +266,40 @@ def refit(run_dir: Path, overrides: list[str]) -> dict[str, Any]:
         with tempfile.TemporaryDirectory() as tmp:
             student.fit(train, Path(tmp), round=0)
         out[name] = {split: round(scored(student, data[split], cfg.task), 4) for split in ("dev", "test")}
+    if filters:  # the teacher's tags with a span filter: dev only, a check of what precision alone buys
+        from distillgraph.trainer.evaluate_ner import ner_metrics
+
+        bought = [t for t in taught if t.id in pool]
+        out["filtered"] = {}
+        for rule in filters:
+            train = [replace(t, target=drop_spans(t.text, t.target, rule)) for t in taught]
+            m = ner_metrics([pool[t.id].output or "" for t in bought], [drop_spans(t.text, t.target, rule) for t in bought],
+                            cfg.task.label_names)
+            with tempfile.TemporaryDirectory() as tmp:
+                student.fit(train, Path(tmp), round=0)
+            out["filtered"][rule] = {"pool_tags": {k: round(float(m[k]), 4) for k in
+                                                   ("entity_f1", "entity_precision", "entity_recall")},
+                                     "dev": round(scored(student, data["dev"], cfg.task), 4)}
     return out
+
+
+SPAN_FILTERS = {  # what a filter drops from the teacher's entities (the tokens become O)
+    "marks": "spans starting with @, # or a URL (WNUT's guideline: usernames, hashtags and URLs are not entities)",
+    "marks_lowercase": "those, and spans whose first character is lowercase",
+}
+
+
+def drop_spans(text: str, tags: str, rule: str) -> str:
+    """IOB2 `tags` of `text` (tokens split on spaces) without the entities that `rule` (SPAN_FILTERS) drops."""
+    from seqeval.metrics.sequence_labeling import get_entities
+
+    toks, out = text.split(), tags.split()
+    for _, start, end in get_entities(tags.split()):
+        first = toks[start]
+        bad = first[:1] in "@#" or first.lower().startswith(("http:", "https:", "www."))
+        if bad or (rule == "marks_lowercase" and first[:1].islower()):
+            out[start:end + 1] = ["O"] * (end + 1 - start)
+    return " ".join(out)
 
 
 def teacher_pool_quality(dataset: list[Any], cfg: RunConfig) -> dict[str, Any]:
@@ -389,6 +424,11 @@ def markdown(data: dict[str, Any]) -> str:
                 f"picks, only the last fit changed; {', '.join(r['overrides']) or 'no overrides'}): test entity F1 "
                 f"{r['teacher_tags']['test']:.3f} (dev {r['teacher_tags']['dev']:.3f}); the same sentences with their "
                 f"gold tags: {r['gold_tags_same_sentences']['test']:.3f} (dev {r['gold_tags_same_sentences']['dev']:.3f})."]
+        for rule, f in r.get("filtered", {}).items():
+            t = f["pool_tags"]
+            out[-1] += (f" Without {SPAN_FILTERS[rule]}: the tags' entity F1 {t['entity_f1']:.3f} (precision "
+                        f"{t['entity_precision']:.3f}, recall {t['entity_recall']:.3f}), the student's dev entity F1 "
+                        f"{f['dev']:.3f} (test not read).")
     if data.get("upper_bound"):
         ub = data["upper_bound"]["entity_f1"]
         out += ["", f"Whole pool labelled from gold (upper bound of this student): entity F1 {ub['mean']:.3f} ± {ub['std']:.3f}."]
@@ -469,6 +509,8 @@ def main() -> None:
     ap.add_argument("--keep-run", type=Path, help="--distilled / --distilled-calls: keep the run folder here")
     ap.add_argument("--refit", type=Path, help="a run kept with --keep-run: re-fit its student on its own training "
                     "examples with the --set student overrides (and on their gold tags); kept under refit")
+    ap.add_argument("--span-filters", nargs="*", default=[], choices=list(SPAN_FILTERS),
+                    help="--refit: also re-fit on the teacher's tags without these spans (dev F1 only)")
     ap.add_argument("--only", choices=["sweep", "none"], default="sweep", help="none: skip the policy sweep")
     ap.add_argument("--render", action="store_true", help="only re-summarise the saved points and rewrite ner.md")
     ap.add_argument("--merge", action="store_true",
@@ -494,7 +536,7 @@ def main() -> None:
     if teacher_checks:
         data["teacher_dev"] = teacher_checks
     if args.refit:  # printed and kept under "refit", keyed by the run folder's name and the overrides
-        row = refit(args.refit, args.extra)
+        row = refit(args.refit, args.extra, tuple(args.span_filters))
         print(json.dumps(row))
         data.setdefault("refit", {})[f"{args.refit.name} {' '.join(args.extra)}".strip()] = row
         write_results(NAME, data, markdown(data))

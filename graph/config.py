@@ -94,6 +94,12 @@ class LoopConfig(Strict):
     )
     easy_fraction: float = Field(default=0.3, ge=0, le=1, description="share of easy synthetic samples (EvoKD)")
     synth_per_call: int = Field(default=4, gt=0)
+    synth_top_up: int = Field(
+        default=1, ge=0,
+        description="extra writer passes in a round for the synthetic texts it asked for and did not get (failed "
+        "calls, fewer texts than asked, near-duplicates); what is still missing after them is bought from the pool "
+        "(the policy's selection in that cluster, then anywhere), except with synthesis: only",
+    )
     tail_factor: float = Field(default=2.0, gt=0, description="a cluster is tail if pool < factor x quota")
     bootstrap_per_cluster: int = Field(default=2, ge=0, description="cold start: labelled reps per cluster")
     dev_from_pool: int = Field(default=40, ge=0, description="no gold dev: carve this many from the pool")

@@ -24,13 +24,56 @@ def generator(state: DistillState, deps: Deps) -> dict[str, Any]:
     assert plan is not None, "the generator runs after the analyst"
     look = lookup(deps, state)
     pool = RoundPool(deps, state, look, rnd, random.Random(deps.cfg.run.seed * 1000 + rnd), plan)
-    selected = select_candidates(deps, pool, plan, unlabelled_pool(deps, state))
-    synth, failed = synthesize(deps, state, look, plan)
-    kept = drop_near_duplicates(deps, synth)
-    store_synthetic(deps, kept, rnd)
-    return {"candidates": selected + kept,
+    unl = unlabelled_pool(deps, state)
+    selected = select_candidates(deps, pool, plan, unl)
+    want = {p.cluster: p.synthesize for p in plan.clusters if p.synthesize > 0}
+    kept: list[Candidate] = []
+    failed = dupes = 0
+    for attempt in range(1 + deps.cfg.loop.synth_top_up):  # later passes: what the earlier ones did not deliver
+        short = shortfall(want, kept)
+        if not short:
+            break
+        if attempt:
+            deps.trace.decision("synthesis short: ask the writer again", attempt=attempt, missing=short)
+        synth, f = synthesize(deps, state, look, plan, short, attempt)
+        seen = set(targets(deps, state)) | {k.id for k in kept}  # a text written again is never bought twice
+        new = drop_near_duplicates(deps, [c for c in synth if c.id not in seen])
+        store_synthetic(deps, new, rnd)
+        kept, failed, dupes = kept + new, failed + f, dupes + len(synth) - len(new)
+    filled = [] if deps.cfg.loop.synthesis == "only" else fill_from_pool(deps, pool, shortfall(want, kept), unl,
+                                                                         {c.id for c in selected})
+    return {"candidates": selected + filled + kept,
             "_summary": {"selected": len(selected), "synthesized": len(kept), "synth_calls_failed": failed,
-                         "near_duplicates": len(synth) - len(kept)}}
+                         "near_duplicates": dupes, "synthesis_short_filled_from_pool": len(filled),
+                         "synthesis_short": sum(shortfall(want, kept).values())}}
+
+
+def shortfall(want: dict[int, int], kept: list[Candidate]) -> dict[int, int]:
+    """cluster -> synthetic texts the plan asked for and did not get (failed calls, short answers,
+    near-duplicates): budget that would otherwise go unspent this round."""
+    got: dict[int, int] = defaultdict(int)
+    for c in kept:
+        got[c.cluster] += 1
+    return {c: n - got[c] for c, n in want.items() if n > got[c]}
+
+
+def fill_from_pool(deps: Deps, pool: RoundPool, short: dict[int, int], unl: list[str],
+                   taken: set[str]) -> list[Candidate]:
+    """Pool picks for the synthesis the writer did not deliver: the policy's selection within the cluster,
+    then over the rest of the pool where the cluster has too few unlabelled texts left."""
+    out: list[Candidate] = []
+    for c, n in sorted(short.items()):
+        got = 0
+        for scope in (c, None):
+            free = [i for i in unl if i not in taken and (scope is None or pool.look.cluster(i) == c)]
+            if got >= n or not free:
+                continue
+            chosen = deps.policy.selection.select(free, min(n - got, len(free)), pool, scope).chosen
+            taken.update(chosen)
+            got += len(chosen)
+            out += [Candidate(id=i, cluster=pool.look.cluster(i), source="pool", round=pool.round) for i in chosen]
+        deps.trace.decision("synthesis short: filled from the pool", cluster=c, missing=n, filled=got)
+    return out
 
 
 def select_candidates(deps: Deps, pool: RoundPool, plan: Plan, unl: list[str]) -> list[Candidate]:
@@ -53,10 +96,11 @@ def select_candidates(deps: Deps, pool: RoundPool, plan: Plan, unl: list[str]) -
     return out
 
 
-def synthesize(deps: Deps, state: DistillState, look: Lookup, plan: Plan) -> tuple[list[Candidate], int]:
-    """New inputs for the clusters the plan wants synthesised, shown the cluster's labelled examples and
+def synthesize(deps: Deps, state: DistillState, look: Lookup, plan: Plan, want: dict[int, int],
+               attempt: int = 0) -> tuple[list[Candidate], int]:
+    """New inputs for the clusters in `want` (cluster -> how many), shown the cluster's labelled examples and
     the student's dev errors there; returns (candidates, failed calls)."""
-    wanted = [p for p in plan.clusters if p.synthesize > 0]
+    wanted = [p for p in plan.clusters if want.get(p.cluster, 0) > 0]
     if not wanted:
         return [], 0
     known = targets(deps, state)
@@ -70,11 +114,11 @@ def synthesize(deps: Deps, state: DistillState, look: Lookup, plan: Plan) -> tup
         errors = [{"text": look.text(r["id"]), "target": show(look.text(r["id"]), r["gold"]),
                    "predicted": show(look.text(r["id"]), r["pred"]) if r["pred"] else "(unparseable)"}
                   for r in wrong if r["cluster"] == p.cluster][:3]
-        jobs.append(SynthJob(cluster=p.cluster, cluster_name=p.name, n=p.synthesize,
+        jobs.append(SynthJob(cluster=p.cluster, cluster_name=p.name, n=want[p.cluster],
                              weakness=plan.weakness_focus.get(p.cluster, ""), examples=examples, errors=errors))
     loop = deps.cfg.loop
     pairs = synth_requests(jobs, task=deps.cfg.task, prompts=deps.prompts, per_call=loop.synth_per_call,
-                           easy_fraction=loop.easy_fraction, round_=plan.round,
+                           easy_fraction=loop.easy_fraction, round_=plan.round, attempt=attempt,
                            temperature=deps.cfg.teacher.synth_temperature)
     return candidates_from_answers(pairs, ask(deps, [r for _, r in pairs]), plan.round, deps.cfg.data.max_text_chars,
                                    normalize=deps.kind.normalize_text)

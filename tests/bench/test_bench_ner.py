@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.ner import markdown, summarise
+from bench.ner import drop_spans, markdown, summarise
 
 
 def _points(lead: float) -> dict:
@@ -123,6 +123,24 @@ def test_refit_renders_the_teacher_and_gold_tags_of_one_run():
     md = markdown(data)
     assert "run `wnut-ner-1`" in md and "280 training sentences" in md and "student.outside_weight=0.1" in md
     assert "test entity F1 0.200 (dev 0.210)" in md and "gold tags: 0.340 (dev 0.330)" in md
+
+
+def test_span_filters_drop_marked_and_lowercase_entities_only():
+    text = "@bob met Alice in paris at #Home https://x.co Google"
+    tags = "B-person O B-person O B-geo-loc O B-other B-other B-company"
+    assert drop_spans(text, tags, "marks") == "O O B-person O B-geo-loc O O O B-company"
+    assert drop_spans(text, tags, "marks_lowercase") == "O O B-person O O O O O B-company"
+    assert drop_spans("New york rocks", "B-geo-loc I-geo-loc O", "marks_lowercase") == "B-geo-loc I-geo-loc O"
+
+
+def test_refit_renders_what_a_span_filter_buys_on_dev():
+    data = {**summarise(_points(lead=0.02)), "seeds": [0, 1, 2, 3],
+            "refit": {"wnut-ner-1": {"overrides": [], "train": 110, "teacher_tags": {"dev": 0.08, "test": 0.08},
+                                     "gold_tags_same_sentences": {"dev": 0.28, "test": 0.3},
+                                     "filtered": {"marks": {"pool_tags": {"entity_f1": 0.27, "entity_precision": 0.234,
+                                                                          "entity_recall": 0.32}, "dev": 0.094}}}}}
+    md = markdown(data)
+    assert "Without spans starting with @, #" in md and "precision 0.234" in md and "dev entity F1 0.094 (test not read)" in md
 
 
 def test_outside_weight_tuning_table_lists_each_weight_with_its_mean():

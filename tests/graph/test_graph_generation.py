@@ -145,7 +145,8 @@ def test_generation_path_end_to_end_with_judge_selection(tmp_path, tiny_causal, 
 @pytest.mark.parametrize("policy", ["error_boost", "distillgraph"])
 def test_per_cluster_allocation_is_respected(tmp_path, tiny_causal, tiny_models, gen_data, policy):
     """A per-cluster policy selects each cluster's quota from its pool; a pool-wide one (the default) selects
-    the plan's total over the whole pool; both synthesise only what the plan asks per cluster."""
+    the plan's total over the whole pool; both synthesise only what the plan asks per cluster, and buy what
+    the writer did not deliver from the pool."""
     with StubServer(responder=gen_responder) as srv:
         path = gen_config(tmp_path, srv.base_url, tiny_causal, tiny_models, gen_data, scoring="output_entropy",
                           policy=policy)
@@ -158,10 +159,11 @@ def test_per_cluster_allocation_is_respected(tmp_path, tiny_causal, tiny_models,
             got = Counter((c.cluster, c.source) for c in cands)
             for p in plan.clusters:
                 if policy == "error_boost":
-                    assert got[(p.cluster, "pool")] == min(p.select, p.available), p
+                    assert got[(p.cluster, "pool")] >= min(p.select, p.available), p
                 assert got[(p.cluster, "synthetic")] <= p.synthesize, p
             pool_total = sum(n for (_, src), n in got.items() if src == "pool")
-            assert pool_total == sum(min(p.select, p.available) for p in plan.clusters)
+            short = sum(p.synthesize - got[(p.cluster, "synthetic")] for p in plan.clusters)
+            assert pool_total == sum(min(p.select, p.available) for p in plan.clusters) + short
             checked += 1
     assert checked == 2
 
