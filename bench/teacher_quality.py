@@ -212,7 +212,7 @@ def distill_run(budget: int, arm: str, tmp: Path) -> tuple[dict[str, Any], Any, 
            "curve": [round(h.test.get("macro_f1", 0.0), 4) for h in state["history"]],
            "wall_seconds": round(time.perf_counter() - t0, 1), "load_average_1m": round(os.getloadavg()[0], 2),
            "code": code_version()["head"], "date": time.strftime("%Y-%m-%d")}  # which defaults the run had
-    row.update(pool_label_accuracy(state["dataset"], cfg))
+    row.update(pool_label_accuracy(state["dataset"], cfg), generator=generator_totals(run_dir))
     annotator_calls = state["ledger"].get("nodes", {}).get("annotator", {}).get("paid", {}).get("calls")
     if annotator_calls:  # the teacher's labelling time per call as the run saw it (annotator node seconds / calls)
         row["teacher_seconds_per_label"] = round(node_seconds(run_dir).get("annotator", 0.0) / annotator_calls, 2)
@@ -448,7 +448,23 @@ def run_entry(run_dir: Path, timing: dict[str, Any] | None) -> tuple[dict[str, A
     """A finished run's report/metrics.json and the fields every example entry has."""
     m = json.loads((run_dir / "report" / "metrics.json").read_text(encoding="utf-8"))
     return m, {"stop_reason": m.get("stop_reason"), "run": run_dir.name, "node_seconds": node_seconds(run_dir),
-               **({"timing": timing} if timing else {})}
+               "generator": generator_totals(run_dir), **({"timing": timing} if timing else {})}
+
+
+GENERATOR_COUNTS = ("selected", "synthesized", "synth_calls_failed", "near_duplicates", "synthesis_short",
+                    "synthesis_short_filled_from_pool")
+
+
+def generator_totals(run_dir: Path) -> dict[str, int]:
+    """The generator's counts summed over a run's rounds (trace summaries; a count older runs lack is absent)."""
+    total: dict[str, int] = {}
+    for line in (run_dir / "trace.jsonl").read_text(encoding="utf-8").splitlines():
+        step = json.loads(line)
+        if step["node"] == "generator":
+            for key in GENERATOR_COUNTS:
+                if key in (step.get("summary") or {}):
+                    total[key] = total.get(key, 0) + int(step["summary"][key])
+    return total
 
 
 def demo_entry(run_dir: Path, timing: dict[str, Any] | None = None) -> dict[str, Any]:

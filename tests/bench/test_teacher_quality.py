@@ -253,3 +253,15 @@ def test_the_demonstrations_check_labels_the_same_dev_articles_with_each_count(m
     got = prompt_clip.demos_check(4, [3, 2])
     assert shown == [(3, ["d0", "d1", "d2", "d3"]), (2, ["d0", "d1", "d2", "d3"])]  # the same articles, paired
     assert got["chosen"] == "2 demonstrations" and got["variants"]["2 demonstrations"]["lost"] == 1
+
+
+def test_generator_totals_sum_the_generator_steps_of_a_trace(tmp_path):
+    from bench.teacher_quality import generator_totals
+
+    steps = [{"node": "generator", "summary": {"selected": 3, "synthesized": 2, "synthesis_short": 1}},
+             {"node": "annotator", "summary": {"selected": 99}},
+             {"node": "generator", "summary": {"selected": 4, "synthesized": 0, "synthesis_short": 2,
+                                               "synthesis_short_filled_from_pool": 2, "seconds": 1.5}}]
+    (tmp_path / "trace.jsonl").write_text("".join(json.dumps(s) + "\n" for s in steps))
+    assert generator_totals(tmp_path) == {"selected": 7, "synthesized": 2, "synthesis_short": 3,
+                                          "synthesis_short_filled_from_pool": 2}
