@@ -125,7 +125,8 @@ def test_diff_of_a_generator_step_lists_the_candidates(recorded_run):
     rec = step_of(recorded_run, "generator")
     r = cli("trace", recorded_run, "--diff", rec["step"], columns=250)
     assert r.exit_code == 0, r.output
-    n = rec["summary"]["selected"] + rec["summary"]["synthesized"]
+    summary = rec["summary"]
+    n = summary["selected"] + summary["synthesized"] + summary["synthesis_short_filled_from_pool"]
     assert f"candidates created ({n})" in r.output and f"{n} candidate(s) created" in r.output
 
 
