@@ -8,6 +8,8 @@ import random
 from collections import defaultdict
 from typing import Any
 
+import numpy as np
+
 from distillgraph.agents.generator import SynthJob, candidates_from_answers, synth_requests
 from distillgraph.agents.records import Candidate, Plan
 from distillgraph.graph.deps import Deps
@@ -37,7 +39,7 @@ def generator(state: DistillState, deps: Deps) -> dict[str, Any]:
             deps.trace.decision("synthesis short: ask the writer again", attempt=attempt, missing=short)
         synth, f = synthesize(deps, state, look, plan, short, attempt)
         seen = set(targets(deps, state)) | {k.id for k in kept}  # a text written again is never bought twice
-        new = drop_near_duplicates(deps, [c for c in synth if c.id not in seen])
+        new = drop_near_duplicates(deps, [c for c in synth if c.id not in seen], kept)
         store_synthetic(deps, new, rnd)
         kept, failed, dupes = kept + new, failed + f, dupes + len(synth) - len(new)
     filled = [] if deps.cfg.loop.synthesis == "only" else fill_from_pool(deps, pool, shortfall(want, kept), unl,
@@ -124,19 +126,31 @@ def synthesize(deps: Deps, state: DistillState, look: Lookup, plan: Plan, want: 
                                    normalize=deps.kind.normalize_text)
 
 
-def drop_near_duplicates(deps: Deps, synth: list[Candidate]) -> list[Candidate]:
-    """Synthetic candidates not within loop.near_duplicate (cosine) of stored data or of each other."""
+def drop_near_duplicates(deps: Deps, synth: list[Candidate], kept: list[Candidate] | None = None) -> list[Candidate]:
+    """Synthetic candidates not within loop.near_duplicate (cosine) of stored data or of each other (those
+    `kept` earlier in this round included). The store is searched without this round's synthetic texts, so a
+    generator re-run after a crash (its texts already stored) drops exactly what the first run dropped."""
     if not synth:
         return []
-    kept = []
-    vecs = deps.vectors([c.id for c in synth], [c.text or "" for c in synth])
-    for c, v in zip(synth, vecs, strict=True):
-        near = deps.store.neighbours(vector=v, k=1, exclude_ids=[c.id])
-        if near and near[0].distance < deps.cfg.loop.near_duplicate:
-            deps.trace.decision("drop near-duplicate", id=c.id, of=near[0].id, distance=round(near[0].distance, 4))
+    limit, rnd = deps.cfg.loop.near_duplicate, synth[0].round
+    earlier = list(kept or [])
+    prior = [*earlier, *synth]
+    vecs = deps.vectors([c.id for c in prior], [c.text or "" for c in prior])
+    unit = vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
+    mine = list(range(len(earlier)))  # rows of texts kept so far in this round
+    out = []
+    for row, c in enumerate(synth, start=len(earlier)):
+        hits = deps.store.neighbours(vector=vecs[row], k=1 + len(prior) + len(synth), exclude_ids=[c.id])
+        near = [(h.distance, h.id) for h in hits[:1 + len(prior) + len(synth)]
+                if not (h.metadata.get("source") == "synthetic" and h.metadata.get("round") == rnd)][:1]
+        near += [(1.0 - float(unit[row] @ unit[j]), prior[j].id) for j in mine]
+        closest = min(near, default=None)
+        if closest is not None and closest[0] < limit:
+            deps.trace.decision("drop near-duplicate", id=c.id, of=closest[1], distance=round(closest[0], 4))
             continue
-        kept.append(c)
-    return kept
+        out.append(c)
+        mine.append(row)
+    return out
 
 
 def store_synthetic(deps: Deps, kept: list[Candidate], rnd: int) -> None:

@@ -59,3 +59,51 @@ def test_auto_synthesis_fills_what_the_writer_missed_from_the_pool(make_config) 
     assert filled and all(0 < d["filled"] <= d["missing"] for d in filled)
     pool_ids = [a.id for a in state["dataset"] if a.source == "pool"]
     assert len(pool_ids) == len(set(pool_ids))
+
+
+class _FakeStore:
+    """Stored items: id -> (vector, metadata); neighbours by cosine distance, nearest first."""
+
+    def __init__(self, items: dict[str, tuple[list[float], dict[str, Any]]]):
+        self.items = items
+
+    def neighbours(self, *, vector: Any, k: int, exclude_ids: list[str]) -> list[Any]:
+        import numpy as np
+
+        from distillgraph.store.vectors import Hit
+
+        def dist(v: list[float]) -> float:
+            a, b = np.asarray(vector, float), np.asarray(v, float)
+            return float(1 - a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+        hits = [Hit(id=i, text="", metadata=m, distance=dist(v)) for i, (v, m) in self.items.items()
+                if i not in exclude_ids]
+        return sorted(hits, key=lambda h: h.distance)[:k]
+
+
+def _fake_deps(store: _FakeStore, vectors: dict[str, list[float]]) -> Any:
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    return SimpleNamespace(cfg=SimpleNamespace(loop=SimpleNamespace(near_duplicate=0.05)), store=store,
+                           vectors=lambda ids, texts: np.asarray([vectors[i] for i in ids], float),
+                           trace=SimpleNamespace(decision=lambda *a, **k: None))
+
+
+def test_near_duplicates_ignore_this_rounds_stored_texts_so_a_rerun_drops_the_same() -> None:
+    """A generator re-run after a crash finds its round's texts already stored: it must keep and drop exactly
+    what the first run did (the shortfall, and so what it pays for next, depends on it)."""
+    from distillgraph.graph.node_generator import drop_near_duplicates
+
+    vecs = {"old": [1.0, 0.0, 0.0], "a": [0.0, 1.0, 0.0], "b": [0.0, 1.0, 0.01], "c": [0.0, 0.0, 1.0],
+            "d": [1.0, 0.001, 0.0]}
+    synth = [_cand(i, 0) for i in ("a", "b", "c", "d")]
+    first = _FakeStore({"old": (vecs["old"], {"source": "pool", "round": 0})})
+    kept = [c.id for c in drop_near_duplicates(_fake_deps(first, vecs), synth)]
+    assert kept == ["a", "c"]  # b: near a (same batch); d: near stored data
+    stored = {i: (vecs[i], {"source": "synthetic", "round": 1}) for i in kept}
+    rerun = _FakeStore({**first.items, **stored})
+    assert [c.id for c in drop_near_duplicates(_fake_deps(rerun, vecs), synth)] == kept
+    # texts kept by an earlier pass of the same round count as stored data for a later pass
+    assert [c.id for c in drop_near_duplicates(_fake_deps(rerun, vecs), [_cand("b", 0)], [synth[0]])] == []

@@ -47,7 +47,7 @@ class Reference:
 @dataclass
 class Trial:
     name: str
-    trigger: str  # "request" | "created" | "step"
+    trigger: str  # "request" | "created" | "step" | "boundary"
     value: int
     delay: float = 0.0
 
@@ -117,6 +117,18 @@ def crash_trial(stub: ControlledStub, cfg_path: Path, runs: Path, logs: Path, tr
         stub.on_request = hook
         proc.wait(600)
         killed = stub.down
+    elif trial.trigger == "boundary":  # `value` steps done, nothing of the next node answered yet
+        # a 20 ms poll can see the step late, after the next node's first answer was served (a kill then
+        # lands mid-request, which the teacher-batch trial covers); so the first request made after the step
+        # also kills, unanswered, whichever comes first
+        def at_boundary(s: ControlledStub, body: dict[str, Any]) -> None:
+            if trace_steps(run_dir) >= trial.value:
+                s.down = True
+                s.client_dead = True
+                proc.kill()
+
+        stub.on_request = at_boundary
+        killed = kill_when(proc, lambda: trace_steps(run_dir) >= trial.value, trial.delay, before_kill=dead) or stub.down
     elif trial.trigger == "created":  # the run directory exists: loading models, indexing
         killed = kill_when(proc, lambda: (run_dir / "config.resolved.yaml").exists(), trial.delay, before_kill=dead)
     else:

@@ -35,7 +35,7 @@ def test_second_process_on_a_running_run_is_refused_and_the_first_is_not_corrupt
 @pytest.mark.parametrize("trial", [
     Trial("teacher-batch", "request", 0),  # value set from the reference: inside round 1's annotator batch
     Trial("training", "step", 2),  # delay set from the reference: inside the first trainer
-    Trial("boundary", "step", 5),
+    Trial("boundary", "boundary", 5),  # after the 5th step, before any answer of the 6th
 ], ids=lambda t: t.name)
 def test_killed_run_resumes_to_the_same_dataset_paying_nothing_twice(world, trial):
     stub, cfg, root, ref = world
