@@ -273,7 +273,7 @@ def refit(run_dir: Path, overrides: list[str], filters: tuple[str, ...] = ()) ->
         out["filtered"] = {}
         for rule in filters:
             train = [replace(t, target=drop_spans(t.text, t.target, rule)) for t in taught]
-            m = ner_metrics([pool[t.id].output or "" for t in bought], [drop_spans(t.text, t.target, rule) for t in bought],
+            m = ner_metrics([pool[t.id].output or "" for t in bought], [t.target for t in train if t.id in pool],
                             cfg.task.label_names)
             with tempfile.TemporaryDirectory() as tmp:
                 student.fit(train, Path(tmp), round=0)

@@ -457,13 +457,15 @@ GENERATOR_COUNTS = ("selected", "synthesized", "synth_calls_failed", "near_dupli
 
 def generator_totals(run_dir: Path) -> dict[str, int]:
     """The generator's counts summed over a run's rounds (trace summaries; a count older runs lack is absent)."""
+    from distillgraph.graph.trace import read_trace
+
     total: dict[str, int] = {}
-    for line in (run_dir / "trace.jsonl").read_text(encoding="utf-8").splitlines():
-        step = json.loads(line)
+    for step in read_trace(run_dir):
+        summary = step.get("summary") or {}
         if step["node"] == "generator":
             for key in GENERATOR_COUNTS:
-                if key in (step.get("summary") or {}):
-                    total[key] = total.get(key, 0) + int(step["summary"][key])
+                if key in summary:
+                    total[key] = total.get(key, 0) + int(summary[key])
     return total
 
 

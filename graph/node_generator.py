@@ -31,6 +31,7 @@ def generator(state: DistillState, deps: Deps) -> dict[str, Any]:
     want = {p.cluster: p.synthesize for p in plan.clusters if p.synthesize > 0}
     kept: list[Candidate] = []
     failed = dupes = 0
+    bought = set(targets(deps, state))  # a text written again is never bought twice
     for attempt in range(1 + deps.cfg.loop.synth_top_up):  # later passes: what the earlier ones did not deliver
         short = shortfall(want, kept)
         if not short:
@@ -38,7 +39,7 @@ def generator(state: DistillState, deps: Deps) -> dict[str, Any]:
         if attempt:
             deps.trace.decision("synthesis short: ask the writer again", attempt=attempt, missing=short)
         synth, f = synthesize(deps, state, look, plan, short, attempt)
-        seen = set(targets(deps, state)) | {k.id for k in kept}  # a text written again is never bought twice
+        seen = bought | {k.id for k in kept}
         new = drop_near_duplicates(deps, [c for c in synth if c.id not in seen], kept)
         store_synthetic(deps, new, rnd)
         kept, failed, dupes = kept + new, failed + f, dupes + len(synth) - len(new)
@@ -134,16 +135,17 @@ def drop_near_duplicates(deps: Deps, synth: list[Candidate], kept: list[Candidat
         return []
     limit, rnd = deps.cfg.loop.near_duplicate, synth[0].round
     earlier = list(kept or [])
-    prior = [*earlier, *synth]
-    vecs = deps.vectors([c.id for c in prior], [c.text or "" for c in prior])
+    rows = [*earlier, *synth]
+    vecs = deps.vectors([c.id for c in rows], [c.text or "" for c in rows])
     unit = vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
+    k = 1 + len(rows) + len(synth)  # room past this round's stored synthetic texts (all of them on a re-run)
     mine = list(range(len(earlier)))  # rows of texts kept so far in this round
     out = []
     for row, c in enumerate(synth, start=len(earlier)):
-        hits = deps.store.neighbours(vector=vecs[row], k=1 + len(prior) + len(synth), exclude_ids=[c.id])
-        near = [(h.distance, h.id) for h in hits[:1 + len(prior) + len(synth)]
+        hits = deps.store.neighbours(vector=vecs[row], k=k, exclude_ids=[c.id])
+        near = [(h.distance, h.id) for h in hits
                 if not (h.metadata.get("source") == "synthetic" and h.metadata.get("round") == rnd)][:1]
-        near += [(1.0 - float(unit[row] @ unit[j]), prior[j].id) for j in mine]
+        near += [(1.0 - float(unit[row] @ unit[j]), rows[j].id) for j in mine]
         closest = min(near, default=None)
         if closest is not None and closest[0] < limit:
             deps.trace.decision("drop near-duplicate", id=c.id, of=closest[1], distance=round(closest[0], 4))

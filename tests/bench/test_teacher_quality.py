@@ -258,9 +258,9 @@ def test_the_demonstrations_check_labels_the_same_dev_articles_with_each_count(m
 def test_generator_totals_sum_the_generator_steps_of_a_trace(tmp_path):
     from bench.teacher_quality import generator_totals
 
-    steps = [{"node": "generator", "summary": {"selected": 3, "synthesized": 2, "synthesis_short": 1}},
-             {"node": "annotator", "summary": {"selected": 99}},
-             {"node": "generator", "summary": {"selected": 4, "synthesized": 0, "synthesis_short": 2,
+    steps = [{"step": 1, "node": "generator", "summary": {"selected": 3, "synthesized": 2, "synthesis_short": 1}},
+             {"step": 2, "node": "annotator", "summary": {"selected": 99}},
+             {"step": 3, "node": "generator", "summary": {"selected": 4, "synthesized": 0, "synthesis_short": 2,
                                                "synthesis_short_filled_from_pool": 2, "seconds": 1.5}}]
     (tmp_path / "trace.jsonl").write_text("".join(json.dumps(s) + "\n" for s in steps))
     assert generator_totals(tmp_path) == {"selected": 7, "synthesized": 2, "synthesis_short": 3,
