@@ -37,8 +37,14 @@ class SimulationConfig(Strict):
     """A simulated teacher for sweeps (teacher.provider oracle): every output says it is a simulation."""
 
     noise: float = Field(default=0.0, ge=0.0, le=1.0, description="share of labels the simulated teacher gets wrong")
-    noise_mode: Literal["uniform", "confusion"] = Field(
-        default="uniform", description="a wrong label is drawn uniformly, or from the `confusion` row of the gold label")
+    noise_mode: Literal["uniform", "confusion", "difficulty"] = Field(
+        default="uniform", description="a wrong label is drawn uniformly, or from the `confusion` row of the gold label; "
+        "difficulty: `noise` is the mean rate over the pool, but a pool text is wrong in proportion to "
+        "difficulty_floor + the share of its difficulty_k nearest pool texts with another gold label, and its wrong "
+        "label is drawn from those neighbours' labels (a teacher that errs where the labels meet, as the student does)")
+    difficulty_k: int = Field(default=10, ge=1, description="noise_mode difficulty: pool neighbours per text")
+    difficulty_floor: float = Field(default=0.1, ge=0.0, description="noise_mode difficulty: the weight of a text "
+                                    "whose neighbours all share its label (0: never wrong there)")
     confusion: dict[str, dict[str, float]] = Field(
         default_factory=dict, description="gold label -> {wrong label: weight}; rows not given are uniform")
     noise_per_vote: bool = Field(

@@ -6,7 +6,10 @@ a "writer" that answers synthesis requests with held-out real texts, analysis fr
 
 * noise: a label answer is wrong with probability `noise`; the wrong label is uniform over the others, or
   drawn from the gold label's `confusion` row. The draw is a hash of (seed, example id[, vote]), so resumed,
-  repeated and gated/ungated runs see exactly the same noise.
+  repeated and gated/ungated runs see exactly the same noise. `noise_mode: difficulty` keeps `noise` as the mean
+  rate over the pool but concentrates it where gold labels meet in the embedding space (`Difficulty`): a real
+  teacher is wrong more often on the texts a student is unsure of (bench (a), real teacher: 19% wrong on the
+  default policy's picks, 7% on a random sample), which uniform noise cannot show.
 * writer ``reserve``: a synthesis request is answered with texts of the requested labels from the reserve split
   (carved from the corpus before pool, dev and test, never part of them), nearest (embedding cosine) to the
   requested cluster's examples and errors. Each reserve text is served once per process. The annotator then
@@ -43,7 +46,8 @@ def describe(sim: SimulationConfig) -> str:
     """The model name every output carries: what is simulated, and how."""
     parts = []
     if sim.noise > 0:
-        how = "confusion matrix" if sim.noise_mode == "confusion" else "uniform"
+        how = {"confusion": "confusion matrix", "uniform": "uniform",
+               "difficulty": f"mean, where labels meet: floor {sim.difficulty_floor:g}, k {sim.difficulty_k}"}[sim.noise_mode]
         parts.append(f"label noise {sim.noise:.0%} {how}" + (" per vote" if sim.noise_per_vote else ""))
     else:
         parts.append("gold labels")
@@ -70,12 +74,46 @@ def _unit(*keys: object) -> float:
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
+class Difficulty:
+    """Per pool text, how likely a `noise_mode: difficulty` teacher is to be wrong, and with which labels.
+
+    A text's weight is `floor` + the share of its k nearest pool texts (cosine) whose gold label differs; the
+    weights are scaled to mean 1 over the pool, so `noise` stays the mean rate. Its wrong label is drawn from those
+    neighbours' labels (uniform over the others when all neighbours agree with it). Texts outside the pool (audit
+    items, synthetic texts) keep weight 1 and uniform wrong labels."""
+
+    def __init__(self, ids: Sequence[str], targets: Sequence[str], vectors: np.ndarray, k: int, floor: float):
+        n = len(ids)
+        k = max(0, min(k, n - 1))
+        vecs = np.asarray(vectors, dtype=np.float32)
+        near = np.zeros((n, k), dtype=int)
+        for start in range(0, n if k else 0, 1024):  # in row blocks: a large pool's n x n never sits in memory
+            sims = vecs[start : start + 1024] @ vecs.T
+            sims[np.arange(len(sims)), np.arange(start, start + len(sims))] = -np.inf
+            near[start : start + len(sims)] = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+        self.wrong: dict[str, dict[str, float]] = {}
+        raw = np.empty(n, dtype=np.float64)
+        for i in range(n):
+            others = [targets[j] for j in near[i] if targets[j] != targets[i]]
+            raw[i] = floor + (len(others) / k if k else 0.0)
+            self.wrong[ids[i]] = {label: float(others.count(label)) for label in set(others)}
+        mean = float(raw.mean()) if n else 1.0
+        self.weight = {ids[i]: float(raw[i] / mean) if mean > 0 else 1.0 for i in range(n)}
+
+    def rate(self, example_id: str, noise: float) -> float:
+        return min(1.0, noise * self.weight.get(example_id, 1.0))
+
+
 class NoisyLabels:
     """The label a simulated teacher gives: gold, or (with probability `noise`) a seeded wrong one."""
 
-    def __init__(self, sim: SimulationConfig, labels: Sequence[str]):
+    def __init__(self, sim: SimulationConfig, labels: Sequence[str],
+                 difficulty: Callable[[], Difficulty | None] | None = None):
         self.sim = sim
         self.labels = list(labels)
+        self._difficulty = difficulty  # built on first use: the pool's vectors exist once the index step ran
+        self._built: Difficulty | None = None
+        self._lock = threading.Lock()
         unknown = {g for g in sim.confusion} | {p for row in sim.confusion.values() for p in row}
         unknown -= set(self.labels)
         if unknown:
@@ -87,11 +125,12 @@ class NoisyLabels:
         if sim.noise <= 0 or gold not in self.labels or len(self.labels) < 2:
             return gold
         key = (sim.seed, example_id, vote if sim.noise_per_vote else 0)
-        if _unit("flip", *key) >= sim.noise:
+        hard = self.difficulty()
+        if _unit("flip", *key) >= (hard.rate(example_id, sim.noise) if hard else sim.noise):
             return gold
         others = [label for label in self.labels if label != gold]
         weights = [1.0] * len(others)
-        row = sim.confusion.get(gold) if sim.noise_mode == "confusion" else None
+        row = sim.confusion.get(gold) if sim.noise_mode == "confusion" else hard.wrong.get(example_id) if hard else None
         if row:
             weights = [max(float(row.get(label, 0.0)), 0.0) for label in others]
             if sum(weights) <= 0:
@@ -102,6 +141,14 @@ class NoisyLabels:
             if x < 0:
                 return label
         return others[-1]
+
+    def difficulty(self) -> Difficulty | None:
+        if self.sim.noise_mode != "difficulty" or self._difficulty is None:
+            return None
+        with self._lock:
+            if self._built is None:
+                self._built = self._difficulty()
+            return self._built
 
 
 class ReserveWriter:
@@ -149,10 +196,11 @@ class SimulatedTeacher(OracleTeacher):
     base_url = "simulated://gold"
 
     def __init__(self, ledger: BudgetLedger, gold: dict[str, str], sim: SimulationConfig, labels: Sequence[str], *,
-                 writer: ReserveWriter | None = None, on_event: Callable[[dict[str, Any]], None] | None = None):
+                 writer: ReserveWriter | None = None, on_event: Callable[[dict[str, Any]], None] | None = None,
+                 difficulty: Callable[[], Difficulty | None] | None = None):
         super().__init__(ledger, gold, on_event=on_event)
         self.sim = sim
-        self.noisy = NoisyLabels(sim, labels)
+        self.noisy = NoisyLabels(sim, labels, difficulty)
         self.writer = writer
         if writer is not None:
             self.gold.update(writer.gold)
@@ -208,11 +256,27 @@ class SimulatedTeacher(OracleTeacher):
         return SynthBatch(samples=samples).model_dump()
 
 
+def pool_difficulty(pool: Sequence[Example], gold: dict[str, str], embed: Callable[..., np.ndarray],
+                    sim: SimulationConfig) -> Callable[[], Difficulty | None]:
+    """What builds the pool's `Difficulty` on first use (its vectors through `embed(texts, ids)`, the run's cache)."""
+    items = [e for e in pool if gold.get(e.id) is not None]
+
+    def build() -> Difficulty | None:
+        if len(items) < 2:
+            return None
+        vectors = embed([e.text for e in items], [e.id for e in items])
+        return Difficulty([e.id for e in items], [gold[e.id] for e in items], vectors, sim.difficulty_k,
+                          sim.difficulty_floor)
+
+    return build
+
+
 def simulate(teacher: BaseTeacher, cfg: TeacherConfig, *, gold: dict[str, str] | None, labels: Sequence[str],
              reserve: list[Example] | None = None, embed: Embed | None = None, max_chars: int = 20000,
-             ledger: BudgetLedger | None = None) -> BaseTeacher:
+             ledger: BudgetLedger | None = None, pool: Sequence[Example] | None = None) -> BaseTeacher:
     """The teacher a run uses: `teacher` itself unless `teacher.simulation` is active (then a SimulatedTeacher
-    on the same ledger and gold; the oracle it replaces holds nothing to release)."""
+    on the same ledger and gold; the oracle it replaces holds nothing to release). `pool` and `embed` (called
+    with texts and ids) feed `noise_mode: difficulty`."""
     sim = cfg.simulation
     if not sim.active:
         return teacher
@@ -224,6 +288,11 @@ def simulate(teacher: BaseTeacher, cfg: TeacherConfig, *, gold: dict[str, str] |
             raise UserError("teacher.simulation.writer 'reserve' needs a reserve split: set data.bbc.reserve_per_label "
                             "(bundled BBC) or data.reserve (a labelled file that is not in pool, dev or test)")
         writer = ReserveWriter(reserve, embed, max_chars)
+    difficulty = None
+    if sim.noise_mode == "difficulty":
+        if not pool or embed is None:
+            raise UserError("teacher.simulation.noise_mode 'difficulty' needs the pool's gold labels and embeddings")
+        difficulty = pool_difficulty(pool, gold, embed, sim)
     teacher.close()
     return SimulatedTeacher(ledger or teacher.ledger, gold, sim, labels, writer=writer,  # type: ignore[attr-defined]
-                            on_event=getattr(teacher, "_on_event", None))
+                            on_event=getattr(teacher, "_on_event", None), difficulty=difficulty)

@@ -301,7 +301,23 @@ def one_run(point: dict[str, Any]) -> dict[str, Any]:
         "labels": len(state["dataset"]), "calls": state["ledger"]["spent"]["calls"],
         "rounds": len(state["history"]) - 1, "seconds": round(time.perf_counter() - start, 2),
         "cpu_seconds": round(time.process_time() - cpu, 2),
-    }
+    } | (teacher_label_accuracy(cfg, state["dataset"]) if cfg.teacher.simulation.noise > 0 else {})
+
+
+def teacher_label_accuracy(cfg: RunConfig, dataset: list[Any]) -> dict[str, Any]:
+    """With a noisy simulated teacher: how many of the pool texts a run bought it labelled right (all of them,
+    and those trained on: the gate may drop some)."""
+    from distillgraph.store.datasets import load_data, pool_gold
+
+    data = load_data(cfg.data, cfg.task)
+    gold = {e.id: e.target for e in data["pool"] if e.target is not None}
+    if cfg.data.source == "bbc":
+        gold.update(pool_gold(cfg.data.bbc, cfg.task))
+    bought = [a for a in dataset if a.source in ("pool", "bootstrap") and a.id in gold]
+    kept = [a for a in bought if a.weight > 0]
+    right = sum(a.target == gold[a.id] for a in bought)
+    return {"teacher_labels": len(bought), "teacher_label_acc": round(right / len(bought), 4) if bought else None,
+            "trained_label_acc": round(sum(a.target == gold[a.id] for a in kept) / len(kept), 4) if kept else None}
 
 
 def _worker_init(threads: int) -> None:

@@ -143,7 +143,8 @@ def open_deps(cfg: RunConfig, run_dir: Path, *, env: Mapping[str, str], console:
     teacher = build_teacher(cfg.teacher, ledger, cache, env=env, prompts=prompts, gold=gold,
                             no_cache=no_cache or cfg.run.no_cache, on_event=on_event)
     teacher = simulate(teacher, cfg.teacher, gold=gold, labels=cfg.task.label_names, reserve=data.get("reserve"),
-                       embed=embedder.encode, max_chars=cfg.data.max_text_chars, ledger=ledger)  # teacher.simulation
+                       embed=embedder.encode, max_chars=cfg.data.max_text_chars, ledger=ledger,
+                       pool=data.get("pool"))  # teacher.simulation
     sample = data["pool"][0].text if data["pool"] else ""
     typical = prompts.get("annotator").render(
         task_type=cfg.task.type, instruction=cfg.task.instruction, labels=cfg.task.labels,

@@ -254,3 +254,21 @@ def test_a_superseding_lora_merge_replaces_every_earlier_lora_run_of_its_tasks(t
                 "--seeds", "0", "--budgets", "12", "--workers", "1", "--out", str(out), "--no-upper-bound",
                 "--set", "store.embedding_model=hash:32", "store.k_max=3"])
     assert "were superseded and left out: min_train_steps is now 100." in (out / "suite.md").read_text()
+
+
+def test_a_noisy_simulated_teacher_records_how_many_bought_labels_it_got_right(tmp_path, tiny_task, monkeypatch):
+    """--set teacher.simulation.noise (difficulty mode, through the graph): each run says how many of the pool
+    texts it bought the teacher labelled right; a noise-free run keeps the old record."""
+    monkeypatch.setattr(harness, "CACHE", tmp_path / "cache")
+    out = tmp_path / "results"
+    common = ["--tasks", "--task-file", str(tiny_task), "--policies", "random", "--seeds", "0", "--budgets", "24",
+              "--workers", "1", "--no-upper-bound", "--set", "store.embedding_model=hash:32", "store.k_max=3"]
+    suite.main([*common, "teacher.simulation.noise=0.5", "teacher.simulation.noise_mode=difficulty",
+                "--out", str(out)])
+    (run,) = json.loads((out / "suite.json").read_text())["runs"]
+    assert run["teacher_labels"] >= 12
+    assert 0.2 < run["teacher_label_acc"] < 0.8  # half of them wrong on average
+    assert run["trained_label_acc"] == run["teacher_label_acc"]  # no gate: every label is trained on
+    suite.main([*common, "--out", str(tmp_path / "clean")])
+    (clean,) = json.loads((tmp_path / "clean" / "suite.json").read_text())["runs"]
+    assert "teacher_label_acc" not in clean

@@ -12,6 +12,7 @@ from distillgraph.agents.config import BudgetConfig, SimulationConfig, TeacherCo
 from distillgraph.agents.oracle import OracleTeacher
 from distillgraph.agents.schemas import SynthBatch, label_answer_schema
 from distillgraph.agents.simulated import (
+    Difficulty,
     NoisyLabels,
     ReserveWriter,
     SimulatedTeacher,
@@ -51,6 +52,46 @@ def test_confusion_matrix_noise_follows_the_row() -> None:
     assert set(spread) == {"business", "politics", "tech"} and min(spread.values()) > 150
     with pytest.raises(UserError, match="unknown label"):
         NoisyLabels(SimulationConfig(noise=0.1, noise_mode="confusion", confusion={"busines": {"tech": 1}}), LABELS)
+
+
+def _two_blobs(n: int = 400) -> tuple[list[str], list[str], np.ndarray, set[str]]:
+    """Two label regions on a circle; the 40 texts nearest the border carry mixed labels (the hard ones)."""
+    angles = np.linspace(0.0, np.pi, n)
+    vectors = np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    targets = ["business" if a < np.pi / 2 else "politics" for a in angles]
+    border = set(range(n // 2 - 20, n // 2 + 20))
+    for i in border:  # mixed labels where the regions meet
+        targets[i] = "business" if i % 2 else "politics"
+    ids = [f"p{i}" for i in range(n)]
+    return ids, targets, vectors, {ids[i] for i in border}
+
+
+def test_difficulty_noise_keeps_the_mean_rate_and_errs_where_labels_meet() -> None:
+    ids, targets, vectors, border = _two_blobs()
+    hard = Difficulty(ids, targets, vectors, k=10, floor=0.1)
+    assert np.mean([hard.weight[i] for i in ids]) == pytest.approx(1.0)
+    far = [ids[i] for i in range(len(ids)) if abs(i - len(ids) // 2) > 30]  # every neighbour shares the label
+    assert min(hard.weight[i] for i in border) > 4 * max(hard.weight[i] for i in far)
+    assert hard.weight.get("audit-item") is None and hard.rate("audit-item", 0.1) == pytest.approx(0.1)
+    sim = SimulationConfig(noise=0.1, noise_mode="difficulty", seed=1)
+    noisy = NoisyLabels(sim, LABELS, lambda: hard)
+    gold = dict(zip(ids, targets, strict=True))
+    wrong = {i for i in ids if noisy(i, gold[i]) != gold[i]}
+    uniform = NoisyLabels(SimulationConfig(noise=0.1, seed=1), LABELS)
+    uniform_wrong = {i for i in ids if uniform(i, gold[i]) != gold[i]}
+    assert 0.05 < len(wrong) / len(ids) < 0.15  # the mean rate is kept
+    assert len(wrong & border) / len(border) > 0.3 > len(uniform_wrong & border) / len(border)
+    # where the neighbours disagree, a wrong label is one of theirs: business <-> politics, never sport or tech
+    assert {noisy(i, gold[i]) for i in wrong & border} == {"business", "politics"}
+    assert [noisy(i, gold[i]) for i in ids] == [noisy(i, gold[i]) for i in ids]  # deterministic
+    assert "where labels meet" in SimulatedTeacher(BudgetLedger(BudgetConfig(max_calls=1)), gold, sim, LABELS).model
+
+
+def test_difficulty_noise_needs_the_pool() -> None:
+    t = OracleTeacher(BudgetLedger(BudgetConfig(max_calls=3)), {"a": "tech"})
+    cfg = TeacherConfig(provider="oracle", simulation=SimulationConfig(noise=0.1, noise_mode="difficulty"))
+    with pytest.raises(UserError, match="difficulty"):
+        simulate(t, cfg, gold={"a": "tech"}, labels=LABELS)
 
 
 def test_simulated_teacher_charges_one_call_and_says_it_is_simulated() -> None:

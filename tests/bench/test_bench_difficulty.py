@@ -1,0 +1,60 @@
+"""bench.difficulty: the suite under a teacher that errs on hard texts, summarised against the oracle suite."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bench.difficulty import collect, main, markdown
+
+
+def _run(policy: str, seed: int, f1: float, acc: float | None = None, task: str = "bbc") -> dict:
+    run = {"task": task, "student": "embedding-probe", "policy": policy, "budget": 20, "seed": seed, "tag": "",
+           "macro_f1": f1, "worst_cluster_acc": f1 - 0.1}
+    return run | ({"teacher_label_acc": acc} if acc is not None else {})
+
+
+def _write(path: Path, runs: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"runs": runs, "test_seeds": [0, 1, 2], "meta": {"code": "abc", "written": "now"}}))
+
+
+@pytest.fixture()
+def sweeps(tmp_path: Path) -> tuple[Path, Path]:
+    out = tmp_path / "difficulty"
+    sim = [_run("distillgraph", s, 0.60 + 0.01 * s, 0.80) for s in range(3)]
+    sim += [_run("random", s, 0.50 + 0.02 * s, 0.95) for s in range(3)]
+    sim += [_run("margin", s, 0.70, 0.70) for s in range(3)]
+    _write(out / "difficulty-bbc" / "suite.json", sim)
+    oracle = tmp_path / "suite.json"
+    _write(oracle, [_run("distillgraph", s, 0.9) for s in range(3)] + [_run("random", s, 0.8) for s in range(3)]
+           + [_run("random", 5, 0.1)])  # a seed the sweep does not have: left out of the pair
+    return out, oracle
+
+
+def test_summary_pairs_by_seed_and_names_the_best_other(sweeps: tuple[Path, Path]) -> None:
+    out, oracle = sweeps
+    result = collect(out, oracle)
+    assert result["simulation"] is True
+    row = result["sweeps"]["difficulty/bbc"]["budgets"]["20"]
+    assert row["vs_random"]["diff"] == pytest.approx(0.09)  # (0.10 + 0.09 + 0.08) / 3
+    assert row["vs_random"]["wins"] == 3
+    assert row["vs_best_other"]["policy"] == "margin" and row["vs_best_other"]["diff"] == pytest.approx(-0.09)
+    assert row["vs_best_other"]["verdict"] == "behind"
+    assert row["oracle_vs_random"]["diff"] == pytest.approx(0.1) and row["oracle_vs_random"]["n"] == 3
+    assert result["sweeps"]["difficulty/bbc"]["label_accuracy"] == {"distillgraph": 0.8, "margin": 0.7,
+                                                                     "random": 0.95}
+    text = markdown(result)
+    assert "SIMULATION" in text and "| difficulty/bbc | 20 | 0.610 | 0.520 | +9.0" in text
+
+
+def test_main_writes_the_fragment_and_keeps_its_notes(sweeps: tuple[Path, Path]) -> None:
+    out, oracle = sweeps
+    main(["--out", str(out), "--oracle", str(oracle), "--notes", "a note"])
+    main(["--out", str(out), "--oracle", str(oracle)])  # re-rendered: the note stays
+    assert "a note" in (out / "difficulty.md").read_text()
+    assert json.loads((out / "difficulty.json").read_text())["notes"] == ["a note"]
+    with pytest.raises(SystemExit, match="no sweep"):
+        main(["--out", str(out / "empty"), "--oracle", str(oracle)])
