@@ -2,8 +2,9 @@
 
 The default aims at 20 minutes on 2 idle CPU cores from a fresh clone: heavy modules run with their quick
 settings (the reliability soak included, shortened; distill_local without its token-budget curve) and the LoRA
-student benchmark, the BBC-only sample-efficiency sweeps (superseded by the suite), the secondary-model benchmark
-and the NER benchmark are left out, their last results kept. `--full` runs every module
+student benchmark, the BBC-only sample-efficiency sweeps (superseded by the suite), the secondary-model benchmark,
+the NER benchmark and the suite under a simulated teacher that errs on hard texts (bench.difficulty) are left out,
+their last results kept. `--full` runs every module
 with its full settings (about an hour and a half), including the sweep behind BENCHMARKS.md's LoRA
 table (`sample_efficiency_lora`, about 19 minutes; alone: `--only sample_efficiency_lora`).
 
@@ -47,11 +48,14 @@ STEPS: dict[str, tuple[list[str], list[str]]] = {
     # NER (issue 18): the oracle policy sweep (45 runs, ~20 min); --full adds the whole-pool upper bound, the
     # embedded teacher on 60 test sentences and examples/wnut-ner.yaml end to end (~35 min more)
     "ner": ([], ["--upper-bound", "--teacher", "60", "--distilled"]),
+    # the suite under a simulated teacher that errs on hard texts (4 tasks + uniform noise on bbc, 1,600 probe
+    # runs, ~100 min on 2 cores; cached runs are reused)
+    "difficulty": (["--run"], ["--run"]),
 }
 # steps that run another step's module
 MODULES = {"sample_efficiency_lora": "sample_efficiency"}
 # long ones: run with --full (or --only NAME); their last fragments stay in BENCHMARKS.md otherwise
-OPTIONAL = ("student", "sample_efficiency", "sample_efficiency_lora", "secondary", "ner")
+OPTIONAL = ("student", "sample_efficiency", "sample_efficiency_lora", "secondary", "ner", "difficulty")
 
 
 def selected(args: argparse.Namespace) -> list[str]:

@@ -40,7 +40,8 @@ def test_run_all_full_runs_the_sweep_with_the_published_settings():
     # 19 minutes: not in the default `make bench`, nor in --with-student; alone with --only
     assert "sample_efficiency_lora" not in run_all.selected(_args())
     assert run_all.selected(_args(with_student=True)) == [
-        n for n in run_all.STEPS if n not in ("sample_efficiency", "sample_efficiency_lora", "secondary", "ner")]
+        n for n in run_all.STEPS if n not in ("sample_efficiency", "sample_efficiency_lora", "secondary", "ner",
+                                             "difficulty")]
     # the BBC-only probe sweep is superseded by the suite: --full or --only, its section says so when rewritten
     assert "sample_efficiency" not in run_all.selected(_args()) and "sample_efficiency" in run_all.selected(
         _args(full=True))
