@@ -6,7 +6,8 @@ texts a student is unsure of buys the texts a teacher is unsure of. This benchma
 test seeds, budgets 20-160, the probe student) with a simulated teacher whose errors sit where the gold labels meet
 (agents/simulated.py: Difficulty), at a mean rate of 7% over the pool: the real teacher's error on a random sample
 in bench (a), fixed before any run here. On BBC it also runs uniform noise at the same rate, to tell the effect of
-where the errors fall from the effect of how many there are. Nothing is tuned on these runs.
+where the errors fall from the effect of how many there are, and a `concentrated` variant (no floor: every error
+where labels meet) as a sensitivity check. Nothing is tuned on these runs.
 
     .venv/bin/python -m bench.difficulty --run      # the sweeps (cached runs are reused), then the tables
     .venv/bin/python -m bench.difficulty            # the tables from the sweeps' suite.json files
@@ -29,9 +30,13 @@ from bench.stats import compare, mean_std
 OUT = RESULTS / "difficulty"
 FOCUS, BASE = "distillgraph", "random"
 NOISE = 0.07  # the real teacher's error on a random sample (bench (a), 120 calls: 93% right), set before any run
-MODES = {"difficulty": [f"teacher.simulation.noise={NOISE}", "teacher.simulation.noise_mode=difficulty"],
-         "uniform": [f"teacher.simulation.noise={NOISE}"]}
-TASKS = {"difficulty": ["bbc", "rotten_tomatoes", "health_tweets", "medmcqa"], "uniform": ["bbc"]}
+DIFFICULTY = [f"teacher.simulation.noise={NOISE}", "teacher.simulation.noise_mode=difficulty"]
+# concentrated: floor 0, every error where labels meet (a sensitivity check: the default floor's simulation labels
+# the default policy's BBC picks more often right than the real teacher did)
+MODES = {"difficulty": DIFFICULTY, "uniform": [f"teacher.simulation.noise={NOISE}"],
+         "concentrated": [*DIFFICULTY, "teacher.simulation.difficulty_floor=0"]}
+TASKS = {"difficulty": ["bbc", "rotten_tomatoes", "health_tweets", "medmcqa"], "uniform": ["bbc"],
+         "concentrated": ["bbc"]}
 BUDGETS = [20, 40, 80, 160]
 SEEDS = list(range(10))
 PROBE = "embedding-probe"
@@ -116,7 +121,8 @@ def markdown(result: dict[str, Any]) -> str:
         "## Targeting under a teacher that errs on hard texts (SIMULATION)", "",
         f"SIMULATED TEACHER: gold labels with {result['noise']:.0%} of them wrong on average. `difficulty`: the errors sit "
         "where gold labels meet (a pool text is wrong in proportion to 0.1 + the share of its 10 nearest pool texts "
-        "with another label, and takes one of their labels); `uniform`: the same rate on every text. The rate is the "
+        "with another label, and takes one of their labels); `concentrated`: the same without the 0.1 (no error "
+        "where all 10 neighbours share the label); `uniform`: the same rate on every text. The rate is the "
         "real teacher's error on a random sample in bench (a), fixed before these runs; nothing was tuned on them. "
         "Every policy, the probe student, 4 rounds, the suite's settings (`python -m bench.difficulty --run`). "
         "distillgraph minus random and minus the best other policy, test macro-F1 points [95% CI], wins over "

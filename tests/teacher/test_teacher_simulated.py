@@ -85,6 +85,9 @@ def test_difficulty_noise_keeps_the_mean_rate_and_errs_where_labels_meet() -> No
     assert {noisy(i, gold[i]) for i in wrong & border} == {"business", "politics"}
     assert [noisy(i, gold[i]) for i in ids] == [noisy(i, gold[i]) for i in ids]  # deterministic
     assert "where labels meet" in SimulatedTeacher(BudgetLedger(BudgetConfig(max_calls=1)), gold, sim, LABELS).model
+    concentrated = Difficulty(ids, targets, vectors, k=10, floor=0.0)  # no floor: never wrong far from the border
+    assert all(concentrated.rate(i, 0.1) == 0.0 for i in far)
+    assert np.mean([concentrated.weight[i] for i in ids]) == pytest.approx(1.0)
 
 
 def test_difficulty_noise_needs_the_pool() -> None:
