@@ -10,6 +10,7 @@ where the errors fall from the effect of how many there are, and a `concentrated
 where labels meet) as a sensitivity check. Nothing is tuned on these runs.
 
     .venv/bin/python -m bench.difficulty --run      # the sweeps (cached runs are reused), then the tables
+    .venv/bin/python -m bench.difficulty --demo     # the demo config (LoRA student) under it: random vs default
     .venv/bin/python -m bench.difficulty            # the tables from the sweeps' suite.json files
 
 Writes bench/results/difficulty/difficulty.{json,md}; each sweep's own suite.json / suite.md lies in
@@ -51,6 +52,61 @@ def run(out: Path, budgets: list[int], seeds: list[int], workers: int) -> None:
                    "--no-upper-bound", "--workers", str(workers), "--out", str(out / f"{mode}-{task}"),
                    "--title", f"Suite under a simulated teacher ({mode} noise {NOISE:.0%}): {task}",
                    "--set", *MODES[mode]])
+
+
+# The demo's setting (examples/bbc-topic.yaml: LoRA classifier student, audit, label gate, 3 rounds) with the
+# concentrated simulation in place of the real teacher: random against the default at bench (a)'s 120 calls.
+# No writer (the oracle cannot synthesise) and analysis from the error statistics: what this leaves out of bench (a)
+# is the calls the default spends on the teacher's analysis and on synthesis.
+DEMO_SIM = ["teacher.provider=oracle", *MODES["concentrated"]]
+DEMO_ARMS = {"random": ["loop.policy=random"], "default": []}
+DEMO_SEEDS = [0, 1, 2, 3, 4]
+
+
+def demo(out: Path, budget: int, seeds: list[int]) -> dict[str, Any]:
+    """The demo config under the simulation, per arm and seed (run.seed = split seed); finished runs are kept in
+    difficulty.json and not run again."""
+    from bench.harness import code_version, run_graph
+    from bench.teacher_quality import EXAMPLE, pool_label_accuracy
+    from distillgraph.graph.config import load_config
+
+    path = out / "difficulty.json"
+    done = json.loads(path.read_text(encoding="utf-8")).get("demo", {}) if path.exists() else {}
+    runs = done.get("runs", {})
+    for seed in seeds:
+        for arm, extra in DEMO_ARMS.items():
+            key = f"{arm}/{budget}/{seed}"
+            if key in runs:
+                continue
+            cfg = load_config(EXAMPLE, [f"budget.max_calls={budget}", f"run.seed={seed}",
+                                        f"data.bbc.split_seed={seed}", *DEMO_SIM, *extra])
+            state, _ = run_graph(cfg)
+            last = state["history"][-1]
+            runs[key] = {"macro_f1": round(last.test["macro_f1"], 4), "calls": state["ledger"]["spent"]["calls"],
+                         "train_by_source": last.train_by_source, "code": code_version()["head"],
+                         **pool_label_accuracy(state["dataset"], cfg)}
+            print(f"demo {key}: {runs[key]}", flush=True)
+            result = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+            result["demo"] = {"settings": DEMO_SIM, "arms": DEMO_ARMS, "runs": runs}
+            out.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    return {"settings": DEMO_SIM, "arms": DEMO_ARMS, "runs": runs}
+
+
+def demo_summary(demo_runs: dict[str, Any]) -> dict[str, Any]:
+    """Per budget: default - random over the seeds both arms finished, and each arm's mean label accuracy."""
+    by: dict[str, dict[str, dict[int, dict[str, Any]]]] = defaultdict(lambda: defaultdict(dict))
+    for key, row in demo_runs.get("runs", {}).items():
+        arm, budget, seed = key.split("/")
+        by[budget][arm][int(seed)] = row
+    out = {}
+    for budget, arms in by.items():
+        if "default" in arms and "random" in arms and set(arms["default"]) & set(arms["random"]):
+            out[budget] = {"default_vs_random": compare(_f1(arms["default"]), _f1(arms["random"])),
+                           **{f"{arm}_macro_f1": mean_std(list(_f1(rows).values())) for arm, rows in arms.items()},
+                           **{f"{arm}_label_acc": round(sum(r.get("teacher_pool_label_accuracy", 0) for r in rows.values())
+                                                        / len(rows), 4) for arm, rows in arms.items()}}
+    return out
 
 
 def _by_point(runs: list[dict[str, Any]], task: str) -> dict[tuple[str, int], dict[int, dict[str, Any]]]:
@@ -101,6 +157,9 @@ def summarise(sweep: dict[str, Any], oracle: dict[str, Any] | None, task: str) -
 def collect(out: Path, oracle_path: Path) -> dict[str, Any]:
     oracle = json.loads(oracle_path.read_text(encoding="utf-8")) if oracle_path.exists() else None
     result: dict[str, Any] = {"simulation": True, "noise": NOISE, "modes": MODES, "sweeps": {}}
+    old = out / "difficulty.json"
+    if old.exists() and "demo" in (previous := json.loads(old.read_text(encoding="utf-8"))):
+        result["demo"] = previous["demo"]
     for path in sorted(out.glob("*/suite.json")):
         mode, task = path.parent.name.split("-", 1)
         sweep = json.loads(path.read_text(encoding="utf-8"))
@@ -144,6 +203,18 @@ def markdown(result: dict[str, Any]) -> str:
     for name, sweep in result["sweeps"].items():
         acc = sweep["label_accuracy"]
         lines.append(f"| {name} | " + " | ".join(f"{acc[p]:.3f}" if p in acc else "-" for p in _policies(result)) + " |")
+    summary = demo_summary(result.get("demo", {}))
+    if summary:
+        lines += ["", "The demo's own setting under the concentrated simulation (`examples/bbc-topic.yaml` with "
+                  "`teacher.provider=oracle` and the simulation: the LoRA classifier student, the audit, the label gate; "
+                  "no writer, so no synthesis, and analysis from the error statistics; run.seed = split seed; "
+                  "`python -m bench.difficulty --demo`):", "",
+                  "| calls | default | random | default - random | pool labels right: default / random |",
+                  "|---:|---:|---:|---|---|"]
+        for budget, row in sorted(summary.items(), key=lambda kv: int(kv[0])):
+            lines.append(f"| {budget} | {row['default_macro_f1']['mean']:.3f} | {row['random_macro_f1']['mean']:.3f} | "
+                         f"{_pts(row['default_vs_random'])} | {row['default_label_acc']:.3f} / "
+                         f"{row['random_label_acc']:.3f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -155,6 +226,9 @@ def _policies(result: dict[str, Any]) -> list[str]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", action="store_true", help="run the sweeps first (finished runs are reused)")
+    parser.add_argument("--demo", action="store_true", help="run the demo config under the simulation (LoRA student)")
+    parser.add_argument("--demo-budget", type=int, default=120)
+    parser.add_argument("--demo-seeds", type=int, nargs="+", default=DEMO_SEEDS)
     parser.add_argument("--budgets", type=int, nargs="+", default=BUDGETS)
     parser.add_argument("--seeds", type=int, nargs="+", default=SEEDS)
     parser.add_argument("--workers", type=int, default=2)
@@ -164,6 +238,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.run:
         run(args.out, args.budgets, args.seeds, args.workers)
+    if args.demo:
+        demo(args.out, args.demo_budget, args.demo_seeds)
     result = collect(args.out, args.oracle)
     if not result["sweeps"]:
         raise SystemExit(f"no sweep in {args.out}: run with --run first")

@@ -58,3 +58,15 @@ def test_main_writes_the_fragment_and_keeps_its_notes(sweeps: tuple[Path, Path])
     assert json.loads((out / "difficulty.json").read_text())["notes"] == ["a note"]
     with pytest.raises(SystemExit, match="no sweep"):
         main(["--out", str(out / "empty"), "--oracle", str(oracle)])
+
+
+def test_demo_summary_pairs_the_arms_by_seed() -> None:
+    from bench.difficulty import demo_summary
+
+    runs = {f"default/120/{s}": {"macro_f1": 0.9 + 0.01 * s, "teacher_pool_label_accuracy": 0.8} for s in range(3)}
+    runs |= {f"random/120/{s}": {"macro_f1": 0.85, "teacher_pool_label_accuracy": 0.9} for s in range(4)}
+    row = demo_summary({"runs": runs})["120"]
+    assert row["default_vs_random"]["n"] == 3 and row["default_vs_random"]["diff"] == pytest.approx(0.06)
+    assert row["default_label_acc"] == 0.8 and row["random_label_acc"] == 0.9
+    assert row["random_macro_f1"]["mean"] == pytest.approx(0.85)
+    assert demo_summary({"runs": {"random/60/0": {"macro_f1": 0.5}}}) == {}  # one arm only: nothing to pair
