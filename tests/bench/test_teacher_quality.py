@@ -265,3 +265,28 @@ def test_generator_totals_sum_the_generator_steps_of_a_trace(tmp_path):
     (tmp_path / "trace.jsonl").write_text("".join(json.dumps(s) + "\n" for s in steps))
     assert generator_totals(tmp_path) == {"selected": 7, "synthesized": 2, "synthesis_short": 3,
                                           "synthesis_short_filled_from_pool": 2}
+
+
+def test_distill_seeds_pair_seed_zero_from_the_distill_rows_and_skip_finished_runs(monkeypatch, tmp_path) -> None:
+    results = tmp_path / "teacher_quality.json"
+    results.write_text(json.dumps({"distill": {"120": {"random": {"student_macro_f1": 0.90},
+                                                       "mixed": {"student_macro_f1": 0.85}}}}), encoding="utf-8")
+    monkeypatch.setattr(tq, "RESULTS", results)
+    ran: list[tuple] = []
+
+    def run(budget: int, arm: str, seed: int) -> dict[str, Any]:
+        ran.append((budget, arm, seed))
+        return {"student_macro_f1": {"random": 0.80, "mixed": 0.86}[arm] + 0.01 * seed}
+
+    monkeypatch.setattr(tq, "distill_seed_run", run)
+    tq.distill_seeds(120, ["random", "mixed"], [1, 2])
+    tq.distill_seeds(120, ["random", "mixed"], [1, 2, 3])  # 1 and 2 are stored: only seed 3 runs
+    assert ran == [(120, a, s) for s in (1, 2) for a in ("random", "mixed")] + [(120, "random", 3), (120, "mixed", 3)]
+    data = json.loads(results.read_text(encoding="utf-8"))
+    pair = tq.seed_pairs(data, "120", "mixed")
+    assert pair["seeds"] == [0, 1, 2, 3] and pair["n"] == 4 and pair["wins"] == 3
+    assert pair["diff"] == pytest.approx((-0.05 + 3 * 0.06) / 4)
+    text = "\n".join(tq.seed_pairs_text(data))
+    assert "| 120 | 0, 1, 2, 3 | 0.850 / 0.870 / 0.880 / 0.890 | 0.900 / 0.810 / 0.820 / 0.830 | +3.2" in text
+    assert "3/4" in text
+    assert tq.seed_pairs({"distill": {"120": {"random": {"student_macro_f1": 0.9}}}}, "120", "mixed") is None
