@@ -38,9 +38,10 @@ STEPS: dict[str, tuple[list[str], list[str]]] = {
     "suite": ([], ["--full"]),
     "distill_local": (["--curve"], ["--full"]),  # quick: no token-budget curve (its 4k / 16k arms)
     "system": ([], ["--full"]),
-    # issue 17: index, Chroma, orchestration against pool size (synthetic pools of 2k and 20k texts; --full adds
-    # 100k) and the teacher client at concurrency 8/32/64 against a 200 ms stub
-    "scale": (["--sizes", "2000,20000"], ["--full"]),
+    # issue 17: index, Chroma, orchestration against pool size (synthetic pools of 2k and 5k texts, the 20k and 100k
+    # rows of the last --full run kept and dated; --full: 2k, 20k, 100k) and the teacher client at concurrency
+    # 8/32/64 against a 200 ms stub
+    "scale": (["--sizes", "2000,5000", "--merge"], ["--full"]),
     "secondary": ([], ["--seeds", "0", "1"]),
     # the soak, short: 2 faulty-teacher runs, 10 SIGKILL trials spread over the run, the bad-input table,
     # the secret scan and 10 injected texts through the local teacher; --full: 5 runs and 18 trials

@@ -374,13 +374,14 @@ def markdown(result: dict[str, Any]) -> str:
              "can embed faster per text: a ratio above 1 means no measurable cost, and the embedding stage's "
              "share of the index step's time (the rest: clustering, Chroma add) is the cost measured on its own.", "",
              "| pool | index / raw embedding | embedding share of index time | peak RSS GB | orchestration s/round "
-             "| Chroma add/s | query ms |",
-             "|---:|---:|---:|---:|---:|---:|---:|"]
+             "| Chroma add/s | query ms | measured |",
+             "|---:|---:|---:|---:|---:|---:|---:|---|"]
     for n, row in result["pools"].items():
         stages = row.get("detail", {}).get("index_stages_s", {})
         share = f"{stages['embed'] / stages['total']:.2f}" if stages.get("total") else ""
         lines.append(f"| {int(n):,} | {row['index_throughput_ratio']:.2f} | {share} | {row['peak_rss_gb']:.2f} | "
-                     f"{row['round_orchestration_s']:.3f} | {row['chroma_add_per_s']:,.0f} | {row['chroma_query_ms']:.1f} |")
+                     f"{row['round_orchestration_s']:.3f} | {row['chroma_add_per_s']:,.0f} | {row['chroma_query_ms']:.1f} | "
+                     f"{row.get('measured', 'earlier (not recorded)')} |")
     lines += ["", f"Teacher client against a loopback stub with {int(TEACHER_LATENCY_S * 1000)} ms latency "
               f"(its own process; efficiency = req/s over concurrency / latency, after a warm-up; sustained = "
               f"{SUSTAINED_PER_SLOT} requests per slot, burst = {BURST_PER_SLOT} per slot, where ramp-up and the "
@@ -433,6 +434,8 @@ def main() -> None:
         out.with_suffix(".md").write_text(markdown(result), encoding="utf-8")
         print(json.dumps(result["teacher_concurrency_detail"]))
         return
+    from bench.harness import cpu_model
+
     sizes = FULL_SIZES if args.full else tuple(int(s) for s in (args.sizes or "").split(",") if s) or DEFAULT_SIZES
     pools: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="dg-scale-") as tmp:
@@ -446,6 +449,7 @@ def main() -> None:
             if proc.returncode != 0 or line is None:
                 sys.exit(f"bench.scale: pool {n} failed (exit {proc.returncode}): {proc.stderr.strip()[-800:]}")
             pools[str(n)] = json.loads(line[len("RESULT "):])
+            pools[str(n)]["measured"] = f"{time.strftime('%Y-%m-%d')}, {cpu_model()}"  # rows --merge keeps say when
             print(f"pool {n:,}: {json.dumps({k: v for k, v in pools[str(n)].items() if k != 'detail'})} "
                   f"({time.perf_counter() - start:.0f} s)", flush=True)
     existing = Path(args.out)

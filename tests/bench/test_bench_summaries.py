@@ -79,3 +79,17 @@ def test_the_shared_embedding_cache_is_one_folder_per_model_and_dtype(tmp_path, 
     assert fp32.name.startswith("all-MiniLM-L6-v2_max_seq_length=256_dtype=float32-")
     assert harness.embeddings_dir(StoreConfig(embedding_model="hash:32")).name.startswith("hash_32-")
     assert harness.embeddings_dir(StoreConfig(embedding_dtype="float32")) == fp32  # stable across calls
+
+
+def test_quick_scale_step_keeps_and_dates_the_larger_pools_of_the_last_full_run():
+    import bench.run_all as run_all
+    from bench.scale import markdown
+
+    assert run_all.command("scale", full=False) == ["-m", "bench.scale", "--sizes", "2000,5000", "--merge"]
+    assert run_all.command("scale", full=True) == ["-m", "bench.scale", "--full"]
+    row = {"index_throughput_ratio": 1.0, "peak_rss_gb": 1.0, "round_orchestration_s": 0.05,
+           "chroma_add_per_s": 4000.0, "chroma_query_ms": 1.0}
+    text = markdown({"machine": "2 CPU cores", "embedding_model": "MiniLM", "teacher_concurrency_detail": {},
+                     "pools": {"2000": {**row, "measured": "2026-12-04, AMD EPYC (avx512_bf16)"}, "20000": row}})
+    assert "| 2,000 | 1.00 |  | 1.00 | 0.050 | 4,000 | 1.0 | 2026-12-04, AMD EPYC (avx512_bf16) |" in text
+    assert "| 20,000 | 1.00 |  | 1.00 | 0.050 | 4,000 | 1.0 | earlier (not recorded) |" in text
