@@ -281,11 +281,15 @@ def seed_pairs_text(data: dict[str, Any]) -> list[str]:
     out = ["The default (`mixed`) against `random` on more seeds (real teacher; run.seed = BBC split seed; seed 0 is "
            "the row above; one run per seed and arm): test macro-F1 per seed, mean paired difference in points with "
            "a 95% bootstrap CI over seeds and wins.", "",
-           "| calls | seeds | mixed | random | mixed - random [95% CI] | wins |", "|---|---|---|---|---|---|"]
+           "| calls | seeds | mixed | random | mixed - random [95% CI] | wins | seed 0's code: mixed / random |",
+           "|---|---|---|---|---|---|---|"]
     for budget, p in rows:
+        zero = data.get("distill", {}).get(budget, {})
+        code = " / ".join(zero.get(arm, {}).get("code", "not recorded (before 2026-12-02)") for arm in ("mixed", "random"))
         out.append(f"| {budget} | {', '.join(map(str, p['seeds']))} | {' / '.join(f'{x:.3f}' for x in p['mixed'])} | "
                    f"{' / '.join(f'{x:.3f}' for x in p['random'])} | {100 * p['diff']:+.1f} "
-                   f"[{100 * p['ci_low']:+.1f}, {100 * p['ci_high']:+.1f}] ({p['verdict']}) | {p['wins']}/{p['n']} |")
+                   f"[{100 * p['ci_low']:+.1f}, {100 * p['ci_high']:+.1f}] ({p['verdict']}) | {p['wins']}/{p['n']} | "
+                   f"{code} |")
     return [*out, ""]
 
 
