@@ -197,12 +197,14 @@ DISTILL_ARMS = {"random": ["loop.policy=random"], "select_only": ['loop.synthesi
                 "synth_only": ['loop.synthesis="only"'], "mixed": []}
 
 
-def distill_run(budget: int, arm: str, tmp: Path) -> tuple[dict[str, Any], Any, Path]:
-    """One run of the demo config at `budget` calls with the real teacher: final test metrics and what it spent."""
+def distill_run(budget: int, arm: str, tmp: Path, seed: int | None = None) -> tuple[dict[str, Any], Any, Path]:
+    """One run of the demo config at `budget` calls with the real teacher: final test metrics and what it spent.
+    `seed`: run.seed = the BBC split seed = `seed` (None: the demo config's own, seed 0)."""
     from bench.harness import code_version, run_graph
     from distillgraph.graph.config import load_config
 
-    cfg = load_config(EXAMPLE, [f"budget.max_calls={budget}", *DISTILL_ARMS[arm]])
+    seeded = [] if seed is None else [f"run.seed={seed}", f"data.bbc.split_seed={seed}"]
+    cfg = load_config(EXAMPLE, [f"budget.max_calls={budget}", *seeded, *DISTILL_ARMS[arm]])
     t0 = time.perf_counter()
     state, run_dir = run_graph(cfg, keep_dir=tmp)
     last = state["history"][-1]
@@ -221,23 +223,10 @@ def distill_run(budget: int, arm: str, tmp: Path) -> tuple[dict[str, Any], Any, 
 
 
 def distill_seed_run(budget: int, arm: str, seed: int) -> dict[str, Any]:
-    """One run of the demo config at `budget` calls with the real teacher on another seed: run.seed = the BBC split
-    seed = `seed` (seed 0 is the demo config itself, the runs of the `distill` section)."""
-    from bench.harness import code_version, run_graph
-    from distillgraph.graph.config import load_config
-
-    cfg = load_config(EXAMPLE, [f"budget.max_calls={budget}", f"run.seed={seed}", f"data.bbc.split_seed={seed}",
-                                *DISTILL_ARMS[arm]])
-    t0 = time.perf_counter()
-    state, _ = run_graph(cfg)
-    last = state["history"][-1]
-    row = {"student_macro_f1": round(last.test["macro_f1"], 4), "student_accuracy": round(last.test["accuracy"], 4),
-           "calls": state["ledger"]["spent"]["calls"], "train_by_source": last.train_by_source,
-           "curve": [round(h.test.get("macro_f1", 0.0), 4) for h in state["history"]],
-           "wall_seconds": round(time.perf_counter() - t0, 1), "code": code_version()["head"],
-           "date": time.strftime("%Y-%m-%d"), **pool_label_accuracy(state["dataset"], cfg)}
-    print(f"distill seed {seed} {budget} {arm}: {row}", flush=True)
-    return row
+    """One run of the demo config at `budget` calls with the real teacher on another seed (seed 0 is the demo
+    config itself, the runs of the `distill` section)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        return distill_run(budget, arm, Path(tmp), seed)[0]
 
 
 def distill_seeds(budget: int, arms: list[str], seeds: list[int]) -> None:
