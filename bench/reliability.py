@@ -26,7 +26,7 @@ for _k, _v in {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_
 
 from rich.console import Console  # noqa: E402
 
-from tests.reliability.crash import Trial, crash_trial, reference_run  # noqa: E402
+from tests.reliability.crash import UNREAD_MS, Trial, crash_trial, reference_run  # noqa: E402
 from tests.reliability.harness import (  # noqa: E402
     KEY_ENV,
     SECRET,
@@ -105,6 +105,9 @@ def crash_soak(models: dict[str, Path], data: dict[str, Path], root: Path, n: in
     killed = [r for r in results if r.killed]
     return {"crash_trials": len(killed), "crash_trials_identical": sum(r.identical for r in killed),
             "calls_paid_twice": sum(r.paid_twice for r in killed),
+            # how long before the kill each was produced: a few ms = still unread in the dying process
+            "paid_twice_ms": sorted(ms for r in killed for ms in r.paid_twice_ms),
+            "calls_paid_twice_read": sum(r.paid_twice_read for r in killed),
             "requests_repeated_unanswered": sum(r.repeated_unanswered for r in killed),
             "answers_in_flight_at_kill": sum(r.in_flight_at_kill for r in killed),
             "killed_in": sorted({r.killed_in for r in killed}),
@@ -251,7 +254,9 @@ def markdown(r: dict[str, Any]) -> str:
         ("invalid accepted samples", r["invalid_samples"]),
         ("SIGKILL trials (nodes hit)", f"{r['crash_trials']} ({', '.join(r.get('killed_in', []))})"),
         ("resumed to the identical dataset", f"{r['crash_trials_identical']} / {r['crash_trials']}"),
-        ("answers paid twice (served before the kill, paid again on resume)", r["calls_paid_twice"]),
+        ("answers paid twice (produced before the kill, asked again on resume)", _paid_twice(r)),
+        (f"of them produced >= {UNREAD_MS:.0f} ms before the kill (read by the killed process, not committed)",
+         r.get("calls_paid_twice_read", "-")),
         ("answers in flight at the kill (served to the dead process, asked again)", r["answers_in_flight_at_kill"]),
         ("requests asked again (killed before their answer)", r["requests_repeated_unanswered"]),
         ("second process refused by the lock", r["lock_refused"]),
@@ -268,6 +273,14 @@ def markdown(r: dict[str, Any]) -> str:
              "| check | result |", "|---|---:|"]
     lines += [f"| {k} | {v} |" for k, v in rows]
     return "\n".join(lines) + "\n"
+
+
+def _paid_twice(r: dict[str, Any]) -> str:
+    ages = r.get("paid_twice_ms") or []
+    if not ages:
+        return str(r["calls_paid_twice"])
+    return (f"{r['calls_paid_twice']} (each produced {min(ages)}-{max(ages)} ms before the SIGKILL: still unread "
+            "by the dying process, which no client can keep)")
 
 
 _FIGURES = ("runs_completed", "faults_injected", "failures_uncounted", "overspend_events",

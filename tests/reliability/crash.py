@@ -44,6 +44,11 @@ class Reference:
     lock: dict[str, Any] = field(default_factory=dict)  # what a second process on the same run got
 
 
+# an answer produced this long before the kill had been read: the client commits one within a few ms of the
+# stub writing it (the answers paid twice in the soak were produced 0.7-2.5 ms before the kill, 2026-12-05)
+UNREAD_MS = 100.0
+
+
 @dataclass
 class Trial:
     name: str
@@ -62,6 +67,15 @@ class TrialResult:
     paid_twice: int  # answers served before the kill and paid again on resume: the defect this guards against
     repeated_unanswered: int  # requests asked again because the kill came before their answer
     in_flight_at_kill: int = 0  # answers the stub served after the kill (to a dead process), asked again on resume
+    # for each answer paid twice: milliseconds between the stub producing it and the kill (a few ms: the dead
+    # process had not yet read and committed it; no client can keep an answer it never read)
+    paid_twice_ms: list[float] = field(default_factory=list)
+
+    @property
+    def paid_twice_read(self) -> int:
+        """Answers paid twice that the killed process had time to read: the defect, where the others are the
+        race no client can close (an answer still in the socket when SIGKILL lands is lost with the process)."""
+        return sum(ms >= UNREAD_MS for ms in self.paid_twice_ms)
 
 
 def reference_run(stub: ControlledStub, cfg_path: Path, runs: Path, logs: Path, *, check_lock: bool) -> Reference:
@@ -145,4 +159,16 @@ def crash_trial(stub: ControlledStub, cfg_path: Path, runs: Path, logs: Path, tr
     unanswered = sum(n - stub.answered_keys.get(k, 0) for k, n in before.items() if n > stub.answered_keys.get(k, 0))
     return TrialResult(trial.name, killed, killed_in, resumed.popen.returncode, identical,
                        paid_twice(stub.answered_keys, ref.answered, stub.answered_after_kill), unanswered,
-                       sum(stub.answered_after_kill.values()))
+                       sum(stub.answered_after_kill.values()), paid_twice_ages(stub, ref.answered))
+
+
+def paid_twice_ages(stub: ControlledStub, reference: Counter[str]) -> list[float]:
+    """Per answer paid twice, how long before the kill the stub produced it (ms), youngest first."""
+    if stub.killed_at is None:
+        return []
+    ages = []
+    for key, n in stub.answered_keys.items():
+        extra = n - stub.answered_after_kill.get(key, 0) - reference.get(key, 0)
+        before = sorted(t for t in stub.served_at.get(key, []) if t < stub.killed_at)
+        ages += [round(1000 * (stub.killed_at - t), 1) for t in before[max(0, len(before) - extra):]] if extra > 0 else []
+    return sorted(ages)

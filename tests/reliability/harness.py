@@ -61,9 +61,21 @@ class ControlledStub(StubServer):
         self.down = False
         self.answered_keys: Counter[str] = Counter()
         # set by a crash trial just before its SIGKILL: answers produced from then on go to a dead process
-        self.client_dead = False
+        self._client_dead = False
+        self.killed_at: float | None = None  # time.monotonic() when client_dead was last set
         self.answered_after_kill: Counter[str] = Counter()
+        self.served_at: dict[str, list[float]] = {}  # key -> time.monotonic() of each answer produced
         self._request = threading.local()  # per handler thread: drop the request being handled?
+
+    @property
+    def client_dead(self) -> bool:
+        return self._client_dead
+
+    @client_dead.setter
+    def client_dead(self, dead: bool) -> None:
+        if dead and not self._client_dead:
+            self.killed_at = time.monotonic()
+        self._client_dead = dead
 
     def start(self) -> ControlledStub:
         """Like StubServer.start, on `fixed_port` (so a replacement stub can take over a stopped one's URL)."""
@@ -81,7 +93,9 @@ class ControlledStub(StubServer):
             self.key_counts.clear()
             self.answered_keys.clear()
             self.answered_after_kill.clear()
+            self.served_at.clear()
             self.client_dead = False
+            self.killed_at = None
             self.bodies.clear()
             self.auth_headers.clear()
 
@@ -98,6 +112,7 @@ class ControlledStub(StubServer):
     def completion(self, body: dict[str, Any], text: str) -> dict[str, Any]:
         with self._lock:
             self.answered_keys[request_key(body)] += 1
+            self.served_at.setdefault(request_key(body), []).append(time.monotonic())
             if self.client_dead:
                 self.answered_after_kill[request_key(body)] += 1
         return super().completion(body, text)

@@ -52,9 +52,25 @@ def test_killed_run_resumes_to_the_same_dataset_paying_nothing_twice(world, tria
     assert result.killed, "the run ended before the kill"
     assert result.resumed_rc == 0
     assert result.identical, f"{result}: the resumed run distilled another dataset"
-    assert result.paid_twice == 0, result
+    assert result.paid_twice_read == 0, f"{result}: an answer the killed process had read was paid again"
     if trial.name == "training":
         assert result.killed_in == "trainer", result
+
+
+def test_paid_twice_ages_count_each_answer_asked_again_from_its_last_serving_before_the_kill():
+    from collections import Counter
+    from types import SimpleNamespace
+
+    from tests.reliability.crash import TrialResult, paid_twice_ages
+
+    stub = SimpleNamespace(killed_at=10.0, answered_keys=Counter({"a": 2, "b": 2, "c": 1}),
+                           answered_after_kill=Counter({"b": 1}),
+                           served_at={"a": [9.999, 11.0], "b": [10.001, 12.0], "c": [8.0]})
+    # a: served 1 ms before the kill and again on resume; b: served to the dead process (in flight), then again
+    assert paid_twice_ages(stub, Counter({"a": 1, "b": 1, "c": 1})) == [1.0]
+    assert paid_twice_ages(SimpleNamespace(**{**vars(stub), "killed_at": None}), Counter()) == []
+    result = TrialResult("t", True, "annotator", 0, True, 2, 0, paid_twice_ms=[1.0, 150.0])
+    assert result.paid_twice_read == 1
 
 
 def test_answers_served_after_the_kill_are_in_flight_not_paid_twice():
