@@ -255,7 +255,7 @@ def markdown(r: dict[str, Any]) -> str:
         ("SIGKILL trials (nodes hit)", f"{r['crash_trials']} ({', '.join(r.get('killed_in', []))})"),
         ("resumed to the identical dataset", f"{r['crash_trials_identical']} / {r['crash_trials']}"),
         ("answers paid twice (produced before the kill, asked again on resume)", _paid_twice(r)),
-        (f"of them produced >= {UNREAD_MS:.0f} ms before the kill (read by the killed process, not committed)",
+        (f"of them produced >= {UNREAD_MS:.0f} ms before the kill (time enough to be read and committed: a defect)",
          r.get("calls_paid_twice_read", "-")),
         ("answers in flight at the kill (served to the dead process, asked again)", r["answers_in_flight_at_kill"]),
         ("requests asked again (killed before their answer)", r["requests_repeated_unanswered"]),
