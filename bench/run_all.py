@@ -28,7 +28,7 @@ LORA_TABLE = ["--lora-only", "--lora-seeds", "3", "--lora-budgets", "40", "80",
               "--lora-policies", "random", "uncertainty", "distillgraph"]
 # name -> (default arguments, --full arguments); index runs before system, which reads its result
 STEPS: dict[str, tuple[list[str], list[str]]] = {
-    "index": (["--quick", "--repeats", "2"], []),
+    "index": (["--quick", "--repeats", "1"], []),
     "teacher": (["--quick"], []),
     "student": ([], []),
     "sample_efficiency": ([], []),
@@ -36,16 +36,17 @@ STEPS: dict[str, tuple[list[str], list[str]]] = {
     # every policy on BBC + 3 packaged tasks, probe, budget 80, 5 test seeds, the stored dev-only tuning;
     # --full: re-tune on the tuning seeds, 4 budgets, + the MiniLM LoRA student on 2 tasks
     "suite": ([], ["--full"]),
-    "distill_local": (["--curve"], ["--full"]),  # quick: no token-budget curve (its 4k / 16k arms)
+    # quick: the mixed mode at 8k tokens only (no select-only / synthesize-only arms, no 4k / 16k curve)
+    "distill_local": (["--curve", "--modes", "auto"], ["--full"]),
     "system": ([], ["--full"]),
     # issue 17: index, Chroma, orchestration against pool size (synthetic pools of 2k and 5k texts, the 20k and 100k
     # rows of the last --full run kept and dated; --full: 2k, 20k, 100k) and the teacher client at concurrency
     # 8/32/64 against a 200 ms stub
     "scale": (["--sizes", "2000,5000", "--merge"], ["--full"]),
     "secondary": ([], ["--seeds", "0", "1"]),
-    # the soak, short: 2 faulty-teacher runs, 10 SIGKILL trials spread over the run, the bad-input table,
+    # the soak, short: 1 faulty-teacher run, 10 SIGKILL trials spread over the run, the bad-input table,
     # the secret scan and 10 injected texts through the local teacher; --full: 5 runs and 18 trials
-    "reliability": (["--fault-runs", "2", "--crash-trials", "10", "--injection-texts", "10"], []),
+    "reliability": (["--fault-runs", "1", "--crash-trials", "10", "--injection-texts", "10"], []),
     # NER (issue 18): the oracle policy sweep (45 runs, ~20 min); --full adds the whole-pool upper bound, the
     # embedded teacher on 60 test sentences and examples/wnut-ner.yaml end to end (~35 min more)
     "ner": ([], ["--upper-bound", "--teacher", "60", "--distilled"]),

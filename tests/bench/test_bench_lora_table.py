@@ -45,7 +45,9 @@ def test_run_all_full_runs_the_sweep_with_the_published_settings():
     # the BBC-only probe sweep is superseded by the suite: --full or --only, its section says so when rewritten
     assert "sample_efficiency" not in run_all.selected(_args()) and "sample_efficiency" in run_all.selected(
         _args(full=True))
-    assert run_all.command("distill_local", full=False)[-1] == "--curve"  # quick: no token-budget curve
+    # quick: no token-budget curve, the mixed mode only; --full: every mode
+    assert run_all.command("distill_local", full=False)[-3:] == ["--curve", "--modes", "auto"]
+    assert "--modes" not in run_all.command("distill_local", full=True)
     assert run_all.selected(_args(only=["sample_efficiency_lora"])) == ["sample_efficiency_lora"]
     assert run_all.command("sample_efficiency_lora", full=False) == run_all.command("sample_efficiency_lora", True)
 
