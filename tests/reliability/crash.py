@@ -45,7 +45,7 @@ class Reference:
 
 
 # an answer produced this long before the kill had been read: the client commits one within a few ms of the
-# stub writing it (the answers paid twice in the soak were produced 0.7-2.5 ms before the kill, 2026-12-05)
+# stub writing it (the answers paid twice in the soak were produced 0.1-2.5 ms before the kill in two soaks, 2026-12-05)
 UNREAD_MS = 100.0
 
 
