@@ -107,7 +107,6 @@ def crash_soak(models: dict[str, Path], data: dict[str, Path], root: Path, n: in
             "calls_paid_twice": sum(r.paid_twice for r in killed),
             # how long before the kill each was produced: a few ms = still unread in the dying process
             "paid_twice_ms": sorted(ms for r in killed for ms in r.paid_twice_ms),
-            "calls_paid_twice_read": sum(r.paid_twice_read for r in killed),
             "requests_repeated_unanswered": sum(r.repeated_unanswered for r in killed),
             "answers_in_flight_at_kill": sum(r.in_flight_at_kill for r in killed),
             "killed_in": sorted({r.killed_in for r in killed}),
@@ -256,7 +255,7 @@ def markdown(r: dict[str, Any]) -> str:
         ("resumed to the identical dataset", f"{r['crash_trials_identical']} / {r['crash_trials']}"),
         ("answers paid twice (produced before the kill, asked again on resume)", _paid_twice(r)),
         (f"of them produced >= {UNREAD_MS:.0f} ms before the kill (time enough to be read and committed: a defect)",
-         r.get("calls_paid_twice_read", "-")),
+         sum(ms >= UNREAD_MS for ms in r.get("paid_twice_ms", [])) if "paid_twice_ms" in r else "-"),
         ("answers in flight at the kill (served to the dead process, asked again)", r["answers_in_flight_at_kill"]),
         ("requests asked again (killed before their answer)", r["requests_repeated_unanswered"]),
         ("second process refused by the lock", r["lock_refused"]),

@@ -26,6 +26,7 @@ from tests.reliability.harness import (
     distilled,
     kill_when,
     paid_twice,
+    paid_twice_by_key,
     run_cli,
     start_cli,
     trace_steps,
@@ -167,8 +168,7 @@ def paid_twice_ages(stub: ControlledStub, reference: Counter[str]) -> list[float
     if stub.killed_at is None:
         return []
     ages = []
-    for key, n in stub.answered_keys.items():
-        extra = n - stub.answered_after_kill.get(key, 0) - reference.get(key, 0)
+    for key, extra in paid_twice_by_key(stub.answered_keys, reference, stub.answered_after_kill).items():
         before = sorted(t for t in stub.served_at.get(key, []) if t < stub.killed_at)
-        ages += [round(1000 * (stub.killed_at - t), 1) for t in before[max(0, len(before) - extra):]] if extra > 0 else []
+        ages += [round(1000 * (stub.killed_at - t), 1) for t in before[max(0, len(before) - extra):]]
     return sorted(ages)

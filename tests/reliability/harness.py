@@ -298,5 +298,12 @@ def files_with(secret: str, *roots: Path) -> list[str]:
 def paid_twice(trial: Counter[str], reference: Counter[str], after_kill: Counter[str] | None = None) -> int:
     """Answers served for a key beyond what the uninterrupted run was served for it, not counting answers
     served after the SIGKILL (`after_kill`): those were in flight, and no client keeps an answer it never read."""
+    return sum(paid_twice_by_key(trial, reference, after_kill).values())
+
+
+def paid_twice_by_key(trial: Counter[str], reference: Counter[str],
+                      after_kill: Counter[str] | None = None) -> dict[str, int]:
+    """`paid_twice` per key (keys with none left out)."""
     after_kill = after_kill or Counter()
-    return sum(max(0, n - after_kill.get(k, 0) - reference.get(k, 0)) for k, n in trial.items())
+    extra = {k: n - after_kill.get(k, 0) - reference.get(k, 0) for k, n in trial.items()}
+    return {k: n for k, n in extra.items() if n > 0}
