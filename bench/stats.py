@@ -6,6 +6,10 @@ means the CI of the mean difference lies above 0; "behind" below 0; otherwise th
 
 With few seeds a percentile bootstrap is optimistic (5 identical-sign differences give a CI that
 excludes 0, while the exact two-sided Wilcoxon p cannot go below 0.0625 at n = 5): both are reported.
+
+"No clear difference" can mean "equal" or "too few seeds to tell": `detectable_effect` (the smallest true mean
+difference a paired t-test finds with 80% power at the seeds run) and `seeds_needed` (the seeds that would find a
+given difference) say which, from the spread of the per-seed differences.
 """
 
 from __future__ import annotations
@@ -45,6 +49,37 @@ def wilcoxon_p(diffs: Sequence[float]) -> float | None:
     except ImportError:  # scipy comes with scikit-learn, but the bootstrap does not need it
         return None
     return float(wilcoxon(d, zero_method="zsplit", alternative="two-sided").pvalue)
+
+
+def _t(q: float, df: int) -> float:
+    """The q-quantile of Student's t with df degrees of freedom (the normal's without scipy)."""
+    try:
+        from scipy.stats import t
+    except ImportError:
+        from statistics import NormalDist
+        return NormalDist().inv_cdf(q)
+    return float(t.ppf(q, df))
+
+
+def detectable_effect(diffs: Sequence[float], *, power: float = 0.8, alpha: float = 0.05) -> float | None:
+    """The smallest true mean difference a two-sided paired t-test at `alpha` detects with `power` over as many
+    seeds as `diffs` has, taking their sample standard deviation as the truth: (t_(1-alpha/2) + t_power) x sd /
+    sqrt(n), df = n - 1. None under 2 seeds."""
+    d = np.asarray(diffs, dtype=np.float64)
+    if d.size < 2:
+        return None
+    return float((_t(1 - alpha / 2, d.size - 1) + _t(power, d.size - 1)) * d.std(ddof=1) / np.sqrt(d.size))
+
+
+def seeds_needed(sd: float, effect: float, *, power: float = 0.8, alpha: float = 0.05, limit: int = 10_000) -> int:
+    """The fewest seeds (>= 2) whose paired t-test detects a true mean difference `effect` with `power`, when the
+    per-seed differences spread with standard deviation `sd`; `limit` when even that many are not enough."""
+    if effect <= 0:
+        raise ValueError("effect must be > 0")
+    for n in range(2, limit):
+        if (_t(1 - alpha / 2, n - 1) + _t(power, n - 1)) * sd / np.sqrt(n) <= effect:
+            return n
+    return limit
 
 
 def compare(a: Mapping[Any, float], b: Mapping[Any, float], *, n_boot: int = N_BOOT) -> dict[str, Any]:

@@ -242,10 +242,13 @@ def distill_seeds(budget: int, arms: list[str], seeds: list[int]) -> None:
             merge("distill_seeds", runs)
 
 
+POWER_EFFECTS = (3, 5)  # points of macro-F1: the seeds it would take to detect a true difference this large
+
+
 def seed_pairs(data: dict[str, Any], budget: str, arm: str, base: str = "random") -> dict[str, Any] | None:
     """`arm` - `base` per seed at `budget`: seed 0 from the `distill` section (the demo config), the others from
     `distill_seeds`; None when no seed has both."""
-    from bench.stats import compare
+    from bench.stats import compare, detectable_effect, seeds_needed
 
     def by_seed(name: str) -> dict[int, float]:
         rows = {int(s): r["student_macro_f1"] for s, r in data.get("distill_seeds", {}).get(budget, {}).get(name, {}).items()}
@@ -258,7 +261,13 @@ def seed_pairs(data: dict[str, Any], budget: str, arm: str, base: str = "random"
     if not set(a) & set(b):
         return None
     seeds = sorted(set(a) & set(b))
-    return {"seeds": seeds, arm: [a[s] for s in seeds], base: [b[s] for s in seeds], **compare(a, b)}
+    diffs = [a[s] - b[s] for s in seeds]
+    power = {}
+    if len(diffs) >= 2:  # how far "no clear difference" is from a verdict: the spread of the per-seed differences
+        sd = float(statistics.stdev(diffs))
+        power = {"sd": round(sd, 4), "detectable": round(detectable_effect(diffs) or 0.0, 4),
+                 "seeds_for": {str(pts): seeds_needed(sd, pts / 100) for pts in POWER_EFFECTS}}
+    return {"seeds": seeds, arm: [a[s] for s in seeds], base: [b[s] for s in seeds], **compare(a, b), **power}
 
 
 def seed_pairs_text(data: dict[str, Any]) -> list[str]:
@@ -267,18 +276,25 @@ def seed_pairs_text(data: dict[str, Any]) -> list[str]:
             if (pair := seed_pairs(data, budget, "mixed"))]
     if not rows:
         return []
+    effects = " / ".join(f"{pts}" for pts in POWER_EFFECTS)
     out = ["The default (`mixed`) against `random` on more seeds (real teacher; run.seed = BBC split seed; seed 0 is "
            "the row above; one run per seed and arm): test macro-F1 per seed, mean paired difference in points with "
-           "a 95% bootstrap CI over seeds and wins.", "",
-           "| calls | seeds | mixed | random | mixed - random [95% CI] | wins | seed 0's code: mixed / random |",
-           "|---|---|---|---|---|---|---|"]
+           "a 95% bootstrap CI over seeds and wins. Power (paired t-test, two-sided 0.05, 80% power, taking the "
+           "spread of the per-seed differences as the truth): the smallest true difference these seeds would detect, "
+           f"and the seeds it would take to detect a true difference of {effects} points.", "",
+           "| calls | seeds | mixed | random | mixed - random [95% CI] | wins | sd of the differences | detectable "
+           f"| seeds for {effects} points | seed 0's code: mixed / random |",
+           "|---|---|---|---|---|---|---:|---:|---|---|"]
     for budget, p in rows:
         zero = data.get("distill", {}).get(budget, {})
         code = " / ".join(zero.get(arm, {}).get("code", "not recorded (before 2026-12-02)") for arm in ("mixed", "random"))
+        needed = " / ".join(str(p["seeds_for"][str(pts)]) for pts in POWER_EFFECTS) if "seeds_for" in p else "-"
+        spread = f"{100 * p['sd']:.1f}" if "sd" in p else "-"
+        detect = f"{100 * p['detectable']:.1f}" if "detectable" in p else "-"
         out.append(f"| {budget} | {', '.join(map(str, p['seeds']))} | {' / '.join(f'{x:.3f}' for x in p['mixed'])} | "
                    f"{' / '.join(f'{x:.3f}' for x in p['random'])} | {100 * p['diff']:+.1f} "
                    f"[{100 * p['ci_low']:+.1f}, {100 * p['ci_high']:+.1f}] ({p['verdict']}) | {p['wins']}/{p['n']} | "
-                   f"{code} |")
+                   f"{spread} | {detect} | {needed} | {code} |")
     return [*out, ""]
 
 

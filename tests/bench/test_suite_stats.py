@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from bench import suite
-from bench.stats import compare, mean_std, paired_bootstrap_ci, verdict, wilcoxon_p
+from bench.stats import (
+    compare,
+    detectable_effect,
+    mean_std,
+    paired_bootstrap_ci,
+    seeds_needed,
+    verdict,
+    wilcoxon_p,
+)
 from bench.suite import TUNING_GRID, _v, choose, paired, robustness, summarise, tuned_overrides
 
 
@@ -51,6 +60,30 @@ def test_bootstrap_is_deterministic_and_degenerate_cases_hold():
     assert wilcoxon_p([0.0, 0.0]) == 1.0
     assert verdict(-0.1, 0.1) == "no clear difference"
     assert mean_std([0.5, 0.7]) == {"mean": 0.6, "std": 0.1414}
+
+
+def test_power_matches_the_paired_t_test_tables():
+    # a one-sample / paired t-test at two-sided 0.05 and 80% power needs 10 pairs for an effect of 1 sd,
+    # 34 for 0.5 sd (Cohen's tables); fewer seeds detect only larger differences
+    assert seeds_needed(1.0, 1.0) == 10
+    assert seeds_needed(2.0, 1.0) == 34
+    assert seeds_needed(1.0, 1e-6, limit=50) == 50
+    with pytest.raises(ValueError):
+        seeds_needed(1.0, 0.0)
+    diffs = [0.1, -0.05, 0.2, 0.0, 0.03]
+    at_five = detectable_effect(diffs)
+    assert at_five is not None and at_five > detectable_effect(diffs * 4)  # more seeds, smaller detectable difference
+    assert detectable_effect([0.3]) is None
+    # consistent with each other: differences with that spread at the seeds seeds_needed asks for detect the
+    # effect, one seed fewer does not
+    sd, effect = 0.07, 0.03
+    n = seeds_needed(sd, effect)
+
+    def spread(k: int) -> list[float]:
+        x = np.random.default_rng(0).normal(size=k)
+        return list((x - x.mean()) / x.std(ddof=1) * sd)
+
+    assert detectable_effect(spread(n)) <= effect < detectable_effect(spread(n - 1))
 
 
 def _run(task, policy, budget, seed, f1, worst=0.5, dev=None, tag="", student="embedding-probe"):

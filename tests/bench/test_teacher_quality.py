@@ -288,5 +288,7 @@ def test_distill_seeds_pair_seed_zero_from_the_distill_rows_and_skip_finished_ru
     assert pair["diff"] == pytest.approx((-0.05 + 3 * 0.06) / 4)
     text = "\n".join(tq.seed_pairs_text(data))
     assert "| 120 | 0, 1, 2, 3 | 0.850 / 0.870 / 0.880 / 0.890 | 0.900 / 0.810 / 0.820 / 0.830 | +3.2" in text
-    assert "| 3/4 | not recorded (before 2026-12-02) / not recorded (before 2026-12-02) |" in text
+    assert "| 3/4 | 5.5 | 11.4 | 29 / 12 | not recorded (before 2026-12-02) / not recorded (before 2026-12-02) |" in text
+    # the differences -0.05, +0.06, +0.06, +0.06: sd 0.055; (t_.975,3 + t_.8,3) x 0.055 / 2 = 11.4 points
+    assert pair["sd"] == pytest.approx(0.055) and pair["seeds_for"] == {"3": 29, "5": 12}
     assert tq.seed_pairs({"distill": {"120": {"random": {"student_macro_f1": 0.9}}}}, "120", "mixed") is None
