@@ -83,10 +83,10 @@ def seeds_needed(sd: float, effect: float, *, power: float = 0.8, alpha: float =
 
 
 def compare(a: Mapping[Any, float], b: Mapping[Any, float], *, n_boot: int = N_BOOT) -> dict[str, Any]:
-    """a - b over the seeds both have: {diff, ci_low, ci_high, wins, ties, n, p_wilcoxon, verdict}.
+    """a - b over the seeds both have: {diff, ci_low, ci_high, wins, ties, n, p_wilcoxon, verdict, detectable}.
 
     `wins`: seeds where a is strictly better; `verdict`: ahead / behind / no clear difference (from the CI),
-    or "too few seeds" under MIN_SEEDS.
+    or "too few seeds" under MIN_SEEDS; `detectable`: `detectable_effect` of the differences (None under 2 seeds).
     """
     seeds = sorted(set(a) & set(b), key=str)
     if not seeds:
@@ -102,6 +102,7 @@ def compare(a: Mapping[Any, float], b: Mapping[Any, float], *, n_boot: int = N_B
         "n": len(diffs),
         "p_wilcoxon": None if (p := wilcoxon_p(diffs)) is None else round(p, 4),
         "verdict": verdict(low, high) if len(diffs) >= MIN_SEEDS else "too few seeds",
+        "detectable": None if (m := detectable_effect(diffs)) is None else round(m, 4),
     }
 
 

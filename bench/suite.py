@@ -666,6 +666,10 @@ def _pair(p: dict[str, Any] | None) -> str:
             f"{p['wins']}/{p['n']}{pv} **{p['verdict']}**")
 
 
+def _detectable(p: dict[str, Any] | None) -> str:
+    return "-" if not p or p.get("detectable") is None else f"{100 * p['detectable']:.1f}"
+
+
 def markdown(suite: dict[str, Any]) -> str:
     meta = suite["meta"]
     lines = [f"## {meta.get('title') or TITLE}", "",
@@ -769,12 +773,15 @@ def markdown(suite: dict[str, Any]) -> str:
             pair = suite["paired"].get(task, {}).get(student, {})
             if pair:
                 lines += [f"Paired test macro-F1 difference of `{FOCUS}` (points, 95% paired-bootstrap CI, wins / "
-                          "seeds, Wilcoxon p):", "",
-                          "| budget | vs random | vs best other | best other |", "|---:|---|---|---|"]
+                          "seeds, Wilcoxon p; detectable: the smallest true difference these seeds find with 80% "
+                          "power, paired t-test, from the spread of the per-seed differences):", "",
+                          "| budget | vs random | vs best other | best other | detectable vs random / best other |",
+                          "|---:|---|---|---|---:|"]
                 for b in budgets:
                     e = pair.get(str(b), {})
                     best = e.get("vs_best_other", {}).get("policy", "-")
-                    lines.append(f"| {b} | {_pair(e.get('vs_random'))} | {_pair(e.get('vs_best_other'))} | {best} |")
+                    lines.append(f"| {b} | {_pair(e.get('vs_random'))} | {_pair(e.get('vs_best_other'))} | {best} | "
+                                 f"{_detectable(e.get('vs_random'))} / {_detectable(e.get('vs_best_other'))} |")
     if not any(LORA in per_student for per_student in suite["results"].values()):
         lines += ["", f"MiniLM LoRA classifier student: `--full` runs it on {', '.join(LORA_TASKS)} (seeds "
                   f"{', '.join(map(str, LORA_SEEDS))}, B={', '.join(map(str, LORA_BUDGETS))}, every policy); "

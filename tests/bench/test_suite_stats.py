@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import re
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -125,6 +129,13 @@ def test_results_and_paired_have_the_suite_shape():
     assert pair["vs_random"]["diff"] == pytest.approx(0.10) and pair["vs_random"]["wins"] == 3
     assert pair["vs_best_other"]["policy"] == "uncertainty"  # best other by mean test macro-F1
     assert pair["vs_best_other"]["verdict"] == "behind"
+    # every difference to random is exactly +0.10: no spread, so any true difference is detectable
+    assert pair["vs_random"]["detectable"] == pytest.approx(0.0)
+    published = json.loads((Path(suite.__file__).parent / "results" / "suite.json").read_text(encoding="utf-8"))
+    published["paired"]["bbc"]["embedding-probe"]["40"]["vs_random"]["detectable"] = 0.1234
+    md = suite.markdown(published)
+    assert "| best other | detectable vs random / best other |" in md
+    assert re.search(r"\| 40 \| [^|]+ \| [^|]+ \| \w+ \| 12\.3 / \d+\.\d \|", md)
 
 
 def test_a_text_grid_value_is_chosen_on_dev_and_becomes_an_override():
