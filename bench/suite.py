@@ -698,6 +698,14 @@ def markdown(suite: dict[str, Any]) -> str:
                          f"A check of the code, no run replaced: {where} re-ran probe points; its runs equal ")
                         + f"this file's at {m['other_runs_equal']} of {m['other_runs_compared']} shared points "
                         "(test and dev macro-F1, worst-cluster accuracy).", ""]
+    for m in meta.get("seed_additions", []):
+        lines[-2:-2] = [f"Embedding-probe runs at test seeds {', '.join(map(str, m['seeds']))} ({m['runs']}) come from "
+                        f"a later invocation (`python -m bench.suite {m['argv']}`, {m['written']}"
+                        + (f", commit {m['code']['head']}" if m.get("code") else "") + "), added with `--add-seeds`; "
+                        f"its probe runs at the seeds this file held already equal this file's at "
+                        f"{m['shared_runs_equal']} of {m['shared_runs_compared']} points (test and dev macro-F1, "
+                        "worst-cluster accuracy). The upper bounds are the means over the splits of seeds "
+                        f"{', '.join(map(str, m['upper_bound_seeds']))}.", ""]
     for gone in meta.get("lora_superseded", []):
         lines[-2:-2] = [f"Earlier LoRA-student runs ({gone['runs']}, {', '.join(gone['tasks'])}; "
                         f"{len(gone['merges'])} merge(s)) were superseded and left out: {gone['reason']}", ""]
@@ -997,6 +1005,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--merge-probe", type=Path, metavar="DIR",
                         help="replace the embedding-probe runs of --policies by those of the suite in DIR and "
                         "compare DIR's other probe runs with this file's (no --policies: compare only), then render")
+    parser.add_argument("--add-seeds", type=Path, metavar="DIR",
+                        help="add the embedding-probe runs of the suite in DIR at test seeds --out lacks (every task, "
+                        "policy and budget of --out at each; same task data) and compare the seeds both hold, then "
+                        "render")
     parser.add_argument("--merge-lora", type=Path, metavar="DIR",
                         help="add the LoRA-student runs of another suite folder (same task data) to --out, then render")
     parser.add_argument("--supersede", metavar="WHY",
@@ -1007,6 +1019,9 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit("--supersede goes with --merge-lora")
     if args.merge_lora:
         merge_lora(args.merge_lora, args.out, supersede=args.supersede)
+        return
+    if args.add_seeds:
+        add_seeds(args.add_seeds, args.out)
         return
     if args.merge_probe:
         merge_probe(args.merge_probe, args.out, args.policies or [])
@@ -1275,6 +1290,40 @@ def merge_probe(source: Path, out: Path, policies: list[str]) -> None:
     (out / f"{NAME}.json").write_text(json.dumps(ours, indent=1) + "\n", encoding="utf-8")
     print(f"--merge-probe: {len(wanted)} run(s) of {', '.join(policies) or 'no policy'} replaced; other probe runs "
           f"equal at {equal} of {compared} shared points", flush=True)
+    render(out)
+
+
+def add_seeds(source: Path, out: Path) -> None:
+    """Add the embedding-probe runs of the suite in `source` at the test seeds `out` does not hold yet: each new
+    seed must have every (task, policy, budget) point `out` has (so every paired table stays balanced over its
+    seeds); `source`'s runs at other points are left out. The probe runs both hold at shared seeds are compared
+    (equal metrics: the same code on the same data). The tasks' upper bounds stay those of `out`'s seeds."""
+    probe = lambda suite: [r for r in suite["runs"] if r["student"] == PROBE]  # noqa: E731
+    theirs, ours = _merge_sources(source, out, "--add-seeds", probe)
+    have = set(ours["test_seeds"])
+    wanted = {(r["task"], r["policy"], r["budget"]) for r in probe(ours)}
+    by_seed: dict[int, dict[tuple[str, str, int], dict[str, Any]]] = {}
+    for r in probe(theirs):
+        if r["seed"] not in have and (r["task"], r["policy"], r["budget"]) in wanted:
+            by_seed.setdefault(r["seed"], {})[(r["task"], r["policy"], r["budget"])] = r
+    if not by_seed:
+        raise SystemExit(f"--add-seeds: {source} holds no probe run at a seed {out} lacks")
+    for seed, points in sorted(by_seed.items()):
+        if missing := wanted - set(points):
+            raise SystemExit(f"--add-seeds: seed {seed} lacks {len(missing)} point(s) of {out}, e.g. "
+                             f"{' / '.join(map(str, sorted(missing)[0]))}")
+    compared, equal = probe_agreement(ours["runs"], [r for r in probe(theirs) if r["seed"] in have])
+    added = [r for seed in sorted(by_seed) for _, r in sorted(by_seed[seed].items())]
+    ours["runs"] += added
+    ours["test_seeds"] = sorted(have | set(by_seed))
+    ours["meta"]["seeds"][PROBE] = sorted(set(ours["meta"]["seeds"].get(PROBE, [])) | set(by_seed))
+    ours["meta"].setdefault("seed_additions", []).append(
+        {"seeds": sorted(by_seed), "runs": len(added), "argv": theirs["meta"]["argv"],
+         "written": theirs["meta"]["written"], "code": theirs["meta"].get("code"),
+         "upper_bound_seeds": sorted(have), "shared_runs_compared": compared, "shared_runs_equal": equal})
+    (out / f"{NAME}.json").write_text(json.dumps(ours, indent=1) + "\n", encoding="utf-8")
+    print(f"--add-seeds: {len(added)} run(s) at seed(s) {', '.join(map(str, sorted(by_seed)))} added; probe runs at "
+          f"shared seeds equal at {equal} of {compared} points", flush=True)
     render(out)
 
 
