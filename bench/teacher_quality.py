@@ -248,7 +248,7 @@ POWER_EFFECTS = (3, 5)  # points of macro-F1: the seeds it would take to detect 
 def seed_pairs(data: dict[str, Any], budget: str, arm: str, base: str = "random") -> dict[str, Any] | None:
     """`arm` - `base` per seed at `budget`: seed 0 from the `distill` section (the demo config), the others from
     `distill_seeds`; None when no seed has both."""
-    from bench.stats import compare, detectable_effect, seeds_needed
+    from bench.stats import compare, seeds_needed
 
     def by_seed(name: str) -> dict[int, float]:
         rows = {int(s): r["student_macro_f1"] for s, r in data.get("distill_seeds", {}).get(budget, {}).get(name, {}).items()}
@@ -263,10 +263,9 @@ def seed_pairs(data: dict[str, Any], budget: str, arm: str, base: str = "random"
     seeds = sorted(set(a) & set(b))
     diffs = [a[s] - b[s] for s in seeds]
     power = {}
-    if len(diffs) >= 2:  # how far "no clear difference" is from a verdict: the spread of the per-seed differences
+    if len(diffs) >= 2:  # how far "no clear difference" is from a verdict (compare() gives the detectable difference)
         sd = float(statistics.stdev(diffs))
-        power = {"sd": round(sd, 4), "detectable": round(detectable_effect(diffs) or 0.0, 4),
-                 "seeds_for": {str(pts): seeds_needed(sd, pts / 100) for pts in POWER_EFFECTS}}
+        power = {"sd": round(sd, 4), "seeds_for": {str(pts): seeds_needed(sd, pts / 100) for pts in POWER_EFFECTS}}
     return {"seeds": seeds, arm: [a[s] for s in seeds], base: [b[s] for s in seeds], **compare(a, b), **power}
 
 
@@ -290,7 +289,7 @@ def seed_pairs_text(data: dict[str, Any]) -> list[str]:
         code = " / ".join(zero.get(arm, {}).get("code", "not recorded (before 2026-12-02)") for arm in ("mixed", "random"))
         needed = " / ".join(str(p["seeds_for"][str(pts)]) for pts in POWER_EFFECTS) if "seeds_for" in p else "-"
         spread = f"{100 * p['sd']:.1f}" if "sd" in p else "-"
-        detect = f"{100 * p['detectable']:.1f}" if "detectable" in p else "-"
+        detect = "-" if p.get("detectable") is None else f"{100 * p['detectable']:.1f}"
         out.append(f"| {budget} | {', '.join(map(str, p['seeds']))} | {' / '.join(f'{x:.3f}' for x in p['mixed'])} | "
                    f"{' / '.join(f'{x:.3f}' for x in p['random'])} | {100 * p['diff']:+.1f} "
                    f"[{100 * p['ci_low']:+.1f}, {100 * p['ci_high']:+.1f}] ({p['verdict']}) | {p['wins']}/{p['n']} | "
