@@ -9,6 +9,7 @@ two synthesis calls (the generator prompt): accuracy and seconds per call of eac
 Results merge into bench/results/teacher_quality.json (other sections are kept).
 
     .venv/bin/python -m bench.teacher_quality embedded [--n 30] [--threads 2]
+    .venv/bin/python -m bench.teacher_quality synthesis-ceiling --seeds 0,1,2,3,4   # (b)'s goal against the probe's ceiling
 """
 
 from __future__ import annotations
@@ -478,6 +479,84 @@ def synthesis_sweep(budgets: list[int], seeds: list[int]) -> dict[str, Any]:
     return out
 
 
+# the issue's goal for (b): select+synth minus select-only, in macro-F1 and in worst-cluster accuracy (fractions)
+SYNTH_GOAL = {"macro_f1": 0.03, "worst_cluster_acc": 0.10}
+
+
+def synthesis_ceiling(seeds: list[int]) -> dict[str, Any]:
+    """What the probe reaches on (b)'s tail split with gold labels on the whole pool, and on the whole pool plus
+    every reserve text (all the writer could ever serve): no run of (b) can train on more than the second."""
+    from bench.harness import mean_std, quiet_logs
+    from bench.sample_efficiency import run_config, shared_embedder
+    from distillgraph.store.cluster import cluster_vectors
+    from distillgraph.store.datasets import pool_gold
+    from distillgraph.store.schema import content_id
+    from distillgraph.trainer.base import TrainItem
+    from distillgraph.trainer.evaluate import classification_metrics
+    from distillgraph.trainer.probe import ProbeStudent
+
+    quiet_logs()
+    per_seed: dict[str, dict[str, dict[str, float]]] = {}
+    for seed in seeds:
+        cfg = run_config("distillgraph", 80, seed, extra=TAIL, pins=[])  # the split and store of (b)'s runs
+        bbc = cfg.data.bbc.model_copy(update={"split_seed": seed})
+        data, gold, embedder = load_bbc(bbc, cfg.task), pool_gold(bbc, cfg.task), shared_embedder(cfg.store)
+        pool, test = data["pool"], data["test"]
+        pool_vecs = embedder.encode([e.text for e in pool], [e.id for e in pool])
+        test_vecs = embedder.encode([e.text for e in test], [content_id(e.text) for e in test])
+        clusters = cluster_vectors([e.id for e in pool], pool_vecs, n_clusters=cfg.store.n_clusters,
+                                   k_min=cfg.store.k_min, k_max=cfg.store.k_max, seed=cfg.store.seed).assign(test_vecs)
+        labelled = [TrainItem(id=e.id, text=e.text, target=gold[e.id]) for e in pool]
+        reserve = [TrainItem(id=e.id, text=e.text, target=e.target or "") for e in data.get("reserve", [])]
+        per_seed[str(seed)] = {}
+        for name, items in (("pool", labelled), ("pool_reserve", labelled + reserve)):
+            student = ProbeStudent(cfg.student, cfg.task, embedder, progress=False)
+            with tempfile.TemporaryDirectory() as tmp:
+                student.fit(items, Path(tmp), round=0)
+            preds = [student.labels[int(p.argmax())] for p in student.probabilities_of(test_vecs)]
+            m = classification_metrics([e.target or "" for e in test], preds, cfg.task.label_names, clusters)
+            per_seed[str(seed)][name] = {"macro_f1": round(m["macro_f1"], 4),
+                                         "worst_cluster_acc": round(m["worst_cluster_score"], 4), "n_train": len(items)}
+            print(f"seed {seed} {name}: {per_seed[str(seed)][name]}", flush=True)
+    return {"seeds": seeds, "per_seed": per_seed, **{
+        name: {m: mean_std([row[name][m] for row in per_seed.values()]) for m in SYNTH_GOAL}
+        for name in ("pool", "pool_reserve")}}
+
+
+def synthesis_reach(synthesis: dict[str, Any], ceiling: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per budget and metric: the mean select+synth needs for the goal (select-only's mean + the goal) against the
+    ceiling (the probe on the whole pool plus every reserve text, gold labels, the same seeds' mean)."""
+    rows = []
+    for budget, row in sorted(synthesis.items(), key=lambda kv: int(kv[0])):
+        for metric, gain in SYNTH_GOAL.items():
+            base = row["select_only"][metric]["mean"]
+            top = ceiling["pool_reserve"][metric]["mean"]
+            rows.append({"budget": int(budget), "metric": metric, "select_only": base,
+                         "needed": round(base + gain, 4), "ceiling": top, "reachable": base + gain <= top})
+    return rows
+
+
+def synthesis_reach_text(data: dict[str, Any]) -> list[str]:
+    ceiling = data.get("synthesis_ceiling")
+    if not ceiling or not data.get("synthesis"):
+        return []
+    table_seeds = data.get("synthesis_setup", {}).get("seeds")
+    same = table_seeds is not None and sorted(map(int, ceiling["seeds"])) == sorted(map(int, table_seeds))
+    whose = ", the table's" if same else ", not known to be the table's"
+    out = [f"The goal against the probe's ceiling on this split (gold labels on the whole pool plus every reserve "
+           f"text, {len(ceiling['seeds'])} split seeds {', '.join(map(str, ceiling['seeds']))}"
+           f"{whose}; the whole pool alone: macro-F1 "
+           f"{ceiling['pool']['macro_f1']['mean']:.4f}, worst cluster {ceiling['pool']['worst_cluster_acc']['mean']:.4f}):",
+           "", "| budget | metric | select-only | goal needs select+synth at | ceiling | reachable |",
+           "|---|---|---|---|---|---|"]
+    out += [f"| {r['budget']} | {r['metric']} | {r['select_only']:.4f} | {r['needed']:.4f} | {r['ceiling']:.4f} | "
+            f"{'yes' if r['reachable'] else '**no**'} |" for r in synthesis_reach(data["synthesis"], ceiling)]
+    out += ["", "The ceiling is not a strict bound (a probe fitted on a subset can score higher by chance), but where "
+            "it says no, select+synth would have to beat, on average over the seeds, the probe fitted on every text "
+            "a run of this split could ever label."]
+    return [*out, ""]
+
+
 def node_seconds(run_dir: Path) -> dict[str, float]:
     """Seconds per node kind over a run, from its trace (where a demo's time goes)."""
     total: dict[str, float] = {}
@@ -745,6 +824,7 @@ def markdown(data: dict[str, Any]) -> str:
                        f"{pr['diff_macro_f1']:+.4f} [{pr['ci_low']:+.4f}, {pr['ci_high']:+.4f}] | "
                        f"{pr['diff_worst_cluster']:+.4f} |")
         out += ["", *[f"Note: {n}" for n in data.get("synthesis_notes", [])], ""]
+        out += synthesis_reach_text(data)
     demo = data.get("demo")
     if demo:
         out += [f"Demo (`distillgraph run examples/bbc-topic.yaml`, Qwen teacher, 60 calls): {demo.get('teacher_audit')}",
@@ -799,7 +879,8 @@ def timing_line(entry: dict[str, Any], what: str) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("section", choices=["embedded", "noise", "synthesis", "distill", "distill-seeds", "demo",
+    ap.add_argument("section", choices=["embedded", "noise", "synthesis", "synthesis-ceiling", "distill",
+                                        "distill-seeds", "demo",
                                         "demo-seeds", "demo-gate", "generation",
                                         "markdown"])
     ap.add_argument("--arms", default=",".join(DISTILL_ARMS), help="distill: " + " | ".join(DISTILL_ARMS))
@@ -868,8 +949,11 @@ def main() -> None:
         merge("synthesis", synthesis_sweep([int(x) for x in args.budgets.split(",")],
                                            [int(x) for x in args.seeds.split(",")]))
         merge("synthesis_setup", {"arms": {a: list(v) for a, v in SYNTH_ARMS.items()}, "split": TAIL,
+                                  "seeds": [int(x) for x in args.seeds.split(",")],
                                   "teacher": "simulated (oracle labels; writer: held-out reserve texts)",
                                   "student": "embedding-probe"})
+    elif args.section == "synthesis-ceiling":
+        merge("synthesis_ceiling", synthesis_ceiling([int(x) for x in args.seeds.split(",")]))
     data = stored()
     RESULTS.with_suffix(".md").write_text(markdown(data) + "\n", encoding="utf-8")
     print(f"wrote {RESULTS} and {RESULTS.with_suffix('.md')}")

@@ -292,3 +292,22 @@ def test_distill_seeds_pair_seed_zero_from_the_distill_rows_and_skip_finished_ru
     # the differences -0.05, +0.06, +0.06, +0.06: sd 0.055; (t_.975,3 + t_.8,3) x 0.055 / 2 = 11.4 points
     assert pair["sd"] == pytest.approx(0.055) and pair["seeds_for"] == {"3": 29, "5": 12}
     assert tq.seed_pairs({"distill": {"120": {"random": {"student_macro_f1": 0.9}}}}, "120", "mixed") is None
+
+
+def test_the_synthesis_goal_is_checked_against_the_probes_ceiling_on_the_split() -> None:
+    """The goal needs select-only's mean + 3 macro-F1 / + 10 worst-cluster points; where that is above the
+    probe fitted on the whole pool plus every reserve text, the table says it cannot be reached."""
+    arm = {"macro_f1": {"mean": 0.80, "std": 0.0}, "worst_cluster_acc": {"mean": 0.85, "std": 0.0}}
+    synthesis = {"80": {"select_only": arm}, "40": {"select_only": {**arm, "worst_cluster_acc": {"mean": 0.70}}}}
+    ceiling = {"seeds": [0, 1], "pool": {"macro_f1": {"mean": 0.9}, "worst_cluster_acc": {"mean": 0.88}},
+               "pool_reserve": {"macro_f1": {"mean": 0.95}, "worst_cluster_acc": {"mean": 0.90}}}
+    rows = tq.synthesis_reach(synthesis, ceiling)
+    assert [(r["budget"], r["metric"], r["needed"], r["reachable"]) for r in rows] == [
+        (40, "macro_f1", 0.83, True), (40, "worst_cluster_acc", 0.8, True),
+        (80, "macro_f1", 0.83, True), (80, "worst_cluster_acc", 0.95, False)]
+    text = "\n".join(tq.synthesis_reach_text({"synthesis": synthesis, "synthesis_ceiling": ceiling,
+                                              "synthesis_setup": {"seeds": [1, 0]}}))
+    assert "| 80 | worst_cluster_acc | 0.8500 | 0.9500 | 0.9000 | **no** |" in text and "the table's" in text
+    other = "\n".join(tq.synthesis_reach_text({"synthesis": synthesis, "synthesis_ceiling": ceiling}))
+    assert "not known to be the table's" in other
+    assert tq.synthesis_reach_text({"synthesis": synthesis}) == []
