@@ -95,6 +95,21 @@ def mean_error(errors: dict[int, float], counts: dict[int, int]) -> float:
     return sum(errors[c] * n[c] for c in errors) / total if total else sum(errors.values()) / len(errors)
 
 
+def errors_differ(errors: dict[int, float], counts: dict[int, int]) -> float | None:
+    """Do the clusters' dev errors differ more than chance would make them? The p-value of a chi-square test of
+    homogeneity over (wrong, right) dev counts per cluster; 1.0 when every dev example is wrong (or every one
+    right); None with fewer than two clusters measured."""
+    from scipy.stats import chi2_contingency
+
+    rows = [[round(errors[c] * counts[c]), counts[c] - round(errors[c] * counts[c])]
+            for c in sorted(errors) if counts.get(c, 0) > 0]
+    if len(rows) < 2:
+        return None
+    if any(sum(col) == 0 for col in zip(*rows, strict=True)):
+        return 1.0
+    return float(chi2_contingency(rows)[1])
+
+
 def boost_by_error(shares: dict[int, float], errors: dict[int, float], boost: float) -> dict[int, float]:
     """Raise the share of clusters where the student errs: share·(1 + boost·error), renormalised."""
     raised = {c: s * (1.0 + boost * errors.get(c, 0.0)) for c, s in shares.items()}

@@ -69,11 +69,12 @@ class LoopConfig(Strict):
         description="distillgraph: before the boost, each cluster's dev error is pulled toward the overall error "
         "by this many pseudo-examples ((n x error + prior x mean) / (n + prior)); 0 uses the errors as measured",
     )
-    allocation_trust: Literal["off", "adaptive"] = Field(
+    allocation_trust: Literal["off", "adaptive", "checked"] = Field(
         default="off",
         description="distillgraph: adaptive blends the error-raised shares with the clusters' natural (density) "
         "shares, trusting the former as much as the student's dev accuracy (a weak student's per-cluster errors "
-        "say little); off uses the error-raised shares as they are",
+        "say little); checked uses the error-raised shares where the clusters' dev errors differ (chi-square test "
+        "at 0.05), else the natural shares; off uses the error-raised shares as they are",
     )
     coverage_pool: Literal["sample", "all"] = Field(
         default="all",

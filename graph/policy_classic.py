@@ -7,6 +7,7 @@ from typing import Any
 from distillgraph.graph.policies import ColdStart, Policy, PoolWide, register
 from distillgraph.graph.policy_seams import (
     Balanced,
+    Checked,
     DiverseTop,
     ErrorBoosted,
     Mixed,
@@ -57,6 +58,8 @@ class DistillGraph(Policy):
         self.allocation = ErrorBoosted(Balanced("adaptive"), loop.error_boost, loop.error_prior)
         if loop.allocation_trust == "adaptive":
             self.allocation = Trusted(self.allocation)
+        elif loop.allocation_trust == "checked":
+            self.allocation = Checked(self.allocation)
         # over loop.score_sample of the pool (a paid judge: the calls set aside for scoring)
         informative = DiverseTop(min_distance=loop.diversity, power=loop.sampling_power)
         adaptive = loop.coverage_share == "adaptive"

@@ -12,7 +12,7 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
-from distillgraph.agents.analyst import adaptive_shares, boost_by_error, mean_error, shrink_errors
+from distillgraph.agents.analyst import adaptive_shares, boost_by_error, errors_differ, mean_error, shrink_errors
 from distillgraph.trainer.selection import power_sample_keys, select_diverse
 
 
@@ -128,6 +128,34 @@ class Trusted(Allocation):
 
     def __str__(self) -> str:
         return f"{self.inner}, blended toward natural shares as much as the student errs on dev"
+
+
+@dataclass(frozen=True)
+class Checked(Allocation):
+    """The inner allocation's shares where the student's dev errors differ between clusters more than chance
+    would make them (chi-square test of homogeneity at `alpha`, the usual level, not tuned); where they do not
+    (a weak student errs everywhere alike), the clusters' natural (density) shares: the errors then say nothing
+    about where to buy, and covering the pool as densely as it lies is what won there (policy_choice stage 20).
+    Before any dev error the inner shares stand."""
+
+    inner: Allocation
+    alpha: float = 0.05
+
+    def balanced(self, natural: dict[int, float], stage: int, stages: int) -> dict[int, float]:
+        return self.inner.balanced(natural, stage, stages)
+
+    def shares(self, natural: dict[int, float], errors: dict[int, float], stage: int, stages: int,
+               counts: dict[int, int] | None = None) -> dict[int, float]:
+        inner = self.inner.shares(natural, errors, stage, stages, counts)
+        p = errors_differ(errors, counts or {}) if errors else None
+        if p is None or p < self.alpha:
+            return inner
+        total = sum(natural.values()) or 1.0
+        return {c: natural.get(c, 0.0) / total for c in inner}
+
+    def __str__(self) -> str:
+        return (f"{self.inner} where the clusters' dev errors differ (chi-square p < {self.alpha:g}), "
+                "else natural shares")
 
 
 # ---------------------------------------------------------------- selection: which examples
