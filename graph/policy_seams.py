@@ -12,7 +12,13 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
-from distillgraph.agents.analyst import adaptive_shares, boost_by_error, errors_differ, mean_error, shrink_errors
+from distillgraph.agents.analyst import (
+    adaptive_shares,
+    boost_by_error,
+    errors_differ,
+    mean_error,
+    shrink_errors,
+)
 from distillgraph.trainer.selection import power_sample_keys, select_diverse
 
 

@@ -17,7 +17,7 @@ from distillgraph.agents.analyst import (
 )
 from distillgraph.agents.budget import BudgetLedger
 from distillgraph.agents.config import BudgetConfig
-from distillgraph.graph.policy_seams import Balanced, ErrorBoosted, Trusted
+from distillgraph.graph.policy_seams import Balanced, Checked, ErrorBoosted, Trusted
 
 NATURAL = {0: 60.0, 1: 30.0, 2: 10.0}
 
@@ -178,3 +178,29 @@ def test_calls_left_is_the_tightest_cap_in_call_equivalents(tmp_path):
     assert deps.calls_left() == pytest.approx(6)
     _spend(ledger, 6, 500, 500)
     assert deps.calls_left() == pytest.approx(0)
+
+
+def test_errors_differ_tests_the_clusters_dev_error_rates_for_homogeneity():
+    from scipy.stats import chi2_contingency
+
+    from distillgraph.agents.analyst import errors_differ
+
+    tail = errors_differ({0: 0.0, 1: 0.9, 2: 0.05}, {0: 20, 1: 10, 2: 20})  # errs on one cluster: they differ
+    alike = errors_differ({0: 0.8, 1: 0.9, 2: 0.85}, {0: 10, 1: 10, 2: 20})  # errs everywhere alike
+    assert tail < 0.001 < 0.5 < alike
+    assert alike == pytest.approx(chi2_contingency([[8, 2], [9, 1], [17, 3]])[1])  # (wrong, right) per cluster
+    assert errors_differ({0: 1.0, 1: 1.0}, {0: 3, 1: 4}) == 1.0  # every dev example wrong: nothing differs
+    assert errors_differ({0: 0.5}, {0: 8}) is None and errors_differ({0: 0.5, 1: 0.2}, {0: 8}) is None
+
+
+def test_checked_keeps_the_error_raised_shares_only_where_the_dev_errors_differ():
+    inner = ErrorBoosted(Balanced("uniform"), 9.0)
+    tail, counts = {0: 0.0, 1: 0.0, 2: 0.9}, {0: 30, 1: 20, 2: 10}
+    assert Checked(inner).shares(NATURAL, tail, 3, 4, counts) == pytest.approx(inner.shares(NATURAL, tail, 3, 4, counts))
+    alike = {0: 0.8, 1: 0.9, 2: 0.85}
+    assert Checked(inner).shares(NATURAL, alike, 3, 4, counts) == pytest.approx({0: 0.6, 1: 0.3, 2: 0.1})  # natural
+    assert inner.shares(NATURAL, alike, 3, 4, counts)[2] > 0.3  # what the inner allocation would have given
+    assert Checked(inner).shares(NATURAL, {}, 0, 4) == pytest.approx(inner.shares(NATURAL, {}, 0, 4))  # no dev yet
+    assert Checked(inner, alpha=0.99).shares(NATURAL, alike, 3, 4, counts) == pytest.approx(
+        inner.shares(NATURAL, alike, 3, 4, counts))  # any difference counts at alpha 0.99
+    assert "chi-square p < 0.05), else natural shares" in str(Checked(inner))

@@ -336,6 +336,8 @@ def test_allocation_trust_reaches_distillgraph_only():
     assert "blended toward natural" in str(build_policy(LoopConfig(allocation_trust="adaptive")).allocation)
     assert "blended toward natural" not in str(build_policy(LoopConfig()).allocation)
     assert "blended" not in str(build_policy(LoopConfig(policy="error_boost", allocation_trust="adaptive")).allocation)
+    assert "else natural shares" in str(build_policy(LoopConfig(allocation_trust="checked")).allocation)
+    assert "else natural" not in str(build_policy(LoopConfig(policy="error_boost", allocation_trust="checked")).allocation)
 
 
 def test_error_prior_reaches_distillgraph_only():
