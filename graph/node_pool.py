@@ -52,6 +52,11 @@ class RoundPool:
         history = self.state.get("history", [])
         return self.deps.kind.quality(history[-1].dev) if history else None
 
+    def natural_shares(self) -> dict[int, float]:
+        sizes = {int(c): float(n) for c, n in self.deps.clustering().sizes.items()}
+        total = sum(sizes.values()) or 1.0
+        return {c: n / total for c, n in sizes.items()}
+
     def label_deficit(self, ids: list[str]) -> np.ndarray | None:
         student = self.deps.student
         if not ids or not isinstance(student, ProbabilisticStudent):

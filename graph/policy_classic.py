@@ -16,6 +16,7 @@ from distillgraph.graph.policy_seams import (
     RareLabels,
     Split,
     Subsample,
+    Surplus,
     TopScore,
     Trusted,
     WholePool,
@@ -54,7 +55,8 @@ class DistillGraph(Policy):
     cold_start: ColdStart = "adaptive"
 
     def configure(self, loop: Any) -> None:
-        self.scope = {"clusters": PerCluster(), "pool": WholePool(), "split": Split()}[loop.select_within]
+        self.scope = {"clusters": PerCluster(), "pool": WholePool(), "split": Split(),
+                      "surplus": Surplus()}[loop.select_within]
         self.allocation = ErrorBoosted(Balanced("adaptive"), loop.error_boost, loop.error_prior)
         if loop.allocation_trust == "adaptive":
             self.allocation = Trusted(self.allocation)

@@ -16,6 +16,7 @@ from distillgraph.agents.analyst import (
     adaptive_shares,
     boost_by_error,
     errors_differ,
+    integer_quotas,
     mean_error,
     shrink_errors,
 )
@@ -43,6 +44,9 @@ class PoolView(Protocol):
     def student_quality(self) -> float | None:
         """The student's last dev score in [0, 1] (TaskKind.quality: macro-F1 for classification); None before
         any evaluation and for task kinds without one."""
+
+    def natural_shares(self) -> dict[int, float]:
+        """Each cluster's share of the pool (its density; they sum to 1)."""
 
     def label_deficit(self, ids: list[str]) -> np.ndarray | None:
         """How likely each example belongs to a label the labelled set has few of: sum over labels of
@@ -400,3 +404,29 @@ class Split(Scope):
 
     def __str__(self) -> str:
         return "the informative part per cluster, the coverage part over the whole pool"
+
+
+class Surplus(Scope):
+    """What the targeting adds is bought per cluster, the rest as coverage buys it: each cluster's quota beyond
+    its density share of the round (the tail, the clusters the student errs on) from the cluster's own pool;
+    the rest of the round, the part the pool's density alone would give, over the whole pool, seeing the
+    clusters' picks as labelled. Where the quotas follow density this is a whole-pool selection; where they
+    are raised toward a few clusters, a per-cluster one."""
+
+    def pick(self, selection: Selection, quotas: dict[int, int], unlabelled: list[str],
+             by_cluster: dict[int, list[str]], pool: PoolView) -> list[tuple[int | None, Picked]]:
+        total = min(sum(quotas.values()), len(unlabelled))
+        if total <= 0:
+            return []
+        density = integer_quotas(pool.natural_shares(), total)
+        extra = {c: min(k - density.get(c, 0), len(by_cluster.get(c, []))) for c, k in quotas.items()}
+        out = PerCluster().pick(selection, {c: k for c, k in extra.items() if k > 0}, unlabelled, by_cluster, pool)
+        taken = [i for _, p in out for i in p.chosen]
+        seen, left = set(taken), total - len(taken)
+        rest = [i for i in unlabelled if i not in seen]
+        if left > 0 and rest:
+            out.append((None, selection.select(rest, min(left, len(rest)), _AfterPicks(pool, taken), None)))
+        return out
+
+    def __str__(self) -> str:
+        return "each cluster's quota beyond its density share per cluster, the rest over the whole pool"
