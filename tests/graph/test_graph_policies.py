@@ -25,6 +25,7 @@ from distillgraph.graph.policy_seams import (
     Selection,
     Split,
     Subsample,
+    Surplus,
     TopScore,
     WholePool,
     scaled_quotas,
@@ -105,6 +106,10 @@ class FakePool:
 
     quality: float | None = None
     deficits: dict[str, float] | None = None
+    natural: dict[int, float] | None = None
+
+    def natural_shares(self) -> dict[int, float]:
+        return self.natural or {}
 
     def label_deficit(self, ids: list[str]) -> np.ndarray | None:
         return None if self.deficits is None else np.array([self.deficits[i] for i in ids])
@@ -283,6 +288,24 @@ def test_split_fills_the_informative_share_per_cluster_and_the_rest_over_the_who
     assert isinstance(policy.scope, Split) and policy.per_cluster
     assert "the coverage part over the whole pool" in str(policy)
     assert not build_policy(LoopConfig(select_within="pool")).per_cluster
+
+
+def test_surplus_buys_each_clusters_quota_beyond_its_density_in_the_cluster_and_the_rest_over_the_pool():
+    pool, sel = FakePool(SCORES, VECTORS), SeesLabelled()
+    pool.natural = {0: 0.75, 1: 0.25}  # density of a round of 4: 3 from cluster 0, 1 from cluster 1
+    got = Surplus().pick(sel, {0: 1, 1: 3}, IDS, SPLIT_IDS, pool)  # the quotas raise cluster 1 by 2
+    assert [(c, p.chosen) for c, p in got] == [(1, ["c", "d"]), (None, ["a", "b"])]
+    assert sel.offered == [["c", "d"], ["a", "b"]] and sel.shown == [0, 2]  # the pool-wide part sees the picks
+    follows = SeesLabelled()  # quotas that follow density: one selection over the whole pool
+    assert [(c, p.chosen) for c, p in Surplus().pick(follows, {0: 3, 1: 1}, IDS, SPLIT_IDS, pool)] == [
+        (None, ["a", "b", "c", "d"])] and follows.offered == [IDS]
+    pool.natural = {0: 0.0, 1: 0.0, 7: 1.0}  # the quota's whole excess, but never more than a cluster holds
+    assert [(c, p.chosen) for c, p in Surplus().pick(SeesLabelled(), {1: 4}, IDS, SPLIT_IDS, pool)] == [
+        (1, ["c", "d"]), (None, ["a", "b"])]
+    assert Surplus().pick(SeesLabelled(), {0: 0}, IDS, SPLIT_IDS, pool) == []
+    policy = build_policy(LoopConfig(select_within="surplus"))
+    assert isinstance(policy.scope, Surplus) and policy.per_cluster
+    assert "beyond its density share" in str(policy)
 
 
 def test_the_student_quality_is_the_task_kinds_dev_score_in_0_1():
