@@ -93,17 +93,23 @@ class Balanced(Allocation):
 
 
 @dataclass(frozen=True)
-class ErrorBoosted(Allocation):
+class Wrapping(Allocation):
+    """An allocation over another one's schedule: `balanced` is the inner allocation's."""
+
+    inner: Allocation
+
+    def balanced(self, natural: dict[int, float], stage: int, stages: int) -> dict[int, float]:
+        return self.inner.balanced(natural, stage, stages)
+
+
+@dataclass(frozen=True)
+class ErrorBoosted(Wrapping):
     """A schedule's shares raised where the student errs on dev: share x (1 + boost x error); with `prior` > 0
     each cluster's error is first pulled toward the overall error by that many pseudo-examples (a cluster
     measured on few dev examples is trusted less)."""
 
-    inner: Allocation
     boost: float
     prior: float = 0.0
-
-    def balanced(self, natural: dict[int, float], stage: int, stages: int) -> dict[int, float]:
-        return self.inner.balanced(natural, stage, stages)
 
     def shares(self, natural: dict[int, float], errors: dict[int, float], stage: int, stages: int,
                counts: dict[int, int] | None = None) -> dict[int, float]:
@@ -117,15 +123,10 @@ class ErrorBoosted(Allocation):
 
 
 @dataclass(frozen=True)
-class Trusted(Allocation):
+class Trusted(Wrapping):
     """The inner allocation's shares trusted as much as the student measures well: q x inner + (1 - q) x natural,
     q the student's dev accuracy (1 - the per-cluster errors' mean, weighted by the clusters' dev counts).
     Before any dev error the inner shares stand."""
-
-    inner: Allocation
-
-    def balanced(self, natural: dict[int, float], stage: int, stages: int) -> dict[int, float]:
-        return self.inner.balanced(natural, stage, stages)
 
     def shares(self, natural: dict[int, float], errors: dict[int, float], stage: int, stages: int,
                counts: dict[int, int] | None = None) -> dict[int, float]:
@@ -141,18 +142,14 @@ class Trusted(Allocation):
 
 
 @dataclass(frozen=True)
-class Checked(Allocation):
+class Checked(Wrapping):
     """The inner allocation's shares where the student's dev errors differ between clusters more than chance
     would make them (chi-square test of homogeneity at `alpha`, the usual level, not tuned); where they do not
     (a weak student errs everywhere alike), the clusters' natural (density) shares: the errors then say nothing
     about where to buy, and covering the pool as densely as it lies is what won there (policy_choice stage 20).
     Before any dev error the inner shares stand."""
 
-    inner: Allocation
     alpha: float = 0.05
-
-    def balanced(self, natural: dict[int, float], stage: int, stages: int) -> dict[int, float]:
-        return self.inner.balanced(natural, stage, stages)
 
     def shares(self, natural: dict[int, float], errors: dict[int, float], stage: int, stages: int,
                counts: dict[int, int] | None = None) -> dict[int, float]:
