@@ -22,14 +22,12 @@ import pkgutil
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
+from distillgraph.graph.policy_scopes import PerCluster, Scope, WholePool
 from distillgraph.graph.policy_seams import (
     Allocation,
     Balanced,
-    PerCluster,
     RandomPick,
-    Scope,
     Selection,
-    WholePool,
 )
 
 ColdStart = Literal["representatives", "random", "typical", "mixed", "checked", "adaptive", "selection"]

@@ -5,21 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from distillgraph.graph.policies import ColdStart, Policy, PoolWide, register
+from distillgraph.graph.policy_scopes import PerCluster, Split, Surplus, WholePool
 from distillgraph.graph.policy_seams import (
     Balanced,
     Checked,
     DiverseTop,
     ErrorBoosted,
     Mixed,
-    PerCluster,
     RandomPick,
     RareLabels,
-    Split,
     Subsample,
-    Surplus,
     TopScore,
     Trusted,
-    WholePool,
 )
 from distillgraph.graph.policy_typiclust import Typical
 

@@ -14,21 +14,17 @@ from rich.console import Console
 
 from distillgraph.graph.config import LoopConfig, apply_overrides, config_from_dict, load_config
 from distillgraph.graph.policies import POLICIES, Policy, build_policy, policy_names, register
+from distillgraph.graph.policy_scopes import PerCluster, Split, Surplus, WholePool, scaled_quotas
 from distillgraph.graph.policy_seams import (
     DiverseTop,
     Mixed,
-    PerCluster,
     Picked,
     PoolView,
     RandomPick,
     RareLabels,
     Selection,
-    Split,
     Subsample,
-    Surplus,
     TopScore,
-    WholePool,
-    scaled_quotas,
 )
 from distillgraph.graph.runner import execute, history, new_run_dir
 from distillgraph.store.cluster import Clustering
