@@ -87,8 +87,9 @@ def one_run(cfg: RunConfig) -> dict[str, Any]:
     }
 
 
-def upper_bound(seed: int, cfg: RunConfig) -> dict[str, float]:
-    """The probe on the whole gold-labelled pool; worst cluster over the same k-means clusters a run uses."""
+def upper_bound(seed: int, cfg: RunConfig, with_reserve: bool = False) -> dict[str, float]:
+    """The probe on the whole gold-labelled pool (`with_reserve`: plus every reserve text, all the simulated
+    writer could serve); worst cluster over the same k-means clusters a run uses."""
     bbc = cfg.data.bbc.model_copy(update={"split_seed": seed})
     data = load_bbc(bbc, cfg.task)
     gold = pool_gold(bbc, cfg.task)
@@ -99,8 +100,11 @@ def upper_bound(seed: int, cfg: RunConfig) -> dict[str, float]:
     cl = cluster_vectors([e.id for e in pool], pool_vecs, n_clusters=cfg.store.n_clusters, k_min=cfg.store.k_min,
                          k_max=cfg.store.k_max, seed=cfg.store.seed)
     student = ProbeStudent(cfg.student, cfg.task, embedder, progress=False)
+    items = [TrainItem(id=e.id, text=e.text, target=gold[e.id]) for e in pool]
+    if with_reserve:
+        items += [TrainItem(id=e.id, text=e.text, target=e.target or "") for e in data.get("reserve", [])]
     with tempfile.TemporaryDirectory() as tmp:
-        student.fit([TrainItem(id=e.id, text=e.text, target=gold[e.id]) for e in pool], Path(tmp), round=0)
+        student.fit(items, Path(tmp), round=0)
     preds = [student.labels[int(p.argmax())] for p in student.probabilities_of(test_vecs)]
     m = classification_metrics([e.target or "" for e in test], list(preds), cfg.task.label_names,
                                cl.assign(test_vecs))

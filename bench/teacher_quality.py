@@ -487,37 +487,16 @@ def synthesis_ceiling(seeds: list[int]) -> dict[str, Any]:
     """What the probe reaches on (b)'s tail split with gold labels on the whole pool, and on the whole pool plus
     every reserve text (all the writer could ever serve): no run of (b) can train on more than the second."""
     from bench.harness import mean_std, quiet_logs
-    from bench.sample_efficiency import run_config, shared_embedder
-    from distillgraph.store.cluster import cluster_vectors
-    from distillgraph.store.datasets import pool_gold
-    from distillgraph.store.schema import content_id
-    from distillgraph.trainer.base import TrainItem
-    from distillgraph.trainer.evaluate import classification_metrics
-    from distillgraph.trainer.probe import ProbeStudent
+    from bench.sample_efficiency import run_config, upper_bound
 
     quiet_logs()
     per_seed: dict[str, dict[str, dict[str, float]]] = {}
     for seed in seeds:
         cfg = run_config("distillgraph", 80, seed, extra=TAIL, pins=[])  # the split and store of (b)'s runs
-        bbc = cfg.data.bbc.model_copy(update={"split_seed": seed})
-        data, gold, embedder = load_bbc(bbc, cfg.task), pool_gold(bbc, cfg.task), shared_embedder(cfg.store)
-        pool, test = data["pool"], data["test"]
-        pool_vecs = embedder.encode([e.text for e in pool], [e.id for e in pool])
-        test_vecs = embedder.encode([e.text for e in test], [content_id(e.text) for e in test])
-        clusters = cluster_vectors([e.id for e in pool], pool_vecs, n_clusters=cfg.store.n_clusters,
-                                   k_min=cfg.store.k_min, k_max=cfg.store.k_max, seed=cfg.store.seed).assign(test_vecs)
-        labelled = [TrainItem(id=e.id, text=e.text, target=gold[e.id]) for e in pool]
-        reserve = [TrainItem(id=e.id, text=e.text, target=e.target or "") for e in data.get("reserve", [])]
-        per_seed[str(seed)] = {}
-        for name, items in (("pool", labelled), ("pool_reserve", labelled + reserve)):
-            student = ProbeStudent(cfg.student, cfg.task, embedder, progress=False)
-            with tempfile.TemporaryDirectory() as tmp:
-                student.fit(items, Path(tmp), round=0)
-            preds = [student.labels[int(p.argmax())] for p in student.probabilities_of(test_vecs)]
-            m = classification_metrics([e.target or "" for e in test], preds, cfg.task.label_names, clusters)
-            per_seed[str(seed)][name] = {"macro_f1": round(m["macro_f1"], 4),
-                                         "worst_cluster_acc": round(m["worst_cluster_score"], 4), "n_train": len(items)}
-            print(f"seed {seed} {name}: {per_seed[str(seed)][name]}", flush=True)
+        per_seed[str(seed)] = {name: {m: round(v, 4) for m, v in upper_bound(seed, cfg, with_reserve=reserve).items()
+                                      if m in SYNTH_GOAL}
+                               for name, reserve in (("pool", False), ("pool_reserve", True))}
+        print(f"seed {seed}: {per_seed[str(seed)]}", flush=True)
     return {"seeds": seeds, "per_seed": per_seed, **{
         name: {m: mean_std([row[name][m] for row in per_seed.values()]) for m in SYNTH_GOAL}
         for name in ("pool", "pool_reserve")}}

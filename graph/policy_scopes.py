@@ -51,6 +51,18 @@ def scaled_quotas(quotas: dict[int, int], total: int, room: dict[int, int]) -> d
     return {c: k for c, k in out.items() if k > 0}
 
 
+def rest_over_pool(selection: Selection, done: list[tuple[int | None, Picked]], total: int, unlabelled: list[str],
+                   pool: PoolView) -> list[tuple[int | None, Picked]]:
+    """The round's `total` left after the per-cluster picks in `done`, by `selection` over the rest of the pool,
+    which sees those picks as labelled."""
+    taken = [i for _, p in done for i in p.chosen]
+    seen, left = set(taken), total - len(taken)
+    rest = [i for i in unlabelled if i not in seen]
+    if left <= 0 or not rest:
+        return []
+    return [(None, selection.select(rest, min(left, len(rest)), _AfterPicks(pool, taken), None))]
+
+
 class Split(Scope):
     """For a Mixed selection: its first part (the student's informative share) fills each cluster's quota
     scaled to that share, from the cluster's own pool; its second part (coverage) buys the rest over the
@@ -65,12 +77,7 @@ class Split(Scope):
         room = {c: len(ids) for c, ids in by_cluster.items()}
         first = scaled_quotas(quotas, round(selection.first_share(pool) * total), room)
         out = PerCluster().pick(selection.first, first, unlabelled, by_cluster, pool)
-        taken = [i for _, p in out for i in p.chosen]
-        seen, left = set(taken), total - len(taken)
-        rest = [i for i in unlabelled if i not in seen]
-        if left > 0 and rest:
-            out.append((None, selection.second.select(rest, left, _AfterPicks(pool, taken), None)))
-        return out
+        return out + rest_over_pool(selection.second, out, total, unlabelled, pool)
 
     def __str__(self) -> str:
         return "the informative part per cluster, the coverage part over the whole pool"
@@ -91,12 +98,7 @@ class Surplus(Scope):
         density = integer_quotas(pool.natural_shares(), total)
         extra = {c: min(k - density.get(c, 0), len(by_cluster.get(c, []))) for c, k in quotas.items()}
         out = PerCluster().pick(selection, {c: k for c, k in extra.items() if k > 0}, unlabelled, by_cluster, pool)
-        taken = [i for _, p in out for i in p.chosen]
-        seen, left = set(taken), total - len(taken)
-        rest = [i for i in unlabelled if i not in seen]
-        if left > 0 and rest:
-            out.append((None, selection.select(rest, min(left, len(rest)), _AfterPicks(pool, taken), None)))
-        return out
+        return out + rest_over_pool(selection, out, total, unlabelled, pool)
 
     def __str__(self) -> str:
         return "each cluster's quota beyond its density share per cluster, the rest over the whole pool"
