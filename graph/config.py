@@ -48,13 +48,14 @@ class LoopConfig(Strict):
         "of uncovered regions); the rest go to the student's uncertainty. adaptive: 1 - the student's last dev "
         "macro-F1 for classification (a weak student's uncertainty is trusted less); 0.25 for ner and generation",
     )
-    select_within: Literal["pool", "clusters", "split", "surplus"] = Field(
-        default="clusters",
+    select_within: Literal["pool", "clusters", "split", "surplus", "auto"] = Field(
+        default="auto",
         description="distillgraph: pick a round's examples over the whole pool (the round's total), or within each "
         "cluster's quota (balancing raised by the cluster's dev error), each from the cluster's own pool; split: "
         "the informative share within the clusters' quotas (scaled to it), the coverage share over the whole pool; "
         "surplus: each cluster's quota beyond its density share of the round per cluster, the rest over the whole "
-        "pool",
+        "pool; auto: surplus for classification (chosen on dev, 2026-12-05; clusters until then), clusters for ner "
+        "and generation (where surplus was never measured)",
     )
     sampling_power: float = Field(
         default=0.0, ge=0,

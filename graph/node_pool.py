@@ -57,6 +57,9 @@ class RoundPool:
         total = sum(sizes.values()) or 1.0
         return {c: n / total for c, n in sizes.items()}
 
+    def measures_quality(self) -> bool:
+        return bool(getattr(self.deps.kind, "quality_key", ""))
+
     def label_deficit(self, ids: list[str]) -> np.ndarray | None:
         student = self.deps.student
         if not ids or not isinstance(student, ProbabilisticStudent):

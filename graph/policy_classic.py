@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from distillgraph.graph.policies import ColdStart, Policy, PoolWide, register
-from distillgraph.graph.policy_scopes import PerCluster, Split, Surplus, WholePool
+from distillgraph.graph.policy_scopes import ByKind, PerCluster, Split, Surplus, WholePool
 from distillgraph.graph.policy_seams import (
     Balanced,
     Checked,
@@ -27,11 +27,13 @@ ERROR_BOOST_2026_11 = 30.0  # loop.error_boost of November 2026 (error_boost kee
 @register
 class DistillGraph(Policy):
     """Each cluster's representative, then TypiClust's typical examples of the regions they leave uncovered, to
-    start where the dev set's neighbours share labels (else, and for NER and generation, a random sample), then each round every cluster's quota (balancing raised by the cluster's dev error) is filled
-    part with the student's most informative examples, kept diverse, part with coverage (TypiClust's typical
-    examples of regions nothing labelled covers yet); the informative part is the student's last dev score (a
-    weak student's uncertainty is trusted less); synthesis for the tail and for the teacher's weaknesses, spread
-    over clusters the same way"""
+    start where the dev set's neighbours share labels (else, and for NER and generation, a random sample); then
+    each round every cluster gets a quota (its density share, raised by the cluster's dev error): what a quota
+    adds beyond the cluster's density share is picked in the cluster, the rest of the round over the whole pool
+    (for NER and generation every quota in its cluster), part the student's most informative examples, kept
+    diverse, part coverage (TypiClust's typical examples of regions nothing labelled covers yet); the
+    informative part is the student's last dev score (a weak student's uncertainty is trusted less); synthesis
+    for the tail and for the teacher's weaknesses, spread over clusters the same way"""
 
     # Uncertainty alone (the default until 2026-12) lost to random where the probe stays weak (16-18 labels):
     # it buys outliers and label noise; coverage alone is what TypiClust wins with at tiny budgets and loses
@@ -46,14 +48,17 @@ class DistillGraph(Policy):
     # the cold start is `mixed` (each cluster's representative, then typical examples), chosen on the dev splits
     # of all nine packaged tasks (tuning seeds 100-105): typical had lost at 20 labels on held-out tasks; the same
     # day `checked` (mixed only where the dev set's nearest neighbours share labels, else random) beat it there.
+    # Since 2026-12-05 classification selects within the clusters only what the targeting adds (`surplus`, +1.05
+    # dev points over `clusters` on tuning seeds 100-119, bench/results/policy_choice.md stage 20g); NER and
+    # generation, where it was never measured, keep `clusters` (loop.select_within=auto).
     name = "distillgraph"
     uses_analysis = True
     synthesizes = True
     cold_start: ColdStart = "adaptive"
 
     def configure(self, loop: Any) -> None:
-        self.scope = {"clusters": PerCluster(), "pool": WholePool(), "split": Split(),
-                      "surplus": Surplus()}[loop.select_within]
+        self.scope = {"clusters": PerCluster(), "pool": WholePool(), "split": Split(), "surplus": Surplus(),
+                      "auto": ByKind(Surplus(), PerCluster())}[loop.select_within]
         self.allocation = ErrorBoosted(Balanced("adaptive"), loop.error_boost, loop.error_prior)
         if loop.allocation_trust == "adaptive":
             self.allocation = Trusted(self.allocation)

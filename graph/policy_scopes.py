@@ -102,3 +102,20 @@ class Surplus(Scope):
 
     def __str__(self) -> str:
         return "each cluster's quota beyond its density share per cluster, the rest over the whole pool"
+
+
+class ByKind(Scope):
+    """One scope where the task kind scores the student's quality (classification), another elsewhere: a scope
+    chosen on classification dev data is not assumed to carry over to NER or generation, where it was never
+    measured (as the cold start: graph/policies.py:resolve_cold_start)."""
+
+    def __init__(self, measured: Scope, otherwise: Scope) -> None:
+        self.measured, self.otherwise = measured, otherwise
+
+    def pick(self, selection: Selection, quotas: dict[int, int], unlabelled: list[str],
+             by_cluster: dict[int, list[str]], pool: PoolView) -> list[tuple[int | None, Picked]]:
+        scope = self.measured if pool.measures_quality() else self.otherwise
+        return scope.pick(selection, quotas, unlabelled, by_cluster, pool)
+
+    def __str__(self) -> str:
+        return f"for classification {self.measured}; for ner and generation {self.otherwise}"

@@ -48,6 +48,9 @@ class PoolView(Protocol):
     def natural_shares(self) -> dict[int, float]:
         """Each cluster's share of the pool (its density; they sum to 1)."""
 
+    def measures_quality(self) -> bool:
+        """Whether the run's task kind scores the student's quality (TaskKind.quality_key: classification)."""
+
     def label_deficit(self, ids: list[str]) -> np.ndarray | None:
         """How likely each example belongs to a label the labelled set has few of: sum over labels of
         p(label | text) / (1 + examples labelled with it); None where the student gives no label probabilities."""

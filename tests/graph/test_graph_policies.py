@@ -14,7 +14,7 @@ from rich.console import Console
 
 from distillgraph.graph.config import LoopConfig, apply_overrides, config_from_dict, load_config
 from distillgraph.graph.policies import POLICIES, Policy, build_policy, policy_names, register
-from distillgraph.graph.policy_scopes import PerCluster, Split, Surplus, WholePool, scaled_quotas
+from distillgraph.graph.policy_scopes import ByKind, PerCluster, Split, Surplus, WholePool, scaled_quotas
 from distillgraph.graph.policy_seams import (
     DiverseTop,
     Mixed,
@@ -106,6 +106,11 @@ class FakePool:
 
     def natural_shares(self) -> dict[int, float]:
         return self.natural or {}
+
+    measured: bool = True
+
+    def measures_quality(self) -> bool:
+        return self.measured
 
     def label_deficit(self, ids: list[str]) -> np.ndarray | None:
         return None if self.deficits is None else np.array([self.deficits[i] for i in ids])
@@ -302,6 +307,35 @@ def test_surplus_buys_each_clusters_quota_beyond_its_density_in_the_cluster_and_
     policy = build_policy(LoopConfig(select_within="surplus"))
     assert isinstance(policy.scope, Surplus) and policy.per_cluster
     assert "beyond its density share" in str(policy)
+
+
+def test_the_default_selects_where_surplus_says_for_classification_and_per_cluster_for_ner_and_generation():
+    policy = build_policy(LoopConfig())
+    assert isinstance(policy.scope, ByKind) and policy.per_cluster
+    assert isinstance(policy.scope.measured, Surplus) and isinstance(policy.scope.otherwise, PerCluster)
+    assert "for classification each cluster's quota beyond its density share" in str(policy)
+    pool = FakePool(SCORES, VECTORS)
+    pool.natural = {0: 0.75, 1: 0.25}
+    surplus = [(1, ["c", "d"]), (None, ["a", "b"])]  # as Surplus (the test above)
+    assert [(c, p.chosen) for c, p in policy.scope.pick(SeesLabelled(), {0: 1, 1: 3}, IDS, SPLIT_IDS, pool)] == surplus
+    pool.measured = False  # a kind with no quality score (NER, generation): each quota in its own cluster
+    got = policy.scope.pick(SeesLabelled(), {0: 1, 1: 3}, IDS, SPLIT_IDS, pool)
+    assert [(c, p.chosen) for c, p in got] == [(c, p.chosen) for c, p in
+                                               PerCluster().pick(SeesLabelled(), {0: 1, 1: 3}, IDS, SPLIT_IDS, pool)]
+    assert [c for c, _ in got] == [0, 1]
+
+
+def test_the_round_pool_measures_quality_where_the_task_kind_has_a_quality_key():
+    from types import SimpleNamespace
+
+    from distillgraph.graph.node_pool import RoundPool
+    from distillgraph.graph.task_kinds import KINDS
+    from distillgraph.store.schema import TaskConfig
+
+    labels = TaskConfig(labels={"a": "", "b": ""})
+    for kind, want in (("classification", True), ("ner", False)):
+        deps = SimpleNamespace(kind=KINDS[kind](labels))
+        assert RoundPool(deps, {}, None, 1, None).measures_quality() is want  # type: ignore[arg-type]
 
 
 def test_the_student_quality_is_the_task_kinds_dev_score_in_0_1():
