@@ -474,7 +474,9 @@ def synthesis_sweep(budgets: list[int], seeds: list[int]) -> dict[str, Any]:
                         {s: v["worst_cluster_acc"] for s, v in finals["select_only"].items()})
         entry["paired"] = {"diff_macro_f1": f1["diff"], "ci_low": f1["ci_low"], "ci_high": f1["ci_high"],
                            "diff_worst_cluster": worst["diff"], "worst_ci": [worst["ci_low"], worst["ci_high"]],
-                           "n_seeds": f1["n"], "p_wilcoxon": f1["p_wilcoxon"]}
+                           "n_seeds": f1["n"], "p_wilcoxon": f1["p_wilcoxon"], "wins": f1["wins"],
+                           "worst_wins": worst["wins"]}
+        entry["per_seed"] = {arm: {str(s): v for s, v in sorted(rows.items())} for arm, rows in finals.items()}
         out[str(budget)] = entry
     return out
 
@@ -801,7 +803,10 @@ def markdown(data: dict[str, Any]) -> str:
             pr = row["paired"]
             out.append(f"| {budget} | {' | '.join(cells)} | "
                        f"{pr['diff_macro_f1']:+.4f} [{pr['ci_low']:+.4f}, {pr['ci_high']:+.4f}] | "
-                       f"{pr['diff_worst_cluster']:+.4f} |")
+                       f"{pr['diff_worst_cluster']:+.4f}" + (f" [{pr['worst_ci'][0]:+.4f}, {pr['worst_ci'][1]:+.4f}]"
+                                                               if pr.get("worst_ci") else "")
+                       + (f" (wins {pr['wins']} / {pr['worst_wins']} of {pr['n_seeds']})" if "wins" in pr else "")
+                       + " |")
         out += ["", *[f"Note: {n}" for n in data.get("synthesis_notes", [])], ""]
         out += synthesis_reach_text(data)
     demo = data.get("demo")

@@ -179,7 +179,9 @@ def test_the_simulations_run_todays_defaults_not_the_sample_efficiency_pin(monke
     assert se.run_config("distillgraph", 40, 0).loop.error_boost == 30.0
     seen: list[Any] = []
     monkeypatch.setattr(se, "one_run", lambda cfg: (seen.append(cfg), {"macro_f1": 0.5, "worst_cluster_acc": 0.4})[1])
-    tq.synthesis_sweep([40], [0, 1])
+    out = tq.synthesis_sweep([40], [0, 1])
+    assert out["40"]["per_seed"]["select_synth"] == {"0": {"macro_f1": 0.5, "worst_cluster_acc": 0.4},
+                                                     "1": {"macro_f1": 0.5, "worst_cluster_acc": 0.4}}
     assert seen and all(cfg.loop.error_boost == LoopConfig().error_boost for cfg in seen)
 
 
