@@ -805,7 +805,8 @@ def markdown(data: dict[str, Any]) -> str:
                        f"{pr['diff_macro_f1']:+.4f} [{pr['ci_low']:+.4f}, {pr['ci_high']:+.4f}] | "
                        f"{pr['diff_worst_cluster']:+.4f}" + (f" [{pr['worst_ci'][0]:+.4f}, {pr['worst_ci'][1]:+.4f}]"
                                                                if pr.get("worst_ci") else "")
-                       + (f" (wins {pr['wins']} / {pr['worst_wins']} of {pr['n_seeds']})" if "wins" in pr else "")
+                       + (f" (wins: macro-F1 {pr['wins']}, worst cluster {pr['worst_wins']}, of {pr['n_seeds']})"
+                          if "wins" in pr else "")
                        + " |")
         out += ["", *[f"Note: {n}" for n in data.get("synthesis_notes", [])], ""]
         out += synthesis_reach_text(data)
