@@ -14,6 +14,7 @@ from distillgraph.agents.records import Plan
 from distillgraph.graph.deps import Deps
 from distillgraph.graph.node_tools import Lookup, ask, targets
 from distillgraph.graph.state import DistillState
+from distillgraph.graph.task_kinds import measures_quality
 from distillgraph.trainer.base import ProbabilisticStudent
 
 
@@ -58,7 +59,7 @@ class RoundPool:
         return {c: n / total for c, n in sizes.items()}
 
     def measures_quality(self) -> bool:
-        return bool(getattr(self.deps.kind, "quality_key", ""))
+        return measures_quality(self.deps.kind)
 
     def label_deficit(self, ids: list[str]) -> np.ndarray | None:
         student = self.deps.student

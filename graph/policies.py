@@ -29,6 +29,7 @@ from distillgraph.graph.policy_seams import (
     RandomPick,
     Selection,
 )
+from distillgraph.graph.task_kinds import measures_quality
 
 ColdStart = Literal["representatives", "random", "typical", "mixed", "checked", "adaptive", "selection"]
 
@@ -41,7 +42,7 @@ def resolve_cold_start(how: ColdStart, kind: Any) -> ColdStart:
     measures no quality (NER, where typical lost on dev, and generation); any other way as it is."""
     if how != "adaptive":
         return how
-    return "checked" if getattr(kind, "quality_key", "") else "random"
+    return "checked" if measures_quality(kind) else "random"
 
 
 class Policy:

@@ -136,3 +136,9 @@ KINDS: dict[str, type[TaskKind]] = {k.type: k for k in (Classification, Generati
 
 def task_kind(task: TaskConfig) -> TaskKind:
     return KINDS[task.type](task)
+
+
+def measures_quality(kind: Any) -> bool:
+    """Whether the task kind (a TaskKind or its class) scores the student's quality (`quality_key`): the kinds
+    on which the quality-dependent defaults (the cold start's check, the surplus scope) were chosen."""
+    return bool(getattr(kind, "quality_key", ""))
