@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from distillgraph.agents.audit import planned_audit
 from distillgraph.agents.records import Annotation, Candidate
 from distillgraph.graph.cluster_names import apply_names, name_request, teacher_named
 from distillgraph.graph.deps import Deps
@@ -87,7 +88,7 @@ def cold_start(deps: Deps, state: DistillState, rng: random.Random) -> list[Cand
     taken = set(state.get("dev_labels", {}))
     look = lookup(deps, state)
     free = sorted(i for i in deps.pool_ids if i not in taken)
-    n = min(loop.bootstrap_per_cluster * clustering.k, len(free))
+    n = min(loop.bootstrap_per_cluster * clustering.k, len(free), cold_start_cap(deps, state))
     how = resolve_cold_start(deps.policy.cold_start, deps.kind)
     if how == "checked":
         how = checked_cold_start(deps, state)
@@ -97,7 +98,7 @@ def cold_start(deps: Deps, state: DistillState, rng: random.Random) -> list[Cand
         pick = deps.policy.selection if how == "selection" else Typical()
         ids = pick.select(free, n, RoundPool(deps, state, look, 0, rng), None).chosen
     elif how == "mixed" and n:
-        reps = [c.id for c in representatives(deps, taken, 1)][:n]
+        reps = [c.id for c in representatives(deps, taken, 1, n)]
         chosen = set(reps)
         rest = [i for i in free if i not in chosen]
         view = RoundPool(deps, state, look, 0, rng)
@@ -106,7 +107,7 @@ def cold_start(deps: Deps, state: DistillState, rng: random.Random) -> list[Cand
         picks, _ = typiclust(view.vectors(rest), covered, n - len(reps), seed=rng.randrange(2**31))
         ids = reps + [rest[i] for i in picks]
     else:
-        return representatives(deps, taken, loop.bootstrap_per_cluster)
+        return representatives(deps, taken, loop.bootstrap_per_cluster, n)
     return [Candidate(id=r, cluster=look.cluster(r), source="bootstrap", round=0) for r in ids]
 
 
@@ -128,8 +129,28 @@ def checked_cold_start(deps: Deps, state: DistillState) -> ColdStart:
     return how
 
 
-def representatives(deps: Deps, taken: set[str], per_cluster: int) -> list[Candidate]:
-    """The first `per_cluster` representatives (nearest to the centroid) of every cluster still in the pool."""
+def representatives(deps: Deps, taken: set[str], per_cluster: int, n: int | None = None) -> list[Candidate]:
+    """The first `per_cluster` representatives (nearest to the centroid) of every cluster still in the pool, in
+    cluster order; at most n of them: the first of every cluster before any second, larger clusters first."""
+    clustering = deps.clustering()
     reps = {int(c): [r for r in rs if r in deps.pool_ids and r not in taken][:per_cluster]
-            for c, rs in deps.clustering().representatives.items()}
+            for c, rs in clustering.representatives.items()}
+    if n is not None and n < sum(map(len, reps.values())):
+        order = sorted(((rank, -clustering.sizes.get(c, 0), c) for c, rs in reps.items() for rank in range(len(rs))))
+        keep = {(c, rank) for rank, _, c in order[:n]}
+        reps = {c: [r for rank, r in enumerate(rs) if (c, rank) in keep] for c, rs in reps.items()}
     return [Candidate(id=r, cluster=c, source="bootstrap", round=0) for c, rs in sorted(reps.items()) for r in rs]
+
+
+def cold_start_cap(deps: Deps, state: DistillState) -> int:
+    """The most labels the policy's cold start may buy: `cold_start_share` of the labels the budget leaves
+    (calls left, less a planned audit, over the votes per label); no cap at a share of 1 or without a cap."""
+    share, cfg = deps.policy.cold_start_share, deps.cfg
+    if share >= 1 or not deps.ledger.remaining():
+        return 2**62
+    gold_dev = [] if state.get("dev_labels") else [e for e in deps.data["dev"] if e.target is not None]
+    spent = float(deps.ledger.to_dict()["spent"].get("calls", 0))
+    budget_calls = float(cfg.budget.max_calls) if cfg.budget.max_calls else deps.calls_left() + spent
+    votes = cfg.teacher.self_consistency
+    audit = planned_audit(cfg.teacher, budget_calls, len(gold_dev)) * votes if cfg.task.type == "classification" else 0
+    return math.floor(share * max(deps.calls_left() - audit, 0.0) / votes)

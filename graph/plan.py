@@ -58,15 +58,18 @@ def project(cfg: RunConfig, data: dict[str, list[Example]], prompts: PromptLibra
         k = cfg.store.n_clusters if isinstance(cfg.store.n_clusters, int) else cfg.store.k_max
     oracle = cfg.teacher.provider == "oracle"
 
+    policy = build_policy(cfg.loop)
     boot_calls = k * cfg.loop.bootstrap_per_cluster * votes if not data["seed"] else 0
-    if not data["dev"]:
-        boot_calls += min(cfg.loop.dev_from_pool, len(pool) // 3) * votes
+    dev_calls = 0 if data["dev"] else min(cfg.loop.dev_from_pool, len(pool) // 3) * votes
     cap_calls = _calls_cap(cfg, ann, prices)
     gold = len([e for e in data["seed"] if e.target]) + (len([e for e in data["dev"] if e.target]) if data["dev"] else 0)
     audit_calls = planned_audit(cfg.teacher, cap_calls, gold) * votes if t.type == "classification" else 0
+    if policy.cold_start_share < 1:  # the cold start's cap, as node_start.cold_start_cap computes it
+        cap_labels = math.floor(policy.cold_start_share * max(cap_calls - dev_calls - audit_calls, 0) / votes)
+        boot_calls = min(boot_calls, cap_labels * votes)
+    boot_calls += dev_calls
     left = max(cap_calls - boot_calls - audit_calls, 0)
     rounds = cfg.loop.rounds
-    policy = build_policy(cfg.loop)
     ana_calls = rounds if policy.uses_analysis and not oracle else 0  # only a policy that reads the report pays
     ana_calls += 1 if cfg.store.teacher_names and not oracle else 0  # the index step's cluster names
     left = max(left - ana_calls, 0)

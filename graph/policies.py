@@ -53,6 +53,7 @@ class Policy:
     synthesizes: ClassVar[bool] = False  # tail clusters and weaknesses get teacher-written inputs
     scope: Scope = PerCluster()  # where the selection looks: each cluster's quota, the whole pool, or split
     cold_start: ColdStart = "representatives"
+    cold_start_share: float = 1.0  # the most of the labels left that the cold start may take
     allocation: Allocation = Balanced("adaptive")
     selection: Selection = RandomPick()
 

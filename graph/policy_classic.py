@@ -57,6 +57,7 @@ class DistillGraph(Policy):
     cold_start: ColdStart = "adaptive"
 
     def configure(self, loop: Any) -> None:
+        self.cold_start_share = loop.bootstrap_share
         self.scope = {"clusters": PerCluster(), "pool": WholePool(), "split": Split(), "surplus": Surplus(),
                       "auto": ByKind(Surplus(), PerCluster())}[loop.select_within]
         self.allocation = ErrorBoosted(Balanced("adaptive"), loop.error_boost, loop.error_prior)
@@ -90,6 +91,7 @@ class ErrorBoost(DistillGraph):
 
     def configure(self, loop: Any) -> None:
         super().configure(loop)
+        self.cold_start_share = 1.0  # its cold start as it was: loop.bootstrap_share is distillgraph's
         self.scope = PerCluster()  # each cluster's quota is selected from its own pool, by uncertainty alone
         self.allocation = ErrorBoosted(Balanced("adaptive"), ERROR_BOOST_2026_11)  # errors as measured
         self.selection = Subsample(DiverseTop(min_distance=loop.diversity))  # no coverage part

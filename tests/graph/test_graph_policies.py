@@ -527,6 +527,41 @@ def test_mixed_cold_start_buys_each_clusters_representative_then_typical_example
     assert build_policy(cfg.loop).cold_start == "mixed" and "cold start: mixed" in str(build_policy(cfg.loop))
 
 
+def test_bootstrap_share_caps_distillgraphs_cold_start_largest_clusters_first(tmp_path):
+    def boot(policy: str, *extra: str) -> tuple[list[str], Any]:
+        cfg = oracle_config(tmp_path / policy / "-".join(extra), policy, "loop.rounds=1", "loop.max_rounds=1",
+                            "loop.cold_start=mixed", *extra)
+        run_dir = new_run_dir(cfg)
+        state = execute(cfg, run_dir, env={}, console=Console(quiet=True), progress=False)
+        assert state["ledger"]["spent"]["calls"] == 16  # what the cold start leaves, the round buys
+        return [a.id for a in state["dataset"] if a.source == "bootstrap"], Clustering.load(run_dir / "data" / CLUSTERS_FILE)
+
+    full, _ = boot("distillgraph")
+    assert len(full) == 6  # 2 per cluster x 3 clusters: the cap (1.0 x 16 labels) does not cut
+    quarter, cl = boot("distillgraph", "loop.bootstrap_share=0.25")  # floor(0.25 x 16) = 4
+    assert len(quarter) == 4 and {rs[0] for rs in cl.representatives.values()} <= set(quarter)
+    eighth, cl = boot("distillgraph", "loop.bootstrap_share=0.125")  # 2 < k: the two largest clusters' reps
+    largest = sorted(cl.sizes, key=lambda c: -cl.sizes[c])[:2]
+    assert sorted(eighth) == sorted(cl.representatives[c][0] for c in largest)
+    # the other policies keep their own cold start
+    assert len(boot("error_boost", "loop.bootstrap_share=0.125")[0]) == 6
+
+
+def test_plan_counts_the_cold_start_as_bootstrap_share_caps_it(tmp_path):
+    from distillgraph.agents.prices import teacher_prices
+    from distillgraph.graph.plan import project
+    from distillgraph.prompts import PromptLibrary
+    from distillgraph.store.datasets import load_data
+
+    def boot_calls(*extra: str) -> float:
+        cfg = oracle_config(tmp_path, "distillgraph", *extra)
+        rows = project(cfg, load_data(cfg.data, cfg.task), PromptLibrary(), teacher_prices(cfg.teacher, cfg.budget, {}))
+        return next(r.calls for r in rows if r.node == "bootstrap")
+
+    assert boot_calls() == 6 and boot_calls("loop.bootstrap_share=0.25") == 4
+    assert boot_calls("loop.bootstrap_share=0.25", "loop.policy=error_boost") == 6
+
+
 def test_the_round_pools_label_deficit_favours_labels_bought_least(tmp_path):
     from collections import Counter
 
