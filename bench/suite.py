@@ -70,7 +70,12 @@ from bench.tasks import (
     write_task_files,
 )
 from distillgraph.graph.config import LoopConfig, RunConfig, apply_overrides, config_from_dict
-from distillgraph.graph.policies import build_policy, describe_policies, resolve_cold_start
+from distillgraph.graph.policies import (
+    build_policy,
+    describe_policies,
+    resolve_cold_start,
+    resolve_cold_start_share,
+)
 from distillgraph.graph.policy_classic import ERROR_BOOST_2026_11
 from distillgraph.graph.task_kinds import task_kind
 
@@ -363,6 +368,9 @@ def _point_key(point: dict[str, Any]) -> str:
         # key, and `auto` shares its runs with the value it stands for
         own = build_policy(point["cfg"].loop).cold_start
         data["loop"]["cold_start"] = resolve_cold_start(own, task_kind(point["cfg"].task))
+        # the cold start's share as resolved for the task kind (auto: 0.25 for classification since 2026-12-05)
+        data["loop"]["bootstrap_share"] = resolve_cold_start_share(data["loop"]["bootstrap_share"],
+                                                                   task_kind(point["cfg"].task))
     data["student"]["class_weight"] = point["cfg"].student.resolved().class_weight
     if data["loop"]["score_sample"] >= WHOLE_POOL:  # no sample drawn: both values pick the same (tested)
         data["loop"]["coverage_pool"] = KEY_NEUTRAL[("loop", "coverage_pool")]

@@ -106,12 +106,13 @@ class LoopConfig(Strict):
     )
     tail_factor: float = Field(default=2.0, gt=0, description="a cluster is tail if pool < factor x quota")
     bootstrap_per_cluster: int = Field(default=2, ge=0, description="cold start: labelled reps per cluster")
-    bootstrap_share: float = Field(
-        default=1.0, gt=0, le=1,
+    bootstrap_share: Annotated[float, Field(gt=0, le=1)] | Literal["auto"] = Field(
+        default="auto",
         description="distillgraph: the most of the labels left at the cold start (the budget after a paid dev carve "
         "and the audit) that its cold start may take: min(bootstrap_per_cluster x k, share x labels left); when that "
         "is fewer than k, the largest clusters' representatives come first. 1.0: the cold start may take the whole "
-        "budget (k = 10 at 20 labels leaves no round); other policies keep their own cold start")
+        "budget (k = 10 at 20 labels leaves no round; the default until 2026-12-05); auto: 0.25 for classification "
+        "(chosen on dev), 1.0 for ner and generation (never measured); other policies keep their own cold start")
     dev_from_pool: int = Field(default=40, ge=0, description="no gold dev: carve this many from the pool")
     score_sample: int = Field(default=400, gt=0, description="pool examples scored per round")
     analyst_examples: int = Field(default=6, ge=0, description="correct/wrong examples shown to the analyst")

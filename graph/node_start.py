@@ -17,7 +17,7 @@ from distillgraph.graph.deps import Deps
 from distillgraph.graph.node_annotator import annotate, mark_labelled
 from distillgraph.graph.node_pool import RoundPool
 from distillgraph.graph.node_tools import ask, lookup
-from distillgraph.graph.policies import ColdStart, resolve_cold_start
+from distillgraph.graph.policies import ColdStart, resolve_cold_start, resolve_cold_start_share
 from distillgraph.graph.policy_typiclust import Typical
 from distillgraph.graph.state import DistillState
 from distillgraph.store.index import build_index
@@ -145,7 +145,7 @@ def representatives(deps: Deps, taken: set[str], per_cluster: int, n: int | None
 def cold_start_cap(deps: Deps, state: DistillState) -> int:
     """The most labels the policy's cold start may buy: `cold_start_share` of the labels the budget leaves
     (calls left, less a planned audit, over the votes per label); no cap at a share of 1 or without a cap."""
-    share, cfg = deps.policy.cold_start_share, deps.cfg
+    share, cfg = resolve_cold_start_share(deps.policy.cold_start_share, deps.kind), deps.cfg
     if share >= 1 or not deps.ledger.remaining():
         return 2**62
     gold_dev = [] if state.get("dev_labels") else [e for e in deps.data["dev"] if e.target is not None]

@@ -45,6 +45,17 @@ def resolve_cold_start(how: ColdStart, kind: Any) -> ColdStart:
     return "checked" if measures_quality(kind) else "random"
 
 
+AUTO_COLD_START_SHARE = 0.25  # chosen on the dev splits of nine tasks, 2026-12-05 (policy_choice.md stage 22)
+
+
+def resolve_cold_start_share(share: float | str, kind: Any) -> float:
+    """`auto`: a quarter of the labels left where the task kind measures the student's quality (classification,
+    where it was chosen on dev), no cap (1.0, as before) for NER and generation, where it was never measured."""
+    if share != "auto":
+        return float(share)
+    return AUTO_COLD_START_SHARE if measures_quality(kind) else 1.0
+
+
 class Policy:
     """One policy: class attributes say what it does; `configure` sets seams that read the loop settings."""
 
@@ -53,7 +64,7 @@ class Policy:
     synthesizes: ClassVar[bool] = False  # tail clusters and weaknesses get teacher-written inputs
     scope: Scope = PerCluster()  # where the selection looks: each cluster's quota, the whole pool, or split
     cold_start: ColdStart = "representatives"
-    cold_start_share: float = 1.0  # the most of the labels left that the cold start may take
+    cold_start_share: float | str = 1.0  # the most of the labels left that the cold start may take (or auto)
     allocation: Allocation = Balanced("adaptive")
     selection: Selection = RandomPick()
 

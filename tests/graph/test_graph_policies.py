@@ -426,7 +426,8 @@ def test_every_registered_policy_runs_through_the_graph(tmp_path, name):
     assert state["ledger"]["spent"]["calls"] <= 16 and (run_dir / "report").is_dir()
     assert [m.round for m in state["history"]] == [0, 1, 2]
     boot = sorted(a.id for a in state["dataset"] if a.source == "bootstrap")
-    assert len(boot) == cfg.loop.bootstrap_per_cluster * 3
+    # 2 per cluster x 3 clusters; distillgraph's cold start may take a quarter of the 16 labels (bootstrap_share)
+    assert len(boot) == (4 if name == "distillgraph" else cfg.loop.bootstrap_per_cluster * 3)
     reps = Clustering.load(run_dir / "data" / CLUSTERS_FILE).representatives
     from_reps = set(boot) <= {r for rs in reps.values() for r in rs[: cfg.loop.bootstrap_per_cluster]}
     assert from_reps == (policy.cold_start == "representatives")
@@ -481,7 +482,7 @@ def test_nodes_run_alone_and_the_analyst_reads_the_state_not_the_disk(tmp_path):
         shutil.rmtree(run_dir / "rounds")  # the report's copy; the analyst must not need it
         update = analyst(state, deps)
     plan = update["plan"]
-    assert update["round"] == 1 and plan.samples == 5  # (16 - 6 bootstrap calls) over 2 rounds
+    assert update["round"] == 1 and plan.samples == 6  # (16 - 4 bootstrap calls: a quarter of 16) over 2 rounds
     assert sum(p.select for p in plan.clusters) == plan.samples
 
 
@@ -506,15 +507,17 @@ def test_typical_cold_start_buys_typiclusts_first_labels(tmp_path):
         state = execute(cfg, new_run_dir(cfg), env={}, console=Console(quiet=True), progress=False)
         return sorted(a.id for a in state["dataset"] if a.source == "bootstrap")
 
-    typical = boot("distillgraph", "loop.cold_start=typical")
+    typical = boot("distillgraph", "loop.cold_start=typical", "loop.bootstrap_share=1.0")
     assert typical == boot("typiclust")  # TypiClust's own cold start: the same picks from the same rng
-    assert typical != boot("distillgraph", "loop.cold_start=random")
+    assert typical != boot("distillgraph", "loop.cold_start=random", "loop.bootstrap_share=1.0")
     # the default (typical from 2026-12-02, checked since 2026-12-04) buys what loop.cold_start=checked buys
-    assert boot("distillgraph") == boot("distillgraph", "loop.cold_start=checked") != typical
+    checked = boot("distillgraph", "loop.cold_start=checked", "loop.bootstrap_share=1.0")
+    assert boot("distillgraph", "loop.bootstrap_share=1.0") == checked != typical
 
 
 def test_mixed_cold_start_buys_each_clusters_representative_then_typical_examples_elsewhere(tmp_path):
-    cfg = oracle_config(tmp_path, "distillgraph", "loop.rounds=1", "loop.max_rounds=1", "loop.cold_start=mixed")
+    cfg = oracle_config(tmp_path, "distillgraph", "loop.rounds=1", "loop.max_rounds=1", "loop.cold_start=mixed",
+                        "loop.bootstrap_share=1.0")
     run_dir = new_run_dir(cfg)
     state = execute(cfg, run_dir, env={}, console=Console(quiet=True), progress=False)
     boot = [a.id for a in state["dataset"] if a.source == "bootstrap"]
@@ -536,10 +539,11 @@ def test_bootstrap_share_caps_distillgraphs_cold_start_largest_clusters_first(tm
         assert state["ledger"]["spent"]["calls"] == 16  # what the cold start leaves, the round buys
         return [a.id for a in state["dataset"] if a.source == "bootstrap"], Clustering.load(run_dir / "data" / CLUSTERS_FILE)
 
-    full, _ = boot("distillgraph")
+    full, _ = boot("distillgraph", "loop.bootstrap_share=1.0")
     assert len(full) == 6  # 2 per cluster x 3 clusters: the cap (1.0 x 16 labels) does not cut
-    quarter, cl = boot("distillgraph", "loop.bootstrap_share=0.25")  # floor(0.25 x 16) = 4
+    quarter, cl = boot("distillgraph")  # auto: a quarter for classification, floor(0.25 x 16) = 4
     assert len(quarter) == 4 and {rs[0] for rs in cl.representatives.values()} <= set(quarter)
+    assert quarter == boot("distillgraph", "loop.bootstrap_share=0.25")[0]
     eighth, cl = boot("distillgraph", "loop.bootstrap_share=0.125")  # 2 < k: the two largest clusters' reps
     largest = sorted(cl.sizes, key=lambda c: -cl.sizes[c])[:2]
     assert sorted(eighth) == sorted(cl.representatives[c][0] for c in largest)
@@ -558,8 +562,20 @@ def test_plan_counts_the_cold_start_as_bootstrap_share_caps_it(tmp_path):
         rows = project(cfg, load_data(cfg.data, cfg.task), PromptLibrary(), teacher_prices(cfg.teacher, cfg.budget, {}))
         return next(r.calls for r in rows if r.node == "bootstrap")
 
-    assert boot_calls() == 6 and boot_calls("loop.bootstrap_share=0.25") == 4
+    assert boot_calls("loop.bootstrap_share=1.0") == 6 and boot_calls() == boot_calls("loop.bootstrap_share=0.25") == 4
     assert boot_calls("loop.bootstrap_share=0.25", "loop.policy=error_boost") == 6
+
+
+def test_auto_bootstrap_share_is_a_quarter_for_classification_and_no_cap_for_ner_and_generation():
+    from distillgraph.graph.policies import resolve_cold_start_share
+    from distillgraph.graph.task_kinds import KINDS
+
+    assert build_policy(LoopConfig()).cold_start_share == "auto"
+    assert resolve_cold_start_share("auto", KINDS["classification"]) == 0.25
+    assert resolve_cold_start_share("auto", KINDS["ner"]) == resolve_cold_start_share("auto", KINDS["generation"]) == 1.0
+    assert resolve_cold_start_share(0.5, KINDS["ner"]) == 0.5
+    with pytest.raises(ValueError):
+        LoopConfig(bootstrap_share=0)
 
 
 def test_the_round_pools_label_deficit_favours_labels_bought_least(tmp_path):
