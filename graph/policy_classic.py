@@ -27,7 +27,8 @@ ERROR_BOOST_2026_11 = 30.0  # loop.error_boost of November 2026 (error_boost kee
 @register
 class DistillGraph(Policy):
     """Each cluster's representative, then TypiClust's typical examples of the regions they leave uncovered, to
-    start where the dev set's neighbours share labels (else, and for NER and generation, a random sample); then
+    start where the dev set's neighbours share labels (else, and for NER and generation, a random sample), at
+    most a quarter of the labels for classification; then
     each round every cluster gets a quota (its density share, raised by the cluster's dev error): what a quota
     adds beyond the cluster's density share is picked in the cluster, the rest of the round over the whole pool
     (for NER and generation every quota in its cluster), part the student's most informative examples, kept
@@ -50,7 +51,9 @@ class DistillGraph(Policy):
     # day `checked` (mixed only where the dev set's nearest neighbours share labels, else random) beat it there.
     # Since 2026-12-05 classification selects within the clusters only what the targeting adds (`surplus`, +1.05
     # dev points over `clusters` on tuning seeds 100-119, bench/results/policy_choice.md stage 20g); NER and
-    # generation, where it was never measured, keep `clusters` (loop.select_within=auto).
+    # generation, where it was never measured, keep `clusters` (loop.select_within=auto). Since 2026-12-05 the cold
+    # start takes at most a quarter of the labels for classification (loop.bootstrap_share=auto, stage 22 on the
+    # dev splits of nine tasks): two per cluster had eaten a whole 20-label budget where k = 10.
     name = "distillgraph"
     uses_analysis = True
     synthesizes = True
