@@ -165,7 +165,7 @@ def test_a_setting_at_its_neutral_value_leaves_the_run_cache_key_unchanged():
                                 "teacher": {"gate": gate or {}}})
         return {"cfg": cfg, "tag": "", "clusters": None}
 
-    plain = point(sampling_power=0.0, select_within="pool", coverage_pool="sample")  # all KEY_NEUTRAL at neutral
+    plain = point(sampling_power=0.0, select_within="pool", coverage_pool="sample", bootstrap_share=1.0)  # all neutral
     data = plain["cfg"].model_dump(mode="json")
     data["run"].pop("dir", None)
     data["loop"]["cold_start"] = "checked"  # distillgraph's own cold start, as the key resolves `auto`
@@ -176,7 +176,11 @@ def test_a_setting_at_its_neutral_value_leaves_the_run_cache_key_unchanged():
         part.pop(name)
     before = hashlib.sha256(json.dumps([data, "", ""], sort_keys=True).encode()).hexdigest()[:20]
     assert _point_key(plain) == before
-    assert _point_key(point(sampling_power=0.0, select_within="pool", coverage_pool="sample")) == before
+    assert _point_key(point(sampling_power=0.0, select_within="pool", coverage_pool="sample", bootstrap_share=1.0)) == before
+    # the cold start's share is keyed as it resolves: auto is a quarter for classification (a new key, equal to 0.25's)
+    capped = _point_key(point(sampling_power=0.0, select_within="pool", coverage_pool="sample"))
+    assert capped != before
+    assert capped == _point_key(point(sampling_power=0.0, select_within="pool", coverage_pool="sample", bootstrap_share=0.25))
     assert _point_key(point(sampling_power=0.0, select_within="pool")) != before  # the default is now all
     # where the whole pool is scored (the suite), both coverage pools pick the same: one key
     whole = {v: _point_key(point(sampling_power=0.0, select_within="pool", coverage_pool=v, score_sample=100000))
@@ -197,7 +201,7 @@ def test_a_setting_at_its_neutral_value_leaves_the_run_cache_key_unchanged():
     # `auto` is keyed as the cold start it resolves to: the runs are shared with the explicit value, and a run
     # made when `adaptive` meant typical is not reused
     assert _point_key(plain) == _point_key(point(sampling_power=0.0, select_within="pool", coverage_pool="sample",
-                                                 cold_start="checked"))
+                                                 cold_start="checked", bootstrap_share=1.0))
     assert _point_key(plain) != _point_key(point(sampling_power=0.0, select_within="pool", coverage_pool="sample",
                                                  cold_start="mixed"))
 
@@ -262,13 +266,15 @@ def test_only_distillgraph_reads_the_settings_held_out_of_the_baselines_cache_ke
     from distillgraph.graph.policies import build_policy, policy_names
 
     variants = [{"coverage_share": 0.0, "select_within": "pool", "sampling_power": 0.0, "error_prior": 0.0,
-                 "error_boost": 30.0, "allocation_trust": "off", "rare_labels": 0.0, "coverage_pool": "sample"},
+                 "error_boost": 30.0, "allocation_trust": "off", "rare_labels": 0.0, "coverage_pool": "sample",
+                 "bootstrap_share": 1.0},
                 {"coverage_share": "adaptive", "select_within": "clusters", "sampling_power": 8.0, "error_prior": 20.0,
-                 "error_boost": 100.0, "allocation_trust": "adaptive", "rare_labels": 0.5, "coverage_pool": "all"}]
+                 "error_boost": 100.0, "allocation_trust": "adaptive", "rare_labels": 0.5, "coverage_pool": "all",
+                 "bootstrap_share": 0.25}]
     assert {name for _, name in FOCUS_ONLY} == set(variants[0])
     for name in policy_names():
         built = [build_policy(LoopConfig(policy=name, **v)) for v in variants]
-        what = [(str(p), p.per_cluster, p.cold_start) for p in built]
+        what = [(str(p), p.per_cluster, p.cold_start, p.cold_start_share) for p in built]
         assert (what[0] == what[1]) == (name != FOCUS), name  # a baseline that read one would re-use stale runs
 
     def key(policy, **loop):
