@@ -88,7 +88,10 @@ def cold_start(deps: Deps, state: DistillState, rng: random.Random) -> list[Cand
     taken = set(state.get("dev_labels", {}))
     look = lookup(deps, state)
     free = sorted(i for i in deps.pool_ids if i not in taken)
-    n = min(loop.bootstrap_per_cluster * clustering.k, len(free), cold_start_cap(deps, state))
+    n = min(loop.bootstrap_per_cluster * clustering.k, len(free))
+    if (cap := cold_start_cap(deps, state)) < n:
+        deps.trace.decision("cold start cap", wanted=n, cap=cap)
+        n = cap
     how = resolve_cold_start(deps.policy.cold_start, deps.kind)
     if how == "checked":
         how = checked_cold_start(deps, state)

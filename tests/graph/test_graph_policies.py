@@ -3,6 +3,7 @@ hash embeddings, embedding-probe student), and a baseline never paying for a wea
 
 from __future__ import annotations
 
+import json
 import random
 from pathlib import Path
 from typing import Any
@@ -537,7 +538,11 @@ def test_bootstrap_share_caps_distillgraphs_cold_start_largest_clusters_first(tm
         run_dir = new_run_dir(cfg)
         state = execute(cfg, run_dir, env={}, console=Console(quiet=True), progress=False)
         assert state["ledger"]["spent"]["calls"] == 16  # what the cold start leaves, the round buys
-        return [a.id for a in state["dataset"] if a.source == "bootstrap"], Clustering.load(run_dir / "data" / CLUSTERS_FILE)
+        boot = [a.id for a in state["dataset"] if a.source == "bootstrap"]
+        trace = [json.loads(line) for line in (run_dir / "trace.jsonl").read_text().splitlines()]
+        caps = [d for t in trace for d in t["decisions"] if d["what"] == "cold start cap"]
+        assert caps == ([] if len(boot) == 6 else [caps[0] | {"wanted": 6, "cap": len(boot)}])  # traced when it cuts
+        return boot, Clustering.load(run_dir / "data" / CLUSTERS_FILE)
 
     full, _ = boot("distillgraph", "loop.bootstrap_share=1.0")
     assert len(full) == 6  # 2 per cluster x 3 clusters: the cap (1.0 x 16 labels) does not cut
