@@ -366,11 +366,10 @@ def _point_key(point: dict[str, Any]) -> str:
     else:  # the cold start as run: `auto` is the policy's own, which moves with the default, and `adaptive` is
         # resolved for the task kind (it read typical until 2026-12-04, then mixed, then checked): a changed meaning is a new
         # key, and `auto` shares its runs with the value it stands for
-        own = build_policy(point["cfg"].loop).cold_start
-        data["loop"]["cold_start"] = resolve_cold_start(own, task_kind(point["cfg"].task))
+        own, kind = build_policy(point["cfg"].loop).cold_start, task_kind(point["cfg"].task)
+        data["loop"]["cold_start"] = resolve_cold_start(own, kind)
         # the cold start's share as resolved for the task kind (auto: 0.25 for classification since 2026-12-05)
-        data["loop"]["bootstrap_share"] = resolve_cold_start_share(data["loop"]["bootstrap_share"],
-                                                                   task_kind(point["cfg"].task))
+        data["loop"]["bootstrap_share"] = resolve_cold_start_share(data["loop"]["bootstrap_share"], kind)
     data["student"]["class_weight"] = point["cfg"].student.resolved().class_weight
     if data["loop"]["score_sample"] >= WHOLE_POOL:  # no sample drawn: both values pick the same (tested)
         data["loop"]["coverage_pool"] = KEY_NEUTRAL[("loop", "coverage_pool")]

@@ -26,6 +26,19 @@ from distillgraph.graph.node_tools import ensure_student, lookup, targets
 from distillgraph.graph.state import DistillState
 
 
+def audit_plan(deps: Deps, state: DistillState) -> tuple[int, list[Any], list[Any]]:
+    """(items the teacher audit will label, its gold seeds, its gold dev items): 0 items for a task kind other
+    than classification. The cold start reads it too, to leave the audit its calls."""
+    cfg = deps.cfg
+    gold_dev = [] if state.get("dev_labels") else [e for e in deps.data["dev"] if e.target is not None]
+    seeds = [e for e in deps.data["seed"] if e.target is not None]
+    if cfg.task.type != "classification":
+        return 0, seeds, gold_dev
+    spent = float(deps.ledger.to_dict()["spent"].get("calls", 0))
+    budget_calls = float(cfg.budget.max_calls) if cfg.budget.max_calls else deps.calls_left() + spent
+    return planned_audit(cfg.teacher, budget_calls, len(seeds) + len(gold_dev)), seeds, gold_dev
+
+
 def teacher_audit(deps: Deps, state: DistillState, student_accuracy: float | None) -> dict[str, Any] | None:
     """Before the first paid round: the teacher labels a small gold sample (seed labels, then a gold dev set).
 
@@ -38,11 +51,8 @@ def teacher_audit(deps: Deps, state: DistillState, student_accuracy: float | Non
     if cfg.task.type != "classification":
         return None
     tcfg = cfg.teacher
-    gold_dev = [] if state.get("dev_labels") else [e for e in deps.data["dev"] if e.target is not None]
-    seeds = [e for e in deps.data["seed"] if e.target is not None]
     spent = float(deps.ledger.to_dict()["spent"].get("calls", 0))
-    budget_calls = float(cfg.budget.max_calls) if cfg.budget.max_calls else deps.calls_left() + spent
-    n = planned_audit(tcfg, budget_calls, len(seeds) + len(gold_dev))
+    n, seeds, gold_dev = audit_plan(deps, state)
     if n <= 0:
         deps.trace.decision("teacher audit", skipped=True, reason="teacher.audit: 0" if tcfg.audit == 0 else
                             "no gold items, an oracle, or a budget too small for 5 items")

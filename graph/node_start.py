@@ -10,14 +10,19 @@ from typing import Any
 
 import numpy as np
 
-from distillgraph.agents.audit import planned_audit
 from distillgraph.agents.records import Annotation, Candidate
 from distillgraph.graph.cluster_names import apply_names, name_request, teacher_named
 from distillgraph.graph.deps import Deps
 from distillgraph.graph.node_annotator import annotate, mark_labelled
 from distillgraph.graph.node_pool import RoundPool
+from distillgraph.graph.node_quality import audit_plan
 from distillgraph.graph.node_tools import ask, lookup
-from distillgraph.graph.policies import ColdStart, resolve_cold_start, resolve_cold_start_share
+from distillgraph.graph.policies import (
+    ColdStart,
+    cold_start_cap,
+    resolve_cold_start,
+    resolve_cold_start_share,
+)
 from distillgraph.graph.policy_typiclust import Typical
 from distillgraph.graph.state import DistillState
 from distillgraph.store.index import build_index
@@ -89,7 +94,7 @@ def cold_start(deps: Deps, state: DistillState, rng: random.Random) -> list[Cand
     look = lookup(deps, state)
     free = sorted(i for i in deps.pool_ids if i not in taken)
     n = min(loop.bootstrap_per_cluster * clustering.k, len(free))
-    if (cap := cold_start_cap(deps, state)) < n:
+    if (cap := cold_start_limit(deps, state)) is not None and cap < n:
         deps.trace.decision("cold start cap", wanted=n, cap=cap)
         n = cap
     how = resolve_cold_start(deps.policy.cold_start, deps.kind)
@@ -145,15 +150,11 @@ def representatives(deps: Deps, taken: set[str], per_cluster: int, n: int | None
     return [Candidate(id=r, cluster=c, source="bootstrap", round=0) for c, rs in sorted(reps.items()) for r in rs]
 
 
-def cold_start_cap(deps: Deps, state: DistillState) -> int:
+def cold_start_limit(deps: Deps, state: DistillState) -> int | None:
     """The most labels the policy's cold start may buy: `cold_start_share` of the labels the budget leaves
-    (calls left, less a planned audit, over the votes per label); no cap at a share of 1 or without a cap."""
-    share, cfg = resolve_cold_start_share(deps.policy.cold_start_share, deps.kind), deps.cfg
+    (calls left, less the planned audit's, over the votes per label); None: no cap (share 1, or no budget cap)."""
+    share = resolve_cold_start_share(deps.policy.cold_start_share, deps.kind)
     if share >= 1 or not deps.ledger.remaining():
-        return 2**62
-    gold_dev = [] if state.get("dev_labels") else [e for e in deps.data["dev"] if e.target is not None]
-    spent = float(deps.ledger.to_dict()["spent"].get("calls", 0))
-    budget_calls = float(cfg.budget.max_calls) if cfg.budget.max_calls else deps.calls_left() + spent
-    votes = cfg.teacher.self_consistency
-    audit = planned_audit(cfg.teacher, budget_calls, len(gold_dev)) * votes if cfg.task.type == "classification" else 0
-    return math.floor(share * max(deps.calls_left() - audit, 0.0) / votes)
+        return None
+    votes = deps.cfg.teacher.self_consistency
+    return cold_start_cap(share, deps.calls_left() - audit_plan(deps, state)[0] * votes, votes)

@@ -17,7 +17,7 @@ from distillgraph.agents.audit import planned_audit
 from distillgraph.agents.budget import estimate_prompt_tokens
 from distillgraph.agents.prices import Prices
 from distillgraph.graph.config import RunConfig
-from distillgraph.graph.policies import build_policy, resolve_cold_start_share
+from distillgraph.graph.policies import build_policy, cold_start_cap, resolve_cold_start_share
 from distillgraph.graph.task_kinds import task_kind
 from distillgraph.prompts import PromptLibrary
 from distillgraph.store.schema import Example
@@ -66,9 +66,8 @@ def project(cfg: RunConfig, data: dict[str, list[Example]], prompts: PromptLibra
     gold = len([e for e in data["seed"] if e.target]) + (len([e for e in data["dev"] if e.target]) if data["dev"] else 0)
     audit_calls = planned_audit(cfg.teacher, cap_calls, gold) * votes if t.type == "classification" else 0
     share = resolve_cold_start_share(policy.cold_start_share, task_kind(t))
-    if share < 1:  # the cold start's cap, as node_start.cold_start_cap computes it
-        cap_labels = math.floor(share * max(cap_calls - dev_calls - audit_calls, 0) / votes)
-        boot_calls = min(boot_calls, cap_labels * votes)
+    if (cap := cold_start_cap(share, cap_calls - dev_calls - audit_calls, votes)) is not None:  # as the node caps it
+        boot_calls = min(boot_calls, cap * votes)
     boot_calls += dev_calls
     left = max(cap_calls - boot_calls - audit_calls, 0)
     rounds = cfg.loop.rounds

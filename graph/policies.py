@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import math
 import pkgutil
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -54,6 +55,11 @@ def resolve_cold_start_share(share: float | str, kind: Any) -> float:
     if share != "auto":
         return float(share)
     return AUTO_COLD_START_SHARE if measures_quality(kind) else 1.0
+
+
+def cold_start_cap(share: float, calls: float, votes: int) -> int | None:
+    """The most labels a cold start may buy: `share` of the labels `calls` pay for (None: no cap, at share 1)."""
+    return None if share >= 1 else math.floor(share * max(calls, 0.0) / votes)
 
 
 class Policy:
