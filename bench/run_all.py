@@ -1,12 +1,13 @@
 """`make bench`: every benchmark module in its own process, then BENCHMARKS.md from the fragments.
 
 The default aims at 20 minutes on 2 idle CPU cores from a fresh clone: heavy modules run with their quick
-settings (the reliability soak included, shortened; distill_local without its token-budget curve) and the LoRA
-student benchmark, the BBC-only sample-efficiency sweeps (superseded by the suite), the secondary-model benchmark,
-the NER benchmark and the suite under a simulated teacher that errs on hard texts (bench.difficulty) are left out,
-their last results kept. `--full` runs every module
-with its full settings (about an hour and a half), including the sweep behind BENCHMARKS.md's LoRA
-table (`sample_efficiency_lora`, about 19 minutes; alone: `--only sample_efficiency_lora`).
+settings (the reliability soak included, shortened). Left out, their last results kept: the LoRA student benchmark,
+the SmolLM2 distillation benchmark (distill_local; since the embedded teacher became Qwen2.5-Coder-1.5B, SmolLM2-135M
+is the fast-test teacher, and the embedded teacher's distillation is bench.teacher_quality's), the BBC-only
+sample-efficiency sweeps (superseded by the suite), the secondary-model benchmark, the NER benchmark and the suite
+under a simulated teacher that errs on hard texts (bench.difficulty). `--full` runs every module with its full
+settings (about an hour and a half), including the sweep behind BENCHMARKS.md's LoRA table
+(`sample_efficiency_lora`, about 19 minutes; alone: `--only sample_efficiency_lora`).
 
     .venv/bin/python -m bench.run_all [--full] [--with-student] [--only NAME ...] [--skip NAME ...]
 """
@@ -36,7 +37,8 @@ STEPS: dict[str, tuple[list[str], list[str]]] = {
     # every policy on BBC + 3 packaged tasks, probe, budget 80, 5 test seeds, the stored dev-only tuning;
     # --full: re-tune on the tuning seeds, 4 budgets, + the MiniLM LoRA student on 2 tasks
     "suite": ([], ["--full"]),
-    # quick: the mixed mode at 8k tokens only (no select-only / synthesize-only arms, no 4k / 16k curve)
+    # SmolLM2-135M (the fast-test teacher) distilled; out of the default since 2026-12-05 (optional below);
+    # --only distill_local: the mixed mode at 8k tokens only (no select-only / synthesize-only arms, no 4k / 16k curve)
     "distill_local": (["--curve", "--modes", "auto"], ["--full"]),
     "system": ([], ["--full"]),
     # issue 17: index, Chroma, orchestration against pool size (synthetic pools of 2k and 5k texts, the 20k and 100k
@@ -57,7 +59,7 @@ STEPS: dict[str, tuple[list[str], list[str]]] = {
 # steps that run another step's module
 MODULES = {"sample_efficiency_lora": "sample_efficiency"}
 # long ones: run with --full (or --only NAME); their last fragments stay in BENCHMARKS.md otherwise
-OPTIONAL = ("student", "sample_efficiency", "sample_efficiency_lora", "secondary", "ner", "difficulty")
+OPTIONAL = ("student", "sample_efficiency", "sample_efficiency_lora", "distill_local", "secondary", "ner", "difficulty")
 
 
 def selected(args: argparse.Namespace) -> list[str]:

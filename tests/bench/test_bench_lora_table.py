@@ -40,12 +40,14 @@ def test_run_all_full_runs_the_sweep_with_the_published_settings():
     # 19 minutes: not in the default `make bench`, nor in --with-student; alone with --only
     assert "sample_efficiency_lora" not in run_all.selected(_args())
     assert run_all.selected(_args(with_student=True)) == [
-        n for n in run_all.STEPS if n not in ("sample_efficiency", "sample_efficiency_lora", "secondary", "ner",
-                                             "difficulty")]
+        n for n in run_all.STEPS if n not in ("sample_efficiency", "sample_efficiency_lora", "distill_local",
+                                             "secondary", "ner", "difficulty")]
     # the BBC-only probe sweep is superseded by the suite: --full or --only, its section says so when rewritten
     assert "sample_efficiency" not in run_all.selected(_args()) and "sample_efficiency" in run_all.selected(
         _args(full=True))
-    # quick: no token-budget curve, the mixed mode only; --full: every mode
+    # SmolLM2's distillation (the fast-test teacher): --full or --only, not the default `make bench`; alone it runs
+    # without the token-budget curve, the mixed mode only; --full: every mode
+    assert "distill_local" not in run_all.selected(_args()) and "distill_local" in run_all.selected(_args(full=True))
     assert run_all.command("distill_local", full=False)[-3:] == ["--curve", "--modes", "auto"]
     assert "--modes" not in run_all.command("distill_local", full=True)
     assert run_all.selected(_args(only=["sample_efficiency_lora"])) == ["sample_efficiency_lora"]
