@@ -42,11 +42,14 @@ class LoopConfig(Strict):
         "binomial test, p < 0.05), else a random sample; "
         "adaptive: checked for classification, a random sample for ner and generation",
     )
-    coverage_share: Annotated[float, Field(ge=0, le=1)] | Literal["adaptive"] = Field(
+    coverage_share: Annotated[float, Field(ge=0, le=1)] | Literal["adaptive", "above_chance"] = Field(
         default="adaptive",
         description="distillgraph: share of a round's pool picks bought for coverage (TypiClust's typical examples "
         "of uncovered regions); the rest go to the student's uncertainty. adaptive: 1 - the student's last dev "
-        "macro-F1 for classification (a weak student's uncertainty is trusted less); 0.25 for ner and generation",
+        "macro-F1 for classification (a weak student's uncertainty is trusted less); 0.25 for ner and generation. "
+        "above_chance: as adaptive, with the dev macro-F1 measured above guessing, (F1 - 1/labels) / (1 - 1/labels), "
+        "so a binary student at 0.55 trusts its uncertainty for a tenth of the picks, not a half (a candidate, "
+        "policy_choice.md stage 24)",
     )
     select_within: Literal["pool", "clusters", "split", "surplus", "auto"] = Field(
         default="auto",

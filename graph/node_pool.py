@@ -53,6 +53,9 @@ class RoundPool:
         history = self.state.get("history", [])
         return self.deps.kind.quality(history[-1].dev) if history else None
 
+    def chance_quality(self) -> float:
+        return self.deps.kind.chance()
+
     def natural_shares(self) -> dict[int, float]:
         sizes = {int(c): float(n) for c, n in self.deps.clustering().sizes.items()}
         total = sum(sizes.values()) or 1.0

@@ -70,15 +70,17 @@ class DistillGraph(Policy):
             self.allocation = Checked(self.allocation)
         # over loop.score_sample of the pool (a paid judge: the calls set aside for scoring)
         informative = DiverseTop(min_distance=loop.diversity, power=loop.sampling_power)
-        adaptive = loop.coverage_share == "adaptive"
+        adaptive = loop.coverage_share in ("adaptive", "above_chance")
+        chance = loop.coverage_share == "above_chance"  # the dev score measured above guessing
         # adaptive: the fixed share only where the task kind gives no quality (NER, generation) or before any dev score
-        share = 1.0 - (FIXED_COVERAGE if adaptive else loop.coverage_share)
+        share = 1.0 - (FIXED_COVERAGE if adaptive else float(loop.coverage_share))
+        trust = {"share": share, "adaptive": adaptive, "above_chance": chance}
         if loop.select_within == "split":  # the informative part per cluster, coverage over the whole pool
-            self.selection = Mixed(Subsample(informative), Typical(), share=share, adaptive=adaptive)
+            self.selection = Mixed(Subsample(informative), Typical(), **trust)
         elif loop.coverage_pool == "all":  # the informative part over the scoring sample, coverage over all
-            self.selection = Mixed(informative, Typical(), share=share, adaptive=adaptive, sample_first=True)
+            self.selection = Mixed(informative, Typical(), **trust, sample_first=True)
         else:
-            self.selection = Subsample(Mixed(informative, Typical(), share=share, adaptive=adaptive))
+            self.selection = Subsample(Mixed(informative, Typical(), **trust))
         if loop.rare_labels > 0:
             self.selection = RareLabels(self.selection, loop.rare_labels)
 

@@ -45,6 +45,9 @@ class PoolView(Protocol):
         """The student's last dev score in [0, 1] (TaskKind.quality: macro-F1 for classification); None before
         any evaluation and for task kinds without one."""
 
+    def chance_quality(self) -> float:
+        """The dev score of guessing (TaskKind.chance: 1 / labels for classification; 0 where unknown)."""
+
     def natural_shares(self) -> dict[int, float]:
         """Each cluster's share of the pool (its density; they sum to 1)."""
 
@@ -282,7 +285,8 @@ class Mixed(Selection):
     rest. The second part never picks what the first chose and sees those picks as labelled (a coverage
     selection such as TypiClust then looks past them). With `adaptive`, the first part's share is the
     student's last dev score (PoolView.student_quality; `share` when there is none): the better the student
-    measures, the more its own scores are trusted. With `sample_first`, only the first part looks at a random
+    measures, the more its own scores are trusted; with `above_chance` that score is measured above guessing,
+    (q - c) / (1 - c) with c = PoolView.chance_quality(), floored at 0. With `sample_first`, only the first part looks at a random
     sample (the round's scoring sample for the whole k, drawn as Subsample draws it) and the second part at
     every candidate: a coverage selection scores nothing, so it needs no sample, and TypiClust's density is
     measured badly on a few dozen texts."""
@@ -292,10 +296,14 @@ class Mixed(Selection):
     share: float = 0.5
     adaptive: bool = False
     sample_first: bool = False
+    above_chance: bool = False
 
     def first_share(self, pool: PoolView) -> float:
         quality = pool.student_quality() if self.adaptive else None
-        return self.share if quality is None else min(max(quality, 0.0), 1.0)
+        if quality is None:
+            return self.share
+        chance = pool.chance_quality() if self.above_chance else 0.0
+        return min(max((quality - chance) / (1.0 - chance), 0.0), 1.0) if chance < 1.0 else 0.0
 
     def select(self, ids: list[str], k: int, pool: PoolView, cluster: int | None) -> Picked:
         k = min(k, len(ids))
@@ -311,7 +319,8 @@ class Mixed(Selection):
         return Picked(one.chosen + two.chosen, {**one.scores, **two.scores})
 
     def __str__(self) -> str:
-        part = (f"a share equal to the student's last dev score (else {self.share:.0%})" if self.adaptive
+        above = " above guessing" if self.above_chance else ""
+        part = (f"a share equal to the student's last dev score{above} (else {self.share:.0%})" if self.adaptive
                 else f"{self.share:.0%}")
         sampled = (" (the first part over a random sample, the rest over every candidate)" if self.sample_first
                    else "")

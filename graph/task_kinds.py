@@ -51,12 +51,20 @@ class TaskKind:
         value = dev.get(self.quality_key)
         return None if value is None else float(value)
 
+    def chance(self) -> float:
+        """`quality` of guessing, what a student scores without having learnt anything; 0 where unknown."""
+        return 0.0
+
 
 class Classification(TaskKind):
     type = "classification"
     headline_keys = ("accuracy", "macro_f1")
     quality_key = "macro_f1"
     cluster_key = "accuracy"
+
+    def chance(self) -> float:
+        """The macro-F1 of a uniform guess on a label-balanced dev set: 1 / labels (the config asks for 2 or more)."""
+        return 1.0 / len(self.task.labels)
 
     def metrics(self, gold: list[str], pred: list[str | None], clusters: list[int]) -> dict[str, Any]:
         from distillgraph.trainer.evaluate import classification_metrics

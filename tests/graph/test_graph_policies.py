@@ -108,6 +108,11 @@ class FakePool:
     def natural_shares(self) -> dict[int, float]:
         return self.natural or {}
 
+    chance: float = 0.0
+
+    def chance_quality(self) -> float:
+        return self.chance
+
     measured: bool = True
 
     def measures_quality(self) -> bool:
@@ -199,6 +204,31 @@ def test_an_adaptive_mix_gives_the_first_part_the_students_dev_score_as_its_shar
     assert Mixed(TopScore(), SeesLabelled(), share=0.5).first_share(pool) == 0.5  # not adaptive: the share
     assert "a share equal to the student's last dev score (else 50%): most informative" in str(mix)
     assert "(else 75%): most informative" in str(build_policy(LoopConfig(coverage_share="adaptive")))
+
+
+def test_an_above_chance_mix_trusts_the_students_score_only_beyond_guessing():
+    mix = Mixed(TopScore(), SeesLabelled(), share=0.5, adaptive=True, above_chance=True)
+    pool = FakePool(SCORES, VECTORS)
+    assert mix.first_share(pool) == 0.5  # no dev score yet: the share
+    pool.quality, pool.chance = 0.55, 0.5  # a binary student barely above guessing
+    assert mix.first_share(pool) == pytest.approx(0.1)
+    assert Mixed(TopScore(), SeesLabelled(), share=0.5, adaptive=True).first_share(pool) == 0.55  # raw score
+    pool.quality = 0.4  # below guessing: everything to the second part
+    assert mix.first_share(pool) == 0.0 and mix.select(IDS, 4, pool, None).chosen == ["a", "b", "c", "d"]
+    pool.quality, pool.chance = 0.8, 0.2  # five labels: (0.8 - 0.2) / 0.8
+    assert mix.first_share(pool) == pytest.approx(0.75)
+    assert "last dev score above guessing (else 50%)" in str(mix)
+    policy = build_policy(LoopConfig(coverage_share="above_chance"))
+    assert "above guessing (else 75%)" in str(policy) and "above guessing" not in str(build_policy(LoopConfig()))
+
+
+def test_guessing_scores_one_over_the_labels_for_classification_and_nothing_elsewhere():
+    from distillgraph.graph.task_kinds import task_kind
+    from distillgraph.store.schema import TaskConfig
+
+    assert task_kind(TaskConfig(labels={"a": "", "b": "", "c": "", "d": ""})).chance() == 0.25
+    assert task_kind(TaskConfig(labels={"yes": "", "no": ""})).chance() == 0.5
+    assert task_kind(TaskConfig(type="generation")).chance() == 0.0
 
 
 def test_a_mix_that_samples_its_first_part_only_shows_the_second_part_every_candidate():
