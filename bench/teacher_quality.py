@@ -10,6 +10,7 @@ Results merge into bench/results/teacher_quality.json (other sections are kept).
 
     .venv/bin/python -m bench.teacher_quality embedded [--n 30] [--threads 2]
     .venv/bin/python -m bench.teacher_quality synthesis-ceiling --seeds 0,1,2,3,4   # (b)'s goal against the probe's ceiling
+    .venv/bin/python -m bench.teacher_quality synthesis-dev-gap --seeds 0,...,9     # (b)'s gain on dev against test
 """
 
 from __future__ import annotations
@@ -485,6 +486,77 @@ def synthesis_sweep(budgets: list[int], seeds: list[int]) -> dict[str, Any]:
 SYNTH_GOAL = {"macro_f1": 0.03, "worst_cluster_acc": 0.10}
 
 
+# ---------------------------------------------------------------- (b)'s gain on dev against its gain on test
+
+GAP_METRICS = (("macro_f1", "dev_macro_f1", "macro_f1"), ("worst_cluster", "dev_worst_cluster", "worst_cluster_acc"))
+
+
+def synthesis_point(point: tuple[int, int, str]) -> dict[str, Any]:
+    """One run of (b)'s split and arm at (budget, seed, arm): its final-round dev and test metrics (a worker)."""
+    from bench.harness import quiet_logs
+    from bench.sample_efficiency import run_config, run_graph
+
+    quiet_logs()
+    budget, seed, arm = point
+    policy, synth = SYNTH_ARMS[arm]
+    cfg = run_config(policy, budget, seed, extra=[*TAIL, synth, f"run.name={arm}-{budget}-s{seed}"], pins=[])
+    last = run_graph(cfg)[0]["history"][-1]
+    return {"budget": budget, "seed": seed, "arm": arm, "dev_macro_f1": last.dev["macro_f1"],
+            "dev_worst_cluster": last.dev.get("worst_cluster") or 0.0, "macro_f1": last.test["macro_f1"],
+            "worst_cluster_acc": last.test.get("worst_cluster") or 0.0}
+
+
+def dev_test_gap(rows: list[dict[str, Any]], budget: int) -> dict[str, Any]:
+    """Per metric at `budget`: select+synth minus select-only on dev and on test, and the dev gain minus the test
+    gain, each paired by seed (bench.stats.compare: points as fractions, bootstrap CI, wins)."""
+    from bench.stats import compare
+
+    by = {(r["seed"], r["arm"]): r for r in rows if r["budget"] == budget}
+    seeds = sorted(s for s, arm in by if arm == "select_only" and (s, "select_synth") in by)
+    out: dict[str, Any] = {}
+    for name, dev_key, test_key in GAP_METRICS:
+        gain = {where: {s: by[s, "select_synth"][key] - by[s, "select_only"][key] for s in seeds}
+                for where, key in (("dev", dev_key), ("test", test_key))}
+        out[name] = {"dev_gain": compare(gain["dev"], dict.fromkeys(seeds, 0.0)),
+                     "test_gain": compare(gain["test"], dict.fromkeys(seeds, 0.0)),
+                     "dev_minus_test": compare(gain["dev"], gain["test"])}
+    return out
+
+
+def synthesis_dev_gap(budgets: list[int], seeds: list[int], workers: int = 2) -> dict[str, Any]:
+    """(b)'s select-only and select+synth runs again, keeping dev as well as test: the simulated writer's hard
+    samples are the reserve texts nearest the student's misclassified *dev* texts (what the prompt shows a real
+    teacher), so a gain measured on dev can overstate the gain on unseen data. Nothing is chosen on this."""
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    points = [(b, s, arm) for b in budgets for s in seeds for arm in ("select_only", "select_synth")]
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+        rows = list(pool.map(synthesis_point, points))
+    return {"seeds": seeds, "split": TAIL, "teacher": "simulated (oracle labels; writer: held-out reserve texts)",
+            "student": "embedding-probe", "runs": rows, "by_budget": {str(b): dev_test_gap(rows, b) for b in budgets}}
+
+
+def synthesis_dev_gap_text(data: dict[str, Any]) -> list[str]:
+    gap = data.get("synthesis_dev_gap")
+    if not gap:
+        return []
+    out = [f"Synthesis's gain on dev against its gain on test (SIMULATION, the same runs; seeds "
+           f"{', '.join(map(str, gap['seeds']))}; `python -m bench.teacher_quality synthesis-dev-gap`). The hard "
+           "samples are written near the student's misclassified dev texts, as the generator prompt shows them to a "
+           "real teacher, so the dev set stops being unseen data for a run that synthesises. Points, paired "
+           "bootstrap 95% CI, wins:", "",
+           "| calls | metric | gain on dev | gain on test | dev minus test |", "|---|---|---|---|---|"]
+
+    def cell(c: dict[str, Any]) -> str:
+        return f"{100 * c['diff']:+.1f} [{100 * c['ci_low']:+.1f}, {100 * c['ci_high']:+.1f}] {c['wins']}/{c['n']}"
+
+    for budget, row in sorted(gap["by_budget"].items(), key=lambda kv: int(kv[0])):
+        out += [f"| {budget} | {m} | {cell(row[m]['dev_gain'])} | {cell(row[m]['test_gain'])} | "
+                f"{cell(row[m]['dev_minus_test'])} |" for m, _, _ in GAP_METRICS]
+    return [*out, ""]
+
+
 def synthesis_ceiling(seeds: list[int]) -> dict[str, Any]:
     """What the probe reaches on (b)'s tail split with gold labels on the whole pool, and on the whole pool plus
     every reserve text (all the writer could ever serve): no run of (b) can train on more than the second."""
@@ -810,6 +882,7 @@ def markdown(data: dict[str, Any]) -> str:
                        + " |")
         out += ["", *[f"Note: {n}" for n in data.get("synthesis_notes", [])], ""]
         out += synthesis_reach_text(data)
+        out += synthesis_dev_gap_text(data)
     demo = data.get("demo")
     if demo:
         out += [f"Demo (`distillgraph run examples/bbc-topic.yaml`, Qwen teacher, 60 calls): {demo.get('teacher_audit')}",
@@ -864,7 +937,8 @@ def timing_line(entry: dict[str, Any], what: str) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("section", choices=["embedded", "noise", "synthesis", "synthesis-ceiling", "distill",
+    ap.add_argument("section", choices=["embedded", "noise", "synthesis", "synthesis-ceiling", "synthesis-dev-gap",
+                                        "distill",
                                         "distill-seeds", "demo",
                                         "demo-seeds", "demo-gate", "generation",
                                         "markdown"])
@@ -939,6 +1013,9 @@ def main() -> None:
                                   "student": "embedding-probe"})
     elif args.section == "synthesis-ceiling":
         merge("synthesis_ceiling", synthesis_ceiling([int(x) for x in args.seeds.split(",")]))
+    elif args.section == "synthesis-dev-gap":  # --budgets, --seeds: (b)'s test seeds
+        merge("synthesis_dev_gap", synthesis_dev_gap([int(x) for x in args.budgets.split(",")],
+                                                     [int(x) for x in args.seeds.split(",")]))
     data = stored()
     RESULTS.with_suffix(".md").write_text(markdown(data) + "\n", encoding="utf-8")
     print(f"wrote {RESULTS} and {RESULTS.with_suffix('.md')}")

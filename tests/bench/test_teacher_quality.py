@@ -313,3 +313,24 @@ def test_the_synthesis_goal_is_checked_against_the_probes_ceiling_on_the_split()
     other = "\n".join(tq.synthesis_reach_text({"synthesis": synthesis, "synthesis_ceiling": ceiling}))
     assert "not known to be the table's" in other
     assert tq.synthesis_reach_text({"synthesis": synthesis}) == []
+
+
+def test_the_dev_test_gap_pairs_each_seeds_synthesis_gain_on_dev_and_on_test() -> None:
+    def row(seed: int, arm: str, dev: float, test: float) -> dict[str, Any]:
+        return {"budget": 40, "seed": seed, "arm": arm, "dev_macro_f1": dev, "dev_worst_cluster": dev - 0.1,
+                "macro_f1": test, "worst_cluster_acc": test - 0.1}
+
+    # synthesis gains 0.10 on dev and 0.02 on test at every seed; one seed lacks its select+synth run
+    rows = [r for s in range(5) for r in (row(s, "select_only", 0.70, 0.70), row(s, "select_synth", 0.80, 0.72))]
+    rows.append(row(9, "select_only", 0.5, 0.5))
+    gap = tq.dev_test_gap(rows, 40)
+    for metric in ("macro_f1", "worst_cluster"):
+        assert gap[metric]["dev_gain"]["diff"] == pytest.approx(0.10) and gap[metric]["dev_gain"]["n"] == 5
+        assert gap[metric]["test_gain"]["diff"] == pytest.approx(0.02) and gap[metric]["test_gain"]["wins"] == 5
+        assert gap[metric]["dev_minus_test"]["diff"] == pytest.approx(0.08)
+    with pytest.raises(ValueError):  # no run at that budget
+        tq.dev_test_gap(rows, 80)
+    text = "\n".join(tq.synthesis_dev_gap_text({"synthesis_dev_gap": {"seeds": list(range(5)),
+                                                                     "by_budget": {"40": gap}}}))
+    assert "| 40 | macro_f1 | +10.0 [+10.0, +10.0] 5/5 | +2.0 [+2.0, +2.0] 5/5 | +8.0 [+8.0, +8.0] 5/5 |" in text
+    assert tq.synthesis_dev_gap_text({}) == []
