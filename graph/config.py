@@ -48,8 +48,8 @@ class LoopConfig(Strict):
         "of uncovered regions); the rest go to the student's uncertainty. adaptive: 1 - the student's last dev "
         "macro-F1 for classification (a weak student's uncertainty is trusted less); 0.25 for ner and generation. "
         "above_chance: as adaptive, with the dev macro-F1 measured above guessing, (F1 - 1/labels) / (1 - 1/labels), "
-        "so a binary student at 0.55 trusts its uncertainty for a tenth of the picks, not a half (a candidate, "
-        "policy_choice.md stage 24)",
+        "so a binary student at 0.55 trusts its uncertainty for a tenth of the picks, not a half (rejected on dev, "
+        "2026-12-05: -0.87 points over nine tasks; policy_choice.md stage 24)",
     )
     select_within: Literal["pool", "clusters", "split", "surplus", "auto"] = Field(
         default="auto",
