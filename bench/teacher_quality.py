@@ -450,10 +450,19 @@ TAIL = ["data.bbc.pool_size=300", "data.bbc.imbalance=20", "data.bbc.reserve_per
         "teacher.simulation.writer=reserve"]
 
 
+def synthesis_config(budget: int, seed: int, arm: str) -> Any:
+    """The run config of one (b) point: the tail split and the arm's policy and synthesis, today's defaults (not
+    bench/sample_efficiency.py's error boost 30 pin)."""
+    from bench.sample_efficiency import run_config
+
+    policy, synth = SYNTH_ARMS[arm]
+    return run_config(policy, budget, seed, extra=[*TAIL, synth, f"run.name={arm}-{budget}-s{seed}"], pins=[])
+
+
 def synthesis_sweep(budgets: list[int], seeds: list[int]) -> dict[str, Any]:
     """Random vs select-only vs select + reserve-writer synthesis at equal calls (oracle labels, probe student)."""
     from bench.harness import mean_std, quiet_logs
-    from bench.sample_efficiency import one_run, run_config
+    from bench.sample_efficiency import one_run
     from bench.stats import compare
 
     quiet_logs()
@@ -461,9 +470,8 @@ def synthesis_sweep(budgets: list[int], seeds: list[int]) -> dict[str, Any]:
     for budget in budgets:
         finals: dict[str, dict[int, dict[str, float]]] = {arm: {} for arm in SYNTH_ARMS}
         for seed in seeds:
-            for arm, (policy, synth) in SYNTH_ARMS.items():
-                r = one_run(run_config(policy, budget, seed, extra=[*TAIL, synth, f"run.name={arm}-{budget}-s{seed}"],
-                                       pins=[]))  # today's defaults (sample_efficiency pins error_boost 30)
+            for arm in SYNTH_ARMS:
+                r = one_run(synthesis_config(budget, seed, arm))
                 finals[arm][seed] = {"macro_f1": r["macro_f1"], "worst_cluster_acc": r["worst_cluster_acc"] or 0.0}
                 print(f"budget {budget} {arm} seed {seed}: macro_f1 {r['macro_f1']:.4f} "
                       f"worst {finals[arm][seed]['worst_cluster_acc']:.4f}", flush=True)
@@ -494,13 +502,11 @@ GAP_METRICS = (("macro_f1", "dev_macro_f1", "macro_f1"), ("worst_cluster", "dev_
 def synthesis_point(point: tuple[int, int, str]) -> dict[str, Any]:
     """One run of (b)'s split and arm at (budget, seed, arm): its final-round dev and test metrics (a worker)."""
     from bench.harness import quiet_logs
-    from bench.sample_efficiency import run_config, run_graph
+    from bench.sample_efficiency import run_graph
 
     quiet_logs()
     budget, seed, arm = point
-    policy, synth = SYNTH_ARMS[arm]
-    cfg = run_config(policy, budget, seed, extra=[*TAIL, synth, f"run.name={arm}-{budget}-s{seed}"], pins=[])
-    last = run_graph(cfg)[0]["history"][-1]
+    last = run_graph(synthesis_config(budget, seed, arm))[0]["history"][-1]
     return {"budget": budget, "seed": seed, "arm": arm, "dev_macro_f1": last.dev["macro_f1"],
             "dev_worst_cluster": last.dev.get("worst_cluster") or 0.0, "macro_f1": last.test["macro_f1"],
             "worst_cluster_acc": last.test.get("worst_cluster") or 0.0}

@@ -302,8 +302,8 @@ class Mixed(Selection):
         quality = pool.student_quality() if self.adaptive else None
         if quality is None:
             return self.share
-        chance = pool.chance_quality() if self.above_chance else 0.0
-        return min(max((quality - chance) / (1.0 - chance), 0.0), 1.0) if chance < 1.0 else 0.0
+        chance = pool.chance_quality() if self.above_chance else 0.0  # below 1: a task has two labels or more
+        return min(max((quality - chance) / (1.0 - chance), 0.0), 1.0)
 
     def select(self, ids: list[str], k: int, pool: PoolView, cluster: int | None) -> Picked:
         k = min(k, len(ids))
