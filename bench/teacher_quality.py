@@ -459,22 +459,18 @@ def synthesis_config(budget: int, seed: int, arm: str) -> Any:
     return run_config(policy, budget, seed, extra=[*TAIL, synth, f"run.name={arm}-{budget}-s{seed}"], pins=[])
 
 
-def synthesis_sweep(budgets: list[int], seeds: list[int]) -> dict[str, Any]:
-    """Random vs select-only vs select + reserve-writer synthesis at equal calls (oracle labels, probe student)."""
-    from bench.harness import mean_std, quiet_logs
-    from bench.sample_efficiency import one_run
+def synthesis_table(rows: list[dict[str, Any]], budgets: list[int]) -> dict[str, Any]:
+    """(b)'s table from its runs (`synthesis_point` rows): per budget each arm's mean / std of the final test
+    macro-F1 and worst-cluster accuracy, select+synth minus select-only paired by seed, and the per-seed values."""
+    from bench.harness import mean_std
     from bench.stats import compare
 
-    quiet_logs()
     out: dict[str, Any] = {}
     for budget in budgets:
         finals: dict[str, dict[int, dict[str, float]]] = {arm: {} for arm in SYNTH_ARMS}
-        for seed in seeds:
-            for arm in SYNTH_ARMS:
-                r = one_run(synthesis_config(budget, seed, arm))
-                finals[arm][seed] = {"macro_f1": r["macro_f1"], "worst_cluster_acc": r["worst_cluster_acc"] or 0.0}
-                print(f"budget {budget} {arm} seed {seed}: macro_f1 {r['macro_f1']:.4f} "
-                      f"worst {finals[arm][seed]['worst_cluster_acc']:.4f}", flush=True)
+        for r in rows:
+            if r["budget"] == budget:
+                finals[r["arm"]][r["seed"]] = {"macro_f1": r["macro_f1"], "worst_cluster_acc": r["worst_cluster_acc"]}
         entry: dict[str, Any] = {arm: {m: mean_std([v[m] for v in finals[arm].values()])
                                        for m in ("macro_f1", "worst_cluster_acc")} for arm in SYNTH_ARMS}
         f1 = compare({s: v["macro_f1"] for s, v in finals["select_synth"].items()},
@@ -485,9 +481,27 @@ def synthesis_sweep(budgets: list[int], seeds: list[int]) -> dict[str, Any]:
                            "diff_worst_cluster": worst["diff"], "worst_ci": [worst["ci_low"], worst["ci_high"]],
                            "n_seeds": f1["n"], "p_wilcoxon": f1["p_wilcoxon"], "wins": f1["wins"],
                            "worst_wins": worst["wins"]}
-        entry["per_seed"] = {arm: {str(s): v for s, v in sorted(rows.items())} for arm, rows in finals.items()}
+        entry["per_seed"] = {arm: {str(s): v for s, v in sorted(by.items())} for arm, by in finals.items()}
         out[str(budget)] = entry
     return out
+
+
+def synthesis_rows(budgets: list[int], seeds: list[int], arms: tuple[str, ...] = tuple(SYNTH_ARMS),
+                   workers: int = 2) -> list[dict[str, Any]]:
+    """One `synthesis_point` row per (budget, seed, arm), `workers` runs at a time (1: in this process)."""
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    points = [(b, s, arm) for b in budgets for s in seeds for arm in arms]
+    if workers <= 1:
+        return [synthesis_point(p) for p in points]
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+        return list(pool.map(synthesis_point, points))
+
+
+def synthesis_sweep(budgets: list[int], seeds: list[int], workers: int = 2) -> dict[str, Any]:
+    """Random vs select-only vs select + reserve-writer synthesis at equal calls (oracle labels, probe student)."""
+    return synthesis_table(synthesis_rows(budgets, seeds, workers=workers), budgets)
 
 
 # the issue's goal for (b): select+synth minus select-only, in macro-F1 and in worst-cluster accuracy (fractions)
@@ -499,14 +513,21 @@ SYNTH_GOAL = {"macro_f1": 0.03, "worst_cluster_acc": 0.10}
 GAP_METRICS = (("macro_f1", "dev_macro_f1", "macro_f1"), ("worst_cluster", "dev_worst_cluster", "worst_cluster_acc"))
 
 
+def final_round(cfg: Any) -> Any:
+    """The last round's metrics (RoundMetrics) of one graph run."""
+    from bench.sample_efficiency import run_graph
+
+    return run_graph(cfg)[0]["history"][-1]
+
+
 def synthesis_point(point: tuple[int, int, str]) -> dict[str, Any]:
     """One run of (b)'s split and arm at (budget, seed, arm): its final-round dev and test metrics (a worker)."""
     from bench.harness import quiet_logs
-    from bench.sample_efficiency import run_graph
 
     quiet_logs()
     budget, seed, arm = point
-    last = run_graph(synthesis_config(budget, seed, arm))[0]["history"][-1]
+    last = final_round(synthesis_config(budget, seed, arm))
+    print(f"budget {budget} {arm} seed {seed}: test macro_f1 {last.test['macro_f1']:.4f}", flush=True)
     return {"budget": budget, "seed": seed, "arm": arm, "dev_macro_f1": last.dev["macro_f1"],
             "dev_worst_cluster": last.dev.get("worst_cluster") or 0.0, "macro_f1": last.test["macro_f1"],
             "worst_cluster_acc": last.test.get("worst_cluster") or 0.0}
@@ -529,18 +550,20 @@ def dev_test_gap(rows: list[dict[str, Any]], budget: int) -> dict[str, Any]:
     return out
 
 
-def synthesis_dev_gap(budgets: list[int], seeds: list[int], workers: int = 2) -> dict[str, Any]:
-    """(b)'s select-only and select+synth runs again, keeping dev as well as test: the simulated writer's hard
-    samples are the reserve texts nearest the student's misclassified *dev* texts (what the prompt shows a real
-    teacher), so a gain measured on dev can overstate the gain on unseen data. Nothing is chosen on this."""
-    from concurrent.futures import ProcessPoolExecutor
-    from multiprocessing import get_context
+def synthesis_dev_gap(budgets: list[int], seeds: list[int], workers: int = 2,
+                      rows: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """(b)'s select-only and select+synth runs keeping dev as well as test (`rows`: runs already made, e.g. by the
+    synthesis section). With `loop.hard_anchor: dev` (until 2026-12-05) the simulated writer's hard samples were the
+    reserve texts nearest the student's misclassified *dev* texts (what the prompt showed a real teacher), so a gain
+    measured on dev overstated the gain on unseen data; the default now anchors them on the student's errors on its
+    new labels. Nothing is chosen on this."""
+    from distillgraph.graph.config import LoopConfig
 
-    points = [(b, s, arm) for b in budgets for s in seeds for arm in ("select_only", "select_synth")]
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-        rows = list(pool.map(synthesis_point, points))
+    rows = [r for r in rows or synthesis_rows(budgets, seeds, ("select_only", "select_synth"), workers)
+            if r["arm"] in ("select_only", "select_synth")]
     return {"seeds": seeds, "split": TAIL, "teacher": "simulated (oracle labels; writer: held-out reserve texts)",
-            "student": "embedding-probe", "runs": rows, "by_budget": {str(b): dev_test_gap(rows, b) for b in budgets}}
+            "student": "embedding-probe", "hard_anchor": LoopConfig().hard_anchor, "runs": rows,
+            "by_budget": {str(b): dev_test_gap(rows, b) for b in budgets}}
 
 
 def synthesis_dev_gap_text(data: dict[str, Any]) -> list[str]:
@@ -941,6 +964,18 @@ def timing_line(entry: dict[str, Any], what: str) -> str:
     return head + (f" Trace seconds per node: {nodes}." if nodes else "")
 
 
+def keep_previous_anchor(data: dict[str, Any]) -> None:
+    """Before (b) is run again with another `loop.hard_anchor` default: keep the stored table and dev gap under
+    "synthesis_previous" (entries made before the setting existed used dev anchoring)."""
+    from distillgraph.graph.config import LoopConfig
+
+    anchor = data.get("synthesis_setup", {}).get("hard_anchor", "dev")
+    if data.get("synthesis") and anchor != LoopConfig().hard_anchor:
+        merge("synthesis_previous", {"hard_anchor": anchor, "synthesis": data["synthesis"],
+                                     "synthesis_dev_gap": data.get("synthesis_dev_gap"),
+                                     "seeds": data.get("synthesis_setup", {}).get("seeds")})
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("section", choices=["embedded", "noise", "synthesis", "synthesis-ceiling", "synthesis-dev-gap",
@@ -1010,13 +1045,17 @@ def main() -> None:
         for seed in seeds:
             kept.append(demo_repeat(seed))
             merge("demo_repeats", sorted(kept, key=lambda r: r["seed"]))
-    elif args.section == "synthesis":
-        merge("synthesis", synthesis_sweep([int(x) for x in args.budgets.split(",")],
-                                           [int(x) for x in args.seeds.split(",")]))
-        merge("synthesis_setup", {"arms": {a: list(v) for a, v in SYNTH_ARMS.items()}, "split": TAIL,
-                                  "seeds": [int(x) for x in args.seeds.split(",")],
+    elif args.section == "synthesis":  # the table and its dev-vs-test gap from the same runs
+        from distillgraph.graph.config import LoopConfig
+
+        budgets, seeds = [int(x) for x in args.budgets.split(",")], [int(x) for x in args.seeds.split(",")]
+        keep_previous_anchor(stored())
+        rows = synthesis_rows(budgets, seeds)
+        merge("synthesis", synthesis_table(rows, budgets))
+        merge("synthesis_dev_gap", synthesis_dev_gap(budgets, seeds, rows=rows))
+        merge("synthesis_setup", {"arms": {a: list(v) for a, v in SYNTH_ARMS.items()}, "split": TAIL, "seeds": seeds,
                                   "teacher": "simulated (oracle labels; writer: held-out reserve texts)",
-                                  "student": "embedding-probe"})
+                                  "student": "embedding-probe", "hard_anchor": LoopConfig().hard_anchor})
     elif args.section == "synthesis-ceiling":
         merge("synthesis_ceiling", synthesis_ceiling([int(x) for x in args.seeds.split(",")]))
     elif args.section == "synthesis-dev-gap":  # --budgets, --seeds: (b)'s test seeds

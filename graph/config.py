@@ -99,6 +99,13 @@ class LoopConfig(Strict):
     synthesis: Literal["auto", "off", "only"] = Field(
         default="auto", description="auto: synthesize for tail clusters and uncovered weaknesses"
     )
+    hard_anchor: Literal["labelled", "dev"] = Field(
+        default="labelled",
+        description="the student's errors that hard synthetic samples are written near: labelled = this round's "
+        "teacher labels the student got wrong *before* it was trained on them (EvoKD), so the dev set stays unseen "
+        "by the writer; dev = the student's misclassified dev texts (until 2026-12-05; it makes dev figures "
+        "optimistic: bench (b) dev-vs-test gap)",
+    )
     easy_fraction: float = Field(default=0.3, ge=0, le=1, description="share of easy synthetic samples (EvoKD)")
     synth_per_call: int = Field(default=4, gt=0)
     synth_top_up: int = Field(

@@ -20,6 +20,10 @@ from distillgraph.store.index import add_samples
 from distillgraph.store.schema import Example
 
 
+# loop.hard_anchor -> the state's prediction rows whose errors the hard synthetic samples are written near
+ANCHOR_ROWS = {"labelled": "label_predictions", "dev": "dev_predictions"}
+
+
 def generator(state: DistillState, deps: Deps) -> dict[str, Any]:
     ensure_student(deps, state)
     rnd, plan = state["round"], state["plan"]
@@ -102,12 +106,13 @@ def select_candidates(deps: Deps, pool: RoundPool, plan: Plan, unl: list[str]) -
 def synthesize(deps: Deps, state: DistillState, look: Lookup, plan: Plan, want: dict[int, int],
                attempt: int = 0) -> tuple[list[Candidate], int]:
     """New inputs for the clusters in `want` (cluster -> how many), shown the cluster's labelled examples and
-    the student's dev errors there; returns (candidates, failed calls)."""
+    the student's errors there (`loop.hard_anchor`: on this round's new labels before training on them, or on
+    dev); returns (candidates, failed calls)."""
     wanted = [p for p in plan.clusters if want.get(p.cluster, 0) > 0]
     if not wanted:
         return [], 0
     known = targets(deps, state)
-    wrong = [r for r in state.get("dev_predictions", []) if not deps.correct_flags([r])[0]]
+    wrong = [r for r in state.get(ANCHOR_ROWS[deps.cfg.loop.hard_anchor], []) if not deps.correct_flags([r])[0]]
     jobs = []
     for p in wanted:
         labelled_c = [i for i in known if look.cluster(i) == p.cluster]

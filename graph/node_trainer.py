@@ -13,7 +13,7 @@ from distillgraph.agents.records import RoundMetrics
 from distillgraph.agents.schemas import JudgeAnswer
 from distillgraph.graph.deps import Deps
 from distillgraph.graph.node_quality import teacher_audit
-from distillgraph.graph.node_tools import Lookup, ask, ledger_state, lookup
+from distillgraph.graph.node_tools import Lookup, ask, ensure_student, ledger_state, lookup
 from distillgraph.graph.routing import stop_reason
 from distillgraph.graph.state import DistillState
 from distillgraph.store.schema import UserError
@@ -27,6 +27,7 @@ def trainer(state: DistillState, deps: Deps) -> dict[str, Any]:
         raise UserError("nothing to train on: no seed labels and the teacher accepted no bootstrap labels "
                         "(raise the budget or give data.seed)")
     out_dir = deps.run_dir / "adapters" / f"round-{rnd}"
+    before_fit = label_predictions(deps, state, look, rnd)  # the student not yet trained on this round's labels
     stats = deps.student.fit(items, out_dir, round=rnd)
     deps.student_round = rnd
     dev_ids = state.get("dev_ids", [])
@@ -55,7 +56,22 @@ def trainer(state: DistillState, deps: Deps) -> dict[str, Any]:
     if update.get("audit"):
         summary["teacher_audit"] = update["audit"]["line"]
     return {"history": [rm], "adapter": str(out_dir), "stop_reason": why or "", "dev_predictions": predictions,
-            **update, "_summary": summary}
+            "label_predictions": before_fit, **update, "_summary": summary}
+
+
+def label_predictions(deps: Deps, state: DistillState, look: Lookup, rnd: int) -> list[dict[str, Any]]:
+    """This round's teacher labels as the previous round's student predicts them, before it is trained on them:
+    {id, gold (the teacher's label), pred, cluster}. With `loop.hard_anchor: labelled` the generator writes hard
+    samples near the wrong ones (EvoKD), so no dev text is shown to the writer. Empty in round 0 (no student yet)
+    and when nothing is synthesised."""
+    loop = deps.cfg.loop
+    new = [a for a in state.get("dataset", []) if a.round == rnd and a.weight > 0]
+    if rnd == 0 or not new or not state.get("adapter") or loop.synthesis == "off" or loop.hard_anchor != "labelled":
+        return []
+    ensure_student(deps, state)  # after a resume: the previous round's adapter
+    preds = deps.student.predict([a.id for a in new], [look.text(a.id) for a in new])
+    return [{"id": a.id, "gold": a.target, "pred": p.prediction, "cluster": a.cluster}
+            for a, p in zip(new, preds, strict=True)]
 
 
 def train_items(deps: Deps, state: DistillState, look: Lookup) -> list[TrainItem]:

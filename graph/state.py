@@ -37,6 +37,8 @@ class DistillState(TypedDict, total=False):
     dataset: Annotated[list[Annotation], merge_dataset]   # accepted annotations, all rounds
     dev_labels: dict[str, str]      # teacher labels of a dev set carved from the pool
     dev_predictions: list[dict[str, Any]]  # the latest round's dev predictions: {id, gold, pred, cluster}
+    label_predictions: list[dict[str, Any]]  # the latest round's new labels as the student predicted them before
+                                             # training on them: {id, gold (teacher), pred, cluster}
     weaknesses: list[Weakness]
     plan: Plan | None
     candidates: list[Candidate]

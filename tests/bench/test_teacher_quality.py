@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -178,10 +179,12 @@ def test_the_simulations_run_todays_defaults_not_the_sample_efficiency_pin(monke
     assert tq.sweep_config(40, 0, []).loop.error_boost == LoopConfig().error_boost
     assert se.run_config("distillgraph", 40, 0).loop.error_boost == 30.0
     seen: list[Any] = []
-    monkeypatch.setattr(se, "one_run", lambda cfg: (seen.append(cfg), {"macro_f1": 0.5, "worst_cluster_acc": 0.4})[1])
-    out = tq.synthesis_sweep([40], [0, 1])
+    last = SimpleNamespace(test={"macro_f1": 0.5, "worst_cluster": 0.4}, dev={"macro_f1": 0.6, "worst_cluster": 0.3})
+    monkeypatch.setattr(tq, "final_round", lambda cfg: (seen.append(cfg), last)[1])
+    out = tq.synthesis_sweep([40], [0, 1], workers=1)
     assert out["40"]["per_seed"]["select_synth"] == {"0": {"macro_f1": 0.5, "worst_cluster_acc": 0.4},
                                                      "1": {"macro_f1": 0.5, "worst_cluster_acc": 0.4}}
+    assert len(seen) == 6 and out["40"]["paired"]["n_seeds"] == 2
     assert seen and all(cfg.loop.error_boost == LoopConfig().error_boost for cfg in seen)
 
 

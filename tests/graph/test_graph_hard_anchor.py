@@ -1,0 +1,98 @@
+"""Where hard synthetic samples are anchored (`loop.hard_anchor`): on the student's errors on the round's new
+teacher labels, predicted before it is trained on them (EvoKD; the default), or on its misclassified dev texts.
+The default must never show a dev text to the writer, so dev figures stay measured on unseen data."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from distillgraph.agents.records import Annotation
+from distillgraph.graph.node_trainer import label_predictions
+from tests.graph.conftest import teacher_responder
+from tests.graph.test_graph_teacher_quality import run
+from tests.stub_server import StubServer, chosen_tool
+
+
+def _recording(sink: list[str]) -> Any:
+    def respond(body: dict[str, Any]) -> dict[str, Any]:
+        tool = chosen_tool(body)
+        if tool and tool["function"]["name"] == "SynthBatch":
+            sink.append(body["messages"][-1]["content"])
+        return teacher_responder(body)
+    return respond
+
+
+def _errors_shown(user: str) -> list[str]:
+    """The texts the generator prompt lists under "Inputs the student got wrong"."""
+    if "Inputs the student got wrong:" not in user:
+        return []
+    section = user.split("Inputs the student got wrong:")[1].split("Write ")[0]
+    return [t.strip() for t in re.findall(r"<<<DATA\n(.*?)\nDATA>>>", section, flags=re.S)]
+
+
+def _anchor_run(make_config, anchor: str) -> tuple[list[str], dict[str, Any]]:
+    asked: list[str] = []
+    with StubServer(responder=_recording(asked), seed=0) as srv:
+        cfg = make_config(srv.base_url, name=f"anchor-{anchor}", loop__near_duplicate=0.0)
+        _, state = run(cfg, ["budget.max_calls=40", "loop.rounds=3", "loop.max_rounds=3", "loop.tail_factor=100",
+                             f"loop.hard_anchor={anchor}"])
+    assert asked, "the writer was never asked"
+    return [t for u in asked for t in _errors_shown(u)], state
+
+
+def test_the_default_shows_the_writer_errors_on_new_labels_and_never_a_dev_text(make_config, dataset) -> None:
+    dev = {json.loads(line)["text"] for line in Path(dataset["dev"]).read_text().splitlines()}
+    shown, state = _anchor_run(make_config, "labelled")
+    assert shown, "no error shown to the writer"
+    assert not set(shown) & dev
+    pool = {json.loads(line)["text"] for line in Path(dataset["pool"]).read_text().splitlines()}
+    new_labels = state["label_predictions"]  # the last round's, as the student predicted them before training
+    assert new_labels and not {r["id"] for r in new_labels} & set(state["dev_ids"])
+    assert {r["id"] for r in new_labels} <= {a.id for a in state["dataset"] if a.round == state["round"]}
+    written = {a.text for a in state["dataset"] if a.source == "synthetic"}
+    assert set(shown) <= pool | written  # texts the teacher labelled, never a dev or test text
+
+def test_dev_anchoring_shows_misclassified_dev_texts(make_config, dataset) -> None:
+    dev = {json.loads(line)["text"] for line in Path(dataset["dev"]).read_text().splitlines()}
+    shown, state = _anchor_run(make_config, "dev")
+    assert shown and set(shown) <= dev
+    assert state["label_predictions"] == []  # not computed when nothing reads it
+
+
+class _Student:
+    def __init__(self) -> None:
+        self.loaded: list[Path] = []
+        self.asked: list[str] = []
+
+    def load(self, path: Path) -> None:
+        self.loaded.append(path)
+
+    def predict(self, ids: list[str], texts: list[str]) -> list[Any]:
+        self.asked += ids
+        return [SimpleNamespace(prediction="sport") for _ in ids]
+
+
+def _ann(i: str, rnd: int, weight: float = 1.0) -> Annotation:
+    return Annotation(id=i, target="tech", cluster=1, source="pool", round=rnd, weight=weight)
+
+
+def test_label_predictions_are_the_rounds_kept_labels_predicted_by_the_previous_student() -> None:
+    student = _Student()
+    deps = SimpleNamespace(cfg=SimpleNamespace(loop=SimpleNamespace(synthesis="auto", hard_anchor="labelled")),
+                           student=student, student_round=None)
+    look = SimpleNamespace(text=lambda i: f"text {i}")
+    state = {"round": 2, "adapter": "runs/x/adapters/round-1",
+             "dataset": [_ann("old", 1), _ann("new", 2), _ann("dropped", 2, weight=0.0)]}
+    rows = label_predictions(deps, state, look, 2)
+    assert rows == [{"id": "new", "gold": "tech", "pred": "sport", "cluster": 1}]
+    assert student.loaded == [Path("runs/x/adapters/round-1")]  # a resumed run predicts with last round's student
+    assert label_predictions(deps, {**state, "round": 0}, look, 0) == []  # no student before round 0
+    deps.cfg.loop.hard_anchor = "dev"
+    assert label_predictions(deps, state, look, 2) == []
+    deps.cfg.loop.hard_anchor, deps.cfg.loop.synthesis = "labelled", "off"
+    assert label_predictions(deps, state, look, 2) == []
+    assert student.asked == ["new"]
