@@ -63,10 +63,11 @@ def label_predictions(deps: Deps, state: DistillState, look: Lookup, rnd: int) -
     """This round's teacher labels as the previous round's student predicts them, before it is trained on them:
     {id, gold (the teacher's label), pred, cluster}. With `loop.hard_anchor: labelled` the generator writes hard
     samples near the wrong ones (EvoKD), so no dev text is shown to the writer. Empty in round 0 (no student yet)
-    and when nothing is synthesised."""
+    and when nothing can be synthesised (synthesis off, a policy or teacher that does not write)."""
     loop = deps.cfg.loop
+    writes = deps.policy.synthesizes and deps.teacher_can("synth") and loop.synthesis != "off"
     new = [a for a in state.get("dataset", []) if a.round == rnd and a.weight > 0]
-    if rnd == 0 or not new or not state.get("adapter") or loop.synthesis == "off" or loop.hard_anchor != "labelled":
+    if rnd == 0 or not new or not state.get("adapter") or not writes or loop.hard_anchor != "labelled":
         return []
     ensure_student(deps, state)  # after a resume: the previous round's adapter
     preds = deps.student.predict([a.id for a in new], [look.text(a.id) for a in new])

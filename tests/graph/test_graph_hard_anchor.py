@@ -83,7 +83,8 @@ def _ann(i: str, rnd: int, weight: float = 1.0) -> Annotation:
 def test_label_predictions_are_the_rounds_kept_labels_predicted_by_the_previous_student() -> None:
     student = _Student()
     deps = SimpleNamespace(cfg=SimpleNamespace(loop=SimpleNamespace(synthesis="auto", hard_anchor="labelled")),
-                           student=student, student_round=None)
+                           student=student, student_round=None, policy=SimpleNamespace(synthesizes=True),
+                           teacher_can=lambda kind: kind in ("label", "synth"))
     look = SimpleNamespace(text=lambda i: f"text {i}")
     state = {"round": 2, "adapter": "runs/x/adapters/round-1",
              "dataset": [_ann("old", 1), _ann("new", 2), _ann("dropped", 2, weight=0.0)]}
@@ -94,5 +95,9 @@ def test_label_predictions_are_the_rounds_kept_labels_predicted_by_the_previous_
     deps.cfg.loop.hard_anchor = "dev"
     assert label_predictions(deps, state, look, 2) == []
     deps.cfg.loop.hard_anchor, deps.cfg.loop.synthesis = "labelled", "off"
+    assert label_predictions(deps, state, look, 2) == []
+    deps.cfg.loop.synthesis, deps.teacher_can = "auto", lambda kind: kind == "label"  # the oracle: never writes
+    assert label_predictions(deps, state, look, 2) == []
+    deps.teacher_can, deps.policy.synthesizes = lambda kind: True, False  # random, uncertainty, ...
     assert label_predictions(deps, state, look, 2) == []
     assert student.asked == ["new"]
