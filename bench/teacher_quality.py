@@ -586,6 +586,51 @@ def synthesis_dev_gap_text(data: dict[str, Any]) -> list[str]:
     return [*out, ""]
 
 
+def anchor_comparison(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per budget and metric: select+synth's test value with today's `loop.hard_anchor` minus with the previous
+    one (`synthesis_previous`), paired over the seeds both have; and each one's dev-minus-test gap."""
+    from bench.stats import compare
+
+    prev, now = data.get("synthesis_previous"), data.get("synthesis")
+    if not prev or not now:
+        return []
+    out = []
+    for budget in sorted(set(now) & set(prev["synthesis"]), key=int):
+        a, b = now[budget]["per_seed"]["select_synth"], prev["synthesis"][budget]["per_seed"]["select_synth"]
+        seeds = sorted(set(a) & set(b), key=int)
+        gaps = [((g or {}).get("by_budget") or {}).get(budget, {}) for g in (data.get("synthesis_dev_gap"),
+                                                                             prev.get("synthesis_dev_gap"))]
+        for metric, gap_key in (("macro_f1", "macro_f1"), ("worst_cluster_acc", "worst_cluster")):
+            diff = compare({s: a[s][metric] for s in seeds}, {s: b[s][metric] for s in seeds})
+            out.append({"budget": int(budget), "metric": metric, "now": now[budget]["select_synth"][metric]["mean"],
+                        "previous": prev["synthesis"][budget]["select_synth"][metric]["mean"], "diff": diff,
+                        "gap_now": gaps[0].get(gap_key, {}).get("dev_minus_test"),
+                        "gap_previous": gaps[1].get(gap_key, {}).get("dev_minus_test")})
+    return out
+
+
+def anchor_text(data: dict[str, Any]) -> list[str]:
+    rows = anchor_comparison(data)
+    if not rows:
+        return []
+    now = data.get("synthesis_setup", {}).get("hard_anchor", "?")
+    prev = data["synthesis_previous"]["hard_anchor"]
+
+    def cell(c: dict[str, Any] | None) -> str:
+        return "-" if not c else (f"{100 * c['diff']:+.1f} [{100 * c['ci_low']:+.1f}, {100 * c['ci_high']:+.1f}] "
+                                  f"{c['wins']}/{c['n']}")
+
+    out = [f"Where the hard samples are anchored (SIMULATION, the same seeds): `loop.hard_anchor: {now}` (today) "
+           f"against `{prev}` (the table before). Select+synth's mean test value with each, today's minus the "
+           "previous paired by seed (points, bootstrap 95% CI, wins), and each one's dev-minus-test gap of "
+           "synthesis's gain:", "",
+           f"| calls | metric | {now} | {prev} | {now} minus {prev} | dev minus test, {now} | dev minus test, {prev} |",
+           "|---|---|---|---|---|---|---|"]
+    out += [f"| {r['budget']} | {r['metric']} | {r['now']:.4f} | {r['previous']:.4f} | {cell(r['diff'])} | "
+            f"{cell(r['gap_now'])} | {cell(r['gap_previous'])} |" for r in rows]
+    return [*out, ""]
+
+
 def synthesis_ceiling(seeds: list[int]) -> dict[str, Any]:
     """What the probe reaches on (b)'s tail split with gold labels on the whole pool, and on the whole pool plus
     every reserve text (all the writer could ever serve): no run of (b) can train on more than the second."""
@@ -912,6 +957,7 @@ def markdown(data: dict[str, Any]) -> str:
         out += ["", *[f"Note: {n}" for n in data.get("synthesis_notes", [])], ""]
         out += synthesis_reach_text(data)
         out += synthesis_dev_gap_text(data)
+        out += anchor_text(data)
     demo = data.get("demo")
     if demo:
         out += [f"Demo (`distillgraph run examples/bbc-topic.yaml`, Qwen teacher, 60 calls): {demo.get('teacher_audit')}",

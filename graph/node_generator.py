@@ -19,7 +19,6 @@ from distillgraph.graph.state import DistillState
 from distillgraph.store.index import add_samples
 from distillgraph.store.schema import Example
 
-
 # loop.hard_anchor -> the state's prediction rows whose errors the hard synthetic samples are written near
 ANCHOR_ROWS = {"labelled": "label_predictions", "dev": "dev_predictions"}
 
