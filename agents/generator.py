@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from distillgraph.agents.records import Candidate
@@ -26,6 +26,7 @@ class SynthJob:
     weakness: str
     examples: list[dict[str, Any]]
     errors: list[dict[str, Any]]
+    missed: list[str] = field(default_factory=list)  # labels the student gets wrong here on dev, most often first
 
 
 RETRY_STRIDE = 1_000_000_000  # sample_index offset per top-up attempt: the first pass keeps its earlier index
@@ -34,14 +35,18 @@ SYNTH_CONTEXT = "synth_context"  # TeacherRequest.context key read by simulated 
 
 def synth_context(job: SynthJob, n: int, hard: int) -> dict[str, Any]:
     """What a simulated writer needs that the prompt only says in prose: how many, which labels (those of the
-    student's errors first, then of the cluster's examples), and the texts to write near."""
+    student's errors first, then of the cluster's examples; hard ones: also the labels it misses on dev), and the
+    texts to write near."""
     def part(rows: list[dict[str, Any]]) -> dict[str, list[str]]:
         return {"labels": list(dict.fromkeys(str(e["target"]) for e in rows if e.get("target"))),
                 "anchors": [str(e["text"])[:1000] for e in rows if e.get("text")]}
 
-    both = part([*job.errors, *job.examples])
+    both, hard_part, easy = part([*job.errors, *job.examples]), part(job.errors), part(job.examples)
+    if job.missed:  # hard ones of the labels the student misses, near its errors (else near the examples)
+        hard_part = {"labels": list(dict.fromkeys([*hard_part["labels"], *job.missed])),
+                     "anchors": hard_part["anchors"] or easy["anchors"]}
     # as the prompt asks: hard samples near the student's errors, easy ones near the cluster's examples
-    return {"n": n, "n_hard": hard, "cluster": job.cluster, **both, "hard": part(job.errors), "easy": part(job.examples)}
+    return {"n": n, "n_hard": hard, "cluster": job.cluster, **both, "hard": hard_part, "easy": easy}
 
 
 def split_easy_hard(n: int, easy_fraction: float) -> tuple[int, int]:
@@ -68,7 +73,7 @@ def synth_requests(
             messages = tpl.render(
                 task_type=task.type, instruction=task.instruction, labels=task.labels,
                 cluster_name=job.cluster_name, weakness=job.weakness or "(none identified)",
-                examples=job.examples, errors=job.errors, n_hard=hard, n_easy=easy,
+                examples=job.examples, errors=job.errors, missed=job.missed, n_hard=hard, n_easy=easy,
             )
             req = TeacherRequest(
                 node="generator", messages=messages, schema=synth_batch_schema(n), prompt_name=tpl.name,

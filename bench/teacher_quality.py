@@ -443,6 +443,7 @@ def noise_sweep(rates: list[float], seeds: list[int], budget: int, gate: dict[st
 
 # ---------------------------------------------------------------- (b) reserve-writer synthesis on the long tail
 
+SYNTH_TEST_SEEDS = list(range(20))  # (b)'s published seeds: never used to choose anything
 SYNTH_ARMS = {"random": ("random", 'loop.synthesis="off"'), "select_only": ("distillgraph", 'loop.synthesis="off"'),
               "select_synth": ("distillgraph", 'loop.synthesis="auto"')}
 # a long tail whose smallest topics hold fewer pool texts than their quota: 300 texts at 20:1
@@ -450,13 +451,67 @@ TAIL = ["data.bbc.pool_size=300", "data.bbc.imbalance=20", "data.bbc.reserve_per
         "teacher.simulation.writer=reserve"]
 
 
-def synthesis_config(budget: int, seed: int, arm: str) -> Any:
+def synthesis_config(budget: int, seed: int, arm: str, extra: tuple[str, ...] = ()) -> Any:
     """The run config of one (b) point: the tail split and the arm's policy and synthesis, today's defaults (not
-    bench/sample_efficiency.py's error boost 30 pin)."""
+    bench/sample_efficiency.py's error boost 30 pin), then `extra` overrides."""
     from bench.sample_efficiency import run_config
 
     policy, synth = SYNTH_ARMS[arm]
-    return run_config(policy, budget, seed, extra=[*TAIL, synth, f"run.name={arm}-{budget}-s{seed}"], pins=[])
+    return run_config(policy, budget, seed, extra=[*TAIL, synth, f"run.name={arm}-{budget}-s{seed}", *extra], pins=[])
+
+
+# dev-only variants of (b) for choosing how synthesis is steered: NAME -> (arm, overrides). Stage 26.
+SYNTH_DEV_VARIANTS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "select_only": ("select_only", ()),
+    "labelled": ("select_synth", ("loop.hard_anchor=labelled", "loop.missed_labels=false")),
+    "labelled_missed": ("select_synth", ("loop.hard_anchor=labelled", "loop.missed_labels=true")),
+    "dev_anchor": ("select_synth", ("loop.hard_anchor=dev", "loop.missed_labels=false")),  # inflated on dev
+}
+
+
+def synthesis_dev_point(point: tuple[int, int, str]) -> dict[str, Any]:
+    """One dev-only run of (b)'s split: (budget, tuning seed, variant) -> its final dev metrics (a worker)."""
+    from bench.harness import quiet_logs
+
+    quiet_logs()
+    budget, seed, name = point
+    arm, extra = SYNTH_DEV_VARIANTS[name]
+    last = final_round(synthesis_config(budget, seed, arm, extra))
+    print(f"dev budget {budget} {name} seed {seed}: dev macro_f1 {last.dev['macro_f1']:.4f}", flush=True)
+    return {"budget": budget, "seed": seed, "variant": name, "dev_macro_f1": last.dev["macro_f1"],
+            "dev_worst_cluster": last.dev.get("worst_cluster") or 0.0}
+
+
+def synthesis_dev_sweep(budgets: list[int], seeds: list[int], variants: list[str], workers: int = 2) -> dict[str, Any]:
+    """Dev metrics only (nothing of test is kept) of each variant on (b)'s split, on tuning seeds: per budget the
+    mean, and each variant minus select-only paired by seed. Refuses (b)'s test seeds."""
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    from bench.harness import mean_std
+    from bench.stats import compare
+
+    if set(seeds) & set(SYNTH_TEST_SEEDS):
+        raise SystemExit(f"seeds {sorted(set(seeds) & set(SYNTH_TEST_SEEDS))} are (b)'s test seeds")
+    points = [(b, s, v) for b in budgets for s in seeds for v in variants]
+    if workers <= 1:
+        rows = [synthesis_dev_point(p) for p in points]
+    else:
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+            rows = list(pool.map(synthesis_dev_point, points))
+    out: dict[str, Any] = {"seeds": seeds, "variants": {v: list(SYNTH_DEV_VARIANTS[v][1]) for v in variants},
+                           "runs": rows, "by_budget": {}}
+    for b in budgets:
+        by = {v: {r["seed"]: r for r in rows if r["budget"] == b and r["variant"] == v} for v in variants}
+        entry: dict[str, Any] = {}
+        for v in variants:
+            entry[v] = {m: mean_std([r[m] for r in by[v].values()]) for m in ("dev_macro_f1", "dev_worst_cluster")}
+            if v != "select_only" and "select_only" in by:
+                entry[v]["vs_select_only"] = {m: compare({s: r[m] for s, r in by[v].items()},
+                                                         {s: r[m] for s, r in by["select_only"].items()})
+                                              for m in ("dev_macro_f1", "dev_worst_cluster")}
+        out["by_budget"][str(b)] = entry
+    return out
 
 
 def synthesis_table(rows: list[dict[str, Any]], budgets: list[int]) -> dict[str, Any]:
@@ -1024,7 +1079,7 @@ def keep_previous_anchor(data: dict[str, Any]) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("section", choices=["embedded", "noise", "synthesis", "synthesis-ceiling", "synthesis-dev-gap",
+    ap.add_argument("section", choices=["embedded", "noise", "synthesis", "synthesis-dev", "synthesis-ceiling", "synthesis-dev-gap",
                                         "distill",
                                         "distill-seeds", "demo",
                                         "demo-seeds", "demo-gate", "generation",
@@ -1034,6 +1089,7 @@ def main() -> None:
                     "the example")
     ap.add_argument("--run-dirs", default="", help="demo-gate: UNGATED,GATED run folders of the demo's config")
     ap.add_argument("--budgets", default="40,80")
+    ap.add_argument("--variants", default=",".join(SYNTH_DEV_VARIANTS), help="synthesis-dev: " + " | ".join(SYNTH_DEV_VARIANTS))
     ap.add_argument("--n", type=int, default=30)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--parts", default="label,analyse,synth")
@@ -1102,6 +1158,10 @@ def main() -> None:
         merge("synthesis_setup", {"arms": {a: list(v) for a, v in SYNTH_ARMS.items()}, "split": TAIL, "seeds": seeds,
                                   "teacher": "simulated (oracle labels; writer: held-out reserve texts)",
                                   "student": "embedding-probe", "hard_anchor": LoopConfig().hard_anchor})
+    elif args.section == "synthesis-dev":  # --budgets, --seeds (tuning seeds), --variants
+        merge("synthesis_dev_tuning", synthesis_dev_sweep([int(x) for x in args.budgets.split(",")],
+                                                          [int(x) for x in args.seeds.split(",")],
+                                                          args.variants.split(",")))
     elif args.section == "synthesis-ceiling":
         merge("synthesis_ceiling", synthesis_ceiling([int(x) for x in args.seeds.split(",")]))
     elif args.section == "synthesis-dev-gap":  # --budgets, --seeds: (b)'s test seeds

@@ -106,6 +106,11 @@ class LoopConfig(Strict):
         "by the writer; dev = the student's misclassified dev texts (until 2026-12-05; it makes dev figures "
         "optimistic: bench (b) dev-vs-test gap)",
     )
+    missed_labels: bool = Field(
+        default=True,
+        description="classification: tell the writer which labels the student gets wrong on dev in the cluster "
+        "(label names and their order only, no dev text); its hard samples are written with those labels",
+    )
     easy_fraction: float = Field(default=0.3, ge=0, le=1, description="share of easy synthetic samples (EvoKD)")
     synth_per_call: int = Field(default=4, gt=0)
     synth_top_up: int = Field(

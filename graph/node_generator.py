@@ -5,7 +5,7 @@ near-duplicates of existing data dropped."""
 from __future__ import annotations
 
 import random
-from collections import defaultdict
+from collections import Counter, defaultdict
 from typing import Any
 
 import numpy as np
@@ -112,6 +112,7 @@ def synthesize(deps: Deps, state: DistillState, look: Lookup, plan: Plan, want: 
         return [], 0
     known = targets(deps, state)
     wrong = [r for r in state.get(ANCHOR_ROWS[deps.cfg.loop.hard_anchor], []) if not deps.correct_flags([r])[0]]
+    missed = missed_labels(state.get("dev_predictions", []), deps.cfg.task.label_names, deps.correct_flags)
     jobs = []
     for p in wanted:
         labelled_c = [i for i in known if look.cluster(i) == p.cluster]
@@ -122,13 +123,24 @@ def synthesize(deps: Deps, state: DistillState, look: Lookup, plan: Plan, want: 
                    "predicted": show(look.text(r["id"]), r["pred"]) if r["pred"] else "(unparseable)"}
                   for r in wrong if r["cluster"] == p.cluster][:3]
         jobs.append(SynthJob(cluster=p.cluster, cluster_name=p.name, n=want[p.cluster],
-                             weakness=plan.weakness_focus.get(p.cluster, ""), examples=examples, errors=errors))
+                             weakness=plan.weakness_focus.get(p.cluster, ""), examples=examples, errors=errors,
+                             missed=missed.get(p.cluster, []) if deps.cfg.loop.missed_labels else []))
     loop = deps.cfg.loop
     pairs = synth_requests(jobs, task=deps.cfg.task, prompts=deps.prompts, per_call=loop.synth_per_call,
                            easy_fraction=loop.easy_fraction, round_=plan.round, attempt=attempt,
                            temperature=deps.cfg.teacher.synth_temperature)
     return candidates_from_answers(pairs, ask(deps, [r for _, r in pairs]), plan.round, deps.cfg.data.max_text_chars,
                                    normalize=deps.kind.normalize_text)
+
+
+def missed_labels(rows: list[dict[str, Any]], labels: list[str], correct: Any) -> dict[int, list[str]]:
+    """cluster -> the gold labels of the student's wrong dev predictions there, most often first (ties: label
+    order). Label names only, so no dev text reaches the writer; empty for tasks whose targets are not labels."""
+    counts: dict[int, Counter[str]] = defaultdict(Counter)
+    for r, ok in zip(rows, correct(rows) if rows else [], strict=True):
+        if not ok and r["gold"] in labels:
+            counts[r["cluster"]][r["gold"]] += 1
+    return {c: sorted(n, key=lambda g: (-n[g], labels.index(g))) for c, n in counts.items()}
 
 
 def drop_near_duplicates(deps: Deps, synth: list[Candidate], kept: list[Candidate] | None = None) -> list[Candidate]:

@@ -51,7 +51,8 @@ def project(cfg: RunConfig, data: dict[str, list[Example]], prompts: PromptLibra
     ana = tokens("analyst", task_type=t.type, instruction=t.instruction, labels=t.labels, metrics="accuracy 0.8",
                  per_label=[], per_cluster=[], confusions=[], wrong=rows_ex, correct=rows_ex)
     gen = tokens("generator", task_type=t.type, instruction=t.instruction, labels=t.labels, cluster_name="c0",
-                 weakness="...", examples=rows_ex[:4], errors=rows_ex[:3], n_hard=3, n_easy=1) + out_tokens
+                 weakness="...", examples=rows_ex[:4], errors=rows_ex[:3], missed=t.label_names[:2], n_hard=3,
+                 n_easy=1) + out_tokens
     votes = cfg.teacher.self_consistency
     if cfg.store.use_domains:
         k = len({e.domain for e in pool if e.domain is not None}) or 1

@@ -365,3 +365,25 @@ def test_the_anchor_table_pairs_todays_synthesis_runs_with_the_previous_anchors(
     text = "\n".join(tq.anchor_text(data))
     assert "| 40 | macro_f1 | 0.7275 | 0.8000 | +0.3 [" in text and "+5.0 [+1.0, +9.0] 3/3 |" in text
     assert tq.anchor_text({"synthesis": data["synthesis"]}) == []
+
+
+def test_the_dev_sweep_of_synthesis_variants_keeps_dev_only_and_refuses_test_seeds(monkeypatch) -> None:
+    seen: list[Any] = []
+
+    def final(cfg: Any) -> Any:
+        seen.append(cfg)
+        synth = cfg.loop.synthesis != "off"
+        value = 0.5 + 0.1 * synth + 0.05 * (synth and cfg.loop.missed_labels) + cfg.run.seed / 1000
+        return SimpleNamespace(dev={"macro_f1": value, "worst_cluster": value - 0.2}, test={"macro_f1": 0.99})
+
+    monkeypatch.setattr(tq, "final_round", final)
+    out = tq.synthesis_dev_sweep([40], [100, 101], ["select_only", "labelled", "labelled_missed"], workers=1)
+    assert len(seen) == 6 and {c.run.seed for c in seen} == {100, 101}
+    assert {c.loop.hard_anchor for c in seen if c.loop.synthesis != "off"} == {"labelled"}
+    row = out["by_budget"]["40"]
+    assert row["select_only"]["dev_macro_f1"]["mean"] == pytest.approx(0.6005, abs=1e-4)
+    assert row["labelled_missed"]["vs_select_only"]["dev_macro_f1"]["diff"] == pytest.approx(0.15)
+    assert row["labelled"]["vs_select_only"]["dev_worst_cluster"]["wins"] == 2
+    assert "0.99" not in json.dumps(out)  # nothing of test is kept
+    with pytest.raises(SystemExit, match="test seeds"):
+        tq.synthesis_dev_sweep([40], [3, 100], ["select_only"], workers=1)

@@ -229,3 +229,41 @@ def test_generator_context_splits_hard_and_easy_anchors() -> None:
     assert ctx["hard"] == {"labels": ["tech"], "anchors": ["err"]}
     assert ctx["easy"] == {"labels": ["sport"], "anchors": ["ex one"]}
     assert ctx["labels"] == ["tech", "sport"] and ctx["n_hard"] == 3
+
+
+def test_missed_labels_steer_the_hard_samples_and_are_named_in_the_prompt() -> None:
+    from distillgraph.agents.generator import SynthJob, synth_context, synth_requests
+    from distillgraph.prompts import PromptLibrary
+    from distillgraph.store.schema import TaskConfig
+
+    examples = [{"text": "ex one", "target": "sport"}]
+    job = SynthJob(cluster=1, cluster_name="c1", n=4, weakness="w", examples=examples, errors=[], missed=["tech"])
+    ctx = synth_context(job, 4, 3)  # no error texts (round 1, labelled anchor): tech texts near the examples
+    assert ctx["hard"] == {"labels": ["tech"], "anchors": ["ex one"]}
+    assert ctx["easy"] == {"labels": ["sport"], "anchors": ["ex one"]}
+    with_err = SynthJob(cluster=1, cluster_name="c1", n=4, weakness="w", examples=examples,
+                        errors=[{"text": "err", "target": "sport"}], missed=["tech"])
+    assert synth_context(with_err, 4, 3)["hard"] == {"labels": ["sport", "tech"], "anchors": ["err"]}
+    plain = SynthJob(cluster=1, cluster_name="c1", n=4, weakness="w", examples=examples, errors=[])
+    assert synth_context(plain, 4, 3)["hard"] == {"labels": [], "anchors": []}  # the writer's fallback: examples
+    task = TaskConfig(labels={label: "" for label in LABELS})
+    render = [synth_requests([j], task=task, prompts=PromptLibrary(), per_call=4, easy_fraction=0.3, round_=1,
+                             temperature=0.9)[0][1].messages[-1]["content"] for j in (job, plain)]
+    assert "Labels the student most often gets wrong in this sub-population: tech." in render[0]
+    assert "most often gets wrong" not in render[1]
+
+
+def test_missed_labels_counts_wrong_dev_rows_per_cluster_by_label_name_only() -> None:
+    from distillgraph.graph.node_generator import missed_labels
+
+    def correct(rows):
+        return [r["gold"] == r["pred"] for r in rows]
+
+    rows = [{"cluster": 0, "gold": "tech", "pred": "sport"}, {"cluster": 0, "gold": "sport", "pred": "tech"},
+            {"cluster": 0, "gold": "sport", "pred": "tech"}, {"cluster": 0, "gold": "tech", "pred": "tech"},
+            {"cluster": 1, "gold": "sport", "pred": "sport"}, {"cluster": 2, "gold": "[{...}]", "pred": "[]"},
+            {"cluster": 3, "gold": "tech", "pred": None}]
+    labels = ["sport", "tech"]
+    assert missed_labels(rows, labels, correct) == {0: ["sport", "tech"], 3: ["tech"]}  # 2 sport, 1 tech misses
+    assert missed_labels([rows[0], rows[1]], labels, correct) == {0: ["sport", "tech"]}  # tie: label order
+    assert missed_labels([], labels, correct) == {}
