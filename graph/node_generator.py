@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import random
 from collections import Counter, defaultdict
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
 import numpy as np
 
@@ -111,7 +112,8 @@ def synthesize(deps: Deps, state: DistillState, look: Lookup, plan: Plan, want: 
     if not wanted:
         return [], 0
     known = targets(deps, state)
-    wrong = [r for r in state.get(ANCHOR_ROWS[deps.cfg.loop.hard_anchor], []) if not deps.correct_flags([r])[0]]
+    anchor_rows = cast(list[dict[str, Any]], state.get(ANCHOR_ROWS[deps.cfg.loop.hard_anchor], []))
+    wrong = [r for r in anchor_rows if not deps.correct_flags([r])[0]]
     missed = missed_labels(state.get("dev_predictions", []), deps.cfg.task.label_names, deps.correct_flags)
     jobs = []
     for p in wanted:
@@ -133,7 +135,8 @@ def synthesize(deps: Deps, state: DistillState, look: Lookup, plan: Plan, want: 
                                    normalize=deps.kind.normalize_text)
 
 
-def missed_labels(rows: list[dict[str, Any]], labels: list[str], correct: Any) -> dict[int, list[str]]:
+def missed_labels(rows: list[dict[str, Any]], labels: list[str],
+                  correct: Callable[[list[dict[str, Any]]], list[bool]]) -> dict[int, list[str]]:
     """cluster -> the gold labels of the student's wrong dev predictions there, most often first (ties: label
     order). Label names only, so no dev text reaches the writer; empty for tasks whose targets are not labels."""
     counts: dict[int, Counter[str]] = defaultdict(Counter)
