@@ -641,26 +641,35 @@ def synthesis_dev_gap_text(data: dict[str, Any]) -> list[str]:
     return [*out, ""]
 
 
+def steering(setup: dict[str, Any]) -> str:
+    """How (b)'s synthesis was steered, from its setup (entries before the settings existed: dev anchoring,
+    no missed labels)."""
+    return (f"hard_anchor={setup.get('hard_anchor', 'dev')}, "
+            f"missed_labels={str(bool(setup.get('missed_labels', False))).lower()}")
+
+
 def anchor_comparison(data: dict[str, Any]) -> list[dict[str, Any]]:
-    """Per budget and metric: select+synth's test value with today's `loop.hard_anchor` minus with the previous
-    one (`synthesis_previous`), paired over the seeds both have; and each one's dev-minus-test gap."""
+    """Per earlier steering of synthesis (`synthesis_earlier`), budget and metric: select+synth's test value today
+    minus with that steering, paired over the seeds both have; and each one's dev-minus-test gap."""
     from bench.stats import compare
 
-    prev, now = data.get("synthesis_previous"), data.get("synthesis")
-    if not prev or not now:
+    now = data.get("synthesis")
+    if not now:
         return []
     out = []
-    for budget in sorted(set(now) & set(prev["synthesis"]), key=int):
-        a, b = now[budget]["per_seed"]["select_synth"], prev["synthesis"][budget]["per_seed"]["select_synth"]
-        seeds = sorted(set(a) & set(b), key=int)
-        gaps = [((g or {}).get("by_budget") or {}).get(budget, {}) for g in (data.get("synthesis_dev_gap"),
-                                                                             prev.get("synthesis_dev_gap"))]
-        for metric, gap_key in (("macro_f1", "macro_f1"), ("worst_cluster_acc", "worst_cluster")):
-            diff = compare({s: a[s][metric] for s in seeds}, {s: b[s][metric] for s in seeds})
-            out.append({"budget": int(budget), "metric": metric, "now": now[budget]["select_synth"][metric]["mean"],
-                        "previous": prev["synthesis"][budget]["select_synth"][metric]["mean"], "diff": diff,
-                        "gap_now": gaps[0].get(gap_key, {}).get("dev_minus_test"),
-                        "gap_previous": gaps[1].get(gap_key, {}).get("dev_minus_test")})
+    for against, prev in sorted(data.get("synthesis_earlier", {}).items()):
+        for budget in sorted(set(now) & set(prev["synthesis"]), key=int):
+            a, b = now[budget]["per_seed"]["select_synth"], prev["synthesis"][budget]["per_seed"]["select_synth"]
+            seeds = sorted(set(a) & set(b), key=int)
+            gaps = [((g or {}).get("by_budget") or {}).get(budget, {}) for g in (data.get("synthesis_dev_gap"),
+                                                                                 prev.get("synthesis_dev_gap"))]
+            for metric, gap_key in (("macro_f1", "macro_f1"), ("worst_cluster_acc", "worst_cluster")):
+                diff = compare({s: a[s][metric] for s in seeds}, {s: b[s][metric] for s in seeds})
+                out.append({"against": against, "budget": int(budget), "metric": metric,
+                            "now": now[budget]["select_synth"][metric]["mean"],
+                            "previous": prev["synthesis"][budget]["select_synth"][metric]["mean"], "diff": diff,
+                            "gap_now": gaps[0].get(gap_key, {}).get("dev_minus_test"),
+                            "gap_previous": gaps[1].get(gap_key, {}).get("dev_minus_test")})
     return out
 
 
@@ -668,21 +677,18 @@ def anchor_text(data: dict[str, Any]) -> list[str]:
     rows = anchor_comparison(data)
     if not rows:
         return []
-    now = data.get("synthesis_setup", {}).get("hard_anchor", "?")
-    prev = data["synthesis_previous"]["hard_anchor"]
 
     def cell(c: dict[str, Any] | None) -> str:
         return "-" if not c else (f"{100 * c['diff']:+.1f} [{100 * c['ci_low']:+.1f}, {100 * c['ci_high']:+.1f}] "
                                   f"{c['wins']}/{c['n']}")
 
-    out = [f"Where the hard samples are anchored (SIMULATION, the same seeds): `loop.hard_anchor: {now}` (today) "
-           f"against `{prev}` (the table before). Select+synth's mean test value with each, today's minus the "
-           "previous paired by seed (points, bootstrap 95% CI, wins), and each one's dev-minus-test gap of "
-           "synthesis's gain:", "",
-           f"| calls | metric | {now} | {prev} | {now} minus {prev} | dev minus test, {now} | dev minus test, {prev} |",
-           "|---|---|---|---|---|---|---|"]
-    out += [f"| {r['budget']} | {r['metric']} | {r['now']:.4f} | {r['previous']:.4f} | {cell(r['diff'])} | "
-            f"{cell(r['gap_now'])} | {cell(r['gap_previous'])} |" for r in rows]
+    out = [f"How the writer is steered (SIMULATION, the same seeds): today (`{steering(data.get('synthesis_setup', {}))}`)"
+           " against earlier settings. Select+synth's mean test value with each, today's minus the earlier one "
+           "paired by seed (points, bootstrap 95% CI, wins), and each one's dev-minus-test gap of synthesis's gain:",
+           "", "| calls | metric | earlier setting | today | earlier | today minus earlier | dev minus test, today | "
+           "dev minus test, earlier |", "|---|---|---|---|---|---|---|---|"]
+    out += [f"| {r['budget']} | {r['metric']} | `{r['against']}` | {r['now']:.4f} | {r['previous']:.4f} | "
+            f"{cell(r['diff'])} | {cell(r['gap_now'])} | {cell(r['gap_previous'])} |" for r in rows]
     return [*out, ""]
 
 
@@ -1066,15 +1072,17 @@ def timing_line(entry: dict[str, Any], what: str) -> str:
 
 
 def keep_previous_anchor(data: dict[str, Any]) -> None:
-    """Before (b) is run again with another `loop.hard_anchor` default: keep the stored table and dev gap under
-    "synthesis_previous" (entries made before the setting existed used dev anchoring)."""
+    """Before (b) is run again with synthesis steered otherwise (`loop.hard_anchor`, `loop.missed_labels`): keep
+    the stored table and dev gap under "synthesis_earlier", keyed by how they were steered."""
     from distillgraph.graph.config import LoopConfig
 
-    anchor = data.get("synthesis_setup", {}).get("hard_anchor", "dev")
-    if data.get("synthesis") and anchor != LoopConfig().hard_anchor:
-        merge("synthesis_previous", {"hard_anchor": anchor, "synthesis": data["synthesis"],
-                                     "synthesis_dev_gap": data.get("synthesis_dev_gap"),
-                                     "seeds": data.get("synthesis_setup", {}).get("seeds")})
+    loop = LoopConfig()
+    old = steering(data.get("synthesis_setup", {}))
+    if data.get("synthesis") and old != steering({"hard_anchor": loop.hard_anchor, "missed_labels": loop.missed_labels}):
+        earlier = dict(data.get("synthesis_earlier", {}))
+        earlier[old] = {"synthesis": data["synthesis"], "synthesis_dev_gap": data.get("synthesis_dev_gap"),
+                        "seeds": data.get("synthesis_setup", {}).get("seeds")}
+        merge("synthesis_earlier", earlier)
 
 
 def main() -> None:
@@ -1157,7 +1165,8 @@ def main() -> None:
         merge("synthesis_dev_gap", synthesis_dev_gap(budgets, seeds, rows=rows))
         merge("synthesis_setup", {"arms": {a: list(v) for a, v in SYNTH_ARMS.items()}, "split": TAIL, "seeds": seeds,
                                   "teacher": "simulated (oracle labels; writer: held-out reserve texts)",
-                                  "student": "embedding-probe", "hard_anchor": LoopConfig().hard_anchor})
+                                  "student": "embedding-probe", "hard_anchor": LoopConfig().hard_anchor,
+                                  "missed_labels": LoopConfig().missed_labels})
     elif args.section == "synthesis-dev":  # --budgets, --seeds (tuning seeds), --variants
         merge("synthesis_dev_tuning", synthesis_dev_sweep([int(x) for x in args.budgets.split(",")],
                                                           [int(x) for x in args.seeds.split(",")],

@@ -346,24 +346,32 @@ def _synthesis_entry(values: dict[int, float]) -> dict[str, Any]:
             "per_seed": {"select_synth": per_seed}}
 
 
-def test_the_anchor_table_pairs_todays_synthesis_runs_with_the_previous_anchors(tmp_path, monkeypatch) -> None:
+def test_the_anchor_table_pairs_todays_synthesis_runs_with_each_earlier_steering(tmp_path, monkeypatch) -> None:
     monkeypatch.setattr(tq, "RESULTS", tmp_path / "teacher_quality.json")
     old = {"synthesis": {"40": _synthesis_entry({0: 0.70, 1: 0.80, 2: 0.90})}, "synthesis_setup": {"seeds": [0, 1, 2]},
            "synthesis_dev_gap": {"by_budget": {"40": {"macro_f1": {"dev_minus_test": {
                "diff": 0.05, "ci_low": 0.01, "ci_high": 0.09, "wins": 3, "n": 3}}}}}}
-    tq.keep_previous_anchor(old)  # stored before hard_anchor existed: dev anchoring
-    kept = tq.stored()["synthesis_previous"]
-    assert kept["hard_anchor"] == "dev" and kept["synthesis"] == old["synthesis"] and kept["seeds"] == [0, 1, 2]
-    tq.keep_previous_anchor({**old, "synthesis_setup": {"hard_anchor": "labelled"}})  # same anchor: nothing moves
-    assert tq.stored()["synthesis_previous"] == kept
-    data = {"synthesis": {"40": _synthesis_entry({0: 0.72, 1: 0.81, 2: 0.88, 7: 0.5})},
-            "synthesis_setup": {"hard_anchor": "labelled"}, "synthesis_previous": kept}
+    tq.keep_previous_anchor(old)  # stored before the settings existed: dev anchoring, no missed labels
+    dev_key = "hard_anchor=dev, missed_labels=false"
+    kept = tq.stored()["synthesis_earlier"]
+    assert list(kept) == [dev_key] and kept[dev_key]["synthesis"] == old["synthesis"] and kept[dev_key]["seeds"] == [0, 1, 2]
+    stage25 = {"synthesis": {"40": _synthesis_entry({0: 0.6, 1: 0.6, 2: 0.6})},
+               "synthesis_setup": {"hard_anchor": "labelled"}, "synthesis_earlier": kept}
+    tq.keep_previous_anchor(stage25)  # another steering: kept beside the first
+    assert set(tq.stored()["synthesis_earlier"]) == {dev_key, "hard_anchor=labelled, missed_labels=false"}
+    today = {"synthesis_setup": {"hard_anchor": "labelled", "missed_labels": True}}
+    tq.keep_previous_anchor({**stage25, **today, "synthesis_earlier": tq.stored()["synthesis_earlier"]})
+    assert len(tq.stored()["synthesis_earlier"]) == 2  # today's own steering is not "earlier"
+    data = {"synthesis": {"40": _synthesis_entry({0: 0.72, 1: 0.81, 2: 0.88, 7: 0.5})}, **today,
+            "synthesis_earlier": {dev_key: kept[dev_key]}}
     rows = tq.anchor_comparison(data)
-    assert [(r["budget"], r["metric"]) for r in rows] == [(40, "macro_f1"), (40, "worst_cluster_acc")]
+    assert [(r["against"], r["budget"], r["metric"]) for r in rows] == [(dev_key, 40, "macro_f1"),
+                                                                        (dev_key, 40, "worst_cluster_acc")]
     assert rows[0]["diff"]["n"] == 3 and rows[0]["diff"]["diff"] == pytest.approx(0.0033, abs=1e-4)
     assert rows[0]["diff"]["wins"] == 2 and rows[0]["gap_previous"]["diff"] == 0.05 and rows[0]["gap_now"] is None
     text = "\n".join(tq.anchor_text(data))
-    assert "| 40 | macro_f1 | 0.7275 | 0.8000 | +0.3 [" in text and "+5.0 [+1.0, +9.0] 3/3 |" in text
+    assert f"| 40 | macro_f1 | `{dev_key}` | 0.7275 | 0.8000 | +0.3 [" in text and "+5.0 [+1.0, +9.0] 3/3 |" in text
+    assert "today (`hard_anchor=labelled, missed_labels=true`)" in text
     assert tq.anchor_text({"synthesis": data["synthesis"]}) == []
 
 
