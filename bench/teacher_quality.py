@@ -466,7 +466,9 @@ SYNTH_DEV_VARIANTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "labelled": ("select_synth", ("loop.hard_anchor=labelled", "loop.missed_labels=false")),
     "labelled_missed": ("select_synth", ("loop.hard_anchor=labelled", "loop.missed_labels=true")),
     "dev_anchor": ("select_synth", ("loop.hard_anchor=dev", "loop.missed_labels=false")),  # inflated on dev
+    "dev_half_missed": ("select_synth", ("loop.hard_anchor=dev_half", "loop.missed_labels=true")),  # stage 27
 }
+DEV_METRICS = ("dev_macro_f1", "dev_worst_cluster", "held_macro_f1", "held_worst_cluster")
 
 
 def synthesis_dev_point(point: tuple[int, int, str]) -> dict[str, Any]:
@@ -476,10 +478,13 @@ def synthesis_dev_point(point: tuple[int, int, str]) -> dict[str, Any]:
     quiet_logs()
     budget, seed, name = point
     arm, extra = SYNTH_DEV_VARIANTS[name]
-    last = final_round(synthesis_config(budget, seed, arm, extra))
+    cfg = synthesis_config(budget, seed, arm, extra)
+    state = final_state(cfg)
+    last = state["history"][-1]
     print(f"dev budget {budget} {name} seed {seed}: dev macro_f1 {last.dev['macro_f1']:.4f}", flush=True)
     return {"budget": budget, "seed": seed, "variant": name, "dev_macro_f1": last.dev["macro_f1"],
-            "dev_worst_cluster": last.dev.get("worst_cluster") or 0.0}
+            "dev_worst_cluster": last.dev.get("worst_cluster") or 0.0,
+            **held_dev_metrics(state, cfg.task.label_names)}
 
 
 def synthesis_dev_sweep(budgets: list[int], seeds: list[int], variants: list[str], workers: int = 2) -> dict[str, Any]:
@@ -505,11 +510,11 @@ def synthesis_dev_sweep(budgets: list[int], seeds: list[int], variants: list[str
         by = {v: {r["seed"]: r for r in rows if r["budget"] == b and r["variant"] == v} for v in variants}
         entry: dict[str, Any] = {}
         for v in variants:
-            entry[v] = {m: mean_std([r[m] for r in by[v].values()]) for m in ("dev_macro_f1", "dev_worst_cluster")}
+            entry[v] = {m: mean_std([r[m] for r in by[v].values()]) for m in DEV_METRICS}
             if v != "select_only" and "select_only" in by:
                 entry[v]["vs_select_only"] = {m: compare({s: r[m] for s, r in by[v].items()},
                                                          {s: r[m] for s, r in by["select_only"].items()})
-                                              for m in ("dev_macro_f1", "dev_worst_cluster")}
+                                              for m in DEV_METRICS}
         out["by_budget"][str(b)] = entry
     return out
 
@@ -568,11 +573,29 @@ SYNTH_GOAL = {"macro_f1": 0.03, "worst_cluster_acc": 0.10}
 GAP_METRICS = (("macro_f1", "dev_macro_f1", "macro_f1"), ("worst_cluster", "dev_worst_cluster", "worst_cluster_acc"))
 
 
-def final_round(cfg: Any) -> Any:
-    """The last round's metrics (RoundMetrics) of one graph run."""
+def final_state(cfg: Any) -> dict[str, Any]:
+    """The final graph state of one run."""
     from bench.sample_efficiency import run_graph
 
-    return run_graph(cfg)[0]["history"][-1]
+    return run_graph(cfg)[0]
+
+
+def final_round(cfg: Any) -> Any:
+    """The last round's metrics (RoundMetrics) of one graph run."""
+    return final_state(cfg)["history"][-1]
+
+
+def held_dev_metrics(state: dict[str, Any], labels: list[str]) -> dict[str, float]:
+    """Macro-F1 and worst-cluster accuracy of the final dev predictions on the half of dev that a `dev_half`
+    writer is never shown (`node_tools.shown_dev`); the same half whatever the variant, so comparable."""
+    from distillgraph.graph.node_tools import shown_dev
+    from distillgraph.trainer.evaluate import classification_metrics
+
+    held = [r for r in state["dev_predictions"] if not shown_dev(r["id"])]
+    m = classification_metrics([r["gold"] for r in held], [r["pred"] for r in held], labels,
+                               [r["cluster"] for r in held])
+    return {"held_macro_f1": round(m["macro_f1"], 4), "held_worst_cluster": round(m["worst_cluster_score"] or 0.0, 4),
+            "held_n": len(held)}
 
 
 def synthesis_point(point: tuple[int, int, str]) -> dict[str, Any]:

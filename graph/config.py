@@ -99,12 +99,13 @@ class LoopConfig(Strict):
     synthesis: Literal["auto", "off", "only"] = Field(
         default="auto", description="auto: synthesize for tail clusters and uncovered weaknesses"
     )
-    hard_anchor: Literal["labelled", "dev"] = Field(
+    hard_anchor: Literal["labelled", "dev", "dev_half"] = Field(
         default="labelled",
         description="the student's errors that hard synthetic samples are written near: labelled = this round's "
         "teacher labels the student got wrong *before* it was trained on them (EvoKD), so the dev set stays unseen "
         "by the writer; dev = the student's misclassified dev texts (until 2026-12-05; it makes dev figures "
-        "optimistic: bench (b) dev-vs-test gap)",
+        "optimistic: bench (b) dev-vs-test gap); dev_half = only those of a fixed half of dev (by id), the "
+        "missed labels counted on that half too",
     )
     missed_labels: bool = Field(
         default=True,

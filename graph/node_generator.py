@@ -7,7 +7,7 @@ from __future__ import annotations
 import random
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 
@@ -15,13 +15,24 @@ from distillgraph.agents.generator import SynthJob, candidates_from_answers, syn
 from distillgraph.agents.records import Candidate, Plan
 from distillgraph.graph.deps import Deps
 from distillgraph.graph.node_pool import RoundPool
-from distillgraph.graph.node_tools import Lookup, ask, ensure_student, lookup, targets, unlabelled_pool
+from distillgraph.graph.node_tools import (
+    Lookup,
+    ask,
+    ensure_student,
+    lookup,
+    targets,
+    unlabelled_pool,
+    writer_dev_rows,
+)
 from distillgraph.graph.state import DistillState
 from distillgraph.store.index import add_samples
 from distillgraph.store.schema import Example
 
-# loop.hard_anchor -> the state's prediction rows whose errors the hard synthetic samples are written near
-ANCHOR_ROWS = {"labelled": "label_predictions", "dev": "dev_predictions"}
+
+def anchor_rows(state: DistillState, anchor: str) -> list[dict[str, Any]]:
+    """The prediction rows whose errors the hard synthetic samples are written near (`loop.hard_anchor`): the
+    round's new labels before training on them, every dev row, or the shown half of dev."""
+    return state.get("label_predictions", []) if anchor == "labelled" else writer_dev_rows(state, anchor)
 
 
 def generator(state: DistillState, deps: Deps) -> dict[str, Any]:
@@ -112,9 +123,9 @@ def synthesize(deps: Deps, state: DistillState, look: Lookup, plan: Plan, want: 
     if not wanted:
         return [], 0
     known = targets(deps, state)
-    anchor_rows = cast(list[dict[str, Any]], state.get(ANCHOR_ROWS[deps.cfg.loop.hard_anchor], []))
-    wrong = [r for r in anchor_rows if not deps.correct_flags([r])[0]]
-    missed = missed_labels(state.get("dev_predictions", []), deps.cfg.task.label_names, deps.correct_flags)
+    anchor = deps.cfg.loop.hard_anchor
+    wrong = [r for r in anchor_rows(state, anchor) if not deps.correct_flags([r])[0]]
+    missed = missed_labels(writer_dev_rows(state, anchor), deps.cfg.task.label_names, deps.correct_flags)
     jobs = []
     for p in wanted:
         labelled_c = [i for i in known if look.cluster(i) == p.cluster]

@@ -4,6 +4,7 @@ that crashed)."""
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -121,3 +122,16 @@ def ensure_student(deps: Deps, state: DistillState) -> None:
     if deps.student_round != rnd and state.get("adapter"):
         deps.student.load(Path(state["adapter"]))
         deps.student_round = rnd
+
+
+def shown_dev(example_id: str) -> bool:
+    """The half of the dev set, fixed by id (sha256 parity), that a `loop.hard_anchor: dev_half` writer is shown;
+    the other half is never shown to it."""
+    return hashlib.sha256(example_id.encode("utf-8")).digest()[0] % 2 == 0
+
+
+def writer_dev_rows(state: DistillState, anchor: str) -> list[dict[str, Any]]:
+    """The dev prediction rows the writer may learn from (error texts, missed labels): all of them, or with
+    `hard_anchor: dev_half` only the shown half."""
+    rows = state.get("dev_predictions", [])
+    return [r for r in rows if shown_dev(r["id"])] if anchor == "dev_half" else rows

@@ -378,13 +378,21 @@ def test_the_anchor_table_pairs_todays_synthesis_runs_with_each_earlier_steering
 def test_the_dev_sweep_of_synthesis_variants_keeps_dev_only_and_refuses_test_seeds(monkeypatch) -> None:
     seen: list[Any] = []
 
+    from distillgraph.graph.node_tools import shown_dev
+
     def final(cfg: Any) -> Any:
         seen.append(cfg)
         synth = cfg.loop.synthesis != "off"
         value = 0.5 + 0.1 * synth + 0.05 * (synth and cfg.loop.missed_labels) + cfg.run.seed / 1000
-        return SimpleNamespace(dev={"macro_f1": value, "worst_cluster": value - 0.2}, test={"macro_f1": 0.99})
+        last = SimpleNamespace(dev={"macro_f1": value, "worst_cluster": value - 0.2}, test={"macro_f1": 0.99})
+        # select-only is right on the held half of dev only, a synthesis variant on the shown half only
+        names = cfg.task.label_names
+        rows = [{"id": f"d{i}", "gold": names[i % 2], "cluster": 0} for i in range(8)]
+        for r in rows:
+            r["pred"] = r["gold"] if (not shown_dev(r["id"])) != synth else "other"
+        return {"history": [last], "dev_predictions": rows}
 
-    monkeypatch.setattr(tq, "final_round", final)
+    monkeypatch.setattr(tq, "final_state", final)
     out = tq.synthesis_dev_sweep([40], [100, 101], ["select_only", "labelled", "labelled_missed"], workers=1)
     assert len(seen) == 6 and {c.run.seed for c in seen} == {100, 101}
     assert {c.loop.hard_anchor for c in seen if c.loop.synthesis != "off"} == {"labelled"}
@@ -393,5 +401,9 @@ def test_the_dev_sweep_of_synthesis_variants_keeps_dev_only_and_refuses_test_see
     assert row["labelled_missed"]["vs_select_only"]["dev_macro_f1"]["diff"] == pytest.approx(0.15)
     assert row["labelled"]["vs_select_only"]["dev_worst_cluster"]["wins"] == 2
     assert "0.99" not in json.dumps(out)  # nothing of test is kept
+    held = {v: row[v]["held_macro_f1"]["mean"] for v in ("select_only", "labelled")}
+    assert held["select_only"] == pytest.approx(2 / len(seen[0].task.label_names)) and held["labelled"] == 0.0
+    assert 0 < out["runs"][0]["held_n"] < 8
+    assert row["labelled"]["vs_select_only"]["held_macro_f1"]["wins"] == 0
     with pytest.raises(SystemExit, match="test seeds"):
         tq.synthesis_dev_sweep([40], [3, 100], ["select_only"], workers=1)

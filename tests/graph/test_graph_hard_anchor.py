@@ -101,3 +101,29 @@ def test_label_predictions_are_the_rounds_kept_labels_predicted_by_the_previous_
     deps.teacher_can, deps.policy.synthesizes = lambda kind: True, False  # random, uncertainty, ...
     assert label_predictions(deps, state, look, 2) == []
     assert student.asked == ["new"]
+
+
+def test_dev_half_shows_the_writer_only_the_shown_half_of_dev(make_config, dataset) -> None:
+    from distillgraph.graph.node_tools import shown_dev
+    from distillgraph.store.schema import content_id
+
+    dev = {json.loads(line)["text"] for line in Path(dataset["dev"]).read_text().splitlines()}
+    assert {shown_dev(content_id(t)) for t in dev} == {True, False}  # both halves hold dev texts
+    shown, _ = _anchor_run(make_config, "dev_half")
+    assert shown and set(shown) <= dev
+    assert all(shown_dev(content_id(t)) for t in shown)  # never a text of the held half
+
+
+def test_the_writer_learns_from_all_of_dev_or_its_shown_half() -> None:
+    from distillgraph.graph.node_generator import anchor_rows
+    from distillgraph.graph.node_tools import shown_dev, writer_dev_rows
+
+    rows = [{"id": f"d{i}", "gold": "tech", "pred": "sport", "cluster": 0} for i in range(12)]
+    new = [{"id": "n1", "gold": "tech", "pred": "sport", "cluster": 0}]
+    state = {"dev_predictions": rows, "label_predictions": new}
+    half = [r for r in rows if shown_dev(r["id"])]
+    assert 0 < len(half) < len(rows) and [shown_dev(r["id"]) for r in rows] == [shown_dev(r["id"]) for r in rows]
+    assert writer_dev_rows(state, "dev_half") == half
+    assert writer_dev_rows(state, "dev") == rows == writer_dev_rows(state, "labelled")  # missed labels: all of dev
+    assert anchor_rows(state, "labelled") == new and anchor_rows(state, "dev") == rows
+    assert anchor_rows(state, "dev_half") == half
