@@ -1120,6 +1120,7 @@ def main() -> None:
                     "the example")
     ap.add_argument("--run-dirs", default="", help="demo-gate: UNGATED,GATED run folders of the demo's config")
     ap.add_argument("--budgets", default="40,80")
+    ap.add_argument("--label", default="latest", help="synthesis-dev: the key its result is stored under")
     ap.add_argument("--variants", default=",".join(SYNTH_DEV_VARIANTS), help="synthesis-dev: " + " | ".join(SYNTH_DEV_VARIANTS))
     ap.add_argument("--n", type=int, default=30)
     ap.add_argument("--threads", type=int, default=None)
@@ -1190,10 +1191,11 @@ def main() -> None:
                                   "teacher": "simulated (oracle labels; writer: held-out reserve texts)",
                                   "student": "embedding-probe", "hard_anchor": LoopConfig().hard_anchor,
                                   "missed_labels": LoopConfig().missed_labels})
-    elif args.section == "synthesis-dev":  # --budgets, --seeds (tuning seeds), --variants
-        merge("synthesis_dev_tuning", synthesis_dev_sweep([int(x) for x in args.budgets.split(",")],
-                                                          [int(x) for x in args.seeds.split(",")],
-                                                          args.variants.split(",")))
+    elif args.section == "synthesis-dev":  # --budgets, --seeds (tuning seeds), --variants, --label (e.g. stage 27)
+        tuning = dict(stored().get("synthesis_dev_tuning", {}))
+        tuning[args.label] = synthesis_dev_sweep([int(x) for x in args.budgets.split(",")],
+                                                 [int(x) for x in args.seeds.split(",")], args.variants.split(","))
+        merge("synthesis_dev_tuning", tuning)
     elif args.section == "synthesis-ceiling":
         merge("synthesis_ceiling", synthesis_ceiling([int(x) for x in args.seeds.split(",")]))
     elif args.section == "synthesis-dev-gap":  # --budgets, --seeds: (b)'s test seeds

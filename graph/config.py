@@ -99,13 +99,14 @@ class LoopConfig(Strict):
     synthesis: Literal["auto", "off", "only"] = Field(
         default="auto", description="auto: synthesize for tail clusters and uncovered weaknesses"
     )
-    hard_anchor: Literal["labelled", "dev", "dev_half"] = Field(
-        default="labelled",
-        description="the student's errors that hard synthetic samples are written near: labelled = this round's "
-        "teacher labels the student got wrong *before* it was trained on them (EvoKD), so the dev set stays unseen "
-        "by the writer; dev = the student's misclassified dev texts (until 2026-12-05; it makes dev figures "
-        "optimistic: bench (b) dev-vs-test gap); dev_half = only those of a fixed half of dev (by id), the "
-        "missed labels counted on that half too",
+    hard_anchor: Literal["dev_half", "labelled", "dev"] = Field(
+        default="dev_half",
+        description="the student's errors that hard synthetic samples are written near: dev_half = its misclassified "
+        "texts of a fixed half of the gold dev set (by id; its missed labels are counted there too), and a run that "
+        "synthesises reports its dev figures on the other half, which the writer never sees (chosen on dev, stage "
+        "27); labelled = this round's teacher labels it got wrong *before* it was trained on them (EvoKD; no dev "
+        "text at all); dev = its misclassified texts of all of dev (until 2026-12-05; it makes dev figures "
+        "optimistic: bench (b) dev-vs-test gap)",
     )
     missed_labels: bool = Field(
         default=True,

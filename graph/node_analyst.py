@@ -10,7 +10,7 @@ from distillgraph.agents.records import Plan, Weakness
 from distillgraph.agents.schemas import WeaknessReport
 from distillgraph.agents.teacher import TeacherRequest
 from distillgraph.graph.deps import Deps
-from distillgraph.graph.node_tools import Lookup, ask, available_per_cluster, lookup
+from distillgraph.graph.node_tools import Lookup, ask, available_per_cluster, can_write, lookup
 from distillgraph.graph.state import DistillState
 
 
@@ -76,7 +76,7 @@ def make_plan(deps: Deps, state: DistillState, look: Lookup, stats: A.ErrorStats
     loop, policy, votes, stage = deps.cfg.loop, deps.policy, deps.cfg.teacher.self_consistency, rnd - 1
     avail = available_per_cluster(deps, state, look)
     budget_calls, scoring_calls = round_budget(deps, stage, sum(avail.values()))
-    can_synth = policy.synthesizes and deps.teacher_can("synth") and loop.synthesis != "off"
+    can_synth = can_write(deps)
     synth_guess = 1.0 if (loop.synthesis == "only" and policy.synthesizes) else (0.3 if can_synth else 0.0)
     cost_select, cost_synth = float(votes), votes + 1.0 / loop.synth_per_call
     samples = A.samples_for_budget(budget_calls, cost_select, cost_synth, synth_guess)

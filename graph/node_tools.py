@@ -135,3 +135,8 @@ def writer_dev_rows(state: DistillState, anchor: str) -> list[dict[str, Any]]:
     `hard_anchor: dev_half` only the shown half."""
     rows = state.get("dev_predictions", [])
     return [r for r in rows if shown_dev(r["id"])] if anchor == "dev_half" else rows
+
+
+def can_write(deps: Deps) -> bool:
+    """Whether this run may synthesise: a policy that does, a teacher that writes, synthesis not off."""
+    return deps.policy.synthesizes and deps.teacher_can("synth") and deps.cfg.loop.synthesis != "off"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,15 @@ from distillgraph.agents.records import RoundMetrics
 from distillgraph.agents.schemas import JudgeAnswer
 from distillgraph.graph.deps import Deps
 from distillgraph.graph.node_quality import teacher_audit
-from distillgraph.graph.node_tools import Lookup, ask, ensure_student, ledger_state, lookup
+from distillgraph.graph.node_tools import (
+    Lookup,
+    ask,
+    can_write,
+    ensure_student,
+    ledger_state,
+    lookup,
+    shown_dev,
+)
 from distillgraph.graph.routing import stop_reason
 from distillgraph.graph.state import DistillState
 from distillgraph.store.schema import UserError
@@ -32,7 +41,7 @@ def trainer(state: DistillState, deps: Deps) -> dict[str, Any]:
     deps.student_round = rnd
     dev_ids = state.get("dev_ids", [])
     dev_gold = [state.get("dev_labels", {}).get(i) or deps.examples[i].target or "" for i in dev_ids]
-    dev, dev_rows = evaluate(deps, look, dev_ids, dev_gold, "dev", rnd)
+    dev, dev_rows = evaluate(deps, look, dev_ids, dev_gold, "dev", rnd, measured=unseen_dev(deps))
     if task.type == "generation" and loop.judge and loop.judge_dev_sample and deps.teacher_can("judge"):
         dev["judge"] = judge_dev(deps, look, dev_rows[: loop.judge_dev_sample], rnd)
     test: dict[str, Any] = {}
@@ -64,10 +73,8 @@ def label_predictions(deps: Deps, state: DistillState, look: Lookup, rnd: int) -
     {id, gold (the teacher's label), pred, cluster}. With `loop.hard_anchor: labelled` the generator writes hard
     samples near the wrong ones (EvoKD), so no dev text is shown to the writer. Empty in round 0 (no student yet)
     and when nothing can be synthesised (synthesis off, a policy or teacher that does not write)."""
-    loop = deps.cfg.loop
-    writes = deps.policy.synthesizes and deps.teacher_can("synth") and loop.synthesis != "off"
     new = [a for a in state.get("dataset", []) if a.round == rnd and a.weight > 0]
-    if rnd == 0 or not new or not state.get("adapter") or not writes or loop.hard_anchor != "labelled":
+    if rnd == 0 or not new or not state.get("adapter") or not can_write(deps) or deps.cfg.loop.hard_anchor != "labelled":
         return []
     ensure_student(deps, state)  # after a resume: the previous round's adapter
     preds = deps.student.predict([a.id for a in new], [look.text(a.id) for a in new])
@@ -83,12 +90,22 @@ def train_items(deps: Deps, state: DistillState, look: Lookup) -> list[TrainItem
                     for a in state.get("dataset", []) if a.weight > 0]  # weight 0: dropped by label gating
 
 
-def evaluate(deps: Deps, look: Lookup, ids: list[str], gold: list[str], split: str,
-             round_: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Metrics and one row per example; the rows are also written to rounds/round-<k>/<split>_predictions.jsonl."""
+def unseen_dev(deps: Deps) -> Callable[[str], bool] | None:
+    """With `loop.hard_anchor: dev_half` in a run that synthesises, the writer is shown half of dev, so the run's
+    dev figures are measured on the other half (`shown_dev` false); None: on all of dev."""
+    return (lambda i: not shown_dev(i)) if deps.cfg.loop.hard_anchor == "dev_half" and can_write(deps) else None
+
+
+def evaluate(deps: Deps, look: Lookup, ids: list[str], gold: list[str], split: str, round_: int,
+             measured: Callable[[str], bool] | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Metrics (on the ids `measured` keeps, when given) and one row per example; the rows are also written to
+    rounds/round-<k>/<split>_predictions.jsonl."""
     preds = deps.student.predict(ids, [look.text(i) for i in ids])
     clusters = [look.cluster(i) for i in ids]
-    metrics = deps.metrics(gold, [p.prediction for p in preds], clusters)
+    keep = [k for k, i in enumerate(ids) if measured is None or measured(i)]
+    metrics = deps.metrics([gold[k] for k in keep], [preds[k].prediction for k in keep], [clusters[k] for k in keep])
+    if measured is not None:
+        deps.trace.decision(f"{split} measured on the half the writer never sees", n=len(keep), of=len(ids))
     rows = [{"id": i, "gold": g, "pred": p.prediction, "probs": p.probs, "raw": p.raw, "cluster": c}
             for i, g, p, c in zip(ids, gold, preds, clusters, strict=True)]
     path = deps.run_dir / "rounds" / f"round-{round_}" / f"{split}_predictions.jsonl"

@@ -12,8 +12,8 @@ from typing import Any
 
 from distillgraph.agents.records import Annotation
 from distillgraph.graph.node_trainer import label_predictions
-from tests.graph.conftest import teacher_responder
-from tests.graph.test_graph_teacher_quality import run
+from tests.graph.conftest import LABELS, teacher_responder
+from tests.graph.test_graph_teacher_quality import decisions, run
 from tests.stub_server import StubServer, chosen_tool
 
 
@@ -34,19 +34,20 @@ def _errors_shown(user: str) -> list[str]:
     return [t.strip() for t in re.findall(r"<<<DATA\n(.*?)\nDATA>>>", section, flags=re.S)]
 
 
-def _anchor_run(make_config, anchor: str) -> tuple[list[str], dict[str, Any]]:
+def _anchor_run(make_config, anchor: str) -> tuple[list[str], dict[str, Any], Path]:
     asked: list[str] = []
     with StubServer(responder=_recording(asked), seed=0) as srv:
         cfg = make_config(srv.base_url, name=f"anchor-{anchor}", loop__near_duplicate=0.0)
-        _, state = run(cfg, ["budget.max_calls=40", "loop.rounds=3", "loop.max_rounds=3", "loop.tail_factor=100",
+        run_dir, state = run(cfg, ["budget.max_calls=40", "loop.rounds=3", "loop.max_rounds=3", "loop.tail_factor=100",
                              f"loop.hard_anchor={anchor}"])
     assert asked, "the writer was never asked"
-    return [t for u in asked for t in _errors_shown(u)], state
+    return [t for u in asked for t in _errors_shown(u)], state, run_dir
 
 
 def test_the_default_shows_the_writer_errors_on_new_labels_and_never_a_dev_text(make_config, dataset) -> None:
     dev = {json.loads(line)["text"] for line in Path(dataset["dev"]).read_text().splitlines()}
-    shown, state = _anchor_run(make_config, "labelled")
+    shown, state, run_dir = _anchor_run(make_config, "labelled")
+    assert not decisions(run_dir, "dev measured on the half the writer never sees")
     assert shown, "no error shown to the writer"
     assert not set(shown) & dev
     pool = {json.loads(line)["text"] for line in Path(dataset["pool"]).read_text().splitlines()}
@@ -58,7 +59,7 @@ def test_the_default_shows_the_writer_errors_on_new_labels_and_never_a_dev_text(
 
 def test_dev_anchoring_shows_misclassified_dev_texts(make_config, dataset) -> None:
     dev = {json.loads(line)["text"] for line in Path(dataset["dev"]).read_text().splitlines()}
-    shown, state = _anchor_run(make_config, "dev")
+    shown, state, _ = _anchor_run(make_config, "dev")
     assert shown and set(shown) <= dev
     assert state["label_predictions"] == []  # not computed when nothing reads it
 
@@ -109,9 +110,33 @@ def test_dev_half_shows_the_writer_only_the_shown_half_of_dev(make_config, datas
 
     dev = {json.loads(line)["text"] for line in Path(dataset["dev"]).read_text().splitlines()}
     assert {shown_dev(content_id(t)) for t in dev} == {True, False}  # both halves hold dev texts
-    shown, _ = _anchor_run(make_config, "dev_half")
+    shown, state, run_dir = _anchor_run(make_config, "dev_half")
     assert shown and set(shown) <= dev
     assert all(shown_dev(content_id(t)) for t in shown)  # never a text of the held half
+    # the run's dev figures are measured on the held half; the analyst still gets every dev prediction
+    from distillgraph.trainer.evaluate import classification_metrics
+
+    rows = state["dev_predictions"]
+    held = [r for r in rows if not shown_dev(r["id"])]
+    assert len(rows) == len(dev) and 0 < len(held) < len(rows)
+    m = classification_metrics([r["gold"] for r in held], [r["pred"] for r in held], list(LABELS),
+                               [r["cluster"] for r in held])
+    assert state["history"][-1].dev["macro_f1"] == round(m["macro_f1"], 4)
+    said = decisions(run_dir, "dev measured on the half the writer never sees")
+    assert said and all(d["n"] == len(held) and d["of"] == len(rows) for d in said)
+
+
+def test_a_run_that_does_not_write_measures_on_all_of_dev(make_config, dataset) -> None:
+    from distillgraph.graph.config import LoopConfig
+    from distillgraph.trainer.evaluate import classification_metrics
+
+    assert LoopConfig().hard_anchor == "dev_half"
+    with StubServer(responder=teacher_responder, seed=0) as srv:
+        cfg = make_config(srv.base_url, name="no-writer")
+        _, state = run(cfg, ["budget.max_calls=20", "loop.synthesis=off"])
+    rows = state["dev_predictions"]
+    m = classification_metrics([r["gold"] for r in rows], [r["pred"] for r in rows], list(LABELS))
+    assert state["history"][-1].dev["macro_f1"] == round(m["macro_f1"], 4)
 
 
 def test_the_writer_learns_from_all_of_dev_or_its_shown_half() -> None:
