@@ -648,10 +648,17 @@ def synthesis_dev_gap_text(data: dict[str, Any]) -> list[str]:
     gap = data.get("synthesis_dev_gap")
     if not gap:
         return []
-    out = [f"Synthesis's gain on dev against its gain on test (SIMULATION, the same runs; seeds "
-           f"{', '.join(map(str, gap['seeds']))}; `python -m bench.teacher_quality synthesis-dev-gap`). The hard "
-           "samples are written near the student's misclassified dev texts, as the generator prompt shows them to a "
-           "real teacher, so the dev set stops being unseen data for a run that synthesises. Points, paired "
+    anchor = gap.get("hard_anchor", "dev")
+    how = {"dev": "The hard samples were written near the student's misclassified dev texts (`loop.hard_anchor: "
+                  "dev`), as the generator prompt showed them to a real teacher, so the dev set stopped being unseen "
+                  "data for a run that synthesises.",
+           "labelled": "The hard samples are written near the student's errors on its new teacher labels "
+                       "(`loop.hard_anchor: labelled`); no dev text is shown to the writer.",
+           "dev_half": "The writer is shown the student's misclassified texts of a fixed half of dev "
+                       "(`loop.hard_anchor: dev_half`), and a run that synthesises reports dev on the other half; "
+                       "select-only runs report all of dev."}.get(anchor, "")
+    out = [f"Synthesis's gain on a run's own dev figures against its gain on test (SIMULATION, the same runs; seeds "
+           f"{', '.join(map(str, gap['seeds']))}; `python -m bench.teacher_quality synthesis`). {how} Points, paired "
            "bootstrap 95% CI, wins:", "",
            "| calls | metric | gain on dev | gain on test | dev minus test |", "|---|---|---|---|---|"]
 
@@ -1042,6 +1049,13 @@ def markdown(data: dict[str, Any]) -> str:
         out += synthesis_reach_text(data)
         out += synthesis_dev_gap_text(data)
         out += anchor_text(data)
+        tuning = data.get("synthesis_dev_tuning") or {}
+        if tuning:
+            seeds = sorted({s for t in tuning.values() for s in t.get("seeds", [])})
+            out += [f"Today's steering was chosen on dev metrics of tuning seeds {seeds[0]}-{seeds[-1]} "
+                    f"({', '.join(sorted(tuning))} of `bench/results/policy_choice.md`; `python -m "
+                    "bench.teacher_quality synthesis-dev`). The test seeds above had been read (stage 25) before "
+                    "stages 26 and 27 were planned, so this table is not an unbiased check of them.", ""]
     demo = data.get("demo")
     if demo:
         out += [f"Demo (`distillgraph run examples/bbc-topic.yaml`, Qwen teacher, 60 calls): {demo.get('teacher_audit')}",

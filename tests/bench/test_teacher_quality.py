@@ -359,7 +359,9 @@ def test_the_anchor_table_pairs_todays_synthesis_runs_with_each_earlier_steering
                "synthesis_setup": {"hard_anchor": "labelled"}, "synthesis_earlier": kept}
     tq.keep_previous_anchor(stage25)  # another steering: kept beside the first
     assert set(tq.stored()["synthesis_earlier"]) == {dev_key, "hard_anchor=labelled, missed_labels=false"}
-    today = {"synthesis_setup": {"hard_anchor": "labelled", "missed_labels": True}}
+    from distillgraph.graph.config import LoopConfig
+
+    today = {"synthesis_setup": {"hard_anchor": LoopConfig().hard_anchor, "missed_labels": LoopConfig().missed_labels}}
     tq.keep_previous_anchor({**stage25, **today, "synthesis_earlier": tq.stored()["synthesis_earlier"]})
     assert len(tq.stored()["synthesis_earlier"]) == 2  # today's own steering is not "earlier"
     data = {"synthesis": {"40": _synthesis_entry({0: 0.72, 1: 0.81, 2: 0.88, 7: 0.5})}, **today,
@@ -371,7 +373,7 @@ def test_the_anchor_table_pairs_todays_synthesis_runs_with_each_earlier_steering
     assert rows[0]["diff"]["wins"] == 2 and rows[0]["gap_previous"]["diff"] == 0.05 and rows[0]["gap_now"] is None
     text = "\n".join(tq.anchor_text(data))
     assert f"| 40 | macro_f1 | `{dev_key}` | 0.7275 | 0.8000 | +0.3 [" in text and "+5.0 [+1.0, +9.0] 3/3 |" in text
-    assert "today (`hard_anchor=labelled, missed_labels=true`)" in text
+    assert f"today (`{tq.steering(today['synthesis_setup'])}`)" in text and "dev_half" in text
     assert tq.anchor_text({"synthesis": data["synthesis"]}) == []
 
 
