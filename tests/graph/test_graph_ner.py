@@ -94,7 +94,9 @@ def test_ner_run_end_to_end(tmp_path, tiny_models, ner_data):
     for m in hist:  # entity-level metrics per round, worst type and worst cluster
         assert {"entity_f1", "macro_f1", "worst_type_f1", "token_accuracy", "worst_cluster"} <= set(m.dev)
         assert 0.0 <= m.dev["entity_f1"] <= 1.0 and m.test
-    assert hist[-1].dev["entity_f1"] > 0.5  # the stub teacher is right on this easy data
+    # the stub teacher is right on this easy data (test: the run synthesises, so dev is measured on the half of
+    # the few dev sentences the writer is never shown)
+    assert hist[-1].test["entity_f1"] > 0.5
     # the teacher's entities became IOB2 tags aligned to the tokens; the invented one was rejected and traced
     anns = state["dataset"]
     assert anns and all(len(a.target.split(" ")) == len((a.text or "").split(" ")) or a.text is None for a in anns)
