@@ -41,7 +41,7 @@ def trainer(state: DistillState, deps: Deps) -> dict[str, Any]:
     deps.student_round = rnd
     dev_ids = state.get("dev_ids", [])
     dev_gold = [state.get("dev_labels", {}).get(i) or deps.examples[i].target or "" for i in dev_ids]
-    dev, dev_rows = evaluate(deps, look, dev_ids, dev_gold, "dev", rnd, measured=unseen_dev(deps))
+    dev, dev_rows = evaluate(deps, look, dev_ids, dev_gold, "dev", rnd, measured=unseen_dev(deps, dev_ids))
     if task.type == "generation" and loop.judge and loop.judge_dev_sample and deps.teacher_can("judge"):
         dev["judge"] = judge_dev(deps, look, dev_rows[: loop.judge_dev_sample], rnd)
     test: dict[str, Any] = {}
@@ -90,10 +90,13 @@ def train_items(deps: Deps, state: DistillState, look: Lookup) -> list[TrainItem
                     for a in state.get("dataset", []) if a.weight > 0]  # weight 0: dropped by label gating
 
 
-def unseen_dev(deps: Deps) -> Callable[[str], bool] | None:
+def unseen_dev(deps: Deps, dev_ids: list[str]) -> Callable[[str], bool] | None:
     """With `loop.hard_anchor: dev_half` in a run that synthesises, the writer is shown half of dev, so the run's
-    dev figures are measured on the other half (`shown_dev` false); None: on all of dev."""
-    return (lambda i: not shown_dev(i)) if deps.cfg.loop.hard_anchor == "dev_half" and can_write(deps) else None
+    dev figures are measured on the other half (`shown_dev` false); None: on all of dev (also when no dev item
+    falls in that half, e.g. a dev set of one: a metric over nothing would stop the run by patience)."""
+    if deps.cfg.loop.hard_anchor != "dev_half" or not can_write(deps) or all(shown_dev(i) for i in dev_ids):
+        return None
+    return lambda i: not shown_dev(i)
 
 
 def evaluate(deps: Deps, look: Lookup, ids: list[str], gold: list[str], split: str, round_: int,

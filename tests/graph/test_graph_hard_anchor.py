@@ -152,3 +152,21 @@ def test_the_writer_learns_from_all_of_dev_or_its_shown_half() -> None:
     assert writer_dev_rows(state, "dev") == rows == writer_dev_rows(state, "labelled")  # missed labels: all of dev
     assert anchor_rows(state, "labelled") == new and anchor_rows(state, "dev") == rows
     assert anchor_rows(state, "dev_half") == half
+
+
+def test_dev_is_measured_on_the_unseen_half_only_where_there_is_one() -> None:
+    from distillgraph.graph.node_tools import shown_dev
+    from distillgraph.graph.node_trainer import unseen_dev
+
+    ids = [f"d{i}" for i in range(10)]
+    shown = [i for i in ids if shown_dev(i)]
+    deps = SimpleNamespace(cfg=SimpleNamespace(loop=SimpleNamespace(synthesis="auto", hard_anchor="dev_half")),
+                           policy=SimpleNamespace(synthesizes=True), teacher_can=lambda kind: True)
+    keep = unseen_dev(deps, ids)
+    assert keep is not None and [i for i in ids if keep(i)] == [i for i in ids if i not in shown]
+    assert unseen_dev(deps, shown) is None  # nothing held out: measured on all of dev
+    assert unseen_dev(deps, []) is None
+    deps.teacher_can = lambda kind: kind == "label"  # nothing is written: all of dev
+    assert unseen_dev(deps, ids) is None
+    deps.teacher_can, deps.cfg.loop.hard_anchor = (lambda kind: True), "labelled"
+    assert unseen_dev(deps, ids) is None
