@@ -140,13 +140,14 @@ def allocate(
     weakness_clusters: set[int] | None = None,
     names: dict[int, str] | None = None,
     note: str = "",
+    weak_share: float = 0.25,
 ) -> list[ClusterPlan]:
     """Spread `samples` over clusters by `shares` (the policy's allocation, summing to 1) and split each
     quota into select (pool) and synthesize.
 
     Head clusters (enough unlabelled pool for their quota) are served by active selection; tail
-    clusters by teacher synthesis (BalDistill). A cluster named in a weakness gets a quarter of its
-    quota synthesised as targeted samples (EvoKD). Without synthesis, what a cluster's pool cannot
+    clusters by teacher synthesis (BalDistill). A cluster named in a weakness gets `weak_share` (a quarter) of
+    its quota synthesised as targeted samples (EvoKD). Without synthesis, what a cluster's pool cannot
     cover goes to the others.
     """
     names, weak = names or {}, weakness_clusters or set()
@@ -157,7 +158,7 @@ def allocate(
     for c in sorted(natural):
         q, avail = quotas[c], available.get(c, 0)
         kind: Literal["head", "tail"] = "head" if avail >= tail_factor * max(q, 1) else "tail"
-        sel, syn, why = split_quota(q, avail, kind, synthesis if synth_ok else "off", c in weak)
+        sel, syn, why = split_quota(q, avail, kind, synthesis if synth_ok else "off", c in weak, weak_share)
         reason = [note, f"share {shares[c]:.2f} (natural {natural[c] / total:.2f}, error {errors.get(c, 0.0):.2f})", *why]
         plans[c] = ClusterPlan(
             cluster=c, name=names.get(c, f"c{c}"), kind=kind, natural_share=round(natural[c] / total, 4),
@@ -168,8 +169,10 @@ def allocate(
     return [plans[c] for c in sorted(plans)]
 
 
-def split_quota(q: int, avail: int, kind: str, synthesis: str, weak: bool) -> tuple[int, int, list[str]]:
-    """(select, synthesize, reasons) of one cluster's quota; `synthesis` is "off" when nothing may be written."""
+def split_quota(q: int, avail: int, kind: str, synthesis: str, weak: bool,
+                weak_share: float = 0.25) -> tuple[int, int, list[str]]:
+    """(select, synthesize, reasons) of one cluster's quota; `synthesis` is "off" when nothing may be written;
+    a weak head cluster synthesises `weak_share` of its quota (at least one)."""
     if synthesis == "only":
         return 0, q, ["synthesis only"]
     if kind == "tail" and synthesis != "off":
@@ -177,7 +180,7 @@ def split_quota(q: int, avail: int, kind: str, synthesis: str, weak: bool) -> tu
         return sel, q - sel, [f"tail: pool has {avail} unlabelled for quota {q}, synthesize {q - sel}"]
     sel, syn, why = min(avail, q), 0, []
     if weak and synthesis != "off" and q >= 2:
-        syn = max(1, q // 4)
+        syn = min(q, max(1, int(q * weak_share)))
         sel = min(avail, q - syn)
         why.append(f"weakness: {syn} targeted synthetic samples")
     if q - sel - syn > 0:

@@ -467,6 +467,8 @@ SYNTH_DEV_VARIANTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "labelled_missed": ("select_synth", ("loop.hard_anchor=labelled", "loop.missed_labels=true")),
     "dev_anchor": ("select_synth", ("loop.hard_anchor=dev", "loop.missed_labels=false")),  # inflated on dev
     "dev_half_missed": ("select_synth", ("loop.hard_anchor=dev_half", "loop.missed_labels=true")),  # stage 27
+    "dev_half_weak50": ("select_synth", ("loop.hard_anchor=dev_half", "loop.missed_labels=true",
+                                         "loop.weak_synth_share=0.5")),  # stage 28
 }
 DEV_METRICS = ("dev_macro_f1", "dev_worst_cluster", "held_macro_f1", "held_worst_cluster")
 

@@ -113,6 +113,11 @@ class LoopConfig(Strict):
         description="classification: tell the writer which labels the student gets wrong on dev in the cluster "
         "(label names and their order only, no dev text); its hard samples are written with those labels",
     )
+    weak_synth_share: float = Field(
+        default=0.25, ge=0, le=1,
+        description="share of a weak head cluster's quota that is synthesised (at least one sample); tail clusters "
+        "synthesise what their pool cannot cover",
+    )
     easy_fraction: float = Field(default=0.3, ge=0, le=1, description="share of easy synthetic samples (EvoKD)")
     synth_per_call: int = Field(default=4, gt=0)
     synth_top_up: int = Field(

@@ -87,7 +87,7 @@ def make_plan(deps: Deps, state: DistillState, look: Lookup, stats: A.ErrorStats
         natural=natural, errors=stats.per_cluster, available=dict(avail), tail_factor=loop.tail_factor,
         synthesis=loop.synthesis if policy.synthesizes else "off", can_synthesize=can_synth,
         weakness_clusters={c for w in weaknesses for c in w.clusters}, names=deps.cluster_names(),
-        note=f"stage {stage}/{loop.rounds}: {policy.allocation}")
+        note=f"stage {stage}/{loop.rounds}: {policy.allocation}", weak_share=loop.weak_synth_share)
     focus: dict[int, str] = {}
     for w in weaknesses:
         for c in w.clusters:

@@ -204,3 +204,24 @@ def test_checked_keeps_the_error_raised_shares_only_where_the_dev_errors_differ(
     assert Checked(inner, alpha=0.99).shares(NATURAL, alike, 3, 4, counts) == pytest.approx(
         inner.shares(NATURAL, alike, 3, 4, counts))  # any difference counts at alpha 0.99
     assert "chi-square p < 0.05), else natural shares" in str(Checked(inner))
+
+
+@pytest.mark.parametrize("q", range(0, 13))
+def test_a_weak_clusters_synthesised_share_is_weak_share_of_its_quota(q):
+    from distillgraph.agents.analyst import split_quota
+
+    assert split_quota(q, 100, "head", "auto", True) == split_quota(q, 100, "head", "auto", True, 0.25)
+    sel, syn, _ = split_quota(q, 100, "head", "auto", True, 0.25)
+    assert syn == (max(1, q // 4) if q >= 2 else 0) and sel + syn == q  # the default: a quarter, as before
+    sel, syn, _ = split_quota(q, 100, "head", "auto", True, 0.5)
+    assert syn == (max(1, q // 2) if q >= 2 else 0) and sel + syn == q
+    assert split_quota(q, 100, "head", "auto", True, 1.0)[1] == (q if q >= 2 else 0)
+    assert split_quota(q, 100, "head", "off", True, 1.0)[1] == 0
+
+
+def test_allocate_passes_the_weak_share_on():
+    plans = allocate(samples=20, shares=Balanced("adaptive").shares(NATURAL, {}, 0, 4), natural=NATURAL, errors={},
+                     available={0: 100, 1: 100, 2: 100}, tail_factor=2.0, synthesis="auto", can_synthesize=True,
+                     weakness_clusters={0}, weak_share=0.5)
+    p = next(p for p in plans if p.cluster == 0)
+    assert p.synthesize == max(1, p.quota // 2) and "weakness" in p.reason
