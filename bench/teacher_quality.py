@@ -492,20 +492,12 @@ def synthesis_dev_point(point: tuple[int, int, str]) -> dict[str, Any]:
 def synthesis_dev_sweep(budgets: list[int], seeds: list[int], variants: list[str], workers: int = 2) -> dict[str, Any]:
     """Dev metrics only (nothing of test is kept) of each variant on (b)'s split, on tuning seeds: per budget the
     mean, and each variant minus select-only paired by seed. Refuses (b)'s test seeds."""
-    from concurrent.futures import ProcessPoolExecutor
-    from multiprocessing import get_context
-
     from bench.harness import mean_std
     from bench.stats import compare
 
     if set(seeds) & set(SYNTH_TEST_SEEDS):
         raise SystemExit(f"seeds {sorted(set(seeds) & set(SYNTH_TEST_SEEDS))} are (b)'s test seeds")
-    points = [(b, s, v) for b in budgets for s in seeds for v in variants]
-    if workers <= 1:
-        rows = [synthesis_dev_point(p) for p in points]
-    else:
-        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-            rows = list(pool.map(synthesis_dev_point, points))
+    rows = map_points(synthesis_dev_point, [(b, s, v) for b in budgets for s in seeds for v in variants], workers)
     out: dict[str, Any] = {"seeds": seeds, "variants": {v: list(SYNTH_DEV_VARIANTS[v][1]) for v in variants},
                            "runs": rows, "by_budget": {}}
     for b in budgets:
@@ -548,17 +540,21 @@ def synthesis_table(rows: list[dict[str, Any]], budgets: list[int]) -> dict[str,
     return out
 
 
-def synthesis_rows(budgets: list[int], seeds: list[int], arms: tuple[str, ...] = tuple(SYNTH_ARMS),
-                   workers: int = 2) -> list[dict[str, Any]]:
-    """One `synthesis_point` row per (budget, seed, arm), `workers` runs at a time (1: in this process)."""
+def map_points(fn: Any, points: list[tuple[int, int, str]], workers: int) -> list[dict[str, Any]]:
+    """`fn` over `points` (one graph run each), `workers` runs at a time in spawned processes (1: in this one)."""
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
 
-    points = [(b, s, arm) for b in budgets for s in seeds for arm in arms]
     if workers <= 1:
-        return [synthesis_point(p) for p in points]
+        return [fn(p) for p in points]
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-        return list(pool.map(synthesis_point, points))
+        return list(pool.map(fn, points))
+
+
+def synthesis_rows(budgets: list[int], seeds: list[int], arms: tuple[str, ...] = tuple(SYNTH_ARMS),
+                   workers: int = 2) -> list[dict[str, Any]]:
+    """One `synthesis_point` row per (budget, seed, arm), `workers` runs at a time (1: in this process)."""
+    return map_points(synthesis_point, [(b, s, arm) for b in budgets for s in seeds for arm in arms], workers)
 
 
 def synthesis_sweep(budgets: list[int], seeds: list[int], workers: int = 2) -> dict[str, Any]:
@@ -635,14 +631,12 @@ def synthesis_dev_gap(budgets: list[int], seeds: list[int], workers: int = 2,
     """(b)'s select-only and select+synth runs keeping dev as well as test (`rows`: runs already made, e.g. by the
     synthesis section). With `loop.hard_anchor: dev` (until 2026-12-05) the simulated writer's hard samples were the
     reserve texts nearest the student's misclassified *dev* texts (what the prompt showed a real teacher), so a gain
-    measured on dev overstated the gain on unseen data; the default now anchors them on the student's errors on its
-    new labels. Nothing is chosen on this."""
-    from distillgraph.graph.config import LoopConfig
-
+    measured on dev overstated the gain on unseen data; today's default shows the writer only half of dev and a
+    synthesising run reports dev on the other half (`dev_half`). Nothing is chosen on this."""
     rows = [r for r in rows or synthesis_rows(budgets, seeds, ("select_only", "select_synth"), workers)
             if r["arm"] in ("select_only", "select_synth")]
     return {"seeds": seeds, "split": TAIL, "teacher": "simulated (oracle labels; writer: held-out reserve texts)",
-            "student": "embedding-probe", "hard_anchor": LoopConfig().hard_anchor, "runs": rows,
+            "student": "embedding-probe", "hard_anchor": todays_steering()["hard_anchor"], "runs": rows,
             "by_budget": {str(b): dev_test_gap(rows, b) for b in budgets}}
 
 
@@ -671,6 +665,14 @@ def synthesis_dev_gap_text(data: dict[str, Any]) -> list[str]:
         out += [f"| {budget} | {m} | {cell(row[m]['dev_gain'])} | {cell(row[m]['test_gain'])} | "
                 f"{cell(row[m]['dev_minus_test'])} |" for m, _, _ in GAP_METRICS]
     return [*out, ""]
+
+
+def todays_steering() -> dict[str, Any]:
+    """How today's defaults steer the writer (`loop.hard_anchor`, `loop.missed_labels`), as (b)'s setup records it."""
+    from distillgraph.graph.config import LoopConfig
+
+    loop = LoopConfig()
+    return {"hard_anchor": loop.hard_anchor, "missed_labels": loop.missed_labels}
 
 
 def steering(setup: dict[str, Any]) -> str:
@@ -1113,11 +1115,8 @@ def timing_line(entry: dict[str, Any], what: str) -> str:
 def keep_previous_anchor(data: dict[str, Any]) -> None:
     """Before (b) is run again with synthesis steered otherwise (`loop.hard_anchor`, `loop.missed_labels`): keep
     the stored table and dev gap under "synthesis_earlier", keyed by how they were steered."""
-    from distillgraph.graph.config import LoopConfig
-
-    loop = LoopConfig()
     old = steering(data.get("synthesis_setup", {}))
-    if data.get("synthesis") and old != steering({"hard_anchor": loop.hard_anchor, "missed_labels": loop.missed_labels}):
+    if data.get("synthesis") and old != steering(todays_steering()):
         earlier = dict(data.get("synthesis_earlier", {}))
         earlier[old] = {"synthesis": data["synthesis"], "synthesis_dev_gap": data.get("synthesis_dev_gap"),
                         "seeds": data.get("synthesis_setup", {}).get("seeds")}
@@ -1196,8 +1195,6 @@ def main() -> None:
             kept.append(demo_repeat(seed))
             merge("demo_repeats", sorted(kept, key=lambda r: r["seed"]))
     elif args.section == "synthesis":  # the table and its dev-vs-test gap from the same runs
-        from distillgraph.graph.config import LoopConfig
-
         budgets, seeds = [int(x) for x in args.budgets.split(",")], [int(x) for x in args.seeds.split(",")]
         keep_previous_anchor(stored())
         rows = synthesis_rows(budgets, seeds)
@@ -1205,8 +1202,7 @@ def main() -> None:
         merge("synthesis_dev_gap", synthesis_dev_gap(budgets, seeds, rows=rows))
         merge("synthesis_setup", {"arms": {a: list(v) for a, v in SYNTH_ARMS.items()}, "split": TAIL, "seeds": seeds,
                                   "teacher": "simulated (oracle labels; writer: held-out reserve texts)",
-                                  "student": "embedding-probe", "hard_anchor": LoopConfig().hard_anchor,
-                                  "missed_labels": LoopConfig().missed_labels})
+                                  "student": "embedding-probe", **todays_steering()})
     elif args.section == "synthesis-dev":  # --budgets, --seeds (tuning seeds), --variants, --label (e.g. stage 27)
         tuning = dict(stored().get("synthesis_dev_tuning", {}))
         tuning[args.label] = synthesis_dev_sweep([int(x) for x in args.budgets.split(",")],
