@@ -10,22 +10,16 @@ from distillgraph.agents.records import Plan, Weakness
 from distillgraph.agents.schemas import WeaknessReport
 from distillgraph.agents.teacher import TeacherRequest
 from distillgraph.graph.deps import Deps
-from distillgraph.graph.node_tools import Lookup, ask, available_per_cluster, can_write, lookup
+from distillgraph.graph.node_tools import Lookup, anchor_rows, ask, available_per_cluster, can_write, lookup
 from distillgraph.graph.state import DistillState
 
 
 def analyst(state: DistillState, deps: Deps) -> dict[str, Any]:
     rnd = state.get("round", 0) + 1
     look = lookup(deps, state)
-    rows = state.get("dev_predictions", [])
-    ids = [r["id"] for r in rows]
-    texts, kind = [look.text(i) for i in ids], deps.kind
-    stats = A.error_stats(ids, texts, [r["gold"] for r in rows], [r["pred"] for r in rows],
-                          [r["cluster"] for r in rows], deps.correct_flags(rows),
-                          outcomes=[kind.outcomes(r["gold"], r["pred"]) for r in rows] if kind.units else None,
-                          shown=[(kind.shown_target(t, r["gold"]), kind.shown_target(t, r["pred"]) if r["pred"]
-                                  else "(unparseable)") for t, r in zip(texts, rows, strict=True)])
-    weaknesses = find_weaknesses(deps, state, stats, rnd, set(ids))
+    stats = row_stats(deps, look, state.get("dev_predictions", []))
+    shown = analysis_rows(deps, state)
+    weaknesses = find_weaknesses(deps, state, stats, rnd, stats if shown is None else row_stats(deps, look, shown))
     plan = make_plan(deps, state, look, stats, weaknesses, rnd)
     for p in plan.clusters:
         deps.trace.decision("allocate", cluster=p.cluster, quota=p.quota, select=p.select,
@@ -35,10 +29,31 @@ def analyst(state: DistillState, deps: Deps) -> dict[str, Any]:
                          "errors": {str(k): round(v, 3) for k, v in stats.per_cluster.items()}}}
 
 
+def row_stats(deps: Deps, look: Lookup, rows: list[dict[str, Any]]) -> A.ErrorStats:
+    """Error statistics of prediction rows {id, gold, pred, cluster}."""
+    ids = [r["id"] for r in rows]
+    texts, kind = [look.text(i) for i in ids], deps.kind
+    return A.error_stats(ids, texts, [r["gold"] for r in rows], [r["pred"] for r in rows],
+                         [r["cluster"] for r in rows], deps.correct_flags(rows),
+                         outcomes=[kind.outcomes(r["gold"], r["pred"]) for r in rows] if kind.units else None,
+                         shown=[(kind.shown_target(t, r["gold"]), kind.shown_target(t, r["pred"]) if r["pred"]
+                                 else "(unparseable)") for t, r in zip(texts, rows, strict=True)])
+
+
+def analysis_rows(deps: Deps, state: DistillState) -> list[dict[str, Any]] | None:
+    """The rows whose texts the teacher's weakness analysis is shown. Its descriptions reach the writer's prompt,
+    so a run that writes shows it only what the writer may see (`loop.hard_anchor`: the shown half of dev, or
+    the round's new labels); None: all of dev (a run that writes nothing, or `dev`). Quotas use all of dev."""
+    if not can_write(deps) or deps.cfg.loop.hard_anchor == "dev":
+        return None
+    return anchor_rows(state, deps.cfg.loop.hard_anchor)
+
+
 def find_weaknesses(deps: Deps, state: DistillState, stats: A.ErrorStats, rnd: int,
-                    ids: set[str]) -> list[Weakness]:
+                    shown: A.ErrorStats) -> list[Weakness]:
     """The teacher's weakness report (EvoKD), paid only when the policy uses it; else, or when the teacher
-    gives none, the worst clusters and confusions from the numbers."""
+    gives none, the worst clusters and confusions from the numbers. The teacher reads every dev error rate but
+    only the example texts of `shown` (see `analysis_rows`)."""
     names = deps.cluster_names()
     if deps.policy.uses_analysis and deps.teacher_can("analyse") and stats.wrong:
         task = deps.cfg.task
@@ -46,11 +61,14 @@ def find_weaknesses(deps: Deps, state: DistillState, stats: A.ErrorStats, rnd: i
         metrics_line = ", ".join(f"{k} {v:.3f}" for k, v in (last.dev if last else {}).items())
         tpl = deps.prompts.get("analyst")
         v = A.weakness_request_vars(stats, metrics_line, names, deps.cfg.loop.analyst_examples)
+        n = deps.cfg.loop.analyst_examples
+        v.update(wrong=shown.wrong[:n], correct=shown.correct[:n])
         msgs = tpl.render(task_type=task.type, instruction=task.instruction, labels=task.labels, **v)
         res = ask(deps, [TeacherRequest(node="analyst", messages=msgs, schema=WeaknessReport, prompt_name=tpl.name,
                                         prompt_hash=tpl.hash, sample_index=rnd, kind="analyse")])[0]
         if res.ok and isinstance(res.parsed, WeaknessReport):
-            found = A.weaknesses_from_report(res.parsed, ids, set(task.label_names), set(names))
+            found = A.weaknesses_from_report(res.parsed, {w["id"] for w in shown.wrong + shown.correct},
+                                             set(task.label_names), set(names))
             if found:
                 return found
     return A.weaknesses_from_stats(stats, names)

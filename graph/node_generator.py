@@ -17,6 +17,7 @@ from distillgraph.graph.deps import Deps
 from distillgraph.graph.node_pool import RoundPool
 from distillgraph.graph.node_tools import (
     Lookup,
+    anchor_rows,
     ask,
     ensure_student,
     lookup,
@@ -27,12 +28,6 @@ from distillgraph.graph.node_tools import (
 from distillgraph.graph.state import DistillState
 from distillgraph.store.index import add_samples
 from distillgraph.store.schema import Example
-
-
-def anchor_rows(state: DistillState, anchor: str) -> list[dict[str, Any]]:
-    """The prediction rows whose errors the hard synthetic samples are written near (`loop.hard_anchor`): the
-    round's new labels before training on them, every dev row, or the shown half of dev."""
-    return state.get("label_predictions", []) if anchor == "labelled" else writer_dev_rows(state, anchor)
 
 
 def generator(state: DistillState, deps: Deps) -> dict[str, Any]:

@@ -137,6 +137,12 @@ def writer_dev_rows(state: DistillState, anchor: str) -> list[dict[str, Any]]:
     return [r for r in rows if shown_dev(r["id"])] if anchor == "dev_half" else rows
 
 
+def anchor_rows(state: DistillState, anchor: str) -> list[dict[str, Any]]:
+    """The prediction rows whose errors the hard synthetic samples are written near (`loop.hard_anchor`): the
+    round's new labels before training on them, every dev row, or the shown half of dev."""
+    return state.get("label_predictions", []) if anchor == "labelled" else writer_dev_rows(state, anchor)
+
+
 def can_write(deps: Deps) -> bool:
     """Whether this run may synthesise: a policy that does, a teacher that writes, synthesis not off."""
     return deps.policy.synthesizes and deps.teacher_can("synth") and deps.cfg.loop.synthesis != "off"

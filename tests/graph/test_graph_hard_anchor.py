@@ -140,8 +140,7 @@ def test_a_run_that_does_not_write_measures_on_all_of_dev(make_config, dataset) 
 
 
 def test_the_writer_learns_from_all_of_dev_or_its_shown_half() -> None:
-    from distillgraph.graph.node_generator import anchor_rows
-    from distillgraph.graph.node_tools import shown_dev, writer_dev_rows
+    from distillgraph.graph.node_tools import anchor_rows, shown_dev, writer_dev_rows
 
     rows = [{"id": f"d{i}", "gold": "tech", "pred": "sport", "cluster": 0} for i in range(12)]
     new = [{"id": "n1", "gold": "tech", "pred": "sport", "cluster": 0}]
@@ -170,3 +169,34 @@ def test_dev_is_measured_on_the_unseen_half_only_where_there_is_one() -> None:
     assert unseen_dev(deps, ids) is None
     deps.teacher_can, deps.cfg.loop.hard_anchor = (lambda kind: True), "labelled"
     assert unseen_dev(deps, ids) is None
+
+
+def _analyst_ids(make_config, anchor: str) -> list[str]:
+    """The dev example ids the analyst's weakness prompt quotes (its report's descriptions reach the writer)."""
+    asked: list[str] = []
+
+    def respond(body: dict[str, Any]) -> dict[str, Any]:
+        tool = chosen_tool(body)
+        if tool and tool["function"]["name"] == "WeaknessReport":
+            asked.append(body["messages"][-1]["content"])
+        return teacher_responder(body)
+
+    with StubServer(responder=respond, seed=0) as srv:
+        cfg = make_config(srv.base_url, name=f"analyst-{anchor}", loop__near_duplicate=0.0)
+        run(cfg, ["budget.max_calls=40", "loop.rounds=3", "loop.max_rounds=3", "loop.tail_factor=100",
+                  f"loop.hard_anchor={anchor}", "loop.analyst_examples=50"])
+    assert asked, "the analyst never asked the teacher"
+    return [i for u in asked for i in re.findall(r"^\[([^\]]+)\] cluster", u, flags=re.M)]
+
+
+def test_the_analysts_examples_come_only_from_what_the_writer_may_see(make_config, dataset) -> None:
+    from distillgraph.graph.node_tools import shown_dev
+    from distillgraph.store.schema import content_id
+
+    dev = {content_id(json.loads(line)["text"]) for line in Path(dataset["dev"]).read_text().splitlines()}
+    everything = _analyst_ids(make_config, "dev")
+    assert {shown_dev(i) for i in everything} == {True, False}  # with `dev` it quotes both halves
+    half = _analyst_ids(make_config, "dev_half")
+    assert half and set(half) <= dev and all(shown_dev(i) for i in half)  # never the held half
+    labelled = _analyst_ids(make_config, "labelled")
+    assert not set(labelled) & dev  # only texts the teacher labelled
