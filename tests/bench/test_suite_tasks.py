@@ -200,3 +200,19 @@ def test_convention_party_is_two_parties_of_clean_paragraphs():
     assert not any(re.search(r"\((cheers|applause|laughter)", t, re.I) or re.match(r"[A-Z][A-Z .'\-]+:", t)
                    or re.search(r"four more years! four", t, re.I) for t in texts)
     assert fingerprint(splits) == fingerprint(task.splits(0)) != fingerprint(task.splits(1))
+
+
+def test_trec_question_is_six_answer_types_of_distinct_plain_questions():
+    from bench.tasks import TREC_TYPES, heldout_tasks
+
+    task = heldout_tasks()["trec_question"]
+    rows = task.rows()
+    assert {lab for _, lab in rows} == set(TREC_TYPES) and len({t for t, _ in rows}) == 5380
+    splits = task.splits(0)
+    pool = splits.counts("pool")
+    assert set(pool) == set(TREC_TYPES) and not task.dropped and imbalance(pool) > 10
+    assert splits.counts("test") == dict.fromkeys(pool, 30) and 1900 <= len(splits.pool) <= 2000
+    texts = [text for text, _ in splits.pool + splits.dev + splits.test]
+    assert len(texts) == len(set(texts)) and not any("``" in t or "''" in t or "\ufffd" in t for t in texts)
+    assert ("What is the full form of .com ?", "ABBR") in rows
+    assert fingerprint(splits) == fingerprint(task.splits(0)) != fingerprint(task.splits(1))
