@@ -37,6 +37,8 @@ STEPS: dict[str, tuple[list[str], list[str]]] = {
     # every policy on BBC + 3 packaged tasks, probe, budget 80, 5 test seeds, the stored dev-only tuning;
     # --full: re-tune on the tuning seeds, 4 budgets, + the MiniLM LoRA student on 2 tasks
     "suite": ([], ["--full"]),
+    # the unseen tasks' suites pooled per budget (reads their suite.json files; runs nothing, seconds)
+    "unseen_pooled": ([], []),
     # SmolLM2-135M (the fast-test teacher) distilled; out of the default since 2026-12-05 (optional below);
     # --only distill_local: the mixed mode at 8k tokens only (no select-only / synthesize-only arms, no 4k / 16k curve)
     "distill_local": (["--curve", "--modes", "auto"], ["--full"]),

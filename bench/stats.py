@@ -106,6 +106,18 @@ def compare(a: Mapping[Any, float], b: Mapping[Any, float], *, n_boot: int = N_B
     }
 
 
+def stratified_bootstrap_ci(groups: Sequence[Sequence[float]], *, n_boot: int = N_BOOT, alpha: float = 0.05,
+                            seed: int = BOOT_SEED) -> tuple[float, float]:
+    """Percentile CI of the mean of the groups' means (each task weighs the same), resampling seeds with
+    replacement within each group (the tasks themselves are fixed, not a sample of tasks)."""
+    arrays = [np.asarray(g, dtype=np.float64) for g in groups]
+    if not arrays or any(a.size == 0 for a in arrays):
+        raise ValueError("every group needs at least one paired difference")
+    rng = np.random.default_rng(seed)
+    means = np.mean([a[rng.integers(0, a.size, size=(n_boot, a.size))].mean(axis=1) for a in arrays], axis=0)
+    return float(np.quantile(means, alpha / 2)), float(np.quantile(means, 1 - alpha / 2))
+
+
 def verdict(ci_low: float, ci_high: float) -> str:
     if ci_low > 0:
         return "ahead"
