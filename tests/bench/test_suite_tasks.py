@@ -216,3 +216,18 @@ def test_trec_question_is_six_answer_types_of_distinct_plain_questions():
     assert len(texts) == len(set(texts)) and not any("``" in t or "''" in t or "\ufffd" in t for t in texts)
     assert ("What is the full form of .com ?", "ABBR") in rows
     assert fingerprint(splits) == fingerprint(task.splits(0)) != fingerprint(task.splits(1))
+
+
+def test_reuters_topics_and_newsgroups_read_both_orange_files_without_empty_rows():
+    from bench.tasks import NEWSGROUPS, R8_TOPICS, heldout_tasks
+
+    reuters, groups = heldout_tasks()["reuters_topics"], heldout_tasks()["newsgroups"]
+    rows = reuters.rows()
+    assert len(rows) == 7674 and all(t and lab for t, lab in rows)  # train 5,485 + test 2,189, one blank line out
+    splits = reuters.splits(0)
+    pool = splits.counts("pool")
+    assert set(pool) == set(R8_TOPICS) == set(reuters.labels) and reuters.dropped == {"grain": 51}
+    assert imbalance(pool) > 20 and splits.counts("test") == dict.fromkeys(pool, 15)
+    splits = groups.splits(0)
+    assert set(splits.counts("pool")) == set(NEWSGROUPS) and len(NEWSGROUPS) == 20 and len(splits.test) == 300
+    assert 1900 <= len(splits.pool) <= 2000 and fingerprint(splits) != fingerprint(groups.splits(1))
