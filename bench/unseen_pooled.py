@@ -23,7 +23,8 @@ import numpy as np
 from bench.stats import stratified_bootstrap_ci, verdict
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SOURCES = ("unseen/suite.json", "unseen_convention/suite.json", "unseen_trec/suite.json")
+SOURCES = ("unseen/suite.json", "unseen_convention/suite.json", "unseen_trec/suite.json", "unseen_reuters/suite.json",
+           "unseen_newsgroups/suite.json")
 DEFAULT, STUDENT = "distillgraph", "embedding-probe"
 METRICS = ("macro_f1", "worst_cluster_acc")
 
