@@ -23,10 +23,13 @@ import numpy as np
 from bench.stats import stratified_bootstrap_ci, verdict
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SOURCES = ("unseen/suite.json", "unseen_convention/suite.json", "unseen_trec/suite.json", "unseen_reuters/suite.json",
-           "unseen_newsgroups/suite.json")
 DEFAULT, STUDENT = "distillgraph", "embedding-probe"
 METRICS = ("macro_f1", "worst_cluster_acc")
+
+
+def sources() -> list[str]:
+    """Every unseen task's suite under bench/results (`unseen*/suite.json`; held-out folders are not unseen)."""
+    return sorted(str(p.relative_to(RESULTS)) for p in RESULTS.glob("unseen*/suite.json"))
 
 
 def load_runs(paths: list[Path]) -> list[dict[str, Any]]:
@@ -119,7 +122,7 @@ def build(sources: list[str]) -> dict[str, Any]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--sources", nargs="+", default=list(SOURCES), help="suite.json files under bench/results")
+    ap.add_argument("--sources", nargs="+", default=sources(), help="suite.json files under bench/results")
     args = ap.parse_args()
     result = build(args.sources)
     (RESULTS / "unseen_pooled.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
