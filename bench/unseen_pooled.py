@@ -83,8 +83,10 @@ def markdown(result: dict[str, Any]) -> str:
     lines = [
         "## Unseen tasks pooled: the default against each policy on data no choice used", "",
         f"`python -m bench.unseen_pooled` over {', '.join(f'`{s}`' for s in result['sources'])}: the tasks {tasks} "
-        f"(registered and committed before any run on them, with the default of the time fixed; each run once as "
-        "shipped). Embedding-probe student, oracle teacher (**a SIMULATION**: every label from gold), test seeds "
+        f"(registered and committed before any run on them, with the default of the time fixed; every policy as "
+        "shipped; moral_foundations and commons_party were read before the cold-start change of stage 22, which "
+        "was chosen on other tasks' dev splits but prompted partly by their losses, so they are the least clean "
+        "of the six). Embedding-probe student, oracle teacher (**a SIMULATION**: every label from gold), test seeds "
         f"{result['seeds']}. Per budget: distillgraph minus the policy, points of test macro-F1, averaged per task "
         "then over tasks (each task weighs the same); 95% CI from resampling seeds within each task (the tasks are "
         "fixed: the CI says what more seeds of these tasks would show, not what a new task would); wins over all "
