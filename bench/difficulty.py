@@ -36,7 +36,9 @@ DIFFICULTY = [f"teacher.simulation.noise={NOISE}", "teacher.simulation.noise_mod
 # the default policy's BBC picks more often right than the real teacher did)
 MODES = {"difficulty": DIFFICULTY, "uniform": [f"teacher.simulation.noise={NOISE}"],
          "concentrated": [*DIFFICULTY, "teacher.simulation.difficulty_floor=0"]}
-TASKS = {"difficulty": ["bbc", "rotten_tomatoes", "health_tweets", "medmcqa"], "uniform": ["bbc"],
+# the three unseen tasks registered last (stages 29-30; stage 31b): no choice used their data
+UNSEEN = ["trec_question", "reuters_topics", "newsgroups"]
+TASKS = {"difficulty": ["bbc", "rotten_tomatoes", "health_tweets", "medmcqa", *UNSEEN], "uniform": ["bbc"],
          "concentrated": ["bbc"]}
 BUDGETS = [20, 40, 80, 160]
 SEEDS = list(range(10))
@@ -154,19 +156,50 @@ def summarise(sweep: dict[str, Any], oracle: dict[str, Any] | None, task: str) -
     return out
 
 
-def collect(out: Path, oracle_path: Path) -> dict[str, Any]:
-    oracle = json.loads(oracle_path.read_text(encoding="utf-8")) if oracle_path.exists() else None
+def oracle_suites(paths: list[Path]) -> dict[str, dict[str, Any]]:
+    """task -> the first of the noise-free suites that holds its runs (the tuning tasks' suite.json, the unseen
+    tasks' own folders)."""
+    out: dict[str, dict[str, Any]] = {}
+    for path in paths:
+        if path.exists():
+            suite = json.loads(path.read_text(encoding="utf-8"))
+            for task in {r["task"] for r in suite.get("runs", [])}:
+                out.setdefault(task, suite)
+    return out
+
+
+def default_oracles() -> list[Path]:
+    return [RESULTS / "suite.json", *sorted(RESULTS.glob("unseen*/suite.json"))]
+
+
+def pooled_unseen(sweeps: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """distillgraph against every policy under the `difficulty` teacher, pooled over the unseen tasks' sweeps
+    (bench.unseen_pooled's method: each task weighs the same, seeds resampled within tasks)."""
+    from bench.unseen_pooled import pooled
+
+    runs = [r for name, sweep in sweeps.items() if name.split("/", 1)[0] == "difficulty"
+            for r in sweep["runs"] if r["task"] in UNSEEN and r["student"] == PROBE and not r.get("tag")]
+    if not runs:
+        return {}
+    return {"tasks": sorted({r["task"] for r in runs}), "macro_f1": pooled(runs),
+            "worst_cluster_acc": pooled(runs, "worst_cluster_acc")}
+
+
+def collect(out: Path, oracle_paths: list[Path]) -> dict[str, Any]:
+    oracles = oracle_suites(oracle_paths)
     result: dict[str, Any] = {"simulation": True, "noise": NOISE, "modes": MODES, "sweeps": {}}
+    raw: dict[str, dict[str, Any]] = {}
     old = out / "difficulty.json"
     if old.exists() and "demo" in (previous := json.loads(old.read_text(encoding="utf-8"))):
         result["demo"] = previous["demo"]
     for path in sorted(out.glob("*/suite.json")):
         mode, task = path.parent.name.split("-", 1)
-        sweep = json.loads(path.read_text(encoding="utf-8"))
+        sweep = raw[f"{mode}/{task}"] = json.loads(path.read_text(encoding="utf-8"))
         result["sweeps"][f"{mode}/{task}"] = {"mode": mode, "task": task, "seeds": sweep["test_seeds"],
                                               "code": sweep["meta"].get("code"),
                                               "written": sweep["meta"].get("written"),
-                                              **summarise(sweep, oracle, task)}
+                                              **summarise(sweep, oracles.get(task), task)}
+    result["pooled_unseen"] = pooled_unseen(raw)
     return result
 
 
@@ -203,6 +236,7 @@ def markdown(result: dict[str, Any]) -> str:
     for name, sweep in result["sweeps"].items():
         acc = sweep["label_accuracy"]
         lines.append(f"| {name} | " + " | ".join(f"{acc[p]:.3f}" if p in acc else "-" for p in _policies(result)) + " |")
+    lines += pooled_lines(result.get("pooled_unseen") or {})
     summary = demo_summary(result.get("demo", {}))
     if summary:
         lines += ["", "The demo's own setting under the concentrated simulation (`examples/bbc-topic.yaml` with "
@@ -216,6 +250,19 @@ def markdown(result: dict[str, Any]) -> str:
                          f"{_pts(row['default_vs_random'])} | {row['default_label_acc']:.3f} / "
                          f"{row['random_label_acc']:.3f} |")
     return "\n".join(lines) + "\n"
+
+
+def pooled_lines(pool: dict[str, Any]) -> list[str]:
+    """The `difficulty` sweeps of the unseen tasks, pooled (bench.unseen_pooled's tables)."""
+    if not pool:
+        return []
+    from bench.unseen_pooled import table_lines, verdict_lines
+
+    return ["", f"Pooled over the unseen tasks under the `difficulty` teacher (SIMULATION; {', '.join(pool['tasks'])}: "
+            "no choice used their data): distillgraph minus each policy, points, averaged per task then over tasks; "
+            "95% CI resampling seeds within tasks; wins over task x seed pairs; tasks where distillgraph's mean is "
+            "higher.", "", *table_lines("macro_f1", pool["macro_f1"]),
+            *table_lines("worst_cluster_acc", pool["worst_cluster_acc"]), *verdict_lines(pool["macro_f1"])]
 
 
 def _policies(result: dict[str, Any]) -> list[str]:
@@ -233,14 +280,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=SEEDS)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", type=Path, default=OUT)
-    parser.add_argument("--oracle", type=Path, default=RESULTS / "suite.json", help="the noise-free suite to compare")
+    parser.add_argument("--oracle", type=Path, nargs="+", default=None,
+                        help="the noise-free suites to compare (default: bench/results/suite.json and unseen*/suite.json)")
     parser.add_argument("--notes", nargs="*", default=[], help="paragraphs printed under the tables")
     args = parser.parse_args(argv)
     if args.run:
         run(args.out, args.budgets, args.seeds, args.workers)
     if args.demo:
         demo(args.out, args.demo_budget, args.demo_seeds)
-    result = collect(args.out, args.oracle)
+    result = collect(args.out, args.oracle or default_oracles())
     if not result["sweeps"]:
         raise SystemExit(f"no sweep in {args.out}: run with --run first")
     old = args.out / "difficulty.json"

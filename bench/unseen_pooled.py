@@ -92,27 +92,34 @@ def markdown(result: dict[str, Any]) -> str:
         "fixed: the CI says what more seeds of these tasks would show, not what a new task would); wins over all "
         "task x seed pairs; tasks where distillgraph's mean is higher. Nothing is chosen on this table.", ""]
     for metric in METRICS:
-        table = result[metric]
-        policies = sorted({p for row in table.values() for p in row})
-        lines += [f"**{metric}** (points)", "", "| policy | " + " | ".join(f"B={b}" for b in table) + " |",
-                  "|---|" + "---|" * len(table)]
-        for p in policies:
-            cells = []
-            for b in table:
-                c = table[b].get(p)
-                cells.append("-" if c is None else f"{c['diff']:+.1f} [{c['ci_low']:+.1f}, {c['ci_high']:+.1f}] "
-                             f"{c['wins']}/{c['n']}, {c['tasks_ahead']}/{c['tasks']} tasks"
-                             + (f" **{c['verdict']}**" if c["verdict"] != "no clear difference" else ""))
-            lines.append(f"| {p} | " + " | ".join(cells) + " |")
-        lines.append("")
-    behind = [f"{p} at {b} labels ({c['diff']:+.1f})" for b, row in result["macro_f1"].items()
+        lines += table_lines(metric, result[metric])
+    return "\n".join(lines + verdict_lines(result["macro_f1"])) + "\n"
+
+
+def table_lines(metric: str, table: dict[str, dict[str, Any]]) -> list[str]:
+    """One metric's pooled table: a row per policy, a column per budget."""
+    policies = sorted({p for row in table.values() for p in row})
+    lines = [f"**{metric}** (points)", "", "| policy | " + " | ".join(f"B={b}" for b in table) + " |",
+             "|---|" + "---|" * len(table)]
+    for p in policies:
+        cells = []
+        for b in table:
+            c = table[b].get(p)
+            cells.append("-" if c is None else f"{c['diff']:+.1f} [{c['ci_low']:+.1f}, {c['ci_high']:+.1f}] "
+                         f"{c['wins']}/{c['n']}, {c['tasks_ahead']}/{c['tasks']} tasks"
+                         + (f" **{c['verdict']}**" if c["verdict"] != "no clear difference" else ""))
+        lines.append(f"| {p} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
+def verdict_lines(table: dict[str, dict[str, Any]]) -> list[str]:
+    """Where the default is behind any policy, and at which budgets it is ahead of all of them."""
+    behind = [f"{p} at {b} labels ({c['diff']:+.1f})" for b, row in table.items()
               for p, c in row.items() if c["verdict"] == "behind"]
-    ahead_all = [b for b, row in result["macro_f1"].items() if row and all(c["verdict"] == "ahead"
-                                                                          for c in row.values())]
-    lines += [f"- Behind (CI below 0) on macro-F1: {', '.join(behind) if behind else 'nowhere'}.",
-              f"- Ahead of every other policy (each CI above 0) at: "
-              f"{', '.join(ahead_all) + ' labels' if ahead_all else 'no budget'}."]
-    return "\n".join(lines) + "\n"
+    ahead_all = [b for b, row in table.items() if row and all(c["verdict"] == "ahead" for c in row.values())]
+    return [f"- Behind (CI below 0) on macro-F1: {', '.join(behind) if behind else 'nowhere'}.",
+            f"- Ahead of every other policy (each CI above 0) at: "
+            f"{', '.join(ahead_all) + ' labels' if ahead_all else 'no budget'}."]
 
 
 def build(sources: list[str]) -> dict[str, Any]:

@@ -36,7 +36,7 @@ def sweeps(tmp_path: Path) -> tuple[Path, Path]:
 
 def test_summary_pairs_by_seed_and_names_the_best_other(sweeps: tuple[Path, Path]) -> None:
     out, oracle = sweeps
-    result = collect(out, oracle)
+    result = collect(out, [oracle])
     assert result["simulation"] is True
     row = result["sweeps"]["difficulty/bbc"]["budgets"]["20"]
     assert row["vs_random"]["diff"] == pytest.approx(0.09)  # (0.10 + 0.09 + 0.08) / 3
@@ -70,3 +70,25 @@ def test_demo_summary_pairs_the_arms_by_seed() -> None:
     assert row["default_label_acc"] == 0.8 and row["random_label_acc"] == 0.9
     assert row["random_macro_f1"]["mean"] == pytest.approx(0.85)
     assert demo_summary({"runs": {"random/60/0": {"macro_f1": 0.5}}}) == {}  # one arm only: nothing to pair
+
+
+def test_each_task_is_compared_with_the_oracle_suite_that_holds_it(sweeps: tuple[Path, Path], tmp_path: Path) -> None:
+    out, oracle = sweeps
+    sim = [_run(p, s, f1 + 0.01 * s, task="newsgroups") for p, f1 in (("distillgraph", 0.5), ("random", 0.3),
+                                                                        ("typiclust", 0.55)) for s in range(3)]
+    _write(out / "difficulty-newsgroups" / "suite.json", sim)
+    unseen = tmp_path / "unseen_newsgroups" / "suite.json"
+    _write(unseen, [_run("distillgraph", s, 0.6, task="newsgroups") for s in range(3)]
+           + [_run("random", s, 0.4, task="newsgroups") for s in range(3)])
+    result = collect(out, [oracle, unseen])
+    assert result["sweeps"]["difficulty/bbc"]["budgets"]["20"]["oracle_vs_random"]["diff"] == pytest.approx(0.1)
+    news = result["sweeps"]["difficulty/newsgroups"]["budgets"]["20"]
+    assert news["oracle_vs_random"]["diff"] == pytest.approx(0.2)  # from the unseen suite, not bbc's
+    pool = result["pooled_unseen"]  # only the unseen task's sweep is pooled (bbc is a tuning task)
+    assert pool["tasks"] == ["newsgroups"]
+    assert pool["macro_f1"]["20"]["random"]["diff"] == pytest.approx(20.0)
+    assert pool["macro_f1"]["20"]["typiclust"]["diff"] == pytest.approx(-5.0)
+    assert pool["macro_f1"]["20"]["typiclust"]["verdict"] == "behind"
+    text = markdown(result)
+    assert "Pooled over the unseen tasks" in text and "typiclust at 20 labels (-5.0)" in text
+    assert "same pair, oracle" in text and "+20.0 [" in text
