@@ -190,8 +190,10 @@ def collect(out: Path, oracle_paths: list[Path]) -> dict[str, Any]:
     result: dict[str, Any] = {"simulation": True, "noise": NOISE, "modes": MODES, "sweeps": {}}
     raw: dict[str, dict[str, Any]] = {}
     old = out / "difficulty.json"
-    if old.exists() and "demo" in (previous := json.loads(old.read_text(encoding="utf-8"))):
-        result["demo"] = previous["demo"]
+    previous = json.loads(old.read_text(encoding="utf-8")) if old.exists() else {}
+    for key in ("demo", "demo_previous"):  # demo_previous: runs of an arm made with an earlier default
+        if key in previous:
+            result[key] = previous[key]
     for path in sorted(out.glob("*/suite.json")):
         mode, task = path.parent.name.split("-", 1)
         sweep = raw[f"{mode}/{task}"] = json.loads(path.read_text(encoding="utf-8"))

@@ -53,9 +53,13 @@ def test_summary_pairs_by_seed_and_names_the_best_other(sweeps: tuple[Path, Path
 def test_main_writes_the_fragment_and_keeps_its_notes(sweeps: tuple[Path, Path]) -> None:
     out, oracle = sweeps
     main(["--out", str(out), "--oracle", str(oracle), "--notes", "a note"])
-    main(["--out", str(out), "--oracle", str(oracle)])  # re-rendered: the note stays
+    stored = json.loads((out / "difficulty.json").read_text())
+    stored["demo_previous"] = {"why": "an older default", "runs": {"default/120/0": {"macro_f1": 0.9}}}
+    (out / "difficulty.json").write_text(json.dumps(stored))
+    main(["--out", str(out), "--oracle", str(oracle)])  # re-rendered: the note and the earlier demo runs stay
     assert "a note" in (out / "difficulty.md").read_text()
     assert json.loads((out / "difficulty.json").read_text())["notes"] == ["a note"]
+    assert json.loads((out / "difficulty.json").read_text())["demo_previous"]["why"] == "an older default"
     with pytest.raises(SystemExit, match="no sweep"):
         main(["--out", str(out / "empty"), "--oracle", str(oracle)])
 
