@@ -86,7 +86,7 @@ def markdown(result: dict[str, Any]) -> str:
         f"(registered and committed before any run on them, with the default of the time fixed; every policy as "
         "shipped; moral_foundations and commons_party were read before the cold-start change of stage 22, which "
         "was chosen on other tasks' dev splits but prompted partly by their losses, so they are the least clean "
-        "of the six). Embedding-probe student, oracle teacher (**a SIMULATION**: every label from gold), test seeds "
+        f"of the {len(result['tasks'])}). Embedding-probe student, oracle teacher (**a SIMULATION**: every label from gold), test seeds "
         f"{result['seeds']}. Per budget: distillgraph minus the policy, points of test macro-F1, averaged per task "
         "then over tasks (each task weighs the same); 95% CI from resampling seeds within each task (the tasks are "
         "fixed: the CI says what more seeds of these tasks would show, not what a new task would); wins over all "
@@ -117,9 +117,13 @@ def verdict_lines(table: dict[str, dict[str, Any]]) -> list[str]:
     behind = [f"{p} at {b} labels ({c['diff']:+.1f})" for b, row in table.items()
               for p, c in row.items() if c["verdict"] == "behind"]
     ahead_all = [b for b, row in table.items() if row and all(c["verdict"] == "ahead" for c in row.values())]
+    most = [f"{p} at {b} labels ({c['tasks'] - c['tasks_ahead']} of {c['tasks']})" for b, row in table.items()
+            for p, c in row.items() if 2 * c["tasks_ahead"] < c["tasks"]]
     return [f"- Behind (CI below 0) on macro-F1: {', '.join(behind) if behind else 'nowhere'}.",
             f"- Ahead of every other policy (each CI above 0) at: "
-            f"{', '.join(ahead_all) + ' labels' if ahead_all else 'no budget'}."]
+            f"{', '.join(ahead_all) + ' labels' if ahead_all else 'no budget'}.",
+            f"- A policy with the higher mean on more than half of the tasks: {', '.join(most) if most else 'none'} "
+            "(a pooled lead can come from large wins on a few tasks)."]
 
 
 def build(sources: list[str]) -> dict[str, Any]:

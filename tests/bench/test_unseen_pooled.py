@@ -51,3 +51,18 @@ def test_a_run_in_two_files_is_an_error_and_lora_runs_are_left_out(tmp_path):
     (tmp_path / "y.json").write_text(json.dumps({"runs": one[:1]}))
     with pytest.raises(ValueError, match="in two files"):
         load_runs([tmp_path / "x.json", tmp_path / "y.json"])
+
+
+def test_a_pooled_lead_won_on_few_tasks_names_the_policy_with_the_higher_mean_on_most():
+    # distillgraph 20 points ahead on task a, 1 point behind on b and c: pooled +6, ahead, yet behind on 2 of 3
+    runs = [_run("a", "distillgraph", s, 0.7 + s / 1000) for s in range(5)]
+    runs += [_run("a", "typiclust", s, 0.5 + s / 1000) for s in range(5)]
+    runs += [_run(t, "distillgraph", s, 0.5 + s / 1000) for t in ("b", "c") for s in range(5)]
+    runs += [_run(t, "typiclust", s, 0.51 + s / 1000) for t in ("b", "c") for s in range(5)]
+    table = pooled(runs)
+    assert table["20"]["typiclust"]["verdict"] == "ahead" and table["20"]["typiclust"]["tasks_ahead"] == 1
+    text = markdown({"sources": ["x.json"], "tasks": ["a", "b", "c"], "seeds": list(range(5)),
+                     "macro_f1": table, "worst_cluster_acc": pooled(runs, "worst_cluster_acc")})
+    assert "Ahead of every other policy (each CI above 0) at: 20 labels" in text
+    assert "higher mean on more than half of the tasks: typiclust at 20 labels (2 of 3)" in text
+    assert "least clean of the 3" in text
