@@ -36,8 +36,8 @@ DIFFICULTY = [f"teacher.simulation.noise={NOISE}", "teacher.simulation.noise_mod
 # the default policy's BBC picks more often right than the real teacher did)
 MODES = {"difficulty": DIFFICULTY, "uniform": [f"teacher.simulation.noise={NOISE}"],
          "concentrated": [*DIFFICULTY, "teacher.simulation.difficulty_floor=0"]}
-# the three unseen tasks registered last (stages 29-30; stage 31b): no choice used their data
-UNSEEN = ["trec_question", "reuters_topics", "newsgroups"]
+# unseen tasks (stages 29-30 and 32-33; runs: stages 31b and 34): no choice used their data
+UNSEEN = ["trec_question", "reuters_topics", "newsgroups", "fortune_topic", "vader_sentiment"]
 TASKS = {"difficulty": ["bbc", "rotten_tomatoes", "health_tweets", "medmcqa", *UNSEEN], "uniform": ["bbc"],
          "concentrated": ["bbc"]}
 BUDGETS = [20, 40, 80, 160]
