@@ -207,8 +207,11 @@ def samples_for_budget(budget_calls: float, cost_select: float, cost_synth: floa
     return max(0, int(budget_calls // unit)) if unit > 0 else 0
 
 
-def weakness_request_vars(stats: ErrorStats, metrics: str, cluster_names: dict[int, str], n_examples: int) -> dict[str, Any]:
-    """Variables for the `analyst` prompt (wrong and correct examples, error tables)."""
+def weakness_request_vars(stats: ErrorStats, metrics: str, cluster_names: dict[int, str], n_examples: int,
+                          examples: ErrorStats | None = None) -> dict[str, Any]:
+    """Variables for the `analyst` prompt: error tables from `stats`, wrong and correct example texts from
+    `examples` (default `stats`; a subset of the rows when the prompt may quote only some texts)."""
+    shown = stats if examples is None else examples
     return {
         "metrics": metrics,
         "per_label": [{"name": k, "error": v} for k, v in stats.per_label.items()],
@@ -217,8 +220,8 @@ def weakness_request_vars(stats: ErrorStats, metrics: str, cluster_names: dict[i
             for c, e in stats.per_cluster.items()
         ],
         "confusions": [{"gold": g, "pred": p, "count": n} for g, p, n in stats.confusions[:8]],
-        "wrong": stats.wrong[:n_examples],
-        "correct": stats.correct[:n_examples],
+        "wrong": shown.wrong[:n_examples],
+        "correct": shown.correct[:n_examples],
     }
 
 

@@ -139,8 +139,9 @@ def main() -> None:
     args = ap.parse_args()
     result = build(args.sources)
     (RESULTS / "unseen_pooled.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    (RESULTS / "unseen_pooled.md").write_text(markdown(result), encoding="utf-8")
-    print(markdown(result))
+    text = markdown(result)
+    (RESULTS / "unseen_pooled.md").write_text(text, encoding="utf-8")
+    print(text)
 
 
 if __name__ == "__main__":

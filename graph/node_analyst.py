@@ -60,9 +60,7 @@ def find_weaknesses(deps: Deps, state: DistillState, stats: A.ErrorStats, rnd: i
         last = state["history"][-1] if state.get("history") else None
         metrics_line = ", ".join(f"{k} {v:.3f}" for k, v in (last.dev if last else {}).items())
         tpl = deps.prompts.get("analyst")
-        v = A.weakness_request_vars(stats, metrics_line, names, deps.cfg.loop.analyst_examples)
-        n = deps.cfg.loop.analyst_examples
-        v.update(wrong=shown.wrong[:n], correct=shown.correct[:n])
+        v = A.weakness_request_vars(stats, metrics_line, names, deps.cfg.loop.analyst_examples, examples=shown)
         msgs = tpl.render(task_type=task.type, instruction=task.instruction, labels=task.labels, **v)
         res = ask(deps, [TeacherRequest(node="analyst", messages=msgs, schema=WeaknessReport, prompt_name=tpl.name,
                                         prompt_hash=tpl.hash, sample_index=rnd, kind="analyse")])[0]
