@@ -528,6 +528,50 @@ def fortune_topic_rows() -> list[Row]:
     return rows
 
 
+# simple-icd-10-cm 1.5.0 ships the CDC's ICD-10-CM tabular list (April 2026 release, US public domain): its 21
+# clinical chapters; chapter 22 (codes for special purposes, U00-U85: provisional codes such as COVID-19) left out.
+# Fixed before any run on them (stage 35).
+ICD10_CHAPTERS = {
+    "infectious": "certain infectious and parasitic diseases", "neoplasms": "neoplasms",
+    "blood_immune": "diseases of the blood and blood-forming organs and certain disorders involving the immune "
+                    "mechanism",
+    "endocrine": "endocrine, nutritional and metabolic diseases",
+    "mental": "mental, behavioral and neurodevelopmental disorders", "nervous": "diseases of the nervous system",
+    "eye": "diseases of the eye and adnexa", "ear": "diseases of the ear and mastoid process",
+    "circulatory": "diseases of the circulatory system", "respiratory": "diseases of the respiratory system",
+    "digestive": "diseases of the digestive system", "skin": "diseases of the skin and subcutaneous tissue",
+    "musculoskeletal": "diseases of the musculoskeletal system and connective tissue",
+    "genitourinary": "diseases of the genitourinary system", "pregnancy": "pregnancy, childbirth and the puerperium",
+    "perinatal": "certain conditions originating in the perinatal period",
+    "congenital": "congenital malformations, deformations and chromosomal abnormalities",
+    "symptoms": "symptoms, signs and abnormal clinical and laboratory findings, not elsewhere classified",
+    "injury": "injury, poisoning and certain other consequences of external causes",
+    "external_causes": "external causes of morbidity",
+    "health_factors": "factors influencing health status and contact with health services",
+}
+
+
+def icd10_chapter_rows() -> list[Row]:
+    """simple-icd-10-cm 1.5.0 simple_icd_10_cm/data/icd10c-tabular-April-1-2026.xml (the ICD-10-CM tabular list):
+    the description of a diagnosis code -> its chapter (1-21, in ICD10_CHAPTERS' order). Only categories (3
+    characters, "A00 Cholera") and their first subdivision (4, "A00.0 Cholera due to Vibrio cholerae 01, biovar
+    cholerae") are texts: the deeper codes mostly repeat their parent's words with a side, site or episode of care
+    added (chapter 19 alone would have 13,333)."""
+    import xml.etree.ElementTree as ET
+
+    root = ET.parse(packaged_file("simple_icd_10_cm", "data", "icd10c-tabular-April-1-2026.xml")).getroot()
+    rows: list[Row] = []
+    for chapter in root.iter("chapter"):
+        number = int(chapter.findtext("name", "0"))
+        if not 1 <= number <= len(ICD10_CHAPTERS):
+            continue
+        label = list(ICD10_CHAPTERS)[number - 1]
+        for diag in chapter.iter("diag"):
+            if len(diag.findtext("name", "").replace(".", "")) <= 4:
+                rows.append((diag.findtext("desc", ""), label))
+    return rows
+
+
 NEWSGROUPS = ("alt.atheism", "comp.graphics", "comp.os.ms-windows.misc", "comp.sys.ibm.pc.hardware",
               "comp.sys.mac.hardware", "comp.windows.x", "misc.forsale", "rec.autos", "rec.motorcycles",
               "rec.sport.baseball", "rec.sport.hockey", "sci.crypt", "sci.electronics", "sci.med", "sci.space",
@@ -659,8 +703,17 @@ def heldout_tasks() -> dict[str, Task]:
         dev_per_label=20, test_per_label=40, max_pool=2000,
         note="product reviews, NYT editorials and tweets; mean human rating <= -0.5 negative, >= +0.5 positive, "
              "else neutral; the movie-review file (Pang & Lee, the rotten_tomatoes source) left out")
+    # added 2026-12-06 (session 57), registered and committed before any run on it, with the defaults fixed as at
+    # commit 89db9b5 (unchanged since b850281): the ninth check on data no choice has used; stage 35
+    icd10 = Task(
+        name="icd10_chapter", instruction="In which chapter of ICD-10-CM is this diagnosis classified?",
+        labels=dict(ICD10_CHAPTERS), rows=icd10_chapter_rows,
+        source="simple-icd-10-cm 1.5.0: simple_icd_10_cm/data/icd10c-tabular-April-1-2026.xml (ICD-10-CM tabular "
+        "list, April 2026)", license="MIT (package); ICD-10-CM (CDC / NCHS), US public domain",
+        dev_per_label=5, test_per_label=15, max_pool=2000,
+        note="descriptions of 3- and 4-character codes; 21 clinical chapters (special-purpose U codes left out)")
     return {t.name: t for t in (debates, news, stereoset, crows, privacy, commons, moral, convention, trec, reuters,
-                                newsgroups, fortune, vader)}
+                                newsgroups, fortune, vader, icd10)}
 
 
 # ---------------------------------------------------------------- tasks the suite has not seen

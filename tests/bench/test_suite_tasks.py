@@ -263,3 +263,21 @@ def test_vader_sentiment_is_three_bands_of_the_human_rating_without_the_movie_re
     splits = task.splits(0)
     assert splits.counts("test") == dict.fromkeys(VADER_LABELS, 40) and 1900 <= len(splits.pool) <= 2000
     assert fingerprint(splits) == fingerprint(task.splits(0)) != fingerprint(task.splits(1))
+
+
+def test_icd10_chapter_is_the_21_clinical_chapters_of_3_and_4_character_codes():
+    from bench.tasks import ICD10_CHAPTERS, heldout_tasks
+
+    task = heldout_tasks()["icd10_chapter"]
+    rows = task.rows()
+    assert len(ICD10_CHAPTERS) == 21 and {lab for _, lab in rows} == set(ICD10_CHAPTERS) and len(rows) == 12009
+    assert rows[:2] == [("Cholera", "infectious"), ("Cholera due to Vibrio cholerae 01, biovar cholerae", "infectious")]
+    assert ("Abscess of external ear", "ear") in rows and ("Emergency use of U07.1", "health_factors") not in rows
+    texts = {t for t, _ in rows}
+    assert "COVID-19" not in texts  # U07.1, chapter 22 (special purposes), left out
+    assert "Abscess of external ear, bilateral" not in texts  # H60.03: five characters, a side added
+    splits = task.splits(0)
+    pool = splits.counts("pool")
+    assert set(pool) == set(ICD10_CHAPTERS) and not task.dropped and imbalance(pool) > 10
+    assert splits.counts("test") == dict.fromkeys(pool, 15) and 1900 <= len(splits.pool) <= 2000
+    assert fingerprint(splits) == fingerprint(task.splits(0)) != fingerprint(task.splits(1))
