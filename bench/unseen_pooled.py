@@ -93,7 +93,41 @@ def markdown(result: dict[str, Any]) -> str:
         "task x seed pairs; tasks where distillgraph's mean is higher. Nothing is chosen on this table.", ""]
     for metric in METRICS:
         lines += table_lines(metric, result[metric])
+    lines += per_task_lines(result["macro_f1"], result.get("task_info", {}))
     return "\n".join(lines + verdict_lines(result["macro_f1"])) + "\n"
+
+
+def closest(table: dict[str, dict[str, Any]]) -> str | None:
+    """The policy the default leads by least, averaged over the budgets (its closest rival on these tasks)."""
+    diffs: dict[str, list[float]] = defaultdict(list)
+    for row in table.values():
+        for policy, cell in row.items():
+            diffs[policy].append(cell["diff"])
+    return min(diffs, key=lambda p: (float(np.mean(diffs[p])), p)) if diffs else None
+
+
+def per_task_lines(table: dict[str, dict[str, Any]], info: dict[str, dict[str, Any]]) -> list[str]:
+    """Per task, the default minus its closest rival at each budget, the tasks sorted by the pool's imbalance: where
+    a pooled tie is won and where it is lost."""
+    rival = closest(table)
+    if rival is None:
+        return []
+    budgets = [b for b in table if rival in table[b]]
+    tasks = sorted({t for b in budgets for t in table[b][rival]["per_task"]},
+                   key=lambda t: (info.get(t, {}).get("imbalance", 0.0), t))
+    lines = [f"**Per task: distillgraph minus {rival}**, the closest policy over these tasks (test macro-F1 points, "
+             "mean over seeds; tasks by the pool's imbalance, largest / smallest label; upper bound = the probe on "
+             "the whole gold pool)", "",
+             "| task | labels | imbalance | upper bound | " + " | ".join(f"B={b}" for b in budgets) + " |",
+             "|---|---:|---:|---:|" + "---:|" * len(budgets)]
+    for task in tasks:
+        t = info.get(task, {})
+        cells = [f"{table[b][rival]['per_task'][task]:+.1f}" if task in table[b][rival]["per_task"] else "-"
+                 for b in budgets]
+        bound = t.get("upper_bound")
+        lines.append(f"| {task} | {t.get('n_labels', '-')} | {t.get('imbalance', '-')} | "
+                     f"{'-' if bound is None else f'{bound:.3f}'} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
 
 
 def table_lines(metric: str, table: dict[str, dict[str, Any]]) -> list[str]:
@@ -126,11 +160,23 @@ def verdict_lines(table: dict[str, dict[str, Any]]) -> list[str]:
             "(a pooled lead can come from large wins on a few tasks)."]
 
 
+def task_info(paths: list[Path]) -> dict[str, dict[str, Any]]:
+    """Each task's labels, pool imbalance and upper bound (the probe on the whole gold pool), from its suite file."""
+    out = {}
+    for path in paths:
+        for name, t in json.loads(path.read_text(encoding="utf-8")).get("tasks", {}).items():
+            bound = t.get("upper_bound")
+            out[name] = {"n_labels": t.get("n_labels"), "imbalance": t.get("imbalance"),
+                         "upper_bound": bound.get("macro_f1") if isinstance(bound, dict) else bound}
+    return out
+
+
 def build(sources: list[str]) -> dict[str, Any]:
-    runs = load_runs([RESULTS / s for s in sources])
+    paths = [RESULTS / s for s in sources]
+    runs = load_runs(paths)
     return {"sources": list(sources), "tasks": sorted({r["task"] for r in runs}),
             "seeds": sorted({int(r["seed"]) for r in runs}), "simulation": "oracle teacher (gold labels)",
-            **{m: pooled(runs, m) for m in METRICS}}
+            "task_info": task_info(paths), **{m: pooled(runs, m) for m in METRICS}}
 
 
 def main() -> None:

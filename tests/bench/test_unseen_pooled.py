@@ -66,3 +66,27 @@ def test_a_pooled_lead_won_on_few_tasks_names_the_policy_with_the_higher_mean_on
     assert "Ahead of every other policy (each CI above 0) at: 20 labels" in text
     assert "higher mean on more than half of the tasks: typiclust at 20 labels (2 of 3)" in text
     assert "least clean of the 3" in text
+
+
+def test_the_per_task_table_shows_the_closest_policy_by_task_sorted_by_imbalance():
+    # typiclust is the closer rival (default +1 on a, -3 on b: mean -1) than random (+10 on both)
+    runs = [_run(t, "distillgraph", s, 0.5) for t in ("a", "b") for s in range(3)]
+    runs += [_run("a", "typiclust", s, 0.49) for s in range(3)] + [_run("b", "typiclust", s, 0.53) for s in range(3)]
+    runs += [_run(t, "random", s, 0.4) for t in ("a", "b") for s in range(3)]
+    table = pooled(runs)
+    info = {"a": {"n_labels": 5, "imbalance": 30.0, "upper_bound": 0.9},
+            "b": {"n_labels": 20, "imbalance": 1.5, "upper_bound": None}}
+    text = markdown({"sources": ["x.json"], "tasks": ["a", "b"], "seeds": [0, 1, 2], "macro_f1": table,
+                     "worst_cluster_acc": pooled(runs, "worst_cluster_acc"), "task_info": info})
+    assert "**Per task: distillgraph minus typiclust**" in text
+    rows = [line for line in text.splitlines() if line.startswith(("| a |", "| b |"))]
+    assert rows == ["| b | 20 | 1.5 | - | -3.0 |", "| a | 5 | 30.0 | 0.900 | +1.0 |"]  # the balanced task first
+
+
+def test_task_info_reads_labels_imbalance_and_the_upper_bound_from_the_suite_files(tmp_path):
+    from bench.unseen_pooled import task_info
+
+    path = tmp_path / "suite.json"
+    path.write_text(json.dumps({"tasks": {"t": {"n_labels": 3, "imbalance": 2.5,
+                                                "upper_bound": {"macro_f1": 0.7, "accuracy": 0.8}}}}))
+    assert task_info([path]) == {"t": {"n_labels": 3, "imbalance": 2.5, "upper_bound": 0.7}}
