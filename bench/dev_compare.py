@@ -50,8 +50,8 @@ def table(runs: list[dict[str, Any]], names: list[str]) -> dict[str, Any]:
 
 
 def dev_tasks(names: list[str] | None) -> dict[str, Any]:
-    """The suite's tasks, or those named; a held-out task joins only when named (its dev split only)."""
-    known = suite.builtin_tasks() | suite.heldout_tasks()
+    """The suite's tasks, or those named; a held-out or tuning task joins only when named (its dev split only)."""
+    known = suite.builtin_tasks() | suite.named_tasks()
     if names is None:
         return suite.builtin_tasks()
     if unknown := [n for n in names if n not in known]:

