@@ -13,12 +13,16 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import math
+import random
+from dataclasses import dataclass
 from pathlib import Path
 from statistics import mean
 from typing import Any
 
 from bench import suite
 from bench.harness import quiet_logs
+from bench.tasks import Splits
 
 HIDDEN = ("macro_f1", "accuracy", "worst_cluster_acc")  # test metrics: never read, never kept
 
@@ -32,12 +36,60 @@ def parse_variant(text: str) -> tuple[str, str, list[str]]:
     return name, policy, [s for s in sets.split(",") if s]
 
 
-def table(runs: list[dict[str, Any]], names: list[str]) -> dict[str, Any]:
-    """Per variant: mean dev macro-F1 per task/budget and over all; per seed-paired cell, the difference to the
+HALF_DEV_SEED = 7919  # fixed: which dev texts a split's run steers on and which are only measured
+
+
+def halve_dev(splits: Splits, seed: int) -> Splits:
+    """The split with its dev set cut in two per label (a fixed random half each; the odd one steers): the run
+    gets the first half as its dev set (what it steers on: per-cluster errors, the checked cold start, patience)
+    and the second half in place of its test split, so the run's "test" figures are measured on dev texts it never
+    saw. The real test split never enters."""
+    by_label: dict[str, list[str]] = {}
+    for text, label in splits.dev:
+        by_label.setdefault(label, []).append(text)
+    rng = random.Random(HALF_DEV_SEED * 1000 + seed)
+    steer: list[tuple[str, str]] = []
+    measure: list[tuple[str, str]] = []
+    for label in sorted(by_label):
+        texts = sorted(by_label[label])
+        rng.shuffle(texts)
+        cut = math.ceil(len(texts) / 2)
+        steer += [(t, label) for t in texts[:cut]]
+        measure += [(t, label) for t in texts[cut:]]
+    return Splits(pool=splits.pool, dev=steer, test=measure)
+
+
+@dataclass
+class HeldOutDev(suite.Prepared):
+    """A prepared task whose runs steer on half of dev and are measured on the other half (halve_dev)."""
+
+    def splits(self, seed: int) -> Splits:
+        if seed not in self._splits:
+            self._splits[seed] = halve_dev(self.task.splits(seed), seed)
+        return self._splits[seed]
+
+
+def held_out_dev(prep: suite.Prepared) -> HeldOutDev:
+    if prep.task.builtin:
+        raise SystemExit(f"--held-out-dev: {prep.task.name} is the graph's built-in source; name file-backed tasks")
+    return HeldOutDev(prep.task, prep.meta)
+
+
+def keep(run: dict[str, Any], held_out: bool) -> dict[str, Any]:
+    """What a run's record keeps: never a test metric; with a held-out dev half, the figures measured on it
+    (the run's "test" split is that half) next to the steering half's own dev figures."""
+    kept = {k: v for k, v in run.items() if k not in HIDDEN}
+    if held_out:
+        kept |= {"heldout_dev_macro_f1": run["macro_f1"], "heldout_dev_worst_cluster_acc": run["worst_cluster_acc"]}
+    return kept
+
+
+def table(runs: list[dict[str, Any]], names: list[str], metric: str = "dev_macro_f1") -> dict[str, Any]:
+    """Per variant: mean `metric` per task/budget and over all; per seed-paired cell, the difference to the
     first variant and how many (task, budget, seed) triples it wins."""
     cells: dict[str, dict[str, dict[int, float]]] = {}
     for name, r in zip(names, runs, strict=True):
-        cells.setdefault(name, {}).setdefault(f"{r['task']}/{r['budget']}", {})[r["seed"]] = r["dev_macro_f1"]
+        cells.setdefault(name, {}).setdefault(f"{r['task']}/{r['budget']}", {})[r["seed"]] = r[metric]
     first = names[0]
     out: dict[str, Any] = {}
     for name, per in cells.items():
@@ -97,12 +149,16 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", type=Path)
     ap.add_argument("--decide", metavar="KEY", help="record the best distillgraph value of KEY in --tuning")
     ap.add_argument("--tuning", type=Path, default=suite.RESULTS / suite.TUNING_FILE)
+    ap.add_argument("--held-out-dev", action="store_true",
+                    help="each run steers on half of dev and is also measured on the other half (halve_dev)")
     args = ap.parse_args(argv)
     if set(args.seeds) & set(suite.FULL_TEST_SEEDS):
         raise SystemExit(f"seeds {sorted(set(args.seeds) & set(suite.FULL_TEST_SEEDS))} are test seeds of the suite")
     quiet_logs()
     variants = [parse_variant(v) for v in args.variant]
     preps = {n: suite.prepare(t, []) for n, t in dev_tasks(args.tasks).items()}
+    if args.held_out_dev:
+        preps = {n: held_out_dev(p) for n, p in preps.items()}
     points, names = [], []
     for name, policy, extra in variants:
         for prep in preps.values():
@@ -111,20 +167,24 @@ def main(argv: list[str] | None = None) -> None:
                     point = suite.make_point(prep, policy, b, s, suite.PROBE, extra, tag=f"dev:{name}")
                     points.append({**point, "cache_tag": suite.TUNE_CACHE_TAG})
                     names.append(name)
-    runs = suite.sweep(points, args.workers, label="dev ", resume=True)
-    result = {"protocol": f"final-round DEV macro-F1, embedding probe, oracle teacher (SIMULATION), tuning seeds "
-                          f"{args.seeds}, budgets {args.budgets}, tasks {list(preps)}; test metrics not kept",
+    runs = [keep(r, args.held_out_dev) for r in suite.sweep(points, args.workers, label="dev ", resume=True)]
+    half = (" (the run steers on half of each label's dev texts; heldout_dev_macro_f1 is measured on the other "
+            "half, which it never saw)") if args.held_out_dev else ""
+    result = {"protocol": f"final-round DEV macro-F1{half}, embedding probe, oracle teacher (SIMULATION), tuning "
+                          f"seeds {args.seeds}, budgets {args.budgets}, tasks {list(preps)}; test metrics not kept",
               "variants": {n: {"policy": p, "overrides": e} for n, p, e in variants},
               "dev_macro_f1": table(runs, names), "written": dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
-              "runs": [{k: v for k, v in r.items() if k not in HIDDEN} for r in runs]}
-    for name, row in result["dev_macro_f1"].items():
+              "runs": runs}
+    if args.held_out_dev:
+        result["heldout_dev_macro_f1"] = table(runs, names, "heldout_dev_macro_f1")
+    for name, row in result["heldout_dev_macro_f1" if args.held_out_dev else "dev_macro_f1"].items():
         vs = row["vs_first"]
         print(f"{name:24s} mean {row['mean']:.4f}  vs first {vs['diff']:+.4f} ({vs['wins']} wins / {vs['losses']} "
               f"losses of {vs['n']})  " + " ".join(f"{c} {v:.3f}" for c, v in row["per_point"].items()), flush=True)
     if args.out:
         args.out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     if args.decide:
-        decision = decide(args.decide, variants, result["dev_macro_f1"]) | {
+        decision = decide(args.decide, variants, result["heldout_dev_macro_f1" if args.held_out_dev else "dev_macro_f1"]) | {
             "seeds": args.seeds, "budgets": args.budgets, "tasks": list(preps), "written": result["written"],
             "evidence": str(args.out.name) if args.out else None}
         record(args.tuning, decision)

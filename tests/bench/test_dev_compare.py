@@ -39,3 +39,46 @@ def test_dev_tasks_are_the_suites_unless_named_and_held_out_ones_join_only_by_na
     assert list(dc.dev_tasks(["privacy_qa", "bbc"])) == ["privacy_qa", "bbc"]
     with pytest.raises(SystemExit, match="unknown task"):
         dc.dev_tasks(["bbc", "no_such_task"])
+    assert "geonames_country" in dc.dev_tasks(["geonames_country"])  # a tuning task joins by name too
+
+
+def _splits():
+    from bench.tasks import Splits
+
+    dev = [(f"{lab}{i}", lab) for lab in ("a", "b") for i in range(5)] + [("c0", "c")]
+    return Splits(pool=[("p0", "a"), ("p1", "b")], dev=dev, test=[("t0", "a"), ("t1", "b")])
+
+
+def test_halving_dev_splits_each_label_into_a_steering_and_a_measured_half_and_drops_the_test_split():
+    from collections import Counter
+
+    splits = _splits()
+    got = dc.halve_dev(splits, seed=3)
+    assert got.pool == splits.pool
+    assert Counter(lab for _, lab in got.dev) == {"a": 3, "b": 3, "c": 1}  # the odd one steers
+    assert Counter(lab for _, lab in got.test) == {"a": 2, "b": 2}
+    assert sorted(got.dev + got.test) == sorted(splits.dev)  # the two halves are dev, and nothing else
+    assert not {t for t, _ in got.test} & {t for t, _ in splits.test}  # the real test split never enters
+    assert dc.halve_dev(splits, seed=3) == got and dc.halve_dev(splits, seed=4).dev != got.dev  # fixed per seed
+
+
+def test_a_held_out_dev_task_serves_halved_splits_and_refuses_the_builtin_source():
+    from bench.suite import Prepared
+    from bench.tasks import Task, builtin_tasks
+
+    task = Task(name="t", instruction="", labels={"a": "", "b": "", "c": ""}, source="", license="")
+    prep = dc.held_out_dev(Prepared(task, {}, {1: _splits()}))
+    prep._splits.clear()  # the halved view is built from the task's own split, not from a cached one
+    task.splits = lambda seed: _splits()  # type: ignore[method-assign]
+    assert prep.splits(1) == dc.halve_dev(_splits(), 1)
+    with pytest.raises(SystemExit, match="built-in source"):
+        dc.held_out_dev(Prepared(builtin_tasks()["bbc"], {}))
+
+
+def test_a_record_never_keeps_a_test_metric_and_names_the_held_out_half_as_such():
+    run = {"task": "t", "macro_f1": 0.4, "accuracy": 0.5, "worst_cluster_acc": 0.1, "dev_macro_f1": 0.6}
+    assert dc.keep(run, held_out=False) == {"task": "t", "dev_macro_f1": 0.6}
+    assert dc.keep(run, held_out=True) == {"task": "t", "dev_macro_f1": 0.6, "heldout_dev_macro_f1": 0.4,
+                                            "heldout_dev_worst_cluster_acc": 0.1}
+    runs = [dc.keep({**run, "budget": 20, "seed": s, "macro_f1": v}, True) for s, v in ((1, 0.2), (2, 0.4))]
+    assert dc.table(runs, ["x", "x"], "heldout_dev_macro_f1")["x"]["mean"] == pytest.approx(0.3)
