@@ -36,6 +36,30 @@ def parse_variant(text: str) -> tuple[str, str, list[str]]:
     return name, policy, [s for s in sets.split(",") if s]
 
 
+def flattery(runs: list[dict[str, Any]], names: list[str]) -> dict[str, Any]:
+    """With a held-out dev half: per variant, how much more it gains over the first variant on the dev half its
+    runs steered on than on the half they never saw, per (task, budget, seed) triple: mean, paired-bootstrap 95% CI
+    and per task. Positive: the steering half flatters the variant against the first."""
+    from bench.stats import paired_bootstrap_ci
+
+    cells: dict[str, dict[tuple[str, int, int], dict[str, float]]] = {}
+    for name, r in zip(names, runs, strict=True):
+        cells.setdefault(name, {})[(r["task"], r["budget"], r["seed"])] = r
+    first = cells[names[0]]
+    out: dict[str, Any] = {}
+    for name, per in cells.items():
+        if name == names[0]:
+            continue
+        gaps = {k: (r["dev_macro_f1"] - first[k]["dev_macro_f1"])
+                - (r["heldout_dev_macro_f1"] - first[k]["heldout_dev_macro_f1"]) for k, r in per.items() if k in first}
+        lo, hi = paired_bootstrap_ci(list(gaps.values()))
+        tasks = sorted({k[0] for k in gaps})
+        out[name] = {"diff": round(mean(gaps.values()), 4), "ci_low": round(lo, 4), "ci_high": round(hi, 4),
+                     "n": len(gaps), "per_task": {t: round(mean(g for k, g in gaps.items() if k[0] == t), 4)
+                                                  for t in tasks}}
+    return out
+
+
 HALF_DEV_SEED = 7919  # fixed: which dev texts a split's run steers on and which are only measured
 
 
@@ -177,6 +201,7 @@ def main(argv: list[str] | None = None) -> None:
               "runs": runs}
     if args.held_out_dev:
         result["heldout_dev_macro_f1"] = table(runs, names, "heldout_dev_macro_f1")
+        result["flattery_vs_first"] = flattery(runs, names)
     for name, row in result["heldout_dev_macro_f1" if args.held_out_dev else "dev_macro_f1"].items():
         vs = row["vs_first"]
         print(f"{name:24s} mean {row['mean']:.4f}  vs first {vs['diff']:+.4f} ({vs['wins']} wins / {vs['losses']} "

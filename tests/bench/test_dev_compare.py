@@ -82,3 +82,16 @@ def test_a_record_never_keeps_a_test_metric_and_names_the_held_out_half_as_such(
                                             "heldout_dev_worst_cluster_acc": 0.1}
     runs = [dc.keep({**run, "budget": 20, "seed": s, "macro_f1": v}, True) for s, v in ((1, 0.2), (2, 0.4))]
     assert dc.table(runs, ["x", "x"], "heldout_dev_macro_f1")["x"]["mean"] == pytest.approx(0.3)
+
+
+def test_flattery_is_the_gain_over_the_first_variant_on_the_steering_half_beyond_the_held_out_half():
+    def run(seed, steer, held):
+        return {"task": "t", "budget": 20, "seed": seed, "dev_macro_f1": steer, "heldout_dev_macro_f1": held}
+
+    # b beats a by 0.10 / 0.20 on the half it steered on, by 0.00 / 0.10 on the half it never saw: flattery 0.10
+    runs = [run(1, 0.5, 0.5), run(2, 0.5, 0.4), run(1, 0.6, 0.5), run(2, 0.7, 0.5)]
+    got = dc.flattery(runs, ["a", "a", "b", "b"])
+    assert list(got) == ["b"] and got["b"]["diff"] == pytest.approx(0.1) and got["b"]["n"] == 2
+    assert got["b"]["ci_low"] == pytest.approx(0.1) and got["b"]["per_task"] == {"t": pytest.approx(0.1)}
+    honest = dc.flattery([run(1, 0.5, 0.5), run(1, 0.6, 0.6)], ["a", "b"])
+    assert honest["b"]["diff"] == pytest.approx(0.0)
