@@ -788,8 +788,27 @@ def heldout_tasks() -> dict[str, Task]:
         "wordnet_verb", "What kind of action or state does this dictionary definition describe?", ("data.verb",),
         WORDNET_VERB_FILES, "the definition of a verb synset (its words not shown) -> its lexicographer file; 15 "
         "verb files")
+    # added 2026-12-06 (session 58), registered and committed before any run on it, with the defaults fixed as at
+    # commit 89db9b5 (unchanged since): the twelfth check on data no choice has used; stage 45
+    food = Task(
+        name="mimesis_food", instruction="What kind of food or drink is this?", labels=dict(MIMESIS_FOOD),
+        rows=mimesis_food_rows, source="mimesis 22.2.0: mimesis/datasets/en/food.json (English food names)",
+        license="MIT (package and its data)", dev_per_label=10, test_per_label=20, max_pool=2000,
+        note="a food's name -> dishes / drinks / fruits / spices / vegetables")
     return {t.name: t for t in (debates, news, stereoset, crows, privacy, commons, moral, convention, trec, reuters,
-                                newsgroups, fortune, vader, icd10, wordnet, wordnet_verb)}
+                                newsgroups, fortune, vader, icd10, wordnet, wordnet_verb, food)}
+
+
+# mimesis 22.2.0 (MIT) ships English food names in five lists (datasets/en/food.json). Fixed before any run (stage 45).
+MIMESIS_FOOD = {"dishes": "a prepared dish", "drinks": "a drink (cocktails, spirits, beers, ...)",
+                "fruits": "a fruit", "spices": "a spice or herb", "vegetables": "a vegetable"}
+
+
+def mimesis_food_rows() -> list[Row]:
+    """mimesis/datasets/en/food.json: a food's name -> the list it is in (dishes, drinks, fruits, spices,
+    vegetables); a name in two lists is dropped (clean_rows)."""
+    food = json.loads(packaged_file("mimesis", "datasets", "en", "food.json").read_text(encoding="utf-8"))
+    return [(name, label) for label in MIMESIS_FOOD for name in food[label]]
 
 
 # ---------------------------------------------------------------- tuning tasks of the mild-imbalance kind (stage 41)

@@ -352,3 +352,17 @@ def test_wordfreq_language_is_a_frequent_word_found_in_one_language_only():
     assert set(pool) == set(WORDFREQ_LANGUAGES.values()) and not task.dropped and 2 < imbalance(pool) < 5
     assert splits.counts("test") == dict.fromkeys(pool, 15) and 1900 <= len(splits.pool) <= 2000
     assert fingerprint(splits) == fingerprint(task.splits(0)) != fingerprint(task.splits(1))
+
+
+def test_mimesis_food_is_a_food_name_to_its_list():
+    from bench.tasks import MIMESIS_FOOD, heldout_tasks
+
+    task = heldout_tasks()["mimesis_food"]
+    rows = task.rows()
+    assert {lab for _, lab in rows} == set(MIMESIS_FOOD) and len(rows) == 359 + 311 + 152 + 77 + 127
+    assert rows[0] == ("Abalone", "dishes") and ("Artichoke", "vegetables") in rows and ("Absinthe", "drinks") in rows
+    splits = task.splits(0)
+    pool = splits.counts("pool")
+    assert set(pool) == set(MIMESIS_FOOD) and not task.dropped and 6 < imbalance(pool) < 8
+    assert splits.counts("test") == dict.fromkeys(MIMESIS_FOOD, 20) and 850 <= len(splits.pool) <= 900
+    assert fingerprint(splits) == fingerprint(task.splits(0)) != fingerprint(task.splits(1))
