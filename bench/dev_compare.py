@@ -180,7 +180,7 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"seeds {sorted(set(args.seeds) & set(suite.FULL_TEST_SEEDS))} are test seeds of the suite")
     quiet_logs()
     variants = [parse_variant(v) for v in args.variant]
-    preps = {n: suite.prepare(t, []) for n, t in dev_tasks(args.tasks).items()}
+    preps: dict[str, suite.Prepared] = {n: suite.prepare(t, []) for n, t in dev_tasks(args.tasks).items()}
     if args.held_out_dev:
         preps = {n: held_out_dev(p) for n, p in preps.items()}
     points, names = [], []
@@ -194,11 +194,11 @@ def main(argv: list[str] | None = None) -> None:
     runs = [keep(r, args.held_out_dev) for r in suite.sweep(points, args.workers, label="dev ", resume=True)]
     half = (" (the run steers on half of each label's dev texts; heldout_dev_macro_f1 is measured on the other "
             "half, which it never saw)") if args.held_out_dev else ""
-    result = {"protocol": f"final-round DEV macro-F1{half}, embedding probe, oracle teacher (SIMULATION), tuning "
-                          f"seeds {args.seeds}, budgets {args.budgets}, tasks {list(preps)}; test metrics not kept",
-              "variants": {n: {"policy": p, "overrides": e} for n, p, e in variants},
-              "dev_macro_f1": table(runs, names), "written": dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
-              "runs": runs}
+    protocol = (f"final-round DEV macro-F1{half}, embedding probe, oracle teacher (SIMULATION), tuning seeds "
+                f"{args.seeds}, budgets {args.budgets}, tasks {list(preps)}; test metrics not kept")
+    result: dict[str, Any] = {
+        "protocol": protocol, "variants": {n: {"policy": p, "overrides": e} for n, p, e in variants},
+        "dev_macro_f1": table(runs, names), "written": dt.datetime.now().strftime("%Y-%m-%d %H:%M"), "runs": runs}
     if args.held_out_dev:
         result["heldout_dev_macro_f1"] = table(runs, names, "heldout_dev_macro_f1")
         result["flattery_vs_first"] = flattery(runs, names)
