@@ -848,8 +848,10 @@ def wordfreq_ranked(code: str) -> list[str]:
     alphabetical list of words per centibel of frequency)."""
     import gzip
 
-    import ormsgpack  # a langgraph dependency; wordfreq's own msgpack is not installed (--no-deps)
-
+    try:
+        import ormsgpack  # langgraph-checkpoint's; wordfreq's own msgpack is not installed (--no-deps)
+    except ImportError as exc:
+        raise TaskUnavailable("wordfreq_language needs a msgpack reader: .venv/bin/pip install ormsgpack") from exc
     data = ormsgpack.unpackb(gzip.decompress(packaged_file("wordfreq", "data", f"small_{code}.msgpack.gz").read_bytes()))
     return [w for bucket in data[1:] for w in bucket]
 

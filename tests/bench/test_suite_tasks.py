@@ -366,3 +366,13 @@ def test_mimesis_food_is_a_food_name_to_its_list():
     assert set(pool) == set(MIMESIS_FOOD) and not task.dropped and 6 < imbalance(pool) < 8
     assert splits.counts("test") == dict.fromkeys(MIMESIS_FOOD, 20) and 850 <= len(splits.pool) <= 900
     assert fingerprint(splits) == fingerprint(task.splits(0)) != fingerprint(task.splits(1))
+
+
+def test_wordfreq_without_a_msgpack_reader_names_the_package(monkeypatch):
+    import sys
+
+    from bench.tasks import TaskUnavailable, wordfreq_ranked
+
+    monkeypatch.setitem(sys.modules, "ormsgpack", None)  # import now raises ImportError
+    with pytest.raises(TaskUnavailable, match="pip install ormsgpack"):
+        wordfreq_ranked("en")
