@@ -890,8 +890,6 @@ WORDFREQ_LANGUAGES = {
 def wordfreq_ranked(code: str) -> list[str]:
     """wordfreq's small list of one language, most frequent first (its cBpack: a msgpack header, then one
     alphabetical list of words per centibel of frequency)."""
-    import gzip
-
     try:
         import ormsgpack  # langgraph-checkpoint's; wordfreq's own msgpack is not installed (--no-deps)
     except ImportError as exc:
