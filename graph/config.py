@@ -90,6 +90,12 @@ class LoopConfig(Strict):
         "all chosen on dev at the shipped loop.score_sample (2026-12-03: 0.4559 against 0.4516 mean dev macro-F1); "
         "the two are the same where the scoring sample holds the whole pool",
     )
+    density_weight: float = Field(
+        default=0.0, ge=0,
+        description="distillgraph: the informative part's scores times each example's typicality in the pool "
+        "raised to this power (information density, Settles & Craven 2008: of two equally uncertain examples the "
+        "one in a denser region first); 0 leaves the scores as they are. Judged on dev: policy_choice.md stage 53",
+    )
     rare_labels: float = Field(
         default=0.0, ge=0, lt=1,
         description="distillgraph: before each selection, set aside this share of the candidates, those the student "

@@ -39,6 +39,7 @@ class Deps:
     node_seconds: dict[str, float] = field(default_factory=dict)
     _index: Any = None
     _pool_sizes: Counter[int] | None = None
+    _pool_density: dict[str, float] | None = None
 
     def __post_init__(self) -> None:
         self.examples: dict[str, Example] = {e.id: e for split in self.data.values() for e in split}
@@ -79,6 +80,16 @@ class Deps:
             assignments = self.assignments()
             self._pool_sizes = Counter(assignments[e.id] for e in self.data["pool"])
         return self._pool_sizes
+
+    def pool_density(self) -> dict[str, float]:
+        """Every pool example's typicality (TypiClust's density over the whole pool), computed once per run."""
+        if self._pool_density is None:
+            from distillgraph.trainer.selection import typicality
+
+            ids = [e.id for e in self.data["pool"]]
+            dens = typicality(self.vectors(ids, None)) if ids else np.zeros(0)
+            self._pool_density = dict(zip(ids, dens.tolist(), strict=True))
+        return self._pool_density
 
     def cluster_names(self) -> dict[int, str]:
         cl = self.clustering()

@@ -64,6 +64,10 @@ class RoundPool:
     def measures_quality(self) -> bool:
         return measures_quality(self.deps.kind)
 
+    def density(self, ids: list[str]) -> np.ndarray:
+        typical = self.deps.pool_density()
+        return np.array([typical.get(i, 0.0) for i in ids])
+
     def label_deficit(self, ids: list[str]) -> np.ndarray | None:
         student = self.deps.student
         if not ids or not isinstance(student, ProbabilisticStudent):

@@ -9,11 +9,13 @@ from distillgraph.graph.policy_scopes import ByKind, PerCluster, Split, Surplus,
 from distillgraph.graph.policy_seams import (
     Balanced,
     Checked,
+    DensityWeighted,
     DiverseTop,
     ErrorBoosted,
     Mixed,
     RandomPick,
     RareLabels,
+    Selection,
     Subsample,
     TopScore,
     Trusted,
@@ -69,7 +71,9 @@ class DistillGraph(Policy):
         elif loop.allocation_trust == "checked":
             self.allocation = Checked(self.allocation)
         # over loop.score_sample of the pool (a paid judge: the calls set aside for scoring)
-        informative = DiverseTop(min_distance=loop.diversity, power=loop.sampling_power)
+        informative: Selection = DiverseTop(min_distance=loop.diversity, power=loop.sampling_power)
+        if loop.density_weight > 0:  # information density: uncertainty x typicality^density_weight
+            informative = DensityWeighted(informative, loop.density_weight)
         adaptive = loop.coverage_share in ("adaptive", "above_chance")
         chance = loop.coverage_share == "above_chance"  # the dev score measured above guessing
         # adaptive: the fixed share only where the task kind gives no quality (NER, generation) or before any dev score

@@ -58,6 +58,10 @@ class PoolView(Protocol):
         """How likely each example belongs to a label the labelled set has few of: sum over labels of
         p(label | text) / (1 + examples labelled with it); None where the student gives no label probabilities."""
 
+    def density(self, ids: list[str]) -> np.ndarray:
+        """Each example's typicality in the whole pool (TypiClust's: 1 / mean distance to its nearest neighbours);
+        higher = in a denser region."""
+
 
 @dataclass
 class Picked:
@@ -280,6 +284,23 @@ class RareLabels(Selection):
 
 
 @dataclass(frozen=True)
+class DensityWeighted(Selection):
+    """Information density (Settles & Craven, EMNLP 2008): another selection whose informativeness scores are
+    multiplied by each candidate's typicality in the pool (PoolView.density, scaled to at most 1 over the
+    candidates) raised to `power`, so that of two equally uncertain examples the one in a denser region comes
+    first and outliers are bought less. A selection that reads no scores (coverage, random) is unchanged."""
+
+    inner: Selection
+    power: float = 1.0
+
+    def select(self, ids: list[str], k: int, pool: PoolView, cluster: int | None) -> Picked:
+        return self.inner.select(ids, k, _Dense(pool, self.power), cluster)
+
+    def __str__(self) -> str:
+        return f"{self.inner}, times typicality^{self.power:g} (information density)"
+
+
+@dataclass(frozen=True)
 class Mixed(Selection):
     """Parts of the k, each by its own selection, in order: the first takes round(share x k), the second the
     rest. The second part never picks what the first chose and sees those picks as labelled (a coverage
@@ -325,6 +346,26 @@ class Mixed(Selection):
         sampled = (" (the first part over a random sample, the rest over every candidate)" if self.sample_first
                    else "")
         return f"{part}: {self.first}; the rest: {self.second}{sampled}"
+
+
+class _Dense:
+    """A PoolView whose scores are weighted by typicality^power (for DensityWeighted); the rest is the wrapped
+    view's."""
+
+    def __init__(self, pool: PoolView, power: float) -> None:
+        self.pool, self.power = pool, power
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.pool, name)
+
+    def scores(self, ids: list[str], method: str | None = None) -> np.ndarray:
+        scores = np.asarray(self.pool.scores(ids, method), dtype=np.float64)
+        if not len(ids):
+            return scores
+        density = np.asarray(self.pool.density(ids), dtype=np.float64)
+        top = float(density.max())
+        weight = (density / top) ** self.power if top > 0 else np.ones(len(ids))
+        return scores * weight
 
 
 class _AfterPicks:

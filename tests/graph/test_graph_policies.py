@@ -17,6 +17,7 @@ from distillgraph.graph.config import LoopConfig, apply_overrides, config_from_d
 from distillgraph.graph.policies import POLICIES, Policy, build_policy, policy_names, register
 from distillgraph.graph.policy_scopes import ByKind, PerCluster, Split, Surplus, WholePool, scaled_quotas
 from distillgraph.graph.policy_seams import (
+    DensityWeighted,
     DiverseTop,
     Mixed,
     Picked,
@@ -120,6 +121,11 @@ class FakePool:
 
     def label_deficit(self, ids: list[str]) -> np.ndarray | None:
         return None if self.deficits is None else np.array([self.deficits[i] for i in ids])
+
+    densities: dict[str, float] | None = None
+
+    def density(self, ids: list[str]) -> np.ndarray:
+        return np.array([(self.densities or {}).get(i, 1.0) for i in ids])
 
 
 IDS = ["a", "b", "c", "d"]
@@ -273,6 +279,33 @@ def test_rare_labels_sets_aside_the_candidates_most_likely_of_well_covered_label
     pool.deficits = None  # no label probabilities (no student yet, NER, generation): every candidate stays
     assert RareLabels(TopScore(), 0.5).select(IDS, 1, pool, None).chosen == ["b"]
     assert "25% most likely to be of labels already well covered" in str(RareLabels(TopScore(), 0.25))
+
+
+def test_density_weighted_scores_are_uncertainty_times_typicality():
+    pool = FakePool(SCORES, VECTORS)
+    pool.densities = {"a": 4.0, "b": 1.0, "c": 2.0, "d": 2.0}
+    # b and d are equally uncertain (0.9); d lies in the denser region (2 vs 1), so it comes first
+    picked = DensityWeighted(TopScore()).select(IDS, 2, pool, None)
+    assert picked.chosen == ["d", "c"]  # weighted: a 0.1, b 0.225, c 0.25, d 0.45 (density / its max 4)
+    assert picked.scores == pytest.approx({"d": 0.45, "c": 0.25})
+    squared = DensityWeighted(TopScore(), power=2.0).select(IDS, 4, pool, None)
+    assert squared.scores == pytest.approx({"a": 0.1, "b": 0.05625, "c": 0.125, "d": 0.225})
+    assert TopScore().select(IDS, 2, pool, None).chosen == ["b", "d"]  # unweighted: pool order on the tie
+    # a selection that reads no scores is unchanged; the wrapper passes every other view call through
+    assert DensityWeighted(RandomPick()).select(IDS, 2, FakePool(SCORES, VECTORS), None).chosen == \
+        RandomPick().select(IDS, 2, FakePool(SCORES, VECTORS), None).chosen
+    assert "times typicality^1 (information density)" in str(DensityWeighted(TopScore()))
+
+
+def test_loop_density_weight_wraps_only_the_defaults_informative_part():
+    mixed = build_policy(LoopConfig(density_weight=1.0)).selection
+    assert isinstance(mixed, Mixed) and isinstance(mixed.first, DensityWeighted) and mixed.first.power == 1.0
+    assert not isinstance(mixed.second, DensityWeighted)  # the coverage part (typical examples) as it was
+    assert not isinstance(build_policy(LoopConfig()).selection.first, DensityWeighted)  # off by default
+    assert not isinstance(build_policy(LoopConfig(policy="error_boost", density_weight=1.0)).selection,
+                          DensityWeighted)
+    with pytest.raises(ValueError):
+        LoopConfig(density_weight=-1.0)
 
 
 def test_rare_labels_reaches_distillgraph_only():
@@ -491,6 +524,31 @@ def test_distillgraph_within_clusters_fills_each_clusters_quota_with_the_adaptiv
     view = RoundPool(deps=deps, state=state, look=None, round=3, rng=random.Random(0))  # type: ignore[arg-type]
     assert view.student_quality() == state["history"][-1].dev["macro_f1"]  # the adaptive mix's share
     assert RoundPool(deps=deps, state={}, look=None, round=0, rng=random.Random(0)).student_quality() is None  # type: ignore[arg-type]
+
+
+def test_density_weight_runs_through_the_graph_with_the_pools_typicality(tmp_path):
+    from distillgraph.graph.deps import Deps
+
+    cfg = oracle_config(tmp_path, "distillgraph", "loop.density_weight=1", "loop.select_within=pool",
+                        "loop.coverage_share=0")  # every pick informative, so every score is weighted
+    run_dir = new_run_dir(cfg)
+    state = execute(cfg, run_dir, env={}, console=Console(quiet=True), progress=False)
+    assert state["ledger"]["spent"]["calls"] <= 16
+    plain = oracle_config(tmp_path / "plain", "distillgraph", "loop.select_within=pool", "loop.coverage_share=0")
+    plain_dir = new_run_dir(plain)
+    execute(plain, plain_dir, env={}, console=Console(quiet=True), progress=False)
+    # round 1 starts from the same labels: a pick's weighted score is its uncertainty x (density / max) <= 1
+    dense = {c.id: c.score for c in candidates_of_round(cfg, run_dir, 1)}
+    unweighted = {c.id: c.score for c in candidates_of_round(plain, plain_dir, 1)}
+    assert all(s is not None and s >= 0 for s in dense.values()) and dense.keys() != unweighted.keys()
+    assert max(dense.values()) <= max(unweighted.values()) + 1e-9  # the top uncertainty, weighted by <= 1
+    deps = Deps.__new__(Deps)  # the pool's typicality as the run's view computes it: one value per pool text
+    deps.data = {"pool": [type("E", (), {"id": f"p{i}"})() for i in range(3)]}
+    deps._pool_density = None
+    deps.vectors = lambda ids, texts: np.array([[0.0, 0.0], [0.0, 0.1], [3.0, 3.0]])  # type: ignore[method-assign]
+    dens = deps.pool_density()
+    assert set(dens) == {"p0", "p1", "p2"} and dens["p0"] > dens["p2"] and dens["p1"] > dens["p2"]
+    assert deps.pool_density() is dens  # computed once per run
 
 
 def test_nodes_run_alone_and_the_analyst_reads_the_state_not_the_disk(tmp_path):
