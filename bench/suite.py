@@ -339,7 +339,7 @@ KEY_NEUTRAL: dict[tuple[str, str], Any] = {("loop", "sampling_power"): 0.0, ("st
                                            ("loop", "select_within"): "pool", ("loop", "error_prior"): 0.0,
                                            ("teacher.gate", "w_model"): 0.0, ("loop", "allocation_trust"): "off",
                                            ("loop", "rare_labels"): 0.0, ("loop", "coverage_pool"): "sample",
-                                           ("loop", "bootstrap_share"): 1.0}
+                                           ("loop", "bootstrap_share"): 1.0, ("loop", "density_weight"): 0.0}
 
 
 def _done_file(point: dict[str, Any]) -> Path:
@@ -354,7 +354,8 @@ FOCUS_ONLY: dict[tuple[str, str], Any] = {("loop", "coverage_share"): 0.25, ("lo
                                           ("loop", "sampling_power"): 0.0, ("loop", "error_prior"): 0.0,
                                           ("loop", "error_boost"): ERROR_BOOST_2026_11,  # error_boost pins it
                                           ("loop", "allocation_trust"): "off", ("loop", "rare_labels"): 0.0,
-                                          ("loop", "coverage_pool"): "sample", ("loop", "bootstrap_share"): 1.0}
+                                          ("loop", "coverage_pool"): "sample", ("loop", "bootstrap_share"): 1.0,
+                                          ("loop", "density_weight"): 0.0}
 
 
 def _point_key(point: dict[str, Any]) -> str:

@@ -177,6 +177,8 @@ def test_a_setting_at_its_neutral_value_leaves_the_run_cache_key_unchanged():
     before = hashlib.sha256(json.dumps([data, "", ""], sort_keys=True).encode()).hexdigest()[:20]
     assert _point_key(plain) == before
     assert _point_key(point(sampling_power=0.0, select_within="pool", coverage_pool="sample", bootstrap_share=1.0)) == before
+    assert _point_key(point(select_within="pool", coverage_pool="sample", bootstrap_share=1.0, density_weight=0.0)) == before
+    assert _point_key(point(select_within="pool", coverage_pool="sample", bootstrap_share=1.0, density_weight=1.0)) != before
     # the cold start's share is keyed as it resolves: auto is a quarter for classification (a new key, equal to 0.25's)
     capped = _point_key(point(sampling_power=0.0, select_within="pool", coverage_pool="sample"))
     assert capped != before
@@ -267,10 +269,10 @@ def test_only_distillgraph_reads_the_settings_held_out_of_the_baselines_cache_ke
 
     variants = [{"coverage_share": 0.0, "select_within": "pool", "sampling_power": 0.0, "error_prior": 0.0,
                  "error_boost": 30.0, "allocation_trust": "off", "rare_labels": 0.0, "coverage_pool": "sample",
-                 "bootstrap_share": 1.0},
+                 "bootstrap_share": 1.0, "density_weight": 0.0},
                 {"coverage_share": "adaptive", "select_within": "clusters", "sampling_power": 8.0, "error_prior": 20.0,
                  "error_boost": 100.0, "allocation_trust": "adaptive", "rare_labels": 0.5, "coverage_pool": "all",
-                 "bootstrap_share": 0.25}]
+                 "bootstrap_share": 0.25, "density_weight": 1.0}]
     assert {name for _, name in FOCUS_ONLY} == set(variants[0])
     for name in policy_names():
         built = [build_policy(LoopConfig(policy=name, **v)) for v in variants]
