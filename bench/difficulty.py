@@ -36,9 +36,10 @@ DIFFICULTY = [f"teacher.simulation.noise={NOISE}", "teacher.simulation.noise_mod
 # the default policy's BBC picks more often right than the real teacher did)
 MODES = {"difficulty": DIFFICULTY, "uniform": [f"teacher.simulation.noise={NOISE}"],
          "concentrated": [*DIFFICULTY, "teacher.simulation.difficulty_floor=0"]}
-# unseen tasks (stages 29-30, 32-33, 35-36, 39, 45 and 48; runs: stages 31b, 34, 37, 40, 46 and 50): no choice used their data
+# unseen tasks (stages 29-30, 32-33, 35-36, 39, 45, 48 and 54; runs: stages 31b, 34, 37, 40, 46, 50 and 55): no choice
+# used their data
 UNSEEN = ["trec_question", "reuters_topics", "newsgroups", "fortune_topic", "vader_sentiment", "icd10_chapter",
-          "wordnet_noun", "wordnet_verb", "mimesis_food", "bible_genre"]
+          "wordnet_noun", "wordnet_verb", "mimesis_food", "bible_genre", "election_tweets"]
 TASKS = {"difficulty": ["bbc", "rotten_tomatoes", "health_tweets", "medmcqa", *UNSEEN], "uniform": ["bbc"],
          "concentrated": ["bbc"]}
 BUDGETS = [20, 40, 80, 160]
