@@ -348,15 +348,22 @@ class Mixed(Selection):
         return f"{part}: {self.first}; the rest: {self.second}{sampled}"
 
 
-class _Dense:
-    """A PoolView whose scores are weighted by typicality^power (for DensityWeighted); the rest is the wrapped
-    view's."""
+class _ViewOver:
+    """A PoolView over another one: whatever a subclass does not override is the wrapped view's."""
 
-    def __init__(self, pool: PoolView, power: float) -> None:
-        self.pool, self.power = pool, power
+    def __init__(self, pool: PoolView) -> None:
+        self.pool = pool
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.pool, name)
+
+
+class _Dense(_ViewOver):
+    """A PoolView whose scores are weighted by typicality^power (for DensityWeighted)."""
+
+    def __init__(self, pool: PoolView, power: float) -> None:
+        super().__init__(pool)
+        self.power = power
 
     def scores(self, ids: list[str], method: str | None = None) -> np.ndarray:
         scores = np.asarray(self.pool.scores(ids, method), dtype=np.float64)
@@ -368,15 +375,12 @@ class _Dense:
         return scores * weight
 
 
-class _AfterPicks:
-    """A PoolView that counts `picked` as labelled (for the second part of a Mixed selection); everything
-    else is the wrapped view's."""
+class _AfterPicks(_ViewOver):
+    """A PoolView that counts `picked` as labelled (for the second part of a Mixed selection)."""
 
     def __init__(self, pool: PoolView, picked: list[str]) -> None:
-        self.pool, self.picked = pool, picked
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.pool, name)
+        super().__init__(pool)
+        self.picked = picked
 
     def labelled_vectors(self) -> np.ndarray:
         done = self.pool.labelled_vectors()
