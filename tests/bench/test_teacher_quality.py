@@ -409,3 +409,35 @@ def test_the_dev_sweep_of_synthesis_variants_keeps_dev_only_and_refuses_test_see
     assert row["labelled"]["vs_select_only"]["held_macro_f1"]["wins"] == 0
     with pytest.raises(SystemExit, match="test seeds"):
         tq.synthesis_dev_sweep([40], [3, 100], ["select_only"], workers=1)
+
+
+def test_distill_sim_stores_per_teacher_skips_finished_runs_and_tables_next_to_the_real_pair(monkeypatch,
+                                                                                            tmp_path) -> None:
+    results = tmp_path / "teacher_quality.json"
+    real = {"120": {"random": {"1": {"student_macro_f1": 0.80, "teacher_pool_label_accuracy": 0.9},
+                               "2": {"student_macro_f1": 0.82, "teacher_pool_label_accuracy": 0.8}},
+                    "mixed": {"1": {"student_macro_f1": 0.81, "teacher_pool_label_accuracy": 0.7},
+                              "2": {"student_macro_f1": 0.80, "teacher_pool_label_accuracy": 0.8}}}}
+    results.write_text(json.dumps({"distill_seeds": real}), encoding="utf-8")
+    monkeypatch.setattr(tq, "RESULTS", results)
+    ran: list[tuple] = []
+
+    def run(budget: int, arm: str, seed: int, teacher: str) -> dict[str, Any]:
+        ran.append((arm, seed, teacher))
+        return {"student_macro_f1": {"random": 0.80, "mixed": 0.85}[arm] + 0.01 * seed,
+                "teacher_pool_label_accuracy": 1.0}
+
+    monkeypatch.setattr(tq, "distill_sim_run", run)
+    tq.distill_sim(120, ["random", "mixed"], [1, 2], "oracle")
+    tq.distill_sim(120, ["random", "mixed"], [1, 2], "oracle")  # stored: nothing runs again
+    tq.distill_sim(120, ["random"], [1], "difficulty-13.6")  # another teacher is stored apart
+    assert ran == [("random", 1, "oracle"), ("mixed", 1, "oracle"), ("random", 2, "oracle"), ("mixed", 2, "oracle"),
+                   ("random", 1, "difficulty-13.6")]
+    data = json.loads(results.read_text(encoding="utf-8"))
+    assert set(data["distill_sim"]) == {"oracle", "difficulty-13.6"}
+    text = "\n".join(tq.sim_pairs_text(data))
+    assert "| real teacher | 120 | 1, 2 | 0.805 | 0.810 | -0.5" in text and "| 75.0% (2) | 85.0% (2) |" in text
+    assert "| oracle (SIMULATION) | 120 | 1, 2 | 0.865 | 0.815 | +5.0" in text and "| 2/2 | 100.0% (2) |" in text
+    assert "difficulty-13.6 (SIMULATION)" not in text  # no seed with both arms yet
+    assert tq.sim_pairs_text({"distill_seeds": real}) == []  # no simulated row: no table
+    assert set(tq.SIM_TEACHERS["difficulty-13.6"]) >= {"teacher.provider=oracle", "teacher.simulation.noise=0.136"}
