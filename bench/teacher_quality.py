@@ -22,6 +22,7 @@ import platform
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -226,24 +227,35 @@ def distill_run(budget: int, arm: str, tmp: Path, seed: int | None = None,
     return row, cfg, Path(last.adapter)
 
 
-def distill_seed_run(budget: int, arm: str, seed: int) -> dict[str, Any]:
-    """One run of the demo config at `budget` calls with the real teacher on another seed (seed 0 is the demo
-    config itself, the runs of the `distill` section)."""
+def distill_seed_run(budget: int, arm: str, seed: int, teacher: tuple[str, ...] = ()) -> dict[str, Any]:
+    """One run of the demo config at `budget` calls with the real teacher (or `teacher`'s overrides) on another
+    seed (seed 0 is the demo config itself, the runs of the `distill` section)."""
     with tempfile.TemporaryDirectory() as tmp:
-        return distill_run(budget, arm, Path(tmp), seed)[0]
+        return distill_run(budget, arm, Path(tmp), seed, teacher)[0]
+
+
+def store_seed_runs(section: str, keys: list[str], arms: list[str], seeds: list[int],
+                    run: Callable[[str, int], dict[str, Any]]) -> None:
+    """Run `run(arm, seed)` for every seed and arm not yet stored under `section` / *keys / arm / seed, storing
+    each finished run at once (an interrupted sweep resumes where it stopped)."""
+    def entries(data: dict[str, Any]) -> dict[str, Any]:
+        for key in keys:
+            data = data.setdefault(key, {})
+        return data
+
+    for seed in seeds:
+        for arm in arms:
+            if str(seed) in entries(stored().get(section, {})).get(arm, {}):
+                continue
+            row = run(arm, seed)
+            runs = stored().get(section, {})
+            entries(runs).setdefault(arm, {})[str(seed)] = row
+            merge(section, runs)
 
 
 def distill_seeds(budget: int, arms: list[str], seeds: list[int]) -> None:
     """(a) on more seeds: each finished run is stored at once (`distill_seeds`), and a stored one is not run again."""
-    for seed in seeds:
-        for arm in arms:
-            runs = stored().get("distill_seeds", {})
-            if str(seed) in runs.get(str(budget), {}).get(arm, {}):
-                continue
-            row = distill_seed_run(budget, arm, seed)
-            runs = stored().get("distill_seeds", {})
-            runs.setdefault(str(budget), {}).setdefault(arm, {})[str(seed)] = row
-            merge("distill_seeds", runs)
+    store_seed_runs("distill_seeds", [str(budget)], arms, seeds, lambda arm, seed: distill_seed_run(budget, arm, seed))
 
 
 # (a)'s setup with a simulated teacher in the real one's place (policy_choice.md stage 57): how much of the
@@ -256,21 +268,14 @@ SIM_TEACHERS = {"oracle": ("teacher.provider=oracle",),
 
 def distill_sim_run(budget: int, arm: str, seed: int, teacher: str) -> dict[str, Any]:
     """One run of distill-seeds' config with the simulated teacher `teacher` (a SIMULATION)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        return distill_run(budget, arm, Path(tmp), seed, SIM_TEACHERS[teacher])[0]
+    return distill_seed_run(budget, arm, seed, SIM_TEACHERS[teacher])
 
 
 def distill_sim(budget: int, arms: list[str], seeds: list[int], teacher: str) -> None:
     """(a)'s seeds with a simulated teacher: stored at once under `distill_sim` / teacher / budget / arm / seed,
     a stored run is not run again."""
-    for seed in seeds:
-        for arm in arms:
-            if str(seed) in stored().get("distill_sim", {}).get(teacher, {}).get(str(budget), {}).get(arm, {}):
-                continue
-            row = distill_sim_run(budget, arm, seed, teacher)
-            runs = stored().get("distill_sim", {})
-            runs.setdefault(teacher, {}).setdefault(str(budget), {}).setdefault(arm, {})[str(seed)] = row
-            merge("distill_sim", runs)
+    store_seed_runs("distill_sim", [teacher, str(budget)], arms, seeds,
+                    lambda arm, seed: distill_sim_run(budget, arm, seed, teacher))
 
 
 def sim_pairs_text(data: dict[str, Any]) -> list[str]:
@@ -286,22 +291,24 @@ def sim_pairs_text(data: dict[str, Any]) -> list[str]:
                 if str(s) in rows and rows[str(s)].get("teacher_pool_label_accuracy") is not None]
         return f"{100 * statistics.mean(accs):.1f}% ({len(accs)})" if accs else "-"
 
+    if not data.get("distill_sim"):
+        return []
     lines = []
     sims = {"real teacher": data.get("distill_seeds", {}), **{f"{t} (SIMULATION)": v
-                                                            for t, v in data.get("distill_sim", {}).items()}}
+                                                            for t, v in data["distill_sim"].items()}}
     for name, by_budget in sims.items():
         for budget, arms in sorted(by_budget.items(), key=lambda kv: int(kv[0])):
             mixed, rand = arms.get("mixed", {}), arms.get("random", {})
-            seeds = sorted(set(f1(mixed)) & set(f1(rand)))
+            a, b = f1(mixed), f1(rand)
+            seeds = sorted(set(a) & set(b))
             if not seeds:
                 continue
-            c = compare(f1(mixed), f1(rand))
+            c = compare(a, b)
             lines.append(f"| {name} | {budget} | {', '.join(map(str, seeds))} | "
-                         f"{statistics.mean(f1(mixed)[s] for s in seeds):.3f} | "
-                         f"{statistics.mean(f1(rand)[s] for s in seeds):.3f} | {100 * c['diff']:+.1f} "
-                         f"[{100 * c['ci_low']:+.1f}, {100 * c['ci_high']:+.1f}] ({c['verdict']}) | "
-                         f"{c['wins']}/{c['n']} | {right(mixed, seeds)} | {right(rand, seeds)} |")
-    if not data.get("distill_sim") or not lines:
+                         f"{statistics.mean(a[s] for s in seeds):.3f} | {statistics.mean(b[s] for s in seeds):.3f} | "
+                         f"{100 * c['diff']:+.1f} [{100 * c['ci_low']:+.1f}, {100 * c['ci_high']:+.1f}] "
+                         f"({c['verdict']}) | {c['wins']}/{c['n']} | {right(mixed, seeds)} | {right(rand, seeds)} |")
+    if not lines:
         return []
     return ["The same setup with SIMULATED teachers in the real one's place (policy_choice.md stage 57; `oracle`: "
             "gold labels; `difficulty-13.6`: 13.6% of the labels wrong on average, where the gold labels meet, the "
