@@ -322,10 +322,15 @@ def sim_pairs_text(data: dict[str, Any]) -> list[str]:
 
 POWER_EFFECTS = (3, 5)  # points of macro-F1: the seeds it would take to detect a true difference this large
 
+# Pre-registered series (policy_choice.md stage 59): budget -> (the stage, its seeds in run order). Its row is read
+# only over those seeds and says "interim, no verdict" until every one of them has both arms.
+SERIES = {"60": ("stage 59", tuple(range(4, 28)))}
 
-def seed_pairs(data: dict[str, Any], budget: str, arm: str, base: str = "random") -> dict[str, Any] | None:
+
+def seed_pairs(data: dict[str, Any], budget: str, arm: str, base: str = "random",
+               only: tuple[int, ...] | None = None) -> dict[str, Any] | None:
     """`arm` - `base` per seed at `budget`: seed 0 from the `distill` section (the demo config), the others from
-    `distill_seeds`; None when no seed has both."""
+    `distill_seeds`; `only`: just those seeds; None when no seed has both."""
     from bench.stats import compare, seeds_needed
 
     def by_seed(name: str) -> dict[int, float]:
@@ -336,21 +341,25 @@ def seed_pairs(data: dict[str, Any], budget: str, arm: str, base: str = "random"
         return rows
 
     a, b = by_seed(arm), by_seed(base)
-    if not set(a) & set(b):
+    seeds = sorted(set(a) & set(b) & (set(a) if only is None else set(only)))
+    if not seeds:
         return None
-    seeds = sorted(set(a) & set(b))
     diffs = [a[s] - b[s] for s in seeds]
     power = {}
     if len(diffs) >= 2:  # how far "no clear difference" is from a verdict (compare() gives the detectable difference)
         sd = float(statistics.stdev(diffs))
         power = {"sd": round(sd, 4), "seeds_for": {str(pts): seeds_needed(sd, pts / 100) for pts in POWER_EFFECTS}}
-    return {"seeds": seeds, arm: [a[s] for s in seeds], base: [b[s] for s in seeds], **compare(a, b), **power}
+    return {"seeds": seeds, arm: [a[s] for s in seeds], base: [b[s] for s in seeds],
+            **compare({s: a[s] for s in seeds}, {s: b[s] for s in seeds}), **power}
 
 
 def seed_pairs_text(data: dict[str, Any]) -> list[str]:
     """The paired table of the default (mixed) against random over the seeds both ran, per budget."""
     rows = [(budget, pair) for budget in sorted(data.get("distill_seeds", {}), key=int)
             if (pair := seed_pairs(data, budget, "mixed"))]
+    rows += [(f"{budget} ({stage} series: seeds {seeds[0]}-{seeds[-1]})", {**pair, "verdict": pair["verdict"] if
+              pair["n"] == len(seeds) else f"interim, {pair['n']} of {len(seeds)} pairs: no verdict"})
+             for budget, (stage, seeds) in SERIES.items() if (pair := seed_pairs(data, budget, "mixed", only=seeds))]
     if not rows:
         return []
     effects = " / ".join(f"{pts}" for pts in POWER_EFFECTS)
@@ -364,7 +373,8 @@ def seed_pairs_text(data: dict[str, Any]) -> list[str]:
            "|---|---|---|---|---|---|---:|---:|---|---|"]
     for budget, p in rows:
         zero = data.get("distill", {}).get(budget, {})
-        code = " / ".join(zero.get(arm, {}).get("code", "not recorded (before 2026-12-02)") for arm in ("mixed", "random"))
+        code = " / ".join(zero.get(arm, {}).get("code", "not recorded (before 2026-12-02)")
+                          for arm in ("mixed", "random")) if 0 in p["seeds"] else "- (seed 0 not in the row)"
         needed = " / ".join(str(p["seeds_for"][str(pts)]) for pts in POWER_EFFECTS) if "seeds_for" in p else "-"
         spread = f"{100 * p['sd']:.1f}" if "sd" in p else "-"
         detect = "-" if p.get("detectable") is None else f"{100 * p['detectable']:.1f}"

@@ -441,3 +441,27 @@ def test_distill_sim_stores_per_teacher_skips_finished_runs_and_tables_next_to_t
     assert "difficulty-13.6 (SIMULATION)" not in text  # no seed with both arms yet
     assert tq.sim_pairs_text({"distill_seeds": real}) == []  # no simulated row: no table
     assert set(tq.SIM_TEACHERS["difficulty-13.6"]) >= {"teacher.provider=oracle", "teacher.simulation.noise=0.136"}
+
+
+def test_a_pre_registered_series_is_read_over_its_own_seeds_and_stays_interim_until_complete(monkeypatch) -> None:
+    """Stage 59's row: only the series' seeds (not the older ones at the same budget), no verdict until every
+    planned pair is in; complete, the verdict comes from the CI."""
+    monkeypatch.setattr(tq, "SERIES", {"60": ("stage 59", (4, 5, 6))})
+
+    def data(seeds: list[int]) -> dict[str, Any]:
+        arms = {arm: {str(s): {"student_macro_f1": 0.80 + (0.05 if arm == "mixed" else 0.0) + 0.01 * (s % 2)}
+                      for s in seeds} for arm in ("mixed", "random")}
+        arms["mixed"]["1"] = {"student_macro_f1": 0.10}  # an older seed: in the budget's row, not the series'
+        return {"distill_seeds": {"60": arms}}
+
+    partial = data([1, 4, 5])
+    series = tq.seed_pairs(partial, "60", "mixed", only=(4, 5, 6))
+    assert series["seeds"] == [4, 5] and series["diff"] == pytest.approx(0.05) and series["n"] == 2
+    assert tq.seed_pairs(partial, "60", "mixed")["seeds"] == [1, 4, 5]
+    text = "\n".join(tq.seed_pairs_text(partial))
+    assert "| 60 (stage 59 series: seeds 4-6) | 4, 5 | 0.850 / 0.860 | 0.800 / 0.810 | +5.0 [+5.0, +5.0] " \
+           "(interim, 2 of 3 pairs: no verdict) | 2/2 |" in text
+    assert "| - (seed 0 not in the row) |" in text
+    complete = "\n".join(tq.seed_pairs_text(data([1, 4, 5, 6])))
+    assert "| 60 (stage 59 series: seeds 4-6) | 4, 5, 6 |" in complete and "(ahead) | 3/3 |" in complete
+    assert "interim" not in complete
