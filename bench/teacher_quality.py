@@ -341,16 +341,17 @@ def seed_pairs(data: dict[str, Any], budget: str, arm: str, base: str = "random"
         return rows
 
     a, b = by_seed(arm), by_seed(base)
-    seeds = sorted(set(a) & set(b) & (set(a) if only is None else set(only)))
+    seeds = sorted(set(a) & set(b) & set(a if only is None else only))
     if not seeds:
         return None
+    a, b = {s: a[s] for s in seeds}, {s: b[s] for s in seeds}  # the row's seeds only, for compare() too
     diffs = [a[s] - b[s] for s in seeds]
     power = {}
     if len(diffs) >= 2:  # how far "no clear difference" is from a verdict (compare() gives the detectable difference)
         sd = float(statistics.stdev(diffs))
         power = {"sd": round(sd, 4), "seeds_for": {str(pts): seeds_needed(sd, pts / 100) for pts in POWER_EFFECTS}}
     return {"seeds": seeds, arm: [a[s] for s in seeds], base: [b[s] for s in seeds],
-            **compare({s: a[s] for s in seeds}, {s: b[s] for s in seeds}), **power}
+            **compare(a, b), **power}
 
 
 def seed_pairs_text(data: dict[str, Any]) -> list[str]:
