@@ -386,6 +386,43 @@ def seed_pairs_text(data: dict[str, Any]) -> list[str]:
     return [*out, ""]
 
 
+# Pre-registered arm comparisons over a series' seeds (policy_choice.md stage 60): stage -> (budget, the arm, the
+# arms it is paired with, its seeds). Read like SERIES: interim, with no verdict, until every seed has all arms.
+ARM_SERIES = {"stage 60": ("60", "select_only", ("mixed", "random"), tuple(range(4, 28)))}
+
+
+def arm_series_text(data: dict[str, Any]) -> list[str]:
+    """Per ARM_SERIES entry with any run stored: the arm minus each of its bases over the seeds both ran, with the
+    labels each bought and how often the teacher labelled their pool picks right."""
+    def bought(rows: dict[str, Any], seeds: list[int]) -> str:
+        by = [rows[str(s)].get("train_by_source", {}) for s in seeds]
+        acc = [r["teacher_pool_label_accuracy"] for s in seeds if (r := rows[str(s)]).get("teacher_pool_label_accuracy")
+               is not None]
+        return (f"{statistics.mean(b.get('pool', 0) for b in by):.1f} / "
+                f"{statistics.mean(b.get('synthetic', 0) for b in by):.1f} | "
+                + (f"{100 * statistics.mean(acc):.1f}%" if acc else "-"))
+
+    lines = []
+    for stage, (budget, arm, bases, seeds) in ARM_SERIES.items():
+        runs = data.get("distill_seeds", {}).get(budget, {})
+        for base in bases:
+            if not (p := seed_pairs(data, budget, arm, base, only=seeds)):
+                continue
+            status = p["verdict"] if p["n"] == len(seeds) else f"interim, {p['n']} of {len(seeds)} pairs: no verdict"
+            lines.append(f"| {stage} | {budget} | {arm} - {base} | {seeds[0]}-{seeds[-1]} | "
+                         f"{statistics.mean(p[arm]):.3f} | {statistics.mean(p[base]):.3f} | {100 * p['diff']:+.1f} "
+                         f"[{100 * p['ci_low']:+.1f}, {100 * p['ci_high']:+.1f}] ({status}) | {p['wins']}/{p['n']} | "
+                         f"{bought(runs[arm], p['seeds'])} | {bought(runs[base], p['seeds'])} |")
+    if not lines:
+        return []
+    return ["Pre-registered arm comparisons over a series' seeds (real teacher; policy_choice.md): the arm minus each "
+            "base, test macro-F1 points with a 95% paired bootstrap CI over the seeds both ran, and wins; per arm the "
+            "pool / synthetic labels bought (mean) and how often the teacher labelled its pool picks right.", "",
+            "| stage | calls | arm - base | planned seeds | arm | base | difference [95% CI] | wins | arm: pool / "
+            "synthetic | arm: teacher right | base: pool / synthetic | base: teacher right |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|", *lines, ""]
+
+
 def pool_label_accuracy(dataset: list[Any], cfg: Any) -> dict[str, Any]:
     """How often the teacher's labels of the pool examples the run bought match gold (the BBC pool's gold is
     known): whether a policy's picks are the ones the teacher gets wrong."""
@@ -1088,7 +1125,7 @@ def markdown(data: dict[str, Any]) -> str:
                     + (f"{row['code']} ({row['date']})" if row.get("code") else "-") + " |"
                     for arm, row in by_arm.items()]
         out += [line for n in data.get("distill_notes", []) for line in ("", f"Note: {n}")]
-        out += ["", *seed_pairs_text(data)] if data.get("distill_seeds") else []
+        out += ["", *seed_pairs_text(data), *arm_series_text(data)] if data.get("distill_seeds") else []
         out += sim_pairs_text(data)
         if data.get("student_speedup"):
             out += ["", f"The student predicts an article in {1000 * data['student_seconds_per_example']:.1f} ms, "

@@ -465,3 +465,26 @@ def test_a_pre_registered_series_is_read_over_its_own_seeds_and_stays_interim_un
     complete = "\n".join(tq.seed_pairs_text(data([1, 4, 5, 6])))
     assert "| 60 (stage 59 series: seeds 4-6) | 4, 5, 6 |" in complete and "(ahead) | 3/3 |" in complete
     assert "interim" not in complete
+
+
+def test_a_pre_registered_arm_series_pairs_the_arm_with_each_base_over_its_seeds(monkeypatch) -> None:
+    """Stage 60's table: select_only minus mixed and minus random over the planned seeds only, the labels each arm
+    bought, interim until every seed has the arm, no table before the arm has a run."""
+    monkeypatch.setattr(tq, "ARM_SERIES", {"stage 60": ("60", "select_only", ("mixed", "random"), (4, 5, 6))})
+    f1 = {"select_only": 0.90, "mixed": 0.85, "random": 0.88}
+    src = {"select_only": {"pool": 50, "seed": 10}, "mixed": {"pool": 40, "synthetic": 4, "seed": 10},
+           "random": {"pool": 54, "seed": 10}}
+
+    def data(arm_seeds: list[int]) -> dict[str, Any]:
+        arms = {arm: {str(s): {"student_macro_f1": f1[arm] + 0.01 * (s % 2), "train_by_source": src[arm],
+                               "teacher_pool_label_accuracy": 0.8 if arm == "select_only" else 0.9}
+                      for s in ([1, 4, 5, 6] if arm != "select_only" else arm_seeds)} for arm in f1}
+        return {"distill_seeds": {"60": arms}}
+
+    assert tq.arm_series_text({"distill_seeds": {"60": {"mixed": {}, "random": {}}}}) == []
+    text = "\n".join(tq.arm_series_text(data([1, 4, 5])))  # seed 1 is not planned: left out
+    assert "| stage 60 | 60 | select_only - mixed | 4-6 | 0.905 | 0.855 | +5.0 [+5.0, +5.0] (interim, 2 of 3 " \
+           "pairs: no verdict) | 2/2 | 50.0 / 0.0 | 80.0% | 40.0 / 4.0 | 90.0% |" in text
+    assert "| select_only - random | 4-6 | 0.905 | 0.885 | +2.0 [+2.0, +2.0] (interim" in text
+    complete = "\n".join(tq.arm_series_text(data([4, 5, 6])))
+    assert "(ahead) | 3/3 |" in complete and "interim" not in complete
