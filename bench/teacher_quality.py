@@ -354,12 +354,16 @@ def seed_pairs(data: dict[str, Any], budget: str, arm: str, base: str = "random"
             **compare(a, b), **power}
 
 
+def series_status(pair: dict[str, Any], seeds: tuple[int, ...]) -> str:
+    """A pre-registered series' verdict: the CI's once every planned seed is in, before that no verdict."""
+    return pair["verdict"] if pair["n"] == len(seeds) else f"interim, {pair['n']} of {len(seeds)} pairs: no verdict"
+
+
 def seed_pairs_text(data: dict[str, Any]) -> list[str]:
     """The paired table of the default (mixed) against random over the seeds both ran, per budget."""
     rows = [(budget, pair) for budget in sorted(data.get("distill_seeds", {}), key=int)
             if (pair := seed_pairs(data, budget, "mixed"))]
-    rows += [(f"{budget} ({stage} series: seeds {seeds[0]}-{seeds[-1]})", {**pair, "verdict": pair["verdict"] if
-              pair["n"] == len(seeds) else f"interim, {pair['n']} of {len(seeds)} pairs: no verdict"})
+    rows += [(f"{budget} ({stage} series: seeds {seeds[0]}-{seeds[-1]})", {**pair, "verdict": series_status(pair, seeds)})
              for budget, (stage, seeds) in SERIES.items() if (pair := seed_pairs(data, budget, "mixed", only=seeds))]
     if not rows:
         return []
@@ -408,10 +412,9 @@ def arm_series_text(data: dict[str, Any]) -> list[str]:
         for base in bases:
             if not (p := seed_pairs(data, budget, arm, base, only=seeds)):
                 continue
-            status = p["verdict"] if p["n"] == len(seeds) else f"interim, {p['n']} of {len(seeds)} pairs: no verdict"
             lines.append(f"| {stage} | {budget} | {arm} - {base} | {seeds[0]}-{seeds[-1]} | "
                          f"{statistics.mean(p[arm]):.3f} | {statistics.mean(p[base]):.3f} | {100 * p['diff']:+.1f} "
-                         f"[{100 * p['ci_low']:+.1f}, {100 * p['ci_high']:+.1f}] ({status}) | {p['wins']}/{p['n']} | "
+                         f"[{100 * p['ci_low']:+.1f}, {100 * p['ci_high']:+.1f}] ({series_status(p, seeds)}) | {p['wins']}/{p['n']} | "
                          f"{bought(runs[arm], p['seeds'])} | {bought(runs[base], p['seeds'])} |")
     if not lines:
         return []
