@@ -53,6 +53,11 @@ class SimulationConfig(Strict):
     writer: Literal["none", "reserve"] = Field(
         default="none", description="reserve: synthesis answered with held-out real texts of the requested labels, "
         "nearest to the requested cluster (data.bbc.reserve_per_label or data.reserve)")
+    writer_mislabel: float = Field(
+        default=0.0, ge=0.0, le=1.0, description="writer reserve: this share of its texts (a seeded draw per text) "
+        "comes from a label other than the ones requested and is labelled as requested (a writer whose texts do not "
+        "fit the label it was asked for, labelled by a teacher that trusts its own request): synthesis that "
+        "teaches wrong labels, to check what a run does with a bad writer")
     seed: int = 0
 
     @property

@@ -14,6 +14,8 @@ a "writer" that answers synthesis requests with held-out real texts, analysis fr
   (carved from the corpus before pool, dev and test, never part of them), nearest (embedding cosine) to the
   requested cluster's examples and errors. Each reserve text is served once per process. The annotator then
   labels them like any synthetic text: the simulation knows their gold label (noise applies as for any label).
+  `writer_mislabel`: that share of the texts (a seeded draw per text) comes from another label than requested,
+  and its "gold" becomes the requested label: a bad writer, whose synthetic texts teach wrong labels.
 * analysis: the simulated teacher does not analyse; the analyst falls back to its error statistics
   (`agents.analyst.weaknesses_from_stats`), for free.
 
@@ -52,7 +54,8 @@ def describe(sim: SimulationConfig) -> str:
     else:
         parts.append("gold labels")
     if sim.writer == "reserve":
-        parts.append("writer: held-out reserve texts")
+        parts.append("writer: held-out reserve texts" + (f", {sim.writer_mislabel:.0%} of another label than asked, "
+                                                         "labelled as asked" if sim.writer_mislabel > 0 else ""))
     parts.append("analysis: error statistics")
     return "simulated teacher (" + "; ".join(parts) + ")"
 
@@ -154,9 +157,11 @@ class NoisyLabels:
 class ReserveWriter:
     """Held-out real texts of the requested labels, nearest to the requested cluster's texts."""
 
-    def __init__(self, reserve: list[Example], embed: Embed | None, max_chars: int):
+    def __init__(self, reserve: list[Example], embed: Embed | None, max_chars: int, mislabel: float = 0.0,
+                 seed: int = 0):
         self.items = [e for e in reserve if e.target is not None]
         self.max_chars = max_chars
+        self.mislabel, self.seed = mislabel, seed
         # the id a served text gets as a synthetic candidate (agents.generator.candidates_from_answers)
         self.gold = {self.synthetic_id(e.text): str(e.target) for e in self.items}
         self._embed = embed
@@ -175,19 +180,33 @@ class ReserveWriter:
         return self._vectors
 
     def write(self, n: int, labels: list[str], anchors: list[str]) -> list[str]:
-        """Up to n unused reserve texts whose label is in `labels` (all labels if empty), nearest first."""
+        """Up to n unused reserve texts whose label is in `labels` (all labels if empty), nearest first; with
+        `mislabel`, each text is by a seeded draw one of another label, its gold set to a requested label."""
         with self._lock:
-            pool = [i for i, e in enumerate(self.items) if i not in self._used and (not labels or e.target in labels)]
-            if not pool:
-                return []
-            vecs = self.vectors()
-            if vecs is not None and anchors and self._embed is not None:
-                centre = np.asarray(self._embed(anchors), dtype=np.float32).mean(axis=0)
-                scores = vecs[pool] @ centre
-                pool = [pool[i] for i in np.argsort(-scores, kind="stable")]
-            chosen = pool[:n]
-            self._used.update(chosen)
-            return [self.items[i].text for i in chosen]
+            right = self._ranked([i for i, e in enumerate(self.items) if not labels or e.target in labels], anchors)
+            wrong = self._ranked([i for i, e in enumerate(self.items) if labels and e.target not in labels],
+                                 anchors) if self.mislabel > 0 else []
+            texts: list[str] = []
+            for k in range(n):
+                bad = bool(wrong) and _unit(self.seed, "writer-mislabel", len(self._used)) < self.mislabel
+                source = wrong if bad else right
+                if not source:
+                    break
+                i = source.pop(0)
+                self._used.add(i)
+                texts.append(self.items[i].text)
+                if bad:
+                    self.gold[self.synthetic_id(self.items[i].text)] = labels[k % len(labels)]
+            return texts
+
+    def _ranked(self, pool: list[int], anchors: list[str]) -> list[int]:
+        """The unused reserve items of `pool`, nearest to the anchors first (in reserve order without vectors)."""
+        pool = [i for i in pool if i not in self._used]
+        vecs = self.vectors()
+        if pool and vecs is not None and anchors and self._embed is not None:
+            centre = np.asarray(self._embed(anchors), dtype=np.float32).mean(axis=0)
+            pool = [pool[j] for j in np.argsort(-(vecs[pool] @ centre), kind="stable")]
+        return pool
 
 
 class SimulatedTeacher(OracleTeacher):
@@ -252,6 +271,7 @@ class SimulatedTeacher(OracleTeacher):
             texts = self.writer.write(n, labels, anchors)
         if not texts:
             return None
+        self.gold.update({sid: self.writer.gold[sid] for sid in map(self.writer.synthetic_id, texts)})  # mislabelled
         samples = [SynthSample(text=t, difficulty="hard" if i < hard else "easy") for i, t in enumerate(texts)]
         return SynthBatch(samples=samples).model_dump()
 
@@ -287,7 +307,7 @@ def simulate(teacher: BaseTeacher, cfg: TeacherConfig, *, gold: dict[str, str] |
         if not reserve:
             raise UserError("teacher.simulation.writer 'reserve' needs a reserve split: set data.bbc.reserve_per_label "
                             "(bundled BBC) or data.reserve (a labelled file that is not in pool, dev or test)")
-        writer = ReserveWriter(reserve, embed, max_chars)
+        writer = ReserveWriter(reserve, embed, max_chars, mislabel=sim.writer_mislabel, seed=sim.seed)
     difficulty = None
     if sim.noise_mode == "difficulty":
         if not pool or embed is None:

@@ -596,6 +596,10 @@ SYNTH_DEV_VARIANTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "dev_half_missed": ("select_synth", ("loop.hard_anchor=dev_half", "loop.missed_labels=true")),  # stage 27
     "dev_half_weak50": ("select_synth", ("loop.hard_anchor=dev_half", "loop.missed_labels=true",
                                          "loop.weak_synth_share=0.5")),  # stage 28
+    # stage 61: the writer check (loop.writer_check), with the reserve writer and with one that mislabels half
+    "writer_check": ("select_synth", ("loop.writer_check=true",)),
+    "bad_writer": ("select_synth", ("teacher.simulation.writer_mislabel=0.5",)),
+    "bad_writer_check": ("select_synth", ("teacher.simulation.writer_mislabel=0.5", "loop.writer_check=true")),
 }
 DEV_METRICS = ("dev_macro_f1", "dev_worst_cluster", "held_macro_f1", "held_worst_cluster")
 
@@ -611,9 +615,12 @@ def synthesis_dev_point(point: tuple[int, int, str]) -> dict[str, Any]:
     state = final_state(cfg)
     last = state["history"][-1]
     print(f"dev budget {budget} {name} seed {seed}: dev macro_f1 {last.dev['macro_f1']:.4f}", flush=True)
+    check = state.get("writer_check") or {}
     return {"budget": budget, "seed": seed, "variant": name, "dev_macro_f1": last.dev["macro_f1"],
             "dev_worst_cluster": last.dev.get("worst_cluster") or 0.0,
-            **held_dev_metrics(state, cfg.task.label_names)}
+            **held_dev_metrics(state, cfg.task.label_names),
+            "synthetic": sum(1 for a in state.get("dataset", []) if a.source == "synthetic"),
+            **({"writer_check": {k: check.get(k) for k in ("round", "with", "without", "stopped")}} if check else {})}
 
 
 def synthesis_dev_sweep(budgets: list[int], seeds: list[int], variants: list[str], workers: int = 2) -> dict[str, Any]:
@@ -632,10 +639,15 @@ def synthesis_dev_sweep(budgets: list[int], seeds: list[int], variants: list[str
         entry: dict[str, Any] = {}
         for v in variants:
             entry[v] = {m: mean_std([r[m] for r in by[v].values()]) for m in DEV_METRICS}
-            if v != "select_only" and "select_only" in by:
-                entry[v]["vs_select_only"] = {m: compare({s: r[m] for s, r in by[v].items()},
-                                                         {s: r[m] for s, r in by["select_only"].items()})
+            for base in ("select_only", "dev_half_missed"):  # selection alone; today's default (stage 61 on)
+                if v != base and base in by:
+                    entry[v][f"vs_{base}"] = {m: compare({s: r[m] for s, r in by[v].items()},
+                                                         {s: r[m] for s, r in by[base].items()})
                                               for m in DEV_METRICS}
+            checked = [r["writer_check"] for r in by[v].values() if r.get("writer_check")]
+            if checked:  # loop.writer_check: how often it stopped synthesis, of the runs it checked
+                entry[v]["writer_check"] = {"checked": len(checked), "stopped": sum(bool(c["stopped"]) for c in checked),
+                                            "runs": len(by[v])}
         out["by_budget"][str(b)] = entry
     return out
 

@@ -134,6 +134,22 @@ class LoopConfig(Strict):
         "calls, fewer texts than asked, near-duplicates); what is still missing after them is bought from the pool "
         "(the policy's selection in that cluster, then anywhere), except with synthesis: only",
     )
+    teacher_analysis: Literal["auto", "always", "off"] = Field(
+        default="auto",
+        description="the teacher's weakness report (a policy that uses it, e.g. distillgraph; one call a round): "
+        "auto = only in a round that may synthesise, its one reader (the weak clusters and their descriptions "
+        "steer the writer; quotas come from the dev error statistics either way), so `synthesis: off` no longer "
+        "pays for a report nothing reads (until 2026-12-06 it did); always = every round, to read its explanations "
+        "in the trace and report; off = never (weaknesses from the error statistics)",
+    )
+    writer_check: bool = Field(
+        default=False,
+        description="synthesis auto: in the first round that trains on synthetic texts, the trainer also fits the "
+        "student without that round's synthetic texts and compares the two on dev (the half the writer never sees, "
+        "with hard_anchor dev_half); unless the texts raised the dev metric, later rounds write nothing and buy "
+        "from the pool. Texts already bought stay in training. One extra fit, no teacher call; off by default "
+        "(not yet chosen on dev)",
+    )
     tail_factor: float = Field(default=2.0, gt=0, description="a cluster is tail if pool < factor x quota")
     bootstrap_per_cluster: int = Field(default=2, ge=0, description="cold start: labelled reps per cluster")
     bootstrap_share: Annotated[float, Field(gt=0, le=1)] | Literal["auto"] = Field(

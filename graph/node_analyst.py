@@ -10,7 +10,16 @@ from distillgraph.agents.records import Plan, Weakness
 from distillgraph.agents.schemas import WeaknessReport
 from distillgraph.agents.teacher import TeacherRequest
 from distillgraph.graph.deps import Deps
-from distillgraph.graph.node_tools import Lookup, anchor_rows, ask, available_per_cluster, can_write, lookup
+from distillgraph.graph.node_tools import (
+    Lookup,
+    anchor_rows,
+    ask,
+    available_per_cluster,
+    can_write,
+    lookup,
+    pays_analysis,
+    writes_now,
+)
 from distillgraph.graph.state import DistillState
 
 
@@ -51,11 +60,11 @@ def analysis_rows(deps: Deps, state: DistillState) -> list[dict[str, Any]] | Non
 
 def find_weaknesses(deps: Deps, state: DistillState, stats: A.ErrorStats, rnd: int,
                     shown: A.ErrorStats) -> list[Weakness]:
-    """The teacher's weakness report (EvoKD), paid only when the policy uses it; else, or when the teacher
+    """The teacher's weakness report (EvoKD), paid only where it is read (`pays_analysis`); else, or when the teacher
     gives none, the worst clusters and confusions from the numbers. The teacher reads every dev error rate but
     only the example texts of `shown` (see `analysis_rows`)."""
     names = deps.cluster_names()
-    if deps.policy.uses_analysis and deps.teacher_can("analyse") and stats.wrong:
+    if stats.wrong and pays_analysis(deps, state):
         task = deps.cfg.task
         last = state["history"][-1] if state.get("history") else None
         metrics_line = ", ".join(f"{k} {v:.3f}" for k, v in (last.dev if last else {}).items())
@@ -92,7 +101,7 @@ def make_plan(deps: Deps, state: DistillState, look: Lookup, stats: A.ErrorStats
     loop, policy, votes, stage = deps.cfg.loop, deps.policy, deps.cfg.teacher.self_consistency, rnd - 1
     avail = available_per_cluster(deps, state, look)
     budget_calls, scoring_calls = round_budget(deps, stage, sum(avail.values()))
-    can_synth = can_write(deps)
+    can_synth = writes_now(deps, state)  # not after a writer check that stopped synthesis
     synth_guess = 1.0 if (loop.synthesis == "only" and policy.synthesizes) else (0.3 if can_synth else 0.0)
     cost_select, cost_synth = float(votes), votes + 1.0 / loop.synth_per_call
     samples = A.samples_for_budget(budget_calls, cost_select, cost_synth, synth_guess)

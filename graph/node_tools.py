@@ -146,3 +146,17 @@ def anchor_rows(state: DistillState, anchor: str) -> list[dict[str, Any]]:
 def can_write(deps: Deps) -> bool:
     """Whether this run may synthesise: a policy that does, a teacher that writes, synthesis not off."""
     return deps.policy.synthesizes and deps.teacher_can("synth") and deps.cfg.loop.synthesis != "off"
+
+
+def writes_now(deps: Deps, state: DistillState) -> bool:
+    """Whether this round may synthesise: `can_write`, unless the writer check (`loop.writer_check`) found that
+    the run's first synthetic texts did not raise the student's dev metric."""
+    return can_write(deps) and not (state.get("writer_check") or {}).get("stopped", False)
+
+
+def pays_analysis(deps: Deps, state: DistillState) -> bool:
+    """Whether this round asks the teacher for its weakness report (`loop.teacher_analysis`): a policy that uses
+    it, a teacher that analyses, and (auto) a round that may synthesise, the report's one reader."""
+    mode = deps.cfg.loop.teacher_analysis
+    wanted = mode == "always" or (mode == "auto" and writes_now(deps, state))
+    return wanted and deps.policy.uses_analysis and deps.teacher_can("analyse")

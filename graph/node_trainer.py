@@ -37,10 +37,10 @@ def trainer(state: DistillState, deps: Deps) -> dict[str, Any]:
                         "(raise the budget or give data.seed)")
     out_dir = deps.run_dir / "adapters" / f"round-{rnd}"
     before_fit = label_predictions(deps, state, look, rnd)  # the student not yet trained on this round's labels
+    check = writer_check_fit(deps, state, look, items, rnd)  # loop.writer_check: a fit without the new texts
     stats = deps.student.fit(items, out_dir, round=rnd)
     deps.student_round = rnd
-    dev_ids = state.get("dev_ids", [])
-    dev_gold = [state.get("dev_labels", {}).get(i) or deps.examples[i].target or "" for i in dev_ids]
+    dev_ids, dev_gold = dev_targets(deps, state)
     dev, dev_rows = evaluate(deps, look, dev_ids, dev_gold, "dev", rnd, measured=unseen_dev(deps, dev_ids))
     if task.type == "generation" and loop.judge and loop.judge_dev_sample and deps.teacher_can("judge"):
         dev["judge"] = judge_dev(deps, look, dev_rows[: loop.judge_dev_sample], rnd)
@@ -52,7 +52,7 @@ def trainer(state: DistillState, deps: Deps) -> dict[str, Any]:
     with (deps.run_dir / "metrics.jsonl").open("a", encoding="utf-8") as f:
         f.write(rm.model_dump_json() + "\n")
     history = list(state.get("history", [])) + [rm]
-    update: dict[str, Any] = {}
+    update: dict[str, Any] = {"writer_check": writer_check_verdict(deps, check, rm.dev)} if check else {}
     if rnd == 0 and "audit" not in state:  # before the first paid round: is the teacher better than the student?
         update["audit"] = teacher_audit(deps, state, rm.dev.get("accuracy"))
     now: DistillState = {**state, "history": history, "ledger": ledger_state(deps), "round": rnd}
@@ -80,6 +80,47 @@ def label_predictions(deps: Deps, state: DistillState, look: Lookup, rnd: int) -
     preds = deps.student.predict([a.id for a in new], [look.text(a.id) for a in new])
     return [{"id": a.id, "gold": a.target, "pred": p.prediction, "cluster": a.cluster}
             for a, p in zip(new, preds, strict=True)]
+
+
+def dev_targets(deps: Deps, state: DistillState) -> tuple[list[str], list[str]]:
+    """The dev ids the student is measured on and their targets (gold, or the teacher's for a carved dev set)."""
+    dev_ids = state.get("dev_ids", [])
+    return dev_ids, [state.get("dev_labels", {}).get(i) or deps.examples[i].target or "" for i in dev_ids]
+
+
+def writer_check_fit(deps: Deps, state: DistillState, look: Lookup, items: list[TrainItem],
+                     rnd: int) -> dict[str, Any] | None:
+    """`loop.writer_check`, in the first round that trains on synthetic texts (synthesis auto): the student fitted
+    without this round's synthetic texts and measured on dev as the round's own fit is (adapter
+    adapters/round-<k>-without-synthetic, rows dev_without_synthetic_predictions.jsonl); then the student goes
+    back to the previous round's adapter, so that the round's own fit starts where it would have. None when no
+    check is due."""
+    loop = deps.cfg.loop
+    if not loop.writer_check or loop.synthesis != "auto" or "writer_check" in state or not can_write(deps):
+        return None
+    new = {a.id for a in state.get("dataset", []) if a.source == "synthetic" and a.round == rnd and a.weight > 0}
+    if not new:
+        return None
+    deps.student.fit([i for i in items if i.id not in new], deps.run_dir / "adapters" / f"round-{rnd}-without-synthetic",
+                     round=rnd)
+    dev_ids, dev_gold = dev_targets(deps, state)
+    dev, _ = evaluate(deps, look, dev_ids, dev_gold, "dev_without_synthetic", rnd, measured=unseen_dev(deps, dev_ids))
+    if state.get("adapter"):
+        deps.student.load(Path(state["adapter"]))
+    return {"round": rnd, "synthetic": len(new), "metric": deps.cfg.dev_metric,
+            "without": deps.headline(dev).get(deps.cfg.dev_metric)}
+
+
+def writer_check_verdict(deps: Deps, check: dict[str, Any], dev: dict[str, Any]) -> dict[str, Any]:
+    """The writer check's record: the dev metric with the round's synthetic texts and without them; unless they
+    raised it, synthesis stops for the rest of the run (`stopped`)."""
+    with_, without = dev.get(check["metric"]), check["without"]
+    stopped = with_ is None or without is None or with_ <= without
+    record = {**check, "with": with_, "stopped": stopped}
+    deps.trace.decision("writer check", **record,
+                        reason="the synthetic texts did not raise dev: no more synthesis" if stopped
+                        else "the synthetic texts raised dev: synthesis goes on")
+    return record
 
 
 def train_items(deps: Deps, state: DistillState, look: Lookup) -> list[TrainItem]:

@@ -72,7 +72,9 @@ def project(cfg: RunConfig, data: dict[str, list[Example]], prompts: PromptLibra
     boot_calls += dev_calls
     left = max(cap_calls - boot_calls - audit_calls, 0)
     rounds = cfg.loop.rounds
-    ana_calls = rounds if policy.uses_analysis and not oracle else 0  # only a policy that reads the report pays
+    reads_report = cfg.loop.teacher_analysis == "always" or (cfg.loop.teacher_analysis == "auto"
+                                                               and cfg.loop.synthesis != "off")
+    ana_calls = rounds if policy.uses_analysis and reads_report and not oracle else 0  # paid only where it is read
     ana_calls += 1 if cfg.store.teacher_names and not oracle else 0  # the index step's cluster names
     left = max(left - ana_calls, 0)
     synth_share = 0.0 if oracle or cfg.loop.synthesis == "off" else (1.0 if cfg.loop.synthesis == "only" else 0.3)

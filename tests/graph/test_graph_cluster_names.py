@@ -64,3 +64,7 @@ def test_plan_counts_analysis_only_for_policies_that_read_it(stub, make_config):
     assert _analyst_calls(path, ["loop.policy=random"]) == 0
     assert _analyst_calls(path, ["loop.policy=distillgraph"]) == load_config(path).loop.rounds
     assert _analyst_calls(path, ["loop.policy=random", "store.teacher_names=true"]) == 1
+    # the report's one reader is the writer: without synthesis it is not paid, unless asked for
+    assert _analyst_calls(path, ['loop.synthesis="off"']) == 0
+    assert _analyst_calls(path, ['loop.synthesis="off"', "loop.teacher_analysis=always"]) == load_config(path).loop.rounds
+    assert _analyst_calls(path, ["loop.teacher_analysis=off"]) == 0

@@ -130,6 +130,39 @@ def test_reserve_writer_serves_requested_labels_nearest_first_once() -> None:
     assert w.write(2, ["sport"], anchors=[]) == []
 
 
+def test_mislabelling_writer_serves_other_labels_as_the_requested_one() -> None:
+    from distillgraph.store.schema import content_id
+
+    clean = ReserveWriter(_reserve(), _embed, max_chars=20000)
+    assert clean.write(4, ["sport"], anchors=["a sport story"]) == \
+        ReserveWriter(_reserve(), _embed, max_chars=20000, mislabel=0.0, seed=3).write(4, ["sport"], ["a sport story"])
+    bad = ReserveWriter(_reserve(), _embed, max_chars=20000, mislabel=1.0)
+    got = bad.write(3, ["sport"], anchors=["a sport story"])
+    assert len(got) == 3 and not any("about sport" in t for t in got)  # every text of another label ...
+    assert all(bad.gold[content_id(t, prefix="syn-")] == "sport" for t in got)  # ... whose "gold" is the request
+    half = ReserveWriter(_reserve(), _embed, max_chars=20000, mislabel=0.5, seed=1)
+    texts = half.write(8, ["sport", "tech"], anchors=["sport tech"])
+    wrong = [t for t in texts if not ("about sport" in t or "about tech" in t)]
+    assert 0 < len(wrong) < 8 and len(set(texts)) == 8  # a seeded draw per text, each text served once
+    assert all(half.gold[content_id(t, prefix="syn-")] in ("sport", "tech") for t in texts)
+    again = ReserveWriter(_reserve(), _embed, max_chars=20000, mislabel=0.5, seed=1)
+    assert again.write(8, ["sport", "tech"], anchors=["sport tech"]) == texts  # the same draw again
+
+
+def test_mislabelling_writer_is_named_and_its_texts_labelled_as_asked() -> None:
+    from distillgraph.store.schema import content_id
+
+    ledger = BudgetLedger(BudgetConfig(max_calls=50))
+    cfg = TeacherConfig(provider="oracle", simulation=SimulationConfig(writer="reserve", writer_mislabel=1.0))
+    t = simulate(OracleTeacher(ledger, {}), cfg, gold={}, labels=LABELS, reserve=_reserve(), embed=_embed)
+    assert "100% of another label than asked, labelled as asked" in t.model and t.model.startswith("simulated")
+    req = TeacherRequest(node="generator", messages=[{"role": "user", "content": "politics"}], schema=SynthBatch,
+                         kind="synth", context={"synth_context": {"n": 2, "labels": ["politics"], "anchors": ["x"]}})
+    texts = [s.text for s in t.ask(req).parsed.samples]
+    assert texts and not any("about politics" in x for x in texts)
+    assert all(t.ask(_label_req(content_id(x, prefix="syn-"))).parsed.label == "politics" for x in texts)
+
+
 def test_simulate_wraps_the_oracle_and_labels_served_texts(tmp_path) -> None:
     ledger = BudgetLedger(BudgetConfig(max_calls=50))
     cfg = TeacherConfig(provider="oracle", simulation=SimulationConfig(writer="reserve"))

@@ -1,0 +1,92 @@
+"""The writer check (`loop.writer_check`) and where the teacher's weakness report is paid for
+(`loop.teacher_analysis`), in real graph runs against the stub teacher with the tiny models."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from distillgraph.graph import node_trainer
+from distillgraph.graph.trace import read_trace
+from tests.graph.test_graph_teacher_quality import decisions, run
+
+WRITES = ["budget.max_calls=40", "loop.rounds=3", "loop.max_rounds=3", "loop.tail_factor=100"]  # tail: synthesis
+
+
+def _analyst_calls(run_dir: Path) -> dict[int, int]:
+    """Teacher answers asked by the analyst node, per round."""
+    calls: dict[int, int] = {}
+    for step in read_trace(run_dir):
+        n = sum(1 for e in step.get("events", []) if e.get("kind") == "teacher" and e.get("node") == "analyst")
+        if step.get("node") == "analyst":
+            calls[step["round"]] = calls.get(step["round"], 0) + n
+    return calls
+
+
+def _synthetic_rounds(state: dict[str, Any]) -> set[int]:
+    return {a.round for a in state["dataset"] if a.source == "synthetic"}
+
+
+def test_synthesis_off_pays_no_weakness_report_unless_asked(stub, make_config) -> None:
+    cfg = make_config(stub.base_url, name="analysis-off", loop__near_duplicate=0.0)
+    writes_dir, writes = run(cfg, WRITES)
+    assert _synthetic_rounds(writes) and sum(_analyst_calls(writes_dir).values()) > 0  # the report's reader: paid
+    off_dir, off = run(cfg, [*WRITES, 'loop.synthesis="off"', "run.name=off"])
+    assert not _synthetic_rounds(off)
+    assert sum(_analyst_calls(off_dir).values()) == 0  # nothing reads it: not bought
+    assert off["ledger"]["nodes"].get("analyst", {}).get("spent", {}).get("calls", 0) == 0
+    always_dir, _ = run(cfg, [*WRITES, 'loop.synthesis="off"', "loop.teacher_analysis=always", "run.name=always"])
+    assert sum(_analyst_calls(always_dir).values()) > 0
+
+
+def test_writer_check_fits_without_the_first_synthetic_texts_and_records_both(stub, make_config) -> None:
+    cfg = make_config(stub.base_url, name="writer-check", loop__near_duplicate=0.0)
+    run_dir, state = run(cfg, [*WRITES, "loop.writer_check=true"])
+    check = state["writer_check"]
+    first = min(_synthetic_rounds(state))
+    assert check["round"] == first and check["metric"] == "macro_f1"
+    assert check["synthetic"] == sum(1 for a in state["dataset"]
+                                     if a.source == "synthetic" and a.round == first and a.weight > 0)
+    assert isinstance(check["with"], float) and isinstance(check["without"], float)
+    assert check["with"] == state["history"][first].dev["macro_f1"]  # the round's own fit, with the texts
+    assert check["stopped"] == (check["with"] <= check["without"])
+    assert [d["round"] for d in decisions(run_dir, "writer check")] == [first]  # once per run
+    assert (run_dir / "adapters" / f"round-{first}-without-synthetic" / "adapter_config.json").exists()
+    rows = (run_dir / "rounds" / f"round-{first}" / "dev_without_synthetic_predictions.jsonl").read_text().splitlines()
+    assert len(rows) == len(state["dev_ids"]) and {json.loads(r)["id"] for r in rows} == set(state["dev_ids"])
+    # the round's own fit started from the previous round's adapter, not from the check's: same as without the check
+    _, plain = run(cfg, [*WRITES, "run.name=plain"])
+    assert [m.dev for m in plain["history"][: first + 1]] == [m.dev for m in state["history"][: first + 1]]
+    assert "writer_check" not in plain
+
+
+def test_a_writer_check_that_fails_stops_synthesis_and_its_report(stub, make_config, monkeypatch) -> None:
+    real = node_trainer.writer_check_fit
+
+    def rigged(*args: Any, **kwargs: Any) -> dict[str, Any] | None:
+        out = real(*args, **kwargs)
+        return {**out, "without": 2.0} if out else out  # no dev metric beats 2.0: the texts "did not help"
+
+    monkeypatch.setattr(node_trainer, "writer_check_fit", rigged)
+    cfg = make_config(stub.base_url, name="writer-stop", loop__near_duplicate=0.0)
+    run_dir, state = run(cfg, [*WRITES, "loop.writer_check=true"])
+    first = state["writer_check"]["round"]
+    assert state["writer_check"]["stopped"] is True
+    assert len(state["history"]) > first + 1, "no round after the check"
+    assert _synthetic_rounds(state) == {first}  # nothing written after the check
+    later = [d for step in read_trace(run_dir) if step.get("node") == "analyst" and step["round"] > first
+             for d in step.get("decisions", []) if d.get("what") == "allocate"]
+    assert later and all(d["synthesize"] == 0 for d in later)
+    assert all(n == 0 for r, n in _analyst_calls(run_dir).items() if r > first)  # no report without its reader
+    assert any(a.source == "pool" and a.round > first for a in state["dataset"])  # the budget went to the pool
+
+
+@pytest.mark.parametrize("synthesis", ["off", "only"])
+def test_writer_check_runs_only_with_auto_synthesis(stub, make_config, synthesis) -> None:
+    cfg = make_config(stub.base_url, name=f"writer-check-{synthesis}", loop__near_duplicate=0.0)
+    run_dir, state = run(cfg, ["budget.max_calls=24", "loop.rounds=2", "loop.max_rounds=2", "loop.tail_factor=100",
+                               "loop.writer_check=true", f'loop.synthesis="{synthesis}"'])
+    assert "writer_check" not in state and not decisions(run_dir, "writer check")
