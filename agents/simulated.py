@@ -183,9 +183,10 @@ class ReserveWriter:
         """Up to n unused reserve texts whose label is in `labels` (all labels if empty), nearest first; with
         `mislabel`, each text is by a seeded draw one of another label, its gold set to a requested label."""
         with self._lock:
-            right = self._ranked([i for i, e in enumerate(self.items) if not labels or e.target in labels], anchors)
+            centre = self._centre(anchors)
+            right = self._ranked([i for i, e in enumerate(self.items) if not labels or e.target in labels], centre)
             wrong = self._ranked([i for i, e in enumerate(self.items) if labels and e.target not in labels],
-                                 anchors) if self.mislabel > 0 else []
+                                 centre) if self.mislabel > 0 else []
             texts: list[str] = []
             for k in range(n):
                 bad = bool(wrong) and _unit(self.seed, "writer-mislabel", len(self._used)) < self.mislabel
@@ -199,12 +200,17 @@ class ReserveWriter:
                     self.gold[self.synthetic_id(self.items[i].text)] = labels[k % len(labels)]
             return texts
 
-    def _ranked(self, pool: list[int], anchors: list[str]) -> list[int]:
-        """The unused reserve items of `pool`, nearest to the anchors first (in reserve order without vectors)."""
+    def _centre(self, anchors: list[str]) -> np.ndarray | None:
+        """The mean embedding of the anchors; None without anchors or vectors (then reserve order)."""
+        if not anchors or self._embed is None or self.vectors() is None:
+            return None
+        return np.asarray(self._embed(anchors), dtype=np.float32).mean(axis=0)
+
+    def _ranked(self, pool: list[int], centre: np.ndarray | None) -> list[int]:
+        """The unused reserve items of `pool`, nearest to `centre` first (in reserve order without one)."""
         pool = [i for i in pool if i not in self._used]
         vecs = self.vectors()
-        if pool and vecs is not None and anchors and self._embed is not None:
-            centre = np.asarray(self._embed(anchors), dtype=np.float32).mean(axis=0)
+        if pool and vecs is not None and centre is not None:
             pool = [pool[j] for j in np.argsort(-(vecs[pool] @ centre), kind="stable")]
         return pool
 

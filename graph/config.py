@@ -171,6 +171,11 @@ class LoopConfig(Strict):
     def _registered(cls, name: str) -> str:
         return check_policy_name(name)
 
+    def wants_analysis(self, may_write: bool) -> bool:
+        """`teacher_analysis`: whether a round asks for the weakness report, given whether it may write (the
+        report's one reader). The analyst (`node_tools.pays_analysis`) and `distillgraph plan` both ask this."""
+        return self.teacher_analysis == "always" or (self.teacher_analysis == "auto" and may_write)
+
 
 class PromptsConfig(Strict):
     dir: str | None = Field(default=None, description="folder whose *.yaml override the packaged prompts")

@@ -157,6 +157,5 @@ def writes_now(deps: Deps, state: DistillState) -> bool:
 def pays_analysis(deps: Deps, state: DistillState) -> bool:
     """Whether this round asks the teacher for its weakness report (`loop.teacher_analysis`): a policy that uses
     it, a teacher that analyses, and (auto) a round that may synthesise, the report's one reader."""
-    mode = deps.cfg.loop.teacher_analysis
-    wanted = mode == "always" or (mode == "auto" and writes_now(deps, state))
-    return wanted and deps.policy.uses_analysis and deps.teacher_can("analyse")
+    return (deps.cfg.loop.wants_analysis(writes_now(deps, state)) and deps.policy.uses_analysis
+            and deps.teacher_can("analyse"))

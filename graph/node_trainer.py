@@ -96,7 +96,7 @@ def writer_check_fit(deps: Deps, state: DistillState, look: Lookup, items: list[
     back to the previous round's adapter, so that the round's own fit starts where it would have. None when no
     check is due."""
     loop = deps.cfg.loop
-    if not loop.writer_check or loop.synthesis != "auto" or "writer_check" in state or not can_write(deps):
+    if not loop.writer_check or loop.synthesis != "auto" or "writer_check" in state:
         return None
     new = {a.id for a in state.get("dataset", []) if a.source == "synthetic" and a.round == rnd and a.weight > 0}
     if not new:

@@ -72,8 +72,7 @@ def project(cfg: RunConfig, data: dict[str, list[Example]], prompts: PromptLibra
     boot_calls += dev_calls
     left = max(cap_calls - boot_calls - audit_calls, 0)
     rounds = cfg.loop.rounds
-    reads_report = cfg.loop.teacher_analysis == "always" or (cfg.loop.teacher_analysis == "auto"
-                                                               and cfg.loop.synthesis != "off")
+    reads_report = cfg.loop.wants_analysis(cfg.loop.synthesis != "off")
     ana_calls = rounds if policy.uses_analysis and reads_report and not oracle else 0  # paid only where it is read
     ana_calls += 1 if cfg.store.teacher_names and not oracle else 0  # the index step's cluster names
     left = max(left - ana_calls, 0)
