@@ -600,6 +600,9 @@ SYNTH_DEV_VARIANTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "writer_check": ("select_synth", ("loop.writer_check=true",)),
     "bad_writer": ("select_synth", ("teacher.simulation.writer_mislabel=0.5",)),
     "bad_writer_check": ("select_synth", ("teacher.simulation.writer_mislabel=0.5", "loop.writer_check=true")),
+    # stage 62: the check in every round, on all synthetic texts so far, leaving them out of training once stopped
+    "writer_every": ("select_synth", ("loop.writer_check=every",)),
+    "bad_writer_every": ("select_synth", ("teacher.simulation.writer_mislabel=0.5", "loop.writer_check=every")),
 }
 DEV_METRICS = ("dev_macro_f1", "dev_worst_cluster", "held_macro_f1", "held_worst_cluster")
 
@@ -620,7 +623,9 @@ def synthesis_dev_point(point: tuple[int, int, str]) -> dict[str, Any]:
             "dev_worst_cluster": last.dev.get("worst_cluster") or 0.0,
             **held_dev_metrics(state, cfg.task.label_names),
             "synthetic": sum(1 for a in state.get("dataset", []) if a.source == "synthetic"),
-            **({"writer_check": {k: check.get(k) for k in ("round", "with", "without", "stopped")}} if check else {})}
+            **({"writer_check": {**{k: check.get(k) for k in ("round", "with", "without", "stopped")},
+                                 "checked": check.get("checked", [check.get("round")]),
+                                 "last_round": len(state["history"]) - 1}} if check else {})}
 
 
 def synthesis_dev_sweep(budgets: list[int], seeds: list[int], variants: list[str], workers: int = 2) -> dict[str, Any]:
@@ -645,8 +650,11 @@ def synthesis_dev_sweep(budgets: list[int], seeds: list[int], variants: list[str
                                                          {s: r[m] for s, r in by[base].items()})
                                               for m in DEV_METRICS}
             checked = [r["writer_check"] for r in by[v].values() if r.get("writer_check")]
-            if checked:  # loop.writer_check: how often it stopped synthesis, of the runs it checked
+            if checked:  # loop.writer_check: how often it stopped synthesis (and before the last round: in time to
+                # change what later rounds buy), of the runs it checked
                 entry[v]["writer_check"] = {"checked": len(checked), "stopped": sum(bool(c["stopped"]) for c in checked),
+                                            "stopped_before_last": sum(bool(c["stopped"]) and c["round"] < c.get(
+                                                "last_round", c["round"] + 1) for c in checked),
                                             "runs": len(by[v])}
         out["by_budget"][str(b)] = entry
     return out

@@ -142,13 +142,16 @@ class LoopConfig(Strict):
         "pays for a report nothing reads (until 2026-12-06 it did); always = every round, to read its explanations "
         "in the trace and report; off = never (weaknesses from the error statistics)",
     )
-    writer_check: bool = Field(
-        default=False,
-        description="synthesis auto: in the first round that trains on synthetic texts, the trainer also fits the "
-        "student without that round's synthetic texts and compares the two on dev (the half the writer never sees, "
-        "with hard_anchor dev_half); unless the texts raised the dev metric, later rounds write nothing and buy "
-        "from the pool. Texts already bought stay in training. One extra fit, no teacher call; off by default "
-        "(stage 61, dev, SIMULATION: it kept a good writer but stopped a half-mislabelling one on only 4-7 of 20 runs)",
+    writer_check: Literal["off", "first", "every"] = Field(
+        default="off",
+        description="synthesis auto: the trainer also fits the student without synthetic texts and compares the "
+        "two on dev (the half the writer never sees, with hard_anchor dev_half); unless the texts raised the dev "
+        "metric, later rounds write nothing and buy from the pool. first = once, in the first round that trains on "
+        "synthetic texts, without that round's texts (texts already bought stay in training; stage 61, dev, "
+        "SIMULATION: it kept a good writer but stopped a half-mislabelling one on only 4-7 of 20 runs); every = in "
+        "every round until it stops, without all synthetic texts so far, and a stop also leaves them out of training "
+        "from the next round on (stage 62). One extra fit per checked round, no teacher call; true / false read as "
+        "first / off",
     )
     tail_factor: float = Field(default=2.0, gt=0, description="a cluster is tail if pool < factor x quota")
     bootstrap_per_cluster: int = Field(default=2, ge=0, description="cold start: labelled reps per cluster")
@@ -170,6 +173,12 @@ class LoopConfig(Strict):
     @classmethod
     def _registered(cls, name: str) -> str:
         return check_policy_name(name)
+
+    @field_validator("writer_check", mode="before")
+    @classmethod
+    def _writer_check_bool(cls, value: Any) -> Any:
+        """`writer_check: true / false` (stage 61's setting, a bool) read as `first` / `off`."""
+        return {True: "first", False: "off"}.get(value, value) if isinstance(value, bool) else value
 
     def wants_analysis(self, may_write: bool) -> bool:
         """`teacher_analysis`: whether a round asks for the weakness report, given whether it may write (the

@@ -150,7 +150,7 @@ def can_write(deps: Deps) -> bool:
 
 def writes_now(deps: Deps, state: DistillState) -> bool:
     """Whether this round may synthesise: `can_write`, unless the writer check (`loop.writer_check`) found that
-    the run's first synthetic texts did not raise the student's dev metric."""
+    the run's synthetic texts did not raise the student's dev metric."""
     return can_write(deps) and not (state.get("writer_check") or {}).get("stopped", False)
 
 

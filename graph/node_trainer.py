@@ -90,45 +90,53 @@ def dev_targets(deps: Deps, state: DistillState) -> tuple[list[str], list[str]]:
 
 def writer_check_fit(deps: Deps, state: DistillState, look: Lookup, items: list[TrainItem],
                      rnd: int) -> dict[str, Any] | None:
-    """`loop.writer_check`, in the first round that trains on synthetic texts (synthesis auto): the student fitted
-    without this round's synthetic texts and measured on dev as the round's own fit is (adapter
-    adapters/round-<k>-without-synthetic, rows dev_without_synthetic_predictions.jsonl); then the student goes
-    back to the previous round's adapter, so that the round's own fit starts where it would have. None when no
-    check is due."""
-    loop = deps.cfg.loop
-    if not loop.writer_check or loop.synthesis != "auto" or "writer_check" in state:
+    """`loop.writer_check` (synthesis auto): the student fitted without synthetic texts and measured on dev as the
+    round's own fit is (adapter adapters/round-<k>-without-synthetic, rows dev_without_synthetic_predictions.jsonl);
+    then the student goes back to the previous round's adapter, so that the round's own fit starts where it would
+    have. `first`: once, in the first round that trains on synthetic texts, without that round's; `every`: in each
+    round that trains on any, until the check stops, without all of them. None when no check is due."""
+    loop, done = deps.cfg.loop, state.get("writer_check") or {}
+    if loop.writer_check == "off" or loop.synthesis != "auto" or (done and (loop.writer_check == "first"
+                                                                           or done.get("stopped"))):
         return None
-    new = {a.id for a in state.get("dataset", []) if a.source == "synthetic" and a.round == rnd and a.weight > 0}
-    if not new:
+    trained = {i.id for i in items}
+    left_out = {a.id for a in state.get("dataset", []) if a.source == "synthetic" and a.id in trained
+                and (loop.writer_check == "every" or a.round == rnd)}
+    if not left_out:
         return None
-    deps.student.fit([i for i in items if i.id not in new], deps.run_dir / "adapters" / f"round-{rnd}-without-synthetic",
-                     round=rnd)
+    deps.student.fit([i for i in items if i.id not in left_out],
+                     deps.run_dir / "adapters" / f"round-{rnd}-without-synthetic", round=rnd)
     dev_ids, dev_gold = dev_targets(deps, state)
     dev, _ = evaluate(deps, look, dev_ids, dev_gold, "dev_without_synthetic", rnd, measured=unseen_dev(deps, dev_ids))
     if state.get("adapter"):
         deps.student.load(Path(state["adapter"]))
-    return {"round": rnd, "synthetic": len(new), "metric": deps.cfg.dev_metric,
-            "without": deps.headline(dev).get(deps.cfg.dev_metric)}
+    return {"round": rnd, "synthetic": len(left_out), "metric": deps.cfg.dev_metric, "mode": loop.writer_check,
+            "checked": [*done.get("checked", []), rnd], "without": deps.headline(dev).get(deps.cfg.dev_metric)}
 
 
 def writer_check_verdict(deps: Deps, check: dict[str, Any], dev: dict[str, Any]) -> dict[str, Any]:
-    """The writer check's record: the dev metric with the round's synthetic texts and without them; unless they
-    raised it, synthesis stops for the rest of the run (`stopped`)."""
+    """The writer check's record (the latest check): the dev metric with the synthetic texts and without them;
+    unless they raised it, synthesis stops for the rest of the run (`stopped`), and with `every` the synthetic
+    texts are left out of training from the next round on (`drops`)."""
     with_, without = dev.get(check["metric"]), check["without"]
     stopped = with_ is None or without is None or with_ <= without
-    record = {**check, "with": with_, "stopped": stopped}
+    record = {**check, "with": with_, "stopped": stopped, "drops": stopped and check["mode"] == "every"}
     deps.trace.decision("writer check", **record,
-                        reason="the synthetic texts did not raise dev: no more synthesis" if stopped
+                        reason=("the synthetic texts did not raise dev: no more synthesis"
+                                + (", and no more training on them" if record["drops"] else "")) if stopped
                         else "the synthetic texts raised dev: synthesis goes on")
     return record
 
 
 def train_items(deps: Deps, state: DistillState, look: Lookup) -> list[TrainItem]:
+    """Seed labels and the dataset, less labels gating dropped (weight 0) and, once a `writer_check: every` has
+    stopped (`drops`), the synthetic texts."""
+    drops = (state.get("writer_check") or {}).get("drops", False)
     items = [TrainItem(id=e.id, text=e.text, target=e.target or "", cluster=look.cluster(e.id))
              for e in deps.data["seed"] if e.target is not None]
     return items + [TrainItem(id=a.id, text=look.text(a.id), target=a.target, rationale=a.rationale or None,
                               cluster=a.cluster, weight=a.weight)
-                    for a in state.get("dataset", []) if a.weight > 0]  # weight 0: dropped by label gating
+                    for a in state.get("dataset", []) if a.weight > 0 and not (drops and a.source == "synthetic")]
 
 
 def unseen_dev(deps: Deps, dev_ids: list[str]) -> Callable[[str], bool] | None:

@@ -49,7 +49,7 @@ class DistillState(TypedDict, total=False):
     failures: dict[str, int]        # teacher failures by kind, cumulative
     stop_reason: str
     audit: dict[str, Any] | None    # the teacher audit before the first paid round (agents/audit.py)
-    writer_check: dict[str, Any]    # loop.writer_check: dev with and without the first synthetic texts, stopped
+    writer_check: dict[str, Any]    # loop.writer_check: its latest check (dev with / without synthetic texts), stopped, drops
     report: str
 
 

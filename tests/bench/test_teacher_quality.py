@@ -413,27 +413,34 @@ def test_the_dev_sweep_of_synthesis_variants_keeps_dev_only_and_refuses_test_see
 
 def test_the_dev_sweep_counts_how_often_the_writer_check_stopped_synthesis(monkeypatch) -> None:
     def final(cfg: Any) -> Any:
-        checked = cfg.loop.writer_check
-        value = 0.6 + (0.05 if cfg.loop.synthesis != "off" else 0.0) - (0.02 if checked else 0.0)
+        mode = cfg.loop.writer_check
+        value = 0.6 + (0.05 if cfg.loop.synthesis != "off" else 0.0) - (0.02 if mode != "off" else 0.0)
         last = SimpleNamespace(dev={"macro_f1": value, "worst_cluster": value}, test={})
-        state: dict[str, Any] = {"history": [last], "dev_predictions": [], "dataset": []}
-        if checked:  # seed 100 stops, seed 101 goes on
+        state: dict[str, Any] = {"history": [last] * 3, "dev_predictions": [], "dataset": []}  # rounds 0-2
+        if mode == "first":  # seed 100 stops, seed 101 goes on
             state["writer_check"] = {"round": 1, "with": 0.6, "without": 0.7 - (cfg.run.seed - 100) * 0.2,
                                      "stopped": cfg.run.seed == 100}
+        elif mode == "every":  # seed 100 stops in round 1, seed 101 only in the last round (2): too late to matter
+            stop = 1 if cfg.run.seed == 100 else 2
+            state["writer_check"] = {"round": stop, "with": 0.6, "without": 0.7, "stopped": True,
+                                     "checked": list(range(1, stop + 1))}
         return state
 
     monkeypatch.setattr(tq, "final_state", final)
-    variants = ["select_only", "dev_half_missed", "writer_check", "bad_writer_check"]
+    variants = ["select_only", "dev_half_missed", "writer_check", "bad_writer_check", "writer_every"]
     out = tq.synthesis_dev_sweep([40], [100, 101], variants, workers=1)
     row = out["by_budget"]["40"]
-    assert row["writer_check"]["writer_check"] == {"checked": 2, "stopped": 1, "runs": 2}
+    assert row["writer_check"]["writer_check"] == {"checked": 2, "stopped": 1, "stopped_before_last": 1, "runs": 2}
     assert row["bad_writer_check"]["writer_check"]["stopped"] == 1
+    assert row["writer_every"]["writer_check"] == {"checked": 2, "stopped": 2, "stopped_before_last": 1, "runs": 2}
     assert "writer_check" not in row["dev_half_missed"] and "writer_check" not in row["select_only"]
     assert row["writer_check"]["vs_dev_half_missed"]["dev_macro_f1"]["diff"] == pytest.approx(-0.02)
     assert row["writer_check"]["vs_select_only"]["dev_macro_f1"]["diff"] == pytest.approx(0.03)
     assert "vs_dev_half_missed" not in row["dev_half_missed"]
     bad = [r for r in out["runs"] if r["variant"] == "bad_writer_check"]
-    assert bad and all(r["writer_check"]["round"] == 1 for r in bad)
+    assert bad and all(r["writer_check"]["round"] == 1 and r["writer_check"]["checked"] == [1] for r in bad)
+    assert {r["seed"]: r["writer_check"]["checked"] for r in out["runs"] if r["variant"] == "writer_every"} == {
+        100: [1], 101: [1, 2]}
 
 
 def test_distill_sim_stores_per_teacher_skips_finished_runs_and_tables_next_to_the_real_pair(monkeypatch,

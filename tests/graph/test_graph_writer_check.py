@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from distillgraph.graph import node_trainer
+from distillgraph.graph.config import LoopConfig
 from distillgraph.graph.trace import read_trace
 from tests.graph.test_graph_teacher_quality import decisions, run
 
@@ -90,3 +91,59 @@ def test_writer_check_runs_only_with_auto_synthesis(stub, make_config, synthesis
     run_dir, state = run(cfg, ["budget.max_calls=24", "loop.rounds=2", "loop.max_rounds=2", "loop.tail_factor=100",
                                "loop.writer_check=true", f'loop.synthesis="{synthesis}"'])
     assert "writer_check" not in state and not decisions(run_dir, "writer check")
+
+
+def test_writer_check_every_checks_each_round_on_all_synthetic_texts_so_far(stub, make_config) -> None:
+    cfg = make_config(stub.base_url, name="writer-every", loop__near_duplicate=0.0)
+    run_dir, state = run(cfg, [*WRITES, "loop.writer_check=every"])
+    check, rounds = state["writer_check"], _synthetic_rounds(state)
+    first = min(rounds)
+    checked = [d["round"] for d in decisions(run_dir, "writer check")]
+    assert check["mode"] == "every" and checked == check["checked"] and checked[0] == first
+    # one check per round that trains on synthetic texts, up to the one that stopped (or the last round)
+    last = len(state["history"]) - 1
+    assert checked == list(range(first, (check["round"] if check["stopped"] else last) + 1))
+    assert check["synthetic"] == sum(1 for a in state["dataset"] if a.source == "synthetic" and a.round <= check["round"]
+                                     and a.weight > 0)  # all of them so far, not only the round's
+    for rnd in checked:
+        assert (run_dir / "adapters" / f"round-{rnd}-without-synthetic" / "adapter_config.json").exists()
+    assert check["with"] == state["history"][check["round"]].dev["macro_f1"]
+    assert check["drops"] == check["stopped"]
+
+
+def test_a_stopped_every_check_also_leaves_the_synthetic_texts_out_of_training(stub, make_config,
+                                                                             monkeypatch) -> None:
+    real = node_trainer.writer_check_fit
+
+    def rigged(*args: Any, **kwargs: Any) -> dict[str, Any] | None:
+        out = real(*args, **kwargs)
+        return {**out, "without": 2.0} if out else out  # the texts "did not help"
+
+    monkeypatch.setattr(node_trainer, "writer_check_fit", rigged)
+    cfg = make_config(stub.base_url, name="writer-every-stop", loop__near_duplicate=0.0)
+    run_dir, state = run(cfg, [*WRITES, "loop.writer_check=every"])
+    check = state["writer_check"]
+    first = check["round"]
+    assert check["stopped"] and check["drops"] and check["checked"] == [first]
+    assert len(state["history"]) > first + 1, "no round after the check"
+    assert _synthetic_rounds(state) == {first}  # nothing written after it
+    synthetic = sum(1 for a in state["dataset"] if a.source == "synthetic" and a.weight > 0)
+    kept = sum(1 for a in state["dataset"] if a.weight > 0)
+    assert synthetic > 0
+    seed = _seed_labels(state)
+    # the round that checked trained on them; every later round trains on the rest only
+    assert state["history"][first].train_size == seed + sum(1 for a in state["dataset"]
+                                                            if a.round <= first and a.weight > 0)
+    assert state["history"][-1].train_size == seed + kept - synthetic
+
+
+def _seed_labels(state: dict[str, Any]) -> int:
+    """Seed labels trained on: the first round's training set less the dataset's labels of round 0."""
+    return state["history"][0].train_size - sum(1 for a in state["dataset"] if a.round == 0 and a.weight > 0)
+
+
+@pytest.mark.parametrize(("given", "read"), [(True, "first"), (False, "off"), ("every", "every")])
+def test_writer_check_reads_the_old_true_false_as_first_off(given: Any, read: str) -> None:
+    assert LoopConfig(writer_check=given).writer_check == read
+    with pytest.raises(ValueError, match="writer_check"):
+        LoopConfig(writer_check="sometimes")
