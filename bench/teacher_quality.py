@@ -603,6 +603,9 @@ SYNTH_DEV_VARIANTS: dict[str, tuple[str, tuple[str, ...]]] = {
     # stage 62: the check in every round, on all synthetic texts so far, leaving them out of training once stopped
     "writer_every": ("select_synth", ("loop.writer_check=every",)),
     "bad_writer_every": ("select_synth", ("teacher.simulation.writer_mislabel=0.5", "loop.writer_check=every")),
+    # stage 63: every round, against as many calls of pool labels
+    "writer_per_call": ("select_synth", ("loop.writer_check=per_call",)),
+    "bad_writer_per_call": ("select_synth", ("teacher.simulation.writer_mislabel=0.5", "loop.writer_check=per_call")),
 }
 DEV_METRICS = ("dev_macro_f1", "dev_worst_cluster", "held_macro_f1", "held_worst_cluster")
 
@@ -625,18 +628,24 @@ def synthesis_dev_point(point: tuple[int, int, str]) -> dict[str, Any]:
             "synthetic": sum(1 for a in state.get("dataset", []) if a.source == "synthetic"),
             **({"writer_check": {**{k: check.get(k) for k in ("round", "with", "without", "stopped")},
                                  "checked": check.get("checked", [check.get("round")]),
+                                 **{k: check[k] for k in ("calls", "pool", "without_pool") if k in check},
                                  "last_round": len(state["history"]) - 1}} if check else {})}
 
 
-def synthesis_dev_sweep(budgets: list[int], seeds: list[int], variants: list[str], workers: int = 2) -> dict[str, Any]:
+def synthesis_dev_sweep(budgets: list[int], seeds: list[int], variants: list[str], workers: int = 2,
+                        reuse: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """Dev metrics only (nothing of test is kept) of each variant on (b)'s split, on tuning seeds: per budget the
-    mean, and each variant minus select-only paired by seed. Refuses (b)'s test seeds."""
+    mean, and each variant minus select-only paired by seed. `reuse`: runs of an earlier sweep (the same code for
+    those variants) taken instead of running their points again. Refuses (b)'s test seeds."""
     from bench.harness import mean_std
     from bench.stats import compare
 
     if set(seeds) & set(SYNTH_TEST_SEEDS):
         raise SystemExit(f"seeds {sorted(set(seeds) & set(SYNTH_TEST_SEEDS))} are (b)'s test seeds")
-    rows = map_points(synthesis_dev_point, [(b, s, v) for b in budgets for s in seeds for v in variants], workers)
+    points = [(b, s, v) for b in budgets for s in seeds for v in variants]
+    kept = {(r["budget"], r["seed"], r["variant"]): r for r in reuse or []}
+    rows = [kept[p] for p in points if p in kept]
+    rows += map_points(synthesis_dev_point, [p for p in points if p not in kept], workers)
     out: dict[str, Any] = {"seeds": seeds, "variants": {v: list(SYNTH_DEV_VARIANTS[v][1]) for v in variants},
                            "runs": rows, "by_budget": {}}
     for b in budgets:
@@ -1284,6 +1293,7 @@ def main() -> None:
     ap.add_argument("--run-dirs", default="", help="demo-gate: UNGATED,GATED run folders of the demo's config")
     ap.add_argument("--budgets", default="40,80")
     ap.add_argument("--label", default="latest", help="synthesis-dev: the key its result is stored under")
+    ap.add_argument("--reuse", default="", help="synthesis-dev: take the runs a stored sweep (its label) already has")
     ap.add_argument("--variants", default=",".join(SYNTH_DEV_VARIANTS), help="synthesis-dev: " + " | ".join(SYNTH_DEV_VARIANTS))
     ap.add_argument("--n", type=int, default=30)
     ap.add_argument("--threads", type=int, default=None)
@@ -1357,7 +1367,10 @@ def main() -> None:
     elif args.section == "synthesis-dev":  # --budgets, --seeds (tuning seeds), --variants, --label (e.g. stage 27)
         tuning = dict(stored().get("synthesis_dev_tuning", {}))
         tuning[args.label] = synthesis_dev_sweep([int(x) for x in args.budgets.split(",")],
-                                                 [int(x) for x in args.seeds.split(",")], args.variants.split(","))
+                                                 [int(x) for x in args.seeds.split(",")], args.variants.split(","),
+                                                 reuse=tuning[args.reuse]["runs"] if args.reuse else None)
+        if args.reuse:
+            tuning[args.label]["reused_from"] = args.reuse
         merge("synthesis_dev_tuning", tuning)
     elif args.section == "synthesis-ceiling":
         merge("synthesis_ceiling", synthesis_ceiling([int(x) for x in args.seeds.split(",")]))

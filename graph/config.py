@@ -142,7 +142,7 @@ class LoopConfig(Strict):
         "pays for a report nothing reads (until 2026-12-06 it did); always = every round, to read its explanations "
         "in the trace and report; off = never (weaknesses from the error statistics)",
     )
-    writer_check: Literal["off", "first", "every"] = Field(
+    writer_check: Literal["off", "first", "every", "per_call"] = Field(
         default="off",
         description="synthesis auto: the trainer also fits the student without synthetic texts and compares the "
         "two on dev (the half the writer never sees, with hard_anchor dev_half); unless the texts raised the dev "
@@ -150,7 +150,9 @@ class LoopConfig(Strict):
         "synthetic texts, without that round's texts (texts already bought stay in training; stage 61, dev, "
         "SIMULATION: it kept a good writer but stopped a half-mislabelling one on only 4-7 of 20 runs); every = in "
         "every round until it stops, without all synthetic texts so far, and a stop also leaves them out of training "
-        "from the next round on (stage 62). One extra fit per checked round, no teacher call; true / false read as "
+        "from the next round on (stage 62); per_call = as every, but the texts must raise dev more than as many calls "
+        "of pool labels bought since the first round that wrote (a seeded random subset, left out of a third fit; "
+        "stage 63). One extra fit per checked round (per_call: two), no teacher call; true / false read as "
         "first / off",
     )
     tail_factor: float = Field(default=2.0, gt=0, description="a cluster is tail if pool < factor x quota")

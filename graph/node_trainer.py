@@ -9,6 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from distillgraph.agents.judge import judge_requests
 from distillgraph.agents.records import RoundMetrics
 from distillgraph.agents.schemas import JudgeAnswer
@@ -91,38 +93,69 @@ def dev_targets(deps: Deps, state: DistillState) -> tuple[list[str], list[str]]:
 def writer_check_fit(deps: Deps, state: DistillState, look: Lookup, items: list[TrainItem],
                      rnd: int) -> dict[str, Any] | None:
     """`loop.writer_check` (synthesis auto): the student fitted without synthetic texts and measured on dev as the
-    round's own fit is (adapter adapters/round-<k>-without-synthetic, rows dev_without_synthetic_predictions.jsonl);
-    then the student goes back to the previous round's adapter, so that the round's own fit starts where it would
-    have. `first`: once, in the first round that trains on synthetic texts, without that round's; `every`: in each
-    round that trains on any, until the check stops, without all of them. None when no check is due."""
+    round's own fit is; then the student goes back to the previous round's adapter, so that the round's own fit
+    starts where it would have. `first`: once, in the first round that trains on synthetic texts, without that
+    round's; `every` / `per_call`: in each round that trains on any, until the check stops, without all of them;
+    `per_call` also without as many calls of pool labels (`equal_cost_pool`). None when no check is due."""
     loop, done = deps.cfg.loop, state.get("writer_check") or {}
     if loop.writer_check == "off" or loop.synthesis != "auto" or (done and (loop.writer_check == "first"
                                                                            or done.get("stopped"))):
         return None
     trained = {i.id for i in items}
     left_out = {a.id for a in state.get("dataset", []) if a.source == "synthetic" and a.id in trained
-                and (loop.writer_check == "every" or a.round == rnd)}
+                and (loop.writer_check != "first" or a.round == rnd)}
     if not left_out:
         return None
-    deps.student.fit([i for i in items if i.id not in left_out],
-                     deps.run_dir / "adapters" / f"round-{rnd}-without-synthetic", round=rnd)
-    dev_ids, dev_gold = dev_targets(deps, state)
-    dev, _ = evaluate(deps, look, dev_ids, dev_gold, "dev_without_synthetic", rnd, measured=unseen_dev(deps, dev_ids))
+    check = {"round": rnd, "synthetic": len(left_out), "metric": deps.cfg.dev_metric, "mode": loop.writer_check,
+             "checked": [*done.get("checked", []), rnd],
+             "without": fit_without(deps, state, look, items, left_out, rnd, "synthetic")}
+    if loop.writer_check == "per_call":
+        calls, pool = equal_cost_pool(deps, state, left_out, rnd)
+        check |= {"calls": calls, "pool": len(pool),
+                  "without_pool": fit_without(deps, state, look, items, set(pool), rnd, "pool")}
     if state.get("adapter"):
         deps.student.load(Path(state["adapter"]))
-    return {"round": rnd, "synthetic": len(left_out), "metric": deps.cfg.dev_metric, "mode": loop.writer_check,
-            "checked": [*done.get("checked", []), rnd], "without": deps.headline(dev).get(deps.cfg.dev_metric)}
+    return check
+
+
+def fit_without(deps: Deps, state: DistillState, look: Lookup, items: list[TrainItem], left_out: set[str],
+                rnd: int, what: str) -> float | None:
+    """The writer check's dev metric of the student fitted without `left_out` (adapter
+    adapters/round-<k>-without-<what>, rows dev_without_<what>_predictions.jsonl)."""
+    deps.student.fit([i for i in items if i.id not in left_out],
+                     deps.run_dir / "adapters" / f"round-{rnd}-without-{what}", round=rnd)
+    dev_ids, dev_gold = dev_targets(deps, state)
+    dev, _ = evaluate(deps, look, dev_ids, dev_gold, f"dev_without_{what}", rnd, measured=unseen_dev(deps, dev_ids))
+    return deps.headline(dev).get(deps.cfg.dev_metric)
+
+
+def equal_cost_pool(deps: Deps, state: DistillState, synthetic: set[str], rnd: int) -> tuple[int, list[str]]:
+    """`writer_check: per_call`: the calls the synthetic texts cost (the writer's, the weakness reports that
+    `teacher_analysis: auto` pays only for the writer, one label each) and as many pool labels bought since the
+    first round that wrote (one call each), drawn at random with the run seed and round (at most all of them)."""
+    dataset = state.get("dataset", [])
+    nodes = deps.ledger.to_dict()["nodes"]
+    paid = ["generator"] + (["analyst"] if deps.cfg.loop.teacher_analysis == "auto" else [])
+    calls = round(sum(float(nodes.get(n, {}).get("spent", {}).get("calls", 0)) for n in paid)) + len(synthetic)
+    first = min(a.round for a in dataset if a.id in synthetic)
+    pool = sorted(a.id for a in dataset if a.source == "pool" and a.round >= first and a.weight > 0)
+    drawn = np.random.default_rng([deps.cfg.run.seed, rnd]).choice(len(pool), min(calls, len(pool)), replace=False)
+    return calls, sorted(pool[int(i)] for i in drawn)
 
 
 def writer_check_verdict(deps: Deps, check: dict[str, Any], dev: dict[str, Any]) -> dict[str, Any]:
-    """The writer check's record (the latest check): the dev metric with the synthetic texts and without them;
-    unless they raised it, synthesis stops for the rest of the run (`stopped`), and with `every` the synthetic
-    texts are left out of training from the next round on (`drops`)."""
+    """The writer check's record (the latest check): the dev metric with the synthetic texts and without them
+    (and, `per_call`, without as many calls of pool labels); unless they raised it (`per_call`: more than those
+    pool labels did), synthesis stops for the rest of the run (`stopped`), and with `every` / `per_call` the
+    synthetic texts are left out of training from the next round on (`drops`)."""
     with_, without = dev.get(check["metric"]), check["without"]
-    stopped = with_ is None or without is None or with_ <= without
-    record = {**check, "with": with_, "stopped": stopped, "drops": stopped and check["mode"] == "every"}
+    bar = check.get("without_pool", with_) if check["mode"] == "per_call" else with_
+    stopped = bar is None or without is None or bar <= without
+    record = {**check, "with": with_, "stopped": stopped, "drops": stopped and check["mode"] != "first"}
     deps.trace.decision("writer check", **record,
-                        reason=("the synthetic texts did not raise dev: no more synthesis"
+                        reason=("the synthetic texts did not raise dev"
+                                + (" more than as many calls of pool labels" if check["mode"] == "per_call" else "")
+                                + ": no more synthesis"
                                 + (", and no more training on them" if record["drops"] else "")) if stopped
                         else "the synthetic texts raised dev: synthesis goes on")
     return record

@@ -443,6 +443,25 @@ def test_the_dev_sweep_counts_how_often_the_writer_check_stopped_synthesis(monke
         100: [1], 101: [1, 2]}
 
 
+def test_the_dev_sweep_reuses_runs_it_is_given_and_runs_only_the_rest(monkeypatch) -> None:
+    ran: list[tuple[str, int]] = []
+
+    def final(cfg: Any) -> Any:
+        ran.append((cfg.run.name, cfg.run.seed))
+        last = SimpleNamespace(dev={"macro_f1": 0.7, "worst_cluster": 0.7}, test={})
+        return {"history": [last], "dev_predictions": [], "dataset": []}
+
+    monkeypatch.setattr(tq, "final_state", final)
+    earlier = {"budget": 40, "seed": 100, "variant": "select_only", "dev_macro_f1": 0.5, "dev_worst_cluster": 0.5,
+               "held_macro_f1": 0.5, "held_worst_cluster": 0.5, "held_n": 3, "synthetic": 0}
+    out = tq.synthesis_dev_sweep([40], [100], ["select_only", "dev_half_missed"], workers=1,
+                                 reuse=[earlier, {**earlier, "budget": 80}])
+    assert len(ran) == 1 and ran[0][0].startswith("select_synth")  # select_only at 40 was not run again
+    assert earlier in out["runs"] and len(out["runs"]) == 2  # the 80-call run is not part of this sweep
+    diff = out["by_budget"]["40"]["dev_half_missed"]["vs_select_only"]["dev_macro_f1"]["diff"]
+    assert diff == pytest.approx(0.2)  # paired with the reused run
+
+
 def test_distill_sim_stores_per_teacher_skips_finished_runs_and_tables_next_to_the_real_pair(monkeypatch,
                                                                                             tmp_path) -> None:
     results = tmp_path / "teacher_quality.json"

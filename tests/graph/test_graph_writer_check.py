@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -111,8 +112,9 @@ def test_writer_check_every_checks_each_round_on_all_synthetic_texts_so_far(stub
     assert check["drops"] == check["stopped"]
 
 
-def test_a_stopped_every_check_also_leaves_the_synthetic_texts_out_of_training(stub, make_config,
-                                                                             monkeypatch) -> None:
+@pytest.mark.parametrize("mode", ["every", "per_call"])
+def test_a_stopped_every_check_also_leaves_the_synthetic_texts_out_of_training(stub, make_config, monkeypatch,
+                                                                             mode) -> None:
     real = node_trainer.writer_check_fit
 
     def rigged(*args: Any, **kwargs: Any) -> dict[str, Any] | None:
@@ -120,8 +122,8 @@ def test_a_stopped_every_check_also_leaves_the_synthetic_texts_out_of_training(s
         return {**out, "without": 2.0} if out else out  # the texts "did not help"
 
     monkeypatch.setattr(node_trainer, "writer_check_fit", rigged)
-    cfg = make_config(stub.base_url, name="writer-every-stop", loop__near_duplicate=0.0)
-    run_dir, state = run(cfg, [*WRITES, "loop.writer_check=every"])
+    cfg = make_config(stub.base_url, name=f"writer-{mode}-stop", loop__near_duplicate=0.0)
+    run_dir, state = run(cfg, [*WRITES, f"loop.writer_check={mode}"])
     check = state["writer_check"]
     first = check["round"]
     assert check["stopped"] and check["drops"] and check["checked"] == [first]
@@ -147,3 +149,38 @@ def test_writer_check_reads_the_old_true_false_as_first_off(given: Any, read: st
     assert LoopConfig(writer_check=given).writer_check == read
     with pytest.raises(ValueError, match="writer_check"):
         LoopConfig(writer_check="sometimes")
+
+
+def test_writer_check_per_call_also_fits_without_as_many_calls_of_pool_labels(stub, make_config) -> None:
+    cfg = make_config(stub.base_url, name="writer-per-call", loop__near_duplicate=0.0)
+    run_dir, state = run(cfg, [*WRITES, "loop.writer_check=per_call"])
+    checks = decisions(run_dir, "writer check")
+    assert checks and [d["round"] for d in checks] == state["writer_check"]["checked"]
+    for d in checks:
+        rnd = d["round"]
+        synthetic = sum(1 for a in state["dataset"] if a.source == "synthetic" and a.round <= rnd and a.weight > 0)
+        first = min(a.round for a in state["dataset"] if a.source == "synthetic")
+        pool = sum(1 for a in state["dataset"] if a.source == "pool" and first <= a.round <= rnd and a.weight > 0)
+        assert d["synthetic"] == synthetic and d["calls"] > synthetic  # the writer's calls and one label each
+        assert d["pool"] == min(d["calls"], pool)
+        assert d["stopped"] == (d["without_pool"] <= d["without"])
+        assert (run_dir / "adapters" / f"round-{rnd}-without-pool" / "adapter_config.json").exists()
+        assert (run_dir / "rounds" / f"round-{rnd}" / "dev_without_pool_predictions.jsonl").exists()
+    # the same draw on a re-run: the pool labels left out are seeded by the run seed and round
+    _, again = run(cfg, [*WRITES, "loop.writer_check=per_call", "run.name=again"])
+    assert again["writer_check"] == state["writer_check"]
+
+
+@pytest.mark.parametrize(("without", "without_pool", "stopped"), [
+    (0.5, 0.6, False),   # leaving the texts out costs more than leaving out as many calls of pool labels: go on
+    (0.6, 0.5, True),    # the pool labels were worth more: stop
+    (0.5, 0.5, True),    # a tie does not pay for the writer
+    (0.5, None, True)])  # no figure: stop
+def test_writer_check_per_call_verdict_weighs_the_texts_against_the_pool_labels(without, without_pool, stopped) -> None:
+    seen: list[dict[str, Any]] = []
+    deps = SimpleNamespace(trace=SimpleNamespace(decision=lambda what, **kw: seen.append(kw)))
+    check = {"metric": "macro_f1", "mode": "per_call", "without": without, "without_pool": without_pool}
+    record = node_trainer.writer_check_verdict(deps, check, {"macro_f1": 0.9})  # type: ignore[arg-type]
+    assert record["stopped"] is stopped and record["drops"] is stopped and seen[0]["stopped"] is stopped
+    every = node_trainer.writer_check_verdict(deps, {**check, "mode": "every"}, {"macro_f1": 0.9})  # type: ignore[arg-type]
+    assert every["stopped"] is False  # every only asks whether the texts raised dev (0.9 with them)
