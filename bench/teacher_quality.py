@@ -11,6 +11,7 @@ Results merge into bench/results/teacher_quality.json (other sections are kept).
     .venv/bin/python -m bench.teacher_quality embedded [--n 30] [--threads 2]
     .venv/bin/python -m bench.teacher_quality synthesis-ceiling --seeds 0,1,2,3,4   # (b)'s goal against the probe's ceiling
     .venv/bin/python -m bench.teacher_quality synthesis-dev-gap --seeds 0,...,9     # (b)'s gain on dev against test
+    .venv/bin/python -m bench.teacher_quality writer-check-real --budget 60 --seeds 100,101,102,103  # stage 64
 """
 
 from __future__ import annotations
@@ -198,6 +199,8 @@ def embedded(n: int, threads: int | None, parts: set[str], max_tokens: int, prev
 # The demo's config (examples/bbc-topic.yaml: Qwen teacher, MiniLM LoRA student), only the policy / synthesis changed.
 DISTILL_ARMS = {"random": ["loop.policy=random"], "select_only": ['loop.synthesis="off"'],
                 "synth_only": ['loop.synthesis="only"'], "mixed": []}
+# the default with a writer check (policy_choice.md stage 64: what it does with the real writer, on tuning seeds)
+CHECK_ARMS = {"writer_every": ["loop.writer_check=every"]}
 
 
 def distill_run(budget: int, arm: str, tmp: Path, seed: int | None = None,
@@ -209,7 +212,7 @@ def distill_run(budget: int, arm: str, tmp: Path, seed: int | None = None,
     from distillgraph.graph.config import load_config
 
     seeded = [] if seed is None else [f"run.seed={seed}", f"data.bbc.split_seed={seed}"]
-    cfg = load_config(EXAMPLE, [f"budget.max_calls={budget}", *seeded, *DISTILL_ARMS[arm], *teacher])
+    cfg = load_config(EXAMPLE, [f"budget.max_calls={budget}", *seeded, *{**DISTILL_ARMS, **CHECK_ARMS}[arm], *teacher])
     t0 = time.perf_counter()
     state, run_dir = run_graph(cfg, keep_dir=tmp)
     last = state["history"][-1]
@@ -220,6 +223,10 @@ def distill_run(budget: int, arm: str, tmp: Path, seed: int | None = None,
            "wall_seconds": round(time.perf_counter() - t0, 1), "load_average_1m": round(os.getloadavg()[0], 2),
            "code": code_version()["head"], "date": time.strftime("%Y-%m-%d")}  # which defaults the run had
     row.update(pool_label_accuracy(state["dataset"], cfg), generator=generator_totals(run_dir))
+    if state.get("writer_check"):  # loop.writer_check: its last record, every check's figures, the dev it read
+        row.update(writer_check=state["writer_check"], writer_checks=[
+            {k: d.get(k) for k in ("round", "with", "without", "synthetic", "stopped")}
+            for d in decisions_of(run_dir, "writer check")], dev_macro_f1=round(last.dev["macro_f1"], 4))
     annotator_calls = state["ledger"].get("nodes", {}).get("annotator", {}).get("paid", {}).get("calls")
     if annotator_calls:  # the teacher's labelling time per call as the run saw it (annotator node seconds / calls)
         row["teacher_seconds_per_label"] = round(node_seconds(run_dir).get("annotator", 0.0) / annotator_calls, 2)
@@ -251,6 +258,23 @@ def store_seed_runs(section: str, keys: list[str], arms: list[str], seeds: list[
             runs = stored().get(section, {})
             entries(runs).setdefault(arm, {})[str(seed)] = row
             merge(section, runs)
+
+
+def decisions_of(run_dir: Path, what: str) -> list[dict[str, Any]]:
+    """A run's trace decisions named `what`, with their round, in order."""
+    from distillgraph.graph.trace import read_trace
+
+    return [{**d, "round": step.get("round")} for step in read_trace(run_dir) for d in step.get("decisions", [])
+            if d.get("what") == what]
+
+
+def writer_check_real(budget: int, seeds: list[int]) -> None:
+    """The default with `loop.writer_check: every` and the real teacher on tuning seeds (policy_choice.md stage
+    64, a diagnostic): each run stored at once under `writer_check_real` / budget / writer_every / seed."""
+    if set(seeds) & set(range(28)):
+        raise SystemExit(f"seeds {sorted(set(seeds) & set(range(28)))} are (a)'s test seeds")
+    store_seed_runs("writer_check_real", [str(budget)], list(CHECK_ARMS), seeds,
+                    lambda arm, seed: distill_seed_run(budget, arm, seed))
 
 
 def distill_seeds(budget: int, arms: list[str], seeds: list[int]) -> None:
@@ -1284,7 +1308,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("section", choices=["embedded", "noise", "synthesis", "synthesis-dev", "synthesis-ceiling", "synthesis-dev-gap",
                                         "distill",
-                                        "distill-seeds", "distill-sim", "demo",
+                                        "distill-seeds", "distill-sim", "writer-check-real", "demo",
                                         "demo-seeds", "demo-gate", "generation",
                                         "markdown"])
     ap.add_argument("--arms", default=",".join(DISTILL_ARMS), help="distill: " + " | ".join(DISTILL_ARMS))
@@ -1335,6 +1359,8 @@ def main() -> None:
             merge(key, value)
     elif args.section == "distill-seeds":  # --budget, --seeds (not 0: the distill section's), --arms random,mixed
         distill_seeds(args.budget, args.arms.split(","), [int(x) for x in args.seeds.split(",")])
+    elif args.section == "writer-check-real":  # --budget, --seeds (tuning seeds): stage 64's diagnostic
+        writer_check_real(args.budget, [int(x) for x in args.seeds.split(",")])
     elif args.section == "distill-sim":  # --teacher, --budget, --seeds, --arms random,mixed (a SIMULATION)
         distill_sim(args.budget, args.arms.split(","), [int(x) for x in args.seeds.split(",")], args.teacher)
     elif args.section in ("demo", "generation"):

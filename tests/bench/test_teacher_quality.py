@@ -462,6 +462,41 @@ def test_the_dev_sweep_reuses_runs_it_is_given_and_runs_only_the_rest(monkeypatc
     assert diff == pytest.approx(0.2)  # paired with the reused run
 
 
+def test_writer_check_real_stores_apart_from_the_test_series_and_refuses_its_seeds(monkeypatch, tmp_path) -> None:
+    results = tmp_path / "teacher_quality.json"
+    results.write_text(json.dumps({"distill_seeds": {"60": {"mixed": {"4": {"student_macro_f1": 0.8}}}}}),
+                       encoding="utf-8")
+    monkeypatch.setattr(tq, "RESULTS", results)
+    ran: list[tuple] = []
+
+    def run(budget: int, arm: str, seed: int) -> dict[str, Any]:
+        ran.append((budget, arm, seed))
+        return {"student_macro_f1": 0.9, "writer_check": {"stopped": seed == 101}}
+
+    monkeypatch.setattr(tq, "distill_seed_run", run)
+    tq.writer_check_real(60, [100, 101])
+    tq.writer_check_real(60, [100, 101])  # stored: nothing runs again
+    assert ran == [(60, "writer_every", 100), (60, "writer_every", 101)]
+    data = json.loads(results.read_text(encoding="utf-8"))
+    assert data["writer_check_real"]["60"]["writer_every"]["101"]["writer_check"]["stopped"] is True
+    assert data["distill_seeds"] == {"60": {"mixed": {"4": {"student_macro_f1": 0.8}}}}  # the series untouched
+    with pytest.raises(SystemExit, match="test seeds"):
+        tq.writer_check_real(60, [27, 100])
+    assert tq.CHECK_ARMS["writer_every"] == ["loop.writer_check=every"]
+
+
+def test_decisions_of_reads_a_runs_trace_decisions_with_their_round(tmp_path) -> None:
+    from distillgraph.graph.trace import TraceWriter
+
+    trace = TraceWriter(tmp_path / "trace.jsonl")
+    for step, (node, rnd) in enumerate([("trainer", 1), ("analyst", 2), ("trainer", 2)]):
+        trace.begin(node, step, rnd, {})
+        trace.decision("writer check" if node == "trainer" else "allocate", stopped=rnd == 2)
+        trace.end({}, {}, [])
+    got = tq.decisions_of(tmp_path, "writer check")
+    assert [(d["round"], d["stopped"]) for d in got] == [(1, False), (2, True)]
+
+
 def test_distill_sim_stores_per_teacher_skips_finished_runs_and_tables_next_to_the_real_pair(monkeypatch,
                                                                                             tmp_path) -> None:
     results = tmp_path / "teacher_quality.json"
