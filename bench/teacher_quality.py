@@ -344,6 +344,24 @@ def sim_pairs_text(data: dict[str, Any]) -> list[str]:
             "picks | on random's |", "|---|---|---|---|---|---|---|---|---|", *lines, ""]
 
 
+def writer_check_real_text(data: dict[str, Any]) -> list[str]:
+    """Stage 64's look (policy_choice.md): per run of the default with `loop.writer_check: every` and the real
+    teacher, each check's held-half dev macro-F1 with / without the synthetic texts so far, and where it stopped."""
+    runs = data.get("writer_check_real", {})
+    lines = [f"| {budget} | {seed} | {row['generator']['synthesized']} | "
+             + "; ".join(f"round {c['round']}: {c['synthetic']} texts, {c['with']:.3f} / {c['without']:.3f}"
+                         for c in row["writer_checks"])
+             + f" | {'round ' + str(row['writer_check']['round']) if row['writer_check']['stopped'] else 'no'} |"
+             for budget, arms in sorted(runs.items(), key=lambda kv: int(kv[0]))
+             for seed, row in sorted(arms.get("writer_every", {}).items(), key=lambda kv: int(kv[0]))]
+    if not lines:
+        return []
+    return ["The default with the every-round writer check (`loop.writer_check: every`) and the real teacher, on "
+            "tuning seeds (policy_choice.md stage 64, a diagnostic: test scores are not read). Each check: the "
+            "synthetic texts so far, held-half dev macro-F1 with / without them.", "",
+            "| calls | seed | synthetic texts bought | checks | stopped |", "|---|---|---|---|---|", *lines, ""]
+
+
 POWER_EFFECTS = (3, 5)  # points of macro-F1: the seeds it would take to detect a true difference this large
 
 # Pre-registered series (policy_choice.md stage 59): budget -> (the stage, its seeds in run order). Its row is read
@@ -1183,6 +1201,7 @@ def markdown(data: dict[str, Any]) -> str:
         out += [line for n in data.get("distill_notes", []) for line in ("", f"Note: {n}")]
         out += ["", *seed_pairs_text(data), *arm_series_text(data)] if data.get("distill_seeds") else []
         out += sim_pairs_text(data)
+        out += writer_check_real_text(data)
         if data.get("student_speedup"):
             out += ["", f"The student predicts an article in {1000 * data['student_seconds_per_example']:.1f} ms, "
                     f"{data['student_speedup']:.0f}x faster than the teacher labels one in these runs "

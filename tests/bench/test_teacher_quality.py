@@ -485,6 +485,17 @@ def test_writer_check_real_stores_apart_from_the_test_series_and_refuses_its_see
     assert tq.CHECK_ARMS["writer_every"] == ["loop.writer_check=every"]
 
 
+def test_writer_check_real_text_tables_each_check_and_the_stop() -> None:
+    row = {"generator": {"synthesized": 6}, "writer_check": {"round": 3, "stopped": True},
+           "writer_checks": [{"round": 1, "synthetic": 1, "with": 0.8253, "without": 0.749, "stopped": False},
+                             {"round": 3, "synthetic": 6, "with": 0.8053, "without": 0.826, "stopped": True}]}
+    going = {**row, "writer_check": {"round": 1, "stopped": False}, "writer_checks": row["writer_checks"][:1]}
+    text = "\n".join(tq.writer_check_real_text({"writer_check_real": {"60": {"writer_every": {"102": row,
+                                                                                           "103": going}}}}))
+    assert "| 60 | 102 | 6 | round 1: 1 texts, 0.825 / 0.749; round 3: 6 texts, 0.805 / 0.826 | round 3 |" in text
+    assert "| 60 | 103 | 6 | round 1: 1 texts, 0.825 / 0.749 | no |" in text and "stage 64" in text
+
+
 def test_decisions_of_reads_a_runs_trace_decisions_with_their_round(tmp_path) -> None:
     from distillgraph.graph.trace import TraceWriter
 
