@@ -143,18 +143,11 @@ class LoopConfig(Strict):
         "in the trace and report; off = never (weaknesses from the error statistics)",
     )
     writer_check: Literal["off", "first", "every", "per_call"] = Field(
-        default="off",
-        description="synthesis auto: the trainer also fits the student without synthetic texts and compares the "
-        "two on dev (the half the writer never sees, with hard_anchor dev_half); unless the texts raised the dev "
-        "metric, later rounds write nothing and buy from the pool. first = once, in the first round that trains on "
-        "synthetic texts, without that round's texts (texts already bought stay in training; stage 61, dev, "
-        "SIMULATION: it kept a good writer but stopped a half-mislabelling one on only 4-7 of 20 runs); every = in "
-        "every round until it stops, without all synthetic texts so far, and a stop also leaves them out of training "
-        "from the next round on (stage 62); per_call = as every, but the texts must raise dev more than as many calls "
-        "of pool labels bought since the first round that wrote (a seeded random subset, left out of a third fit; "
-        "stage 63). One extra fit per checked round (per_call: two), no teacher call; true / false read as "
-        "first / off",
-    )
+        default="off", description="synthesis auto: also fit the student without synthetic texts and compare on "
+        "dev (the half the writer never sees); unless they raised it, later rounds only buy from the pool. first = "
+        "once, without the first writing round's texts (stage 61); every = each round until it stops, without all "
+        "of them, and a stop also drops them from later training (stage 62); per_call = every, but the texts must "
+        "beat as many calls of pool labels (stage 63). README: what each did; true / false read as first / off")
     tail_factor: float = Field(default=2.0, gt=0, description="a cluster is tail if pool < factor x quota")
     bootstrap_per_cluster: int = Field(default=2, ge=0, description="cold start: labelled reps per cluster")
     bootstrap_share: Annotated[float, Field(gt=0, le=1)] | Literal["auto"] = Field(
@@ -178,8 +171,7 @@ class LoopConfig(Strict):
 
     @field_validator("writer_check", mode="before")
     @classmethod
-    def _writer_check_bool(cls, value: Any) -> Any:
-        """`writer_check: true / false` (stage 61's setting, a bool) read as `first` / `off`."""
+    def _writer_check_bool(cls, value: Any) -> Any:  # stage 61's bool: true / false read as first / off
         return {True: "first", False: "off"}.get(value, value) if isinstance(value, bool) else value
 
     def wants_analysis(self, may_write: bool) -> bool:
