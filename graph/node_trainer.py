@@ -27,6 +27,7 @@ from distillgraph.graph.node_tools import (
 )
 from distillgraph.graph.routing import stop_reason
 from distillgraph.graph.state import DistillState
+from distillgraph.graph.writer_check import CHECKS
 from distillgraph.store.schema import UserError
 from distillgraph.trainer.base import TrainItem
 
@@ -94,22 +95,21 @@ def writer_check_fit(deps: Deps, state: DistillState, look: Lookup, items: list[
                      rnd: int) -> dict[str, Any] | None:
     """`loop.writer_check` (synthesis auto): the student fitted without synthetic texts and measured on dev as the
     round's own fit is; then the student goes back to the previous round's adapter, so that the round's own fit
-    starts where it would have. `first`: once, in the first round that trains on synthetic texts, without that
-    round's; `every` / `per_call`: in each round that trains on any, until the check stops, without all of them;
-    `per_call` also without as many calls of pool labels (`equal_cost_pool`). None when no check is due."""
+    starts where it would have. When a check is due and which texts it leaves out is the mode's
+    (`graph/writer_check.py`); `per_call` also fits without as many calls of pool labels (`equal_cost_pool`).
+    None when no check is due."""
     loop, done = deps.cfg.loop, state.get("writer_check") or {}
-    if loop.writer_check == "off" or loop.synthesis != "auto" or (done and (loop.writer_check == "first"
-                                                                           or done.get("stopped"))):
+    mode = CHECKS[loop.writer_check]
+    if loop.synthesis != "auto" or not mode.due(done):
         return None
     trained = {i.id for i in items}
-    left_out = {a.id for a in state.get("dataset", []) if a.source == "synthetic" and a.id in trained
-                and (loop.writer_check != "first" or a.round == rnd)}
+    left_out = mode.left_out([a for a in state.get("dataset", []) if a.source == "synthetic" and a.id in trained], rnd)
     if not left_out:
         return None
     check = {"round": rnd, "synthetic": len(left_out), "metric": deps.cfg.dev_metric, "mode": loop.writer_check,
              "checked": [*done.get("checked", []), rnd],
              "without": fit_without(deps, state, look, items, left_out, rnd, "synthetic")}
-    if loop.writer_check == "per_call":
+    if mode.against_pool:
         calls, pool = equal_cost_pool(deps, state, left_out, rnd)
         check |= {"calls": calls, "pool": len(pool),
                   "without_pool": fit_without(deps, state, look, items, set(pool), rnd, "pool")}
@@ -148,13 +148,13 @@ def writer_check_verdict(deps: Deps, check: dict[str, Any], dev: dict[str, Any])
     (and, `per_call`, without as many calls of pool labels); unless they raised it (`per_call`: more than those
     pool labels did), synthesis stops for the rest of the run (`stopped`), and with `every` / `per_call` the
     synthetic texts are left out of training from the next round on (`drops`)."""
-    with_, without = dev.get(check["metric"]), check["without"]
-    bar = check.get("without_pool", with_) if check["mode"] == "per_call" else with_
+    with_, without, mode = dev.get(check["metric"]), check["without"], CHECKS[check["mode"]]
+    bar = mode.bar(check, with_)
     stopped = bar is None or without is None or bar <= without
-    record = {**check, "with": with_, "stopped": stopped, "drops": stopped and check["mode"] != "first"}
+    record = {**check, "with": with_, "stopped": stopped, "drops": stopped and mode.drops}
     deps.trace.decision("writer check", **record,
                         reason=("the synthetic texts did not raise dev"
-                                + (" more than as many calls of pool labels" if check["mode"] == "per_call" else "")
+                                + (" more than as many calls of pool labels" if mode.against_pool else "")
                                 + ": no more synthesis"
                                 + (", and no more training on them" if record["drops"] else "")) if stopped
                         else "the synthetic texts raised dev: synthesis goes on")
@@ -162,8 +162,8 @@ def writer_check_verdict(deps: Deps, check: dict[str, Any], dev: dict[str, Any])
 
 
 def train_items(deps: Deps, state: DistillState, look: Lookup) -> list[TrainItem]:
-    """Seed labels and the dataset, less labels gating dropped (weight 0) and, once a `writer_check: every` has
-    stopped (`drops`), the synthetic texts."""
+    """Seed labels and the dataset, less labels gating dropped (weight 0) and, once a writer check that drops
+    (`every`, `per_call`) has stopped, the synthetic texts."""
     drops = (state.get("writer_check") or {}).get("drops", False)
     items = [TrainItem(id=e.id, text=e.text, target=e.target or "", cluster=look.cluster(e.id))
              for e in deps.data["seed"] if e.target is not None]

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import typing
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -13,6 +14,7 @@ import pytest
 from distillgraph.graph import node_trainer
 from distillgraph.graph.config import LoopConfig
 from distillgraph.graph.trace import read_trace
+from distillgraph.graph.writer_check import CHECKS
 from tests.graph.test_graph_teacher_quality import decisions, run
 
 WRITES = ["budget.max_calls=40", "loop.rounds=3", "loop.max_rounds=3", "loop.tail_factor=100"]  # tail: synthesis
@@ -184,3 +186,11 @@ def test_writer_check_per_call_verdict_weighs_the_texts_against_the_pool_labels(
     assert record["stopped"] is stopped and record["drops"] is stopped and seen[0]["stopped"] is stopped
     every = node_trainer.writer_check_verdict(deps, {**check, "mode": "every"}, {"macro_f1": 0.9})  # type: ignore[arg-type]
     assert every["stopped"] is False  # every only asks whether the texts raised dev (0.9 with them)
+
+
+def test_every_writer_check_setting_has_its_mode_class() -> None:
+    assert set(typing.get_args(LoopConfig.model_fields["writer_check"].annotation)) == set(CHECKS)
+    assert {n for n, c in CHECKS.items() if c.drops} == {"every", "per_call"}
+    assert {n for n, c in CHECKS.items() if c.against_pool} == {"per_call"}
+    assert [n for n, c in CHECKS.items() if c.due({})] == ["first", "every", "per_call"]  # off is never due
+    assert [n for n, c in CHECKS.items() if c.due({"stopped": False, "round": 1})] == ["every", "per_call"]
