@@ -41,6 +41,7 @@ from distillgraph.agents.generator import SynthJob, candidates_from_answers, syn
 from distillgraph.agents.records import Candidate  # noqa: E402
 from distillgraph.agents.schemas import WeaknessReport  # noqa: E402
 from distillgraph.agents.teacher import TeacherRequest, build_teacher  # noqa: E402
+from distillgraph.graph.trace import decisions as decisions_of  # noqa: E402
 from distillgraph.prompts import PromptLibrary  # noqa: E402
 from distillgraph.store.datasets import load_bbc  # noqa: E402
 from distillgraph.store.schema import BBCConfig, TaskConfig  # noqa: E402
@@ -199,6 +200,8 @@ def embedded(n: int, threads: int | None, parts: set[str], max_tokens: int, prev
 # The demo's config (examples/bbc-topic.yaml: Qwen teacher, MiniLM LoRA student), only the policy / synthesis changed.
 DISTILL_ARMS = {"random": ["loop.policy=random"], "select_only": ['loop.synthesis="off"'],
                 "synth_only": ['loop.synthesis="only"'], "mixed": []}
+# (a)'s test seeds: every real-teacher run of the distill sections (0: the demo config; stages 59-60: 4-27)
+A_TEST_SEEDS = tuple(range(28))
 # the default with a writer check (policy_choice.md stage 64: what it does with the real writer, on tuning seeds)
 CHECK_ARMS = {"writer_every": ["loop.writer_check=every"]}
 
@@ -260,19 +263,11 @@ def store_seed_runs(section: str, keys: list[str], arms: list[str], seeds: list[
             merge(section, runs)
 
 
-def decisions_of(run_dir: Path, what: str) -> list[dict[str, Any]]:
-    """A run's trace decisions named `what`, with their round, in order."""
-    from distillgraph.graph.trace import read_trace
-
-    return [{**d, "round": step.get("round")} for step in read_trace(run_dir) for d in step.get("decisions", [])
-            if d.get("what") == what]
-
-
 def writer_check_real(budget: int, seeds: list[int]) -> None:
     """The default with `loop.writer_check: every` and the real teacher on tuning seeds (policy_choice.md stage
     64, a diagnostic): each run stored at once under `writer_check_real` / budget / writer_every / seed."""
-    if set(seeds) & set(range(28)):
-        raise SystemExit(f"seeds {sorted(set(seeds) & set(range(28)))} are (a)'s test seeds")
+    if set(seeds) & set(A_TEST_SEEDS):
+        raise SystemExit(f"seeds {sorted(set(seeds) & set(A_TEST_SEEDS))} are (a)'s test seeds")
     store_seed_runs("writer_check_real", [str(budget)], list(CHECK_ARMS), seeds,
                     lambda arm, seed: distill_seed_run(budget, arm, seed))
 
@@ -366,7 +361,7 @@ POWER_EFFECTS = (3, 5)  # points of macro-F1: the seeds it would take to detect 
 
 # Pre-registered series (policy_choice.md stage 59): budget -> (the stage, its seeds in run order). Its row is read
 # only over those seeds and says "interim, no verdict" until every one of them has both arms.
-SERIES = {"60": ("stage 59", tuple(range(4, 28)))}
+SERIES = {"60": ("stage 59", A_TEST_SEEDS[4:])}
 
 
 def seed_pairs(data: dict[str, Any], budget: str, arm: str, base: str = "random",
@@ -434,7 +429,7 @@ def seed_pairs_text(data: dict[str, Any]) -> list[str]:
 
 # Pre-registered arm comparisons over a series' seeds (policy_choice.md stage 60): stage -> (budget, the arm, the
 # arms it is paired with, its seeds). Read like SERIES: interim, with no verdict, until every seed has all arms.
-ARM_SERIES = {"stage 60": ("60", "select_only", ("mixed", "random"), tuple(range(4, 28)))}
+ARM_SERIES = {"stage 60": ("60", "select_only", ("mixed", "random"), A_TEST_SEEDS[4:])}
 
 
 def arm_series_text(data: dict[str, Any]) -> list[str]:

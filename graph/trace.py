@@ -99,3 +99,9 @@ def run_texts(cfg: Any) -> Callable[[str], str | None]:
         return loaded.get(example_id)
 
     return text_of
+
+
+def decisions(run_dir: Path, what: str) -> list[dict[str, Any]]:
+    """A run's trace decisions named `what`, in order; one that names no round gets its step's."""
+    return [{"round": step.get("round"), **d} for step in read_trace(run_dir) for d in step.get("decisions", [])
+            if d.get("what") == what]

@@ -11,7 +11,7 @@ from rich.console import Console
 
 from distillgraph.graph.config import load_config
 from distillgraph.graph.runner import execute, new_run_dir
-from distillgraph.graph.trace import read_trace
+from distillgraph.graph.trace import decisions
 from tests.graph.conftest import WORDS, _texts, teacher_responder
 from tests.stub_server import StubServer, chosen_tool
 
@@ -23,13 +23,6 @@ def run(cfg_path: Path, overrides: list[str] | None = None) -> tuple[Path, dict[
     run_dir = new_run_dir(cfg)
     state = execute(cfg, run_dir, env=ENV, console=Console(quiet=True), progress=False)
     return run_dir, state
-
-
-def decisions(run_dir: Path, what: str) -> list[dict[str, Any]]:
-    out = []
-    for step in read_trace(run_dir):
-        out += [d for d in step.get("decisions", []) if d.get("what") == what]
-    return out
 
 
 def test_audit_of_a_good_teacher_continues_and_is_reported(stub, make_config) -> None:
