@@ -172,14 +172,14 @@ def allocate(
 def split_quota(q: int, avail: int, kind: str, synthesis: str, weak: bool,
                 weak_share: float = 0.25) -> tuple[int, int, list[str]]:
     """(select, synthesize, reasons) of one cluster's quota; `synthesis` is "off" when nothing may be written;
-    a weak head cluster synthesises `weak_share` of its quota (at least one)."""
+    a weak head cluster synthesises `weak_share` of its quota (at least one; none when `weak_share` is 0)."""
     if synthesis == "only":
         return 0, q, ["synthesis only"]
     if kind == "tail" and synthesis != "off":
         sel = min(avail, q // 2)
         return sel, q - sel, [f"tail: pool has {avail} unlabelled for quota {q}, synthesize {q - sel}"]
     sel, syn, why = min(avail, q), 0, []
-    if weak and synthesis != "off" and q >= 2:
+    if weak and synthesis != "off" and q >= 2 and weak_share > 0:
         syn = min(q, max(1, int(q * weak_share)))
         sel = min(avail, q - syn)
         why.append(f"weakness: {syn} targeted synthetic samples")

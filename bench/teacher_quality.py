@@ -643,6 +643,9 @@ SYNTH_DEV_VARIANTS: dict[str, tuple[str, tuple[str, ...]]] = {
     # stage 63: every round, against as many calls of pool labels
     "writer_per_call": ("select_synth", ("loop.writer_check=per_call",)),
     "bad_writer_per_call": ("select_synth", ("teacher.simulation.writer_mislabel=0.5", "loop.writer_check=per_call")),
+    # stage 65: synthesis only where a cluster's pool cannot cover its quota (weak head clusters write nothing)
+    "tail_only": ("select_synth", ("loop.weak_synth_share=0",)),
+    "bad_writer_tail_only": ("select_synth", ("teacher.simulation.writer_mislabel=0.5", "loop.weak_synth_share=0")),
 }
 DEV_METRICS = ("dev_macro_f1", "dev_worst_cluster", "held_macro_f1", "held_worst_cluster")
 

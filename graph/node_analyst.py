@@ -28,8 +28,14 @@ def analyst(state: DistillState, deps: Deps) -> dict[str, Any]:
     look = lookup(deps, state)
     stats = row_stats(deps, look, state.get("dev_predictions", []))
     shown = analysis_rows(deps, state)
-    weaknesses = find_weaknesses(deps, state, stats, rnd, stats if shown is None else row_stats(deps, look, shown))
-    plan = make_plan(deps, state, look, stats, weaknesses, rnd)
+    free = A.weaknesses_from_stats(stats, deps.cluster_names())
+    plan = make_plan(deps, state, look, stats, free, rnd)
+    weaknesses = free
+    if stats.wrong and report_read(deps, state, plan):  # planned again after the paid report: its call is spent
+        # and (weak_synth_share > 0) the weak clusters it names synthesise
+        shown_stats = stats if shown is None else row_stats(deps, look, shown)
+        weaknesses = teacher_weaknesses(deps, state, stats, rnd, shown_stats) or free
+        plan = make_plan(deps, state, look, stats, weaknesses, rnd)
     for p in plan.clusters:
         deps.trace.decision("allocate", cluster=p.cluster, quota=p.quota, select=p.select,
                             synthesize=p.synthesize, kind=p.kind, reason=p.reason)
@@ -58,27 +64,31 @@ def analysis_rows(deps: Deps, state: DistillState) -> list[dict[str, Any]] | Non
     return anchor_rows(state, deps.cfg.loop.hard_anchor)
 
 
-def find_weaknesses(deps: Deps, state: DistillState, stats: A.ErrorStats, rnd: int,
-                    shown: A.ErrorStats) -> list[Weakness]:
-    """The teacher's weakness report (EvoKD), paid only where it is read (`pays_analysis`); else, or when the teacher
-    gives none, the worst clusters and confusions from the numbers. The teacher reads every dev error rate but
-    only the example texts of `shown` (see `analysis_rows`)."""
-    names = deps.cluster_names()
-    if stats.wrong and pays_analysis(deps, state):
-        task = deps.cfg.task
-        last = state["history"][-1] if state.get("history") else None
-        metrics_line = ", ".join(f"{k} {v:.3f}" for k, v in (last.dev if last else {}).items())
-        tpl = deps.prompts.get("analyst")
-        v = A.weakness_request_vars(stats, metrics_line, names, deps.cfg.loop.analyst_examples, examples=shown)
-        msgs = tpl.render(task_type=task.type, instruction=task.instruction, labels=task.labels, **v)
-        res = ask(deps, [TeacherRequest(node="analyst", messages=msgs, schema=WeaknessReport, prompt_name=tpl.name,
-                                        prompt_hash=tpl.hash, sample_index=rnd, kind="analyse")])[0]
-        if res.ok and isinstance(res.parsed, WeaknessReport):
-            found = A.weaknesses_from_report(res.parsed, {w["id"] for w in shown.wrong + shown.correct},
-                                             set(task.label_names), set(names))
-            if found:
-                return found
-    return A.weaknesses_from_stats(stats, names)
+def report_read(deps: Deps, state: DistillState, plan: Plan) -> bool:
+    """Whether this round's weakness report has a reader (`pays_analysis`): with `loop.weak_synth_share` > 0 the
+    weak clusters it names synthesise; with 0 quotas do not depend on it and only a round whose plan (from the
+    error statistics) writes for a tail cluster reads it (stage 65)."""
+    return pays_analysis(deps, state) and (deps.cfg.loop.weak_synth_share > 0
+                                           or any(p.synthesize for p in plan.clusters))
+
+
+def teacher_weaknesses(deps: Deps, state: DistillState, stats: A.ErrorStats, rnd: int,
+                       shown: A.ErrorStats) -> list[Weakness]:
+    """The teacher's weakness report (EvoKD; one paid call, asked only where it is read: `report_read`); empty when
+    the teacher gives none (the caller falls back on the worst clusters and confusions from the numbers). The
+    teacher reads every dev error rate but only the example texts of `shown` (see `analysis_rows`)."""
+    names, task = deps.cluster_names(), deps.cfg.task
+    last = state["history"][-1] if state.get("history") else None
+    metrics_line = ", ".join(f"{k} {v:.3f}" for k, v in (last.dev if last else {}).items())
+    tpl = deps.prompts.get("analyst")
+    v = A.weakness_request_vars(stats, metrics_line, names, deps.cfg.loop.analyst_examples, examples=shown)
+    msgs = tpl.render(task_type=task.type, instruction=task.instruction, labels=task.labels, **v)
+    res = ask(deps, [TeacherRequest(node="analyst", messages=msgs, schema=WeaknessReport, prompt_name=tpl.name,
+                                    prompt_hash=tpl.hash, sample_index=rnd, kind="analyse")])[0]
+    if not (res.ok and isinstance(res.parsed, WeaknessReport)):
+        return []
+    return A.weaknesses_from_report(res.parsed, {w["id"] for w in shown.wrong + shown.correct},
+                                    set(task.label_names), set(names))
 
 
 def round_budget(deps: Deps, stage: int, n_available: int) -> tuple[float, int]:

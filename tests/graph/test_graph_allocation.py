@@ -217,6 +217,8 @@ def test_a_weak_clusters_synthesised_share_is_weak_share_of_its_quota(q):
     assert syn == (max(1, q // 2) if q >= 2 else 0) and sel + syn == q
     assert split_quota(q, 100, "head", "auto", True, 1.0)[1] == (q if q >= 2 else 0)
     assert split_quota(q, 100, "head", "off", True, 1.0)[1] == 0
+    assert split_quota(q, 100, "head", "auto", True, 0.0)[:2] == (q, 0)  # 0: a weak head writes nothing (stage 65)
+    assert split_quota(q, 1, "tail", "auto", True, 0.0)[1] == q - min(1, q // 2)  # the tail still writes
 
 
 def test_allocate_passes_the_weak_share_on():

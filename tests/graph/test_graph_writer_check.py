@@ -46,6 +46,22 @@ def test_synthesis_off_pays_no_weakness_report_unless_asked(stub, make_config) -
     assert sum(_analyst_calls(always_dir).values()) > 0
 
 
+def test_weak_share_0_writes_and_pays_its_report_only_for_a_tail(stub, make_config) -> None:
+    """Stage 65: with `loop.weak_synth_share=0` a weak head cluster writes nothing, and the report, whose one reader
+    is then the tail writer, is bought only in a round whose plan writes for a tail."""
+    cfg = make_config(stub.base_url, name="tail-only", loop__near_duplicate=0.0)
+    heads = [*WRITES[:3], "loop.tail_factor=0.01", "loop.weak_synth_share=0"]  # no cluster is a tail
+    head_dir, head = run(cfg, [*heads, "run.name=heads"])
+    assert not _synthetic_rounds(head) and sum(_analyst_calls(head_dir).values()) == 0
+    assert all(d["synthesize"] == 0 for d in decisions(head_dir, "allocate"))
+    weak_dir, weak = run(cfg, [*WRITES[:3], "loop.tail_factor=0.01", "run.name=weak"])  # the weak heads' quarter
+    assert _synthetic_rounds(weak) and sum(_analyst_calls(weak_dir).values()) > 0
+    tail_dir, tail = run(cfg, [*WRITES, "loop.weak_synth_share=0", "run.name=tails"])  # every cluster a tail
+    assert _synthetic_rounds(tail)
+    writing = {d["round"] for d in decisions(tail_dir, "allocate") if d["synthesize"] > 0}
+    assert writing and set(_analyst_calls(tail_dir)) >= writing and all(_analyst_calls(tail_dir)[r] for r in writing)
+
+
 def test_writer_check_fits_without_the_first_synthetic_texts_and_records_both(stub, make_config) -> None:
     cfg = make_config(stub.base_url, name="writer-check", loop__near_duplicate=0.0)
     run_dir, state = run(cfg, [*WRITES, "loop.writer_check=true"])
