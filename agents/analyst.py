@@ -188,6 +188,12 @@ def split_quota(q: int, avail: int, kind: str, synthesis: str, weak: bool,
     return sel, syn, why
 
 
+def rare_labels(counts: dict[str, int], labels: list[str], factor: float = 0.5) -> set[str]:
+    """The labels a labelled set is short of: fewer than `factor` of an even share of it (stage 66)."""
+    n = sum(counts.get(label, 0) for label in labels)
+    return {label for label in labels if counts.get(label, 0) < factor * n / len(labels)} if labels else set()
+
+
 def spill_over(plans: dict[int, ClusterPlan], spill: int, errors: dict[int, float]) -> None:
     """Clusters with pool left take what others could not use, most erring first."""
     for c in sorted(plans, key=lambda c: (-errors.get(c, 0.0), c)):

@@ -340,7 +340,8 @@ KEY_NEUTRAL: dict[tuple[str, str], Any] = {("loop", "sampling_power"): 0.0, ("st
                                            ("teacher.gate", "w_model"): 0.0, ("loop", "allocation_trust"): "off",
                                            ("loop", "rare_labels"): 0.0, ("loop", "coverage_pool"): "sample",
                                            ("loop", "bootstrap_share"): 1.0, ("loop", "density_weight"): 0.0,
-                                           ("loop", "writer_check"): "off", ("loop", "teacher_analysis"): "auto"}
+                                           ("loop", "writer_check"): "off", ("loop", "teacher_analysis"): "auto",
+                                           ("loop", "weak_synth_labels"): "any"}
 
 
 def _done_file(point: dict[str, Any]) -> Path:

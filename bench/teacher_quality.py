@@ -646,6 +646,12 @@ SYNTH_DEV_VARIANTS: dict[str, tuple[str, tuple[str, ...]]] = {
     # stage 65: synthesis only where a cluster's pool cannot cover its quota (weak head clusters write nothing)
     "tail_only": ("select_synth", ("loop.weak_synth_share=0",)),
     "bad_writer_tail_only": ("select_synth", ("teacher.simulation.writer_mislabel=0.5", "loop.weak_synth_share=0")),
+    # stage 66: weak clusters write only for labels the labelled set is short of; and the split made balanced
+    "rare_labels_writer": ("select_synth", ("loop.weak_synth_labels=rare",)),
+    "bad_writer_rare": ("select_synth", ("teacher.simulation.writer_mislabel=0.5", "loop.weak_synth_labels=rare")),
+    "balanced_select_only": ("select_only", ("data.bbc.imbalance=1",)),
+    "balanced_default": ("select_synth", ("data.bbc.imbalance=1",)),
+    "balanced_rare": ("select_synth", ("data.bbc.imbalance=1", "loop.weak_synth_labels=rare")),
 }
 DEV_METRICS = ("dev_macro_f1", "dev_worst_cluster", "held_macro_f1", "held_worst_cluster")
 

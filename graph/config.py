@@ -121,16 +121,16 @@ class LoopConfig(Strict):
         description="classification: tell the writer which labels the student gets wrong on dev in the cluster "
         "(label names and their order only, no dev text); its hard samples are written with those labels",
     )
-    weak_synth_share: float = Field(
-        default=0.25, ge=0, le=1,
-        description="share of a weak head cluster's quota that is synthesised (at least one sample); tail clusters "
-        "synthesise what their pool cannot cover",
-    )
+    weak_synth_share: float = Field(default=0.25, ge=0, le=1, description="share of a weak head cluster's quota "
+                                    "that is synthesised (at least one sample; 0: none); tail clusters synthesise what "
+                                    "their pool cannot cover")
+    weak_synth_labels: Literal["any", "rare"] = Field(default="any", description="which weak head clusters write: "
+                                                      "any; rare = classification: only where the student misses on "
+                                                      "dev a label the labelled set is short of (stage 66)")
     easy_fraction: float = Field(default=0.3, ge=0, le=1, description="share of easy synthetic samples (EvoKD)")
     synth_per_call: int = Field(default=4, gt=0)
     synth_top_up: int = Field(
-        default=1, ge=0,
-        description="extra writer passes in a round for the synthetic texts it asked for and did not get (failed "
+        default=1, ge=0, description="extra writer passes in a round for the synthetic texts it asked for and did not get (failed "
         "calls, fewer texts than asked, near-duplicates); what is still missing after them is bought from the pool "
         "(the policy's selection in that cluster, then anywhere), except with synthesis: only",
     )

@@ -3,6 +3,7 @@ analysis only when the policy uses it), and how is this round's budget spread ov
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from distillgraph.agents import analyst as A
@@ -10,6 +11,7 @@ from distillgraph.agents.records import Plan, Weakness
 from distillgraph.agents.schemas import WeaknessReport
 from distillgraph.agents.teacher import TeacherRequest
 from distillgraph.graph.deps import Deps
+from distillgraph.graph.node_generator import missed_labels
 from distillgraph.graph.node_tools import (
     Lookup,
     anchor_rows,
@@ -18,6 +20,8 @@ from distillgraph.graph.node_tools import (
     can_write,
     lookup,
     pays_analysis,
+    targets,
+    writer_dev_rows,
     writes_now,
 )
 from distillgraph.graph.state import DistillState
@@ -65,11 +69,24 @@ def analysis_rows(deps: Deps, state: DistillState) -> list[dict[str, Any]] | Non
 
 
 def report_read(deps: Deps, state: DistillState, plan: Plan) -> bool:
-    """Whether this round's weakness report has a reader (`pays_analysis`): with `loop.weak_synth_share` > 0 the
-    weak clusters it names synthesise; with 0 quotas do not depend on it and only a round whose plan (from the
-    error statistics) writes for a tail cluster reads it (stage 65)."""
-    return pays_analysis(deps, state) and (deps.cfg.loop.weak_synth_share > 0
-                                           or any(p.synthesize for p in plan.clusters))
+    """Whether this round's weakness report has a reader (`pays_analysis`): by default the weak clusters it names
+    synthesise; with `loop.weak_synth_share` 0 (stage 65) or `weak_synth_labels: rare` (stage 66) only a round whose
+    plan from the error statistics writes reads it (for a tail, or a weak cluster missing a rare label)."""
+    loop = deps.cfg.loop
+    steers = loop.weak_synth_share > 0 and loop.weak_synth_labels == "any"
+    return pays_analysis(deps, state) and (steers or any(p.synthesize for p in plan.clusters))
+
+
+def weak_writers(deps: Deps, state: DistillState, weaknesses: list[Weakness]) -> set[int]:
+    """The weak clusters whose quota is partly written (`loop.weak_synth_labels`): all of them, or (rare,
+    classification) those where the student misses on dev (the writer's rows) a label that the labels so far
+    are short of (`agents.analyst.rare_labels`): the pool rarely offers it (stage 66)."""
+    weak, labels = {c for w in weaknesses for c in w.clusters}, deps.cfg.task.label_names
+    if deps.cfg.loop.weak_synth_labels == "any" or deps.cfg.task.type != "classification":
+        return weak
+    short = A.rare_labels(Counter(targets(deps, state).values()), labels)
+    missed = missed_labels(writer_dev_rows(state, deps.cfg.loop.hard_anchor), labels, deps.correct_flags)
+    return {c for c in weak if short & set(missed.get(c, []))}
 
 
 def teacher_weaknesses(deps: Deps, state: DistillState, stats: A.ErrorStats, rnd: int,
@@ -121,7 +138,7 @@ def make_plan(deps: Deps, state: DistillState, look: Lookup, stats: A.ErrorStats
         shares=policy.allocation.shares(natural, stats.per_cluster, stage, loop.rounds, stats.cluster_sizes),
         natural=natural, errors=stats.per_cluster, available=dict(avail), tail_factor=loop.tail_factor,
         synthesis=loop.synthesis if policy.synthesizes else "off", can_synthesize=can_synth,
-        weakness_clusters={c for w in weaknesses for c in w.clusters}, names=deps.cluster_names(),
+        weakness_clusters=weak_writers(deps, state, weaknesses), names=deps.cluster_names(),
         note=f"stage {stage}/{loop.rounds}: {policy.allocation}", weak_share=loop.weak_synth_share)
     focus: dict[int, str] = {}
     for w in weaknesses:

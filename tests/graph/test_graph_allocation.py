@@ -227,3 +227,42 @@ def test_allocate_passes_the_weak_share_on():
                      weakness_clusters={0}, weak_share=0.5)
     p = next(p for p in plans if p.cluster == 0)
     assert p.synthesize == max(1, p.quota // 2) and "weakness" in p.reason
+
+
+def test_rare_labels_are_those_under_half_an_even_share():
+    from distillgraph.agents.analyst import rare_labels
+
+    labels = ["a", "b", "c", "d"]
+    assert rare_labels({"a": 10, "b": 10, "c": 10, "d": 10}, labels) == set()  # balanced: none
+    assert rare_labels({"a": 30, "b": 6, "c": 4}, labels) == {"c", "d"}  # even share 10: under 5 is rare
+    assert rare_labels({"a": 30, "b": 6, "c": 4}, labels, factor=0.7) == {"b", "c", "d"}
+    assert rare_labels({}, labels) == set() and rare_labels({"a": 1}, []) == set()
+    assert rare_labels({"a": 3, "zzz": 100}, ["a", "b"]) == {"b"}  # only the task's labels count
+
+
+def _weak_deps(rule: str, kind: str = "classification"):
+    from types import SimpleNamespace
+
+    cfg = SimpleNamespace(loop=SimpleNamespace(weak_synth_labels=rule, hard_anchor="dev"),
+                          task=SimpleNamespace(label_names=["a", "b", "c"], type=kind))
+    return SimpleNamespace(cfg=cfg, data={"seed": []}, correct_flags=lambda rows: [r["gold"] == r["pred"] for r in rows])
+
+
+def test_weak_writers_keep_only_clusters_missing_a_rare_label():
+    from types import SimpleNamespace
+
+    from distillgraph.agents.records import Weakness
+    from distillgraph.graph.node_analyst import weak_writers
+
+    bought = [SimpleNamespace(id=f"x{i}", target=t, weight=1.0) for i, t in enumerate("a" * 8 + "b" * 8 + "c")]
+    dev = [{"id": "d1", "gold": "c", "pred": "a", "cluster": 0}, {"id": "d2", "gold": "b", "pred": "a", "cluster": 1},
+           {"id": "d3", "gold": "a", "pred": "a", "cluster": 2}]
+    state = {"dataset": bought, "dev_predictions": dev}
+    weak = [Weakness(description="w", clusters=[0, 1, 2])]
+    assert weak_writers(_weak_deps("any"), state, weak) == {0, 1, 2}  # today: every weak cluster writes
+    assert weak_writers(_weak_deps("rare"), state, weak) == {0}  # only cluster 0 misses "c", which is rare
+    assert weak_writers(_weak_deps("rare", "ner"), state, weak) == {0, 1, 2}  # classification only
+    state["dataset"] = [*bought, *[SimpleNamespace(id=f"y{i}", target="c", weight=1.0) for i in range(6)]]
+    assert weak_writers(_weak_deps("rare"), state, weak) == set()  # "c" no longer short: nothing written
+    gated = [SimpleNamespace(id=f"y{i}", target="c", weight=0.0) for i in range(6)]  # gated-out labels do not count
+    assert weak_writers(_weak_deps("rare"), {**state, "dataset": [*bought, *gated]}, weak) == {0}

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from distillgraph.graph import node_trainer
+from distillgraph.graph import node_analyst, node_trainer
 from distillgraph.graph.config import LoopConfig
 from distillgraph.graph.trace import read_trace
 from distillgraph.graph.writer_check import CHECKS
@@ -210,3 +210,21 @@ def test_every_writer_check_setting_has_its_mode_class() -> None:
     assert {n for n, c in CHECKS.items() if c.against_pool} == {"per_call"}
     assert [n for n, c in CHECKS.items() if c.due({})] == ["first", "every", "per_call"]  # off is never due
     assert [n for n, c in CHECKS.items() if c.due({"stopped": False, "round": 1})] == ["every", "per_call"]
+
+
+def test_rare_weak_writers_pay_the_report_only_when_their_plan_writes(stub, make_config, monkeypatch) -> None:
+    """Stage 66: with `weak_synth_labels: rare` and no label short, no weak cluster writes and no report is bought;
+    with every label short and missed everywhere, weak clusters write and the report is bought where the plan
+    writes."""
+    from distillgraph.agents import analyst
+
+    cfg = make_config(stub.base_url, name="rare", loop__near_duplicate=0.0)
+    heads = [*WRITES[:3], "loop.tail_factor=0.01", "loop.weak_synth_labels=rare"]  # no cluster is a tail
+    monkeypatch.setattr(analyst, "rare_labels", lambda counts, labels, factor=0.5: set())
+    none_dir, none = run(cfg, [*heads, "run.name=none-short"])
+    assert not _synthetic_rounds(none) and sum(_analyst_calls(none_dir).values()) == 0
+    monkeypatch.setattr(analyst, "rare_labels", lambda counts, labels, factor=0.5: set(labels))
+    monkeypatch.setattr(node_analyst, "missed_labels", lambda rows, labels, correct: {c: labels for c in range(50)})
+    all_dir, every = run(cfg, [*heads, "run.name=all-short"])
+    writing = {d["round"] for d in decisions(all_dir, "allocate") if d["synthesize"] > 0}
+    assert _synthetic_rounds(every) and writing and all(_analyst_calls(all_dir).get(r) for r in writing)
