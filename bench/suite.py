@@ -376,6 +376,9 @@ def _point_key(point: dict[str, Any]) -> str:
     data["student"]["class_weight"] = point["cfg"].student.resolved().class_weight
     if data["loop"]["score_sample"] >= WHOLE_POOL:  # no sample drawn: both values pick the same (tested)
         data["loop"]["coverage_pool"] = KEY_NEUTRAL[("loop", "coverage_pool")]
+    if point["cfg"].teacher.simulation.writer == "none":  # a teacher that writes nothing: which clusters would
+        # write cannot change the run (weak_synth_labels: rare since 2026-12-07), so the key keeps the cached value
+        data["loop"]["weak_synth_labels"] = KEY_NEUTRAL[("loop", "weak_synth_labels")]
     for (section, name), neutral in KEY_NEUTRAL.items():  # section may be dotted: teacher.gate
         part = functools.reduce(lambda d, k: d[k], section.split("."), data)
         if part.get(name) == neutral:

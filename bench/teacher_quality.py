@@ -874,14 +874,16 @@ def todays_steering() -> dict[str, Any]:
     from distillgraph.graph.config import LoopConfig
 
     loop = LoopConfig()
-    return {"hard_anchor": loop.hard_anchor, "missed_labels": loop.missed_labels}
+    return {"hard_anchor": loop.hard_anchor, "missed_labels": loop.missed_labels,
+            "weak_synth_labels": loop.weak_synth_labels}
 
 
 def steering(setup: dict[str, Any]) -> str:
     """How (b)'s synthesis was steered, from its setup (entries before the settings existed: dev anchoring,
-    no missed labels)."""
+    no missed labels; every weak cluster writing, `weak_synth_labels: any`, unnamed)."""
     return (f"hard_anchor={setup.get('hard_anchor', 'dev')}, "
-            f"missed_labels={str(bool(setup.get('missed_labels', False))).lower()}")
+            f"missed_labels={str(bool(setup.get('missed_labels', False))).lower()}"
+            + (f", weak_synth_labels={setup['weak_synth_labels']}" if "weak_synth_labels" in setup else ""))
 
 
 def anchor_comparison(data: dict[str, Any]) -> list[dict[str, Any]]:
@@ -1317,7 +1319,8 @@ def timing_line(entry: dict[str, Any], what: str) -> str:
 
 
 def keep_previous_anchor(data: dict[str, Any]) -> None:
-    """Before (b) is run again with synthesis steered otherwise (`loop.hard_anchor`, `loop.missed_labels`): keep
+    """Before (b) is run again with synthesis steered otherwise (`loop.hard_anchor`, `loop.missed_labels`,
+    `loop.weak_synth_labels`): keep
     the stored table and dev gap under "synthesis_earlier", keyed by how they were steered."""
     old = steering(data.get("synthesis_setup", {}))
     if data.get("synthesis") and old != steering(todays_steering()):

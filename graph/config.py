@@ -124,9 +124,9 @@ class LoopConfig(Strict):
     weak_synth_share: float = Field(default=0.25, ge=0, le=1, description="share of a weak head cluster's quota "
                                     "that is synthesised (at least one sample; 0: none); tail clusters synthesise what "
                                     "their pool cannot cover")
-    weak_synth_labels: Literal["any", "rare"] = Field(default="any", description="which weak head clusters write: "
-                                                      "any; rare = classification: only where the student misses on "
-                                                      "dev a label the labelled set is short of (stage 66)")
+    weak_synth_labels: Literal["any", "rare"] = Field(default="rare", description="which weak head clusters write: "
+                                                      "any (until 2026-12-07); rare = classification: only where the "
+                                                      "student misses on dev a label the labels so far are short of")
     easy_fraction: float = Field(default=0.3, ge=0, le=1, description="share of easy synthetic samples (EvoKD)")
     synth_per_call: int = Field(default=4, gt=0)
     synth_top_up: int = Field(

@@ -69,12 +69,17 @@ def analysis_rows(deps: Deps, state: DistillState) -> list[dict[str, Any]] | Non
 
 
 def report_read(deps: Deps, state: DistillState, plan: Plan) -> bool:
-    """Whether this round's weakness report has a reader (`pays_analysis`): by default the weak clusters it names
-    synthesise; with `loop.weak_synth_share` 0 (stage 65) or `weak_synth_labels: rare` (stage 66) only a round whose
+    """Whether this round's weakness report is bought (`pays_analysis`; `always`: every round): where it has a
+    reader, the weak clusters it names synthesise; with `loop.weak_synth_share` 0 (stage 65) or `weak_synth_labels: rare` (stage 66) only a round whose
     plan from the error statistics writes reads it (for a tail, or a weak cluster missing a rare label)."""
     loop = deps.cfg.loop
-    steers = loop.weak_synth_share > 0 and loop.weak_synth_labels == "any"
+    steers = loop.teacher_analysis == "always" or (loop.weak_synth_share > 0 and not rare_only(deps))
     return pays_analysis(deps, state) and (steers or any(p.synthesize for p in plan.clusters))
+
+
+def rare_only(deps: Deps) -> bool:
+    """`loop.weak_synth_labels: rare` as it applies: to classification (other task kinds write as `any`)."""
+    return deps.cfg.loop.weak_synth_labels == "rare" and deps.cfg.task.type == "classification"
 
 
 def weak_writers(deps: Deps, state: DistillState, weaknesses: list[Weakness]) -> set[int]:
@@ -82,7 +87,7 @@ def weak_writers(deps: Deps, state: DistillState, weaknesses: list[Weakness]) ->
     classification) those where the student misses on dev (the writer's rows) a label that the labels so far
     are short of (`agents.analyst.rare_labels`): the pool rarely offers it (stage 66)."""
     weak, labels = {c for w in weaknesses for c in w.clusters}, deps.cfg.task.label_names
-    if deps.cfg.loop.weak_synth_labels == "any" or deps.cfg.task.type != "classification":
+    if not rare_only(deps):
         return weak
     short = A.rare_labels(Counter(targets(deps, state).values()), labels)
     missed = missed_labels(writer_dev_rows(state, deps.cfg.loop.hard_anchor), labels, deps.correct_flags)

@@ -189,6 +189,13 @@ def test_a_setting_at_its_neutral_value_leaves_the_run_cache_key_unchanged():
              for v in ("sample", "all")}
     assert whole["sample"] == whole["all"]
     assert _point_key(point(sampling_power=2.0, select_within="pool", coverage_pool="sample")) != before  # a change
+    # which weak clusters write cannot change a run whose teacher writes nothing (the suite's): one key for both
+    both = [point(sampling_power=0.0, select_within="pool", coverage_pool="sample", bootstrap_share=1.0,
+                  weak_synth_labels=v) for v in ("any", "rare")]
+    assert _point_key(both[0]) == _point_key(both[1]) == before
+    for p in both:
+        p["cfg"].teacher.simulation.writer = "reserve"
+    assert _point_key(both[0]) != _point_key(both[1])  # a reserve writer writes: any and rare are two keys
     assert _point_key(point(gate={"w_model": 1.0}, sampling_power=0.0, select_within="pool", coverage_pool="sample")) != before
     assert _point_key(point(sampling_power=0.0)) != before  # distillgraph's default is now select_within=clusters
     probe = point("embedding-probe", sampling_power=0.0, select_within="pool")  # its class_weight resolves to balanced: not the earlier behaviour

@@ -359,9 +359,10 @@ def test_the_anchor_table_pairs_todays_synthesis_runs_with_each_earlier_steering
                "synthesis_setup": {"hard_anchor": "labelled"}, "synthesis_earlier": kept}
     tq.keep_previous_anchor(stage25)  # another steering: kept beside the first
     assert set(tq.stored()["synthesis_earlier"]) == {dev_key, "hard_anchor=labelled, missed_labels=false"}
-    from distillgraph.graph.config import LoopConfig
-
-    today = {"synthesis_setup": {"hard_anchor": LoopConfig().hard_anchor, "missed_labels": LoopConfig().missed_labels}}
+    today = {"synthesis_setup": tq.todays_steering()}
+    # a table stored before weak_synth_labels was recorded wrote for every weak cluster (any): not today's steering
+    assert tq.steering({"hard_anchor": "dev_half", "missed_labels": True}) != tq.steering(tq.todays_steering())
+    assert tq.steering({"hard_anchor": "dev_half", "missed_labels": True}) == "hard_anchor=dev_half, missed_labels=true"
     tq.keep_previous_anchor({**stage25, **today, "synthesis_earlier": tq.stored()["synthesis_earlier"]})
     assert len(tq.stored()["synthesis_earlier"]) == 2  # today's own steering is not "earlier"
     data = {"synthesis": {"40": _synthesis_entry({0: 0.72, 1: 0.81, 2: 0.88, 7: 0.5})}, **today,

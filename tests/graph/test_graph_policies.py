@@ -585,7 +585,7 @@ def analysis_requests(stub: Any) -> int:
 @pytest.mark.parametrize("name,asks", [("random", False), ("distillgraph", True)])
 def test_only_a_policy_that_uses_the_analysis_pays_for_it(stub, make_config, name, asks):
     cfg = load_config(make_config(stub.base_url, name=name), [f"loop.policy={name}", "student.kind=embedding-probe",
-                                                               "budget.max_calls=16"])
+                                                               "budget.max_calls=16", "loop.weak_synth_labels=any"])
     execute(cfg, new_run_dir(cfg), env=ENV, console=Console(quiet=True), progress=False)
     assert (analysis_requests(stub) > 0) == asks, f"{name}: {analysis_requests(stub)} analysis request(s)"
 

@@ -54,7 +54,8 @@ def test_weak_share_0_writes_and_pays_its_report_only_for_a_tail(stub, make_conf
     head_dir, head = run(cfg, [*heads, "run.name=heads"])
     assert not _synthetic_rounds(head) and sum(_analyst_calls(head_dir).values()) == 0
     assert all(d["synthesize"] == 0 for d in decisions(head_dir, "allocate"))
-    weak_dir, weak = run(cfg, [*WRITES[:3], "loop.tail_factor=0.01", "run.name=weak"])  # the weak heads' quarter
+    weak_dir, weak = run(cfg, [*WRITES[:3], "loop.tail_factor=0.01", "loop.weak_synth_labels=any",
+                               "run.name=weak"])  # the weak heads' quarter
     assert _synthetic_rounds(weak) and sum(_analyst_calls(weak_dir).values()) > 0
     tail_dir, tail = run(cfg, [*WRITES, "loop.weak_synth_share=0", "run.name=tails"])  # every cluster a tail
     assert _synthetic_rounds(tail)

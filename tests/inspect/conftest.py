@@ -46,7 +46,8 @@ def recorded_run(tmp_path_factory) -> Path:
     data = build_dataset(root / "data", extra_pool=extra)
     with StubServer(responder=markup_responder, seed=0) as srv:
         cfg_dict = config_dict(srv.base_url, build_models(root / "models"), data, root / "runs",
-                               task__name="inspect", loop__max_rounds=2)
+                               task__name="inspect", loop__max_rounds=2,
+                               loop__weak_synth_labels="any")  # weak clusters write: the analyst asks the teacher
         cfg = load_config(write_config(root / "inspect.yaml", cfg_dict), [])
         run_dir = new_run_dir(cfg, "recorded")
         execute(cfg, run_dir, env={KEY_ENV: "sk-test-secret-key-1234567890"}, console=Console(quiet=True),
