@@ -200,8 +200,10 @@ def embedded(n: int, threads: int | None, parts: set[str], max_tokens: int, prev
 # The demo's config (examples/bbc-topic.yaml: Qwen teacher, MiniLM LoRA student), only the policy / synthesis changed.
 DISTILL_ARMS = {"random": ["loop.policy=random"], "select_only": ['loop.synthesis="off"'],
                 "synth_only": ['loop.synthesis="only"'], "mixed": []}
-# (a)'s test seeds: every real-teacher run of the distill sections (0: the demo config; stages 59-60: 4-27)
-A_TEST_SEEDS = tuple(range(28))
+# (a)'s test seeds: every real-teacher run of the distill sections (0: the demo config; stages 59-60: 4-27, on the
+# defaults before 2026-12-07; stage 67: 28-51, on loop.weak_synth_labels: rare)
+A_TEST_SEEDS = tuple(range(52))
+BEFORE_RARE = A_TEST_SEEDS[:28]  # the seeds whose `mixed` runs had every weak cluster writing (weak_synth_labels: any)
 # the default with a writer check (policy_choice.md stage 64: what it does with the real writer, on tuning seeds)
 CHECK_ARMS = {"writer_every": ["loop.writer_check=every"]}
 
@@ -359,9 +361,9 @@ def writer_check_real_text(data: dict[str, Any]) -> list[str]:
 
 POWER_EFFECTS = (3, 5)  # points of macro-F1: the seeds it would take to detect a true difference this large
 
-# Pre-registered series (policy_choice.md stage 59): budget -> (the stage, its seeds in run order). Its row is read
+# Pre-registered series (policy_choice.md stages 59, 67): stage -> (budget, its seeds in run order). Its row is read
 # only over those seeds and says "interim, no verdict" until every one of them has both arms.
-SERIES = {"60": ("stage 59", A_TEST_SEEDS[4:])}
+SERIES = {"stage 59": ("60", A_TEST_SEEDS[4:28]), "stage 67": ("60", A_TEST_SEEDS[28:52])}
 
 
 def seed_pairs(data: dict[str, Any], budget: str, arm: str, base: str = "random",
@@ -399,9 +401,9 @@ def series_status(pair: dict[str, Any], seeds: tuple[int, ...]) -> str:
 def seed_pairs_text(data: dict[str, Any]) -> list[str]:
     """The paired table of the default (mixed) against random over the seeds both ran, per budget."""
     rows = [(budget, pair) for budget in sorted(data.get("distill_seeds", {}), key=int)
-            if (pair := seed_pairs(data, budget, "mixed"))]
+            if (pair := seed_pairs(data, budget, "mixed", only=BEFORE_RARE))]  # one default per row
     rows += [(f"{budget} ({stage} series: seeds {seeds[0]}-{seeds[-1]})", {**pair, "verdict": series_status(pair, seeds)})
-             for budget, (stage, seeds) in SERIES.items() if (pair := seed_pairs(data, budget, "mixed", only=seeds))]
+             for stage, (budget, seeds) in SERIES.items() if (pair := seed_pairs(data, budget, "mixed", only=seeds))]
     if not rows:
         return []
     effects = " / ".join(f"{pts}" for pts in POWER_EFFECTS)
@@ -429,7 +431,7 @@ def seed_pairs_text(data: dict[str, Any]) -> list[str]:
 
 # Pre-registered arm comparisons over a series' seeds (policy_choice.md stage 60): stage -> (budget, the arm, the
 # arms it is paired with, its seeds). Read like SERIES: interim, with no verdict, until every seed has all arms.
-ARM_SERIES = {"stage 60": ("60", "select_only", ("mixed", "random"), A_TEST_SEEDS[4:])}
+ARM_SERIES = {"stage 60": ("60", "select_only", ("mixed", "random"), A_TEST_SEEDS[4:28])}
 
 
 def arm_series_text(data: dict[str, Any]) -> list[str]:

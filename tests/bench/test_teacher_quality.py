@@ -544,7 +544,7 @@ def test_distill_sim_stores_per_teacher_skips_finished_runs_and_tables_next_to_t
 def test_a_pre_registered_series_is_read_over_its_own_seeds_and_stays_interim_until_complete(monkeypatch) -> None:
     """Stage 59's row: only the series' seeds (not the older ones at the same budget), no verdict until every
     planned pair is in; complete, the verdict comes from the CI."""
-    monkeypatch.setattr(tq, "SERIES", {"60": ("stage 59", (4, 5, 6))})
+    monkeypatch.setattr(tq, "SERIES", {"stage 59": ("60", (4, 5, 6)), "stage 67": ("60", (30, 31))})
 
     def data(seeds: list[int]) -> dict[str, Any]:
         arms = {arm: {str(s): {"student_macro_f1": 0.80 + (0.05 if arm == "mixed" else 0.0) + 0.01 * (s % 2)}
@@ -563,6 +563,9 @@ def test_a_pre_registered_series_is_read_over_its_own_seeds_and_stays_interim_un
     complete = "\n".join(tq.seed_pairs_text(data([1, 4, 5, 6])))
     assert "| 60 (stage 59 series: seeds 4-6) | 4, 5, 6 |" in complete and "(ahead) | 3/3 |" in complete
     assert "interim" not in complete
+    later = "\n".join(tq.seed_pairs_text(data([1, 4, 5, 6, 30])))  # a later default's series: its own row only
+    assert "| 60 | 1, 4, 5, 6 |" in later and "| 60 (stage 67 series: seeds 30-31) | 30 |" in later
+    assert "(interim, 1 of 2 pairs: no verdict)" in later
 
 
 def test_a_pre_registered_arm_series_pairs_the_arm_with_each_base_over_its_seeds(monkeypatch) -> None:
