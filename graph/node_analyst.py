@@ -31,14 +31,12 @@ def analyst(state: DistillState, deps: Deps) -> dict[str, Any]:
     rnd = state.get("round", 0) + 1
     look = lookup(deps, state)
     stats = row_stats(deps, look, state.get("dev_predictions", []))
-    shown = analysis_rows(deps, state)
     free = A.weaknesses_from_stats(stats, deps.cluster_names())
-    plan = make_plan(deps, state, look, stats, free, rnd)
-    weaknesses = free
-    if stats.wrong and report_read(deps, state, plan):  # planned again after the paid report: its call is spent
-        # and (weak_synth_share > 0) the weak clusters it names synthesise
-        shown_stats = stats if shown is None else row_stats(deps, look, shown)
-        weaknesses = teacher_weaknesses(deps, state, stats, rnd, shown_stats) or free
+    plan, weaknesses = make_plan(deps, state, look, stats, free, rnd), free
+    if stats.wrong and report_read(deps, state, plan):  # the report is bought: plan again (its call is spent, and
+        shown = analysis_rows(deps, state)  # the clusters it names may write)
+        seen = stats if shown is None else row_stats(deps, look, shown)
+        weaknesses = teacher_weaknesses(deps, state, stats, rnd, seen) or free
         plan = make_plan(deps, state, look, stats, weaknesses, rnd)
     for p in plan.clusters:
         deps.trace.decision("allocate", cluster=p.cluster, quota=p.quota, select=p.select,
