@@ -11,7 +11,6 @@ from distillgraph.agents.records import Plan, Weakness
 from distillgraph.agents.schemas import WeaknessReport
 from distillgraph.agents.teacher import TeacherRequest
 from distillgraph.graph.deps import Deps
-from distillgraph.graph.node_generator import missed_labels
 from distillgraph.graph.node_tools import (
     Lookup,
     anchor_rows,
@@ -21,7 +20,7 @@ from distillgraph.graph.node_tools import (
     lookup,
     pays_analysis,
     targets,
-    writer_dev_rows,
+    writer_missed_labels,
     writes_now,
 )
 from distillgraph.graph.state import DistillState
@@ -68,8 +67,9 @@ def analysis_rows(deps: Deps, state: DistillState) -> list[dict[str, Any]] | Non
 
 def report_read(deps: Deps, state: DistillState, plan: Plan) -> bool:
     """Whether this round's weakness report is bought (`pays_analysis`; `always`: every round): where it has a
-    reader, the weak clusters it names synthesise; with `loop.weak_synth_share` 0 (stage 65) or `weak_synth_labels: rare` (stage 66) only a round whose
-    plan from the error statistics writes reads it (for a tail, or a weak cluster missing a rare label)."""
+    reader, the weak clusters it names synthesise; with `loop.weak_synth_share` 0 (stage 65) or
+    `weak_synth_labels: rare` (stage 66) only a round whose plan from the error statistics writes reads it (for a
+    tail, or a weak cluster missing a short label)."""
     loop = deps.cfg.loop
     steers = loop.teacher_analysis == "always" or (loop.weak_synth_share > 0 and not rare_only(deps))
     return pays_analysis(deps, state) and (steers or any(p.synthesize for p in plan.clusters))
@@ -88,7 +88,7 @@ def weak_writers(deps: Deps, state: DistillState, weaknesses: list[Weakness]) ->
     if not rare_only(deps):
         return weak
     short = A.rare_labels(Counter(targets(deps, state).values()), labels)
-    missed = missed_labels(writer_dev_rows(state, deps.cfg.loop.hard_anchor), labels, deps.correct_flags)
+    missed = writer_missed_labels(deps, state)
     return {c for c in weak if short & set(missed.get(c, []))}
 
 

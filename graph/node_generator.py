@@ -5,8 +5,7 @@ near-duplicates of existing data dropped."""
 from __future__ import annotations
 
 import random
-from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections import defaultdict
 from typing import Any
 
 import numpy as np
@@ -23,7 +22,7 @@ from distillgraph.graph.node_tools import (
     lookup,
     targets,
     unlabelled_pool,
-    writer_dev_rows,
+    writer_missed_labels,
 )
 from distillgraph.graph.state import DistillState
 from distillgraph.store.index import add_samples
@@ -120,7 +119,7 @@ def synthesize(deps: Deps, state: DistillState, look: Lookup, plan: Plan, want: 
     known = targets(deps, state)
     anchor = deps.cfg.loop.hard_anchor
     wrong = [r for r in anchor_rows(state, anchor) if not deps.correct_flags([r])[0]]
-    missed = missed_labels(writer_dev_rows(state, anchor), deps.cfg.task.label_names, deps.correct_flags)
+    missed = writer_missed_labels(deps, state)
     jobs = []
     for p in wanted:
         labelled_c = [i for i in known if look.cluster(i) == p.cluster]
@@ -139,17 +138,6 @@ def synthesize(deps: Deps, state: DistillState, look: Lookup, plan: Plan, want: 
                            temperature=deps.cfg.teacher.synth_temperature)
     return candidates_from_answers(pairs, ask(deps, [r for _, r in pairs]), plan.round, deps.cfg.data.max_text_chars,
                                    normalize=deps.kind.normalize_text)
-
-
-def missed_labels(rows: list[dict[str, Any]], labels: list[str],
-                  correct: Callable[[list[dict[str, Any]]], list[bool]]) -> dict[int, list[str]]:
-    """cluster -> the gold labels of the student's wrong dev predictions there, most often first (ties: label
-    order). Label names only, so no dev text reaches the writer; empty for tasks whose targets are not labels."""
-    counts: dict[int, Counter[str]] = defaultdict(Counter)
-    for r, ok in zip(rows, correct(rows) if rows else [], strict=True):
-        if not ok and r["gold"] in labels:
-            counts[r["cluster"]][r["gold"]] += 1
-    return {c: sorted(n, key=lambda g: (-n[g], labels.index(g))) for c, n in counts.items()}
 
 
 def drop_near_duplicates(deps: Deps, synth: list[Candidate], kept: list[Candidate] | None = None) -> list[Candidate]:

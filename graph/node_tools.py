@@ -5,8 +5,8 @@ that crashed)."""
 from __future__ import annotations
 
 import hashlib
-from collections import Counter
-from collections.abc import Mapping
+from collections import Counter, defaultdict
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -135,6 +135,24 @@ def writer_dev_rows(state: DistillState, anchor: str) -> list[dict[str, Any]]:
     `hard_anchor: dev_half` only the shown half."""
     rows = state.get("dev_predictions", [])
     return [r for r in rows if shown_dev(r["id"])] if anchor == "dev_half" else rows
+
+
+def missed_labels(rows: list[dict[str, Any]], labels: list[str],
+                  correct: Callable[[list[dict[str, Any]]], list[bool]]) -> dict[int, list[str]]:
+    """cluster -> the gold labels of the student's wrong dev predictions there, most often first (ties: label
+    order). Label names only, so no dev text reaches the writer; empty for tasks whose targets are not labels."""
+    counts: dict[int, Counter[str]] = defaultdict(Counter)
+    for r, ok in zip(rows, correct(rows) if rows else [], strict=True):
+        if not ok and r["gold"] in labels:
+            counts[r["cluster"]][r["gold"]] += 1
+    return {c: sorted(n, key=lambda g: (-n[g], labels.index(g))) for c, n in counts.items()}
+
+
+def writer_missed_labels(deps: Deps, state: DistillState) -> dict[int, list[str]]:
+    """`missed_labels` of the dev rows the writer may learn from (`loop.hard_anchor`): what the generator names to
+    the writer and what `weak_synth_labels: rare` reads (node_analyst.weak_writers)."""
+    rows = writer_dev_rows(state, deps.cfg.loop.hard_anchor)
+    return missed_labels(rows, deps.cfg.task.label_names, deps.correct_flags)
 
 
 def anchor_rows(state: DistillState, anchor: str) -> list[dict[str, Any]]:

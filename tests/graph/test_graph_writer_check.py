@@ -225,7 +225,8 @@ def test_rare_weak_writers_pay_the_report_only_when_their_plan_writes(stub, make
     none_dir, none = run(cfg, [*heads, "run.name=none-short"])
     assert not _synthetic_rounds(none) and sum(_analyst_calls(none_dir).values()) == 0
     monkeypatch.setattr(analyst, "rare_labels", lambda counts, labels, factor=0.5: set(labels))
-    monkeypatch.setattr(node_analyst, "missed_labels", lambda rows, labels, correct: {c: labels for c in range(50)})
+    monkeypatch.setattr(node_analyst, "writer_missed_labels",
+                        lambda deps, state: {c: deps.cfg.task.label_names for c in range(50)})
     all_dir, every = run(cfg, [*heads, "run.name=all-short"])
     writing = {d["round"] for d in decisions(all_dir, "allocate") if d["synthesize"] > 0}
     assert _synthetic_rounds(every) and writing and all(_analyst_calls(all_dir).get(r) for r in writing)

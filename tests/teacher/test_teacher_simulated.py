@@ -287,7 +287,7 @@ def test_missed_labels_steer_the_hard_samples_and_are_named_in_the_prompt() -> N
 
 
 def test_missed_labels_counts_wrong_dev_rows_per_cluster_by_label_name_only() -> None:
-    from distillgraph.graph.node_generator import missed_labels
+    from distillgraph.graph.node_tools import missed_labels
 
     def correct(rows):
         return [r["gold"] == r["pred"] for r in rows]
