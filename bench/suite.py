@@ -684,69 +684,78 @@ def _detectable(p: dict[str, Any] | None) -> str:
     return "-" if not p or p.get("detectable") is None else f"{100 * p['detectable']:.1f}"
 
 
-def markdown(suite: dict[str, Any]) -> str:
-    meta = suite["meta"]
-    lines = [f"## {meta.get('title') or TITLE}", "",
-             f"{meta['machine']}; load average {meta['load_average_1m']} at the start. {meta['runs']} graph runs "
-             f"(test seeds) in {meta['seconds']:.0f} s over {meta['workers']} worker processes"
-             + (f" ({meta['reused_runs']} of them finished by earlier invocations on the same code for their policy "
-                "and reused: --resume)" if meta.get("reused_runs") else "")
-             + (f", plus {meta['tuning_runs']} tuning points in {meta['tuning_seconds']:.0f} s"
-                + (f" ({meta['tuning_reused']} of them reused from earlier invocations: --resume)"
-                   if meta.get("tuning_reused") else "") if meta.get("tuning_runs") else "")
-             + ("; process CPU seconds per run: " + ", ".join(f"{t} {v:g}" for t, v in meta["cpu_seconds_per_run"].items())
-                if meta.get("cpu_seconds_per_run") else "") + f"; whole suite {meta['total_seconds']:.0f} s "
-             f"(`python -m bench.suite{' ' + meta['argv'] if meta['argv'] else ''}`)"
-             + (f"; code: commit {meta['code']['head']}" + (f" with {', '.join(meta['code']['modified'])} modified"
-                                                            if meta["code"].get("modified") else "")
-                if meta.get("code") else "") + ".", "",
-             "**Protocol.**", ""]
+def _header_lines(meta: dict[str, Any]) -> list[str]:
+    """The title and where and how the suite ran."""
+    return [f"## {meta.get('title') or TITLE}", "",
+            f"{meta['machine']}; load average {meta['load_average_1m']} at the start. {meta['runs']} graph runs "
+            f"(test seeds) in {meta['seconds']:.0f} s over {meta['workers']} worker processes"
+            + (f" ({meta['reused_runs']} of them finished by earlier invocations on the same code for their policy "
+               "and reused: --resume)" if meta.get("reused_runs") else "")
+            + (f", plus {meta['tuning_runs']} tuning points in {meta['tuning_seconds']:.0f} s"
+               + (f" ({meta['tuning_reused']} of them reused from earlier invocations: --resume)"
+                  if meta.get("tuning_reused") else "") if meta.get("tuning_runs") else "")
+            + ("; process CPU seconds per run: " + ", ".join(f"{t} {v:g}" for t, v in meta["cpu_seconds_per_run"].items())
+               if meta.get("cpu_seconds_per_run") else "") + f"; whole suite {meta['total_seconds']:.0f} s "
+            f"(`python -m bench.suite{' ' + meta['argv'] if meta['argv'] else ''}`)"
+            + (f"; code: commit {meta['code']['head']}" + (f" with {', '.join(meta['code']['modified'])} modified"
+                                                           if meta["code"].get("modified") else "")
+               if meta.get("code") else "") + ".", ""]
+
+
+def _provenance_lines(meta: dict[str, Any]) -> list[str]:
+    """Notes, and where runs merged from other invocations came from."""
+    lines: list[str] = []
     for note in meta.get("notes", []):
-        lines[-2:-2] = [f"**Note.** {note}", ""]
+        lines += [f"**Note.** {note}", ""]
     for m in meta.get("probe_merges", []):
         where = (f"`python -m bench.suite {m['argv']}`, {m['written']}"
                  + (f", commit {m['code']['head']}" if m.get("code") else ""))
-        lines[-2:-2] = [(f"Embedding-probe runs of {', '.join(m['policies'])} ({m['runs']}) come from a separate "
-                         f"invocation ({where}), merged with `--merge-probe`; the other probe runs it holds equal "
-                         if m["policies"] else
-                         f"A check of the code, no run replaced: {where} re-ran probe points; its runs equal ")
-                        + f"this file's at {m['other_runs_equal']} of {m['other_runs_compared']} shared points "
-                        "(test and dev macro-F1, worst-cluster accuracy).", ""]
+        lines += [(f"Embedding-probe runs of {', '.join(m['policies'])} ({m['runs']}) come from a separate "
+                   f"invocation ({where}), merged with `--merge-probe`; the other probe runs it holds equal "
+                   if m["policies"] else
+                   f"A check of the code, no run replaced: {where} re-ran probe points; its runs equal ")
+                  + f"this file's at {m['other_runs_equal']} of {m['other_runs_compared']} shared points "
+                  "(test and dev macro-F1, worst-cluster accuracy).", ""]
     for m in meta.get("seed_additions", []):
-        lines[-2:-2] = [f"Embedding-probe runs at test seeds {', '.join(map(str, m['seeds']))} ({m['runs']}) come from "
-                        f"a later invocation (`python -m bench.suite {m['argv']}`, {m['written']}"
-                        + (f", commit {m['code']['head']}" if m.get("code") else "") + "), added with `--add-seeds`; "
-                        f"its probe runs at the seeds this file held already equal this file's at "
-                        f"{m['shared_runs_equal']} of {m['shared_runs_compared']} points (test and dev macro-F1, "
-                        "worst-cluster accuracy). The upper bounds are the means over the splits of seeds "
-                        f"{', '.join(map(str, m['upper_bound_seeds']))}.", ""]
+        lines += [f"Embedding-probe runs at test seeds {', '.join(map(str, m['seeds']))} ({m['runs']}) come from "
+                  f"a later invocation (`python -m bench.suite {m['argv']}`, {m['written']}"
+                  + (f", commit {m['code']['head']}" if m.get("code") else "") + "), added with `--add-seeds`; "
+                  f"its probe runs at the seeds this file held already equal this file's at "
+                  f"{m['shared_runs_equal']} of {m['shared_runs_compared']} points (test and dev macro-F1, "
+                  "worst-cluster accuracy). The upper bounds are the means over the splits of seeds "
+                  f"{', '.join(map(str, m['upper_bound_seeds']))}.", ""]
     for gone in meta.get("lora_superseded", []):
-        lines[-2:-2] = [f"Earlier LoRA-student runs ({gone['runs']}, {', '.join(gone['tasks'])}; "
-                        f"{len(gone['merges'])} merge(s)) were superseded and left out: {gone['reason']}", ""]
+        lines += [f"Earlier LoRA-student runs ({gone['runs']}, {', '.join(gone['tasks'])}; "
+                  f"{len(gone['merges'])} merge(s)) were superseded and left out: {gone['reason']}", ""]
     for lora in lora_merges(meta):
-        lines[-2:-2] = [f"LoRA-student runs ({lora['runs']}, {', '.join(lora['tasks'])}"
-                        + (f"; policies {', '.join(lora['policies'])}" if lora.get("policies") else "")
-                        + (f"; seeds {', '.join(map(str, lora['seeds']))}, budgets {', '.join(map(str, lora['budgets']))}"
-                           if lora.get("seeds") else "")
-                        + f") come from a separate invocation (`python -m bench.suite {lora['argv']}`, "
-                        f"{lora['written']}" + (f", commit {lora['code']['head']}" if lora.get("code") else "")
-                        + "), merged with `--merge-lora`; its probe runs at the same points equal this file's in "
-                        f"{lora['probe_runs_equal']} of {lora['probe_runs_compared']}"
-                        + (f"; its {', '.join(lora['replaced'])} runs were replaced by a later merge"
-                           if lora.get("replaced") else "")
-                        + (f"; its {', '.join(lora['superseded_tasks'])} runs were superseded"
-                           if lora.get("superseded_tasks") else "")
-                        + (" (they differ: this merge ran under other code or installed packages than the runs it "
-                           "joins" + (f"; its packages: {packages_text(lora['code']['packages'])}"
-                                      if (lora.get("code") or {}).get("packages") else "") + ")"
-                           if lora["probe_runs_equal"] < lora["probe_runs_compared"] else "") + "."
-                        + "".join(f" The probe runs were re-run on {r['written']}"
-                                  + (f" (commit {r['code']['head']})" if r.get("code") else "")
-                                  + f" and equal those these LoRA runs were checked against at {r['equal']} of "
-                                  f"{r['compared']} points: the LoRA runs were not re-run with them."
-                                  for r in lora.get("probe_reruns", []))
-                        + (f" {lora['note']}" if lora.get("note") else ""), ""]
-    lines += [f"- {line}" for line in suite["protocol"]]
+        lines += [f"LoRA-student runs ({lora['runs']}, {', '.join(lora['tasks'])}"
+                  + (f"; policies {', '.join(lora['policies'])}" if lora.get("policies") else "")
+                  + (f"; seeds {', '.join(map(str, lora['seeds']))}, budgets {', '.join(map(str, lora['budgets']))}"
+                     if lora.get("seeds") else "")
+                  + f") come from a separate invocation (`python -m bench.suite {lora['argv']}`, "
+                  f"{lora['written']}" + (f", commit {lora['code']['head']}" if lora.get("code") else "")
+                  + "), merged with `--merge-lora`; its probe runs at the same points equal this file's in "
+                  f"{lora['probe_runs_equal']} of {lora['probe_runs_compared']}"
+                  + (f"; its {', '.join(lora['replaced'])} runs were replaced by a later merge"
+                     if lora.get("replaced") else "")
+                  + (f"; its {', '.join(lora['superseded_tasks'])} runs were superseded"
+                     if lora.get("superseded_tasks") else "")
+                  + (" (they differ: this merge ran under other code or installed packages than the runs it "
+                     "joins" + (f"; its packages: {packages_text(lora['code']['packages'])}"
+                                if (lora.get("code") or {}).get("packages") else "") + ")"
+                     if lora["probe_runs_equal"] < lora["probe_runs_compared"] else "") + "."
+                  + "".join(f" The probe runs were re-run on {r['written']}"
+                            + (f" (commit {r['code']['head']})" if r.get("code") else "")
+                            + f" and equal those these LoRA runs were checked against at {r['equal']} of "
+                            f"{r['compared']} points: the LoRA runs were not re-run with them."
+                            for r in lora.get("probe_reruns", []))
+                  + (f" {lora['note']}" if lora.get("note") else ""), ""]
+    return lines
+
+
+def _task_lines(suite: dict[str, Any]) -> list[str]:
+    """The protocol, the policies and the tasks table."""
+    lines = [f"- {line}" for line in suite["protocol"]]
     if suite.get("policy_descriptions"):
         lines += ["", "Policies (graph/policies.py, as configured here):", ""]
         lines += [f"- `{line.split(':', 1)[0]}`:{line.split(':', 1)[1]}" for line in suite["policy_descriptions"]]
@@ -762,6 +771,12 @@ def markdown(suite: dict[str, Any]) -> str:
                      f"{t['imbalance']:g}:1 | {t['median_chars']} | {t['n_dev']} / {t['n_test']} | "
                      f"{ub.get('macro_f1', float('nan')):.3f}{'' if learnable(t) else ' (not learnable)'} | "
                      f"{guessing_f1(t):.3f} |")
+    return lines
+
+
+def _tuning_lines(suite: dict[str, Any]) -> list[str]:
+    """The dev-only tuning sweep's tables."""
+    lines: list[str] = []
     tuning = suite.get("tuning")
     if tuning:
         lines += ["", f"**Tuning** (dev macro-F1 of the final round, `{FOCUS}`, tuning seeds "
@@ -775,6 +790,12 @@ def markdown(suite: dict[str, Any]) -> str:
                 mark = " (chosen)" if v == _v(entry["chosen"]) else ""
                 lines.append(f"| {v}{mark} | {row['dev_macro_f1']:.3f} | "
                              + " | ".join(f"{row['per_task'].get(t, float('nan')):.3f}" for t in tasks) + " |")
+    return lines
+
+
+def _result_lines(suite: dict[str, Any]) -> list[str]:
+    """Per task and student: the metric tables and the paired differences."""
+    lines: list[str] = []
     for task, per_student in suite["results"].items():
         for student, per_policy in per_student.items():
             budgets = sorted({int(b) for p in per_policy.values() for b in p})
@@ -808,6 +829,12 @@ def markdown(suite: dict[str, Any]) -> str:
         lines += ["", f"MiniLM LoRA classifier student: `--full` runs it on {', '.join(LORA_TASKS)} (seeds "
                   f"{', '.join(map(str, LORA_SEEDS))}, B={', '.join(map(str, LORA_BUDGETS))}, every policy); "
                   "no such run is in this suite.json yet."]
+    return lines
+
+
+def _robustness_lines(suite: dict[str, Any]) -> list[str]:
+    """Gaps to the best policy over all points, and the same per seed group."""
+    lines: list[str] = []
     by_points = sorted(suite.get("robustness", {}).items(), key=lambda kv: -next(iter(kv[1].values()))["points"])
     for student, per_policy in by_points:
         n = next(iter(per_policy.values()))["points"]
@@ -832,6 +859,13 @@ def markdown(suite: dict[str, Any]) -> str:
                     lines.append(f"| {policy} | {name} | {r['mean_gap']:.2f} | {r['worst_gap']:.1f} | "
                                  f"{r['within_1_of_best_other']} / {r['points']} | {r['more_than_1_below_random']} / "
                                  f"{r['points']} |")
+    return lines
+
+
+def markdown(suite: dict[str, Any]) -> str:
+    meta = suite["meta"]
+    lines = [*_header_lines(meta), *_provenance_lines(meta), "**Protocol.**", "", *_task_lines(suite),
+             *_tuning_lines(suite), *_result_lines(suite), *_robustness_lines(suite)]
     lines += ["", "**Where `distillgraph` stands** (\"ahead\" only where the 95% CI of the paired difference "
               "excludes 0):", ""]
     lines += [f"- {line}" for line in verdict_lines(suite)]
@@ -988,7 +1022,11 @@ def resolve_tasks(args: argparse.Namespace) -> dict[str, Task]:
     return chosen
 
 
-def main(argv: list[str] | None = None) -> None:
+HIDDEN_METRICS = ("macro_f1", "accuracy", "worst_cluster_acc")  # test metrics: a tuning run keeps none of them
+NO_TUNING = {"tuning_runs": 0, "tuning_seconds": 0.0, "tuning_reused": 0}
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", nargs="*",
                         help="task names, or files:NAME=PATH (default: every packaged task; none given: none)")
@@ -1028,20 +1066,132 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--supersede", metavar="WHY",
                         help="--merge-lora: DIR's LoRA runs replace every earlier LoRA run of its tasks (all "
                         "policies, seeds, budgets), e.g. after a change of the student's defaults; WHY is shown")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def _folder_command(args: argparse.Namespace) -> bool:
+    """Run the command that works on saved suite folders (no graph run), if one was asked for."""
     if args.supersede and not args.merge_lora:
         raise SystemExit("--supersede goes with --merge-lora")
     if args.merge_lora:
         merge_lora(args.merge_lora, args.out, supersede=args.supersede)
-        return
-    if args.add_seeds:
+    elif args.add_seeds:
         add_seeds(args.add_seeds, args.out)
-        return
-    if args.merge_probe:
+    elif args.merge_probe:
         merge_probe(args.merge_probe, args.out, args.policies or [])
-        return
-    if args.render:
+    elif args.render:
         render(args.out, args.title, args.note)
+    else:
+        return False
+    return True
+
+
+def prepare_tasks(tasks: dict[str, Task], store_overrides: list[str]) -> dict[str, Prepared]:
+    preps: dict[str, Prepared] = {}
+    for name, task in tasks.items():
+        t0 = time.perf_counter()
+        preps[name] = prepare(task, store_overrides)
+        print(f"task {name}: pool {preps[name].meta['n_pool']}, {preps[name].meta['n_labels']} labels, "
+              f"imbalance {preps[name].meta['imbalance']}:1 ({time.perf_counter() - t0:.1f} s)", flush=True)
+    return preps
+
+
+def run_tuning(args: argparse.Namespace, preps: dict[str, Prepared], budgets: list[int],
+               tuning_seeds: list[int]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The dev-only sweep (each setting alone, then the greedy joint choice), written to TUNING_FILE."""
+    t0 = time.perf_counter()
+    tpoints = tuning_points(preps, budgets, tuning_seeds, args.extra)
+    reused = sum(_done_file(p).exists() for p in tpoints) if args.resume else 0
+    truns = sweep(tpoints, args.workers, label="tune ", resume=args.resume)
+    seconds = time.perf_counter() - t0
+    stats = {"tuning_runs": len(truns), "tuning_seconds": round(seconds, 1), "tuning_reused": reused}
+    grid = choose(truns)
+
+    def run_combo(combo: dict[str, Any]) -> float:  # every swept setting spelt out, in the grid's order
+        settings = [f"{k}={_v(combo.get(k, grid[k]['default']))}" for k in TUNING_GRID if k in grid]
+        points = [{**make_point(prep, FOCUS, b, s, PROBE, [*args.extra, *settings], tag="joint:" + " ".join(settings)),
+                   "cache_tag": TUNE_CACHE_TAG} for prep in preps.values() for b in budgets for s in tuning_seeds]
+        runs = sweep(points, args.workers, label="joint ", resume=args.resume)
+        truns.extend(runs)
+        return sum(r["dev_macro_f1"] for r in runs) / len(runs)
+
+    joint = greedy_joint(grid, run_combo)
+    tuning = {"seeds": tuning_seeds, "budgets": budgets, "tasks": list(preps), "grid": grid, "joint": joint,
+              "written": dt.datetime.now().strftime("%Y-%m-%d %H:%M"), "seconds": round(seconds, 1),
+              "runs": [{k: v for k, v in r.items() if k not in HIDDEN_METRICS} for r in truns]}
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / TUNING_FILE).write_text(json.dumps(tuning, indent=1) + "\n", encoding="utf-8")
+    return tuning, stats
+
+
+def task_meta_of(preps: dict[str, Prepared], seeds: list[int], point: Callable[[Prepared, int], dict[str, Any]],
+                 store_overrides: list[str], with_bound: bool) -> dict[str, Any]:
+    """Each task's description, with the mean upper bound (the whole pool gold-labelled) over the test seeds."""
+    task_meta = {}
+    for name, prep in preps.items():
+        bounds = [upper_bound(prep, s, store_overrides, Path(point(prep, s)["clusters"])) for s in seeds] \
+            if with_bound else []
+        task_meta[name] = prep.meta | {"upper_bound": {m: mean_std([b[m] for b in bounds])["mean"] for m in bounds[0]}
+                                       if bounds else None}
+    return task_meta
+
+
+def keep_earlier_lora(old: dict[str, Any] | None, results: dict[str, Any], task_meta: dict[str, Any],
+                      run_seeds: dict[str, list[int]], runs: list[dict[str, Any]]
+                      ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Keep an earlier --full run's LoRA numbers (same task data only) in results, run_seeds and runs.
+
+    Returns the kept LoRA merges (with a probe re-run record where the probe runs at a merge's points moved: the
+    LoRA runs were checked against others) and the kept superseded records."""
+    kept_merges: list[dict[str, Any]] = []
+    kept_superseded: list[dict[str, Any]] = []
+    if not old:
+        return kept_merges, kept_superseded
+    for task, per_student in old.get("results", {}).items():
+        if LORA in per_student and task in results and old["tasks"].get(task, {}).get(
+                "fingerprint") == task_meta[task]["fingerprint"]:
+            results[task][LORA] = per_student[LORA]
+            run_seeds[LORA] = old["meta"]["seeds"].get(LORA, [])
+            runs += [r for r in old.get("runs", []) if r["task"] == task and r["student"] == LORA]
+            kept_merges = lora_merges(old["meta"])
+            kept_superseded = old["meta"].get("lora_superseded", [])
+    for merge in kept_merges:
+        compared, equal = probe_agreement([r for r in old.get("runs", []) if _in_merge(r, merge)], runs)
+        if equal < compared:
+            merge.setdefault("probe_reruns", []).append({"written": dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
+                                                         "compared": compared, "equal": equal,
+                                                         "code": code_version()})
+    return kept_merges, kept_superseded
+
+
+def cpu_seconds_per_run(runs: list[dict[str, Any]], tasks: list[str]) -> dict[str, float]:
+    """The embedding probe's mean CPU seconds per run, per task."""
+    out = {}
+    for t in tasks:
+        cpu = [r["cpu_seconds"] for r in runs if r["task"] == t and r["student"] == PROBE]
+        out[t] = round(sum(cpu) / max(1, len(cpu)), 2)
+    return out
+
+
+def derive(suite: dict[str, Any], tuning: dict[str, Any] | None, extra: list[str], user_extra: list[str]) -> None:
+    """The parts of suite.json computed from its runs and results: paired comparisons, robustness, protocol."""
+    suite["paired"] = paired(suite["runs"], suite["results"])
+    suite["robustness"] = robustness(suite["results"])
+    suite["seed_groups"] = seed_groups(suite["runs"])
+    suite["protocol"] = protocol_lines(tuning, user_extra, suite["policies"], suite["test_seeds"],
+                                       suite["tuning_seeds"])
+    suite["policy_descriptions"] = policy_descriptions(suite["policies"], extra, user_extra)
+
+
+def write_suite(suite: dict[str, Any], out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{NAME}.json").write_text(json.dumps(suite, indent=1) + "\n", encoding="utf-8")
+    (out / f"{NAME}.md").write_text(markdown(suite).rstrip() + "\n", encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    if _folder_command(args):
         return
     start = time.perf_counter()
     quiet_logs()
@@ -1057,41 +1207,11 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(f"{what} {used} overlap the tuning seeds {tuning_seeds}")
     policies = args.policies or available_policies()
     store_overrides = [o for o in [*SUITE_SETTINGS, *args.extra] if o.startswith("store.")]
-    tasks = resolve_tasks(args)
+    preps = prepare_tasks(resolve_tasks(args), store_overrides)
 
-    preps: dict[str, Prepared] = {}
-    for name, task in tasks.items():
-        t0 = time.perf_counter()
-        preps[name] = prepare(task, store_overrides)
-        print(f"task {name}: pool {preps[name].meta['n_pool']}, {preps[name].meta['n_labels']} labels, "
-              f"imbalance {preps[name].meta['imbalance']}:1 ({time.perf_counter() - t0:.1f} s)", flush=True)
-
-    tuning = load_tuning(args.out)
-    tuning_runs, tuning_seconds, tuning_reused = 0, 0.0, 0
+    tuning, tuning_stats = load_tuning(args.out), NO_TUNING
     if args.tune:
-        t0 = time.perf_counter()
-        tpoints = tuning_points(preps, budgets, tuning_seeds, args.extra)
-        tuning_reused = sum(_done_file(p).exists() for p in tpoints) if args.resume else 0
-        truns = sweep(tpoints, args.workers, label="tune ", resume=args.resume)
-        tuning_seconds = time.perf_counter() - t0
-        tuning_runs = len(truns)
-        hidden = ("macro_f1", "accuracy", "worst_cluster_acc")  # test metrics: not read, not kept
-        grid = choose(truns)
-
-        def run_combo(combo: dict[str, Any]) -> float:  # every swept setting spelt out, in the grid's order
-            settings = [f"{k}={_v(combo.get(k, grid[k]['default']))}" for k in TUNING_GRID if k in grid]
-            points = [{**make_point(prep, FOCUS, b, s, PROBE, [*args.extra, *settings], tag="joint:" + " ".join(settings)),
-                       "cache_tag": TUNE_CACHE_TAG} for prep in preps.values() for b in budgets for s in tuning_seeds]
-            runs = sweep(points, args.workers, label="joint ", resume=args.resume)
-            truns.extend(runs)
-            return sum(r["dev_macro_f1"] for r in runs) / len(runs)
-
-        joint = greedy_joint(grid, run_combo)
-        tuning = {"seeds": tuning_seeds, "budgets": budgets, "tasks": list(preps), "grid": grid, "joint": joint,
-                  "written": dt.datetime.now().strftime("%Y-%m-%d %H:%M"), "seconds": round(tuning_seconds, 1),
-                  "runs": [{k: v for k, v in r.items() if k not in hidden} for r in truns]}
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / TUNING_FILE).write_text(json.dumps(tuning, indent=1) + "\n", encoding="utf-8")
+        tuning, tuning_stats = run_tuning(args, preps, budgets, tuning_seeds)
         if args.tune_only:
             print(_chosen_text(tuning), flush=True)
             return
@@ -1116,32 +1236,11 @@ def main(argv: list[str] | None = None) -> None:
         run_seeds[LORA] = lora_seeds
         print(f"LoRA student: {len(lora_points)} runs in {time.perf_counter() - t1:.0f} s", flush=True)
 
-    task_meta = {}
-    for name, prep in preps.items():
-        bounds = [] if args.no_upper_bound else [
-            upper_bound(prep, s, store_overrides, Path(make_point(prep, policies[0], budgets[0], s, PROBE, extra)["clusters"]))
-            for s in seeds]
-        task_meta[name] = prep.meta | {"upper_bound": {m: mean_std([b[m] for b in bounds])["mean"] for m in bounds[0]}
-                                       if bounds else None}
+    task_meta = task_meta_of(preps, seeds, lambda prep, s: make_point(prep, policies[0], budgets[0], s, PROBE, extra),
+                             store_overrides, not args.no_upper_bound)
     results = summarise(runs)
-    old = _previous(args.out)
-    kept_merges: list[dict[str, Any]] = []
-    kept_superseded: list[dict[str, Any]] = []
-    if not args.lora and old:  # keep an earlier --full run's LoRA numbers (same task data only)
-        for task, per_student in old.get("results", {}).items():
-            if LORA in per_student and task in results and old["tasks"].get(task, {}).get(
-                    "fingerprint") == task_meta[task]["fingerprint"]:
-                results[task][LORA] = per_student[LORA]
-                run_seeds[LORA] = old["meta"]["seeds"].get(LORA, [])
-                runs += [r for r in old.get("runs", []) if r["task"] == task and r["student"] == LORA]
-                kept_merges = lora_merges(old["meta"])
-                kept_superseded = old["meta"].get("lora_superseded", [])
-        for merge in kept_merges:  # the probe runs at a merge's points moved: the LoRA runs were checked against others
-            compared, equal = probe_agreement([r for r in old.get("runs", []) if _in_merge(r, merge)], runs)
-            if equal < compared:
-                merge.setdefault("probe_reruns", []).append({"written": dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
-                                                             "compared": compared, "equal": equal,
-                                                             "code": code_version()})
+    kept_merges, kept_superseded = ([], []) if args.lora else keep_earlier_lora(
+        _previous(args.out), results, task_meta, run_seeds, runs)
     suite: dict[str, Any] = {
         "tasks": task_meta, "tuning_seeds": tuning_seeds, "test_seeds": seeds,
         "results": results, "paired": {},
@@ -1149,13 +1248,8 @@ def main(argv: list[str] | None = None) -> None:
         "overrides": ["teacher.provider=oracle", *SUITE_SETTINGS, *extra],
         "tuning": {k: v for k, v in tuning.items() if k != "runs"} if tuning else None,
         "meta": machine() | {"seconds": round(seconds, 1), "runs": len(points), "workers": args.workers,
-                             "cpu_seconds_per_run": {t: round(sum(r["cpu_seconds"] for r in runs if r["task"] == t
-                                                                  and r["student"] == PROBE)
-                                                              / max(1, sum(1 for r in runs if r["task"] == t
-                                                                           and r["student"] == PROBE)), 2)
-                                                     for t in preps},
-                             "tuning_runs": tuning_runs, "tuning_seconds": round(tuning_seconds, 1),
-                             "tuning_reused": tuning_reused,
+                             "cpu_seconds_per_run": cpu_seconds_per_run(runs, list(preps)),
+                             **tuning_stats,
                              "reused_runs": reused,
                              "seeds": run_seeds, "argv": " ".join(argv if argv is not None else sys.argv[1:]),
                              "written": dt.datetime.now().strftime("%Y-%m-%d %H:%M"), "code": code_version()}
@@ -1164,15 +1258,9 @@ def main(argv: list[str] | None = None) -> None:
         | ({"lora_superseded": kept_superseded} if kept_superseded else {}),
         "runs": runs,
     }
-    suite["paired"] = paired(runs, results)
-    suite["robustness"] = robustness(results)
-    suite["seed_groups"] = seed_groups(runs)
-    suite["protocol"] = protocol_lines(tuning, args.extra, policies, seeds, tuning_seeds)
-    suite["policy_descriptions"] = policy_descriptions(policies, extra, list(args.extra))
+    derive(suite, tuning, extra, list(args.extra))
     suite["meta"]["total_seconds"] = round(time.perf_counter() - start, 1)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"{NAME}.json").write_text(json.dumps(suite, indent=1) + "\n", encoding="utf-8")
-    (args.out / f"{NAME}.md").write_text(markdown(suite).rstrip() + "\n", encoding="utf-8")
+    write_suite(suite, args.out)
     print((args.out / f"{NAME}.md").read_text(encoding="utf-8"))
 
 
@@ -1187,22 +1275,15 @@ def render(out: Path, title: str | None = None, note: str | None = None) -> None
         suite["meta"]["notes"] = [n for n in suite["meta"].get("notes", []) if n != note] + [note]
     tuning = load_tuning(out)
     if tuning:
-        hidden = ("macro_f1", "accuracy", "worst_cluster_acc")
-        tuning["runs"] = [{k: v for k, v in r.items() if k not in hidden} for r in tuning.get("runs", [])]
+        tuning["runs"] = [{k: v for k, v in r.items() if k not in HIDDEN_METRICS} for r in tuning.get("runs", [])]
         (out / TUNING_FILE).write_text(json.dumps(tuning, indent=1) + "\n", encoding="utf-8")
         suite["tuning"] = {k: v for k, v in tuning.items() if k != "runs"}
     extra = [o for o in suite["overrides"] if o not in ("teacher.provider=oracle", *SUITE_SETTINGS)]
     chosen = [f"{k}={_v(e['chosen'])}" for k, e in (tuning or {}).get("grid", {}).items()]
     user_extra = [o for o in extra if o not in chosen]  # the tuned overrides are among the chosen values
     suite["results"] = summarise(suite["runs"])
-    suite["paired"] = paired(suite["runs"], suite["results"])
-    suite["robustness"] = robustness(suite["results"])
-    suite["seed_groups"] = seed_groups(suite["runs"])
-    suite["protocol"] = protocol_lines(tuning, user_extra, suite["policies"], suite["test_seeds"],
-                                       suite["tuning_seeds"])
-    suite["policy_descriptions"] = policy_descriptions(suite["policies"], extra, user_extra)
-    (out / f"{NAME}.json").write_text(json.dumps(suite, indent=1) + "\n", encoding="utf-8")
-    (out / f"{NAME}.md").write_text(markdown(suite).rstrip() + "\n", encoding="utf-8")
+    derive(suite, tuning, extra, user_extra)
+    write_suite(suite, out)
 
 
 def packages_text(packages: dict[str, str]) -> str:
