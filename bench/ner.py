@@ -329,7 +329,8 @@ def ran_on(d: dict[str, Any]) -> str:
     return f" (commit {d['code']}, {d['date']})" if d.get("code") else ""
 
 
-def markdown(data: dict[str, Any]) -> str:
+def _policy_lines(data: dict[str, Any]) -> list[str]:
+    """The policy sweep's table (SIMULATION: the oracle teacher)."""
     out = ["## NER: selection policies on the WNUT-style tweets (oracle teacher: a simulation)", "",
            f"Token-probe student, {ROUNDS} rounds, the oracle teacher (SIMULATION: gold entities, 1 call = 1 "
            f"sentence), seeds {data['seeds']} (split seed = run seed; nothing tuned on them). Test entity F1 "
@@ -341,6 +342,12 @@ def markdown(data: dict[str, Any]) -> str:
         cells = [f"{by_b[b]['entity_f1']['mean']:.3f} ± {by_b[b]['entity_f1']['std']:.3f} "
                  f"[{by_b[b]['worst_type_f1']['mean']:.3f}]" if b in by_b else "-" for b in budgets]
         out.append(f"| {policy} | " + " | ".join(cells) + " |")
+    return out
+
+
+def _paired_lines(data: dict[str, Any]) -> list[str]:
+    """distillgraph against random and the best other policy, paired over seeds."""
+    out: list[str] = []
     out += ["", "distillgraph paired over seeds: entity F1 difference (95% bootstrap CI, wins / n, verdict); "
             "'ahead' only where the CI excludes 0:", ""]
     for b, pr in sorted(data["paired"].items(), key=lambda kv: int(kv[0])):
@@ -353,6 +360,12 @@ def markdown(data: dict[str, Any]) -> str:
         parts.append(f"vs best other ({o['policy']}) {o['diff']:+.4f} [{o['ci_low']:+.4f}, {o['ci_high']:+.4f}] "
                      f"{o['wins']}/{o['n']} ({o['verdict']})")
         out.append(f"- B={b}: " + "; ".join(parts))
+    return out
+
+
+def _teacher_lines(data: dict[str, Any]) -> list[str]:
+    """The embedded teacher's own test entity F1, and the runs distilled from it."""
+    out: list[str] = []
     if data.get("embedded_teacher"):
         main = data["embedded_teacher"]
         others = [t for t in (data.get("embedded_teacher_variants") or {}).values()
@@ -380,6 +393,12 @@ def markdown(data: dict[str, Any]) -> str:
         out += ["", f"The same example at `budget.max_calls={calls}` (not sized to its 20 minutes): {d['calls']} calls, "
                 f"{d['wall_seconds'] / 60:.1f} minutes, test entity F1 by round {curve}" + pool_tags(d) + ran_on(d)
                 + "."]
+    return out
+
+
+def _tuning_lines(data: dict[str, Any]) -> list[str]:
+    """Dev-only checks: the O weight, the teacher's instruction and demonstrations."""
+    out: list[str] = []
     tuning = data.get("outside_weight_tuning")
     if tuning:
         table = tuning["dev_entity_f1"]
@@ -419,6 +438,12 @@ def markdown(data: dict[str, Any]) -> str:
                 shown += " from the pool, gold"
             out.append(f"| {r['instruction']} | {shown} | {r['entity_f1']:.3f} | {pr[0]} | {pr[1]} | "
                        f"{r['seconds_per_sentence']} |")
+    return out
+
+
+def _refit_lines(data: dict[str, Any]) -> list[str]:
+    """Re-fits of a kept run, and the whole gold pool's upper bound."""
+    out: list[str] = []
     for key, r in data.get("refit", {}).items():
         out += ["", f"Re-fit (`--refit`, run `{key.split(' ')[0]}`: the run's own {r['train']} training sentences and "
                 f"picks, only the last fit changed; {', '.join(r['overrides']) or 'no overrides'}): test entity F1 "
@@ -432,6 +457,12 @@ def markdown(data: dict[str, Any]) -> str:
     if data.get("upper_bound"):
         ub = data["upper_bound"]["entity_f1"]
         out += ["", f"Whole pool labelled from gold (upper bound of this student): entity F1 {ub['mean']:.3f} ± {ub['std']:.3f}."]
+    return out
+
+
+def markdown(data: dict[str, Any]) -> str:
+    out = [*_policy_lines(data), *_paired_lines(data), *_teacher_lines(data), *_tuning_lines(data),
+           *_refit_lines(data)]
     return "\n".join(out) + "\n"
 
 
@@ -483,7 +514,7 @@ def teacher_dev_check(n: int, extra: list[str], demonstrations: int = 3, bank: i
     return row
 
 
-def main() -> None:
+def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--policies", nargs="+", default=POLICIES)
     ap.add_argument("--budgets", nargs="+", type=int, default=BUDGETS)
@@ -520,7 +551,34 @@ def main() -> None:
                     f"--set overrides, saved under their name in {DEV_FILE}; ner.json is not touched")
     ap.add_argument("--set", dest="extra", nargs="+", default=[],
                     help="config overrides (key=value) for --dev and --refit")
-    args = ap.parse_args()
+    return ap
+
+
+def sweep_results(args: argparse.Namespace, old: dict[str, Any]) -> dict[str, Any]:
+    """The policy sweep (with --merge: joined to the saved points of other seeds, policies and budgets)."""
+    points = sweep(args.policies, args.budgets, args.seeds)
+    seeds = list(args.seeds)
+    if args.merge and old.get("points"):
+        merged = old["points"]
+        for p, by_b in points.items():
+            for b, by_s in by_b.items():
+                merged.setdefault(p, {}).setdefault(b, {}).update(by_s)
+        points, seeds = merged, sorted(set(old.get("seeds", [])) | set(seeds))
+    return {**summarise(points), "points": points, "seeds": seeds, "simulation": "oracle teacher", **machine()}
+
+
+def record_teacher(data: dict[str, Any], row: dict[str, Any], demonstrations: int) -> None:
+    """The teacher as measured last becomes the reference (run it as the example does); earlier measurements
+    with other demonstrations stay listed under embedded_teacher_variants."""
+    variants = data.setdefault("embedded_teacher_variants", {})
+    if data.get("embedded_teacher"):
+        variants.setdefault(f"demonstrations={data['embedded_teacher']['demonstrations']}", data["embedded_teacher"])
+    variants[f"demonstrations={demonstrations}"] = row
+    data["embedded_teacher"] = row
+
+
+def main() -> None:
+    args = _parser().parse_args()
     quiet_logs()
     if args.dev:
         dev_check(args.policies, args.budgets, args.extra)
@@ -546,25 +604,11 @@ def main() -> None:
         write_results(NAME, data, markdown(data))
         return
     if args.only == "sweep":
-        points = sweep(args.policies, args.budgets, args.seeds)
-        seeds = list(args.seeds)
-        if args.merge and old.get("points"):
-            merged = old["points"]
-            for p, by_b in points.items():
-                for b, by_s in by_b.items():
-                    merged.setdefault(p, {}).setdefault(b, {}).update(by_s)
-            points, seeds = merged, sorted(set(old.get("seeds", [])) | set(seeds))
-        data.update({**summarise(points), "points": points, "seeds": seeds, "simulation": "oracle teacher",
-                     **machine()})
+        data.update(sweep_results(args, old))
     if args.upper_bound:
         data["upper_bound"] = upper_bound(args.seeds)
     if args.teacher:
-        row = embedded_teacher(args.teacher, demonstrations=args.demonstrations)
-        variants = data.setdefault("embedded_teacher_variants", {})
-        if data.get("embedded_teacher"):  # an earlier measurement with other demonstrations stays listed
-            variants.setdefault(f"demonstrations={data['embedded_teacher']['demonstrations']}", data["embedded_teacher"])
-        variants[f"demonstrations={args.demonstrations}"] = row
-        data["embedded_teacher"] = row  # the teacher as measured last: run it as the example does
+        record_teacher(data, embedded_teacher(args.teacher, demonstrations=args.demonstrations), args.demonstrations)
     teacher_seconds = (data.get("embedded_teacher") or {}).get("seconds_per_sentence")
     if args.distilled:
         data["distilled"] = distilled(teacher_seconds=teacher_seconds, keep=args.keep_run)

@@ -260,3 +260,15 @@ def test_embedded_teacher_can_show_its_own_zero_shot_labels_of_a_pool_bank_as_de
     shown = [json.loads(line.removeprefix("entities: ")) for b in batches[1] for line in b.splitlines()
              if line.startswith("entities: ")]
     assert len(shown) == 2 and all(len(e) == 1 and e[0]["type"] == "person" for e in shown)
+
+
+def test_the_last_teacher_measurement_is_the_reference_and_earlier_ones_stay_listed():
+    from bench.ner import record_teacher
+    data: dict = {}
+    record_teacher(data, {"demonstrations": 0, "entity_f1": 0.2}, 0)
+    record_teacher(data, {"demonstrations": 3, "entity_f1": 0.3}, 3)
+    assert data["embedded_teacher"]["demonstrations"] == 3
+    assert set(data["embedded_teacher_variants"]) == {"demonstrations=0", "demonstrations=3"}
+    record_teacher(data, {"demonstrations": 3, "entity_f1": 0.4}, 3)  # a re-measurement replaces its own entry
+    assert data["embedded_teacher_variants"]["demonstrations=3"]["entity_f1"] == 0.4
+    assert data["embedded_teacher_variants"]["demonstrations=0"]["entity_f1"] == 0.2
