@@ -136,56 +136,56 @@ def embedded(n: int, threads: int | None, parts: set[str], max_tokens: int, prev
         teacher = build_teacher(cfg, ledger, cache, env={}, prompts=prompts, no_cache=True)
         out["startup_seconds"] = round(time.perf_counter() - t0, 2)
         try:
-          if "label" in parts:
-            out["n_test"] = n
-            zero = timed_label(teacher, [AnnotationJob(j.candidate, j.text, []) for j in with_demos], task, prompts,
-                               gold)
-            print("zero-shot", zero, flush=True)
-            demo = timed_label(teacher, with_demos, task, prompts, gold)
-            print("demos", demo, flush=True)
-            out["test_accuracy_zero_shot"] = zero["accuracy"]
-            out["test_accuracy_demos"] = demo["accuracy"]
-            out["label_zero_shot"] = zero
-            out["label_demos"] = demo
-          if "analyse" in parts or "synth" in parts:
-            # analysis: a student that confuses business/politics and tech/entertainment on 30 dev texts
-            dev = stratified(data["dev"], 30, seed=1)
-            swap = {"business": "politics", "tech": "entertainment"}
-            pred = [swap.get(e.target or "", e.target) if i % 2 == 0 else e.target for i, e in enumerate(dev)]
-            clusters = [sorted(task.labels).index(e.target or "") for e in dev]
-            stats = A.error_stats([e.id for e in dev], [e.text for e in dev], [e.target or "" for e in dev], pred, clusters)
-            names = {i: name for i, name in enumerate(sorted(task.labels))}
-            tpl = prompts.get("analyst")
-            msgs = tpl.render(task_type=task.type, instruction=task.instruction, labels=task.labels,
-                              **A.weakness_request_vars(stats, "accuracy 0.800, macro_f1 0.790", names, 3))
-          if "analyse" in parts:
-            t0 = time.perf_counter()
-            res = teacher.ask(TeacherRequest(node="analyst", messages=msgs, schema=WeaknessReport, prompt_name=tpl.name,
-                                             prompt_hash=tpl.hash, sample_index=1, kind="analyse"))
-            analyse_s = time.perf_counter() - t0
-            weak = (A.weaknesses_from_report(res.parsed, {e.id for e in dev}, set(task.labels), set(names))
-                    if res.ok and isinstance(res.parsed, WeaknessReport) else [])
-            out["analyse"] = {"seconds": round(analyse_s, 2), "ok": res.ok, "weaknesses": len(weak),
-                              "output_tokens": res.output_tokens, "max_tokens": max_tokens,
-                              "load_average_1m": round(os.getloadavg()[0], 2)}
-            print("analyse", out["analyse"], flush=True)
-          if "synth" in parts:
-            # synthesis: 2 calls of 4 samples for the 'business' cluster (hard + easy)
-            biz = [s for s in seeds if s.target == "business"]
-            job = SynthJob(cluster=0, cluster_name="business", n=8, weakness="confuses business with politics",
-                           examples=[{"text": s.text, "target": s.target} for s in biz],
-                           errors=[{"text": r["text"], "target": r["target"], "predicted": r["predicted"]}
-                                   for r in stats.wrong if r["target"] == "business"][:3])
-            pairs = synth_requests([job], task=task, prompts=prompts, per_call=4, easy_fraction=0.3, round_=1,
-                                   temperature=cfg.synth_temperature)
-            t0 = time.perf_counter()
-            sres = teacher.ask_many([r for _, r in pairs])
-            synth_s = (time.perf_counter() - t0) / len(pairs)
-            cands, failed = candidates_from_answers(pairs, sres, 1, 4000)
-            out["synth"] = {"seconds_per_call": round(synth_s, 2), "calls": len(pairs), "failed": failed,
-                            "samples": len(cands), "example": cands[0].text[:200] if cands else None,
-                            "max_tokens": max_tokens, "load_average_1m": round(os.getloadavg()[0], 2)}
-            print("synth", out["synth"], flush=True)
+            if "label" in parts:
+              out["n_test"] = n
+              zero = timed_label(teacher, [AnnotationJob(j.candidate, j.text, []) for j in with_demos], task, prompts,
+                                 gold)
+              print("zero-shot", zero, flush=True)
+              demo = timed_label(teacher, with_demos, task, prompts, gold)
+              print("demos", demo, flush=True)
+              out["test_accuracy_zero_shot"] = zero["accuracy"]
+              out["test_accuracy_demos"] = demo["accuracy"]
+              out["label_zero_shot"] = zero
+              out["label_demos"] = demo
+            if "analyse" in parts or "synth" in parts:
+              # analysis: a student that confuses business/politics and tech/entertainment on 30 dev texts
+              dev = stratified(data["dev"], 30, seed=1)
+              swap = {"business": "politics", "tech": "entertainment"}
+              pred = [swap.get(e.target or "", e.target) if i % 2 == 0 else e.target for i, e in enumerate(dev)]
+              clusters = [sorted(task.labels).index(e.target or "") for e in dev]
+              stats = A.error_stats([e.id for e in dev], [e.text for e in dev], [e.target or "" for e in dev], pred, clusters)
+              names = {i: name for i, name in enumerate(sorted(task.labels))}
+              tpl = prompts.get("analyst")
+              msgs = tpl.render(task_type=task.type, instruction=task.instruction, labels=task.labels,
+                                **A.weakness_request_vars(stats, "accuracy 0.800, macro_f1 0.790", names, 3))
+            if "analyse" in parts:
+              t0 = time.perf_counter()
+              res = teacher.ask(TeacherRequest(node="analyst", messages=msgs, schema=WeaknessReport, prompt_name=tpl.name,
+                                               prompt_hash=tpl.hash, sample_index=1, kind="analyse"))
+              analyse_s = time.perf_counter() - t0
+              weak = (A.weaknesses_from_report(res.parsed, {e.id for e in dev}, set(task.labels), set(names))
+                      if res.ok and isinstance(res.parsed, WeaknessReport) else [])
+              out["analyse"] = {"seconds": round(analyse_s, 2), "ok": res.ok, "weaknesses": len(weak),
+                                "output_tokens": res.output_tokens, "max_tokens": max_tokens,
+                                "load_average_1m": round(os.getloadavg()[0], 2)}
+              print("analyse", out["analyse"], flush=True)
+            if "synth" in parts:
+              # synthesis: 2 calls of 4 samples for the 'business' cluster (hard + easy)
+              biz = [s for s in seeds if s.target == "business"]
+              job = SynthJob(cluster=0, cluster_name="business", n=8, weakness="confuses business with politics",
+                             examples=[{"text": s.text, "target": s.target} for s in biz],
+                             errors=[{"text": r["text"], "target": r["target"], "predicted": r["predicted"]}
+                                     for r in stats.wrong if r["target"] == "business"][:3])
+              pairs = synth_requests([job], task=task, prompts=prompts, per_call=4, easy_fraction=0.3, round_=1,
+                                     temperature=cfg.synth_temperature)
+              t0 = time.perf_counter()
+              sres = teacher.ask_many([r for _, r in pairs])
+              synth_s = (time.perf_counter() - t0) / len(pairs)
+              cands, failed = candidates_from_answers(pairs, sres, 1, 4000)
+              out["synth"] = {"seconds_per_call": round(synth_s, 2), "calls": len(pairs), "failed": failed,
+                              "samples": len(cands), "example": cands[0].text[:200] if cands else None,
+                              "max_tokens": max_tokens, "load_average_1m": round(os.getloadavg()[0], 2)}
+              print("synth", out["synth"], flush=True)
         finally:
             teacher.close()
     out["seconds_per_call"] = {"label_zero_shot": out.get("label_zero_shot", {}).get("seconds_per_call"),
@@ -1155,9 +1155,9 @@ def variant_table(check: dict[str, Any], intro: str) -> list[str]:
         for k, r in check["variants"].items()] + [""] + [f"- {n}" for n in check.get("notes", [])] + [""]
 
 
-def markdown(data: dict[str, Any]) -> str:
-    """The BENCHMARKS.md fragment from teacher_quality.json (what has been run so far)."""
-    out = ["## Teacher quality: the embedded teacher, label noise and gating, reserve-writer synthesis", ""]
+def _embedded_lines(data: dict[str, Any]) -> list[str]:
+    """(a) The embedded teacher's own accuracy and seconds per call."""
+    out: list[str] = []
     emb = data.get("embedded_teacher")
     if emb:
         spc = emb.get("seconds_per_call", {})
@@ -1174,6 +1174,12 @@ def markdown(data: dict[str, Any]) -> str:
                 f"| analysis (analyst prompt, max_tokens {emb.get('analyse', {}).get('max_tokens', 200)}) | "
                 f"{'parsed' if emb.get('analyse', {}).get('ok') else 'not parsed'} | {spc.get('analyse')} | - |",
                 f"| synthesis (4 samples per call) | - | {spc.get('synth')} | - |", ""]
+    return out
+
+
+def _prompt_check_lines(data: dict[str, Any]) -> list[str]:
+    """The annotator prompt's checks: how much of each article, how many demonstrations."""
+    out: list[str] = []
     clip = data.get("prompt_clip_check")
     if clip:
         out += variant_table(clip, f"How much of each article the annotator prompt shows (`python -m bench.prompt_clip`): "
@@ -1187,8 +1193,14 @@ def markdown(data: dict[str, Any]) -> str:
                              f"--demos 3,2`): {demos['n']} articles of the demo's {demos['split']}, the "
                              f"{demos['demonstrations']}, the {demos['template']} template. Rule, fixed before the run: "
                              f"{demos['rule']}. The rule's pick: **{demos['chosen']}**.")
+    return out
+
+
+def _distill_lines(data: dict[str, Any]) -> list[str]:
+    """(a) Students distilled from the real teacher: single runs, seed pairs, series."""
+    out: list[str] = []
     if data.get("distill"):
-        own = (emb or {}).get("test_accuracy_demos")
+        own = (data.get("embedded_teacher") or {}).get("test_accuracy_demos")
         out += ["Distilled from the real teacher (the demo's config: Qwen teacher, MiniLM + LoRA student, 2 gold seeds "
                 "per topic, one seed, so single runs: no CI). Final test accuracy / macro-F1 and calls spent; arms: "
                 "`random` (random selection), `select_only` (the default policy, no synthesis), `synth_only` (the "
@@ -1215,6 +1227,12 @@ def markdown(data: dict[str, Any]) -> str:
                     f"{data['student_speedup']:.0f}x faster than the teacher labels one in these runs "
                     f"({data['teacher_seconds_per_label']} s per label, the annotator's time per call)."]
         out.append("")
+    return out
+
+
+def _noise_lines(data: dict[str, Any]) -> list[str]:
+    """(c) Simulated label noise, gated and ungated, and the gate's dev tuning."""
+    out: list[str] = []
     if data.get("noise"):
         setup = data.get("noise_setup", {})
         out += [f"Simulated label noise (SIMULATION: oracle labels with seeded uniform noise, one draw per example), "
@@ -1239,6 +1257,12 @@ def markdown(data: dict[str, Any]) -> str:
             out += [f"| {gate_text(row['gate'])} | {100 * row['dev_gain']:+.1f} | {row['wins']}/{row['n']} |"
                     for row in tuning["table"]]
             out += [""] + [f"Earlier: {n}" for n in data.get("gate_history", [])] + [""] * bool(data.get("gate_history"))
+    return out
+
+
+def _synthesis_lines(data: dict[str, Any]) -> list[str]:
+    """(b) Reserve-writer synthesis on the long tail (a simulation)."""
+    out: list[str] = []
     if data.get("synthesis"):
         seeds = next(iter(data["synthesis"].values()))["paired"]["n_seeds"]
         out += ["Reserve-writer synthesis on a 20:1 long tail (300 pool texts, 40 reserve texts per topic; oracle "
@@ -1268,6 +1292,12 @@ def markdown(data: dict[str, Any]) -> str:
                     f"({', '.join(sorted(tuning))} of `bench/results/policy_choice.md`; `python -m "
                     "bench.teacher_quality synthesis-dev`). The test seeds above had been read (stage 25) before "
                     "stages 26 and 27 were planned, so this table is not an unbiased check of them.", ""]
+    return out
+
+
+def _demo_lines(data: dict[str, Any]) -> list[str]:
+    """The demo's learning curve, its gate check and its repeats."""
+    out: list[str] = []
     demo = data.get("demo")
     if demo:
         out += [f"Demo (`distillgraph run examples/bbc-topic.yaml`, Qwen teacher, 60 calls): {demo.get('teacher_audit')}",
@@ -1289,6 +1319,12 @@ def markdown(data: dict[str, Any]) -> str:
             f"{(r.get('timing') or {}).get('wall_seconds', 0) / 60:.1f} min"
             + (f" ({r['config_note']})" if r.get("config_note") else "") for r in data["demo_repeats_earlier"]) + ".",
             ""]
+    return out
+
+
+def _generation_lines(data: dict[str, Any]) -> list[str]:
+    """(d) The headline task with the real teacher."""
+    out: list[str] = []
     gen = data.get("generation")
     if gen:
         out += ["Generation with the real teacher (`distillgraph run examples/bbc-headline.yaml`: Qwen writes the "
@@ -1299,6 +1335,14 @@ def markdown(data: dict[str, Any]) -> str:
                 f"{fmt(r['test_rougeL'], 4)} | {fmt(r['test_worst_cluster_chrf'], 2)} |" for r in gen["curve"]]
         out += ["", f"Stopped: {gen.get('stop_reason')}.{timing_line(gen, 'the run')}"
                 + (f" Note: {gen['note']}" if gen.get("note") else ""), ""]
+    return out
+
+
+def markdown(data: dict[str, Any]) -> str:
+    """The BENCHMARKS.md fragment from teacher_quality.json (what has been run so far)."""
+    out = ["## Teacher quality: the embedded teacher, label noise and gating, reserve-writer synthesis", "",
+           *_embedded_lines(data), *_prompt_check_lines(data), *_distill_lines(data), *_noise_lines(data),
+           *_synthesis_lines(data), *_demo_lines(data), *_generation_lines(data)]
     return "\n".join(out)
 
 
@@ -1332,7 +1376,7 @@ def keep_previous_anchor(data: dict[str, Any]) -> None:
         merge("synthesis_earlier", earlier)
 
 
-def main() -> None:
+def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser()
     ap.add_argument("section", choices=["embedded", "noise", "synthesis", "synthesis-dev", "synthesis-ceiling", "synthesis-dev-gap",
                                         "distill",
@@ -1358,7 +1402,11 @@ def main() -> None:
     ap.add_argument("--gate", default="tuned", help="noise: tuned (chosen on dev, tuning seeds 100-102) | chosen (the gate the "
                     "last tuning chose, not re-tuned) | drop | weight")
     ap.add_argument("--threshold", type=float, default=0.5)
-    args = ap.parse_args()
+    return ap
+
+
+def main() -> None:
+    args = _parser().parse_args()
     if args.section == "embedded":
         previous = stored().get("embedded_teacher", {})
         merge("embedded_teacher", embedded(args.n, args.threads, set(args.parts.split(",")), args.max_tokens, previous))
