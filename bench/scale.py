@@ -129,13 +129,55 @@ class Clock:
                 self.total += time.perf_counter() - self._since
 
 
+def scale_config(n: int, work: Path, store_cfg: Any, rounds: int) -> Any:
+    """The run config of one pool size: the probe student, a stub teacher, 12 calls per round."""
+    from distillgraph.graph.config import config_from_dict
+
+    return config_from_dict({
+        "task": {"type": "classification", "name": f"scale-{n}", "instruction": "Classify the news text by topic.",
+                 "labels": {lb: "" for lb in LABELS}},
+        "data": {"pool": str(work / "pool.jsonl"), "dev": str(work / "dev.jsonl")},
+        "teacher": {"provider": "openai", "model": "stub", "base_url": "http://127.0.0.1:1/v1",
+                    "max_concurrency": 8, "demonstrations": 2},
+        "student": {"kind": "embedding-probe"},
+        "store": store_cfg.model_dump(exclude_defaults=True),
+        "loop": {"rounds": rounds, "max_rounds": rounds, "patience": rounds + 1, "score_sample": 400},
+        "budget": {"max_calls": 12 * rounds},
+        "run": {"dir": str(work / "runs")},
+    })
+
+
+def orchestration_per_round(steps: list[dict[str, Any]]) -> dict[int, float]:
+    """Per loop round, the nodes' seconds outside the student, the embedder, the teacher and model loading."""
+    per_round: dict[int, float] = {}
+    for s in steps:
+        if s["node"] in ("analyst", "generator", "annotator", "trainer") and s["round"] >= 1:
+            own = s["seconds"] - s["student"] - s["embed"] - s["teacher"] - s["load"]
+            per_round[s["round"]] = per_round.get(s["round"], 0.0) + max(0.0, own)
+    return per_round
+
+
+def chroma_query_ms(run_dir: Path, n_queries: int = 200) -> float:
+    """Milliseconds per 10-neighbour query of the run's Chroma collection (random query vectors)."""
+    import chromadb
+    import numpy as np
+    from chromadb.config import Settings
+
+    client = chromadb.PersistentClient(path=str(run_dir / "chroma"), settings=Settings(anonymized_telemetry=False))
+    collection = client.get_collection(client.list_collections()[0].name)
+    dim = len(collection.get(limit=1, include=["embeddings"])["embeddings"][0])
+    queries = np.random.default_rng(0).standard_normal((n_queries, dim)).astype(np.float32)
+    start = time.perf_counter()
+    for q in queries:
+        collection.query(query_embeddings=q.reshape(1, -1), n_results=10, include=["metadatas", "distances"])
+    return 1000 * (time.perf_counter() - start) / len(queries)
+
+
 def measure_pool(n: int, work: Path, embedding_model: str | None, rounds: int = 3) -> dict[str, Any]:
     """One pool size, in this (child) process: raw embedding, a graph run, Chroma queries, peak RSS."""
     import httpx
-    import numpy as np
     from rich.console import Console
 
-    from distillgraph.graph.config import config_from_dict
     from distillgraph.graph.runner import execute, new_run_dir
     from distillgraph.store.embed import Embedder, build_embedder
     from distillgraph.store.schema import StoreConfig
@@ -179,18 +221,7 @@ def measure_pool(n: int, work: Path, embedding_model: str | None, rounds: int = 
         steps.append({"node": node, "round": round_, "seconds": summary.get("seconds", 0.0), **delta,
                       "timings": summary.get("timings")})
 
-    cfg = config_from_dict({
-        "task": {"type": "classification", "name": f"scale-{n}", "instruction": "Classify the news text by topic.",
-                 "labels": {lb: "" for lb in LABELS}},
-        "data": {"pool": str(work / "pool.jsonl"), "dev": str(work / "dev.jsonl")},
-        "teacher": {"provider": "openai", "model": "stub", "base_url": "http://127.0.0.1:1/v1",
-                    "max_concurrency": 8, "demonstrations": 2},
-        "student": {"kind": "embedding-probe"},
-        "store": store_cfg.model_dump(exclude_defaults=True),
-        "loop": {"rounds": rounds, "max_rounds": rounds, "patience": rounds + 1, "score_sample": 400},
-        "budget": {"max_calls": 12 * rounds},
-        "run": {"dir": str(work / "runs")},
-    })
+    cfg = scale_config(n, work, store_cfg, rounds)
     with StubServer() as stub:
         cfg.teacher.base_url = stub.base_url
         run_dir = new_run_dir(cfg)
@@ -201,24 +232,8 @@ def measure_pool(n: int, work: Path, embedding_model: str | None, rounds: int = 
     index = next(s for s in steps if s["node"] == "index")
     n_indexed = n + len(dev)
     index_s = index["seconds"] - index["load"]
-    loop_nodes = [s for s in steps if s["node"] in ("analyst", "generator", "annotator", "trainer") and s["round"] >= 1]
-    per_round: dict[int, float] = {}
-    for s in loop_nodes:
-        own = s["seconds"] - s["student"] - s["embed"] - s["teacher"] - s["load"]
-        per_round[s["round"]] = per_round.get(s["round"], 0.0) + max(0.0, own)
-
-    import chromadb
-    from chromadb.config import Settings
-
-    client = chromadb.PersistentClient(path=str(run_dir / "chroma"), settings=Settings(anonymized_telemetry=False))
-    collection = client.get_collection(client.list_collections()[0].name)
-    dim = len(collection.get(limit=1, include=["embeddings"])["embeddings"][0])
-    queries = np.random.default_rng(0).standard_normal((200, dim)).astype(np.float32)
-    start = time.perf_counter()
-    for q in queries:
-        collection.query(query_embeddings=q.reshape(1, -1), n_results=10, include=["metadatas", "distances"])
-    query_ms = 1000 * (time.perf_counter() - start) / len(queries)
-
+    per_round = orchestration_per_round(steps)
+    query_ms = chroma_query_ms(run_dir)
     timings = index["timings"] or {}
     return {
         "index_throughput_ratio": round((n_indexed / index_s) / raw_per_s, 3),

@@ -93,3 +93,25 @@ def test_quick_scale_step_keeps_and_dates_the_larger_pools_of_the_last_full_run(
                      "pools": {"2000": {**row, "measured": "2026-12-04, AMD EPYC (avx512_bf16)"}, "20000": row}})
     assert "| 2,000 | 1.00 |  | 1.00 | 0.050 | 4,000 | 1.0 | 2026-12-04, AMD EPYC (avx512_bf16) |" in text
     assert "| 20,000 | 1.00 |  | 1.00 | 0.050 | 4,000 | 1.0 | earlier (not recorded) |" in text
+
+
+def test_orchestration_counts_only_loop_rounds_and_what_no_component_took():
+    from bench.scale import orchestration_per_round
+
+    zero = {"student": 0.0, "embed": 0.0, "teacher": 0.0, "load": 0.0}
+    steps = [{"node": "index", "round": 0, "seconds": 9.0, **zero},
+             {"node": "trainer", "round": 0, "seconds": 5.0, **zero},  # round 0: the bootstrap, not the loop
+             {"node": "analyst", "round": 1, "seconds": 1.0, **zero},
+             {"node": "trainer", "round": 1, "seconds": 3.0, **zero, "student": 2.5},
+             {"node": "annotator", "round": 2, "seconds": 1.0, **zero, "teacher": 1.5},  # clipped at 0
+             {"node": "report", "round": 2, "seconds": 4.0, **zero}]
+    assert orchestration_per_round(steps) == {1: 1.5, 2: 0.0}
+
+
+def test_one_pool_size_is_measured_end_to_end(tmp_path):
+    from bench.scale import measure_pool
+
+    out = measure_pool(300, tmp_path, "hash:32", rounds=2)
+    assert out["detail"]["texts_indexed"] == 500
+    assert out["detail"]["rounds_measured"] == [1, 2]
+    assert out["chroma_query_ms"] > 0 and out["index_throughput_ratio"] > 0 and out["peak_rss_gb"] > 0
