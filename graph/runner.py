@@ -99,13 +99,40 @@ def run_lock(run_dir: Path) -> Iterator[None]:
 # ---------------------------------------------------------------- dependencies
 
 
+def oracle_gold(cfg: RunConfig, data: dict[str, Any]) -> dict[str, Any]:
+    """What the oracle (and the simulated teachers built on it) answers: every gold target the run's data has,
+    BBC's whole pool included; for NER the entities, as JSON, as the teacher would answer."""
+    gold = {e.id: e.target for s in data.values() for e in s if e.target is not None}
+    if cfg.data.source == "bbc":
+        from distillgraph.store.datasets import pool_gold
+
+        gold.update(pool_gold(cfg.data.bbc, cfg.task))
+    if cfg.task.type == "ner":
+        from distillgraph.store.ner import gold_entities
+
+        gold = gold_entities([e for s in data.values() for e in s])
+    return gold
+
+
+def tokens_per_call(cfg: RunConfig, prompts: Any, data: dict[str, Any]) -> tuple[int, int]:
+    """A typical labelling call (the first pool text, with as many demonstrations): its estimated tokens (for
+    planning) and the upper bound a reservation holds (prompt bound + max_tokens)."""
+    from distillgraph.agents.budget import estimate_prompt_tokens, prompt_token_bound
+
+    sample = data["pool"][0].text if data["pool"] else ""
+    typical = prompts.get("annotator").render(
+        task_type=cfg.task.type, instruction=cfg.task.instruction, labels=cfg.task.labels,
+        demonstrations=[{"text": sample, "target": "x"}] * cfg.teacher.demonstrations, text=sample)
+    return estimate_prompt_tokens(typical) + 120, prompt_token_bound(typical) + cfg.teacher.max_tokens
+
+
 @contextlib.contextmanager
 def open_deps(cfg: RunConfig, run_dir: Path, *, env: Mapping[str, str], console: Console, no_cache: bool = False,
               progress: bool = True, on_step: Callable[..., None] | None = None,
               prompts_dir: str | None = None, data: dict[str, Any] | None = None,
               on_event: Callable[[dict[str, Any]], None] | None = None) -> Iterator[Deps]:
     """Build every model and client once (data, prompts, embedder, Chroma, student, ledger, cache, teacher)."""
-    from distillgraph.agents.budget import BudgetLedger, estimate_prompt_tokens, prompt_token_bound
+    from distillgraph.agents.budget import BudgetLedger
     from distillgraph.agents.cache import AnswerCache
     from distillgraph.agents.prices import teacher_prices
     from distillgraph.agents.simulated import simulate
@@ -127,17 +154,7 @@ def open_deps(cfg: RunConfig, run_dir: Path, *, env: Mapping[str, str], console:
                             embedder=embedder, progress=progress)
     ledger = BudgetLedger(cfg.budget, prices.input_per_1m, prices.output_per_1m)
     cache = AnswerCache(Path(cfg.teacher.cache_path) if cfg.teacher.cache_path else run_dir / "llm_cache.sqlite")
-    gold = None
-    if cfg.teacher.provider == "oracle":
-        gold = {e.id: e.target for s in data.values() for e in s if e.target is not None}
-        if cfg.data.source == "bbc":
-            from distillgraph.store.datasets import pool_gold
-
-            gold.update(pool_gold(cfg.data.bbc, cfg.task))
-        if cfg.task.type == "ner":  # the oracle answers as the teacher would: the entities, as JSON
-            from distillgraph.store.ner import gold_entities
-
-            gold = gold_entities([e for s in data.values() for e in s])
+    gold = oracle_gold(cfg, data) if cfg.teacher.provider == "oracle" else None
     secret = env.get(cfg.teacher.api_key_env) or ""
     trace = TraceWriter(run_dir / "trace.jsonl", secrets=[secret])
     teacher = build_teacher(cfg.teacher, ledger, cache, env=env, prompts=prompts, gold=gold,
@@ -145,12 +162,7 @@ def open_deps(cfg: RunConfig, run_dir: Path, *, env: Mapping[str, str], console:
     teacher = simulate(teacher, cfg.teacher, gold=gold, labels=cfg.task.label_names, reserve=data.get("reserve"),
                        embed=embedder.encode, max_chars=cfg.data.max_text_chars, ledger=ledger,
                        pool=data.get("pool"))  # teacher.simulation
-    sample = data["pool"][0].text if data["pool"] else ""
-    typical = prompts.get("annotator").render(
-        task_type=cfg.task.type, instruction=cfg.task.instruction, labels=cfg.task.labels,
-        demonstrations=[{"text": sample, "target": "x"}] * cfg.teacher.demonstrations, text=sample)
-    est = estimate_prompt_tokens(typical) + 120
-    bound = prompt_token_bound(typical) + cfg.teacher.max_tokens
+    est, bound = tokens_per_call(cfg, prompts, data)
     deps = Deps(cfg=cfg, run_dir=run_dir, run_id=run_dir.name, data=data, prompts=prompts, embedder=embedder,
                 store=store, student=student, teacher=teacher, ledger=ledger, trace=trace,
                 write_report=lambda state: write_report(run_dir, state, cfg, ledger.to_dict()),
