@@ -46,56 +46,60 @@ def to_examples(
     first = next(stream, None)
     if first is None:
         raise UserError(f"{source}: the {split} set is empty")
-    rows = itertools.chain([first], stream)
-    tf, lf, of, df = cfg.text_field, cfg.label_field, cfg.output_field, cfg.domain_field
     need_target = split in ("seed", "dev", "test", "reserve")
-    target_field = lf if task.type == "classification" else of
+    target_field = cfg.label_field if task.type == "classification" else cfg.output_field
+    _check_fields(first, cfg, task, source, target_field if need_target else None)
+    labels = set(task.label_names)
+    out: list[Example] = []
+    seen: dict[str, int] = {}
+    for n, row in enumerate(itertools.chain([first], stream), 1):
+        ex = _example(row, n, split, cfg, task, source, target_field, need_target, labels)
+        if ex.id in seen:
+            raise UserError(f"{source}: row {n}: duplicate id {ex.id} (same text as row {seen[ex.id]})")
+        seen[ex.id] = n
+        out.append(ex)
+    return out
+
+
+def _check_fields(first: dict[str, Any], cfg: DataConfig, task: TaskConfig, source: str,
+                  target_field: str | None) -> None:
+    """The configured fields exist in the first row (`target_field`: None where the split needs no target)."""
+    tf, df = cfg.text_field, cfg.domain_field
     if tf not in first:
         raise UserError(f"{source}: field '{tf}' (data.text_field) not found; fields are {sorted(first)}")
-    if need_target and target_field not in first:
+    if target_field is not None and target_field not in first:
         key = "data.label_field" if task.type == "classification" else "data.output_field"
         raise UserError(f"{source}: field '{target_field}' ({key}) not found; fields are {sorted(first)}")
     if df and df not in first:
         raise UserError(f"{source}: field '{df}' (data.domain_field) not found; fields are {sorted(first)}")
-    labels = set(task.label_names)
-    out: list[Example] = []
-    seen: dict[str, int] = {}
-    for n, row in enumerate(rows, 1):
-        text = row.get(tf)
-        if not isinstance(text, str) or not text.strip():
-            raise UserError(f"{source}: row {n}: '{tf}' is empty or not text")
-        if len(text) > REFUSE_FACTOR * cfg.max_text_chars:
-            raise UserError(f"{source}: row {n}: text of {len(text):,} chars, far over data.max_text_chars "
-                            f"({cfg.max_text_chars:,}): wrong data.text_field or an unsplit document?")
-        if len(text) > cfg.max_text_chars:
-            log.warning("%s: row %d: text of %d chars cut to %d", source, n, len(text), cfg.max_text_chars)
-            text = text[: cfg.max_text_chars]
-        target = row.get(target_field)
-        target = None if target is None or (isinstance(target, float) and target != target) else str(target)
-        if target is not None and not target.strip():
-            target = None
-        if need_target and target is None:
-            raise UserError(f"{source}: row {n}: '{target_field}' is empty")
-        if task.type == "classification" and target is not None and target not in labels:
-            raise UserError(
-                f"{source}: row {n}: label '{target}' is not in task.labels ({', '.join(sorted(labels))})"
-            )
-        ex_id = str(row["id"]) if "id" in row and row["id"] not in (None, "") else content_id(text)
-        if ex_id in seen:
-            raise UserError(f"{source}: row {n}: duplicate id {ex_id} (same text as row {seen[ex_id]})")
-        seen[ex_id] = n
-        domain = row.get(df) if df else None
-        out.append(
-            Example(
-                id=ex_id,
-                text=text,
-                split=split,
-                label=target if task.type == "classification" else None,
-                output=target if task.type == "generation" else None,
-                domain=None if domain is None else str(domain),
-            )
-        )
-    return out
+
+
+def _example(row: dict[str, Any], n: int, split: Split, cfg: DataConfig, task: TaskConfig, source: str,
+             target_field: str, need_target: bool, labels: set[str]) -> Example:
+    """Row `n` as an Example: its text checked and cut to data.max_text_chars, its target checked."""
+    tf, df = cfg.text_field, cfg.domain_field
+    text = row.get(tf)
+    if not isinstance(text, str) or not text.strip():
+        raise UserError(f"{source}: row {n}: '{tf}' is empty or not text")
+    if len(text) > REFUSE_FACTOR * cfg.max_text_chars:
+        raise UserError(f"{source}: row {n}: text of {len(text):,} chars, far over data.max_text_chars "
+                        f"({cfg.max_text_chars:,}): wrong data.text_field or an unsplit document?")
+    if len(text) > cfg.max_text_chars:
+        log.warning("%s: row %d: text of %d chars cut to %d", source, n, len(text), cfg.max_text_chars)
+        text = text[: cfg.max_text_chars]
+    target = row.get(target_field)
+    target = None if target is None or (isinstance(target, float) and target != target) else str(target)
+    if target is not None and not target.strip():
+        target = None
+    if need_target and target is None:
+        raise UserError(f"{source}: row {n}: '{target_field}' is empty")
+    if task.type == "classification" and target is not None and target not in labels:
+        raise UserError(f"{source}: row {n}: label '{target}' is not in task.labels ({', '.join(sorted(labels))})")
+    ex_id = str(row["id"]) if "id" in row and row["id"] not in (None, "") else content_id(text)
+    domain = row.get(df) if df else None
+    return Example(id=ex_id, text=text, split=split, label=target if task.type == "classification" else None,
+                   output=target if task.type == "generation" else None,
+                   domain=None if domain is None else str(domain))
 
 
 def _rows(path: str | Path) -> Iterator[dict[str, Any]]:
