@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from distillgraph.agents.audit import planned_audit
 from distillgraph.agents.budget import estimate_prompt_tokens
@@ -36,13 +37,15 @@ def usd(tokens: float, prices: Prices) -> float:
     return tokens * (0.75 * prices.input_per_1m + 0.25 * prices.output_per_1m) / 1e6
 
 
-def project(cfg: RunConfig, data: dict[str, list[Example]], prompts: PromptLibrary, prices: Prices) -> list[Row]:
-    pool = data["pool"]
+def call_tokens(cfg: RunConfig, pool: list[Example], prompts: PromptLibrary) -> tuple[int, int, int]:
+    """Estimated tokens of one labelling, one analysis and one synthesis call: the packaged (or user) templates
+    rendered with a middle pool text and placeholder rows, plus a third of max_tokens for the answer (twice for
+    synthesis, which answers with texts)."""
     sample = pool[len(pool) // 2].text if pool else ""
     t = cfg.task
     out_tokens = max(cfg.teacher.max_tokens // 3, 32)
 
-    def tokens(name: str, **v) -> int:
+    def tokens(name: str, **v: Any) -> int:
         return estimate_prompt_tokens(prompts.get(name).render(**v)) + out_tokens
 
     demos = [{"text": sample, "target": t.label_names[0] if t.label_names else "..."}] * cfg.teacher.demonstrations
@@ -53,6 +56,12 @@ def project(cfg: RunConfig, data: dict[str, list[Example]], prompts: PromptLibra
     gen = tokens("generator", task_type=t.type, instruction=t.instruction, labels=t.labels, cluster_name="c0",
                  weakness="...", examples=rows_ex[:4], errors=rows_ex[:3], missed=t.label_names[:2], n_hard=3,
                  n_easy=1) + out_tokens
+    return ann, ana, gen
+
+
+def project(cfg: RunConfig, data: dict[str, list[Example]], prompts: PromptLibrary, prices: Prices) -> list[Row]:
+    pool, t = data["pool"], cfg.task
+    ann, ana, gen = call_tokens(cfg, pool, prompts)
     votes = cfg.teacher.self_consistency
     if cfg.store.use_domains:
         k = len({e.domain for e in pool if e.domain is not None}) or 1
