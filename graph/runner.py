@@ -10,7 +10,7 @@ import shutil
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from langgraph.checkpoint.sqlite import SqliteSaver
@@ -22,6 +22,9 @@ from distillgraph.graph.deps import Deps
 from distillgraph.graph.state import serializer
 from distillgraph.graph.trace import TraceWriter
 from distillgraph.store.schema import UserError
+
+if TYPE_CHECKING:
+    from distillgraph.prompts import PromptLibrary
 
 RESOLVED = "config.resolved.yaml"
 DEFAULT_RUNS_DIR: str = RunSection.model_fields["dir"].default
@@ -102,19 +105,19 @@ def run_lock(run_dir: Path) -> Iterator[None]:
 def oracle_gold(cfg: RunConfig, data: dict[str, Any]) -> dict[str, Any]:
     """What the oracle (and the simulated teachers built on it) answers: every gold target the run's data has,
     BBC's whole pool included; for NER the entities, as JSON, as the teacher would answer."""
+    if cfg.task.type == "ner":
+        from distillgraph.store.ner import gold_entities
+
+        return gold_entities([e for s in data.values() for e in s])
     gold = {e.id: e.target for s in data.values() for e in s if e.target is not None}
     if cfg.data.source == "bbc":
         from distillgraph.store.datasets import pool_gold
 
         gold.update(pool_gold(cfg.data.bbc, cfg.task))
-    if cfg.task.type == "ner":
-        from distillgraph.store.ner import gold_entities
-
-        gold = gold_entities([e for s in data.values() for e in s])
     return gold
 
 
-def tokens_per_call(cfg: RunConfig, prompts: Any, data: dict[str, Any]) -> tuple[int, int]:
+def tokens_per_call(cfg: RunConfig, prompts: PromptLibrary, data: dict[str, Any]) -> tuple[int, int]:
     """A typical labelling call (the first pool text, with as many demonstrations): its estimated tokens (for
     planning) and the upper bound a reservation holds (prompt bound + max_tokens)."""
     from distillgraph.agents.budget import estimate_prompt_tokens, prompt_token_bound
