@@ -107,3 +107,10 @@ def test_run_all_records_the_host_cpu(tmp_path):
     info.write_text("model name\t: Some CPU\nflags\t\t: fpu avx2\n")
     assert cpu_model(info) == "Some CPU (no bf16 instructions)"
     assert cpu_model(tmp_path / "missing") == ""
+
+
+def test_the_committed_benchmarks_md_holds_every_committed_fragment_as_rendered():
+    """A fragment edited without re-running `python -m bench.report` leaves BENCHMARKS.md stale: this fails."""
+    published = (harness.ROOT / "BENCHMARKS.md").read_text(encoding="utf-8")
+    stale = [report.fragment_name(p) for p in report.fragments() if report.section(p) not in published]
+    assert stale == []
