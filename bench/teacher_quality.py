@@ -12,6 +12,7 @@ Results merge into bench/results/teacher_quality.json (other sections are kept).
     .venv/bin/python -m bench.teacher_quality synthesis-ceiling --seeds 0,1,2,3,4   # (b)'s goal against the probe's ceiling
     .venv/bin/python -m bench.teacher_quality synthesis-dev-gap --seeds 0,...,9     # (b)'s gain on dev against test
     .venv/bin/python -m bench.teacher_quality writer-check-real --budget 60 --seeds 100,101,102,103  # stage 64
+    .venv/bin/python -m bench.teacher_quality distill-seeds --budget 120 --seeds 52,...,75 --arms random,mixed  # stage 68
 """
 
 from __future__ import annotations
@@ -201,8 +202,8 @@ def embedded(n: int, threads: int | None, parts: set[str], max_tokens: int, prev
 DISTILL_ARMS = {"random": ["loop.policy=random"], "select_only": ['loop.synthesis="off"'],
                 "synth_only": ['loop.synthesis="only"'], "mixed": []}
 # (a)'s test seeds: every real-teacher run of the distill sections (0: the demo config; stages 59-60: 4-27, on the
-# defaults before 2026-12-07; stage 67: 28-51, on loop.weak_synth_labels: rare)
-A_TEST_SEEDS = tuple(range(52))
+# defaults before 2026-12-07; stage 67: 28-51, on loop.weak_synth_labels: rare; stage 68: 52-75, 120 calls)
+A_TEST_SEEDS = tuple(range(76))
 BEFORE_RARE = A_TEST_SEEDS[:28]  # the seeds whose `mixed` runs had every weak cluster writing (weak_synth_labels: any)
 # the default with a writer check (policy_choice.md stage 64: what it does with the real writer, on tuning seeds)
 CHECK_ARMS = {"writer_every": ["loop.writer_check=every"]}
@@ -361,9 +362,10 @@ def writer_check_real_text(data: dict[str, Any]) -> list[str]:
 
 POWER_EFFECTS = (3, 5)  # points of macro-F1: the seeds it would take to detect a true difference this large
 
-# Pre-registered series (policy_choice.md stages 59, 67): stage -> (budget, its seeds in run order). Its row is read
+# Pre-registered series (policy_choice.md stages 59, 67, 68): stage -> (budget, its seeds in run order). Its row is read
 # only over those seeds and says "interim, no verdict" until every one of them has both arms.
-SERIES = {"stage 59": ("60", A_TEST_SEEDS[4:28]), "stage 67": ("60", A_TEST_SEEDS[28:52])}
+SERIES = {"stage 59": ("60", A_TEST_SEEDS[4:28]), "stage 67": ("60", A_TEST_SEEDS[28:52]),
+          "stage 68": ("120", A_TEST_SEEDS[52:76])}
 
 
 def seed_pairs(data: dict[str, Any], budget: str, arm: str, base: str = "random",

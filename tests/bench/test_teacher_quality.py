@@ -568,6 +568,23 @@ def test_a_pre_registered_series_is_read_over_its_own_seeds_and_stays_interim_un
     assert "(interim, 1 of 2 pairs: no verdict)" in later
 
 
+def test_the_series_seeds_are_disjoint_test_seeds_and_a_120_call_series_gets_its_own_row(monkeypatch) -> None:
+    """Stage 68 (120 calls, seeds 52-75): its seeds are (a)'s test seeds (tuning diagnostics refuse them), no other
+    series shares them, and at 120 calls the budget's own row keeps the seeds run on the earlier default only."""
+    planned = [set(seeds) for _, seeds in tq.SERIES.values()]
+    assert all(not (a & b) for i, a in enumerate(planned) for b in planned[i + 1:])
+    assert tq.SERIES["stage 68"] == ("120", tuple(range(52, 76))) and set(range(52, 76)) <= set(tq.A_TEST_SEEDS)
+    with pytest.raises(SystemExit, match="test seeds"):
+        tq.writer_check_real(60, [75])
+    arms = {arm: {str(s): {"student_macro_f1": 0.80 + (0.03 if arm == "mixed" else 0.0)} for s in (1, 2, 52)}
+            for arm in ("mixed", "random")}
+    arms["mixed"]["52"] = {"student_macro_f1": 0.70}  # the new series' seed: its row only
+    text = "\n".join(tq.seed_pairs_text({"distill_seeds": {"120": arms}}))
+    assert "| 120 | 1, 2 | 0.830 / 0.830 |" in text
+    assert "| 120 (stage 68 series: seeds 52-75) | 52 | 0.700 | 0.800 | -10.0" in text
+    assert "(interim, 1 of 24 pairs: no verdict)" in text
+
+
 def test_a_pre_registered_arm_series_pairs_the_arm_with_each_base_over_its_seeds(monkeypatch) -> None:
     """Stage 60's table: select_only minus mixed and minus random over the planned seeds only, the labels each arm
     bought, interim until every seed has the arm, no table before the arm has a run."""
