@@ -568,7 +568,7 @@ def test_a_pre_registered_series_is_read_over_its_own_seeds_and_stays_interim_un
     assert "(interim, 1 of 2 pairs: no verdict)" in later
 
 
-def test_the_series_seeds_are_disjoint_test_seeds_and_a_120_call_series_gets_its_own_row(monkeypatch) -> None:
+def test_the_series_seeds_are_disjoint_test_seeds_and_a_120_call_series_gets_its_own_row() -> None:
     """Stage 68 (120 calls, seeds 52-75): its seeds are (a)'s test seeds (tuning diagnostics refuse them), no other
     series shares them, and at 120 calls the budget's own row keeps the seeds run on the earlier default only."""
     planned = [set(seeds) for _, seeds in tq.SERIES.values()]
