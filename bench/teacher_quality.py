@@ -32,6 +32,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from bench.distill_local import stratified  # noqa: E402
+from bench.series_table import series_detail_text  # noqa: E402
 from distillgraph.agents import analyst as A  # noqa: E402
 from distillgraph.agents.annotator import AnnotationJob, annotation_requests, collect  # noqa: E402
 from distillgraph.agents.audit import wilson  # noqa: E402
@@ -1221,7 +1222,8 @@ def _distill_lines(data: dict[str, Any]) -> list[str]:
                     + (f"{row['code']} ({row['date']})" if row.get("code") else "-") + " |"
                     for arm, row in by_arm.items()]
         out += [line for n in data.get("distill_notes", []) for line in ("", f"Note: {n}")]
-        out += ["", *seed_pairs_text(data), *arm_series_text(data)] if data.get("distill_seeds") else []
+        out += (["", *seed_pairs_text(data), *series_detail_text(data, SERIES), *arm_series_text(data)]
+                if data.get("distill_seeds") else [])
         out += sim_pairs_text(data)
         out += writer_check_real_text(data)
         if data.get("student_speedup"):

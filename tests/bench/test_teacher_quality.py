@@ -606,3 +606,27 @@ def test_a_pre_registered_arm_series_pairs_the_arm_with_each_base_over_its_seeds
     assert "| select_only - random | 4-6 | 0.905 | 0.885 | +2.0 [+2.0, +2.0] (interim" in text
     complete = "\n".join(tq.arm_series_text(data([4, 5, 6])))
     assert "(ahead) | 3/3 |" in complete and "interim" not in complete
+
+
+def test_a_series_per_seed_table_is_rendered_from_the_stored_runs() -> None:
+    from bench.series_table import series_detail_text
+
+    def run(f1: float, right: float | None, code: str, dropped: int | None = None) -> dict[str, Any]:
+        row = {"student_macro_f1": f1, "train_by_source": {"pool": 97, "synthetic": 4, "seed": 10}, "code": code}
+        if right is not None:
+            row["teacher_pool_label_accuracy"] = right
+        if dropped is not None:
+            row.update(gate_dropped=dropped, gate_dropped_wrong=dropped - 1)
+        return row
+
+    data = {"distill_seeds": {"120": {
+        "mixed": {"5": run(0.911, 0.763, "aaa", 3), "6": run(0.842, 0.646, "bbb"), "7": run(0.5, 0.9, "ccc")},
+        "random": {"5": run(0.840, 0.907, "aaa", 5), "6": run(0.878, 0.833, "bbb"), "9": run(0.7, None, "ddd")}}}}
+    text = "\n".join(series_detail_text(data, {"stage X": ("120", (5, 6, 7, 8, 9))}))
+    assert "stage X (120 calls, seeds 5-9, 2 of 5 pairs stored; real teacher)" in text
+    assert "| 5 | 0.911 | 0.840 | +7.1 | 97 / 4 | 76.3% / 90.7% | 3 (2 wrong) / 5 (4 wrong) | aaa / aaa |" in text
+    assert "| 6 | 0.842 | 0.878 | -3.6 | 97 / 4 | 64.6% / 83.3% | - / - | bbb / bbb |" in text
+    assert "| 7 |" not in text and "| 9 |" not in text  # one arm only: not a pair
+    assert "Mean difference +1.8 points, sd 7.6, 1 wins of 2" in text
+    assert "right less often on the default's pool picks than on random's on 2 of 2 seeds (70.5% against 87.0%" in text
+    assert series_detail_text(data, {"stage Y": ("60", (5, 6))}) == []
