@@ -52,6 +52,7 @@ def run_one(task: str, policy: str, budget: int, seed: int) -> dict[str, Any]:
     return {"macro_f1": round(last.test["macro_f1"], 4), "accuracy": round(last.test["accuracy"], 4),
             "worst_cluster_acc": last.test.get("worst_cluster"), "dev_macro_f1": round(last.dev["macro_f1"], 4),
             "calls": state["ledger"]["spent"]["calls"], "train_by_source": last.train_by_source,
+            "calls_by_node": {n: r["spent"]["calls"] for n, r in state["ledger"].get("nodes", {}).items()},
             "curve": [round(h.test.get("macro_f1", 0.0), 4) for h in state["history"]],
             **suite.teacher_label_accuracy(point["cfg"], state["dataset"]),
             "seconds": round(time.perf_counter() - start, 1), "load_average_1m": round(os.getloadavg()[0], 2),
