@@ -83,6 +83,7 @@ def run_series(name: str, runner: Callable[[str, str, int, int], dict[str, Any]]
 def pairs(data: dict[str, Any], name: str) -> dict[str, Any] | None:
     """The default minus random over the seeds both arms have; the verdict only once every planned seed is in."""
     from bench.stats import compare
+    from bench.teacher_quality import series_status
 
     runs, plan = data.get(name, {}), SERIES[name]
     a = {int(s): r["macro_f1"] for s, r in runs.get(DEFAULT, {}).items()}
@@ -90,9 +91,7 @@ def pairs(data: dict[str, Any], name: str) -> dict[str, Any] | None:
     if not set(a) & set(b):
         return None
     out = compare(a, b)
-    if out["n"] < len(plan["seeds"]):
-        out["verdict"] = f"interim, {out['n']} of {len(plan['seeds'])} pairs: no verdict"
-    return out
+    return {**out, "verdict": series_status(out, plan["seeds"])}
 
 
 def _bought(row: dict[str, Any]) -> str:
